@@ -1,0 +1,109 @@
+"""The index's tables, written with SQLAlchemy Core so one schema serves SQLite
+now and PostgreSQL later. Alembic migrations (``watcher/migrations``) create
+and change them; this module only describes the current shape for queries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+SCHEMA_HEAD = "0001"  # the newest migration's revision; a test keeps it in step
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as ISO-8601 UTC text, returned timezone-aware."""
+
+    impl = sa.String(32)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+metadata = sa.MetaData()
+
+targets = sa.Table(
+    "targets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_checked_at", UTCDateTime),
+    sa.Column("last_status", sa.String(16)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("consecutive_errors", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_capture_id", sa.String(26)),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("next_check_at", UTCDateTime),
+)
+
+captures = sa.Table(
+    "captures",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("previous_id", sa.String(26)),
+    sa.Column("kind", sa.String(16), nullable=False),  # new | changed | unchanged (text same)
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("final_url", sa.Text, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("headers", sa.JSON, nullable=False),
+    sa.Column("fetched_at", UTCDateTime, nullable=False),
+    sa.Column("duration", sa.Float, nullable=False),
+    sa.Column("raw_sha256", sa.String(64), nullable=False),
+    sa.Column("raw_size", sa.Integer, nullable=False),
+    sa.Column("text_sha256", sa.String(64), nullable=False),
+    sa.Column("text_size", sa.Integer, nullable=False),
+    sa.Column("content_type", sa.Text),
+    sa.Column("encoding", sa.String(32)),
+    sa.Column("encoding_source", sa.String(16)),
+    sa.Column("title", sa.Text, nullable=False, server_default=""),
+    sa.Column("added", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("removed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("hit_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("ix_captures_target_fetched", "target_id", "fetched_at"),
+    sa.Index("ix_captures_raw_sha256", "raw_sha256"),
+)
+
+hits = sa.Table(
+    "hits",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("capture_id", sa.String(26), sa.ForeignKey("captures.id"), nullable=False),
+    sa.Column("group_name", sa.String(64), nullable=False),
+    sa.Column("term", sa.Text, nullable=False),
+    sa.Column("where", sa.String(8), nullable=False),
+    sa.Column("snippet", sa.Text, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Index("ix_hits_capture", "capture_id"),
+    sa.Index("ix_hits_group", "group_name"),
+)
+
+checks = sa.Table(
+    "checks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("checked_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # new | changed | unchanged | error
+    sa.Column("http_status", sa.Integer),
+    sa.Column("duration", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("capture_id", sa.String(26)),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_checks_target_time", "target_id", "checked_at"),
+)

@@ -1,0 +1,409 @@
+"""Captures on disk: a SQLite index (WAL) plus content-addressed blobs.
+
+Order of writes is what keeps the evidence sound: blobs are written (fsynced,
+renamed) first, and only then is the index row committed, in one transaction
+with its hits and the check record. A crash at any moment leaves at worst an
+unreferenced blob, never a row pointing at a missing or partial blob.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from watcher import schema
+from watcher.blobs import BlobMissing, LocalBlobStore, sha256
+from watcher.ids import new_id
+from watcher.models import Hit
+from watcher.schema import captures, checks, hits, targets
+
+log = logging.getLogger(__name__)
+
+INDEX_NAME = "index.sqlite"
+
+
+class StoreError(Exception):
+    """The store cannot be opened or a lookup failed; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureRow:
+    id: str
+    target: str
+    kind: str
+    url: str
+    final_url: str
+    status_code: int
+    headers: list[list[str]]
+    fetched_at: datetime
+    duration: float
+    raw_sha256: str
+    raw_size: int
+    text_sha256: str
+    text_size: int
+    content_type: str | None
+    encoding: str | None
+    encoding_source: str | None
+    title: str
+    previous_id: str | None
+    added: int
+    removed: int
+    hit_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    """What a check needs to know about a target's past: nothing more."""
+
+    id: int
+    name: str
+    etag: str | None
+    last_modified: str | None
+    consecutive_errors: int
+    last: CaptureRow | None
+
+
+@dataclass(slots=True)
+class NewCapture:
+    target_id: int
+    kind: str  # new | changed | unchanged
+    url: str
+    final_url: str
+    status_code: int
+    headers: Sequence[tuple[str, str]]
+    fetched_at: datetime
+    duration: float
+    raw: bytes
+    text: str
+    raw_sha256: str = ""
+    content_type: str | None = None
+    encoding: str | None = None
+    encoding_source: str | None = None
+    title: str = ""
+    previous_id: str | None = None
+    added: int = 0
+    removed: int = 0
+    hits: list[Hit] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRecord:
+    """One attempt to check a target, whatever its outcome."""
+
+    target_id: int
+    checked_at: datetime
+    status: str
+    duration: float
+    http_status: int | None = None
+    attempts: int = 1
+    error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout = 10000")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+class Store:
+    """The index and blobs under one data folder (``snapshots/`` by default)."""
+
+    def __init__(self, root: Path, *, readonly: bool = False, fsync: bool = True) -> None:
+        self.root = root
+        self.readonly = readonly
+        self.blobs = LocalBlobStore(root / "blobs", fsync=fsync)
+        index = root / INDEX_NAME
+        if readonly:
+            if not index.exists():
+                raise StoreError(f"no store at {root} (missing {INDEX_NAME}); run `watcher check`")
+            url = f"sqlite:///file:{index}?mode=ro&uri=true"
+        else:
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create data folder {root}: {exc.strerror}") from exc
+            url = f"sqlite:///{index}"
+        self.engine = sa.create_engine(url)
+        sa.event.listen(self.engine, "connect", _set_pragmas)
+        if not readonly:
+            self._prepare()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+            conn.exec_driver_sql("PRAGMA synchronous = NORMAL")
+            if self.schema_version(conn) != schema.SCHEMA_HEAD:
+                migrate(conn)
+                conn.commit()
+        self.blobs.remove_partial()
+
+    @staticmethod
+    def schema_version(conn: sa.Connection) -> str | None:
+        try:
+            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        except sa.exc.OperationalError:
+            return None
+
+    # -- writing --------------------------------------------------------------------------
+
+    def target_state(self, name: str, url: str, now: datetime | None = None) -> TargetState:
+        """The target's id and last capture, registering the target on first sight."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(targets).where(targets.c.name == name)).first()
+            if row is None:
+                created = now or datetime.now(UTC)
+                conn.execute(sa.insert(targets).values(name=name, url=url, created_at=created))
+                row = conn.execute(sa.select(targets).where(targets.c.name == name)).one()
+            elif row.url != url:
+                conn.execute(sa.update(targets).where(targets.c.id == row.id).values(url=url))
+            last = self._capture(conn, row.last_capture_id) if row.last_capture_id else None
+        return TargetState(row.id, name, row.etag, row.last_modified, row.consecutive_errors, last)
+
+    def save_capture(self, new: NewCapture, check: CheckRecord) -> str:
+        """Write the blobs, then the capture, its hits and the check in one transaction."""
+        text_bytes = new.text.encode("utf-8")
+        raw_digest = self.blobs.put(new.raw, new.raw_sha256 or None)
+        text_digest = self.blobs.put(text_bytes)
+        self.blobs.sync_dirs([raw_digest, text_digest])
+        capture_id = new_id(new.fetched_at.timestamp())
+        with self.engine.begin() as conn:
+            values = self._capture_values(new, capture_id, raw_digest, text_digest)
+            conn.execute(sa.insert(captures).values(**values))
+            if new.hits:
+                conn.execute(sa.insert(hits), [_hit_values(capture_id, h) for h in new.hits])
+            self._record_check(conn, check, capture_id)
+        return capture_id
+
+    @staticmethod
+    def _capture_values(
+        new: NewCapture, capture_id: str, raw_digest: str, text_digest: str
+    ) -> dict[str, Any]:
+        return {
+            "id": capture_id,
+            "target_id": new.target_id,
+            "previous_id": new.previous_id,
+            "kind": new.kind,
+            "url": new.url,
+            "final_url": new.final_url,
+            "status_code": new.status_code,
+            "headers": [list(pair) for pair in new.headers],
+            "fetched_at": new.fetched_at,
+            "duration": new.duration,
+            "raw_sha256": raw_digest,
+            "raw_size": len(new.raw),
+            "text_sha256": text_digest,
+            "text_size": len(new.text.encode("utf-8")),
+            "content_type": new.content_type,
+            "encoding": new.encoding,
+            "encoding_source": new.encoding_source,
+            "title": new.title,
+            "added": new.added,
+            "removed": new.removed,
+            "hit_count": len(new.hits),
+        }
+
+    def save_check(self, check: CheckRecord) -> None:
+        """Record a check that stored nothing new (unchanged, 304 or an error)."""
+        with self.engine.begin() as conn:
+            self._record_check(conn, check, None)
+
+    @staticmethod
+    def _record_check(conn: sa.Connection, check: CheckRecord, capture_id: str | None) -> None:
+        conn.execute(
+            sa.insert(checks).values(
+                target_id=check.target_id,
+                checked_at=check.checked_at,
+                status=check.status,
+                http_status=check.http_status,
+                duration=check.duration,
+                attempts=check.attempts,
+                capture_id=capture_id,
+                error=check.error,
+            )
+        )
+        values: dict[str, Any] = {
+            "last_checked_at": check.checked_at,
+            "last_status": check.status,
+            "last_error": check.error,
+        }
+        if check.status == "error":
+            values["consecutive_errors"] = targets.c.consecutive_errors + 1
+        else:
+            values["consecutive_errors"] = 0
+            values["etag"] = check.etag
+            values["last_modified"] = check.last_modified
+        if capture_id is not None:
+            values["last_capture_id"] = capture_id
+        conn.execute(sa.update(targets).where(targets.c.id == check.target_id).values(**values))
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _capture(self, conn: sa.Connection, capture_id: str) -> CaptureRow | None:
+        query = _capture_query().where(captures.c.id == capture_id)
+        row = conn.execute(query).first()
+        return _to_capture(row) if row else None
+
+    def capture(self, capture_id: str) -> CaptureRow:
+        """A capture by id or by a unique prefix of at least 6 characters."""
+        with self.engine.connect() as conn:
+            row = self._capture(conn, capture_id.upper())
+            if row:
+                return row
+            if len(capture_id) >= 6:
+                query = _capture_query().where(captures.c.id.like(capture_id.upper() + "%"))
+                found = conn.execute(query.limit(2)).all()
+                if len(found) == 1:
+                    return _to_capture(found[0])
+                if len(found) > 1:
+                    raise StoreError(f"capture id prefix {capture_id!r} is ambiguous")
+        raise StoreError(f"no capture {capture_id!r}")
+
+    def history(self, name: str, limit: int | None = None) -> list[CaptureRow]:
+        """Captures of one target, newest first."""
+        query = (
+            _capture_query()
+            .where(targets.c.name == name)
+            .order_by(captures.c.fetched_at.desc(), captures.c.id.desc())
+        )
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [_to_capture(row) for row in conn.execute(query)]
+
+    def target_names(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(targets.c.name).order_by(targets.c.name)).scalars())
+
+    def hits_of(self, capture_id: str) -> list[Hit]:
+        query = sa.select(hits).where(hits.c.capture_id == capture_id).order_by(hits.c.id)
+        with self.engine.connect() as conn:
+            return [
+                Hit(r.group_name, r.term, r.snippet, r.where, r.position)
+                for r in conn.execute(query)
+            ]
+
+    def checks_of(self, name: str, limit: int = 50) -> list[sa.Row[Any]]:
+        query = (
+            sa.select(checks)
+            .join(targets, targets.c.id == checks.c.target_id)
+            .where(targets.c.name == name)
+            .order_by(checks.c.checked_at.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def text(self, capture: CaptureRow) -> str:
+        return self.blobs.get(capture.text_sha256).decode("utf-8")
+
+    def raw(self, capture: CaptureRow) -> bytes:
+        return self.blobs.get(capture.raw_sha256)
+
+    # -- integrity ------------------------------------------------------------------------
+
+    def verify(self) -> list[str]:
+        """Problems found: SQLite's integrity check plus every blob a capture refers to."""
+        problems: list[str] = []
+        with self.engine.connect() as conn:
+            result = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check")]
+            if result != ["ok"]:
+                problems.extend(f"sqlite: {line}" for line in result)
+            rows = conn.execute(
+                sa.select(captures.c.id, captures.c.raw_sha256, captures.c.text_sha256)
+            )
+            for capture_id, raw_digest, text_digest in rows:
+                problems.extend(self._check_blob(capture_id, "raw", raw_digest))
+                problems.extend(self._check_blob(capture_id, "text", text_digest))
+        return problems
+
+    def _check_blob(self, capture_id: str, what: str, digest: str) -> Iterator[str]:
+        try:
+            data = self.blobs.get(digest)
+        except BlobMissing:
+            yield f"capture {capture_id}: {what} blob {digest} is missing"
+            return
+        except Exception as exc:  # a truncated or corrupt zstd frame
+            yield f"capture {capture_id}: {what} blob {digest} is unreadable: {exc}"
+            return
+        if sha256(data) != digest:
+            yield f"capture {capture_id}: {what} blob {digest} does not match its hash"
+
+
+def _hit_values(capture_id: str, hit: Hit) -> dict[str, Any]:
+    return {
+        "capture_id": capture_id,
+        "group_name": hit.group,
+        "term": hit.term,
+        "where": hit.where,
+        "snippet": hit.snippet,
+        "position": hit.position,
+    }
+
+
+def _capture_query() -> sa.Select[Any]:
+    return sa.select(captures, targets.c.name.label("target_name")).join(
+        targets, targets.c.id == captures.c.target_id
+    )
+
+
+def _to_capture(row: sa.Row[Any]) -> CaptureRow:
+    m = row._mapping
+    headers = m["headers"]
+    if isinstance(headers, str):  # defensive: JSON stored as text by an older writer
+        headers = json.loads(headers)
+    return CaptureRow(
+        id=m["id"],
+        target=m["target_name"],
+        kind=m["kind"],
+        url=m["url"],
+        final_url=m["final_url"],
+        status_code=m["status_code"],
+        headers=headers,
+        fetched_at=m["fetched_at"],
+        duration=m["duration"],
+        raw_sha256=m["raw_sha256"],
+        raw_size=m["raw_size"],
+        text_sha256=m["text_sha256"],
+        text_size=m["text_size"],
+        content_type=m["content_type"],
+        encoding=m["encoding"],
+        encoding_source=m["encoding_source"],
+        title=m["title"],
+        previous_id=m["previous_id"],
+        added=m["added"],
+        removed=m["removed"],
+        hit_count=m["hit_count"],
+    )
+
+
+def migrate(conn: sa.Connection) -> None:
+    """Bring the index to the newest schema with Alembic (imported only when needed)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.attributes["connection"] = conn
+    log.info("migrating the index to schema %s", schema.SCHEMA_HEAD)
+    command.upgrade(cfg, "head")
