@@ -150,7 +150,7 @@ def snippet(text: str, start: int, end: int, context: int = SNIPPET_CONTEXT) -> 
     """The match with about ``context`` characters each side, on one line."""
     left = max(0, start - context)
     right = min(len(text), end + context)
-    body = text[left:right].replace("\n", " ")
+    body = text[left:right].replace("\n", " ").strip()
     return ("…" if left > 0 else "") + body + ("…" if right < len(text) else "")
 
 

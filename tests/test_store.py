@@ -1,0 +1,166 @@
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from watcher import schema
+from watcher.blobs import sha256
+from watcher.models import Hit
+from watcher.store import CheckRecord, NewCapture, Store, StoreError
+
+
+def _capture(store: Store, name: str, raw: bytes, text: str, kind: str = "new") -> str:
+    state = store.target_state(name, f"http://127.0.0.1/{name}")
+    now = datetime.now(UTC)
+    new = NewCapture(
+        state.id,
+        kind,
+        "http://127.0.0.1/x",
+        "http://127.0.0.1/x",
+        200,
+        [("ETag", '"1"')],
+        now,
+        0.01,
+        raw,
+        text,
+        previous_id=state.last.id if state.last else None,
+        hits=[Hit("g", "船舶", "…船舶…", "added", 3)],
+    )
+    return store.save_capture(new, CheckRecord(state.id, now, kind, 0.01, 200, etag='"1"'))
+
+
+def blob_files(root: Path) -> list[Path]:
+    return [p for p in (root / "blobs").rglob("*.zst")]
+
+
+def test_schema_head_matches_the_newest_migration() -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(schema.__file__).parent / "migrations"))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == schema.SCHEMA_HEAD
+
+
+def test_new_store_is_migrated_and_uses_wal(tmp_path: Path) -> None:
+    Store(tmp_path).close()
+    db = sqlite3.connect(tmp_path / "index.sqlite")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == schema.SCHEMA_HEAD
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"targets", "captures", "hits", "checks"} <= tables
+
+
+def test_capture_round_trip(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        cid = _capture(store, "t", "<p>国防科工局</p>".encode("gb18030"), "国防科工局")
+        row = store.capture(cid)
+        assert row.raw_sha256 == sha256("<p>国防科工局</p>".encode("gb18030"))
+        assert store.raw(row) == "<p>国防科工局</p>".encode("gb18030")
+        assert store.text(row) == "国防科工局"
+        assert row.headers == [["ETag", '"1"']]
+        assert row.fetched_at.tzinfo is not None
+        assert store.capture(cid[:10]).id == cid
+        assert store.hits_of(cid) == [Hit("g", "船舶", "…船舶…", "added", 3)]
+        assert store.target_state("t", "http://127.0.0.1/t").last.id == cid
+
+
+def test_identical_content_stores_no_new_blob(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        _capture(store, "a", b"<p>same</p>", "same")
+        before = sorted(blob_files(tmp_path))
+        _capture(store, "b", b"<p>same</p>", "same")
+        assert sorted(blob_files(tmp_path)) == before
+        assert len(before) == 2  # one raw, one text
+        assert store.verify() == []
+
+
+def test_blobs_are_compressed(tmp_path: Path) -> None:
+    raw = ("<p>工业和信息化部关于船舶工业的通知。</p>\n" * 2000).encode()
+    with Store(tmp_path) as store:
+        cid = _capture(store, "a", raw, "x")
+        path = store.blobs.path(store.capture(cid).raw_sha256)
+        assert path.stat().st_size < len(raw) / 20
+
+
+def test_history_newest_first_and_unknown_capture(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        first = _capture(store, "a", b"1", "1")
+        time.sleep(0.002)
+        second = _capture(store, "a", b"2", "2", "changed")
+        assert [r.id for r in store.history("a")] == [second, first]
+        assert store.history("a")[0].previous_id == first
+        with pytest.raises(StoreError, match="no capture"):
+            store.capture("ZZZZZZZZ")
+
+
+def test_verify_reports_a_missing_and_a_corrupt_blob(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        cid = _capture(store, "a", b"raw bytes", "text")
+        row = store.capture(cid)
+        store.blobs.path(row.raw_sha256).unlink()
+        store.blobs.path(row.text_sha256).write_bytes(b"not zstd")
+        problems = store.verify()
+    assert any("raw blob" in p and "missing" in p for p in problems)
+    assert any("text blob" in p and "unreadable" in p for p in problems)
+
+
+def test_readers_work_while_a_writer_holds_a_transaction(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        _capture(store, "a", b"1", "1")
+        reader = Store(tmp_path, readonly=True)
+        with store.engine.begin() as conn:  # an open write transaction
+            conn.exec_driver_sql("UPDATE targets SET url = 'http://127.0.0.1/changed'")
+            assert len(reader.history("a")) == 1  # not blocked
+        reader.close()
+
+
+def test_readonly_store_refuses_a_missing_index(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no store"):
+        Store(tmp_path / "nothing", readonly=True)
+
+
+WRITER = textwrap.dedent(
+    """
+    import os, sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+    from watcher.store import Store, NewCapture, CheckRecord
+    store = Store(Path(sys.argv[1]))
+    i = 0
+    print("ready", flush=True)
+    while True:
+        name = f"t{i % 7}"
+        state = store.target_state(name, "http://127.0.0.1/" + name)
+        raw = os.urandom(2000) + (b"x" * (i % 5000))
+        now = datetime.now(UTC)
+        new = NewCapture(state.id, "changed", "u", "u", 200, [], now, 0.0, raw, raw.hex())
+        store.save_capture(new, CheckRecord(state.id, now, "changed", 0.0))
+        i += 1
+    """
+)
+
+
+def test_sigkill_mid_write_leaves_a_consistent_store(tmp_path: Path) -> None:
+    """Kill a writer at many random moments; the store must stay consistent every time."""
+    data = tmp_path / "snap"
+    for round_ in range(6):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(data)], stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        time.sleep(0.15 + 0.07 * round_)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        with Store(data) as store:  # reopening also clears leftover temporary files
+            assert store.verify() == []
+            assert not list((data / "blobs").rglob(".tmp-*"))
+    db = sqlite3.connect(data / "index.sqlite")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT count(*) FROM captures").fetchone()[0] > 20
