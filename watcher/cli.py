@@ -113,8 +113,9 @@ def validate(ctx: Context) -> None:
     """Check the config; print FILE:LINE: message for each problem.
 
     \b
-    Example:
-      watcher --config targets.yaml validate
+    Examples:
+      watcher validate
+      watcher --config other-targets.yaml validate
     Exit 0 when valid, 2 otherwise.
     """
     config = ctx.config()
@@ -483,4 +484,4 @@ async def _test(config: Config, target: Target) -> Any:
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="watcher")
