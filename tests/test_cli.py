@@ -154,6 +154,7 @@ def test_ignored_and_whitespace_only_edits_are_not_changes(site) -> None:
     )
     serve_gbk(server, edited)
     code, results = check_json(config, data, "gbk-notice")
+    assert code == 0
     assert results["gbk-notice"]["status"] == "unchanged"
     with Store(data, readonly=True) as store:
         kinds = [r.kind for r in store.history("gbk-notice")]
