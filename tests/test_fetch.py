@@ -1,0 +1,728 @@
+"""watcher.fetch against a real HTTP server on 127.0.0.1 serving real bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import pickle
+import socket
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from httpserver import (
+    HTTPServer,
+    Request,
+    Response,
+    brotli_bomb,
+    compress,
+    gzip_bomb,
+    zeros,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from watcher.fetch import (
+    DECODE_CHUNK,
+    ContentDecoder,
+    DecodingFailed,
+    Fetcher,
+    FetchError,
+    FetchOptions,
+    FetchSettings,
+    backoff_delay,
+    parse_retry_after,
+)
+from watcher.politeness import LocalPoliteness
+
+FAST = FetchOptions(backoff_base=0.01, backoff_max=0.05)
+GBK_PAGE = (
+    "<html><title>工业和信息化部</title><p>关于船舶工业高质量发展的通知。</p></html>\n" * 4000
+).encode("gbk")
+
+
+class Sleeps:
+    """An injected ``sleep`` that records the delays and returns at once."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+async def fetcher(sleeps: Sleeps) -> AsyncIterator[Fetcher]:
+    async with Fetcher(FetchSettings(host_delay=0), sleep=sleeps) as f:
+        yield f
+
+
+async def fetch_error(fetcher: Fetcher, url: str, options: FetchOptions = FAST) -> FetchError:
+    with pytest.raises(FetchError) as info:
+        await fetcher.fetch(url, options)
+    return info.value
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- plain answers ---------------------------------------------------------------------------
+
+
+async def test_200_returns_body_headers_and_timing(http_server: HTTPServer, fetcher: Fetcher):
+    headers = [("Content-Type", "text/html; charset=gbk"), ("Set-Cookie", "a=1"), ("X-Mix", "Ab")]
+    http_server.route("/page", GBK_PAGE, headers=[*headers, ("Set-Cookie", "b=2")])
+    before = datetime.now(UTC)
+    result = await fetcher.fetch(http_server.url("/page"), FAST)
+    assert result.status_code == 200 and result.body == GBK_PAGE
+    assert result.url == result.final_url == http_server.url("/page")
+    assert [h for h in result.headers if h[0] in ("Set-Cookie", "X-Mix")] == [
+        ("Set-Cookie", "a=1"),
+        ("X-Mix", "Ab"),
+        ("Set-Cookie", "b=2"),
+    ]
+    assert result.header("content-type") == "text/html; charset=gbk"
+    assert result.fetched_at.tzinfo is not None and result.fetched_at.utcoffset() == timedelta(0)
+    assert before <= result.fetched_at <= datetime.now(UTC)
+    assert result.attempts == 1 and 0 < result.duration < 5 and not result.not_modified
+
+
+async def test_default_request_headers(http_server: HTTPServer, fetcher: Fetcher):
+    http_server.route("/page", b"ok")
+    await fetcher.fetch(http_server.url("/page"), FAST)
+    sent = http_server.requests("/page")[0].headers
+    assert sent["accept-encoding"] == "gzip, deflate, br"
+    assert sent["accept-language"] == "zh-CN,zh;q=0.9,en;q=0.5"
+    assert sent["accept"].startswith("text/html")
+    assert sent["user-agent"] == "watcher/0.1 (+change monitoring)"
+    assert "cookie" not in sent and "if-none-match" not in sent
+
+
+async def test_404_is_an_http_error_and_not_retried(
+    http_server: HTTPServer, fetcher: Fetcher, sleeps: Sleeps
+):
+    http_server.route("/gone", b"nope", status=404)
+    error = await fetch_error(fetcher, http_server.url("/gone"))
+    assert (error.kind, error.status_code, error.attempts) == ("http", 404, 1)
+    assert str(error) == f"{http_server.url('/gone')} → HTTP 404 Not Found"
+    assert http_server.hits("/gone") == 1 and sleeps.delays == []
+
+
+# --- redirects -------------------------------------------------------------------------------
+
+
+async def test_redirect_chain_of_three(http_server: HTTPServer, fetcher: Fetcher):
+    http_server.redirect("/r1", "/r2", status=301)
+    http_server.redirect("/r2", "/r3", status=307)
+    http_server.redirect("/r3", http_server.url("/final"), status=308)
+    http_server.route("/final", b"arrived")
+    result = await fetcher.fetch(http_server.url("/r1"), FAST)
+    assert result.body == b"arrived" and result.status_code == 200
+    assert result.url == http_server.url("/r1") and result.final_url == http_server.url("/final")
+    assert [http_server.hits(p) for p in ("/r1", "/r2", "/r3", "/final")] == [1, 1, 1, 1]
+
+
+async def test_redirect_loop_is_an_error(http_server: HTTPServer, fetcher: Fetcher):
+    http_server.redirect("/a", "/b")
+    http_server.redirect("/b", "/a")
+    error = await fetch_error(fetcher, http_server.url("/a"))
+    assert error.kind == "redirects" and error.attempts == 1
+    assert "redirect loop" in str(error) and http_server.url("/b") in str(error)
+
+
+@pytest.mark.parametrize(("count", "ok"), [(10, True), (11, False)])
+async def test_at_most_max_redirects(
+    http_server: HTTPServer, fetcher: Fetcher, count: int, ok: bool
+):
+    for i in range(count):
+        http_server.redirect(f"/r{i}", f"/r{i + 1}")
+    http_server.route(f"/r{count}", b"end")
+    if ok:
+        assert (await fetcher.fetch(http_server.url("/r0"), FAST)).body == b"end"
+        return
+    error = await fetch_error(fetcher, http_server.url("/r0"))
+    assert error.kind == "redirects" and "more than 10" in str(error)
+    assert http_server.hits(f"/r{count}") == 0
+
+
+async def test_redirect_to_unsupported_scheme(http_server: HTTPServer, fetcher: Fetcher):
+    http_server.redirect("/r", "ftp://127.0.0.1/file")
+    error = await fetch_error(fetcher, http_server.url("/r"))
+    assert error.kind == "redirects" and "ftp://127.0.0.1/file" in str(error)
+
+
+# --- conditional requests --------------------------------------------------------------------
+
+
+async def test_304_on_matching_etag(http_server: HTTPServer, fetcher: Fetcher):
+    http_server.route("/page", b"body", headers={"ETag": '"v7"'})
+    result = await fetcher.fetch(http_server.url("/page"), FetchOptions(etag='"v7"'))
+    assert result.not_modified and result.status_code == 304 and result.body == b""
+    assert result.header("etag") == '"v7"'
+    assert http_server.requests("/page")[0].headers["if-none-match"] == '"v7"'
+
+
+async def test_changed_etag_gets_the_body(http_server: HTTPServer, fetcher: Fetcher):
+    http_server.route("/page", b"new body", headers={"ETag": '"v8"'})
+    result = await fetcher.fetch(http_server.url("/page"), FetchOptions(etag='"v7"'))
+    assert not result.not_modified and result.body == b"new body"
+
+
+async def test_304_on_last_modified(http_server: HTTPServer, fetcher: Fetcher):
+    stamp = "Tue, 03 Jun 2025 08:00:00 GMT"
+    http_server.route("/page", b"body", headers={"Last-Modified": stamp})
+    result = await fetcher.fetch(http_server.url("/page"), FetchOptions(last_modified=stamp))
+    assert result.not_modified and result.body == b""
+    assert http_server.requests("/page")[0].headers["if-modified-since"] == stamp
+
+
+# --- retries ---------------------------------------------------------------------------------
+
+
+async def test_500_then_200_succeeds_on_second_attempt(
+    http_server: HTTPServer, fetcher: Fetcher, sleeps: Sleeps
+):
+    http_server.route("/flaky", sequence=[Response(500), Response(200, b"fine")])
+    result = await fetcher.fetch(http_server.url("/flaky"), FAST)
+    assert result.body == b"fine" and result.attempts == 2
+    assert http_server.hits("/flaky") == 2 and len(sleeps.delays) == 1
+
+
+async def test_503_forever_gives_up_after_retries(
+    http_server: HTTPServer, fetcher: Fetcher, sleeps: Sleeps
+):
+    http_server.route("/down", status=503)
+    options = FetchOptions(retries=3, backoff_base=0.5, backoff_max=0.8)
+    error = await fetch_error(fetcher, http_server.url("/down"), options)
+    assert (
+        str(error) == f"{http_server.url('/down')} → HTTP 503 Service Unavailable after 4 attempts"
+    )
+    assert (error.kind, error.status_code, error.attempts) == ("http", 503, 4)
+    assert http_server.hits("/down") == 4
+    ceilings = [0.5, 0.8, 0.8]  # base * 2**(n-1), capped by backoff_max
+    assert len(sleeps.delays) == 3
+    assert all(0 <= d <= c for d, c in zip(sleeps.delays, ceilings, strict=True))
+
+
+async def test_retry_is_logged_as_warning_with_reason(
+    http_server: HTTPServer, fetcher: Fetcher, caplog: pytest.LogCaptureFixture
+):
+    http_server.route("/flaky", sequence=[Response(502), Response(200, b"ok")])
+    with caplog.at_level(logging.DEBUG, logger="watcher.fetch"):
+        await fetcher.fetch(http_server.url("/flaky"), FAST)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "HTTP 502 Bad Gateway" in warnings[0]
+    assert any(r.levelno == logging.DEBUG and "attempt 1" in r.getMessage() for r in caplog.records)
+
+
+async def test_429_honours_retry_after_seconds(
+    http_server: HTTPServer, fetcher: Fetcher, sleeps: Sleeps
+):
+    http_server.route(
+        "/busy", sequence=[Response(429, headers={"Retry-After": "1"}), Response(200, b"ok")]
+    )
+    result = await fetcher.fetch(http_server.url("/busy"), FAST)
+    assert result.body == b"ok" and result.attempts == 2
+    assert len(sleeps.delays) == 1 and sleeps.delays[0] >= 1
+
+
+async def test_retry_after_as_http_date(http_server: HTTPServer, fetcher: Fetcher, sleeps: Sleeps):
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=3), usegmt=True)
+    http_server.route(
+        "/busy", sequence=[Response(503, headers={"Retry-After": when}), Response(200, b"ok")]
+    )
+    assert (await fetcher.fetch(http_server.url("/busy"), FAST)).body == b"ok"
+    assert len(sleeps.delays) == 1 and 1.5 < sleeps.delays[0] <= 3.01
+
+
+async def test_retry_after_above_cap_fails_now(
+    http_server: HTTPServer, fetcher: Fetcher, sleeps: Sleeps
+):
+    http_server.route("/busy", status=429, headers={"Retry-After": "3600"})
+    error = await fetch_error(fetcher, http_server.url("/busy"), FAST)
+    assert (error.kind, error.status_code, error.attempts) == ("http", 429, 1)
+    assert "HTTP 429 Too Many Requests" in str(error)
+    assert "retry after 3,600 s" in str(error) and "retry_after_max 300 s" in str(error)
+    assert http_server.hits("/busy") == 1 and sleeps.delays == []
+
+
+async def test_retries_wait_outside_the_host_slot(http_server: HTTPServer):
+    """With one slot per host, a sleeping retry must not block another request to the host."""
+    http_server.route("/flaky", sequence=[Response(500), Response(200, b"ok")])
+    http_server.route("/other", b"other")
+    others: list[bytes] = []
+
+    async def sleep_while_fetching_other(_: float) -> None:
+        others.append((await fetcher.fetch(http_server.url("/other"), FAST)).body)
+
+    settings = FetchSettings(per_host=1, concurrency=1, host_delay=0)
+    async with Fetcher(settings, sleep=sleep_while_fetching_other) as fetcher:
+        result = await asyncio.wait_for(fetcher.fetch(http_server.url("/flaky"), FAST), 5)
+    assert result.body == b"ok" and others == [b"other"]
+
+
+# --- timeouts --------------------------------------------------------------------------------
+
+
+async def test_slow_headers_hit_the_read_timeout(http_server: HTTPServer, fetcher: Fetcher):
+    http_server.route("/slow", b"late", delay=2.0)
+    options = FetchOptions(read_timeout=0.2, retries=0)
+    started = time.monotonic()
+    error = await fetch_error(fetcher, http_server.url("/slow"), options)
+    assert error.kind == "timeout" and "read timeout after 0.2 s" in str(error)
+    assert time.monotonic() - started < 1.5
+
+
+async def test_trickling_body_hits_the_total_timeout(http_server: HTTPServer, fetcher: Fetcher):
+    http_server.route("/trickle", b"x" * 40, chunk_size=1, chunk_delay=0.05)  # 2 s in all
+    options = FetchOptions(read_timeout=1, total_timeout=0.5, retries=0)
+    started = time.monotonic()
+    error = await fetch_error(fetcher, http_server.url("/trickle"), options)
+    assert error.kind == "timeout" and "total timeout" in str(error) and "0.5 s" in str(error)
+    assert time.monotonic() - started < 1.5
+
+
+async def test_waiting_for_a_slot_does_not_count_against_the_total_timeout(
+    http_server: HTTPServer,
+):
+    http_server.route("/slow", b"ok", delay=0.2)
+    options = FetchOptions(total_timeout=0.5, retries=0)
+    async with Fetcher(FetchSettings(per_host=1, host_delay=0)) as fetcher:
+        results = await asyncio.gather(
+            *(fetcher.fetch(http_server.url("/slow"), options) for _ in range(4))
+        )  # the last one waits ~0.6 s for its slot, but its own request takes 0.2 s
+    assert [r.body for r in results] == [b"ok"] * 4
+
+
+async def test_connection_refused_is_retried_then_reported(fetcher: Fetcher, sleeps: Sleeps):
+    url = f"http://127.0.0.1:{free_port()}/"
+    error = await fetch_error(fetcher, url, FetchOptions(retries=1, backoff_base=0.01))
+    assert (error.kind, error.attempts, len(sleeps.delays)) == ("connection", 2, 1)
+    assert str(error).startswith(f"{url} → cannot connect") and "after 2 attempts" in str(error)
+
+
+async def test_body_shorter_than_content_length_is_a_connection_error(
+    http_server: HTTPServer, fetcher: Fetcher
+):
+    http_server.route("/cut", b"0123456789", content_length=100)
+    error = await fetch_error(fetcher, http_server.url("/cut"), FetchOptions(retries=1))
+    assert error.kind == "connection" and error.attempts == 2
+
+
+# --- size caps and decompression -------------------------------------------------------------
+
+
+async def peak_memory(work: Callable[[], Awaitable[object]]) -> int:
+    """Peak bytes allocated by Python while ``work`` runs."""
+    tracemalloc.start()
+    try:
+        await work()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+async def test_content_length_above_cap_fails_before_reading(
+    http_server: HTTPServer, fetcher: Fetcher
+):
+    # If the client read this body it would take 100 s: 0.5 s before each 64 KB.
+    http_server.route("/big", zeros(10**9), content_length=10**9, chunk_delay=0.5)
+    started = time.monotonic()
+    error = await fetch_error(fetcher, http_server.url("/big"), FetchOptions(max_size=1_000_000))
+    assert error.kind == "too_large" and error.attempts == 1
+    assert "max_size 1.0 MB" in str(error) and "Content-Length: 1,000,000,000 bytes" in str(error)
+    assert time.monotonic() - started < 0.4
+
+
+async def test_chunked_body_above_cap_stops_early_with_small_memory(
+    http_server: HTTPServer, fetcher: Fetcher
+):
+    http_server.route("/huge", zeros(10**9))  # 1 GB, chunked, no Content-Length
+    options = FetchOptions(max_size=1_000_000)
+    errors: list[FetchError] = []
+
+    async def work() -> None:
+        errors.append(await fetch_error(fetcher, http_server.url("/huge"), options))
+
+    started = time.monotonic()
+    peak = await peak_memory(work)
+    assert errors[0].kind == "too_large" and errors[0].attempts == 1
+    assert "body exceeds max_size 1.0 MB (got more than 1,000,000 bytes)" in str(errors[0])
+    assert peak < 6_000_000 and time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(
+    ("encoding", "header"),
+    [
+        ("gzip", "gzip"),
+        ("deflate", "deflate"),  # zlib-wrapped, as the RFC says
+        ("deflate-raw", "deflate"),  # raw, as some servers send it
+        ("br", "br"),
+    ],
+)
+async def test_compressed_bodies_are_decoded(
+    http_server: HTTPServer, fetcher: Fetcher, encoding: str, header: str
+):
+    http_server.route("/z", compress(GBK_PAGE, encoding), headers={"Content-Encoding": header})
+    result = await fetcher.fetch(http_server.url("/z"), FAST)
+    assert result.body == GBK_PAGE and result.header("content-encoding") == header
+
+
+async def test_stacked_encodings_are_undone_in_reverse(http_server: HTTPServer, fetcher: Fetcher):
+    body = compress(compress(GBK_PAGE, "gzip"), "br")
+    http_server.route("/z", body, headers={"Content-Encoding": "gzip, br"})
+    assert (await fetcher.fetch(http_server.url("/z"), FAST)).body == GBK_PAGE
+
+
+async def test_decoded_size_counts_against_the_cap(http_server: HTTPServer, fetcher: Fetcher):
+    http_server.route(
+        "/z", compress(bytes(2_000_000), "gzip"), headers={"Content-Encoding": "gzip"}
+    )
+    error = await fetch_error(fetcher, http_server.url("/z"), FetchOptions(max_size=1_000_000))
+    assert error.kind == "too_large"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br"])
+async def test_compression_bomb_fails_fast_with_small_memory(
+    http_server: HTTPServer, fetcher: Fetcher, encoding: str
+):
+    body = gzip_bomb(1 << 30) if encoding == "gzip" else brotli_bomb(1 << 30)  # 1 GiB of zeros
+    http_server.route("/bomb", body, headers={"Content-Encoding": encoding})
+    errors: list[FetchError] = []
+
+    async def work() -> None:
+        errors.append(
+            await fetch_error(fetcher, http_server.url("/bomb"), FetchOptions(max_size=10**6))
+        )
+
+    started = time.monotonic()
+    peak = await peak_memory(work)
+    assert errors[0].kind == "too_large" and "1,000,000 bytes" in str(errors[0])
+    assert peak < 6_000_000 and time.monotonic() - started < 3
+
+
+async def test_unknown_encoding_is_a_decoding_error(http_server: HTTPServer, fetcher: Fetcher):
+    http_server.route("/z", b"\x28\xb5\x2f\xfd data", headers={"Content-Encoding": "zstd"})
+    error = await fetch_error(fetcher, http_server.url("/z"))
+    assert error.kind == "decoding" and "'zstd'" in str(error) and http_server.hits("/z") == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding"),
+    [
+        (b"this is not gzip at all", "gzip"),
+        (compress(GBK_PAGE, "gzip")[:-20], "gzip"),  # truncated
+        (compress(GBK_PAGE, "br")[:-20], "br"),
+    ],
+    ids=["not-gzip", "truncated-gzip", "truncated-br"],
+)
+async def test_corrupt_or_truncated_compressed_body(
+    http_server: HTTPServer, fetcher: Fetcher, body: bytes, encoding: str
+):
+    http_server.route("/z", body, headers={"Content-Encoding": encoding})
+    error = await fetch_error(fetcher, http_server.url("/z"))
+    assert error.kind == "decoding" and encoding in str(error)
+
+
+# --- per-target headers and cookies ----------------------------------------------------------
+
+
+async def test_per_target_ua_headers_cookies_do_not_leak(http_server: HTTPServer, fetcher: Fetcher):
+    http_server.route("/a", b"a")
+    http_server.route("/b", b"b")
+    special = FetchOptions(
+        user_agent="Mozilla/5.0 special",
+        headers={"Referer": "https://www.miit.gov.cn/", "Accept-Language": "en"},
+        cookies={"sid": "secret", "lang": "zh"},
+    )
+    await asyncio.gather(
+        fetcher.fetch(http_server.url("/a"), special), fetcher.fetch(http_server.url("/b"), FAST)
+    )
+    a, b = http_server.requests("/a")[0], http_server.requests("/b")[0]
+    assert a.headers["user-agent"] == "Mozilla/5.0 special"
+    assert a.headers["referer"] == "https://www.miit.gov.cn/"
+    assert a.headers["accept-language"] == "en"
+    assert a.cookies == {"sid": "secret", "lang": "zh"}
+    assert b.headers["user-agent"] == "watcher/0.1 (+change monitoring)"
+    assert "referer" not in b.headers and "cookie" not in b.headers
+    assert b.headers["accept-language"].startswith("zh-CN")
+
+
+async def test_cookie_set_on_a_redirect_is_sent_on_within_that_fetch_only(
+    http_server: HTTPServer, fetcher: Fetcher
+):
+    http_server.route(
+        "/start", status=302, headers=[("Location", "/next"), ("Set-Cookie", "hop=1; Path=/")]
+    )
+    http_server.route("/next", b"ok")
+    await fetcher.fetch(http_server.url("/start"), FetchOptions(cookies={"sid": "s"}))
+    await fetcher.fetch(http_server.url("/next"), FAST)
+    with_cookie, later = http_server.requests("/next")
+    assert with_cookie.cookies == {"sid": "s", "hop": "1"}
+    assert "cookie" not in later.headers
+
+
+async def test_header_with_non_ascii_value_is_invalid(http_server: HTTPServer, fetcher: Fetcher):
+    options = FetchOptions(headers={"Referer": "https://工信部.中国/"})
+    error = await fetch_error(fetcher, http_server.url("/x"), options)
+    assert error.kind == "invalid" and error.url == http_server.url("/x")
+    assert http_server.hits("/x") == 0
+
+
+# --- politeness and isolation ----------------------------------------------------------------
+
+
+async def test_per_host_limit_and_spacing(http_server: HTTPServer):
+    stats = http_server.route("/slow", b"ok", delay=0.25)
+    async with Fetcher(FetchSettings(per_host=2, host_delay=0.1)) as fetcher:
+        await asyncio.gather(*(fetcher.fetch(http_server.url("/slow"), FAST) for _ in range(6)))
+    assert stats.hits == 6 and stats.max_in_flight == 2
+    starts = sorted(r.received_at for r in stats.requests)
+    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.05  # 0.1 less thread jitter
+
+
+async def test_host_delay_spaces_request_starts(http_server: HTTPServer):
+    stats = http_server.route("/fast", b"ok")
+    async with Fetcher(FetchSettings(per_host=8, host_delay=0.15)) as fetcher:
+        await asyncio.gather(*(fetcher.fetch(http_server.url("/fast"), FAST) for _ in range(4)))
+    starts = sorted(r.received_at for r in stats.requests)
+    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.1
+    assert starts[-1] - starts[0] >= 0.35
+
+
+async def test_global_concurrency_limit(http_server: HTTPServer):
+    stats = http_server.route("/slow", b"ok", delay=0.2)
+    async with Fetcher(FetchSettings(concurrency=3, per_host=10, host_delay=0)) as fetcher:
+        await asyncio.gather(*(fetcher.fetch(http_server.url("/slow"), FAST) for _ in range(8)))
+    assert stats.hits == 8 and stats.max_in_flight == 3
+
+
+async def test_one_bad_target_does_not_hold_up_the_others(http_server: HTTPServer):
+    http_server.route("/hang", b"never", delay=2)
+    http_server.route("/down", status=503)
+    for i in range(5):
+        http_server.route(f"/ok{i}", f"page {i}".encode())
+    done: dict[str, float] = {}
+    started = time.monotonic()
+
+    async def timed(path: str, options: FetchOptions) -> None:
+        try:
+            await fetcher.fetch(http_server.url(path), options)
+        finally:
+            done[path] = time.monotonic() - started
+
+    bad = FetchOptions(read_timeout=1, retries=0)
+    async with Fetcher(FetchSettings(per_host=4, host_delay=0)) as fetcher:
+        tasks = [timed("/hang", bad), timed("/down", FAST)] + [
+            timed(f"/ok{i}", FAST) for i in range(5)
+        ]
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert [type(o) for o in outcomes[:2]] == [FetchError, FetchError]
+    assert outcomes[2:] == [None] * 5
+    assert max(done[f"/ok{i}"] for i in range(5)) < 0.9 < done["/hang"]
+
+
+async def test_cancelled_waiter_does_not_leak_a_slot():
+    politeness = LocalPoliteness(concurrency=1, per_host=1, host_delay=0)
+    async with politeness.slot("a.example"):
+        waiter = asyncio.create_task(_enter_and_leave(politeness, "a.example"))
+        await asyncio.sleep(0.01)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+    await asyncio.wait_for(_enter_and_leave(politeness, "a.example"), 1)
+    await asyncio.wait_for(_enter_and_leave(politeness, "b.example"), 1)
+
+
+async def _enter_and_leave(politeness: LocalPoliteness, host: str) -> None:
+    async with politeness.slot(host):
+        pass
+
+
+# --- anti-bot answers ------------------------------------------------------------------------
+
+BLOCKED_CASES = {
+    "rivers-412": (412, "<html><script>$_ts=window['$_ts'];$_ts.nsd=1;</script></html>", "瑞数"),
+    "jiasule-521": (521, "<script>document.cookie='__jsl_clearance=1;'</script>", "加速乐"),
+    "wzws-202": (202, "<script>location='/WZWSREL?wzwschallenge=abc'</script>", "WZWS"),
+    "telecom-405": (405, "该网站正在使用电信云防护服务，您的访问被阻断。", "电信云防护"),
+}
+
+
+@pytest.mark.parametrize("case", BLOCKED_CASES)
+async def test_anti_bot_answers_are_blocked_and_retried_once(
+    http_server: HTTPServer, fetcher: Fetcher, case: str
+):
+    status, page, vendor = BLOCKED_CASES[case]
+    encoding = "gbk" if case == "telecom-405" else "utf-8"  # the WAF page is often GBK
+    http_server.route("/p", page.encode(encoding), status=status)
+    error = await fetch_error(fetcher, http_server.url("/p"), FetchOptions(retries=3))
+    assert (error.kind, error.status_code, error.attempts) == ("blocked", status, 2)
+    assert vendor in str(error) and http_server.hits("/p") == 2
+
+
+async def test_redirect_to_wzws_challenge_is_blocked(http_server: HTTPServer, fetcher: Fetcher):
+    http_server.redirect("/p", "/WZWSREL?wzwschallenge=V1pXU19DT05G")
+    error = await fetch_error(fetcher, http_server.url("/p"), FetchOptions(retries=0))
+    assert error.kind == "blocked" and "WZWS" in str(error)
+    assert http_server.hits("/WZWSREL") == 0
+
+
+async def test_plain_412_is_an_ordinary_http_error(http_server: HTTPServer, fetcher: Fetcher):
+    http_server.route("/p", b"precondition failed", status=412)
+    error = await fetch_error(fetcher, http_server.url("/p"))
+    assert (error.kind, error.attempts) == ("http", 1)
+
+
+# --- invalid input, proxies, errors ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["", "not a url", "ftp://127.0.0.1/x", "http://", "http://[::1", "file:///etc/passwd"]
+)
+async def test_invalid_urls(fetcher: Fetcher, url: str):
+    error = await fetch_error(fetcher, url)
+    assert error.kind == "invalid" and error.url == url and "\n" not in str(error)
+
+
+async def test_proxy_from_environment_is_used(
+    http_server: HTTPServer, monkeypatch: pytest.MonkeyPatch
+):
+    """The test server doubles as a proxy: the request reaches it in absolute form."""
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, http_server.base_url)
+    http_server.route("/via-proxy", b"proxied")
+    async with Fetcher(FetchSettings(host_delay=0)) as fetcher:
+        result = await fetcher.fetch("http://watcher-test.invalid/via-proxy", FAST)
+    assert result.body == b"proxied"
+    assert http_server.requests("/via-proxy")[0].target == "http://watcher-test.invalid/via-proxy"
+
+
+async def test_no_proxy_keeps_loopback_direct(
+    http_server: HTTPServer, monkeypatch: pytest.MonkeyPatch
+):
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{free_port()}")
+    http_server.route("/direct", b"direct")
+    async with Fetcher(FetchSettings(host_delay=0)) as fetcher:
+        assert (await fetcher.fetch(http_server.url("/direct"), FAST)).body == b"direct"
+
+
+def test_fetch_error_pickles_and_keeps_its_fields():
+    error = FetchError(
+        "http", "https://x/", "HTTP 503 Service Unavailable", status_code=503, attempts=4
+    )
+    assert str(error) == "https://x/ → HTTP 503 Service Unavailable after 4 attempts"
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.kind, copy.url, copy.status_code, copy.attempts, str(copy)) == (
+        "http",
+        "https://x/",
+        503,
+        4,
+        str(error),
+    )
+
+
+def test_invalid_options_are_rejected():
+    with pytest.raises(ValueError):
+        FetchOptions(read_timeout=0)
+    with pytest.raises(ValueError):
+        FetchSettings(per_host=0)
+
+
+# --- properties of the pure helpers ----------------------------------------------------------
+
+ENCODINGS = ["gzip", "deflate", "deflate-raw", "br"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.binary(max_size=3000) | st.text(max_size=1000).map(lambda s: (s * 50).encode()),
+    encoding=st.sampled_from(ENCODINGS),
+    cuts=st.lists(st.integers(min_value=0, max_value=5000), max_size=8),
+)
+def test_decoder_round_trips_any_chunking(data: bytes, encoding: str, cuts: list[int]):
+    raw = compress(data, encoding)
+    header = "deflate" if encoding == "deflate-raw" else encoding
+    decoder = ContentDecoder(header)
+    points = sorted({0, len(raw), *(c % (len(raw) + 1) for c in cuts)})
+    pieces = [p for a, b in itertools.pairwise(points) for p in decoder.feed(raw[a:b])]
+    pieces += list(decoder.flush())
+    assert b"".join(pieces) == data
+    assert all(len(p) <= 2 * DECODE_CHUNK for p in pieces)
+
+
+def test_decoder_yields_bounded_pieces_lazily_from_a_bomb():
+    decoder = ContentDecoder("br")
+    pieces = decoder.feed(brotli_bomb(1 << 30))
+    first = [next(pieces) for _ in range(3)]  # would take seconds and GBs if not lazy
+    assert all(0 < len(p) <= 2 * DECODE_CHUNK and not any(p) for p in first)
+
+
+def test_decoder_rejects_unknown_encodings():
+    with pytest.raises(DecodingFailed):
+        ContentDecoder("compress")
+    assert list(ContentDecoder("identity").feed(b"abc")) == [b"abc"]
+
+
+def test_empty_body_with_content_encoding_is_empty():
+    decoder = ContentDecoder("gzip")
+    assert list(decoder.feed(b"")) == [] and list(decoder.flush()) == []
+
+
+def test_concatenated_gzip_members_form_one_body():
+    raw = compress(b"first ", "gzip") + compress(b"second", "gzip")
+    decoder = ContentDecoder("gzip")
+    assert b"".join([*decoder.feed(raw), *decoder.flush()]) == b"first second"
+
+
+@given(
+    attempt=st.integers(min_value=1, max_value=200),
+    base=st.floats(min_value=0, max_value=10),
+    cap=st.floats(min_value=0, max_value=100),
+    rand=st.floats(min_value=0, max_value=1),
+)
+def test_backoff_is_full_jitter_under_the_cap(attempt: int, base: float, cap: float, rand: float):
+    ceiling = min(cap, base * 2.0 ** (attempt - 1))
+    delay = backoff_delay(attempt, base, cap, rand=lambda: rand)
+    assert 0 <= delay <= ceiling
+    assert backoff_delay(attempt, base, cap, rand=lambda: 1.0) == ceiling
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("120", 120.0),
+        (" 0 ", 0.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 60.0),
+        ("Wed, 21 Oct 2015 07:26:00 GMT", 0.0),  # in the past: retry now
+        ("-5", None),
+        ("soon", None),
+        ("nan", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_retry_after(value: str | None, expected: float | None):
+    now = datetime(2015, 10, 21, 7, 27, tzinfo=UTC)
+    assert parse_retry_after(value, now) == expected
+
+
+def test_request_record_parses_cookies():
+    request = Request("GET", "/", "", "/", {"cookie": "a=1; b=two"}, [], b"", 0.0)
+    assert request.cookies == {"a": "1", "b": "two"}
