@@ -1,0 +1,393 @@
+"""decode_html: declarations checked against the bytes, GBK/Big5 told apart, never a crash."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import importlib.util
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from watcher import decode
+from watcher.decode import decode_html, encoding_for_label
+from watcher.extract import extract
+
+PAGES = Path(__file__).parent / "fixtures" / "pages"
+MADE = PAGES / "made"
+REAL = sorted(p for p in PAGES.glob("*/*.html") if p.parent.name != "made")
+
+SOURCES = {"bom", "header", "meta", "detected", "utf-8", "fallback"}
+
+
+def _read(name: str) -> bytes:
+    return (PAGES / name).read_bytes()
+
+
+# --- the fixtures themselves ----------------------------------------------------------
+
+
+def test_sources_md_lists_every_page_with_its_sha256() -> None:
+    listed = dict(
+        re.findall(r"^\| `([^`]+\.html)` \|.*?`([0-9a-f]{64})`", _sources_md(), re.MULTILINE)
+    )
+    on_disk = {p.relative_to(PAGES).as_posix() for p in PAGES.glob("*/*.html")}
+    made = {name.removeprefix("made/") for name in on_disk if name.startswith("made/")}
+    listed = {(f"made/{n}" if n in made else n): sha for n, sha in listed.items()}
+    assert set(listed) == on_disk
+    for name, sha in listed.items():
+        assert hashlib.sha256(_read(name)).hexdigest() == sha, name
+
+
+def _sources_md() -> str:
+    return (PAGES / "SOURCES.md").read_text(encoding="utf-8")
+
+
+def test_make_encoded_reproduces_the_made_cases_exactly() -> None:
+    spec = importlib.util.spec_from_file_location("make_encoded", PAGES / "make_encoded.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cases = module.cases()
+    assert sorted(cases) == sorted(p.name for p in MADE.glob("*.html"))
+    for name, make in cases.items():
+        assert make() == (MADE / name).read_bytes(), name
+
+
+def test_no_real_page_holds_gbk_bytes() -> None:
+    """All real fixtures are UTF-8 (see SOURCES.md): the GBK cases had to be made."""
+    for page in REAL:
+        page.read_bytes().decode("utf-8")
+
+
+# --- real and made pages --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", REAL, ids=lambda p: p.parent.name + "/" + p.name)
+def test_real_pages_decode_as_declared_utf8(page: Path) -> None:
+    decoded = decode_html(page.read_bytes(), "text/html")
+    assert (decoded.encoding, decoded.source, decoded.replaced) == ("utf-8", "meta", 0)
+    assert decoded.text == page.read_bytes().decode("utf-8")
+
+
+MADE_CASES = [
+    # file, Content-Type header, encoding, source, characters that must come through
+    ("notice_gbk_meta_gb2312.html", None, "gb18030", "meta", ["镕", "堃", "喆", "船舶工业"]),
+    ("notice_gbk_undeclared.html", None, "gb18030", "detected", ["镕", "堃", "喆"]),
+    ("notice_gbk_undeclared.html", "text/html", "gb18030", "detected", ["李镕"]),
+    ("notice_gbk_short_undeclared.html", None, "gb18030", "detected", ["王堃、陈喆"]),
+    ("notice_gb18030_meta_gbk.html", None, "gb18030", "meta", ["𠮷野", "䶮华"]),
+    ("notice_big5_meta_big5.html", None, "big5hkscs", "meta", ["國防科工局", "船舶工業"]),
+    ("notice_big5_undeclared.html", None, "big5hkscs", "detected", ["國防科工局", "船舶工業"]),
+    ("notice_big5_short_undeclared.html", None, "big5hkscs", "detected", ["國防科工局"]),
+    ("gongbao_gb18030_meta_gb2312.html", None, "gb18030", "meta", ["特别国债", "金人庆"]),
+    ("gongbao_gb18030_undeclared.html", None, "gb18030", "detected", ["特别国债"]),
+    ("gongbao_utf8_bom.html", None, "utf-8", "bom", ["特别国债"]),
+    # A BOM is definitive, whatever the header says.
+    ("gongbao_utf8_bom.html", "text/html; charset=gbk", "utf-8", "bom", ["特别国债"]),
+    # A lying meta (gb2312 over UTF-8 bytes): the UTF-8 check overrides it.
+    ("kepu_utf8_meta_gb2312.html", None, "utf-8", "utf-8", ["长三角一体化"]),
+    ("kepu_utf8_meta_gb2312.html", "text/html; charset=GBK", "utf-8", "utf-8", ["长三角"]),
+    # Header and meta disagree.
+    # A Tomcat-default Latin-1 header over GBK bytes with a gb2312 meta: the meta wins,
+    # because a multibyte declaration that decodes cleanly beats a single-byte one.
+    ("notice_gbk_meta_gb2312.html", "text/html; charset=ISO-8859-1", "gb18030", "meta", ["堃"]),
+    # A server-default UTF-8 header over GBK bytes: UTF-8 fails, the meta fits.
+    ("notice_gbk_meta_gb2312.html", "text/html; charset=utf-8", "gb18030", "meta", ["喆"]),
+    # A header the bytes agree with wins over a meta they do not.
+    ("notice_big5_meta_big5.html", "text/html; charset=big5", "big5hkscs", "header", ["國防"]),
+    # A header whose label Python does not know is ignored; the meta decides.
+    ("notice_gbk_meta_gb2312.html", "text/html; charset=x-bogus", "gb18030", "meta", ["镕"]),
+    ("notice_gbk_undeclared.html", "text/html; charset=x-bogus", "gb18030", "detected", ["镕"]),
+    # A "charset" Python knows but that is no text encoding must not be used (or crash).
+    ("notice_gbk_meta_gb2312.html", "text/html; charset=base64", "gb18030", "meta", ["镕"]),
+    ("notice_gbk_meta_gb2312.html", "text/html; charset=undefined", "gb18030", "meta", ["镕"]),
+]
+
+
+@pytest.mark.parametrize(("name", "content_type", "encoding", "source", "expected"), MADE_CASES)
+def test_made_cases_decode_right(
+    name: str, content_type: str | None, encoding: str, source: str, expected: list[str]
+) -> None:
+    decoded = decode_html((MADE / name).read_bytes(), content_type)
+    assert (decoded.encoding, decoded.source, decoded.replaced) == (encoding, source, 0)
+    for chars in expected:
+        assert chars in decoded.text
+    assert "\ufffd" not in decoded.text
+
+
+def test_gb18030_page_extracts_to_the_same_text_as_its_utf8_original() -> None:
+    url = "https://www.gov.cn/gongbao/content/2007/content_711039.htm"
+    original = extract(
+        decode_html(_read("gov.cn/gongbao_2007-23_content_711039.html"), None).text, url
+    )
+    for name in ("gongbao_gb18030_meta_gb2312.html", "gongbao_gb18030_undeclared.html"):
+        made = extract(decode_html((MADE / name).read_bytes(), None).text, url)
+        assert made == original
+
+
+def test_strict_gb18030_alone_cannot_tell_big5_from_gbk() -> None:
+    """Why detection scores readings instead of trying GB18030 strictly first."""
+    big5 = (MADE / "notice_big5_undeclared.html").read_bytes()
+    misread = big5.decode("gb18030")  # succeeds: Big5 byte pairs are valid GBK pairs
+    assert "國防科工局" not in misread
+    assert "國防科工局" in decode_html(big5, None).text
+
+
+def _chinese_lines(min_hanzi: int) -> list[str]:
+    lines = []
+    for page in REAL:
+        text = extract(page.read_text(encoding="utf-8"), "http://example.gov.cn/").text
+        lines += [
+            line
+            for line in text.splitlines()
+            if len(re.findall(r"[\u4e00-\u9fff]", line)) >= min_hanzi
+        ]
+    return lines
+
+
+def test_undeclared_short_lines_decode_right_in_gbk_and_big5() -> None:
+    """Hundreds of single lines (6+ Hanzi) from the real pages, undeclared, GBK and Big5.
+
+    Small samples are where general detectors fail; each line here is a whole "page".
+    """
+    opencc = pytest.importorskip("opencc")
+    to_traditional = opencc.OpenCC("s2t")
+    checked = {"gbk": 0, "big5": 0}
+    wrong = []
+    for line in _chinese_lines(min_hanzi=6):
+        for encoding, text in (("gbk", line), ("big5", to_traditional.convert(line))):
+            try:
+                body = text.encode(encoding)
+            except UnicodeEncodeError:
+                continue
+            checked[encoding] += 1
+            if decode_html(body, None).text != text:
+                wrong.append((encoding, text))
+    assert checked["gbk"] > 250 and checked["big5"] > 250
+    assert wrong == []
+
+
+# --- labels ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("label", "codec"),
+    [
+        ("gb2312", "gb18030"),
+        ("GB2312", "gb18030"),
+        ('"gbk"', "gb18030"),
+        ("x-gbk", "gb18030"),
+        ("gb_2312-80", "gb18030"),
+        ("chinese", "gb18030"),
+        ("csgb2312", "gb18030"),
+        ("euc-cn", "gb18030"),
+        ("cp936", "gb18030"),
+        ("gb18030", "gb18030"),
+        ("big5", "big5hkscs"),
+        ("Big5-HKSCS", "big5hkscs"),
+        ("iso-8859-1", "cp1252"),
+        ("latin1", "cp1252"),
+        ("ascii", "cp1252"),
+        ("us-ascii", "cp1252"),
+        ("utf8", "utf-8"),
+        (" UTF-8 ", "utf-8"),
+        ("shift_jis", "cp932"),
+        ("euc-kr", "cp949"),
+        ("windows-1251", "cp1251"),
+        ("x-bogus", None),
+        ("base64", None),
+        ("rot13", None),
+        ("undefined", None),
+        ("unicode_escape", None),
+        ("utf-7", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_encoding_for_label(label: str | None, codec: str | None) -> None:
+    assert encoding_for_label(label) == codec
+
+
+def test_meta_declaration_beyond_4kb_is_not_read() -> None:
+    body = b" " * 5000 + '<meta charset="gbk"><p>王堃</p>'.encode("gbk")
+    assert decode_html(body, None).source == "detected"
+
+
+def test_meta_utf16_label_means_utf8() -> None:
+    body = '<meta charset="utf-16"><p>中文</p>'.encode()
+    decoded = decode_html(body, None)
+    assert (decoded.text, decoded.encoding, decoded.source) == (
+        '<meta charset="utf-16"><p>中文</p>',
+        "utf-8",
+        "meta",
+    )
+
+
+def test_header_utf16_without_bom_is_honoured() -> None:
+    body = "<p>船舶</p>".encode("utf-16-le")
+    decoded = decode_html(body, "text/html; charset=UTF-16LE")
+    assert (decoded.text, decoded.encoding, decoded.source) == (
+        "<p>船舶</p>",
+        "utf-16-le",
+        "header",
+    )
+
+
+@pytest.mark.parametrize(
+    ("bom", "encoding"),
+    [
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ],
+)
+def test_bom_is_definitive(bom: bytes, encoding: str) -> None:
+    body = bom + '<meta charset="gbk"><p>国防科工局</p>'.encode(encoding)
+    decoded = decode_html(body, "text/html; charset=big5")
+    assert (decoded.encoding, decoded.source) == (encoding, "bom")
+    assert decoded.text == '<meta charset="gbk"><p>国防科工局</p>'
+
+
+# --- plain and odd inputs -------------------------------------------------------------
+
+
+def test_ascii_page() -> None:
+    decoded = decode_html(b"<p>hello</p>", None)
+    assert (decoded.text, decoded.encoding, decoded.source) == ("<p>hello</p>", "utf-8", "utf-8")
+
+
+def test_ascii_page_keeps_its_declaration_as_evidence() -> None:
+    decoded = decode_html(b'<meta charset="gb2312"><p>hello</p>', None)
+    assert (decoded.encoding, decoded.source) == ("gb18030", "meta")
+
+
+def test_empty_body() -> None:
+    assert decode_html(b"", None).text == ""
+    assert decode_html(b"", "text/html; charset=gbk").text == ""
+
+
+def test_undeclared_utf8() -> None:
+    decoded = decode_html("<p>国防科工局</p>".encode(), None)
+    assert (decoded.text, decoded.encoding, decoded.source) == (
+        "<p>国防科工局</p>",
+        "utf-8",
+        "utf-8",
+    )
+
+
+def test_utf8_cut_mid_character_stays_utf8() -> None:
+    """A size cap can cut the last character; that must not make the page 'not UTF-8'."""
+    body = "<p>船舶工业</p><p>国防".encode()[:-1]
+    decoded = decode_html(body, "text/html; charset=utf-8")
+    assert (decoded.encoding, decoded.source, decoded.replaced) == ("utf-8", "header", 1)
+    assert decoded.text == "<p>船舶工业</p><p>国\ufffd"
+
+
+def test_gbk_cut_mid_character_stays_gbk() -> None:
+    body = '<meta charset="gb2312"><p>王堃陈喆</p>'.encode("gbk")[:-5]
+    decoded = decode_html(body, None)
+    assert (decoded.encoding, decoded.source, decoded.replaced) == ("gb18030", "meta", 1)
+    assert decoded.text.endswith("王堃陈\ufffd")
+
+
+def test_undecodable_bytes_are_replaced_and_counted() -> None:
+    body = b"<p>ok</p>\xc3\x28 \xa0\xa1 \xff\xfe\xfd"
+    decoded = decode_html(body, "text/html; charset=utf-8")
+    assert decoded.source == "header"
+    assert decoded.replaced >= 3
+    assert decoded.text.count("\ufffd") == decoded.replaced
+
+
+def test_undeclared_garbage_does_not_crash() -> None:
+    body = b"<p>\x81\x20\xff\x00\x80\x30\xfe\x7f</p>" * 3
+    decoded = decode_html(body, None)
+    assert decoded.source in SOURCES
+    assert decoded.text.startswith("<p>")
+
+
+def test_undeclared_latin1_and_shift_jis_are_detected() -> None:
+    latin = "<p>Ça va? Très bien, à bientôt. Déjà vu, naïve café.</p>".encode("cp1252")
+    assert decode_html(latin, None).text == latin.decode("cp1252")
+    japanese = "<p>日本語のテキストです。よろしくお願いします。</p>".encode("shift_jis")
+    assert decode_html(japanese, None).text == japanese.decode("shift_jis")
+
+
+def test_declared_utf8_page_never_runs_a_detector(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(body: bytes) -> None:
+        raise AssertionError("detector ran")
+
+    monkeypatch.setattr(decode, "_detect_chinese", fail)
+    monkeypatch.setattr(decode, "_detect_other", fail)
+    page = _read("cmse.gov.cn/article_t20120624_43188.html")
+    assert decode_html(page, "text/html; charset=utf-8").source == "header"
+    assert decode_html(page, None).source == "meta"
+    assert decode_html((MADE / "notice_gbk_meta_gb2312.html").read_bytes(), None).source == "meta"
+
+
+def test_one_megabyte_page_decodes_in_a_few_milliseconds() -> None:
+    page = _read("cmse.gov.cn/article_t20120624_43188.html")
+    body = (page * 3)[:1_000_000]
+    body = body[: len(body.decode("utf-8", "ignore").encode())]  # whole characters
+    best = min(_timed(lambda: decode_html(body, "text/html; charset=utf-8")) for _ in range(5))
+    assert best < 0.05  # typically ~1.5 ms; generous for slow CI machines
+
+
+def _timed(func: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
+# --- properties -----------------------------------------------------------------------
+
+content_types = st.one_of(
+    st.none(),
+    st.text(max_size=60),
+    st.sampled_from(
+        ["gbk", "big5", "utf-8", "utf-16", "latin1", "x-bogus", "base64", "undefined"]
+    ).map(lambda c: f"text/html; charset={c}"),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=600), content_type=content_types)
+def test_decode_never_raises(body: bytes, content_type: str | None) -> None:
+    decoded = decode_html(body, content_type)
+    assert isinstance(decoded.text, str)
+    assert decoded.source in SOURCES
+    assert decoded.replaced >= 0
+    codecs.lookup(decoded.encoding)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    body=st.lists(
+        st.sampled_from(
+            [b"<meta charset=gbk>", b"\xef\xbb\xbf", b"\xe4\xb8\xad", b"\xd6\xd0", b"\x81", b"<p>"]
+        ),
+        max_size=12,
+    ).map(b"".join),
+    content_type=content_types,
+)
+def test_decode_never_raises_on_mixed_encodings(body: bytes, content_type: str | None) -> None:
+    decoded = decode_html(body, content_type)
+    assert decoded.source in SOURCES
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=300).filter(lambda t: not t.startswith("\ufeff")))
+def test_declared_utf8_round_trips(text: str) -> None:
+    body = text.encode("utf-8", "surrogatepass")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return  # lone surrogates are not UTF-8
+    decoded = decode_html(body, "text/html; charset=utf-8")
+    assert decoded.text == text
+    assert decoded.replaced == 0
