@@ -19,7 +19,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from watcher.diff import diff_texts
 
-HANZI = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做必战先回则任取据处理府研质" * 3
+HANZI = (
+    "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动"
+    "同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自"
+    "二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日"
+    "那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变"
+    "条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总"
+    "次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指"
+    "几九区强放决西被干做必战先回则任取据处理府研质"
+) * 3
 
 
 def make_page(size: int = 1_000_000, seed: int = 1) -> str:
@@ -72,7 +80,8 @@ def main() -> None:
     print(f"page: {len(old.encode()) / 1e6:.2f} MB UTF-8, {len(old):,} characters, 1% edited")
     fast = time_ms(lambda: diff_texts(old, new, timeout=0))
     result = diff_texts(old, new, timeout=2.0)
-    print(f"watcher.diff_texts (fast-diff-match-patch): {fast:8.1f} ms  timed_out={result.timed_out}")
+    print(f"watcher.diff_texts (fast-diff-match-patch): {fast:8.1f} ms")
+    print(f"  timed_out={result.timed_out}")
     print(f"  added={result.added} removed={result.removed} blocks={len(result.blocks)}")
     try:
         slow = time_ms(lambda: pure_python(old, new), repeat=1)

@@ -211,11 +211,14 @@ def _hits_summary(result: CheckResult) -> str:
 
 def _print_results(ctx: Context, results: list[CheckResult]) -> None:
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for column in ("target", "status", "HTTP", "size", "+/−", "hits", "time", "detail"):
-        table.add_column(column, justify="right" if column in {"HTTP", "size", "time"} else "left")
+    for column in ("target", "status", "HTTP", "size", "+/−", "hits", "time"):
+        justify = "right" if column in {"HTTP", "size", "time"} else "left"
+        table.add_column(column, justify=justify, no_wrap=True)
+    table.add_column("detail", no_wrap=True, overflow="ellipsis", ratio=1)
     for r in results:
         change = f"+{r.added}/−{r.removed}" if r.status == "changed" else ""
-        detail = r.error or r.title
+        # the URL is in the config; the table shows what happened
+        detail = (r.error or "").removeprefix(f"{r.url} → ") or r.title
         table.add_row(
             r.target,
             Text(r.status, style=STATUS_STYLE[r.status]),
@@ -224,7 +227,7 @@ def _print_results(ctx: Context, results: list[CheckResult]) -> None:
             change,
             _hits_summary(r),
             f"{r.duration:.1f}s",
-            Text(detail[:80], style="red" if r.error else ""),
+            Text(detail, style="red" if r.error else ""),
         )
     ctx.out.print(table)
     counts = {s: sum(1 for r in results if r.status == s) for s in STATUS_STYLE}
