@@ -211,10 +211,12 @@ def _hits_summary(result: CheckResult) -> str:
 
 def _print_results(ctx: Context, results: list[CheckResult]) -> None:
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for column in ("target", "status", "HTTP", "size", "+/−", "hits", "time"):
+    widest = max((len(r.target) for r in results), default=6)
+    widths = {"target": widest, "status": 9, "HTTP": 4, "size": 8, "+/−": 9, "hits": 4, "time": 6}
+    for column, width in widths.items():
         justify = "right" if column in {"HTTP", "size", "time"} else "left"
-        table.add_column(column, justify=justify, no_wrap=True)
-    table.add_column("detail", no_wrap=True, overflow="ellipsis", ratio=1)
+        table.add_column(column, justify=justify, no_wrap=True, min_width=width)
+    table.add_column("detail", no_wrap=True, overflow="ellipsis")
     for r in results:
         change = f"+{r.added}/−{r.removed}" if r.status == "changed" else ""
         # the URL is in the config; the table shows what happened
