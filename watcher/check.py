@@ -132,17 +132,21 @@ class Checker:
         self.clock = clock
         self.matcher = KeywordMatcher(config.keywords)
 
-    async def check(self, target: Target) -> CheckResult:
-        """Check one target; any failure becomes an ``error`` result, never an exception."""
+    async def check(self, target: Target, state: TargetState | None = None) -> CheckResult:
+        """Check one target; any failure becomes an ``error`` result, never an exception.
+
+        ``state`` may be passed when the caller loaded many targets' states at once.
+        """
         started = time.perf_counter()
         try:
-            return await self._check(target, started)
+            if state is None:
+                state = self.store.target_state(target.name, target.url, self.clock())
+            return await self._check(target, state, started)
         except Exception as exc:  # a bug must not stop the other targets
             log.exception("%s: internal error", target.name)
-            return self._error(target, None, f"internal error: {exc!r}", started)
+            return self._error(target, state, f"internal error: {exc!r}", started)
 
-    async def _check(self, target: Target, started: float) -> CheckResult:
-        state = self.store.target_state(target.name, target.url, self.clock())
+    async def _check(self, target: Target, state: TargetState, started: float) -> CheckResult:
         try:
             # conditional headers only when there is a capture to fall back on
             reuse = state.last is not None
@@ -198,8 +202,10 @@ class Checker:
             removed=analysis.removed,
             hits=analysis.hits,
         )
+        digests = await asyncio.to_thread(self.store.write_blobs, new)
+        # index writes stay on this thread: one writer, no lock contention
         record = self._record(state, fetched, status, started)
-        capture_id = await asyncio.to_thread(self.store.save_capture, new, record)
+        capture_id = self.store.save_capture(new, record, digests)
         result = CheckResult(
             target=target.name,
             url=target.url,
@@ -299,9 +305,10 @@ async def run_once(
     """Check the given targets (default: all) concurrently, once; results in config order."""
     checker = Checker(config, store, fetcher)
     chosen = list(config.targets if targets is None else targets)
+    states = store.target_states([(t.name, t.url) for t in chosen], checker.clock())
 
     async def one(target: Target) -> CheckResult:
-        result = await checker.check(target)
+        result = await checker.check(target, states[target.name])
         _log_result(result)
         if on_result is not None:
             on_result(result)
