@@ -33,7 +33,7 @@ def _capture(store: Store, name: str, raw: bytes, text: str, kind: str = "new") 
         raw,
         text,
         previous_id=state.last.id if state.last else None,
-        hits=[Hit("g", "船舶", "…船舶…", "added", 3)],
+        hits=[Hit("g", "国防", "…", "added", text.find("国防"), 2)] if "国防" in text else [],
     )
     return store.save_capture(new, CheckRecord(state.id, now, kind, 0.01, 200, etag='"1"'))
 
@@ -67,7 +67,7 @@ def test_capture_round_trip(tmp_path: Path) -> None:
         assert row.headers == [["ETag", '"1"']]
         assert row.fetched_at.tzinfo is not None
         assert store.capture(cid[:10]).id == cid
-        assert store.hits_of(cid) == [Hit("g", "船舶", "…船舶…", "added", 3)]
+        assert store.hits_of(cid) == [Hit("g", "国防", "国防科工局", "added", 0, 2)]
         assert store.target_state("t", "http://127.0.0.1/t").last.id == cid
 
 

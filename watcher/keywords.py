@@ -30,42 +30,73 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
-def _to_simplified(text: str) -> str:
-    return _t2s().convert(text)
+# Code points NFKC turns into letters or digits: full-width ＡＢＣ１２３, circled
+# numbers, CJK compatibility ideographs... found once by asking unicodedata
+# (~15 ms). Full-width punctuation is left alone: terms are words, and a page
+# has many more ，：（） than anything else NFKC would touch.
+# BMP only: with any astral range in the class, the regex engine can no longer
+# use its bitmap and tests every range at every character (20x slower).
+_NFKC_SCAN = ((0, 0xD800), (0xE000, 0x10000))
 
 
-def _nfkc(text: str) -> str:
-    if unicodedata.is_normalized("NFKC", text):  # the usual case, and much cheaper
-        return text
-    return unicodedata.normalize("NFKC", text)
+@functools.cache
+def _nfkc_unstable() -> re.Pattern[str]:
+    points = [
+        cp for start, end in _NFKC_SCAN for cp in range(start, end) if _folds_to_word(chr(cp))
+    ]
+    ranges: list[list[int]] = []
+    for cp in points:  # as ranges: a class of 4,600 single characters matches slowly
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    body = "".join(
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+        for a, b in ranges
+    )
+    return re.compile(f"[{body}]")
 
 
-# Latin case is handled by compiling every pattern with IGNORECASE: casefolding
-# a whole page costs more than all other steps together.
-_STEPS: tuple[Callable[[str], str], ...] = (_nfkc, _to_simplified)
+def _folds_to_word(ch: str) -> bool:
+    folded = unicodedata.normalize("NFKC", ch)
+    return folded != ch and any(c.isalnum() for c in folded)
 
 
-def normalize_term(text: str) -> str:
-    """The form a term or a text is compared in."""
-    for step in _STEPS:
-        text = step(text)
-    return text
+@functools.cache
+def _nfkc_char(ch: str) -> str:
+    return unicodedata.normalize("NFKC", ch)
 
 
-def normalize(text: str) -> tuple[str, list[int] | None]:
-    """Normalise ``text`` and map each normalised index back to an original index.
+def _nfkc(text: str) -> tuple[str, list[int] | None]:
+    """NFKC of the characters that fold to letters or digits, one by one.
 
-    The map is ``None`` when every step kept the length (the usual case), meaning
-    positions are the same on both sides.
+    Whole-text NFKC costs more than everything else in a check put together.
     """
-    mapping: list[int] | None = None
-    for step in _STEPS:
-        converted = step(text)
-        if len(converted) != len(text):
-            converted, step_map = _per_char(text, step)
-            mapping = step_map if mapping is None else [mapping[i] for i in step_map]
-        text = converted
-    return text, mapping
+    pieces: list[str] = []
+    spans: list[tuple[int, str]] = []
+    last = 0
+    for m in _nfkc_unstable().finditer(text):
+        replacement = _nfkc_char(m.group())
+        pieces.append(text[last : m.start()])
+        pieces.append(replacement)
+        last = m.end()
+        if len(replacement) != 1:
+            spans.append((m.start(), replacement))
+    if not pieces:
+        return text, None
+    pieces.append(text[last:])
+    return "".join(pieces), _map_expansions(len(text), spans) if spans else None
+
+
+def _map_expansions(length: int, spans: list[tuple[int, str]]) -> list[int]:
+    mapping: list[int] = []
+    last = 0
+    for start, replacement in spans:
+        mapping.extend(range(last, start))
+        mapping.extend([start] * len(replacement))
+        last = start + 1
+    mapping.extend(range(last, length))
+    return mapping
 
 
 def _per_char(text: str, step: Callable[[str], str]) -> tuple[str, list[int]]:
@@ -77,6 +108,27 @@ def _per_char(text: str, step: Callable[[str], str]) -> tuple[str, list[int]]:
         out.append(converted)
         mapping.extend([i] * len(converted))
     return "".join(out), mapping
+
+
+def normalize_term(text: str) -> str:
+    """The form a term or a text is compared in."""
+    return _t2s().convert(_nfkc(text)[0])
+
+
+def normalize(text: str) -> tuple[str, list[int] | None]:
+    """Normalise ``text`` and map each normalised index back to an original index.
+
+    The map is ``None`` when no step changed the length (the usual case), meaning
+    positions are the same on both sides. Latin case is left alone: patterns are
+    compiled with IGNORECASE, which is much cheaper than casefolding a page.
+    """
+    text, mapping = _nfkc(text)
+    simplified = _t2s().convert(text)
+    if len(simplified) != len(text):  # a phrase rule changed length: go per character
+        convert = _t2s().convert
+        simplified, step = _per_char(text, convert)
+        mapping = step if mapping is None else [mapping[i] for i in step]
+    return simplified, mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +180,10 @@ class KeywordMatcher:
 def _compile(source: str) -> re.Pattern[str]:
     if source.startswith(REGEX_PREFIX):
         return re.compile(normalize_term(source[len(REGEX_PREFIX) :]), re.IGNORECASE)
-    return re.compile(re.escape(normalize_term(source)), re.IGNORECASE)
+    term = normalize_term(source)
+    # IGNORECASE defeats the regex engine's fast literal search: use it only for cased terms
+    flags = re.IGNORECASE if term.lower() != term.upper() else 0
+    return re.compile(re.escape(term), flags)
 
 
 def _original_span(start: int, end: int, mapping: list[int] | None, length: int) -> tuple[int, int]:
@@ -190,9 +245,8 @@ def _hits_in(
     hits = []
     for occ in matcher.occurrences(text):
         if spans is None or _overlaps(spans, starts, occ.start, occ.end):
-            hits.append(
-                Hit(occ.group, occ.term, snippet(text, occ.start, occ.end), where, occ.start)
-            )
+            context = snippet(text, occ.start, occ.end)
+            hits.append(Hit(occ.group, occ.term, context, where, occ.start, occ.end - occ.start))
     return hits
 
 

@@ -68,6 +68,7 @@ class Hit:
     snippet: str  # about 30 characters of context on each side
     where: Where
     position: int  # character offset in the text the hit was found in
+    length: int = 0  # characters matched
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -76,6 +77,7 @@ class Hit:
             "snippet": self.snippet,
             "where": self.where,
             "position": self.position,
+            "length": self.length,
         }
 
 

@@ -87,8 +87,8 @@ hits = sa.Table(
     sa.Column("group_name", sa.String(64), nullable=False),
     sa.Column("term", sa.Text, nullable=False),
     sa.Column("where", sa.String(8), nullable=False),
-    sa.Column("snippet", sa.Text, nullable=False),
     sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("length", sa.Integer, nullable=False),
     sa.Index("ix_hits_capture", "capture_id"),
     sa.Index("ix_hits_group", "group_name"),
 )

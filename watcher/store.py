@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from watcher import schema
 from watcher.blobs import BlobMissing, LocalBlobStore, sha256
 from watcher.ids import new_id
+from watcher.keywords import snippet
 from watcher.models import Hit
 from watcher.schema import captures, checks, hits, targets
 
@@ -208,10 +209,11 @@ class Store:
         raw_digest, text_digest = digests or self.write_blobs(new)
         capture_id = new_id(new.fetched_at.timestamp())
         with self.engine.begin() as conn:
+            # statements without .values(): compiled once and cached, the rows as parameters
             values = self._capture_values(new, capture_id, raw_digest, text_digest)
-            conn.execute(sa.insert(captures).values(**values))
+            conn.execute(_INSERT_CAPTURE, values)
             if new.hits:
-                conn.execute(sa.insert(hits), [_hit_values(capture_id, h) for h in new.hits])
+                conn.execute(_INSERT_HIT, [_hit_values(capture_id, h) for h in new.hits])
             self._record_check(conn, check, capture_id)
         return capture_id
 
@@ -251,31 +253,30 @@ class Store:
     @staticmethod
     def _record_check(conn: sa.Connection, check: CheckRecord, capture_id: str | None) -> None:
         conn.execute(
-            sa.insert(checks).values(
-                target_id=check.target_id,
-                checked_at=check.checked_at,
-                status=check.status,
-                http_status=check.http_status,
-                duration=check.duration,
-                attempts=check.attempts,
-                capture_id=capture_id,
-                error=check.error,
-            )
+            _INSERT_CHECK,
+            {
+                "target_id": check.target_id,
+                "checked_at": check.checked_at,
+                "status": check.status,
+                "http_status": check.http_status,
+                "duration": check.duration,
+                "attempts": check.attempts,
+                "capture_id": capture_id,
+                "error": check.error,
+            },
         )
-        values: dict[str, Any] = {
-            "last_checked_at": check.checked_at,
-            "last_status": check.status,
-            "last_error": check.error,
+        params = {
+            "tid": check.target_id,
+            "checked": check.checked_at,
+            "status": check.status,
+            "error": check.error,
+            "capture": capture_id,
         }
         if check.status == "error":
-            values["consecutive_errors"] = targets.c.consecutive_errors + 1
+            conn.execute(_UPDATE_TARGET_FAILED, params)
         else:
-            values["consecutive_errors"] = 0
-            values["etag"] = check.etag
-            values["last_modified"] = check.last_modified
-        if capture_id is not None:
-            values["last_capture_id"] = capture_id
-        conn.execute(sa.update(targets).where(targets.c.id == check.target_id).values(**values))
+            params |= {"etag": check.etag, "modified": check.last_modified}
+            conn.execute(_UPDATE_TARGET_OK, params)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -330,12 +331,28 @@ class Store:
             return list(conn.execute(sa.select(targets.c.name).order_by(targets.c.name)).scalars())
 
     def hits_of(self, capture_id: str) -> list[Hit]:
+        """A capture's hits, snippets cut from the stored texts (added: this capture's
+        text; removed: the previous capture's), so the index holds no copies of text."""
         query = sa.select(hits).where(hits.c.capture_id == capture_id).order_by(hits.c.id)
         with self.engine.connect() as conn:
-            return [
-                Hit(r.group_name, r.term, r.snippet, r.where, r.position)
-                for r in conn.execute(query)
-            ]
+            rows = list(conn.execute(query))
+        if not rows:
+            return []
+        capture = self.capture(capture_id)
+        texts = {"added": self.text(capture)}
+        if capture.previous_id and any(r.where == "removed" for r in rows):
+            texts["removed"] = self.text(self.capture(capture.previous_id))
+        return [
+            Hit(
+                r.group_name,
+                r.term,
+                snippet(texts[r.where], r.position, r.position + r.length),
+                r.where,
+                r.position,
+                r.length,
+            )
+            for r in rows
+        ]
 
     def checks_of(self, name: str, limit: int = 50) -> list[sa.Row[Any]]:
         query = (
@@ -384,6 +401,25 @@ class Store:
             yield f"capture {capture_id}: {what} blob {digest} does not match its hash"
 
 
+_INSERT_CAPTURE = captures.insert()
+_INSERT_HIT = hits.insert()
+_INSERT_CHECK = checks.insert()
+_UPDATE_TARGET = (
+    sa.update(targets)
+    .where(targets.c.id == sa.bindparam("tid"))
+    .values(
+        last_checked_at=sa.bindparam("checked"),
+        last_status=sa.bindparam("status"),
+        last_error=sa.bindparam("error"),
+        last_capture_id=sa.func.coalesce(sa.bindparam("capture"), targets.c.last_capture_id),
+    )
+)
+_UPDATE_TARGET_FAILED = _UPDATE_TARGET.values(consecutive_errors=targets.c.consecutive_errors + 1)
+_UPDATE_TARGET_OK = _UPDATE_TARGET.values(
+    consecutive_errors=0, etag=sa.bindparam("etag"), last_modified=sa.bindparam("modified")
+)
+
+
 def _state(row: sa.Row[Any], last: CaptureRow | None) -> TargetState:
     return TargetState(row.id, row.name, row.etag, row.last_modified, row.consecutive_errors, last)
 
@@ -394,7 +430,7 @@ def _hit_values(capture_id: str, hit: Hit) -> dict[str, Any]:
         "group_name": hit.group,
         "term": hit.term,
         "where": hit.where,
-        "snippet": hit.snippet,
+        "length": hit.length,
         "position": hit.position,
     }
 
