@@ -1,0 +1,69 @@
+"""Time each stage of a first capture over the generated site, single-threaded.
+
+    .venv/bin/python bench/stages.py [--pages 1000]
+
+Prints seconds per stage for all pages: the floor of what one core must do,
+to compare with a cycle's wall and CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import zstandard  # noqa: E402
+from govsite import generate_pages  # noqa: E402
+
+from watcher.blobs import ZSTD_LEVEL, sha256  # noqa: E402
+from watcher.decode import decode_html  # noqa: E402
+from watcher.extract import extract_with_report  # noqa: E402
+from watcher.keywords import KeywordMatcher, find_hits  # noqa: E402
+
+GROUPS = {"shipbuilding": ["船舶", "造船"], "sastind": ["国防科工局"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pages", type=int, default=1000)
+    args = parser.parse_args()
+    pages = generate_pages(args.pages, 1, 20240501)
+    matcher = KeywordMatcher(GROUPS)
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    spent: dict[str, float] = defaultdict(float)
+    sizes: dict[str, int] = defaultdict(int)
+
+    def timed(stage, fn, *a, **kw):
+        t = time.perf_counter()
+        out = fn(*a, **kw)
+        spent[stage] += time.perf_counter() - t
+        return out
+
+    for page in pages:
+        timed("sha256", sha256, page.body)
+        decoded = timed("decode", decode_html, page.body, page.content_type)
+        doc, _ = timed("extract", extract_with_report, decoded.text, "http://127.0.0.1/")
+        timed("keywords", find_hits, matcher, None, doc.text, None)
+        raw_z = timed("zstd raw", compressor.compress, page.body)
+        text_z = timed("zstd text", compressor.compress, doc.text.encode())
+        sizes["raw"] += len(page.body)
+        sizes["raw_z"] += len(raw_z)
+        sizes["text_z"] += len(text_z)
+    total = sum(spent.values())
+    for stage, secs in spent.items():
+        print(f"{stage:10} {secs:6.2f} s  {secs / total * 100:4.0f}%")
+    print(f"{'total':10} {total:6.2f} s for {len(pages)} pages")
+    n = len(pages)
+    print(
+        f"raw {sizes['raw'] / n / 1000:.1f} KB/page → zstd {sizes['raw_z'] / n / 1000:.1f} KB;"
+        f" text zstd {sizes['text_z'] / n / 1000:.1f} KB"
+    )
+
+
+if __name__ == "__main__":
+    main()
