@@ -164,3 +164,19 @@ def test_sigkill_mid_write_leaves_a_consistent_store(tmp_path: Path) -> None:
     db = sqlite3.connect(data / "index.sqlite")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert db.execute("SELECT count(*) FROM captures").fetchone()[0] > 20
+
+
+def test_check_records_count_consecutive_errors_and_keep_validators(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        _capture(store, "a", b"1", "1")
+        tid = store.target_state("a", "http://127.0.0.1/a").id
+        now = datetime.now(UTC)
+        error = CheckRecord(tid, now, "error", 0.1, 503, 4, "HTTP 503")
+        store.save_checks([error, error])
+        state = store.target_state("a", "http://127.0.0.1/a")
+        assert state.consecutive_errors == 2
+        assert state.etag == '"1"'  # a failure keeps the validators of the last answer
+        store.save_checks([CheckRecord(tid, now, "unchanged", 0.1, 304, etag='"2"')])
+        state = store.target_state("a", "http://127.0.0.1/a")
+        assert (state.consecutive_errors, state.etag) == (0, '"2"')
+        assert [r.status for r in store.checks_of("a")][:3] == ["unchanged", "error", "error"]

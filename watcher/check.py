@@ -131,6 +131,19 @@ class Checker:
         self.fetcher = fetcher
         self.clock = clock
         self.matcher = KeywordMatcher(config.keywords)
+        # checks that stored nothing are written in batches: one transaction per
+        # cycle instead of one per target (they are a log, not evidence)
+        self._pending: list[CheckRecord] = []
+
+    def flush(self) -> None:
+        """Write the buffered check records."""
+        pending, self._pending = self._pending, []
+        self.store.save_checks(pending)
+
+    def _log_check(self, record: CheckRecord) -> None:
+        self._pending.append(record)
+        if len(self._pending) >= 500:
+            self.flush()
 
     async def check(self, target: Target, state: TargetState | None = None) -> CheckResult:
         """Check one target; any failure becomes an ``error`` result, never an exception.
@@ -244,7 +257,7 @@ class Checker:
     def _unchanged(
         self, target: Target, state: TargetState, fetched: FetchResult, started: float
     ) -> CheckResult:
-        self.store.save_check(self._record(state, fetched, "unchanged", started))
+        self._log_check(self._record(state, fetched, "unchanged", started))
         last = state.last
         assert last is not None
         return CheckResult(
@@ -280,10 +293,7 @@ class Checker:
                 attempts=attempts,
                 error=message,
             )
-            try:
-                self.store.save_check(record)
-            except Exception:
-                log.exception("%s: could not record the failed check", target.name)
+            self._log_check(record)
         return CheckResult(
             target=target.name,
             url=target.url,
@@ -314,7 +324,10 @@ async def run_once(
             on_result(result)
         return result
 
-    return list(await asyncio.gather(*(one(t) for t in chosen)))
+    try:
+        return list(await asyncio.gather(*(one(t) for t in chosen)))
+    finally:
+        checker.flush()
 
 
 def _log_result(result: CheckResult) -> None:

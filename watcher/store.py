@@ -247,36 +247,26 @@ class Store:
 
     def save_check(self, check: CheckRecord) -> None:
         """Record a check that stored nothing new (unchanged, 304 or an error)."""
+        self.save_checks([check])
+
+    def save_checks(self, records: Sequence[CheckRecord]) -> None:
+        """Record many such checks in one transaction (a cycle's unchanged targets)."""
+        if not records:
+            return
         with self.engine.begin() as conn:
-            self._record_check(conn, check, None)
+            conn.execute(_INSERT_CHECK, [_check_values(c, None) for c in records])
+            failed = [_target_values(c, None) for c in records if c.status == "error"]
+            ok = [_target_values(c, None) for c in records if c.status != "error"]
+            if failed:
+                conn.execute(_UPDATE_TARGET_FAILED, failed)
+            if ok:
+                conn.execute(_UPDATE_TARGET_OK, ok)
 
     @staticmethod
     def _record_check(conn: sa.Connection, check: CheckRecord, capture_id: str | None) -> None:
-        conn.execute(
-            _INSERT_CHECK,
-            {
-                "target_id": check.target_id,
-                "checked_at": check.checked_at,
-                "status": check.status,
-                "http_status": check.http_status,
-                "duration": check.duration,
-                "attempts": check.attempts,
-                "capture_id": capture_id,
-                "error": check.error,
-            },
-        )
-        params = {
-            "tid": check.target_id,
-            "checked": check.checked_at,
-            "status": check.status,
-            "error": check.error,
-            "capture": capture_id,
-        }
-        if check.status == "error":
-            conn.execute(_UPDATE_TARGET_FAILED, params)
-        else:
-            params |= {"etag": check.etag, "modified": check.last_modified}
-            conn.execute(_UPDATE_TARGET_OK, params)
+        conn.execute(_INSERT_CHECK, _check_values(check, capture_id))
+        update = _UPDATE_TARGET_FAILED if check.status == "error" else _UPDATE_TARGET_OK
+        conn.execute(update, _target_values(check, capture_id))
 
     # -- reading --------------------------------------------------------------------------
 
@@ -418,6 +408,31 @@ _UPDATE_TARGET_FAILED = _UPDATE_TARGET.values(consecutive_errors=targets.c.conse
 _UPDATE_TARGET_OK = _UPDATE_TARGET.values(
     consecutive_errors=0, etag=sa.bindparam("etag"), last_modified=sa.bindparam("modified")
 )
+
+
+def _check_values(check: CheckRecord, capture_id: str | None) -> dict[str, Any]:
+    return {
+        "target_id": check.target_id,
+        "checked_at": check.checked_at,
+        "status": check.status,
+        "http_status": check.http_status,
+        "duration": check.duration,
+        "attempts": check.attempts,
+        "capture_id": capture_id,
+        "error": check.error,
+    }
+
+
+def _target_values(check: CheckRecord, capture_id: str | None) -> dict[str, Any]:
+    return {
+        "tid": check.target_id,
+        "checked": check.checked_at,
+        "status": check.status,
+        "error": check.error,
+        "capture": capture_id,
+        "etag": check.etag,
+        "modified": check.last_modified,
+    }
 
 
 def _state(row: sa.Row[Any], last: CaptureRow | None) -> TargetState:
