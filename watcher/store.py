@@ -406,7 +406,7 @@ _UPDATE_TARGET = (
 )
 _UPDATE_TARGET_FAILED = _UPDATE_TARGET.values(consecutive_errors=targets.c.consecutive_errors + 1)
 _UPDATE_TARGET_OK = _UPDATE_TARGET.values(
-    consecutive_errors=0, etag=sa.bindparam("etag"), last_modified=sa.bindparam("modified")
+    consecutive_errors=0, etag=sa.bindparam("new_etag"), last_modified=sa.bindparam("new_modified")
 )
 
 
@@ -430,8 +430,8 @@ def _target_values(check: CheckRecord, capture_id: str | None) -> dict[str, Any]
         "status": check.status,
         "error": check.error,
         "capture": capture_id,
-        "etag": check.etag,
-        "modified": check.last_modified,
+        "new_etag": check.etag,
+        "new_modified": check.last_modified,
     }
 
 
