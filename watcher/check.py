@@ -9,42 +9,24 @@ scheduler only calls it on a timer.
 from __future__ import annotations
 
 import asyncio
-import json
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from watcher import analyse
+from watcher.analyse import ExtractionProblem, Page
 from watcher.blobs import sha256
 from watcher.config import Config, Target
-from watcher.decode import decode_html
-from watcher.diff import diff_texts
-from watcher.extract import extract_with_report
 from watcher.fetch import Fetcher, FetchError, FetchOptions
-from watcher.keywords import KeywordMatcher, find_hits
-from watcher.models import CheckResult, Document, FetchResult, Hit
+from watcher.models import CheckResult, FetchResult
 from watcher.store import CheckRecord, NewCapture, Store, TargetState
+from watcher.workers import Analyzer, WorkerCrashed, make_analyzer
 
 log = logging.getLogger(__name__)
 
-
-class ExtractionProblem(Exception):
-    """The page came back but yields no text to compare (e.g. ``select`` matched nothing)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Analysis:
-    """What the CPU-bound stage found in a new version of a page."""
-
-    document: Document
-    encoding: str
-    encoding_source: str
-    text_changed: bool
-    added: int
-    removed: int
-    hits: list[Hit]
-    diff_timed_out: bool
+__all__ = ["Checker", "ExtractionProblem", "fetch_options", "page_of", "run_once"]
 
 
 def fetch_options(
@@ -65,53 +47,17 @@ def fetch_options(
     )
 
 
-def document_of(target: Target, fetched: FetchResult) -> tuple[Document, str, str]:
-    """Bytes → text Document, by content type (HTML by default; JSON pretty-printed)."""
-    content_type = fetched.header("content-type")
-    decoded = decode_html(fetched.body, content_type)
-    mime = (content_type or "").split(";")[0].strip().lower()
-    if mime.endswith("json"):
-        return _json_document(decoded.text), decoded.encoding, decoded.source
-    document, warnings = extract_with_report(
-        decoded.text,
-        fetched.final_url,
-        select=target.select,
-        exclude=target.exclude,
-        ignore=target.ignore,
-    )
-    if target.select and not document.text:
-        raise ExtractionProblem("; ".join(warnings) or "select matched no text")
-    return document, decoded.encoding, decoded.source
-
-
-def _json_document(text: str) -> Document:
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ExtractionProblem(f"response is not valid JSON: {exc}") from exc
-    pretty = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True)
-    return Document(title="", text=pretty)
-
-
-def analyse(
-    target: Target,
-    fetched: FetchResult,
-    previous_text: str | None,
-    matcher: KeywordMatcher,
-    diff_timeout: float,
-) -> Analysis:
-    """The CPU-bound part of a check; runs in a worker thread, off the event loop."""
-    document, encoding, source = document_of(target, fetched)
-    if previous_text is None:
-        hits = find_hits(matcher, None, document.text, None)
-        added = len(document.text) - document.text.count("\n")
-        return Analysis(document, encoding, source, True, added, 0, hits, False)
-    if previous_text == document.text:
-        return Analysis(document, encoding, source, False, 0, 0, [], False)
-    diff = diff_texts(previous_text, document.text, timeout=diff_timeout)
-    hits = find_hits(matcher, previous_text, document.text, diff)
-    return Analysis(
-        document, encoding, source, True, diff.added, diff.removed, hits, diff.timed_out
+def page_of(target: Target, fetched: FetchResult, previous_text_sha256: str | None) -> Page:
+    """What the analysis needs of a target and its fetched page, and nothing more."""
+    return Page(
+        body=fetched.body,
+        content_type=fetched.header("content-type"),
+        final_url=fetched.final_url,
+        select=tuple(target.select),
+        exclude=tuple(target.exclude),
+        ignore=tuple(target.ignore),
+        groups=tuple(target.keywords),
+        previous_text_sha256=previous_text_sha256,
     )
 
 
@@ -123,14 +69,15 @@ class Checker:
         config: Config,
         store: Store,
         fetcher: Fetcher,
+        analyzer: Analyzer,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
         self.store = store
         self.fetcher = fetcher
+        self.analyzer = analyzer
         self.clock = clock
-        self.matcher = KeywordMatcher(config.keywords)
         # checks that stored nothing are written in batches: one transaction per
         # cycle instead of one per target (they are a log, not evidence)
         self._pending: list[CheckRecord] = []
@@ -172,23 +119,20 @@ class Checker:
         digest = sha256(fetched.body) if not fetched.not_modified else ""
         if state.last is not None and (fetched.not_modified or digest == state.last.raw_sha256):
             return self._unchanged(target, state, fetched, started)
-        previous_text = await asyncio.to_thread(self.store.text, state.last) if state.last else None
-        matcher = self.matcher.restricted(target.keywords)
+        page = page_of(target, fetched, state.last.text_sha256 if state.last else None)
+        page = dataclasses.replace(page, diff_timeout=self.config.settings.diff_timeout)
         try:
-            analysis = await asyncio.to_thread(
-                analyse, target, fetched, previous_text, matcher, self.config.settings.diff_timeout
-            )
-        except ExtractionProblem as exc:
+            analysis = await self.analyzer.analyse(page)
+        except (ExtractionProblem, WorkerCrashed) as exc:
             return self._error(target, state, str(exc), started, fetched.status_code)
-        return await self._store(target, state, fetched, digest, analysis, started)
+        return await self._store(target, state, fetched, analysis, started)
 
     async def _store(
         self,
         target: Target,
         state: TargetState,
         fetched: FetchResult,
-        digest: str,
-        analysis: Analysis,
+        analysis: analyse.Analysis,
         started: float,
     ) -> CheckResult:
         status = (
@@ -204,20 +148,22 @@ class Checker:
             fetched_at=fetched.fetched_at,
             duration=fetched.duration,
             raw=fetched.body,
-            text=analysis.document.text,
-            raw_sha256=digest,
+            text="",
+            text_size=analysis.text_size,
+            raw_sha256=analysis.raw_sha256,
             content_type=fetched.header("content-type"),
             encoding=analysis.encoding,
             encoding_source=analysis.encoding_source,
-            title=analysis.document.title,
+            title=analysis.title,
             previous_id=state.last.id if state.last else None,
             added=analysis.added,
             removed=analysis.removed,
             hits=analysis.hits,
         )
-        digests = await asyncio.to_thread(self.store.write_blobs, new)
-        # index writes stay on this thread: one writer, no lock contention
+        # the analysis stored the blobs; the index row goes in on this thread:
+        # one writer, no lock contention
         record = self._record(state, fetched, status, started)
+        digests = (analysis.raw_sha256, analysis.text_sha256)
         capture_id = self.store.save_capture(new, record, digests)
         result = CheckResult(
             target=target.name,
@@ -233,7 +179,7 @@ class Checker:
             added=analysis.added if status != "new" else 0,
             removed=analysis.removed,
             hits=analysis.hits,
-            title=analysis.document.title,
+            title=analysis.title,
         )
         if analysis.diff_timed_out:
             log.warning("%s: diff time budget ran out; change shown coarsely", target.name)
@@ -312,13 +258,22 @@ async def run_once(
     targets: Sequence[Target] | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
 ) -> list[CheckResult]:
-    """Check the given targets (default: all) concurrently, once; results in config order."""
-    checker = Checker(config, store, fetcher)
+    """Check the given targets (default: all) concurrently, once; results in config order.
+
+    At most ``2 × concurrency`` targets are between fetch and store at a time, so
+    fetched pages wait in the network, not in memory, when parsing falls behind.
+    """
     chosen = list(config.targets if targets is None else targets)
+    analyzer = make_analyzer(
+        config.keywords, store.blobs.root, pages=len(chosen), fsync=store.blobs.fsync
+    )
+    checker = Checker(config, store, fetcher, analyzer)
     states = store.target_states([(t.name, t.url) for t in chosen], checker.clock())
+    in_flight = asyncio.Semaphore(2 * config.settings.concurrency)
 
     async def one(target: Target) -> CheckResult:
-        result = await checker.check(target, states[target.name])
+        async with in_flight:
+            result = await checker.check(target, states[target.name])
         _log_result(result)
         if on_result is not None:
             on_result(result)
@@ -328,6 +283,7 @@ async def run_once(
         return list(await asyncio.gather(*(one(t) for t in chosen)))
     finally:
         checker.flush()
+        analyzer.close()
 
 
 def _log_result(result: CheckResult) -> None:

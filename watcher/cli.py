@@ -471,7 +471,8 @@ def test_target(ctx: Context, name: str, as_json: bool) -> None:
 
 
 async def _test(config: Config, target: Target) -> Any:
-    from watcher.check import ExtractionProblem, document_of, fetch_options
+    from watcher.analyse import ExtractionProblem, document_of
+    from watcher.check import fetch_options, page_of
     from watcher.fetch import Fetcher, FetchError, FetchSettings
     from watcher.keywords import KeywordMatcher, find_hits
 
@@ -481,7 +482,7 @@ async def _test(config: Config, target: Target) -> Any:
         except FetchError as exc:
             return str(exc)
     try:
-        document, encoding, _source = document_of(target, fetched)
+        document, encoding, _source = document_of(page_of(target, fetched, None))
     except ExtractionProblem as exc:
         return f"{target.name}: {exc}"
     matcher = KeywordMatcher(config.keywords).restricted(target.keywords)

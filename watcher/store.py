@@ -84,6 +84,7 @@ class NewCapture:
     raw: bytes
     text: str
     raw_sha256: str = ""
+    text_size: int | None = None  # when ``text`` is not at hand (written by a worker)
     content_type: str | None = None
     encoding: str | None = None
     encoding_source: str | None = None
@@ -202,6 +203,12 @@ class Store:
         self.blobs.sync_dirs([raw_digest, text_digest])
         return raw_digest, text_digest
 
+    def write_compressed(self, frames: dict[str, bytes]) -> None:
+        """Store blobs compressed by a worker (digest → zstd frame), fsynced."""
+        for digest, frame in frames.items():
+            self.blobs.put_compressed(digest, frame)
+        self.blobs.sync_dirs(list(frames))
+
     def save_capture(
         self, new: NewCapture, check: CheckRecord, digests: tuple[str, str] | None = None
     ) -> str:
@@ -235,7 +242,9 @@ class Store:
             "raw_sha256": raw_digest,
             "raw_size": len(new.raw),
             "text_sha256": text_digest,
-            "text_size": len(new.text.encode("utf-8")),
+            "text_size": new.text_size
+            if new.text_size is not None
+            else len(new.text.encode("utf-8")),
             "content_type": new.content_type,
             "encoding": new.encoding,
             "encoding_source": new.encoding_source,

@@ -1,0 +1,176 @@
+"""The CPU-bound middle of a check: decode → extract → diff → keywords → blobs.
+
+It takes and returns small picklable objects so that it can run in a worker
+process: parsing and diffing a thousand pages would otherwise compete with the
+event loop for one interpreter lock. It reads the previous text from the blob
+store by digest and writes the new blobs itself (compressed, fsynced, renamed),
+so no text crosses the process boundary and the caller only commits the index
+row, after the blobs are safely on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import zstandard
+
+from watcher.blobs import ZSTD_LEVEL, LocalBlobStore, sha256
+from watcher.models import Document, Hit
+
+if TYPE_CHECKING:
+    from watcher.keywords import KeywordMatcher
+
+# The parsing libraries (lxml, OpenCC, charset-normalizer, diff) are imported
+# where pages are parsed, so a process that hands pages to workers stays light.
+
+
+class ExtractionProblem(Exception):
+    """The page came back but yields no text to compare (e.g. ``select`` matched nothing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A fetched new version of a target's page and how to read it."""
+
+    body: bytes
+    content_type: str | None
+    final_url: str
+    select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()  # keyword groups that apply to this target
+    previous_text_sha256: str | None = None  # None on a first capture
+    diff_timeout: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What the analysis found; its blobs are already stored."""
+
+    title: str
+    text_size: int  # UTF-8 bytes
+    encoding: str
+    encoding_source: str
+    text_changed: bool
+    added: int
+    removed: int
+    hits: list[Hit]
+    diff_timed_out: bool
+    raw_sha256: str
+    text_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Per-process state: set up once, reused for every page."""
+
+    matcher: KeywordMatcher
+    blobs: LocalBlobStore
+
+
+_context: Context | None = None
+_local = threading.local()  # zstd contexts are not thread-safe: one per thread
+
+
+def init(keywords: Mapping[str, Sequence[str]], blob_root: Path, fsync: bool = True) -> None:
+    """Prepare this process (a pool worker, or the main process for threads)."""
+    from watcher.keywords import KeywordMatcher
+
+    global _context
+    _context = Context(KeywordMatcher(keywords), LocalBlobStore(blob_root, fsync=fsync))
+
+
+def run(page: Page) -> Analysis:
+    """Analyse one page in this process; ``init`` must have been called."""
+    if _context is None:
+        raise RuntimeError("watcher.analyse.init() was not called in this process")
+    previous = (
+        _context.blobs.get(page.previous_text_sha256).decode("utf-8")
+        if page.previous_text_sha256
+        else None
+    )
+    analysis, frames = analyse(page, previous, _context.matcher.restricted(page.groups))
+    for digest, frame in frames.items():
+        _context.blobs.put_compressed(digest, frame)
+    _context.blobs.sync_dirs(list(frames))
+    return analysis
+
+
+def analyse(
+    page: Page, previous_text: str | None, matcher: KeywordMatcher
+) -> tuple[Analysis, dict[str, bytes]]:
+    """Decode, extract, diff against the previous text, find hits; and the blobs
+    to store, compressed (digest → zstd frame)."""
+    from watcher.diff import diff_texts
+    from watcher.keywords import find_hits
+
+    document, encoding, source = document_of(page)
+    text = document.text
+    if previous_text is None:
+        hits = find_hits(matcher, None, text, None)
+        changed, added, removed, timed_out = True, len(text) - text.count("\n"), 0, False
+    elif previous_text == text:
+        hits, changed, added, removed, timed_out = [], False, 0, 0, False
+    else:
+        diff = diff_texts(previous_text, text, timeout=page.diff_timeout)
+        hits = find_hits(matcher, previous_text, text, diff)
+        changed, added, removed, timed_out = True, diff.added, diff.removed, diff.timed_out
+    text_bytes = text.encode("utf-8")
+    raw_digest, text_digest = sha256(page.body), sha256(text_bytes)
+    compressed = {raw_digest: _compress(page.body), text_digest: _compress(text_bytes)}
+    analysis = Analysis(
+        title=document.title,
+        text_size=len(text_bytes),
+        encoding=encoding,
+        encoding_source=source,
+        text_changed=changed,
+        added=added,
+        removed=removed,
+        hits=hits,
+        diff_timed_out=timed_out,
+        raw_sha256=raw_digest,
+        text_sha256=text_digest,
+    )
+    return analysis, compressed
+
+
+def _compress(data: bytes) -> bytes:
+    compressor = getattr(_local, "zstd", None)
+    if compressor is None:
+        compressor = _local.zstd = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    return compressor.compress(data)
+
+
+def document_of(page: Page) -> tuple[Document, str, str]:
+    """Bytes → text Document, by content type (HTML by default; JSON pretty-printed)."""
+    from watcher.decode import decode_html
+    from watcher.extract import extract_with_report
+
+    decoded = decode_html(page.body, page.content_type)
+    mime = (page.content_type or "").split(";")[0].strip().lower()
+    if mime.endswith("json"):
+        return _json_document(decoded.text), decoded.encoding, decoded.source
+    document, warnings = extract_with_report(
+        decoded.text,
+        page.final_url,
+        select=page.select,
+        exclude=page.exclude,
+        ignore=page.ignore,
+    )
+    if page.select and not document.text:
+        raise ExtractionProblem("; ".join(warnings) or "select matched no text")
+    return document, decoded.encoding, decoded.source
+
+
+def _json_document(text: str) -> Document:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ExtractionProblem(f"response is not valid JSON: {exc}") from exc
+    pretty = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True)
+    return Document(title="", text=pretty)
