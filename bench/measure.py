@@ -30,6 +30,7 @@ class Measurement:
     returncode: int
     timed_out: bool
     rss_floor_mb: float = 0.0  # the launching process's own peak RSS
+    tree_rss_mb: float = 0.0  # peak of the summed RSS of the child and its descendants
 
     @property
     def rss_exact(self) -> bool:
@@ -70,10 +71,13 @@ def run_measured(
         timer = threading.Timer(timeout, _kill_group, args=(proc.pid, expired))
         timer.daemon = True
         timer.start()
+        sampler = _TreeRss(proc.pid)
+        sampler.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
             timer.cancel()
+            sampler.stop()
         wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     return Measurement(
@@ -84,7 +88,53 @@ def run_measured(
         returncode=proc.returncode,
         timed_out=expired.is_set(),
         rss_floor_mb=floor,
+        tree_rss_mb=sampler.peak_mb,
     )
+
+
+class _TreeRss(threading.Thread):
+    """Samples the summed RSS of a process and all its descendants every 20 ms.
+
+    ``ru_maxrss`` is per process: a tool with worker processes would look smaller
+    than it is. This sums them (a sample can miss a short peak, never overstate).
+    """
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_mb = 0.0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.02):
+            total = sum(_rss_kb(p) for p in _descendants(self.pid))
+            self.peak_mb = max(self.peak_mb, total / 1024)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                with contextlib.suppress(OSError, ValueError):
+                    todo += [
+                        int(c) for c in Path(f"/proc/{p}/task/{task}/children").read_text().split()
+                    ]
+    return found
+
+
+def _rss_kb(pid: int) -> int:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 def _kill_group(pid: int, expired: threading.Event) -> None:

@@ -42,8 +42,18 @@ def main() -> None:
             command = check_command(WORK)
             if not args.no_spy:
                 out = WORK / f"cycle{cycle}"
-                command = [str(spy), "record", "--subprocesses", "--gil", "-r", "200", "-f", "raw",
-                           "-o", f"{out}.txt", "--", *command]
+                command = [
+                    str(spy),
+                    "record",
+                    "-r",
+                    "200",
+                    "-f",
+                    "raw",
+                    "-o",
+                    f"{out}.txt",
+                    "--",
+                    *command,
+                ]
             before = os.times()
             started = time.perf_counter()
             subprocess.run(command, stdout=subprocess.DEVNULL, check=False)

@@ -17,13 +17,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import zstandard  # noqa: E402
-from govsite import generate_pages  # noqa: E402
+import zstandard
+from govsite import generate_pages
 
-from watcher.blobs import ZSTD_LEVEL, sha256  # noqa: E402
-from watcher.decode import decode_html  # noqa: E402
-from watcher.extract import extract_with_report  # noqa: E402
-from watcher.keywords import KeywordMatcher, find_hits  # noqa: E402
+from watcher.blobs import ZSTD_LEVEL, sha256
+from watcher.decode import decode_html
+from watcher.extract import extract_with_report
+from watcher.keywords import KeywordMatcher, find_hits
 
 GROUPS = {"shipbuilding": ["船舶", "造船"], "sastind": ["国防科工局"]}
 

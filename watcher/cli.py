@@ -1,4 +1,9 @@
-"""The ``watcher`` command. Handlers (logging, output) are configured here only."""
+"""The ``watcher`` command. Handlers (logging, output) are configured here only.
+
+Imports of rich, pydantic and the pipeline sit inside the commands: worker
+processes import this module too (it is the program's main module), and they
+need none of it.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,17 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
 
-from watcher import render
-from watcher.config import Config, ConfigError, Target, load_config
-from watcher.models import CheckResult
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from watcher.config import Config, Target
+    from watcher.models import CheckResult
 
 log = logging.getLogger("watcher")
 
@@ -34,10 +38,22 @@ class Context:
         self.config_path = config
         self.data = data
         self.notifiers = notifiers or config.parent / "notifiers"
-        self.out = Console(soft_wrap=True)
-        self.err = Console(stderr=True)
+
+    @cached_property
+    def out(self) -> Console:
+        from rich.console import Console
+
+        return Console(soft_wrap=True)
+
+    @cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True)
 
     def config(self) -> Config:
+        from watcher.config import ConfigError, load_config
+
         try:
             return load_config(self.config_path)
         except ConfigError as exc:
@@ -170,6 +186,14 @@ def check(ctx: Context, names: tuple[str, ...], as_json: bool) -> None:
 async def _check(
     ctx: Context, config: Config, store: Any, targets: list[Target], as_json: bool
 ) -> list[CheckResult]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from watcher.check import run_once
     from watcher.fetch import Fetcher, FetchSettings
 
@@ -210,6 +234,9 @@ def _hits_summary(result: CheckResult) -> str:
 
 
 def _print_results(ctx: Context, results: list[CheckResult]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     widest = max((len(r.target) for r in results), default=6)
     widths = {"target": widest, "status": 9, "HTTP": 4, "size": 8, "+/−": 9, "hits": 4, "time": 6}
@@ -265,6 +292,9 @@ def history(ctx: Context, name: str, limit: int, as_json: bool) -> None:
         for row in rows:
             click.echo(json.dumps(_capture_json(row), ensure_ascii=False))
         return
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for column in ("id", "fetched (UTC)", "kind", "HTTP", "size", "+/−", "hits", "title"):
         table.add_column(column)
@@ -359,6 +389,7 @@ def diff(
       watcher diff miit-notices --from 01JD3 --to 01JD9 --format json
       watcher diff miit-notices --format html --side-by-side > diff.html
     """
+    from watcher import render
     from watcher.diff import diff_texts
     from watcher.store import StoreError
 
@@ -414,6 +445,8 @@ def _pair(store: Any, name: str, from_id: str | None, to_id: str | None) -> tupl
 
 
 def _echo_text_diff(ctx: Context, text: str) -> None:
+    from rich.text import Text
+
     if not ctx.out.is_terminal:
         click.echo(text, nl=False)
         return
@@ -455,6 +488,8 @@ def test_target(ctx: Context, name: str, as_json: bool) -> None:
         }
         click.echo(json.dumps(payload, ensure_ascii=False))
         return
+    from rich.text import Text
+
     ctx.out.print(
         f"[bold]{document.title}[/]  ({fetched.final_url}, HTTP {fetched.status_code}, {encoding})",
         highlight=False,

@@ -1,0 +1,87 @@
+"""Analysis in worker processes: same results as in a thread, and a dead worker is survived."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from watcher.analyse import ExtractionProblem, Page
+from watcher.blobs import LocalBlobStore
+from watcher.workers import ProcessAnalyzer, ThreadAnalyzer, WorkerCrashed, make_analyzer
+
+KEYWORDS = {"shipbuilding": ["船舶"], "sastind": ["国防科工局"]}
+PAGE = Page(
+    body="<html><head><title>通知</title></head><body><p>国防科工局：船舶工业。</p></body></html>".encode(
+        "gbk"
+    ),
+    content_type="text/html; charset=gbk",
+    final_url="http://127.0.0.1/n.html",
+    groups=("shipbuilding", "sastind"),
+)
+
+
+def test_process_and_thread_analysis_agree_and_store_the_blobs(tmp_path: Path) -> None:
+    async def both():
+        threads = ThreadAnalyzer(KEYWORDS, tmp_path / "a")
+        processes = ProcessAnalyzer(KEYWORDS, tmp_path / "b", workers=1)
+        try:
+            return await threads.analyse(PAGE), await processes.analyse(PAGE)
+        finally:
+            threads.close()
+            processes.close()
+
+    in_thread, in_process = asyncio.run(both())
+    assert in_thread == in_process
+    assert in_process.title == "通知"
+    assert [h.term for h in in_process.hits] == ["国防科工局", "船舶"]
+    text = LocalBlobStore(tmp_path / "b").get(in_process.text_sha256).decode()
+    assert text == "国防科工局：船舶工业。"
+    assert LocalBlobStore(tmp_path / "b").get(in_process.raw_sha256) == PAGE.body
+
+
+def test_extraction_problems_cross_the_process_boundary(tmp_path: Path) -> None:
+    page = Page(
+        body=b"<p>x</p>", content_type="text/html", final_url="http://127.0.0.1/", select=("#gone",)
+    )
+
+    async def run():
+        analyzer = ProcessAnalyzer(KEYWORDS, tmp_path, workers=1)
+        try:
+            await analyzer.analyse(page)
+        finally:
+            analyzer.close()
+
+    with pytest.raises(ExtractionProblem, match="#gone"):
+        asyncio.run(run())
+
+
+def test_a_killed_worker_fails_one_page_and_the_pool_recovers(tmp_path: Path) -> None:
+    async def run():
+        analyzer = ProcessAnalyzer(KEYWORDS, tmp_path, workers=1)
+        try:
+            await analyzer.analyse(PAGE)  # the worker is up
+            (pid,) = list(analyzer._pool._processes)
+            os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.2)
+            with pytest.raises(WorkerCrashed):
+                await analyzer.analyse(PAGE)
+            return await analyzer.analyse(PAGE)
+        finally:
+            analyzer.close()
+
+    assert asyncio.run(run()).title == "通知"
+
+
+def test_few_pages_use_a_thread_many_use_processes(tmp_path: Path) -> None:
+    few = make_analyzer(KEYWORDS, tmp_path, pages=3)
+    many = make_analyzer(KEYWORDS, tmp_path, pages=500, workers=1)
+    try:
+        assert isinstance(few, ThreadAnalyzer)
+        assert isinstance(many, ProcessAnalyzer)
+    finally:
+        few.close()
+        many.close()
