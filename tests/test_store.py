@@ -180,3 +180,41 @@ def test_check_records_count_consecutive_errors_and_keep_validators(tmp_path: Pa
         state = store.target_state("a", "http://127.0.0.1/a")
         assert (state.consecutive_errors, state.etag) == (0, '"2"')
         assert [r.status for r in store.checks_of("a")][:3] == ["unchanged", "error", "error"]
+
+
+def test_hits_are_grouped_per_term_and_read_back_per_occurrence(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        first = _capture(store, "a", b"1", "船舶与国防")
+        state = store.target_state("a", "http://127.0.0.1/a")
+        text = "船舶，船舶，还是船舶"
+        found = [Hit("ship", "船舶", "", "added", p, 2) for p in (0, 3, 8)]
+        found.append(Hit("mil", "国防", "", "removed", 3, 2))
+        now = datetime.now(UTC)
+        new = NewCapture(
+            state.id,
+            "changed",
+            "u",
+            "u",
+            200,
+            [],
+            now,
+            0.0,
+            b"2",
+            text,
+            previous_id=first,
+            hits=found,
+        )
+        cid = store.save_capture(new, CheckRecord(state.id, now, "changed", 0.0))
+        with store.engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT term, count FROM hits WHERE capture_id = ?", (cid,))
+            assert sorted(rows) == [("国防", 1), ("船舶", 3)]
+        back = store.hits_of(cid)
+    assert [(h.term, h.where, h.position) for h in back] == [
+        ("船舶", "added", 0),
+        ("船舶", "added", 3),
+        ("船舶", "added", 8),
+        ("国防", "removed", 3),
+    ]
+    assert back[2].snippet == "船舶，船舶，还是船舶"
+    assert back[3].snippet == "船舶与国防"  # cut from the previous capture's text
+    assert store.capture(cid).hit_count == 4

@@ -79,6 +79,8 @@ captures = sa.Table(
     sa.Index("ix_captures_raw_sha256", "raw_sha256"),
 )
 
+# One row per capture, group, term and direction, with every occurrence's span:
+# a page naming 船舶 twenty times is one row, not twenty.
 hits = sa.Table(
     "hits",
     metadata,
@@ -87,8 +89,8 @@ hits = sa.Table(
     sa.Column("group_name", sa.String(64), nullable=False),
     sa.Column("term", sa.Text, nullable=False),
     sa.Column("where", sa.String(8), nullable=False),
-    sa.Column("position", sa.Integer, nullable=False),
-    sa.Column("length", sa.Integer, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("spans", sa.Text, nullable=False),  # "start:length,…" in the text
     sa.Index("ix_hits_capture", "capture_id"),
     sa.Index("ix_hits_group", "group_name"),
 )

@@ -225,7 +225,7 @@ class Store:
             values = self._capture_values(new, capture_id, raw_digest, text_digest)
             conn.execute(_INSERT_CAPTURE, values)
             if new.hits:
-                conn.execute(_INSERT_HIT, [_hit_values(capture_id, h) for h in new.hits])
+                conn.execute(_INSERT_HIT, _hit_rows(capture_id, new.hits))
             self._record_check(conn, check, capture_id)
         return capture_id
 
@@ -346,17 +346,14 @@ class Store:
         texts = {"added": self.text(capture)}
         if capture.previous_id and any(r.where == "removed" for r in rows):
             texts["removed"] = self.text(self.capture(capture.previous_id))
-        return [
-            Hit(
-                r.group_name,
-                r.term,
-                snippet(texts[r.where], r.position, r.position + r.length),
-                r.where,
-                r.position,
-                r.length,
-            )
-            for r in rows
-        ]
+        found = []
+        for r in rows:
+            for span in r.spans.split(","):
+                start, length = (int(n) for n in span.split(":"))
+                context = snippet(texts[r.where], start, start + length)
+                found.append(Hit(r.group_name, r.term, context, r.where, start, length))
+        found.sort(key=lambda h: (h.where != "added", h.position))
+        return found
 
     def checks_of(self, name: str, limit: int = 50) -> list[sa.Row[Any]]:
         query = (
@@ -453,15 +450,21 @@ def _state(row: sa.Row[Any], last: CaptureRow | None) -> TargetState:
     return TargetState(row.id, row.name, row.etag, row.last_modified, row.consecutive_errors, last)
 
 
-def _hit_values(capture_id: str, hit: Hit) -> dict[str, Any]:
-    return {
-        "capture_id": capture_id,
-        "group_name": hit.group,
-        "term": hit.term,
-        "where": hit.where,
-        "length": hit.length,
-        "position": hit.position,
-    }
+def _hit_rows(capture_id: str, found: Sequence[Hit]) -> list[dict[str, Any]]:
+    grouped: dict[tuple[str, str, str], list[Hit]] = {}
+    for hit in found:
+        grouped.setdefault((hit.group, hit.term, hit.where), []).append(hit)
+    return [
+        {
+            "capture_id": capture_id,
+            "group_name": group,
+            "term": term,
+            "where": where,
+            "count": len(same),
+            "spans": ",".join(f"{h.position}:{h.length}" for h in same),
+        }
+        for (group, term, where), same in grouped.items()
+    ]
 
 
 def _capture_query() -> sa.Select[Any]:

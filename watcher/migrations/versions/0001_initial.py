@@ -67,8 +67,8 @@ def upgrade() -> None:
         sa.Column("group_name", sa.String(64), nullable=False),
         sa.Column("term", sa.Text, nullable=False),
         sa.Column("where", sa.String(8), nullable=False),
-        sa.Column("position", sa.Integer, nullable=False),
-        sa.Column("length", sa.Integer, nullable=False),
+        sa.Column("count", sa.Integer, nullable=False),
+        sa.Column("spans", sa.Text, nullable=False),  # "start:length,…" in the text
     )
     op.create_index("ix_hits_capture", "hits", ["capture_id"])
     op.create_index("ix_hits_group", "hits", ["group_name"])
