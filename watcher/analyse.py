@@ -146,7 +146,7 @@ def _compress(data: bytes) -> bytes:
     return compressor.compress(data)
 
 
-def document_of(page: Page) -> tuple[Document, str, str]:
+def document_of(page: Page, links: bool = False) -> tuple[Document, str, str]:
     """Bytes → text Document, by content type (HTML by default; JSON pretty-printed)."""
     from watcher.decode import decode_html
     from watcher.extract import extract_with_report
@@ -161,6 +161,7 @@ def document_of(page: Page) -> tuple[Document, str, str]:
         select=page.select,
         exclude=page.exclude,
         ignore=page.ignore,
+        links=links,
     )
     if page.select and not document.text:
         raise ExtractionProblem("; ".join(warnings) or "select matched no text")

@@ -517,7 +517,7 @@ async def _test(config: Config, target: Target) -> Any:
         except FetchError as exc:
             return str(exc)
     try:
-        document, encoding, _source = document_of(page_of(target, fetched, None))
+        document, encoding, _source = document_of(page_of(target, fetched, None), links=True)
     except ExtractionProblem as exc:
         return f"{target.name}: {exc}"
     matcher = KeywordMatcher(config.keywords).restricted(target.keywords)

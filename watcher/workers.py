@@ -65,12 +65,14 @@ class ProcessAnalyzer:
 
     def _start(self) -> ProcessPoolExecutor:
         # spawn, not fork: the parent runs an event loop and threads
-        return ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=analyse.init,
             initargs=self._args,
         )
+        pool.submit(os.getpid)  # start the workers (and their imports) while pages download
+        return pool
 
     async def analyse(self, page: analyse.Page) -> analyse.Analysis:
         pool = self._pool
