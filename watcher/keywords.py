@@ -15,11 +15,13 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-
-import opencc
+from typing import TYPE_CHECKING
 
 from watcher.diff import TextDiff
 from watcher.models import Hit, Where
+
+if TYPE_CHECKING:
+    import opencc
 
 SNIPPET_CONTEXT = 30
 REGEX_PREFIX = "re:"
@@ -27,6 +29,8 @@ REGEX_PREFIX = "re:"
 
 @functools.cache
 def _t2s() -> opencc.OpenCC:
+    import opencc  # loaded where text is matched, not wherever snippets are cut
+
     return opencc.OpenCC("t2s")
 
 

@@ -61,7 +61,7 @@ class ProcessAnalyzer:
     ) -> None:
         self._args = (dict(keywords), blob_root, fsync)
         self._workers = workers
-        self._pool = self._start()
+        self._pool: ProcessPoolExecutor | None = None  # started by the first changed page
 
     def _start(self) -> ProcessPoolExecutor:
         # spawn, not fork: the parent runs an event loop and threads
@@ -71,22 +71,23 @@ class ProcessAnalyzer:
             initializer=analyse.init,
             initargs=self._args,
         )
-        pool.submit(os.getpid)  # start the workers (and their imports) while pages download
+        self._pool = pool
         return pool
 
     async def analyse(self, page: analyse.Page) -> analyse.Analysis:
-        pool = self._pool
+        pool = self._pool or self._start()
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, analyse.run, page)
         except BrokenProcessPool as exc:
             if self._pool is pool:  # the first to notice restarts the pool
                 log.error("an analysis worker died; restarting the pool")
                 pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._start()
+                self._start()
             raise WorkerCrashed("the analysis worker died while reading this page") from exc
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def default_workers() -> int:
