@@ -89,6 +89,7 @@ class Request:
     raw_headers: list[tuple[str, str]]
     body: bytes
     received_at: float  # time.monotonic() when the request head had been read
+    client_port: int = 0  # the client's source port: one per TCP connection
 
     @property
     def cookies(self) -> dict[str, str]:
@@ -275,6 +276,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             raw_headers=raw,
             body=body,
             received_at=time.monotonic(),
+            client_port=self.client_address[1],
         )
 
     def _send(self, response: Response, done: Callable[[], None]) -> None:

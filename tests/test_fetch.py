@@ -726,3 +726,17 @@ def test_parse_retry_after(value: str | None, expected: float | None):
 def test_request_record_parses_cookies():
     request = Request("GET", "/", "", "/", {"cookie": "a=1; b=two"}, [], b"", 0.0)
     assert request.cookies == {"a": "1", "b": "two"}
+
+
+async def test_connections_are_reused_after_304_answers(http_server) -> None:
+    """A 304 has no body, but the exchange must still be read to its end, or the
+    connection is dropped and every conditional request opens a new one."""
+    http_server.route("/n", body=b"<p>x</p>", headers={"ETag": '"v1"'})
+    options = FetchOptions(etag='"v1"')
+    async with Fetcher(FetchSettings(host_delay=0, per_host=1)) as fetcher:
+        for _ in range(5):
+            result = await fetcher.fetch(http_server.url("/n"), options)
+            assert result.not_modified
+    ports = {r.client_port for r in http_server.requests("/n")}
+    assert len(http_server.requests("/n")) == 5
+    assert len(ports) == 1

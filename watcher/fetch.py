@@ -562,7 +562,8 @@ class Fetcher:
                 raise _transport_failure(exc, options) from exc
             try:
                 arrived = datetime.now(UTC)
-                jar.extract_cookies(response)
+                if "set-cookie" in response.headers:  # parsing costs ~0.2 ms even when empty
+                    jar.extract_cookies(response)
                 body = await _read_body(response, options.max_size)
             except httpx.HTTPError as exc:
                 raise _transport_failure(exc, options) from exc
@@ -622,7 +623,8 @@ def _target_cookies(target: httpx.URL, cookies: Mapping[str, str]) -> httpx.Cook
 def _set_cookie_header(request: httpx.Request, jar: httpx.Cookies, extra: str | None) -> None:
     """Replace the Cookie header with what this hop's host may see (plus an explicit header)."""
     request.headers.pop("cookie", None)
-    jar.set_cookie_header(request)
+    if jar:  # an empty jar still builds a urllib request to find nothing
+        jar.set_cookie_header(request)
     value = "; ".join(v for v in (extra, request.headers.pop("cookie", None)) if v)
     if value:
         request.headers["Cookie"] = value
@@ -646,6 +648,11 @@ def _too_many_redirects(chain: list[str], limit: int) -> str:
 async def _read_body(response: httpx.Response, max_size: int) -> bytes:
     """Stream and decode the body, never holding more than ``max_size`` decoded bytes."""
     if response.status_code in (204, 304) or response.request.method == "HEAD":
+        # no body, but read to its end all the same: otherwise httpcore cannot tell
+        # the exchange is over and closes the connection instead of reusing it
+        # (measured: a new TCP connection for every 304)
+        async for _ in response.aiter_raw():
+            pass
         return b""
     sniff = response.has_redirect_location or response.status_code >= 400
     _check_content_length(response, max_size, sniff)
