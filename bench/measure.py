@@ -31,6 +31,7 @@ class Measurement:
     timed_out: bool
     rss_floor_mb: float = 0.0  # the launching process's own peak RSS
     tree_rss_mb: float = 0.0  # peak of the summed RSS of the child and its descendants
+    tree_pss_mb: float = 0.0  # the same with PSS: pages shared between them counted once
 
     @property
     def rss_exact(self) -> bool:
@@ -89,6 +90,7 @@ def run_measured(
         timed_out=expired.is_set(),
         rss_floor_mb=floor,
         tree_rss_mb=sampler.peak_mb,
+        tree_pss_mb=sampler.peak_pss_mb,
     )
 
 
@@ -97,18 +99,23 @@ class _TreeRss(threading.Thread):
 
     ``ru_maxrss`` is per process: a tool with worker processes would look smaller
     than it is. This sums them (a sample can miss a short peak, never overstate).
+    RSS summed counts shared pages (interpreter, libraries) once per process; PSS
+    splits them between the processes, so its sum is what the tool costs the
+    machine.
     """
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid = pid
         self.peak_mb = 0.0
+        self.peak_pss_mb = 0.0
         self._done = threading.Event()
 
     def run(self) -> None:
         while not self._done.wait(0.02):
-            total = sum(_rss_kb(p) for p in _descendants(self.pid))
-            self.peak_mb = max(self.peak_mb, total / 1024)
+            pids = _descendants(self.pid)
+            self.peak_mb = max(self.peak_mb, sum(_rss_kb(p) for p in pids) / 1024)
+            self.peak_pss_mb = max(self.peak_pss_mb, sum(_pss_kb(p) for p in pids) / 1024)
 
     def stop(self) -> None:
         self._done.set()
@@ -127,6 +134,14 @@ def _descendants(pid: int) -> list[int]:
                         int(c) for c in Path(f"/proc/{p}/task/{task}/children").read_text().split()
                     ]
     return found
+
+
+def _pss_kb(pid: int) -> int:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
 
 
 def _rss_kb(pid: int) -> int:

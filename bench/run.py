@@ -68,6 +68,7 @@ class Run:
             "sys_s": round(self.m.sys_s, 3),
             "peak_rss_mb": round(self.m.peak_rss_mb, 1),
             "peak_tree_rss_mb": round(self.m.tree_rss_mb, 1),
+            "peak_tree_pss_mb": round(self.m.tree_pss_mb, 1),
             "rss_floor_mb": round(self.m.rss_floor_mb, 1),
             "returncode": self.m.returncode,
             "timed_out": self.m.timed_out,
@@ -284,9 +285,10 @@ def site_summary(pages: list[PageInfo], args: argparse.Namespace) -> dict[str, o
 
 
 def _rss(m: Measurement) -> float:
-    """Peak memory of the whole process tree (workers included), never less than
-    the largest single process."""
-    return max(m.tree_rss_mb, m.peak_rss_mb)
+    """Peak memory of the whole process tree (workers included): summed PSS, so
+    libraries shared by the processes count once; never less than the largest
+    single process's RSS."""
+    return max(m.tree_pss_mb, m.peak_rss_mb)
 
 
 def cycle_table(cycle: int, runs: list[Run]) -> str:
@@ -295,7 +297,8 @@ def cycle_table(cycle: int, runs: list[Run]) -> str:
         f"  {'correct':<9}{'statuses':<30}served"
     )
     lines = [
-        f"Cycle {cycle}: {CYCLES[cycle]}  (RSS: peak of all the tool's processes together)",
+        f"Cycle {cycle}: {CYCLES[cycle]}  (RSS: peak of all the tool's processes"
+        " together, shared pages counted once; tree RSS sum in the JSON)",
         header,
         "-" * len(header),
     ]
