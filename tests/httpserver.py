@@ -26,6 +26,7 @@ proxy: a request in absolute form (``GET http://x.invalid/p``) is routed by its 
 from __future__ import annotations
 
 import contextlib
+import ssl
 import functools
 import gzip
 import threading
@@ -127,12 +128,15 @@ class _Route:
 class HTTPServer:
     """The test server. ``start()``/``stop()`` or use it as a context manager."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
         self._lock = threading.Lock()
         self._routes: dict[str, _Route] = {}
         self.stopping = threading.Event()
         self._httpd = _ThreadingServer((host, 0), _RequestHandler)
         self._httpd.app = self
+        self.scheme = "https" if tls else "http"
+        if tls:  # HTTPS: the listening socket hands out TLS connections
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
@@ -140,7 +144,7 @@ class HTTPServer:
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     def url(self, path: str = "/") -> str:
         return self.base_url + path

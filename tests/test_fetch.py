@@ -740,3 +740,36 @@ async def test_connections_are_reused_after_304_answers(http_server) -> None:
     ports = {r.client_port for r in http_server.requests("/n")}
     assert len(http_server.requests("/n")) == 5
     assert len(ports) == 1
+
+
+async def test_https_through_the_asyncio_backend(tmp_path, monkeypatch) -> None:
+    """Real TLS on 127.0.0.1 with a test CA: the handshake, certificate checking and
+    reading all go through watcher's own network backend."""
+    import ssl
+
+    import trustme
+
+    from httpserver import HTTPServer
+    from watcher.netbackend import AsyncioBackend
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    with HTTPServer(tls=server_ctx) as server:
+        server.route("/s", body="<p>国防科工局</p>".encode(), headers={"ETag": '"t"'})
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        async with Fetcher(FetchSettings(host_delay=0)) as fetcher:
+            assert isinstance(fetcher._client._transport._pool._network_backend, AsyncioBackend)
+            result = await fetcher.fetch(server.url("/s"), FetchOptions())
+            again = await fetcher.fetch(server.url("/s"), FetchOptions(etag='"t"'))
+        assert result.final_url.startswith("https://")
+        assert result.body.decode() == "<p>国防科工局</p>"
+        assert again.not_modified
+        monkeypatch.delenv("SSL_CERT_FILE")
+        async with Fetcher(FetchSettings(host_delay=0)) as fetcher:  # unknown CA
+            with pytest.raises(FetchError) as failed:
+                await fetcher.fetch(server.url("/s"), FetchOptions(retries=0))
+        assert failed.value.kind == "connection"
+        assert "certificate" in str(failed.value).lower()

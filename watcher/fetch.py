@@ -32,6 +32,7 @@ import brotli
 import httpx
 
 from watcher.models import FetchResult
+from watcher.netbackend import use_asyncio_backend
 from watcher.politeness import LocalPoliteness, Politeness
 
 __all__ = [
@@ -478,6 +479,7 @@ class Fetcher:
                 max_connections=None, max_keepalive_connections=settings.concurrency
             ),
         )
+        use_asyncio_backend(self._client)
 
     async def __aenter__(self) -> Fetcher:
         return self
