@@ -26,9 +26,9 @@ proxy: a request in absolute form (``GET http://x.invalid/p``) is routed by its 
 from __future__ import annotations
 
 import contextlib
-import ssl
 import functools
 import gzip
+import ssl
 import threading
 import time
 import zlib

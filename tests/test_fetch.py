@@ -748,8 +748,8 @@ async def test_https_through_the_asyncio_backend(tmp_path, monkeypatch) -> None:
     import ssl
 
     import trustme
-
     from httpserver import HTTPServer
+
     from watcher.netbackend import AsyncioBackend
 
     ca = trustme.CA()
