@@ -218,6 +218,7 @@ async def _check(
         if as_json:
             sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
             sys.stdout.flush()
+            result.hits = []  # printed; streaming output should not hold every snippet
         progress.update(task, advance=1, description=f"checking ({result.target})")
 
     with progress:
