@@ -26,7 +26,6 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from apscheduler.triggers.cron import CronTrigger
 from cssselect import HTMLTranslator
 from pydantic import (
     AfterValidator,
@@ -300,6 +299,8 @@ def _check_cron(expr: str) -> str:
             f"invalid cron expression {expr!r}: expected 5 fields "
             f"(minute hour day-of-month month day-of-week), got {len(fields)}"
         )
+    from apscheduler.triggers.cron import CronTrigger  # only when a config uses cron
+
     fields[4] = _crontab_weekdays(fields[4])
     for name, label, value in zip(_CRON_FIELDS, _CRON_LABELS, fields, strict=True):
         try:
