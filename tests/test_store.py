@@ -218,3 +218,22 @@ def test_hits_are_grouped_per_term_and_read_back_per_occurrence(tmp_path: Path) 
     assert back[2].snippet == "船舶，船舶，还是船舶"
     assert back[3].snippet == "船舶与国防"  # cut from the previous capture's text
     assert store.capture(cid).hit_count == 4
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_corrupt_index_is_reported_and_left_alone(tmp_path: Path, readonly: bool) -> None:
+    index = tmp_path / "index.sqlite"
+    index.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StoreError, match="cannot open the index .*file is not a database"):
+        Store(tmp_path, readonly=readonly)
+    assert index.read_bytes() == b"not a database at all" * 100
+
+
+def test_readers_refuse_an_index_of_another_schema(tmp_path: Path) -> None:
+    Store(tmp_path).close()
+    db = sqlite3.connect(tmp_path / "index.sqlite")
+    db.execute("UPDATE alembic_version SET version_num = '0000'")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="schema 0000"):
+        Store(tmp_path, readonly=True)

@@ -49,7 +49,7 @@ class Context:
     def err(self) -> Console:
         from rich.console import Console
 
-        return Console(stderr=True)
+        return Console(stderr=True, soft_wrap=True)
 
     def config(self) -> Config:
         from watcher.config import ConfigError, load_config

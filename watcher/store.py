@@ -140,8 +140,19 @@ class Store:
             url = f"sqlite:///{index}"
         self.engine = sa.create_engine(url)
         sa.event.listen(self.engine, "connect", _set_pragmas)
-        if not readonly:
-            self._prepare()
+        try:
+            if readonly:
+                with self.engine.connect() as conn:
+                    self._check_version(conn)
+            else:
+                self._prepare()
+        except sa.exc.DBAPIError as exc:
+            self.engine.dispose()
+            reason = getattr(exc.orig, "args", [str(exc)])[0]
+            raise StoreError(
+                f"cannot open the index {index}: {reason}; nothing was changed "
+                "(move the file aside to start a new index, or point --data elsewhere)"
+            ) from None
 
     def close(self) -> None:
         if not self.readonly:
@@ -166,6 +177,14 @@ class Store:
                 migrate(conn)
                 conn.commit()
         self.blobs.remove_partial()
+
+    def _check_version(self, conn: sa.Connection) -> None:
+        version = self.schema_version(conn)
+        if version != schema.SCHEMA_HEAD:
+            raise StoreError(
+                f"the index in {self.root} is at schema {version or 'none'}, this watcher "
+                f"reads {schema.SCHEMA_HEAD}: run `watcher check` once to migrate it"
+            )
 
     @staticmethod
     def schema_version(conn: sa.Connection) -> str | None:
