@@ -224,7 +224,7 @@ def test_hits_are_grouped_per_term_and_read_back_per_occurrence(tmp_path: Path) 
 def test_a_corrupt_index_is_reported_and_left_alone(tmp_path: Path, readonly: bool) -> None:
     index = tmp_path / "index.sqlite"
     index.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(StoreError, match="cannot open the index .*file is not a database"):
+    with pytest.raises(StoreError, match=r"cannot open the index .*file is not a database"):
         Store(tmp_path, readonly=readonly)
     assert index.read_bytes() == b"not a database at all" * 100
 
