@@ -22,7 +22,7 @@ from watcher.config import Config, Target
 from watcher.fetch import Fetcher, FetchError, FetchOptions
 from watcher.models import CheckResult, FetchResult
 from watcher.store import CheckRecord, NewCapture, Store, TargetState
-from watcher.workers import Analyzer, WorkerCrashed, make_analyzer
+from watcher.workers import MIN_PAGES_FOR_PROCESSES, Analyzer, WorkerCrashed, make_analyzer
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +269,8 @@ async def run_once(
     )
     checker = Checker(config, store, fetcher, analyzer)
     states = store.target_states([(t.name, t.url) for t in chosen], checker.clock())
+    if sum(1 for s in states.values() if s.last is None) >= MIN_PAGES_FOR_PROCESSES:
+        analyzer.warm_up()  # many first captures ahead: parsing will be needed
     in_flight = asyncio.Semaphore(2 * config.settings.concurrency)
 
     async def one(target: Target) -> CheckResult:

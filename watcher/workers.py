@@ -31,6 +31,7 @@ class WorkerCrashed(Exception):
 
 class Analyzer(Protocol):
     async def analyse(self, page: analyse.Page) -> analyse.Analysis: ...
+    def warm_up(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -44,6 +45,9 @@ class ThreadAnalyzer:
 
     async def analyse(self, page: analyse.Page) -> analyse.Analysis:
         return await asyncio.to_thread(analyse.run, page)
+
+    def warm_up(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -73,6 +77,12 @@ class ProcessAnalyzer:
         )
         self._pool = pool
         return pool
+
+    def warm_up(self) -> None:
+        """Start the workers now, so their imports overlap the first downloads."""
+        pool = self._pool or self._start()
+        for _ in range(self._workers):
+            pool.submit(os.getpid)
 
     async def analyse(self, page: analyse.Page) -> analyse.Analysis:
         pool = self._pool or self._start()
