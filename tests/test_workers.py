@@ -85,3 +85,24 @@ def test_few_pages_use_a_thread_many_use_processes(tmp_path: Path) -> None:
     finally:
         few.close()
         many.close()
+
+
+def test_binary_files_are_described_not_parsed() -> None:
+    import zstandard
+
+    from watcher.analyse import analyse as run_analysis
+    from watcher.keywords import KeywordMatcher
+
+    matcher = KeywordMatcher(KEYWORDS)
+    body = b"%PDF-1.7\n" + bytes(range(256)) * 40
+    pdf = Page(body=body, content_type="application/octet-stream", final_url="http://127.0.0.1/a")
+    first, frames = run_analysis(pdf, None, matcher)
+    assert first.encoding == "binary"
+    text = zstandard.ZstdDecompressor().decompress(frames[first.text_sha256]).decode()
+    assert text.startswith("[application/octet-stream, 10,249 bytes, sha256 ")
+    edited = Page(body=body + b"x", content_type="application/pdf", final_url=pdf.final_url)
+    assert run_analysis(edited, None, matcher)[0].text_sha256 != first.text_sha256
+    xhtml = Page(
+        body="<p>船舶</p>".encode(), content_type="application/xhtml+xml", final_url=pdf.final_url
+    )
+    assert run_analysis(xhtml, None, matcher)[0].encoding != "binary"

@@ -147,12 +147,15 @@ def _compress(data: bytes) -> bytes:
 
 
 def document_of(page: Page, links: bool = False) -> tuple[Document, str, str]:
-    """Bytes → text Document, by content type (HTML by default; JSON pretty-printed)."""
+    """Bytes → text Document, by content type (HTML by default; JSON pretty-printed;
+    binary files described in one line, so a new version still shows as a change)."""
     from watcher.decode import decode_html
     from watcher.extract import extract_with_report
 
-    decoded = decode_html(page.body, page.content_type)
     mime = (page.content_type or "").split(";")[0].strip().lower()
+    if _is_binary(mime, page.body):
+        return _binary_document(mime, page.body), "binary", "header"
+    decoded = decode_html(page.body, page.content_type)
     if mime.endswith("json"):
         return _json_document(decoded.text), decoded.encoding, decoded.source
     document, warnings = extract_with_report(
@@ -166,6 +169,26 @@ def document_of(page: Page, links: bool = False) -> tuple[Document, str, str]:
     if page.select and not document.text:
         raise ExtractionProblem("; ".join(warnings) or "select matched no text")
     return document, decoded.encoding, decoded.source
+
+
+_BINARY_MAGIC = (b"%PDF-", b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"\x89PNG", b"\xff\xd8\xff", b"GIF8")
+_TEXT_TYPES = ("text/", "application/xhtml", "application/xml", "application/json")
+
+
+def _is_binary(mime: str, body: bytes) -> bool:
+    """By magic bytes first (servers mislabel files), then by declared type."""
+    if body.startswith(_BINARY_MAGIC):
+        return True
+    if not mime or mime.startswith(_TEXT_TYPES) or mime.endswith(("+xml", "+json")):
+        return False
+    return mime.startswith(("image/", "audio/", "video/", "application/"))
+
+
+def _binary_document(mime: str, body: bytes) -> Document:
+    # the text of PDF and office attachments comes with the listing issue; until then
+    # a new version of a file is still a change, named by its size and hash
+    line = f"[{mime or 'binary file'}, {len(body):,} bytes, sha256 {sha256(body)}]"
+    return Document(title="", text=line)
 
 
 def _json_document(text: str) -> Document:
