@@ -59,21 +59,60 @@ def test_extraction_problems_cross_the_process_boundary(tmp_path: Path) -> None:
         asyncio.run(run())
 
 
-def test_a_killed_worker_fails_one_page_and_the_pool_recovers(tmp_path: Path) -> None:
+def test_a_worker_killed_mid_page_fails_that_page_and_the_pool_recovers(tmp_path: Path) -> None:
+    big = Page(
+        body=("<p>" + "国防科工局船舶工业。" * 200 + "</p>\n").encode() * 3000,  # ~18 MB
+        content_type="text/html; charset=utf-8",
+        final_url="http://127.0.0.1/big",
+        groups=("shipbuilding", "sastind"),
+    )
+
     async def run():
         analyzer = ProcessAnalyzer(KEYWORDS, tmp_path, workers=1)
         try:
             await analyzer.analyse(PAGE)  # the worker is up
             (pid,) = list(analyzer._pool._processes)
+            busy = asyncio.ensure_future(analyzer.analyse(big))
+            await asyncio.sleep(0.3)
             os.kill(pid, signal.SIGKILL)
-            await asyncio.sleep(0.2)
             with pytest.raises(WorkerCrashed):
-                await analyzer.analyse(PAGE)
+                await busy
+            return await analyzer.analyse(PAGE)  # a new pool takes the next page
+        finally:
+            analyzer.close()
+
+    assert asyncio.run(run()).title == "通知"
+
+
+def test_a_worker_that_died_idle_costs_no_page(tmp_path: Path) -> None:
+    async def run():
+        analyzer = ProcessAnalyzer(KEYWORDS, tmp_path, workers=1)
+        try:
+            await analyzer.analyse(PAGE)
+            (pid,) = list(analyzer._pool._processes)
+            os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.3)
             return await analyzer.analyse(PAGE)
         finally:
             analyzer.close()
 
     assert asyncio.run(run()).title == "通知"
+
+
+async def test_many_pages_in_batches_each_get_their_own_outcome(tmp_path: Path) -> None:
+    analyzer = ProcessAnalyzer(KEYWORDS, tmp_path, workers=1)
+    bad = Page(
+        body=b"<p>x</p>", content_type="text/html", final_url="http://127.0.0.1/", select=("#no",)
+    )
+    try:
+        outcomes = await asyncio.gather(
+            *(analyzer.analyse(bad if i % 5 == 0 else PAGE) for i in range(40)),
+            return_exceptions=True,
+        )
+    finally:
+        analyzer.close()
+    assert [isinstance(o, ExtractionProblem) for o in outcomes] == [i % 5 == 0 for i in range(40)]
+    assert all(o.title == "通知" for o in outcomes if not isinstance(o, Exception))
 
 
 def test_few_pages_use_a_thread_many_use_processes(tmp_path: Path) -> None:

@@ -101,6 +101,17 @@ def run(page: Page) -> Analysis:
     return analysis
 
 
+def run_many(pages: list[Page]) -> list[Analysis | Exception]:
+    """``run`` for a batch; a page that fails gives its exception, not the batch's."""
+    outcomes: list[Analysis | Exception] = []
+    for page in pages:
+        try:
+            outcomes.append(run(page))
+        except Exception as exc:  # returned to the caller of that page
+            outcomes.append(exc)
+    return outcomes
+
+
 def analyse(
     page: Page, previous_text: str | None, matcher: KeywordMatcher
 ) -> tuple[Analysis, dict[str, bytes]]:

@@ -54,7 +54,13 @@ class ThreadAnalyzer:
 
 
 class ProcessAnalyzer:
-    """Analysis in a pool of worker processes, restarted if one dies."""
+    """Analysis in a pool of worker processes, restarted if one dies.
+
+    Pages go to the workers in batches: each hand-over between processes costs
+    the event loop about as much CPU as fetching a page (measured), so while
+    every worker is busy, newly fetched pages wait and then go together. With
+    workers idle, a page goes alone at once.
+    """
 
     def __init__(
         self,
@@ -66,6 +72,8 @@ class ProcessAnalyzer:
         self._args = (dict(keywords), blob_root, fsync)
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None  # started by the first changed page
+        self._waiting: list[tuple[analyse.Page, asyncio.Future[analyse.Analysis]]] = []
+        self._batches_out = 0
 
     def _start(self) -> ProcessPoolExecutor:
         # spawn, not fork: the parent runs an event loop and threads
@@ -85,19 +93,68 @@ class ProcessAnalyzer:
             pool.submit(os.getpid)
 
     async def analyse(self, page: analyse.Page) -> analyse.Analysis:
-        pool = self._pool or self._start()
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, analyse.run, page)
-        except BrokenProcessPool as exc:
-            if self._pool is pool:  # the first to notice restarts the pool
-                log.error("an analysis worker died; restarting the pool")
+        future: asyncio.Future[analyse.Analysis] = asyncio.get_running_loop().create_future()
+        self._waiting.append((page, future))
+        self._dispatch()
+        return await future
+
+    def _dispatch(self) -> None:
+        """Send waiting pages while fewer than two batches per worker are out."""
+        while self._waiting and self._batches_out < 2 * self._workers:
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            pages = [p for p, _ in batch]
+            pool = self._pool or self._start()
+            try:
+                submitted = pool.submit(analyse.run_many, pages)
+            except BrokenProcessPool:  # a worker died earlier, between batches
+                log.error("an analysis worker had died; restarting the pool")
                 pool.shutdown(wait=False, cancel_futures=True)
-                self._start()
-            raise WorkerCrashed("the analysis worker died while reading this page") from exc
+                pool = self._start()
+                submitted = pool.submit(analyse.run_many, pages)
+            sent = asyncio.wrap_future(submitted)
+            self._batches_out += 1
+            sent.add_done_callback(lambda done, b=batch, p=pool: self._settle(b, done, p))
+
+    def _settle(
+        self,
+        batch: list[tuple[analyse.Page, asyncio.Future[analyse.Analysis]]],
+        done: asyncio.Future[list[analyse.Analysis | Exception]],
+        pool: ProcessPoolExecutor,
+    ) -> None:
+        self._batches_out -= 1
+        error = done.exception()
+        if isinstance(error, BrokenProcessPool) and self._pool is pool:
+            log.error("an analysis worker died; restarting the pool")
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        for (_, future), outcome in zip(batch, _outcomes(done, len(batch)), strict=True):
+            if future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+        self._dispatch()
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+MAX_BATCH = 16
+
+
+def _outcomes(
+    done: asyncio.Future[list[analyse.Analysis | Exception]], size: int
+) -> list[analyse.Analysis | BaseException]:
+    error = done.exception()
+    if error is None:
+        return list(done.result())
+    if isinstance(error, BrokenProcessPool):
+        crashed = WorkerCrashed("the analysis worker died while reading this page")
+        crashed.__cause__ = error
+        return [crashed] * size
+    return [error] * size
 
 
 def default_workers() -> int:
