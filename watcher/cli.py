@@ -8,6 +8,7 @@ need none of it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -186,14 +187,6 @@ def check(ctx: Context, names: tuple[str, ...], as_json: bool) -> None:
 async def _check(
     ctx: Context, config: Config, store: Any, targets: list[Target], as_json: bool
 ) -> list[CheckResult]:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     from watcher.check import run_once
     from watcher.fetch import Fetcher, FetchSettings
 
@@ -202,28 +195,35 @@ async def _check(
         per_host=config.settings.per_host,
         host_delay=config.settings.host_delay,
     )
-    show_progress = not as_json and ctx.err.is_terminal
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=ctx.err,
-        transient=True,
-        disable=not show_progress,
-    )
-    task = progress.add_task("checking", total=len(targets))
+    # JSON output streams to a program; rich is loaded only for a person at a terminal
+    progress = _progress(ctx, len(targets)) if not as_json and sys.stderr.isatty() else None
 
     def on_result(result: CheckResult) -> None:
         if as_json:
             sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
             sys.stdout.flush()
             result.hits = []  # printed; streaming output should not hold every snippet
-        progress.update(task, advance=1, description=f"checking ({result.target})")
+        if progress is not None:
+            progress.advance(progress.task_ids[0])
 
-    with progress:
+    with progress if progress is not None else contextlib.nullcontext():
         async with Fetcher(settings) as fetcher:
             return await run_once(config, store, fetcher, targets, on_result)
+
+
+def _progress(ctx: Context, total: int) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("checking"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=ctx.err,
+        transient=True,
+    )
+    progress.add_task("checking", total=total)
+    return progress
 
 
 def _hits_summary(result: CheckResult) -> str:
