@@ -256,3 +256,18 @@ def test_sigkill_during_check_leaves_a_consistent_store(
         db = sqlite3.connect(data / "index.sqlite")
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         db.close()
+
+
+def test_a_lost_text_blob_stops_neither_checks_nor_the_diff_command(site) -> None:
+    server, config, data = site
+    _, first = check_json(config, data, "gbk-notice")
+    with Store(data, readonly=True) as store:
+        lost = store.capture(first["gbk-notice"]["capture_id"])
+        store.blobs.path(lost.text_sha256).unlink()
+    code, out = watcher(config, data, "diff", "gbk-notice", "--from", lost.id, "--to", lost.id)
+    assert code == 2 and "cannot read the stored text" in out
+    code, out = watcher(config, data, "verify")
+    assert code == 1 and "text blob" in out and "missing" in out
+    serve_gbk(server, GBK_PAGE.replace("船只", "船舶"))
+    code, results = check_json(config, data, "gbk-notice")
+    assert code == 0 and results["gbk-notice"]["status"] == "changed"

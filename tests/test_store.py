@@ -158,8 +158,9 @@ def test_sigkill_mid_write_leaves_a_consistent_store(tmp_path: Path) -> None:
         time.sleep(0.15 + 0.07 * round_)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        with Store(data) as store:  # reopening also clears leftover temporary files
+        with Store(data) as store:
             assert store.verify() == []
+            store.blobs.remove_partial(older_than=0)  # what an hour later does by itself
             assert not list((data / "blobs").rglob(".tmp-*"))
     db = sqlite3.connect(data / "index.sqlite")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -237,3 +238,69 @@ def test_readers_refuse_an_index_of_another_schema(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StoreError, match="schema 0000"):
         Store(tmp_path, readonly=True)
+
+
+def test_a_young_temporary_file_of_another_writer_is_left_alone(tmp_path: Path) -> None:
+    Store(tmp_path).close()
+    folder = tmp_path / "blobs" / "ab"
+    folder.mkdir(parents=True)
+    young, old = folder / ".tmp-1-1-1", folder / ".tmp-1-1-2"
+    young.write_bytes(b"being written")
+    old.write_bytes(b"left by a crash")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    Store(tmp_path).close()
+    assert young.exists() and not old.exists()
+
+
+def test_a_changed_url_forgets_the_old_pages_validators(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        _capture(store, "a", b"1", "1")  # its check stored ETag "1"
+        assert store.target_state("a", "http://127.0.0.1/a").etag == '"1"'
+        moved = store.target_state("a", "http://127.0.0.1/elsewhere")
+        assert (moved.etag, moved.last_modified) == (None, None)
+
+
+def test_capture_prefixes_are_looked_up_within_the_target(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        a = _capture(store, "a", b"1", "1")
+        b = _capture(store, "b", b"2", "2")
+        common = a[: next(i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)]
+        assert len(common) >= 4  # ids made in the same second share their first characters
+        with pytest.raises(StoreError, match="ambiguous"):
+            store.capture(common)
+        assert store.capture(common, "a").id == a
+        assert store.capture(b[:8].lower(), "b").id == b
+        with pytest.raises(StoreError, match="no capture"):
+            store.capture("01%_", "a")
+
+
+def test_one_writer_per_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+            import sys, time
+            from pathlib import Path
+            from watcher.store import Store
+            store = Store(Path(sys.argv[1]))
+            print("holding", flush=True)
+            time.sleep(30)
+            """
+            ),
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        monkeypatch.setattr("watcher.store.LOCK_WAIT", 0.3)
+        with pytest.raises(StoreError, match=rf"another watcher process \(pid {holder.pid}\)"):
+            Store(tmp_path)
+        Store(tmp_path, readonly=True).close()  # readers are never locked out
+    finally:
+        holder.kill()
+        holder.wait()
+    Store(tmp_path).close()  # the lock went with the killed process

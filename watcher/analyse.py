@@ -11,6 +11,7 @@ row, after the blobs are safely on disk.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from watcher.models import Document, Hit
 
 if TYPE_CHECKING:
     from watcher.keywords import KeywordMatcher
+
+log = logging.getLogger(__name__)
 
 # The parsing libraries (lxml, OpenCC, charset-normalizer, diff) are imported
 # where pages are parsed, so a process that hands pages to workers stays light.
@@ -89,16 +92,24 @@ def run(page: Page) -> Analysis:
     """Analyse one page in this process; ``init`` must have been called."""
     if _context is None:
         raise RuntimeError("watcher.analyse.init() was not called in this process")
-    previous = (
-        _context.blobs.get(page.previous_text_sha256).decode("utf-8")
-        if page.previous_text_sha256
-        else None
-    )
+    previous = _previous_text(_context.blobs, page.previous_text_sha256)
     analysis, frames = analyse(page, previous, _context.matcher.restricted(page.groups))
     for digest, frame in frames.items():
         _context.blobs.put_compressed(digest, frame)
     _context.blobs.sync_dirs(list(frames))
     return analysis
+
+
+def _previous_text(blobs: LocalBlobStore, digest: str | None) -> str | None:
+    """The text to diff against; a lost or damaged blob must not stop a target for
+    good, so the page is then treated as a first capture (and the damage logged)."""
+    if digest is None:
+        return None
+    try:
+        return blobs.get(digest).decode("utf-8")
+    except Exception as exc:
+        log.error("previous text %s unreadable (%s); comparing as a first capture", digest, exc)
+        return None
 
 
 def run_many(pages: list[Page]) -> list[Analysis | Exception]:

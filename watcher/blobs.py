@@ -8,10 +8,12 @@ a crash) never sees a partial blob under its final name.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -68,7 +70,9 @@ class LocalBlobStore:
         if os.path.isfile(target):
             return
         if target.parent not in self._dirs:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.parent.is_dir():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self._fsync_dir(target.parent.parent)  # the new folder's own entry
             self._dirs.add(target.parent)
         tmp = target.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._seq)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -99,16 +103,27 @@ class LocalBlobStore:
         if not self.fsync:
             return
         for parent in {self.path(d).parent for d in digests}:
-            fd = os.open(parent, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            self._fsync_dir(parent)
 
-    def remove_partial(self) -> int:
-        """Delete temporary files left by a crash; returns how many were removed."""
+    def _fsync_dir(self, folder: Path) -> None:
+        if not self.fsync:
+            return
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def remove_partial(self, older_than: float = 3600.0) -> int:
+        """Delete temporary files left by a crash; returns how many were removed.
+
+        Only old ones: another watcher process may be writing the young ones now.
+        """
         removed = 0
+        cutoff = time.time() - older_than
         for tmp in self.root.glob("*/.tmp-*"):
-            tmp.unlink(missing_ok=True)
-            removed += 1
+            with contextlib.suppress(FileNotFoundError):
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    removed += 1
         return removed

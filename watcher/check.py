@@ -176,7 +176,7 @@ class Checker:
             http_status=fetched.status_code,
             duration=time.perf_counter() - started,
             size=len(fetched.body),
-            added=analysis.added if status != "new" else 0,
+            added=analysis.added,
             removed=analysis.removed,
             hits=analysis.hits,
             title=analysis.title,
@@ -284,8 +284,12 @@ async def run_once(
     try:
         return list(await asyncio.gather(*(one(t) for t in chosen)))
     finally:
-        checker.flush()
-        analyzer.close()
+        try:
+            checker.flush()
+        except Exception:  # e.g. the index locked by another writer for too long
+            log.exception("could not write this cycle's check log (captures are stored)")
+        finally:
+            analyzer.close()
 
 
 def _log_result(result: CheckResult) -> None:

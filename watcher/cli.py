@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("watcher")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DIFF_BUDGET = 20.0  # seconds for an on-demand diff (a check's diff has settings.diff_timeout)
 STATUS_STYLE = {"new": "cyan", "changed": "bold yellow", "unchanged": "dim", "error": "bold red"}
 
 
@@ -159,7 +160,7 @@ def _select(ctx: Context, config: Config, names: tuple[str, ...]) -> list[Target
             for n in unknown
         ]
         ctx.fail(f"no target named {', '.join(hints)} in {ctx.config_path}")
-    return [by_name[n] for n in names] if names else list(config.targets)
+    return [by_name[n] for n in dict.fromkeys(names)] if names else list(config.targets)
 
 
 @main.command()
@@ -275,7 +276,9 @@ def _human_size(n: int) -> str:
 
 @main.command()
 @click.argument("name")
-@click.option("--limit", type=int, default=50, show_default=True, help="How many captures.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many captures."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per capture per line.")
 @pass_ctx
 def history(ctx: Context, name: str, limit: int, as_json: bool) -> None:
@@ -367,7 +370,7 @@ ins{{background:#9e9;text-decoration:none}} .fold{{color:#666;background:#f4f4f4
 @click.option("--side-by-side", is_flag=True, help="With --format html: two columns.")
 @click.option(
     "--context",
-    type=int,
+    type=click.IntRange(min=0),
     default=3,
     show_default=True,
     help="Unchanged lines shown around changes.",
@@ -387,19 +390,24 @@ def diff(
     \b
     Examples:
       watcher diff miit-notices
-      watcher diff miit-notices --from 01JD3 --to 01JD9 --format json
+      watcher diff miit-notices --from 01JD3A --to 01JD9F --format json
       watcher diff miit-notices --format html --side-by-side > diff.html
     """
     from watcher import render
+    from watcher.blobs import BlobMissing
     from watcher.diff import diff_texts
     from watcher.store import StoreError
 
     with ctx.store(readonly=True) as store:
         try:
             old, new = _pair(store, name, from_id, to_id)
+            texts = store.text(old), store.text(new)
         except StoreError as exc:
             ctx.fail(str(exc))
-        result = diff_texts(store.text(old), store.text(new), timeout=0)
+        except (BlobMissing, ValueError) as exc:  # a missing or damaged blob
+            ctx.fail(f"cannot read the stored text: {exc}; `watcher verify` lists damage")
+        # generous, but bounded: past it the rest of the change is shown whole
+        result = diff_texts(*texts, timeout=DIFF_BUDGET)
     labels = {
         "old_label": f"{name} {old.id} {old.fetched_at:%Y-%m-%d %H:%M:%S}Z",
         "new_label": f"{name} {new.id} {new.fetched_at:%Y-%m-%d %H:%M:%S}Z",
@@ -431,9 +439,9 @@ def _pair(store: Any, name: str, from_id: str | None, to_id: str | None) -> tupl
     rows = store.history(name)
     if not rows:
         raise StoreError(f"no captures of {name!r}")
-    new = store.capture(to_id) if to_id else rows[0]
+    new = store.capture(to_id, name) if to_id else rows[0]
     if from_id:
-        old = store.capture(from_id)
+        old = store.capture(from_id, name)
     else:
         older = [r for r in rows if (r.fetched_at, r.id) < (new.fetched_at, new.id)]
         if not older:
@@ -455,6 +463,27 @@ def _echo_text_diff(ctx: Context, text: str) -> None:
         style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
         style = "cyan" if line.startswith("@@") else style
         ctx.out.print(Text(line, style=style))
+
+
+@main.command()
+@pass_ctx
+def verify(ctx: Context) -> None:
+    """Check the store: SQLite's integrity check, and every blob a capture refers to
+    is present and matches its SHA-256.
+
+    \b
+    Example:
+      watcher verify
+    Exit 0 when the store is sound, 1 when something is damaged.
+    """
+    with ctx.store(readonly=True) as store:
+        problems = store.verify()
+        count = len(store.target_names())
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        ctx.fail(f"{len(problems)} problems in {ctx.data}", EXIT_FAILED)
+    click.echo(f"{ctx.data}: ok ({count} targets, every blob present and intact)")
 
 
 @main.command("test")

@@ -8,8 +8,12 @@ unreferenced blob, never a row pointing at a missing or partial blob.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
+import time
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -126,17 +130,19 @@ class Store:
     def __init__(self, root: Path, *, readonly: bool = False, fsync: bool = True) -> None:
         self.root = root
         self.readonly = readonly
+        self._lock: int | None = None
         self.blobs = LocalBlobStore(root / "blobs", fsync=fsync)
         index = root / INDEX_NAME
         if readonly:
             if not index.exists():
                 raise StoreError(f"no store at {root} (missing {INDEX_NAME}); run `watcher check`")
-            url = f"sqlite:///file:{index}?mode=ro&uri=true"
+            url = f"sqlite:///file:{urllib.parse.quote(str(index))}?mode=ro&uri=true"
         else:
             try:
                 root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create data folder {root}: {exc.strerror}") from exc
+            self._lock = _writer_lock(root)
             url = f"sqlite:///{index}"
         self.engine = sa.create_engine(url)
         sa.event.listen(self.engine, "connect", _set_pragmas)
@@ -147,7 +153,7 @@ class Store:
             else:
                 self._prepare()
         except sa.exc.DBAPIError as exc:
-            self.engine.dispose()
+            self.close_quietly()
             reason = getattr(exc.orig, "args", [str(exc)])[0]
             raise StoreError(
                 f"cannot open the index {index}: {reason}; nothing was changed "
@@ -161,6 +167,15 @@ class Store:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         self.engine.dispose()
+        if not self.readonly and self._lock is not None:
+            os.close(self._lock)  # releases the lock
+            self._lock = None
+
+    def close_quietly(self) -> None:
+        self.engine.dispose()
+        if not self.readonly and self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def __enter__(self) -> Store:
         return self
@@ -214,8 +229,12 @@ class Store:
                 known = {r.name: r for r in conn.execute(sa.select(targets))}
             moved = [{"i": known[n].id, "u": u} for n, u in urls.items() if known[n].url != u]
             if moved:
+                # another page: the old page's ETag and date must not be sent to it
                 stmt = sa.update(targets).where(targets.c.id == sa.bindparam("i"))
-                conn.execute(stmt.values(url=sa.bindparam("u")), moved)
+                conn.execute(
+                    stmt.values(url=sa.bindparam("u"), etag=None, last_modified=None), moved
+                )
+                known = {r.name: r for r in conn.execute(sa.select(targets))}
             ids = [known[n].last_capture_id for n in urls if known[n].last_capture_id]
             last = {c.id: c for c in self._captures(conn, ids)}
         return {n: _state(known[n], last.get(known[n].last_capture_id)) for n in urls}
@@ -315,21 +334,17 @@ class Store:
             found.extend(_to_capture(row) for row in conn.execute(query))
         return found
 
-    def _captures(self, conn: sa.Connection, ids: list[str]) -> list[CaptureRow]:
-        found: list[CaptureRow] = []
-        for start in range(0, len(ids), 500):  # SQLite caps bound parameters
-            query = _capture_query().where(captures.c.id.in_(ids[start : start + 500]))
-            found.extend(_to_capture(row) for row in conn.execute(query))
-        return found
-
-    def capture(self, capture_id: str) -> CaptureRow:
-        """A capture by id or by a unique prefix of at least 6 characters."""
+    def capture(self, capture_id: str, target: str | None = None) -> CaptureRow:
+        """A capture by id or by a unique prefix of at least 4 characters (among the
+        target's captures when ``target`` is given: ids of one cycle share a prefix)."""
         with self.engine.connect() as conn:
             row = self._capture(conn, capture_id.upper())
             if row:
                 return row
-            if len(capture_id) >= 6:
-                query = _capture_query().where(captures.c.id.like(capture_id.upper() + "%"))
+            if len(capture_id) >= 4 and capture_id.isalnum():
+                query = _capture_query().where(captures.c.id.startswith(capture_id.upper()))
+                if target is not None:
+                    query = query.where(targets.c.name == target)
                 found = conn.execute(query.limit(2)).all()
                 if len(found) == 1:
                     return _to_capture(found[0])
@@ -463,6 +478,33 @@ def _target_values(check: CheckRecord, capture_id: str | None) -> dict[str, Any]
         "new_etag": check.etag,
         "new_modified": check.last_modified,
     }
+
+
+LOCK_WAIT = 10.0  # seconds a second writer waits before giving up
+
+
+def _writer_lock(root: Path) -> int:
+    """One writer per data folder: two overlapping runs (cron, a run during the
+    service) would otherwise read the same "last capture" and store the same page
+    twice. The lock goes with the process, so a killed run leaves none behind."""
+    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StoreError(
+                f"another watcher process (pid {holder}) is writing to {root}; "
+                f"waited {LOCK_WAIT:.0f} s"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        return fd
 
 
 def _state(row: sa.Row[Any], last: CaptureRow | None) -> TargetState:

@@ -74,6 +74,7 @@ class ProcessAnalyzer:
         self._pool: ProcessPoolExecutor | None = None  # started by the first changed page
         self._waiting: list[tuple[analyse.Page, asyncio.Future[analyse.Analysis]]] = []
         self._batches_out = 0
+        self._retried: set[int] = set()  # futures whose page already met a dying worker
 
     def _start(self) -> ProcessPoolExecutor:
         # spawn, not fork: the parent runs an event loop and threads
@@ -101,7 +102,18 @@ class ProcessAnalyzer:
     def _dispatch(self) -> None:
         """Send waiting pages while fewer than two batches per worker are out."""
         while self._waiting and self._batches_out < 2 * self._workers:
-            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            # a page on its second try goes alone: if it is what kills workers, it
+            # must not take other pages down with it
+            size = 1 if id(self._waiting[0][1]) in self._retried else MAX_BATCH
+            size = next(
+                (
+                    i
+                    for i, (_, f) in enumerate(self._waiting[:size])
+                    if i and id(f) in self._retried
+                ),
+                min(size, len(self._waiting)),
+            )
+            batch, self._waiting = self._waiting[:size], self._waiting[size:]
             pages = [p for p, _ in batch]
             pool = self._pool or self._start()
             try:
@@ -123,11 +135,17 @@ class ProcessAnalyzer:
     ) -> None:
         self._batches_out -= 1
         error = done.exception()
-        if isinstance(error, BrokenProcessPool) and self._pool is pool:
-            log.error("an analysis worker died; restarting the pool")
-            pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        if isinstance(error, BrokenProcessPool):
+            if self._pool is pool:
+                log.error("an analysis worker died; restarting the pool")
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+            again = [(p, f) for p, f in batch if id(f) not in self._retried and not f.done()]
+            self._retried.update(id(f) for _, f in again)
+            self._waiting[:0] = again  # one more try each, on a fresh pool
+            batch = [(p, f) for p, f in batch if (p, f) not in again]
         for (_, future), outcome in zip(batch, _outcomes(done, len(batch)), strict=True):
+            self._retried.discard(id(future))
             if future.done():
                 continue
             if isinstance(outcome, BaseException):
