@@ -246,12 +246,6 @@ class Store:
         self.blobs.sync_dirs([raw_digest, text_digest])
         return raw_digest, text_digest
 
-    def write_compressed(self, frames: dict[str, bytes]) -> None:
-        """Store blobs compressed by a worker (digest → zstd frame), fsynced."""
-        for digest, frame in frames.items():
-            self.blobs.put_compressed(digest, frame)
-        self.blobs.sync_dirs(list(frames))
-
     def save_capture(
         self, new: NewCapture, check: CheckRecord, digests: tuple[str, str] | None = None
     ) -> str:
