@@ -1,15 +1,14 @@
 """One target's check, and "run these targets once" as a plain function.
 
-fetch → (hash: unchanged bytes stop here) → decode → extract → store → diff →
-keywords → a ``CheckResult``. This is the one place that decides new /
-changed / unchanged / error. The CLI calls ``run_once`` directly; the
-scheduler only calls it on a timer.
+fetch → (hash: unchanged bytes stop here) → analysis in a worker (decode →
+extract → diff → keywords → blobs) → index row → a ``CheckResult``. This is
+the one place that decides new / changed / unchanged / error. The CLI calls
+``run_once`` directly; the scheduler only calls it on a timer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -47,7 +46,12 @@ def fetch_options(
     )
 
 
-def page_of(target: Target, fetched: FetchResult, previous_text_sha256: str | None) -> Page:
+def page_of(
+    target: Target,
+    fetched: FetchResult,
+    previous_text_sha256: str | None,
+    diff_timeout: float = 2.0,
+) -> Page:
     """What the analysis needs of a target and its fetched page, and nothing more."""
     return Page(
         body=fetched.body,
@@ -58,6 +62,7 @@ def page_of(target: Target, fetched: FetchResult, previous_text_sha256: str | No
         ignore=tuple(target.ignore),
         groups=tuple(target.keywords),
         previous_text_sha256=previous_text_sha256,
+        diff_timeout=diff_timeout,
     )
 
 
@@ -119,15 +124,15 @@ class Checker:
         digest = sha256(fetched.body) if not fetched.not_modified else ""
         if state.last is not None and (fetched.not_modified or digest == state.last.raw_sha256):
             return self._unchanged(target, state, fetched, started)
-        page = page_of(target, fetched, state.last.text_sha256 if state.last else None)
-        page = dataclasses.replace(page, diff_timeout=self.config.settings.diff_timeout)
+        previous = state.last.text_sha256 if state.last else None
+        page = page_of(target, fetched, previous, self.config.settings.diff_timeout)
         try:
             analysis = await self.analyzer.analyse(page)
         except (ExtractionProblem, WorkerCrashed) as exc:
             return self._error(target, state, str(exc), started, fetched.status_code)
-        return await self._store(target, state, fetched, analysis, started)
+        return self._store(target, state, fetched, analysis, started)
 
-    async def _store(
+    def _store(
         self,
         target: Target,
         state: TargetState,
