@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import zstandard
-
-from watcher.blobs import ZSTD_LEVEL, LocalBlobStore, sha256
+from watcher.blobs import LocalBlobStore, compress, sha256
 from watcher.models import Document, Hit
 
 if TYPE_CHECKING:
@@ -77,7 +74,6 @@ class Context:
 
 
 _context: Context | None = None
-_local = threading.local()  # zstd contexts are not thread-safe: one per thread
 
 
 def init(keywords: Mapping[str, Sequence[str]], blob_root: Path, fsync: bool = True) -> None:
@@ -144,7 +140,7 @@ def analyse(
         changed, added, removed, timed_out = True, diff.added, diff.removed, diff.timed_out
     text_bytes = text.encode("utf-8")
     raw_digest, text_digest = sha256(page.body), sha256(text_bytes)
-    compressed = {raw_digest: _compress(page.body), text_digest: _compress(text_bytes)}
+    compressed = {raw_digest: compress(page.body), text_digest: compress(text_bytes)}
     analysis = Analysis(
         title=document.title,
         text_size=len(text_bytes),
@@ -159,13 +155,6 @@ def analyse(
         text_sha256=text_digest,
     )
     return analysis, compressed
-
-
-def _compress(data: bytes) -> bytes:
-    compressor = getattr(_local, "zstd", None)
-    if compressor is None:
-        compressor = _local.zstd = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-    return compressor.compress(data)
 
 
 def document_of(page: Page, links: bool = False) -> tuple[Document, str, str]:

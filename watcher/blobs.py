@@ -26,6 +26,17 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_local = threading.local()  # zstd contexts are not thread-safe: one per thread
+
+
+def compress(data: bytes) -> bytes:
+    """zstd at ZSTD_LEVEL, reusing this thread's compression context."""
+    compressor = getattr(_local, "zstd", None)
+    if compressor is None:
+        compressor = _local.zstd = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    return compressor.compress(data)
+
+
 class BlobStore(Protocol):
     def put(self, data: bytes, digest: str | None = None) -> str: ...
     def get(self, digest: str) -> bytes: ...
@@ -55,8 +66,7 @@ class LocalBlobStore:
         """Store ``data`` unless present; returns its SHA-256. Safe to call concurrently."""
         digest = digest or sha256(data)
         if not self.path(digest).is_file():
-            # a compressor per call: zstd contexts are not thread-safe
-            self.put_compressed(digest, zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data))
+            self.put_compressed(digest, compress(data))
         return digest
 
     def put_compressed(self, digest: str, compressed: bytes) -> None:

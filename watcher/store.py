@@ -153,7 +153,7 @@ class Store:
             else:
                 self._prepare()
         except sa.exc.DBAPIError as exc:
-            self.close_quietly()
+            self._release()
             reason = getattr(exc.orig, "args", [str(exc)])[0]
             raise StoreError(
                 f"cannot open the index {index}: {reason}; nothing was changed "
@@ -166,14 +166,12 @@ class Store:
             # its high-water mark doubles the index's size on disk between runs
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        self.engine.dispose()
-        if not self.readonly and self._lock is not None:
-            os.close(self._lock)  # releases the lock
-            self._lock = None
+        self._release()
 
-    def close_quietly(self) -> None:
+    def _release(self) -> None:
+        """Close the connections and give up the writer lock."""
         self.engine.dispose()
-        if not self.readonly and self._lock is not None:
+        if self._lock is not None:
             os.close(self._lock)
             self._lock = None
 

@@ -102,17 +102,7 @@ class ProcessAnalyzer:
     def _dispatch(self) -> None:
         """Send waiting pages while fewer than two batches per worker are out."""
         while self._waiting and self._batches_out < 2 * self._workers:
-            # a page on its second try goes alone: if it is what kills workers, it
-            # must not take other pages down with it
-            size = 1 if id(self._waiting[0][1]) in self._retried else MAX_BATCH
-            size = next(
-                (
-                    i
-                    for i, (_, f) in enumerate(self._waiting[:size])
-                    if i and id(f) in self._retried
-                ),
-                min(size, len(self._waiting)),
-            )
+            size = self._next_batch_size()
             batch, self._waiting = self._waiting[:size], self._waiting[size:]
             pages = [p for p, _ in batch]
             pool = self._pool or self._start()
@@ -126,6 +116,16 @@ class ProcessAnalyzer:
             sent = asyncio.wrap_future(submitted)
             self._batches_out += 1
             sent.add_done_callback(lambda done, b=batch, p=pool: self._settle(b, done, p))
+
+    def _next_batch_size(self) -> int:
+        """Up to MAX_BATCH pages, but a page on its second try goes alone: if it is
+        what kills workers, it must not take other pages down with it."""
+        if id(self._waiting[0][1]) in self._retried:
+            return 1
+        for i, (_, future) in enumerate(self._waiting[:MAX_BATCH]):
+            if id(future) in self._retried:
+                return i
+        return min(MAX_BATCH, len(self._waiting))
 
     def _settle(
         self,
