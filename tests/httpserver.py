@@ -69,6 +69,7 @@ class Response:
     chunk_delay: float = 0.0  # pause before each piece (a trickling body)
     content_length: int | None = None  # announce this instead of the real length
     close: bool = False  # send "Connection: close" and close after the answer
+    hang_up: bool = False  # close after the answer without saying so (a keep-alive timeout)
 
     def header_list(self) -> list[tuple[str, str]]:
         items = self.headers.items() if isinstance(self.headers, Mapping) else self.headers
@@ -293,6 +294,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         sent = writer(self.wfile, pieces, response.chunk_delay, self.server.app.stopping, done)
         if length is not None and sent != length:
             self.close_connection = True  # the announced length was a lie: end the connection
+        if response.hang_up:
+            self.close_connection = True
 
     def _send_head(self, response: Response) -> tuple[bool, int | None]:
         """Status line and headers; returns (chunked?, announced Content-Length)."""

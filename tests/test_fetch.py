@@ -742,6 +742,21 @@ async def test_connections_are_reused_after_304_answers(http_server) -> None:
     assert len(ports) == 1
 
 
+async def test_a_connection_the_server_closed_while_idle_is_not_reused(http_server) -> None:
+    """Servers drop idle keep-alive connections without a word. The pool must see
+    that (watcher's backend answers from the stream's state, not a poll) and open
+    a new connection, rather than fail a request on the dead one."""
+    http_server.route("/n", body=b"<p>x</p>", hang_up=True)
+    no_retries = FetchOptions(retries=0)
+    async with Fetcher(FetchSettings(host_delay=0, per_host=1)) as fetcher:
+        for _ in range(3):
+            result = await fetcher.fetch(http_server.url("/n"), no_retries)
+            assert result.status_code == 200
+            await asyncio.sleep(0.05)  # the FIN arrives while the connection is idle
+    ports = [r.client_port for r in http_server.requests("/n")]
+    assert len(ports) == 3 and len(set(ports)) == 3
+
+
 async def test_https_through_the_asyncio_backend(tmp_path, monkeypatch) -> None:
     """Real TLS on 127.0.0.1 with a test CA: the handshake, certificate checking and
     reading all go through watcher's own network backend."""

@@ -265,8 +265,10 @@ async def run_once(
 ) -> list[CheckResult]:
     """Check the given targets (default: all) concurrently, once; results in config order.
 
-    At most ``2 × concurrency`` targets are between fetch and store at a time, so
-    fetched pages wait in the network, not in memory, when parsing falls behind.
+    At most ``concurrency`` downloads plus what the analyzer can take are between
+    fetch and store at a time, so fetched pages wait in the network, not in
+    memory, when parsing falls behind, and a low concurrency (polite to one
+    host) still keeps every worker busy.
     """
     chosen = list(config.targets if targets is None else targets)
     analyzer = make_analyzer(
@@ -276,7 +278,7 @@ async def run_once(
     states = store.target_states([(t.name, t.url) for t in chosen], checker.clock())
     if sum(1 for s in states.values() if s.last is None) >= MIN_PAGES_FOR_PROCESSES:
         analyzer.warm_up()  # many first captures ahead: parsing will be needed
-    in_flight = asyncio.Semaphore(2 * config.settings.concurrency)
+    in_flight = asyncio.Semaphore(config.settings.concurrency + analyzer.capacity)
 
     async def one(target: Target) -> CheckResult:
         async with in_flight:

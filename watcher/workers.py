@@ -30,6 +30,8 @@ class WorkerCrashed(Exception):
 
 
 class Analyzer(Protocol):
+    capacity: int  # pages it can usefully hold at once; more only wait in memory
+
     async def analyse(self, page: analyse.Page) -> analyse.Analysis: ...
     def warm_up(self) -> None: ...
     def close(self) -> None: ...
@@ -37,6 +39,8 @@ class Analyzer(Protocol):
 
 class ThreadAnalyzer:
     """Analysis in a thread of this process."""
+
+    capacity = 2
 
     def __init__(
         self, keywords: Mapping[str, Sequence[str]], blob_root: Path, fsync: bool = True
@@ -71,6 +75,7 @@ class ProcessAnalyzer:
     ) -> None:
         self._args = (dict(keywords), blob_root, fsync)
         self._workers = workers
+        self.capacity = 2 * workers * MAX_BATCH  # what _dispatch keeps out at most
         self._pool: ProcessPoolExecutor | None = None  # started by the first changed page
         self._waiting: list[tuple[analyse.Page, asyncio.Future[analyse.Analysis]]] = []
         self._batches_out = 0
