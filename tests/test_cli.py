@@ -71,15 +71,15 @@ def site(http_server: HTTPServer, tmp_path: Path) -> tuple[HTTPServer, Path, Pat
     return http_server, config, tmp_path / "snapshots"
 
 
-def watcher(config: Path, data: Path, *args: str) -> tuple[int, str]:
+def watcher(config: Path, data: Path, *args: str, stdout_only: bool = False) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["--config", str(config), "--data", str(data), *args])
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout if stdout_only else result.output
 
 
 def check_json(config: Path, data: Path, *names: str) -> tuple[int, dict[str, dict]]:
-    code, out = watcher(config, data, "check", "--json", *names)
+    code, out = watcher(config, data, "check", "--json", *names, stdout_only=True)
     lines = [json.loads(line) for line in out.splitlines() if line.strip()]
     return code, {line["target"]: line for line in lines}
 

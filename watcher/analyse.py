@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from watcher import excerpt
 from watcher.blobs import LocalBlobStore, compress, sha256
 from watcher.models import Document, Hit
 
 if TYPE_CHECKING:
+    from watcher.excerpt import Excerpt
     from watcher.keywords import KeywordMatcher
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ class Page:
     groups: tuple[str, ...] = ()  # keyword groups that apply to this target
     previous_text_sha256: str | None = None  # None on a first capture
     diff_timeout: float = 2.0
+    excerpt_limit: int = 1500  # changed characters kept for the alert message
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,7 @@ class Analysis:
     diff_timed_out: bool
     raw_sha256: str
     text_sha256: str
+    excerpt: Excerpt | None = None  # what changed, bounded, for messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +136,15 @@ def analyse(
     if previous_text is None:
         hits = find_hits(matcher, None, text, None)
         changed, added, removed, timed_out = True, len(text) - text.count("\n"), 0, False
+        shown = excerpt.of_text(text, page.excerpt_limit)
     elif previous_text == text:
         hits, changed, added, removed, timed_out = [], False, 0, 0, False
+        shown = None
     else:
         diff = diff_texts(previous_text, text, timeout=page.diff_timeout)
         hits = find_hits(matcher, previous_text, text, diff)
         changed, added, removed, timed_out = True, diff.added, diff.removed, diff.timed_out
+        shown = excerpt.of_diff(diff, page.excerpt_limit)
     text_bytes = text.encode("utf-8")
     raw_digest, text_digest = sha256(page.body), sha256(text_bytes)
     compressed = {raw_digest: compress(page.body), text_digest: compress(text_bytes)}
@@ -153,6 +160,7 @@ def analyse(
         diff_timed_out=timed_out,
         raw_sha256=raw_digest,
         text_sha256=text_digest,
+        excerpt=shown,
     )
     return analysis, compressed
 

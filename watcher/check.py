@@ -13,15 +13,21 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from watcher import analyse
+from watcher import analyse, events, outbox
 from watcher.analyse import ExtractionProblem, Page
 from watcher.blobs import sha256
 from watcher.config import Config, Target
+from watcher.events import Event
 from watcher.fetch import Fetcher, FetchError, FetchOptions
+from watcher.ids import new_id
 from watcher.models import CheckResult, FetchResult
 from watcher.store import CheckRecord, NewCapture, Store, TargetState
 from watcher.workers import MIN_PAGES_FOR_PROCESSES, Analyzer, WorkerCrashed, make_analyzer
+
+if TYPE_CHECKING:
+    from watcher.messages import Composer
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,7 @@ def page_of(
     fetched: FetchResult,
     previous_text_sha256: str | None,
     diff_timeout: float = 2.0,
+    excerpt_limit: int = 1500,
 ) -> Page:
     """What the analysis needs of a target and its fetched page, and nothing more."""
     return Page(
@@ -63,11 +70,16 @@ def page_of(
         groups=tuple(target.keywords),
         previous_text_sha256=previous_text_sha256,
         diff_timeout=diff_timeout,
+        excerpt_limit=excerpt_limit,
     )
 
 
 class Checker:
-    """Checks targets against one store with one fetcher; keeps no state between checks."""
+    """Checks targets against one store with one fetcher; keeps no state between checks.
+
+    With a ``composer``, the alerts a check causes are written to the outbox in
+    the same transaction as the check itself, and ``on_messages`` is called after.
+    """
 
     def __init__(
         self,
@@ -76,26 +88,51 @@ class Checker:
         fetcher: Fetcher,
         analyzer: Analyzer,
         *,
+        composer: Composer | None = None,
+        on_messages: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
         self.store = store
         self.fetcher = fetcher
         self.analyzer = analyzer
+        self.composer = composer
+        self.on_messages = on_messages
         self.clock = clock
         # checks that stored nothing are written in batches: one transaction per
         # cycle instead of one per target (they are a log, not evidence)
         self._pending: list[CheckRecord] = []
+        self._pending_messages: list[outbox.NewMessage] = []
 
     def flush(self) -> None:
-        """Write the buffered check records."""
+        """Write the buffered check records and the alerts they cause."""
         pending, self._pending = self._pending, []
-        self.store.save_checks(pending)
+        messages, self._pending_messages = self._pending_messages, []
+        self.store.save_checks(pending, messages)
+        if messages and self.on_messages is not None:
+            self.on_messages()
 
-    def _log_check(self, record: CheckRecord) -> None:
+    def _log_check(self, record: CheckRecord, found: list[Event] | None = None) -> None:
         self._pending.append(record)
+        self._pending_messages.extend(self._messages(found or []))
         if len(self._pending) >= 500:
             self.flush()
+
+    def _messages(self, found: list[Event]) -> list[outbox.NewMessage]:
+        if self.composer is None or not found:
+            return []
+        digests = self.config.settings.digest
+        return [m for e in found for m in outbox.plan(e, self.composer.compose(e), digests)]
+
+    def _rules(self, target: Target) -> events.Rules:
+        return events.Rules(target.alert, target.alert_new, self.config.settings.error_after)
+
+    @staticmethod
+    def _event(target: Target, at: datetime, **details: object) -> Event:
+        """An event's common part; the decision in ``watcher.events`` sets its kind."""
+        return Event(
+            "changed", target.name, target.title, target.url, at, notify=target.notify, **details
+        )  # type: ignore[arg-type]
 
     async def check(self, target: Target, state: TargetState | None = None) -> CheckResult:
         """Check one target; any failure becomes an ``error`` result, never an exception.
@@ -125,7 +162,8 @@ class Checker:
         if state.last is not None and (fetched.not_modified or digest == state.last.raw_sha256):
             return self._unchanged(target, state, fetched, started)
         previous = state.last.text_sha256 if state.last else None
-        page = page_of(target, fetched, previous, self.config.settings.diff_timeout)
+        settings = self.config.settings
+        page = page_of(target, fetched, previous, settings.diff_timeout, settings.excerpt)
         try:
             analysis = await self.analyzer.analyse(page)
         except (ExtractionProblem, WorkerCrashed) as exc:
@@ -164,12 +202,28 @@ class Checker:
             added=analysis.added,
             removed=analysis.removed,
             hits=analysis.hits,
+            id=new_id(fetched.fetched_at.timestamp()),
         )
+        base = self._event(
+            target,
+            fetched.fetched_at,
+            capture_id=new.id,
+            previous_id=new.previous_id,
+            hits=tuple(analysis.hits),
+            added=analysis.added,
+            removed=analysis.removed,
+            excerpt=analysis.excerpt,
+            page_title=analysis.title,
+        )
+        found = events.capture_events(status, self._rules(target), state.consecutive_errors, base)
+        messages = self._messages(found)
         # the analysis stored the blobs; the index row goes in on this thread:
         # one writer, no lock contention
         record = self._record(state, fetched, status, started)
         digests = (analysis.raw_sha256, analysis.text_sha256)
-        capture_id = self.store.save_capture(new, record, digests)
+        capture_id = self.store.save_capture(new, record, digests, messages)
+        if messages and self.on_messages is not None:
+            self.on_messages()
         result = CheckResult(
             target=target.name,
             url=target.url,
@@ -208,7 +262,9 @@ class Checker:
     def _unchanged(
         self, target: Target, state: TargetState, fetched: FetchResult, started: float
     ) -> CheckResult:
-        self._log_check(self._record(state, fetched, "unchanged", started))
+        base = self._event(target, fetched.fetched_at, capture_id=state.last and state.last.id)
+        found = events.recovery_events(self._rules(target), state.consecutive_errors, base)
+        self._log_check(self._record(state, fetched, "unchanged", started), found)
         last = state.last
         assert last is not None
         return CheckResult(
@@ -244,7 +300,9 @@ class Checker:
                 attempts=attempts,
                 error=message,
             )
-            self._log_check(record)
+            base = self._event(target, now, error=message)
+            found = events.error_events(self._rules(target), state.consecutive_errors, base)
+            self._log_check(record, found)
         return CheckResult(
             target=target.name,
             url=target.url,
@@ -262,21 +320,31 @@ async def run_once(
     fetcher: Fetcher,
     targets: Sequence[Target] | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
+    *,
+    composer: Composer | None = None,
+    on_messages: Callable[[], None] | None = None,
+    analyzer: Analyzer | None = None,
 ) -> list[CheckResult]:
     """Check the given targets (default: all) concurrently, once; results in config order.
 
     At most ``concurrency`` downloads plus what the analyzer can take are between
     fetch and store at a time, so fetched pages wait in the network, not in
     memory, when parsing falls behind, and a low concurrency (polite to one
-    host) still keeps every worker busy.
+    host) still keeps every worker busy. A long-lived caller (the service)
+    passes its own ``analyzer``; otherwise one is made for these targets.
     """
     chosen = list(config.targets if targets is None else targets)
-    analyzer = make_analyzer(
-        config.keywords, store.blobs.root, pages=len(chosen), fsync=store.blobs.fsync
-    )
-    checker = Checker(config, store, fetcher, analyzer)
+    own_analyzer = analyzer is None
+    if analyzer is None:
+        analyzer = make_analyzer(
+            config.keywords, store.blobs.root, pages=len(chosen), fsync=store.blobs.fsync
+        )
+    checker = Checker(config, store, fetcher, analyzer, composer=composer, on_messages=on_messages)
     states = store.target_states([(t.name, t.url) for t in chosen], checker.clock())
-    if sum(1 for s in states.values() if s.last is None) >= MIN_PAGES_FOR_PROCESSES:
+    if (
+        own_analyzer
+        and sum(1 for s in states.values() if s.last is None) >= MIN_PAGES_FOR_PROCESSES
+    ):
         analyzer.warm_up()  # many first captures ahead: parsing will be needed
     in_flight = asyncio.Semaphore(config.settings.concurrency + analyzer.capacity)
 
@@ -296,7 +364,8 @@ async def run_once(
         except Exception:  # e.g. the index locked by another writer for too long
             log.exception("could not write this cycle's check log (captures are stored)")
         finally:
-            analyzer.close()
+            if own_analyzer:
+                analyzer.close()
 
 
 def _log_result(result: CheckResult) -> None:
@@ -308,4 +377,13 @@ def _log_result(result: CheckResult) -> None:
         result.size,
         len(result.hits),
         f": {result.error}" if result.error else "",
+        extra={
+            "target": result.target,
+            "status": result.status,
+            "duration": round(result.duration, 3),
+            "bytes": result.size,
+            "hits": len(result.hits),
+            "capture_id": result.capture_id,
+            "error": result.error,
+        },
     )

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("watcher")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CHECK_SEND_BUDGET = 30.0  # seconds `check` spends sending the alerts it made
 DIFF_BUDGET = 20.0  # seconds for an on-demand diff (a check's diff has settings.diff_timeout)
 STATUS_STYLE = {"new": "cyan", "changed": "bold yellow", "unchanged": "dim", "error": "bold red"}
 
@@ -40,6 +41,22 @@ class Context:
         self.config_path = config
         self.data = data
         self.notifiers = notifiers or config.parent / "notifiers"
+        self.verbose = 0
+        self.log_format = "text"
+
+    def channels(self) -> Any:
+        from watcher.notify import ChannelsError, load_channels
+
+        try:
+            return load_channels(self.notifiers)
+        except ChannelsError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_USAGE)
+
+    def composer(self, config: Config) -> Any:
+        from watcher.messages import Composer
+
+        return Composer(config.settings.base_url, self.notifiers / "templates")
 
     @cached_property
     def out(self) -> Console:
@@ -67,11 +84,11 @@ class Context:
         sys.exit(code)
 
     @contextmanager
-    def store(self, *, readonly: bool = False) -> Iterator[Any]:
+    def store(self, *, readonly: bool = False, shared: bool = False) -> Iterator[Any]:
         from watcher.store import Store, StoreError
 
         try:
-            store = Store(self.data, readonly=readonly)
+            store = Store(self.data, readonly=readonly, shared=shared)
         except StoreError as exc:
             self.fail(str(exc))
         try:
@@ -107,10 +124,23 @@ pass_ctx = click.make_pass_decorator(Context)
     help="Notification channels folder [default: notifiers/ next to the config].",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    envvar="WATCHER_LOG_FORMAT",
+    show_default=True,
+    help="json: one JSON object per log line, for log collectors.",
+)
 @click.version_option(package_name="watcher")
 @click.pass_context
 def main(
-    ctx: click.Context, config: Path, data: Path, notifiers: Path | None, verbose: int
+    ctx: click.Context,
+    config: Path,
+    data: Path,
+    notifiers: Path | None,
+    verbose: int,
+    log_format: str,
 ) -> None:
     """Watch government web pages: capture, diff and flag keywords.
 
@@ -120,9 +150,27 @@ def main(
       watcher check --json
       watcher diff miit-notices --format html > diff.html
     """
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx.obj = Context(config, data, notifiers)
+    ctx.obj.verbose = verbose
+    ctx.obj.log_format = log_format
+    _setup_logging(logging.WARNING, verbose, log_format)
+
+
+def _setup_logging(base: int, verbose: int, log_format: str) -> None:
+    """Handlers are configured here only; ``run`` starts at INFO, other commands at WARNING."""
+    level = max(logging.DEBUG, base - 10 * verbose)
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        from watcher.logs import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # apprise logs the whole channels file (secrets too) at debug level
+    logging.getLogger("apprise").setLevel(max(level, logging.WARNING))
 
 
 @main.command()
@@ -166,9 +214,13 @@ def _select(ctx: Context, config: Config, names: tuple[str, ...]) -> list[Target
 @main.command()
 @click.argument("names", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per target per line.")
+@click.option("--no-notify", is_flag=True, help="Store captures only; make and send no alerts.")
 @pass_ctx
-def check(ctx: Context, names: tuple[str, ...], as_json: bool) -> None:
+def check(ctx: Context, names: tuple[str, ...], as_json: bool, no_notify: bool) -> None:
     """Check targets now, once (all, or the NAMES given), and store what changed.
+
+    Alerts go to the outbox with their captures and are sent before it exits
+    (up to 30 s; what is left is sent by the next check or by `watcher run`).
 
     \b
     Examples:
@@ -178,15 +230,21 @@ def check(ctx: Context, names: tuple[str, ...], as_json: bool) -> None:
     """
     config = ctx.config()
     targets = _select(ctx, config, names)
+    channels = None if no_notify else ctx.channels()
     with ctx.store() as store:
-        results = asyncio.run(_check(ctx, config, store, targets, as_json))
+        results = asyncio.run(_check(ctx, config, store, targets, as_json, channels))
     if not as_json:
         _print_results(ctx, results)
     sys.exit(EXIT_FAILED if any(r.status == "error" for r in results) else EXIT_OK)
 
 
 async def _check(
-    ctx: Context, config: Config, store: Any, targets: list[Target], as_json: bool
+    ctx: Context,
+    config: Config,
+    store: Any,
+    targets: list[Target],
+    as_json: bool,
+    channels: Any,
 ) -> list[CheckResult]:
     from watcher.check import run_once
     from watcher.fetch import Fetcher, FetchSettings
@@ -207,9 +265,31 @@ async def _check(
         if progress is not None:
             progress.advance(progress.task_ids[0])
 
+    composer = ctx.composer(config) if channels is not None else None
     with progress if progress is not None else contextlib.nullcontext():
         async with Fetcher(settings) as fetcher:
-            return await run_once(config, store, fetcher, targets, on_result)
+            results = await run_once(config, store, fetcher, targets, on_result, composer=composer)
+    if composer is not None:
+        await _deliver(config, store, channels, composer, CHECK_SEND_BUDGET)
+    return results
+
+
+async def _deliver(config: Config, store: Any, channels: Any, composer: Any, budget: float) -> None:
+    """One bounded pass over the outbox (what a check or a retry just queued)."""
+    from watcher.notify import Sender
+    from watcher.outbox import Outbox
+
+    sender = Sender(
+        Outbox(store.engine),
+        channels,
+        composer,
+        max_age=config.settings.outbox_max_age,
+        digests=dict(config.settings.digest),
+    )
+    try:
+        await asyncio.wait_for(sender.deliver_due(), timeout=budget)
+    except TimeoutError:
+        log.warning("alerts: still sending after %.0f s; the rest stay in the outbox", budget)
 
 
 def _progress(ctx: Context, total: int) -> Any:
@@ -272,6 +352,172 @@ def _human_size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000  # type: ignore[assignment]
     return str(n)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Web UI address.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@pass_ctx
+def run(ctx: Context, host: str, port: int) -> None:
+    """The service: checks every target on its schedule and sends alerts.
+
+    Reloads the config on SIGHUP and when targets.yaml or notifiers/apprise.yml
+    change (an invalid change is reported and the running config kept); stops
+    cleanly on SIGTERM / SIGINT. Logs one line per check at INFO.
+
+    \b
+    Examples:
+      watcher run
+      watcher --log-format json run
+    """
+    _setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
+    ctx.config()  # a bad config: FILE:LINE messages and exit 2 before anything starts
+    ctx.channels()
+    from watcher.service import Service
+    from watcher.store import StoreError
+
+    try:
+        service = Service(ctx.config_path, ctx.data, ctx.notifiers)
+    except StoreError as exc:
+        ctx.fail(str(exc))
+    asyncio.run(service.run())
+
+
+@main.command("notify-test")
+@click.option("--tag", help="Only the channels with this tag.")
+@pass_ctx
+def notify_test(ctx: Context, tag: str | None) -> None:
+    """Send a test message through the configured channels; report each one.
+
+    \b
+    Examples:
+      watcher notify-test
+      watcher notify-test --tag analysts
+    Exit 0 when every channel took the message, 1 when any failed, 2 when none match.
+    """
+    from watcher.notify import send_test
+
+    channels = ctx.channels()
+    if not channels:
+        ctx.fail(f"no channels: {ctx.notifiers}/apprise.yml is missing or lists no URLs")
+    config = ctx.config() if ctx.config_path.exists() else None
+    composer = ctx.composer(config) if config else _default_composer(ctx)
+    outcomes = send_test(channels, composer, tag)
+    if not outcomes:
+        ctx.fail(f"no channel has the tag {tag!r} (tags: {', '.join(sorted(channels.tags()))})")
+    for name, error in outcomes:
+        if error is None:
+            ctx.out.print(f"[green]delivered[/]  {name}", highlight=False)
+        else:
+            ctx.out.print(f"[bold red]failed[/]     {name}: {error}", highlight=False)
+    sys.exit(EXIT_FAILED if any(error for _, error in outcomes) else EXIT_OK)
+
+
+def _default_composer(ctx: Context) -> Any:
+    from watcher.messages import Composer
+
+    return Composer(None, ctx.notifiers / "templates")
+
+
+@main.command()
+@click.option("--retry", is_flag=True, help="Send the failed messages again.")
+@click.option("--all", "show_all", is_flag=True, help="Sent messages too (the last 50).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per message per line.")
+@pass_ctx
+def outbox(ctx: Context, retry: bool, show_all: bool, as_json: bool) -> None:
+    """Alerts waiting to be sent or that failed, with each channel's state.
+
+    \b
+    Examples:
+      watcher outbox
+      watcher outbox --retry
+    With --retry, failed messages are due again: a running service sends them
+    within 30 s, otherwise this command sends them now.
+    """
+    from watcher.outbox import Outbox
+
+    if retry:
+        _retry(ctx)
+    with ctx.store(readonly=True) as store:
+        box = Outbox(store.engine)
+        statuses = None if show_all else ("pending", "failed")
+        rows = box.messages(statuses, limit=50 if show_all else None)
+        deliveries = box.deliveries_of([m.id for m in rows])
+        counts = box.counts()
+    if as_json:
+        for m in rows:
+            click.echo(json.dumps(_message_json(m, deliveries[m.id]), ensure_ascii=False))
+        return
+    _print_outbox(ctx, rows, deliveries, counts)
+
+
+def _retry(ctx: Context) -> None:
+    from datetime import UTC, datetime
+
+    from watcher.outbox import Outbox
+
+    config = ctx.config()
+    with ctx.store(shared=True) as store:
+        count = Outbox(store.engine).retry_failed(datetime.now(UTC))
+        ctx.err.print(f"{count} failed messages are due again", highlight=False)
+        if count and store.exclusive:
+            asyncio.run(
+                _deliver(config, store, ctx.channels(), ctx.composer(config), CHECK_SEND_BUDGET)
+            )
+
+
+def _message_json(m: Any, deliveries: list[Any]) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "created_at": m.created_at.isoformat().replace("+00:00", "Z"),
+        "kind": m.kind,
+        "target": m.target,
+        "capture_id": m.capture_id,
+        "tags": m.tags,
+        "title": m.title,
+        "status": m.status,
+        "error": m.error,
+        "channels": [
+            {
+                "channel": d.channel_name,
+                "status": d.status,
+                "attempts": d.attempts,
+                "error": d.error,
+            }
+            for d in deliveries
+        ],
+    }
+
+
+def _print_outbox(
+    ctx: Context, rows: list[Any], deliveries: dict[str, list[Any]], counts: dict[str, int]
+) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    if not rows:
+        ctx.out.print("the outbox is empty: nothing pending, nothing failed", highlight=False)
+    else:
+        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for column in ("created", "status", "kind", "target", "title", "channels"):
+            table.add_column(column, no_wrap=column != "channels", overflow="ellipsis")
+        style = {"pending": "yellow", "failed": "bold red", "sent": "green"}
+        for m in rows:
+            channels = "\n".join(
+                f"{d.status} ×{d.attempts} {d.channel_name}" + (f": {d.error}" if d.error else "")
+                for d in deliveries[m.id]
+            ) or (m.error or "")
+            table.add_row(
+                m.created_at.strftime("%Y-%m-%d %H:%M"),
+                Text(m.status, style=style.get(m.status, "")),
+                m.kind,
+                m.target or "",
+                m.title,
+                channels,
+            )
+        ctx.out.print(table)
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    ctx.out.print(f"\noutbox: {summary or 'no messages yet'}", highlight=False)
 
 
 @main.command()

@@ -398,6 +398,10 @@ class Settings(_Model):
     host_delay: Delay = 1.0  # minimum seconds between request starts to one host
     base_url: Url | None = None  # the web UI's public URL, for links in alerts
     diff_timeout: Duration = 2.0  # seconds the differ may spend on one pair of texts
+    error_after: PositiveCount = 3  # consecutive failed checks before one `error` alert
+    outbox_max_age: Duration = 2 * 86400.0  # undelivered this long: the message has failed
+    digest: dict[NonEmptyText, Duration] = Field(default_factory=dict)  # tag -> window
+    excerpt: PositiveCount = 1500  # characters of changed text shown in a message
 
 
 class Follow(_Model):
@@ -426,6 +430,7 @@ class Defaults(_Model):
     cookies: dict[HeaderName, HeaderValue] | None = None
     notify: Labels | None = None
     alert: Alert | None = None
+    alert_new: bool | None = None
     keywords: Labels | None = None
     tags: Labels | None = None
     select: Selectors | None = None
@@ -466,6 +471,7 @@ class Target(_Model):
     cookies: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
     notify: Labels = ()
     alert: Alert
+    alert_new: bool = False  # also alert on a target's first capture
     keywords: Labels = ()
     tags: Labels = ()
     select: Selectors = ()

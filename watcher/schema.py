@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_HEAD = "0001"  # the newest migration's revision; a test keeps it in step
+SCHEMA_HEAD = "0002"  # the newest migration's revision; a test keeps it in step
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -108,4 +108,48 @@ checks = sa.Table(
     sa.Column("capture_id", sa.String(26)),
     sa.Column("error", sa.Text),
     sa.Index("ix_checks_target_time", "target_id", "checked_at"),
+)
+
+# The outbox: every alert is a row here before anyone tries to send it, written in
+# the same transaction as the capture or check that caused it. It is the only
+# truth about alerts: what was sent, to which channel, and what failed.
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),  # ULID: sorts by creation time
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # changed | new | error | recovered | …
+    sa.Column("target", sa.String(64)),
+    sa.Column("capture_id", sa.String(26)),
+    sa.Column("tags", sa.JSON, nullable=False),  # apprise tags; [] means every channel
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body_text", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("body_markdown", sa.Text, nullable=False),
+    # pending | sent | failed | skipped (no channels at all) | digested (sent in a digest)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("digest_tag", sa.String(64)),  # waits to go out in this tag's digest
+    sa.Column("digest_id", sa.String(26)),  # the digest message that carried it
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_messages_status", "status", "id"),
+)
+
+# One row per message and channel, made when the sender first takes the message:
+# each channel has its own attempts and backoff, so one failing channel never
+# holds back the others, and a channel that got a message never gets it again.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("message_id", sa.String(26), sa.ForeignKey("messages.id"), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),  # hash of the channel's URL
+    sa.Column("channel_name", sa.Text, nullable=False),  # the URL with secrets hidden
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("error", sa.Text),
+    sa.UniqueConstraint("message_id", "channel", name="uq_deliveries_message_channel"),
+    sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
 )

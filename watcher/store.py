@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from watcher import schema
+from watcher import outbox, schema
 from watcher.blobs import BlobMissing, LocalBlobStore, sha256
 from watcher.ids import new_id
 from watcher.keywords import snippet
@@ -97,6 +97,7 @@ class NewCapture:
     added: int = 0
     removed: int = 0
     hits: list[Hit] = field(default_factory=list)
+    id: str | None = None  # chosen by the caller when messages must name the capture
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +128,12 @@ def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
 class Store:
     """The index and blobs under one data folder (``snapshots/`` by default)."""
 
-    def __init__(self, root: Path, *, readonly: bool = False, fsync: bool = True) -> None:
+    def __init__(
+        self, root: Path, *, readonly: bool = False, fsync: bool = True, shared: bool = False
+    ) -> None:
+        """``shared``: for small writes beside a running service (``outbox --retry``):
+        the writer lock is taken if free, else the write goes ahead without it
+        (SQLite serialises it) and ``exclusive`` says so."""
         self.root = root
         self.readonly = readonly
         self._lock: int | None = None
@@ -142,7 +148,7 @@ class Store:
                 root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create data folder {root}: {exc.strerror}") from exc
-            self._lock = _writer_lock(root)
+            self._lock = _writer_lock(root, wait=0.0 if shared else LOCK_WAIT, required=not shared)
             url = f"sqlite:///{index}"
         self.engine = sa.create_engine(url)
         sa.event.listen(self.engine, "connect", _set_pragmas)
@@ -160,8 +166,13 @@ class Store:
                 "(move the file aside to start a new index, or point --data elsewhere)"
             ) from None
 
+    @property
+    def exclusive(self) -> bool:
+        """Whether this process holds the writer lock (checks may run)."""
+        return self._lock is not None
+
     def close(self) -> None:
-        if not self.readonly:
+        if self.exclusive:
             # fold the write-ahead log back into the index and shrink it: a WAL left at
             # its high-water mark doubles the index's size on disk between runs
             with self.engine.connect() as conn:
@@ -245,11 +256,16 @@ class Store:
         return raw_digest, text_digest
 
     def save_capture(
-        self, new: NewCapture, check: CheckRecord, digests: tuple[str, str] | None = None
+        self,
+        new: NewCapture,
+        check: CheckRecord,
+        digests: tuple[str, str] | None = None,
+        messages: Sequence[outbox.NewMessage] = (),
     ) -> str:
-        """Commit the capture, its hits and the check in one transaction, after its blobs."""
+        """Commit the capture, its hits, the check and the alerts it causes in one
+        transaction, after its blobs: an alert exists exactly when its capture does."""
         raw_digest, text_digest = digests or self.write_blobs(new)
-        capture_id = new_id(new.fetched_at.timestamp())
+        capture_id = new.id or new_id(new.fetched_at.timestamp())
         with self.engine.begin() as conn:
             # statements without .values(): compiled once and cached, the rows as parameters
             values = self._capture_values(new, capture_id, raw_digest, text_digest)
@@ -257,6 +273,7 @@ class Store:
             if new.hits:
                 conn.execute(_INSERT_HIT, _hit_rows(capture_id, new.hits))
             self._record_check(conn, check, capture_id)
+            outbox.insert(conn, messages)
         return capture_id
 
     @staticmethod
@@ -293,11 +310,15 @@ class Store:
         """Record a check that stored nothing new (unchanged, 304 or an error)."""
         self.save_checks([check])
 
-    def save_checks(self, records: Sequence[CheckRecord]) -> None:
-        """Record many such checks in one transaction (a cycle's unchanged targets)."""
+    def save_checks(
+        self, records: Sequence[CheckRecord], messages: Sequence[outbox.NewMessage] = ()
+    ) -> None:
+        """Record many such checks in one transaction (a cycle's unchanged targets),
+        with the alerts they cause (``error``, ``recovered``)."""
         if not records:
             return
         with self.engine.begin() as conn:
+            outbox.insert(conn, messages)
             conn.execute(_INSERT_CHECK, [_check_values(c, None) for c in records])
             failed = [_target_values(c, None) for c in records if c.status == "error"]
             ok = [_target_values(c, None) for c in records if c.status != "error"]
@@ -475,12 +496,12 @@ def _target_values(check: CheckRecord, capture_id: str | None) -> dict[str, Any]
 LOCK_WAIT = 10.0  # seconds a second writer waits before giving up
 
 
-def _writer_lock(root: Path) -> int:
+def _writer_lock(root: Path, wait: float = LOCK_WAIT, required: bool = True) -> int | None:
     """One writer per data folder: two overlapping runs (cron, a run during the
     service) would otherwise read the same "last capture" and store the same page
     twice. The lock goes with the process, so a killed run leaves none behind."""
     fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + LOCK_WAIT
+    deadline = time.monotonic() + wait
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -488,6 +509,9 @@ def _writer_lock(root: Path) -> int:
             if time.monotonic() < deadline:
                 time.sleep(0.1)
                 continue
+            if not required:
+                os.close(fd)
+                return None
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise StoreError(

@@ -1,0 +1,122 @@
+"""When each target is checked: APScheduler jobs, one per target.
+
+The schedule is data in the store (each target's last check); APScheduler only
+holds timers derived from it. So a restart neither re-checks every target at
+once nor skips one that fell due while the service was down: a due or overdue
+target runs soon, spread over a short window, the others at their next time.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from watcher.config import Target
+
+log = logging.getLogger(__name__)
+
+CATCH_UP_WINDOW = 60.0  # seconds over which due targets are spread at start-up
+
+
+def trigger_of(target: Target) -> BaseTrigger:
+    """The target's schedule as an APScheduler trigger (cron in UTC)."""
+    jitter = int(target.jitter) or None
+    if target.cron:
+        minute, hour, day, month, weekday = target.cron.split()
+        return CronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=weekday,
+            timezone=UTC,
+            jitter=jitter,
+        )
+    assert target.interval is not None
+    return IntervalTrigger(seconds=target.interval, timezone=UTC, jitter=jitter)
+
+
+def first_run(
+    target: Target, last_checked: datetime | None, now: datetime, rng: random.Random | None = None
+) -> datetime:
+    """When to check a target first after (re)starting, from its last check."""
+    rng = rng or random.Random()
+    if target.cron:
+        if last_checked is None:
+            due = now
+        else:
+            trigger = trigger_of(target)
+            due = trigger.get_next_fire_time(None, last_checked + timedelta(seconds=1)) or now
+    else:
+        assert target.interval is not None
+        due = now if last_checked is None else last_checked + timedelta(seconds=target.interval)
+    if due > now:
+        return due
+    spread = min(CATCH_UP_WINDOW, (target.interval or CATCH_UP_WINDOW) / 10)
+    return now + timedelta(seconds=rng.uniform(0, spread))
+
+
+class Scheduler:
+    """One APScheduler job per target; never two checks of one target at once."""
+
+    def __init__(
+        self,
+        check: Callable[[str], Awaitable[Any]],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._check = check
+        self._clock = clock
+        self._aps = AsyncIOScheduler(timezone=UTC)
+        self._schedules: dict[str, tuple[Any, ...]] = {}
+
+    def start(self) -> None:
+        self._aps.start()
+
+    def shutdown(self) -> None:
+        """Stop starting checks (running ones are the caller's to wait for)."""
+        if self._aps.running:
+            self._aps.shutdown(wait=False)
+
+    def sync(self, targets: Sequence[Target], last_checked: Mapping[str, datetime | None]) -> None:
+        """Make the jobs match ``targets``: add new ones, re-time changed ones, drop gone ones."""
+        now = self._clock()
+        wanted = {t.name: t for t in targets}
+        for name in list(self._schedules):
+            if name not in wanted:
+                self._aps.remove_job(name)
+                del self._schedules[name]
+                log.info("%s: no longer scheduled", name)
+        for name, target in wanted.items():
+            schedule = (target.interval, target.cron, target.jitter)
+            if self._schedules.get(name) == schedule:
+                continue
+            first = first_run(target, last_checked.get(name), now)
+            trigger = trigger_of(target)
+            if isinstance(trigger, IntervalTrigger):
+                # count intervals from the first run, not from now
+                trigger.start_date = first
+            self._aps.add_job(
+                self._check,
+                trigger,
+                args=[name],
+                id=name,
+                name=name,
+                replace_existing=True,
+                max_instances=1,  # a slow check is never joined by the next one
+                coalesce=True,  # missed runs while busy collapse into one
+                misfire_grace_time=None,  # late is better than never
+                next_run_time=first,
+            )
+            self._schedules[name] = schedule
+            log.debug("%s: next check %s", name, first.isoformat())
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        return {job.id: job.next_run_time for job in self._aps.get_jobs()}

@@ -1,0 +1,304 @@
+"""``watcher run``: the scheduler, the outbox sender and (later) the web UI, in one
+asyncio process.
+
+It owns the long-lived parts (store, fetcher, analyzer, channels) and the
+lifecycle: reload on SIGHUP or when the config file changes (an invalid new
+config is reported and the old one keeps running), and a clean stop on SIGTERM
+or SIGINT: no new checks, running ones finish or are abandoned between writes,
+the outbox gets a last bounded pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from watcher import outbox
+from watcher.check import run_once
+from watcher.config import Config, ConfigError, load_config
+from watcher.events import Event
+from watcher.fetch import Fetcher, FetchSettings
+from watcher.messages import Composer
+from watcher.notify import CONFIG_NAMES, Channels, ChannelsError, Sender, load_channels
+from watcher.outbox import NewMessage, Outbox
+from watcher.scheduler import Scheduler
+from watcher.schema import targets as targets_table
+from watcher.store import Store
+from watcher.workers import Analyzer, make_analyzer
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE = 10.0  # seconds running checks get to finish after SIGTERM
+FLUSH_BUDGET = 10.0  # seconds the last outbox pass may take
+WATCH_EVERY = 2.0  # seconds between looks at the config files
+SENDER_POLL = 30.0  # the sender looks at the outbox at least this often
+
+
+@dataclass
+class _Watched:
+    path: Path
+    stamp: tuple[int, int] | None = None
+
+    def changed(self) -> bool:
+        try:
+            st = self.path.stat()
+            stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp == self.stamp:
+            return False
+        self.stamp = stamp
+        return True
+
+
+class Service:
+    def __init__(
+        self,
+        config_path: Path,
+        data: Path,
+        notifiers: Path,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config_path = config_path
+        self.notifiers = notifiers
+        self.clock = clock
+        self.config: Config = load_config(config_path)
+        self.channels: Channels = load_channels(notifiers)
+        self.store = Store(data)
+        self.outbox = Outbox(self.store.engine)
+        self.composer = self._composer()
+        self.sender = self._sender()
+        self.fetcher: Fetcher | None = None
+        self.analyzer: Analyzer = self._analyzer()
+        self._retired: list[Analyzer] = []
+        self.scheduler = Scheduler(self.check_target, clock)
+        self._running: set[asyncio.Task[Any]] = set()
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._reload_requested = asyncio.Event()
+        self._watched = [_Watched(config_path), *(_Watched(notifiers / n) for n in CONFIG_NAMES)]
+        for watched in self._watched:
+            watched.changed()  # remember the current state
+        self.checks_done = 0
+
+    # -- parts built from the config ------------------------------------------------
+
+    def _composer(self) -> Composer:
+        return Composer(self.config.settings.base_url, self.notifiers / "templates")
+
+    def _sender(self) -> Sender:
+        settings = self.config.settings
+        return Sender(
+            self.outbox,
+            self.channels,
+            self.composer,
+            max_age=settings.outbox_max_age,
+            digests=dict(settings.digest),
+            clock=self.clock,
+        )
+
+    def _analyzer(self) -> Analyzer:
+        blobs = self.store.blobs
+        pages = len(self.config.targets)
+        return make_analyzer(self.config.keywords, blobs.root, pages=pages, fsync=blobs.fsync)
+
+    def _fetch_settings(self) -> FetchSettings:
+        s = self.config.settings
+        return FetchSettings(
+            concurrency=s.concurrency, per_host=s.per_host, host_delay=s.host_delay
+        )
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Until SIGTERM / SIGINT (or ``stop()``)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
+        self.fetcher = Fetcher(self._fetch_settings())
+        try:
+            self.scheduler.start()
+            self.scheduler.sync(self.config.targets, self._last_checked())
+            log.info(
+                "watching %d targets; %d notification channels; data in %s",
+                len(self.config.targets),
+                len(self.channels.all),
+                self.store.root,
+            )
+            tasks = [
+                asyncio.create_task(self._send_loop(), name="sender"),
+                asyncio.create_task(self._watch_loop(), name="config-watch"),
+            ]
+            await self._stop.wait()
+            log.info("stopping: no new checks; waiting up to %.0f s for running ones", STOP_GRACE)
+            self.scheduler.shutdown()
+            await self._finish_checks()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._last_delivery()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            self.scheduler.shutdown()
+            await self.fetcher.aclose()
+            self.analyzer.close()
+            for old in self._retired:
+                old.close()
+            self.store.close()
+            log.info("stopped")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wake_sender(self) -> None:
+        self._wake.set()
+
+    async def check_target(self, name: str) -> None:
+        """A scheduled check of one target, with the config current at that moment."""
+        if self._stop.is_set():
+            return
+        try:
+            target = self.config.target(name)
+        except KeyError:
+            return  # removed by a reload while this run was queued
+        task = asyncio.current_task()
+        assert task is not None and self.fetcher is not None
+        self._running.add(task)
+        try:
+            await run_once(
+                self.config,
+                self.store,
+                self.fetcher,
+                [target],
+                composer=self.composer,
+                on_messages=self.wake_sender,
+                analyzer=self.analyzer,
+            )
+            self.checks_done += 1
+        finally:
+            self._running.discard(task)
+            if not self._running and self._retired:
+                for old in self._retired:
+                    old.close()
+                self._retired.clear()
+
+    async def _finish_checks(self) -> None:
+        running = list(self._running)
+        if not running:
+            return
+        _done, pending = await asyncio.wait(running, timeout=STOP_GRACE)
+        for task in pending:
+            task.cancel()  # between writes: a capture is stored whole or not at all
+        if pending:
+            log.warning("abandoned %d checks still running after %.0f s", len(pending), STOP_GRACE)
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _send_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                next_due = await self.sender.deliver_due()
+            except Exception:
+                log.exception("outbox: delivery pass failed; trying again later")
+                next_due = None
+            wait = SENDER_POLL
+            if next_due is not None:
+                wait = min(wait, max(0.0, (next_due - self.clock()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _last_delivery(self) -> None:
+        try:
+            await asyncio.wait_for(self.sender.deliver_due(), timeout=FLUSH_BUDGET)
+        except TimeoutError:
+            log.warning("outbox: last delivery pass cut off after %.0f s", FLUSH_BUDGET)
+        except Exception:
+            log.exception("outbox: last delivery pass failed")
+        backlog = self.outbox.counts().get("pending", 0)
+        if backlog:
+            log.info("outbox: %d messages pending; they are sent at the next start", backlog)
+
+    # -- reload ---------------------------------------------------------------------
+
+    async def _watch_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reload_requested.wait(), timeout=WATCH_EVERY)
+            requested = self._reload_requested.is_set()
+            self._reload_requested.clear()
+            changed = [w.path for w in self._watched if w.changed()]
+            if requested or changed:
+                why = "SIGHUP" if requested else ", ".join(str(p) for p in changed)
+                self.reload(why)
+
+    def reload(self, why: str = "") -> bool:
+        """Read the config and channels again; keep the old ones if either is invalid."""
+        try:
+            config = load_config(self.config_path)
+            channels = load_channels(self.notifiers)
+        except (ConfigError, ChannelsError) as exc:
+            log.error("reload (%s): invalid, still running the previous config:\n%s", why, exc)
+            self._admin_alert(str(exc))
+            return False
+        old = self.config
+        before = {t.name: t for t in old.targets}
+        after = {t.name: t for t in config.targets}
+        added = sorted(after.keys() - before.keys())
+        removed = sorted(before.keys() - after.keys())
+        changed = sorted(n for n in after.keys() & before.keys() if after[n] != before[n])
+        self.config, self.channels = config, channels
+        self.composer = self._composer()
+        self.sender = self._sender()
+        if config.keywords != old.keywords:
+            self._retired.append(self.analyzer)
+            self.analyzer = self._analyzer()
+        if config.settings != old.settings and self.fetcher is not None:
+            log.info("settings changed; fetch limits apply to new requests after restart")
+        self.scheduler.sync(config.targets, self._last_checked())
+        log.info(
+            "reloaded (%s): %d targets (+%d −%d ~%d), %d channels",
+            why,
+            len(config.targets),
+            len(added),
+            len(removed),
+            len(changed),
+            len(channels.all),
+        )
+        self.wake_sender()
+        return True
+
+    def _admin_alert(self, problem: str) -> None:
+        """Tell the ``admin`` channels that the new config was refused (if there are any)."""
+        if "admin" not in self.channels.tags():
+            return
+        event = Event(
+            "config",
+            "",
+            "watcher",
+            str(self.config_path),
+            self.clock(),
+            error=problem,
+            notify=("admin",),
+        )
+        composed = self.composer.compose(event)
+        message = NewMessage("config", None, None, ("admin",), composed, event.at)
+        with self.store.engine.begin() as conn:
+            outbox.insert(conn, [message])
+        self.wake_sender()
+
+    def _last_checked(self) -> dict[str, datetime | None]:
+        query = sa.select(targets_table.c.name, targets_table.c.last_checked_at)
+        with self.store.engine.connect() as conn:
+            return {name: at for name, at in conn.execute(query)}
