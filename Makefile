@@ -1,9 +1,9 @@
-# Two commands: `make run` (set up, then check the example targets) and `make test`.
+# Two commands: `make run` (set up, then run the service on the example targets) and `make test`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench clean
+.PHONY: run check test lint format bench clean
 
 $(BIN)/watcher: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -13,6 +13,9 @@ $(BIN)/watcher: pyproject.toml
 
 run: $(BIN)/watcher
 	$(BIN)/watcher validate
+	$(BIN)/watcher run
+
+check: $(BIN)/watcher
 	$(BIN)/watcher check
 
 test: $(BIN)/watcher

@@ -195,9 +195,7 @@ class Outbox:
             deliveries.c.status == "pending"
         )
         with self.engine.connect() as conn:
-            value = conn.execute(query).scalar()
-        # min() over a TypeDecorator column comes back raw
-        return deliveries.c.next_attempt_at.type.process_result_value(value, None)
+            return conn.execute(query).scalar()  # min() keeps the column's type
 
     def waiting_digests(self) -> dict[str, list[MessageRow]]:
         """Messages gathered for each digest tag, oldest first."""

@@ -1,0 +1,483 @@
+"""Alerts end to end: events → messages → outbox → apprise channels.
+
+Real parts: a real SMTP server (aiosmtpd) and a real HTTP receiver for apprise's
+``json://`` posts, both on 127.0.0.1; the real store; the real CLI.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from click.testing import CliRunner
+from httpserver import HTTPServer
+
+from watcher.cli import main
+from watcher.diff import diff_texts
+from watcher.events import Event, Rules, capture_events, error_events, recovery_events
+from watcher.excerpt import of_diff, of_text
+from watcher.messages import Composer, escape_markdown, hits_summary
+from watcher.models import Hit
+from watcher.notify import ChannelsError, Sender, expand_env, load_channels
+from watcher.outbox import Outbox
+from watcher.store import Store
+
+PAGE = (
+    '<html><head><meta charset="utf-8"><title>关于加快船只工业发展的通知</title></head>'
+    "<body><div id=c><p>工业和信息化部关于加快船只工业高质量发展的通知。</p>"
+    "<p>各省、自治区、直辖市工业和信息化主管部门：</p></div></body></html>"
+)
+HIT_PAGE = PAGE.replace("船只工业高质量", "船舶工业高质量")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mailbox:
+    """What the SMTP server received, parsed."""
+
+    def __init__(self) -> None:
+        self.envelopes: list = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return [
+            email.message_from_bytes(e.original_content, policy=policy.default)  # type: ignore[misc]
+            for e in self.envelopes
+        ]
+
+
+class SMTP:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.mailbox = Mailbox()
+        self.controller: Controller | None = None
+
+    def start(self) -> SMTP:
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    @property
+    def url(self) -> str:
+        return (
+            f"mailto://127.0.0.1:{self.port}?smtp=127.0.0.1&mode=insecure"
+            "&from=watcher@example.org&to=analyst@example.org"
+        )
+
+
+@pytest.fixture
+def smtp() -> Iterator[SMTP]:
+    server = SMTP(free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[HTTPServer, Path]]:
+    with HTTPServer() as server:
+        server.route("/n", body=PAGE.encode())
+        server.route("/hook", body=b"ok")
+        yield server, tmp_path
+
+
+def write_config(
+    folder: Path, server: HTTPServer, channels: list[tuple[str, str]], **target: str
+) -> Path:
+    (folder / "notifiers").mkdir(exist_ok=True)
+    lines = ["urls:"]
+    for url, tag in channels:
+        lines += [f"  - {url}:", f"      tag: {tag}"]
+    (folder / "notifiers" / "apprise.yml").write_text("\n".join(lines) + "\n")
+    extra = "".join(f"\n    {k}: {v}" for k, v in target.items())
+    config = folder / "targets.yaml"
+    config.write_text(
+        f"""settings: {{host_delay: 0, base_url: "http://127.0.0.1:8080"}}
+keywords:
+  shipbuilding: [船舶, 造船]
+targets:
+  - name: miit
+    title: MIIT 通知公告
+    url: {server.url("/n")}
+    keywords: [shipbuilding]
+    notify: [analysts]{extra}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def cli(config: Path, *args: str) -> tuple[int, str]:
+    data = config.parent / "snapshots"
+    result = CliRunner().invoke(main, ["--config", str(config), "--data", str(data), *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def outbox_of(config: Path) -> list[dict]:
+    data = config.parent / "snapshots"
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "--data", str(data), "outbox", "--all", "--json"]
+    )
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+# --------------------------------------------------------------------------- email
+
+
+def test_a_keyword_hit_arrives_by_email_with_both_parts_in_chinese(site, smtp) -> None:
+    server, folder = site
+    config = write_config(folder, server, [(smtp.url, "analysts")])
+    assert cli(config, "check")[0] == 0  # the baseline: no alert (alert_new is off)
+    assert smtp.mailbox.envelopes == []
+    server.route("/n", body=HIT_PAGE.encode())
+    assert cli(config, "check")[0] == 0
+    (mail,) = smtp.mailbox.messages
+    assert mail["Subject"] == "MIIT 通知公告 changed — 船舶"
+    assert mail["From"] == "watcher@example.org"
+    assert mail["To"] == "analyst@example.org"
+    assert smtp.mailbox.envelopes[0].rcpt_tos == ["analyst@example.org"]
+    assert mail.get_content_type() == "multipart/alternative"
+    plain = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    for part in (plain, html):
+        assert "加快船舶工业高质量发展的通知。" in part  # the hit in context
+        assert "http://127.0.0.1:8080/t/miit/diff?from=" in part
+    assert "船[-只-]{+舶+}工业" in plain  # the change, marked, in the text part too
+    assert '<del style="background:#fbd5d5">' in html and "<ins " in html
+    (message,) = outbox_of(config)
+    assert message["status"] == "sent" and message["channels"][0]["status"] == "sent"
+
+
+def test_a_change_without_hits_is_quiet_unless_the_target_wants_every_change(site, smtp) -> None:
+    server, folder = site
+    config = write_config(folder, server, [(smtp.url, "analysts")])
+    cli(config, "check")
+    server.route("/n", body=PAGE.replace("主管部门", "主管单位").encode())
+    cli(config, "check")
+    assert smtp.mailbox.envelopes == []
+    config = write_config(folder, server, [(smtp.url, "analysts")], alert="changes")
+    server.route("/n", body=PAGE.replace("主管部门", "主管机关").encode())
+    cli(config, "check")
+    (mail,) = smtp.mailbox.messages
+    assert mail["Subject"] == "MIIT 通知公告 changed (+2/−2 characters)"
+
+
+def test_first_capture_alerts_only_when_asked(site, smtp) -> None:
+    server, folder = site
+    config = write_config(folder, server, [(smtp.url, "analysts")], alert_new="true")
+    server.route("/n", body=HIT_PAGE.encode())
+    cli(config, "check")
+    (mail,) = smtp.mailbox.messages
+    assert mail["Subject"] == "MIIT 通知公告: first capture — 船舶"
+
+
+def test_smtp_down_when_the_change_is_found_delivers_once_when_it_is_back(site) -> None:
+    server, folder = site
+    smtp = SMTP(free_port())  # not started: the port refuses connections
+    config = write_config(folder, server, [(smtp.url, "analysts")])
+    cli(config, "check")
+    server.route("/n", body=HIT_PAGE.encode())
+    assert cli(config, "check")[0] == 0  # the capture is stored whatever the mail does
+    (message,) = outbox_of(config)
+    (channel,) = message["channels"]
+    assert message["status"] == "pending" and channel["attempts"] == 1 and channel["error"]
+    smtp.start()
+    try:
+        data = config.parent / "snapshots"
+        with Store(data) as store:
+            later = datetime.now(UTC) + timedelta(minutes=5)  # past the first backoff
+            sender = make_sender(store, config.parent / "notifiers", clock=lambda: later)
+            run(sender.deliver_due())
+            run(sender.deliver_due())  # a second pass sends nothing again
+        assert len(smtp.mailbox.envelopes) == 1
+        assert cli(config, "check")[0] == 0  # and neither does the next check
+        assert len(smtp.mailbox.envelopes) == 1
+        (message,) = outbox_of(config)
+        assert message["status"] == "sent" and message["channels"][0]["attempts"] == 2
+    finally:
+        smtp.stop()
+
+
+def test_a_failing_channel_does_not_hold_back_another(site, smtp) -> None:
+    server, folder = site
+    dead = f"json://127.0.0.1:{free_port()}/hook"
+    config = write_config(folder, server, [(dead, "analysts"), (smtp.url, "analysts")])
+    cli(config, "check")
+    server.route("/n", body=HIT_PAGE.encode())
+    cli(config, "check")
+    assert len(smtp.mailbox.envelopes) == 1
+    (message,) = outbox_of(config)
+    states = {c["channel"].split(":")[0]: c for c in message["channels"]}
+    assert states["mailto"]["status"] == "sent"
+    assert states["json"]["status"] == "pending" and states["json"]["error"]
+    assert message["status"] == "pending"  # until every channel has it, or gives up
+
+
+def test_json_channel_gets_the_message_as_posted_json(site) -> None:
+    server, folder = site
+    config = write_config(folder, server, [(f"json://{server.url('/hook')[7:]}", "analysts")])
+    cli(config, "check")
+    server.route("/n", body=HIT_PAGE.encode())
+    cli(config, "check")
+    (post,) = server.requests("/hook")
+    body = json.loads(post.body)
+    assert post.method == "POST"
+    assert body["title"] == "MIIT 通知公告 changed — 船舶"
+    assert "加快船舶工业高质量发展的通知。" in body["message"]
+
+
+def test_messages_past_their_max_age_fail_and_retry_resends_them(site, smtp) -> None:
+    server, folder = site
+    smtp.stop()
+    config = write_config(folder, server, [(smtp.url, "analysts")])
+    cli(config, "check")
+    server.route("/n", body=HIT_PAGE.encode())
+    cli(config, "check")
+    data = config.parent / "snapshots"
+    with Store(data) as store:
+        days_later = datetime.now(UTC) + timedelta(days=3)
+        run(make_sender(store, config.parent / "notifiers", clock=lambda: days_later).deliver_due())
+    (message,) = outbox_of(config)
+    assert message["status"] == "failed" and "gave up after 1 attempts" in message["error"]
+    code, shown = cli(config, "outbox")
+    assert code == 0 and "failed" in shown and "MIIT 通知公告 changed" in shown
+    smtp.start()
+    code, shown = cli(config, "outbox", "--retry")
+    assert code == 0 and "1 failed messages are due again" in shown
+    assert len(smtp.mailbox.envelopes) == 1
+    (message,) = outbox_of(config)
+    assert message["status"] == "sent"
+
+
+def test_a_digest_tag_gathers_messages_into_one(site, smtp) -> None:
+    server, folder = site
+    config = write_config(folder, server, [(smtp.url, "analysts")])
+    text = config.read_text(encoding="utf-8").replace(
+        "settings: {", "settings: {digest: {analysts: 1h}, "
+    )
+    config.write_text(text, encoding="utf-8")
+    cli(config, "check")
+    for page in (HIT_PAGE, HIT_PAGE.replace("主管部门", "造船主管部门")):
+        server.route("/n", body=page.encode())
+        cli(config, "check")
+    assert smtp.mailbox.envelopes == []  # waiting for the hour to end
+    with Store(config.parent / "snapshots") as store:
+        later = datetime.now(UTC) + timedelta(hours=1, minutes=1)
+        run(make_sender(store, config.parent / "notifiers", clock=lambda: later).deliver_due())
+    (mail,) = smtp.mailbox.messages
+    assert mail["Subject"] == "watcher digest (analysts): 2 alerts — miit"
+    plain = mail.get_body(("plain",)).get_content()
+    assert plain.count("MIIT 通知公告 changed") == 2
+    statuses = sorted(m["status"] for m in outbox_of(config))
+    assert statuses == ["digested", "digested", "sent"]
+
+
+def test_templates_in_notifiers_override_the_shipped_ones(site, smtp) -> None:
+    server, folder = site
+    config = write_config(folder, server, [(smtp.url, "analysts")])
+    (folder / "notifiers" / "templates").mkdir()
+    (folder / "notifiers" / "templates" / "title.txt.j2").write_text(
+        "[监测] {{ event.title }}: {{ summary }}", encoding="utf-8"
+    )
+    cli(config, "check")
+    server.route("/n", body=HIT_PAGE.encode())
+    cli(config, "check")
+    (mail,) = smtp.mailbox.messages
+    assert mail["Subject"] == "[监测] MIIT 通知公告: 船舶"
+
+
+def test_notify_test_reports_each_channel(site, smtp) -> None:
+    server, folder = site
+    dead = f"json://127.0.0.1:{free_port()}/hook"
+    config = write_config(folder, server, [(smtp.url, "analysts"), (dead, "admin")])
+    code, out = cli(config, "notify-test")
+    assert code == 1
+    assert "delivered  mailto://" in out and "failed     json://" in out
+    assert len(smtp.mailbox.envelopes) == 1
+    code, out = cli(config, "notify-test", "--tag", "analysts")
+    assert code == 0 and "json://" not in out
+    code, out = cli(config, "notify-test", "--tag", "nobody")
+    assert code == 2 and "no channel has the tag 'nobody'" in out
+
+
+def test_unmatched_tags_fail_the_message_with_a_reason(site, smtp) -> None:
+    server, folder = site
+    config = write_config(folder, server, [(smtp.url, "someone-else")])
+    cli(config, "check")
+    server.route("/n", body=HIT_PAGE.encode())
+    cli(config, "check")
+    (message,) = outbox_of(config)
+    assert message["status"] == "failed" and "no channel has the tag analysts" in message["error"]
+
+
+def test_errors_alert_once_after_three_failures_and_recovery_once(site, smtp) -> None:
+    server, folder = site
+    config = write_config(folder, server, [(smtp.url, "analysts")], retries="0")
+    cli(config, "check")
+    server.route("/n", status=500, body=b"busy")
+    for _ in range(5):
+        assert cli(config, "check")[0] == 1
+    (mail,) = smtp.mailbox.messages
+    assert mail["Subject"] == "MIIT 通知公告 failing — 3 checks in a row"
+    assert "HTTP 500" in mail.get_body(("plain",)).get_content()
+    server.route("/n", body=PAGE.encode())
+    cli(config, "check")
+    cli(config, "check")
+    subjects = [m["Subject"] for m in smtp.mailbox.messages]
+    assert subjects[1:] == ["MIIT 通知公告 recovered after 5 failed checks"]
+
+
+# --------------------------------------------------------------------------- channels
+
+
+def test_env_variables_in_the_channels_file(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "notifiers"
+    folder.mkdir()
+    (folder / "apprise.yml").write_text(
+        "urls:\n  # ${NOT_READ} in a comment is left alone\n"
+        "  - json://127.0.0.1:9/${HOOK_PATH}:\n      tag: analysts\n"
+    )
+    monkeypatch.delenv("HOOK_PATH", raising=False)
+    with pytest.raises(ChannelsError, match=r"apprise\.yml:3: environment variable HOOK_PATH"):
+        load_channels(folder)
+    monkeypatch.setenv("HOOK_PATH", "s3cret-hook")
+    (channel,) = load_channels(folder).all
+    assert channel.tags == {"analysts"} and "s3cret-hook" in channel.service.url()
+    assert expand_env("a ${X} b", folder, {"X": "1"}) == "a 1 b"
+
+
+def test_no_channels_file_means_no_channels_and_messages_are_skipped(site) -> None:
+    server, folder = site
+    config = write_config(folder, server, [])
+    (folder / "notifiers" / "apprise.yml").unlink()
+    cli(config, "check")
+    server.route("/n", body=HIT_PAGE.encode())
+    assert cli(config, "check")[0] == 0
+    (message,) = outbox_of(config)
+    assert message["status"] == "skipped" and message["error"] == "no channels configured"
+
+
+def test_a_broken_channels_file_is_a_usage_error(site) -> None:
+    server, folder = site
+    config = write_config(folder, server, [("bogus://nothing", "analysts")])
+    code, out = cli(config, "check")
+    assert code == 2 and "apprise.yml" in out
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _event(**details) -> Event:
+    base = {
+        "kind": "changed",
+        "target": "miit",
+        "title": "MIIT 通知公告",
+        "url": "https://www.miit.gov.cn/n",
+        "at": datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
+        "capture_id": "01B",
+        "previous_id": "01A",
+    }
+    return Event(**{**base, **details})
+
+
+def test_title_counts_terms_and_names_removed_ones() -> None:
+    hits = (
+        Hit("shipbuilding", "船舶", "", "added", 1, 2),
+        Hit("sastind", "国防科工局", "", "added", 9, 5),
+        Hit("shipbuilding", "船舶", "", "added", 20, 2),
+        Hit("mcf", "re:军民(两用|结合)", "", "added", 30, 4),
+        Hit("shipbuilding", "造船", "", "removed", 3, 2),
+    )
+    assert hits_summary(hits) == "船舶 ×2, 国防科工局, mcf; removed: 造船"
+    composed = Composer().compose(_event(hits=hits))
+    assert composed.title == "MIIT 通知公告 changed — 船舶 ×2, 国防科工局, mcf; removed: 造船"
+
+
+def test_long_changes_are_cut_with_a_count_of_what_was_left_out() -> None:
+    old = "\n".join(f"第{i}段，原来的内容。" for i in range(200))
+    new = "\n".join(f"第{i}段，修改后的内容，增加了船舶。" for i in range(200))
+    shown = of_diff(diff_texts(old, new), limit=300)
+    changed = sum(len(op.text) for hunk in shown.hunks for op in hunk if op.kind != "equal")
+    assert changed <= 300 + 1  # the budget, plus the closing ellipsis
+    assert shown.omitted > 2000
+    composed = Composer().compose(_event(excerpt=shown))
+    assert f"… and {shown.omitted} more changed characters not shown." in composed.text
+    first = of_text("短文本", limit=300)
+    assert first.omitted == 0 and first.hunks[0][0].text == "短文本"
+
+
+def test_page_text_is_escaped_in_html_and_markdown() -> None:
+    hostile = "<script>alert(1)</script> *bold* [link](http://evil)"
+    old, new = "通知\n", f"通知\n{hostile}\n"
+    composed = Composer("http://ui").compose(
+        _event(page_title=hostile, excerpt=of_diff(diff_texts(old, new), 1000))
+    )
+    assert "<script>" not in composed.html and "&lt;script&gt;" in composed.html
+    assert "[link](http://evil)" not in composed.markdown
+    assert escape_markdown("*a* [b](c)") == r"\*a\* \[b\]\(c\)"
+    assert "<script>" in composed.text  # plain text is shown as text, never rendered
+
+
+def test_links_need_a_base_url() -> None:
+    without = Composer().compose(_event())
+    assert "/t/miit/diff" not in without.text
+    with_ui = Composer("http://127.0.0.1:8080/").compose(_event())
+    assert "http://127.0.0.1:8080/t/miit/diff?from=01A&to=01B" in with_ui.text
+
+
+# --------------------------------------------------------------------------- events
+
+
+def test_event_rules() -> None:
+    base = _event()
+    hit = (Hit("shipbuilding", "船舶", "", "added", 1, 2),)
+    hits_rule, every = Rules("hits", False, 3), Rules("changes", False, 3)
+    assert capture_events("changed", hits_rule, 0, base) == []
+    assert [e.kind for e in capture_events("changed", hits_rule, 0, _event(hits=hit))] == [
+        "changed"
+    ]
+    assert [e.kind for e in capture_events("changed", every, 0, base)] == ["changed"]
+    assert capture_events("new", every, 0, base) == []
+    assert [e.kind for e in capture_events("new", Rules("changes", True, 3), 0, base)] == ["new"]
+    assert capture_events("unchanged", every, 0, base) == []
+    # errors: once, on reaching the threshold; recovered only after that
+    assert [len(error_events(every, before, base)) for before in range(5)] == [0, 0, 1, 0, 0]
+    assert recovery_events(every, 2, base) == []
+    (back,) = recovery_events(every, 4, base)
+    assert back.kind == "recovered" and back.failures == 4
+    assert [e.kind for e in capture_events("changed", every, 3, base)] == ["recovered", "changed"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def make_sender(store: Store, notifiers: Path, clock) -> Sender:
+    return Sender(Outbox(store.engine), load_channels(notifiers), Composer(), clock=clock)
+
+
+def run(coro):
+    import asyncio
+
+    return asyncio.run(coro)

@@ -1,0 +1,419 @@
+"""The service (`watcher run`) and its scheduler, against real servers on 127.0.0.1.
+
+In-process tests drive ``Service.run()`` in an asyncio task; the signal tests run
+``python -m watcher run`` as a subprocess, as an operator would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import email.policy
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from aiosmtpd.controller import Controller
+from click.testing import CliRunner
+from httpserver import HTTPServer
+
+from watcher.cli import main
+from watcher.config import Target
+from watcher.outbox import Outbox
+from watcher.scheduler import CATCH_UP_WINDOW, first_run
+from watcher.service import Service
+from watcher.store import Store, StoreError
+
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+PAGE = (
+    "<html><head><meta charset='utf-8'><title>通知公告</title></head><body>"
+    "<div id='con'><p>关于开展年度检查工作的通知。</p></div></body></html>"
+).encode()
+HIT_PAGE = (
+    "<html><head><meta charset='utf-8'><title>通知公告</title></head><body>"
+    "<div id='con'><p>关于开展年度检查工作的通知。</p>"
+    "<p>推动船舶工业高质量发展。</p></div></body></html>"
+).encode()
+ROOT = Path(__file__).parent.parent
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def target(name: str, url: str, interval: str = "1s", **options: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "url": url,
+        "interval": interval,
+        "retries": 0,
+        "timeout": "5s",
+        **options,
+    }
+
+
+def write_config(path: Path, targets: list[dict[str, Any]], **top: Any) -> None:
+    doc = {
+        "settings": {"host_delay": 0, "base_url": "http://127.0.0.1:8080"},
+        "keywords": {"shipbuilding": ["船舶"]},
+        "targets": targets,
+        **top,
+    }
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), "utf-8")
+
+
+def write_channels(notifiers: Path, url: str, tag: str) -> None:
+    notifiers.mkdir(parents=True, exist_ok=True)
+    (notifiers / "apprise.yml").write_text(f"urls:\n  - {url}:\n      tag: {tag}\n", "utf-8")
+
+
+def paths(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(targets.yaml, data folder, notifiers folder) laid out as `watcher run` expects."""
+    return tmp_path / "targets.yaml", tmp_path / "snapshots", tmp_path / "notifiers"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+async def await_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def running(service: Service) -> AsyncIterator[asyncio.Task[None]]:
+    """``service.run()`` in a task; stopped (and its errors raised) on the way out."""
+    task = asyncio.create_task(service.run())
+    await asyncio.sleep(0)
+    try:
+        yield task
+    finally:
+        service.stop()
+        await asyncio.wait_for(task, timeout=20)
+
+
+def readonly(data: Path, read: Callable[[Store], Any], default: Any = None) -> Any:
+    """Read a store another process is writing; ``default`` while there is none yet."""
+    try:
+        with Store(data, readonly=True) as store:
+            return read(store)
+    except (StoreError, sa.exc.OperationalError):
+        return default
+
+
+def start_service(config: Path, data: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "watcher", "--config", str(config), "--data", str(data), "run"],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+
+
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """Never leave a service process behind, whatever the test's outcome."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------- first_run
+
+NOW = datetime(2024, 5, 10, 10, 0, tzinfo=UTC)
+HOURLY = Target(name="miit", url="http://127.0.0.1:1/n", interval=3600)
+DAILY_9 = Target(name="miit", url="http://127.0.0.1:1/n", cron="0 9 * * *")
+
+
+def test_first_run_of_a_never_checked_target_is_spread_over_the_catch_up_window() -> None:
+    """Never checked: due now, but a restart with many such targets must not fetch all
+    of them in the same instant."""
+    times = [first_run(HOURLY, None, NOW, random.Random(seed)) for seed in range(20)]
+    window = timedelta(seconds=CATCH_UP_WINDOW)
+    assert all(NOW <= t <= NOW + window for t in times)
+    assert len(set(times)) > 10  # spread, not all at the same moment
+    quick = Target(name="q", url="http://127.0.0.1:1/q", interval=1)
+    assert NOW <= first_run(quick, None, NOW, random.Random(1)) <= NOW + timedelta(seconds=0.1)
+
+
+def test_first_run_after_a_recent_check_is_one_interval_after_it() -> None:
+    """A restart must not re-check a target that is not due yet."""
+    last = NOW - timedelta(minutes=10)
+    assert first_run(HOURLY, last, NOW, random.Random(1)) == last + timedelta(hours=1)
+
+
+def test_first_run_of_an_overdue_target_is_soon() -> None:
+    """A check missed while the service was down runs soon, not a full interval later."""
+    for seed in range(10):
+        due = first_run(HOURLY, NOW - timedelta(hours=2), NOW, random.Random(seed))
+        assert NOW <= due <= NOW + timedelta(seconds=CATCH_UP_WINDOW)
+
+
+def test_first_run_of_a_cron_target_that_missed_its_time_is_soon() -> None:
+    """Last check yesterday 09:00, now 10:00: today's 09:00 was missed while down."""
+    last = datetime(2024, 5, 9, 9, 0, 2, tzinfo=UTC)
+    for seed in range(10):
+        due = first_run(DAILY_9, last, NOW, random.Random(seed))
+        assert NOW <= due <= NOW + timedelta(seconds=CATCH_UP_WINDOW)
+
+
+def test_first_run_of_a_cron_target_checked_today_is_tomorrow() -> None:
+    """Today's 09:00 check happened: the next one is tomorrow's, not now."""
+    last = datetime(2024, 5, 10, 9, 0, 1, tzinfo=UTC)
+    due = first_run(DAILY_9, last, NOW, random.Random(1))
+    assert due == datetime(2024, 5, 11, 9, 0, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- in process
+
+
+async def test_a_slow_check_is_never_joined_by_the_next_one(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    """Interval 1 s, page takes 1.5 s: checks run back to back, never two at once,
+    and each one is recorded."""
+    stats = http_server.route("/n", body=PAGE, headers=HTML, delay=1.5)
+    config, data, notifiers = paths(tmp_path)
+    write_config(config, [target("miit", http_server.url("/n"), title="MIIT 通知公告")])
+    service = Service(config, data, notifiers)
+    async with running(service):
+        await asyncio.sleep(5)
+    assert stats.hits >= 2
+    assert stats.max_in_flight == 1
+    starts = [r.received_at for r in stats.requests]
+    assert all(later - earlier >= 1.4 for earlier, later in zip(starts, starts[1:]))
+    assert service.checks_done == stats.hits  # the check running at stop() finished
+    with Store(data, readonly=True) as store:
+        checks = store.checks_of("miit")
+        history = store.history("miit")
+    assert [c.status for c in reversed(checks)] == ["new"] + ["unchanged"] * (stats.hits - 1)
+    assert [c.kind for c in history] == ["new"]
+    assert checks[-1].capture_id == history[0].id
+
+
+def test_restart_takes_the_next_check_from_the_store(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    """A target checked a moment ago (by `watcher check`) with a 1 h interval is next
+    checked an hour after that check, not at start-up."""
+    http_server.route("/n", body=PAGE, headers=HTML)
+    config, data, notifiers = paths(tmp_path)
+    write_config(config, [target("miit", http_server.url("/n"), interval="1h")])
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "--data", str(data), "check", "--no-notify"]
+    )
+    assert result.exit_code == 0, result.output
+    assert http_server.hits("/n") == 1
+    with Store(data, readonly=True) as store:
+        last = store.checks_of("miit")[0].checked_at
+
+    async def next_runs() -> dict[str, datetime | None]:
+        service = Service(config, data, notifiers)
+        async with running(service):
+            await asyncio.sleep(1.0)
+            return service.scheduler.next_runs()
+
+    started = datetime.now(UTC)
+    scheduled = asyncio.run(next_runs())
+    assert scheduled["miit"] is not None
+    assert abs(scheduled["miit"] - (last + timedelta(hours=1))) < timedelta(milliseconds=1)
+    assert scheduled["miit"] > started + timedelta(minutes=59)
+    assert http_server.hits("/n") == 1
+
+
+async def test_config_changes_are_applied_and_a_bad_one_is_refused(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    """Edits to targets.yaml apply without a restart; an invalid edit keeps the old
+    config running and tells the admin channel once; fixing it applies again."""
+    for path in ("/a", "/b", "/c"):
+        http_server.route(path, body=PAGE, headers=HTML)
+    hook = http_server.route("/hook", body=b"ok")
+    config, data, notifiers = paths(tmp_path)
+    port = http_server.url("").rstrip("/").rsplit(":", 1)[1]
+    write_channels(notifiers, f"json://127.0.0.1:{port}/hook", "admin")
+    a, b, c = (target(n, http_server.url(f"/{n}")) for n in "abc")
+    write_config(config, [a])
+    service = Service(config, data, notifiers)
+    async with running(service):
+        await await_for(lambda: http_server.hits("/a") >= 1, 5, "the first target's check")
+
+        write_config(config, [a, b])
+        await await_for(lambda: http_server.hits("/b") >= 1, 8, "the added target's check")
+
+        write_config(config, [a, b, c], bogus=1)
+        await await_for(lambda: hook.hits >= 1, 10, "the admin alert")
+        alert = json.loads(hook.requests[0].body)
+        assert "refused" in alert["title"]
+        assert "bogus: unknown top-level key" in alert["message"]
+        assert str(config) in alert["message"]
+        seen = http_server.hits("/a")
+        await await_for(lambda: http_server.hits("/a") >= seen + 2, 5, "the old config to run")
+        assert http_server.hits("/c") == 0
+        assert [t.name for t in service.config.targets] == ["a", "b"]
+
+        write_config(config, [a, b, c])
+        await await_for(lambda: http_server.hits("/c") >= 1, 8, "the fixed config's target")
+        assert [t.name for t in service.config.targets] == ["a", "b", "c"]
+    assert hook.hits == 1  # one alert for one refused config, not one per look at the file
+    with Store(data, readonly=True) as store:
+        messages = Outbox(store.engine).messages()
+    assert [(m.kind, m.status) for m in messages] == [("config", "sent")]
+
+
+# --------------------------------------------------------------------------- subprocesses
+
+
+def test_sigterm_stops_the_service_cleanly(http_server: HTTPServer, tmp_path: Path) -> None:
+    """SIGTERM (systemd, docker stop) ends `watcher run` with exit 0 and a folded-in WAL."""
+    http_server.route("/n", body=PAGE, headers=HTML)
+    config, data, _ = paths(tmp_path)
+    write_config(config, [target("miit", http_server.url("/n"))])
+    log = tmp_path / "run.log"
+    with reaped(start_service(config, data, log)) as proc:
+        wait_for(lambda: readonly(data, lambda s: len(s.history("miit")), 0) >= 1, 20, "a capture")
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=8)
+    stderr = log.read_text("utf-8")
+    assert code == 0, stderr
+    assert "stopping" in stderr and "stopped" in stderr
+    assert "Traceback" not in stderr
+    wal = data / "index.sqlite-wal"
+    assert not wal.exists() or wal.stat().st_size == 0  # Store.close() ran
+    with Store(data, readonly=True) as store:
+        assert store.checks_of("miit")[-1].status == "new"
+
+
+class BlackHole:
+    """A TCP listener that accepts connections and never says a word (a hung SMTP server)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.05)
+        self.port: int = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                conn, _ = self.sock.accept()
+                self.accepted.append(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+
+class Inbox:
+    """aiosmtpd handler: keeps every message it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        self.messages.append(parsed)  # type: ignore[arg-type]
+        return "250 OK"
+
+
+def test_alert_stored_before_a_sigkill_is_sent_exactly_once_after_restart(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    """Killed while an alert's send hangs: the alert is in the outbox with its capture,
+    and the next start sends it, once."""
+    http_server.route("/n", body=PAGE, headers=HTML)
+    config, data, notifiers = paths(tmp_path)
+    hole = BlackHole()
+    port = hole.port
+    url = (
+        f"mailto://127.0.0.1:{port}?smtp=127.0.0.1&mode=insecure"
+        "&from=watcher@example.org&to=analyst@example.org"
+    )
+    write_channels(notifiers, url, "analysts")
+    miit = target(
+        "miit",
+        http_server.url("/n"),
+        title="MIIT 通知公告",
+        keywords=["shipbuilding"],
+        notify=["analysts"],
+    )
+    write_config(config, [miit])
+    log = tmp_path / "run.log"
+
+    def outbox(store: Store) -> tuple[dict[str, int], list[Any]]:
+        box = Outbox(store.engine)
+        ids = [m.id for m in box.messages()]
+        return box.counts(), [d for found in box.deliveries_of(ids).values() for d in found]
+
+    try:
+        with reaped(start_service(config, data, log)) as first:
+            wait_for(
+                lambda: readonly(data, lambda s: len(s.history("miit")), 0) >= 1,
+                20,
+                "the first capture",
+            )
+            assert readonly(data, lambda s: Outbox(s.engine).counts()) == {}  # no hit yet
+            http_server.route("/n", body=HIT_PAGE, headers=HTML)
+            wait_for(lambda: len(hole.accepted) >= 1, 15, "the send to reach the SMTP server")
+            counts, deliveries = readonly(data, outbox)
+            assert counts == {"pending": 1}
+            assert [(d.status, d.attempts) for d in deliveries] == [("pending", 0)]
+            first.kill()
+            first.wait(timeout=10)
+    finally:
+        hole.close()
+    assert readonly(data, lambda s: s.history("miit")[0].kind) == "changed"
+
+    inbox = Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        with reaped(start_service(config, data, log)) as second:
+            wait_for(lambda: len(inbox.messages) >= 1, 15, "the email")
+            time.sleep(3)
+            assert len(inbox.messages) == 1
+            wait_for(lambda: readonly(data, outbox)[0] == {"sent": 1}, 5, "the outbox to settle")
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=8) == 0
+    finally:
+        smtp.stop()
+    mail = inbox.messages[0]
+    assert mail["Subject"] == "MIIT 通知公告 changed — 船舶"
+    assert "analyst@example.org" in mail["To"]
+    body = mail.get_body(("plain", "html"))
+    assert body is not None and "船舶工业" in body.get_content()
+    assert "/n" in body.get_content()
