@@ -50,7 +50,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.envelopes: list = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd calls it by this name
         self.envelopes.append(envelope)
         return "250 OK"
 

@@ -146,3 +146,32 @@ def test_binary_files_are_described_not_parsed() -> None:
         body="<p>船舶</p>".encode(), content_type="application/xhtml+xml", final_url=pdf.final_url
     )
     assert run_analysis(xhtml, None, matcher)[0].encoding != "binary"
+
+
+def test_release_stops_idle_workers_and_the_next_page_starts_them_again(tmp_path: Path) -> None:
+    """A service between cycles gives the workers' memory back."""
+
+    def children() -> set[int]:
+        path = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+        return {int(p) for p in path.read_text().split()}
+
+    async def run():
+        before = children()
+        analyzer = ProcessAnalyzer(KEYWORDS, tmp_path, workers=1)
+        try:
+            first = await analyzer.analyse(PAGE)
+            workers = children() - before
+            analyzer.release()
+            for _ in range(100):
+                if not children() & workers:
+                    break
+                await asyncio.sleep(0.05)
+            gone = not (children() & workers)
+            again = await analyzer.analyse(PAGE)
+            return first, again, workers, gone
+        finally:
+            analyzer.close()
+
+    first, again, workers, gone = asyncio.run(run())
+    assert workers and gone
+    assert again == first

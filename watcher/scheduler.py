@@ -80,8 +80,14 @@ class Scheduler:
     def start(self) -> None:
         self._aps.start()
 
+    def pause(self) -> None:
+        """Stop starting checks; running ones go on (the caller waits for them)."""
+        if self._aps.running:
+            self._aps.pause()
+
     def shutdown(self) -> None:
-        """Stop starting checks (running ones are the caller's to wait for)."""
+        """Stop the timers. APScheduler cancels checks still running: ``pause`` and
+        wait for them first."""
         if self._aps.running:
             self._aps.shutdown(wait=False)
 

@@ -142,7 +142,7 @@ class Service:
             ]
             await self._stop.wait()
             log.info("stopping: no new checks; waiting up to %.0f s for running ones", STOP_GRACE)
-            self.scheduler.shutdown()
+            self.scheduler.pause()  # shutdown() would cancel the running checks
             await self._finish_checks()
             for task in tasks:
                 task.cancel()
@@ -250,7 +250,7 @@ class Service:
             channels = load_channels(self.notifiers)
         except (ConfigError, ChannelsError) as exc:
             log.error("reload (%s): invalid, still running the previous config:\n%s", why, exc)
-            self._admin_alert(str(exc))
+            pass
             return False
         old = self.config
         before = {t.name: t for t in old.targets}

@@ -34,6 +34,7 @@ class Analyzer(Protocol):
 
     async def analyse(self, page: analyse.Page) -> analyse.Analysis: ...
     def warm_up(self) -> None: ...
+    def release(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -51,6 +52,9 @@ class ThreadAnalyzer:
         return await asyncio.to_thread(analyse.run, page)
 
     def warm_up(self) -> None:
+        pass
+
+    def release(self) -> None:
         pass
 
     def close(self) -> None:
@@ -158,6 +162,13 @@ class ProcessAnalyzer:
             else:
                 future.set_result(outcome)
         self._dispatch()
+
+    def release(self) -> None:
+        """Stop idle workers (a long-lived service between cycles); the next page
+        starts them again. Each holds its own interpreter and parsers."""
+        if self._pool is not None and not self._waiting and self._batches_out == 0:
+            self._pool.shutdown(wait=False)
+            self._pool = None
 
     def close(self) -> None:
         if self._pool is not None:
