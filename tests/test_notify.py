@@ -368,15 +368,42 @@ def test_env_variables_in_the_channels_file(tmp_path: Path, monkeypatch) -> None
     assert expand_env("a ${X} b", folder, {"X": "1"}) == "a 1 b"
 
 
-def test_no_channels_file_means_no_channels_and_messages_are_skipped(site) -> None:
+def test_without_channels_check_makes_no_messages_and_old_ones_are_skipped(site, smtp) -> None:
+    """No channels file: `check` makes no alerts at all. Alerts queued while channels
+    existed, then left without any (the file removed), are closed as skipped."""
     server, folder = site
-    config = write_config(folder, server, [])
-    (folder / "notifiers" / "apprise.yml").unlink()
+    smtp.stop()  # the message stays pending
+    config = write_config(folder, server, [(smtp.url, "analysts")])
     cli(config, "check")
     server.route("/n", body=HIT_PAGE.encode())
-    assert cli(config, "check")[0] == 0
+    cli(config, "check")
+    assert [m["status"] for m in outbox_of(config)] == ["pending"]
+    (folder / "notifiers" / "apprise.yml").unlink()
+    server.route("/n", body=HIT_PAGE.replace("主管部门", "造船主管部门").encode())
+    assert cli(config, "check")[0] == 0  # a hit, but nowhere to send it: no message
+    assert len(outbox_of(config)) == 1
+    with Store(config.parent / "snapshots") as store:
+        later = datetime.now(UTC) + timedelta(minutes=5)
+        run(make_sender(store, folder / "notifiers", clock=lambda: later).deliver_due())
     (message,) = outbox_of(config)
-    assert message["status"] == "skipped" and message["error"] == "no channels configured"
+    # the delivery made while the channel existed has no channel any more
+    assert message["status"] == "failed"
+    assert message["channels"][0]["error"] == "channel no longer configured"
+
+
+def test_a_message_with_no_channels_at_all_is_skipped(tmp_path: Path) -> None:
+    from watcher import outbox
+    from watcher.messages import Composed
+
+    with Store(tmp_path / "data") as store:
+        message = outbox.NewMessage(
+            "changed", "miit", None, (), Composed("t", "x", "x", "x"), datetime.now(UTC)
+        )
+        with store.engine.begin() as conn:
+            outbox.insert(conn, [message])
+        run(make_sender(store, tmp_path / "none", clock=lambda: datetime.now(UTC)).deliver_due())
+        (row,) = Outbox(store.engine).messages()
+    assert (row.status, row.error) == ("skipped", "no channels configured")
 
 
 def test_a_broken_channels_file_is_a_usage_error(site) -> None:
@@ -481,3 +508,55 @@ def run(coro):
     import asyncio
 
     return asyncio.run(coro)
+
+
+class SlowMailbox(Mailbox):
+    """Takes the message, then waits before saying 250: the sender is mid-send."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd's name
+        import asyncio
+
+        self.envelopes.append(envelope)
+        await asyncio.sleep(1.5)
+        return "250 OK"
+
+
+def test_a_pass_cut_off_mid_send_does_not_make_the_next_pass_send_again(site) -> None:
+    """Shutdown cancels the sender's pass while a mail is on its way; the last pass
+    that follows must not send that mail a second time."""
+    import asyncio
+
+    server, folder = site
+    smtp = SMTP(free_port())
+    smtp.mailbox = SlowMailbox()
+    smtp.start()
+    try:
+        config = write_config(folder, server, [(smtp.url, "analysts")])
+        cli(config, "check", "--no-notify")
+        server.route("/n", body=HIT_PAGE.encode())
+        with Store(config.parent / "snapshots") as store:
+            # queue the alert without sending it: a check with channels but no time
+            from watcher.check import run_once
+            from watcher.config import load_config
+            from watcher.fetch import Fetcher, FetchSettings
+
+            loaded = load_config(config)
+
+            async def scenario() -> None:
+                async with Fetcher(FetchSettings(host_delay=0)) as fetcher:
+                    await run_once(loaded, store, fetcher, composer=Composer())
+                sender = make_sender(store, folder / "notifiers", clock=lambda: datetime.now(UTC))
+                first = asyncio.create_task(sender.deliver_due())
+                while not smtp.mailbox.envelopes:
+                    await asyncio.sleep(0.02)
+                first.cancel()
+                await asyncio.gather(first, return_exceptions=True)
+                await sender.deliver_due()  # the last pass at shutdown
+                await asyncio.sleep(2)  # the first send completes on its thread
+
+            run(scenario())
+        assert len(smtp.mailbox.envelopes) == 1
+        (message,) = outbox_of(config)
+        assert message["status"] == "sent"
+    finally:
+        smtp.stop()

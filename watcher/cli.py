@@ -265,7 +265,8 @@ async def _check(
         if progress is not None:
             progress.advance(progress.task_ids[0])
 
-    composer = ctx.composer(config) if channels is not None else None
+    # without channels an alert could only be marked undeliverable: none are made
+    composer = ctx.composer(config) if channels else None
     with progress if progress is not None else contextlib.nullcontext():
         async with Fetcher(settings) as fetcher:
             results = await run_once(config, store, fetcher, targets, on_result, composer=composer)

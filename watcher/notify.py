@@ -201,13 +201,30 @@ class Sender:
         clock: Any = lambda: datetime.now(UTC),
     ) -> None:
         self.outbox = outbox
+        self.clock = clock
+        self.configure(channels, composer, max_age=max_age, digests=digests)
+        self.sent = 0
+        self.failed_attempts = 0
+        # deliveries being sent on a thread right now: a pass that starts before
+        # they are recorded (a reload, the last pass at shutdown) must not send
+        # them again
+        self._in_flight: set[int] = set()
+        self._in_flight_lock = threading.Lock()
+        self._pass = asyncio.Lock()
+
+    def configure(
+        self,
+        channels: Channels,
+        composer: Composer,
+        *,
+        max_age: float = 2 * 86400.0,
+        digests: dict[str, float] | None = None,
+    ) -> None:
+        """New channels and settings (a reload), for the next pass."""
         self.channels = channels
         self.composer = composer
         self.max_age = timedelta(seconds=max_age)
         self.digests = dict(digests or {})
-        self.clock = clock
-        self.sent = 0
-        self.failed_attempts = 0
 
     async def deliver_due(self) -> datetime | None:
         """One pass; returns when the next attempt or digest is due (None: nothing waits)."""
@@ -260,36 +277,45 @@ class Sender:
         """One channel's due deliveries, in order, on one thread."""
         channel = self.channels.by_key.get(key)
         for delivery, message in items:
-            now = self.clock()
-            if channel is None:
-                self.outbox.give_up(delivery.id, "channel no longer configured", now)
-                continue
-            if delivery.attempts > 0 and now - message.created_at > self.max_age:
-                error = f"gave up after {delivery.attempts} attempts: {delivery.error}"
-                self.outbox.give_up(delivery.id, error, now)
-                log.error("message %s to %s: %s", message.id, channel.name, error)
-                continue
-            error = send(
-                channel, message.title, message.body_text, message.body_html, message.body_markdown
-            )
-            now = self.clock()
-            if error is None:
-                self.outbox.delivered(delivery.id, now)
-                self.sent += 1
-                log.info("sent %s %r to %s", message.kind, message.title, channel.name)
-                continue
-            self.failed_attempts += 1
-            attempts = delivery.attempts + 1
-            wait = backoff(attempts) * random.uniform(0.9, 1.1)
-            self.outbox.attempt_failed(delivery.id, error, now + wait, now)
-            log.warning(
-                "message %s to %s failed (attempt %d, next in %.0f s): %s",
-                message.id,
-                channel.name,
-                attempts,
-                wait.total_seconds(),
-                error,
-            )
+            try:
+                self._send_one(channel, delivery, message)
+            finally:
+                with self._in_flight_lock:
+                    self._in_flight.discard(delivery.id)
+
+    def _send_one(
+        self, channel: Channel | None, delivery: DeliveryRow, message: MessageRow
+    ) -> None:
+        now = self.clock()
+        if channel is None:
+            self.outbox.give_up(delivery.id, "channel no longer configured", now)
+            return
+        if delivery.attempts > 0 and now - message.created_at > self.max_age:
+            error = f"gave up after {delivery.attempts} attempts: {delivery.error}"
+            self.outbox.give_up(delivery.id, error, now)
+            log.error("message %s to %s: %s", message.id, channel.name, error)
+            return
+        error = send(
+            channel, message.title, message.body_text, message.body_html, message.body_markdown
+        )
+        now = self.clock()
+        if error is None:
+            self.outbox.delivered(delivery.id, now)
+            self.sent += 1
+            log.info("sent %s %r to %s", message.kind, message.title, channel.name)
+            return
+        self.failed_attempts += 1
+        attempts = delivery.attempts + 1
+        wait = backoff(attempts) * random.uniform(0.9, 1.1)
+        self.outbox.attempt_failed(delivery.id, error, now + wait, now)
+        log.warning(
+            "message %s to %s failed (attempt %d, next in %.0f s): %s",
+            message.id,
+            channel.name,
+            attempts,
+            wait.total_seconds(),
+            error,
+        )
 
 
 def send_test(

@@ -41,6 +41,7 @@ STOP_GRACE = 10.0  # seconds running checks get to finish after SIGTERM
 FLUSH_BUDGET = 10.0  # seconds the last outbox pass may take
 WATCH_EVERY = 2.0  # seconds between looks at the config files
 SENDER_POLL = 30.0  # the sender looks at the outbox at least this often
+IDLE_RELEASE = 60.0  # seconds without a check before the analysis workers are stopped
 
 
 @dataclass
@@ -83,6 +84,7 @@ class Service:
         self._retired: list[Analyzer] = []
         self.scheduler = Scheduler(self.check_target, clock)
         self._running: set[asyncio.Task[Any]] = set()
+        self._last_busy = 0.0  # loop time when the last check ended
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._reload_requested = asyncio.Event()
@@ -145,7 +147,7 @@ class Service:
             self.scheduler.pause()  # shutdown() would cancel the running checks
             await self._finish_checks()
             for task in tasks:
-                task.cancel()
+                task.cancel()  # a delivery already on its thread completes and is recorded
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._last_delivery()
         finally:
@@ -189,6 +191,7 @@ class Service:
             self.checks_done += 1
         finally:
             self._running.discard(task)
+            self._last_busy = asyncio.get_running_loop().time()
             if not self._running and self._retired:
                 for old in self._retired:
                     old.close()
@@ -238,6 +241,9 @@ class Service:
                 await asyncio.wait_for(self._reload_requested.wait(), timeout=WATCH_EVERY)
             requested = self._reload_requested.is_set()
             self._reload_requested.clear()
+            idle_for = asyncio.get_running_loop().time() - self._last_busy
+            if not self._running and idle_for > IDLE_RELEASE:
+                self.analyzer.release()  # memory back between cycles
             changed = [w.path for w in self._watched if w.changed()]
             if requested or changed:
                 why = "SIGHUP" if requested else ", ".join(str(p) for p in changed)
@@ -250,7 +256,7 @@ class Service:
             channels = load_channels(self.notifiers)
         except (ConfigError, ChannelsError) as exc:
             log.error("reload (%s): invalid, still running the previous config:\n%s", why, exc)
-            pass
+            self._admin_alert(str(exc))
             return False
         old = self.config
         before = {t.name: t for t in old.targets}
@@ -260,7 +266,10 @@ class Service:
         changed = sorted(n for n in after.keys() & before.keys() if after[n] != before[n])
         self.config, self.channels = config, channels
         self.composer = self._composer()
-        self.sender = self._sender()
+        settings = config.settings
+        self.sender.configure(
+            channels, self.composer, max_age=settings.outbox_max_age, digests=dict(settings.digest)
+        )
         if config.keywords != old.keywords:
             self._retired.append(self.analyzer)
             self.analyzer = self._analyzer()
