@@ -227,23 +227,30 @@ class Sender:
         self.digests = dict(digests or {})
 
     async def deliver_due(self) -> datetime | None:
-        """One pass; returns when the next attempt or digest is due (None: nothing waits)."""
-        now = self.clock()
-        next_digest = self._gather_digests(now)
-        self._expand(now)
-        due = self.outbox.due(now)
-        by_channel: dict[str, list[tuple[DeliveryRow, MessageRow]]] = {}
-        for delivery, message in due:
-            by_channel.setdefault(delivery.channel, []).append((delivery, message))
-        if by_channel:
-            await asyncio.gather(
-                *(
-                    asyncio.to_thread(self._send_all, key, items)
-                    for key, items in by_channel.items()
+        """One pass; returns when the next attempt or digest is due (None: nothing waits).
+
+        Passes never overlap, and a delivery still on its thread (its pass was
+        cancelled; the thread cannot be) is left out of later ones.
+        """
+        async with self._pass:
+            now = self.clock()
+            next_digest = self._gather_digests(now)
+            self._expand(now)
+            by_channel: dict[str, list[tuple[DeliveryRow, MessageRow]]] = {}
+            with self._in_flight_lock:
+                for delivery, message in self.outbox.due(now):
+                    if delivery.id not in self._in_flight:
+                        self._in_flight.add(delivery.id)
+                        by_channel.setdefault(delivery.channel, []).append((delivery, message))
+            if by_channel:
+                await asyncio.gather(
+                    *(
+                        asyncio.to_thread(self._send_all, key, items)
+                        for key, items in by_channel.items()
+                    )
                 )
-            )
-        upcoming = [t for t in (self.outbox.next_attempt(), next_digest) if t is not None]
-        return min(upcoming) if upcoming else None
+            upcoming = [t for t in (self.outbox.next_attempt(), next_digest) if t is not None]
+            return min(upcoming) if upcoming else None
 
     def _gather_digests(self, now: datetime) -> datetime | None:
         next_due = None
