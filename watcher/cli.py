@@ -169,8 +169,11 @@ def _setup_logging(base: int, verbose: int, log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # apprise logs the whole channels file (secrets too) at debug level
-    logging.getLogger("apprise").setLevel(max(level, logging.WARNING))
+    # apprise logs the whole channels file (secrets too) at debug level; alembic and
+    # APScheduler narrate every plugin and job run at INFO, which watcher's own
+    # one line per check already covers
+    for chatty in ("apprise", "alembic", "apscheduler"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
 
 
 @main.command()

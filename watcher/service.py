@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 STOP_GRACE = 10.0  # seconds running checks get to finish after SIGTERM
 FLUSH_BUDGET = 10.0  # seconds the last outbox pass may take
 WATCH_EVERY = 2.0  # seconds between looks at the config files
+SETTLE = 0.5  # a changed file must stay the same this long before it is read
 SENDER_POLL = 30.0  # the sender looks at the outbox at least this often
 IDLE_RELEASE = 60.0  # seconds without a check before the analysis workers are stopped
 
@@ -244,9 +245,16 @@ class Service:
             idle_for = asyncio.get_running_loop().time() - self._last_busy
             if not self._running and idle_for > IDLE_RELEASE:
                 self.analyzer.release()  # memory back between cycles
-            changed = [w.path for w in self._watched if w.changed()]
+            changed = [w for w in self._watched if w.changed()]
+            if changed and not requested:
+                # an editor may still be writing: reload once the file has settled
+                await asyncio.sleep(SETTLE)
+                if any(w.changed() for w in changed):
+                    for w in changed:
+                        w.stamp = (-1, -1)  # still changing: look again next time
+                    continue
             if requested or changed:
-                why = "SIGHUP" if requested else ", ".join(str(p) for p in changed)
+                why = "SIGHUP" if requested else ", ".join(str(w.path) for w in changed)
                 self.reload(why)
 
     def reload(self, why: str = "") -> bool:
