@@ -290,6 +290,29 @@ async def test_config_changes_are_applied_and_a_bad_one_is_refused(
     assert [(m.kind, m.status) for m in messages] == [("config", "sent")]
 
 
+async def test_sighup_reloads_at_once(
+    http_server: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGHUP reloads now, without waiting for the file watcher (slowed down here)."""
+    import watcher.service
+
+    monkeypatch.setattr(watcher.service, "WATCH_EVERY", 60.0)
+    for path in ("/a", "/b"):
+        http_server.route(path, body=PAGE, headers=HTML)
+    config, data, notifiers = paths(tmp_path)
+    a, b = (target(n, http_server.url(f"/{n}")) for n in "ab")
+    write_config(config, [a])
+    service = Service(config, data, notifiers)
+    async with running(service):
+        await await_for(lambda: http_server.hits("/a") >= 1, 5, "the first target's check")
+        write_config(config, [a, b])
+        await asyncio.sleep(0.2)
+        assert [t.name for t in service.config.targets] == ["a"]  # no reload yet
+        os.kill(os.getpid(), signal.SIGHUP)
+        await await_for(lambda: http_server.hits("/b") >= 1, 5, "the target added by SIGHUP")
+        assert [t.name for t in service.config.targets] == ["a", "b"]
+
+
 # --------------------------------------------------------------------------- subprocesses
 
 
