@@ -126,10 +126,17 @@ def readonly(data: Path, read: Callable[[Store], Any], default: Any = None) -> A
         return default
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def start_service(config: Path, data: Path, log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "watcher", "--config", str(config), "--data", str(data)]
     with log.open("ab") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", "watcher", "--config", str(config), "--data", str(data), "run"],
+            [*command, "run", "--port", str(free_port())],
             stdout=subprocess.DEVNULL,
             stderr=err,
             env={**os.environ, "PYTHONPATH": str(ROOT)},

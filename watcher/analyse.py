@@ -67,6 +67,7 @@ class Analysis:
     raw_sha256: str
     text_sha256: str
     excerpt: Excerpt | None = None  # what changed, bounded, for messages
+    search_terms: str | None = None  # the new text's search tokens (None: text unchanged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,7 @@ def analyse(
     to store, compressed (digest → zstd frame)."""
     from watcher.diff import diff_texts
     from watcher.keywords import find_hits
+    from watcher.search import index_terms
 
     document, encoding, source = document_of(page)
     text = document.text
@@ -161,6 +163,7 @@ def analyse(
         raw_sha256=raw_digest,
         text_sha256=text_digest,
         excerpt=shown,
+        search_terms=index_terms(text) if changed else None,
     )
     return analysis, compressed
 

@@ -203,6 +203,7 @@ class Checker:
             removed=analysis.removed,
             hits=analysis.hits,
             id=new_id(fetched.fetched_at.timestamp()),
+            search_terms=analysis.search_terms,
         )
         base = self._event(
             target,

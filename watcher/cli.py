@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -363,7 +364,10 @@ def _human_size(n: int) -> str:
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @pass_ctx
 def run(ctx: Context, host: str, port: int) -> None:
-    """The service: checks every target on its schedule and sends alerts.
+    """The service: checks every target on its schedule, sends alerts, serves the web UI.
+
+    The UI (pages, feeds, JSON API under /api/) is on --host:--port; set
+    WATCHER_PASSWORD to require a login.
 
     Reloads the config on SIGHUP and when targets.yaml or notifiers/apprise.yml
     change (an invalid change is reported and the running config kept); stops
@@ -380,11 +384,56 @@ def run(ctx: Context, host: str, port: int) -> None:
     from watcher.service import Service
     from watcher.store import StoreError
 
+    password = os.environ.get("WATCHER_PASSWORD") or None
+    _warn_if_open(host, password)
     try:
-        service = Service(ctx.config_path, ctx.data, ctx.notifiers)
+        service = Service(
+            ctx.config_path, ctx.data, ctx.notifiers, web=(host, port), password=password
+        )
     except StoreError as exc:
         ctx.fail(str(exc))
-    asyncio.run(service.run())
+    try:
+        asyncio.run(service.run())
+    except OSError as exc:
+        ctx.fail(str(exc), EXIT_FAILED)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@pass_ctx
+def serve(ctx: Context, host: str, port: int) -> None:
+    """The web UI, feeds and JSON API alone, over the store (no checks, no alerts).
+
+    Set WATCHER_PASSWORD to require a login.
+
+    \b
+    Examples:
+      watcher serve
+      WATCHER_PASSWORD=secret watcher serve --host 0.0.0.0
+    """
+    import uvicorn
+
+    from watcher.web.app import create_app
+
+    _setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
+    password = os.environ.get("WATCHER_PASSWORD") or None
+    _warn_if_open(host, password)
+    if not (ctx.data / "index.sqlite").exists():
+        ctx.fail(f"no store at {ctx.data}: run `watcher check` or `watcher run` first")
+    config = ctx.config_path if ctx.config_path.exists() else None
+    app = create_app(ctx.data, config, password=password)
+    log.info("web UI on http://%s:%d/", host, port)
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")
+
+
+def _warn_if_open(host: str, password: str | None) -> None:
+    if host not in ("127.0.0.1", "localhost", "::1") and not password:
+        log.warning(
+            "the web UI listens on %s without a password: anyone who can reach it can read "
+            "every capture; set WATCHER_PASSWORD",
+            host,
+        )
 
 
 @main.command("notify-test")

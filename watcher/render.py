@@ -6,13 +6,16 @@ text is hostile input, so the HTML renderers escape every piece of it.
 
 from __future__ import annotations
 
+import bisect
 import html
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from watcher.diff import Block, Op, TextDiff
 
 Segment = tuple[str, str]  # (op kind, text without newlines)
+Span = tuple[int, int, str]  # (start column, end column, keyword group) within one line
+Marks = Mapping[int, Sequence[Span]]  # 1-based line number -> spans to highlight
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,55 +171,142 @@ def to_json(diff: TextDiff) -> dict[str, object]:
 _TAG = {"delete": "del", "insert": "ins"}
 
 
-def _html_segments(segments: tuple[Segment, ...] | None) -> str:
+def line_marks(text: str, spans: Sequence[tuple[int, int, str]]) -> dict[int, list[Span]]:
+    """Character ranges of a whole text (keyword hits) as per-line column ranges."""
+    starts = [0]
+    starts.extend(i + 1 for i, ch in enumerate(text) if ch == "\n")
+    out: dict[int, list[Span]] = {}
+    for start, end, group in spans:
+        line = bisect.bisect_right(starts, start) - 1
+        while start < end and line < len(starts):
+            line_end = starts[line + 1] - 1 if line + 1 < len(starts) else len(text)
+            piece_end = min(end, line_end)
+            if piece_end > start:
+                out.setdefault(line + 1, []).append(
+                    (start - starts[line], piece_end - starts[line], group)
+                )
+            line += 1
+            start = starts[line] if line < len(starts) else end
+    return out
+
+
+def _html_segments(segments: tuple[Segment, ...] | None, spans: Sequence[Span] = ()) -> str:
     if not segments:
         return ""
     out = []
+    column = 0
     for kind, text in segments:
-        escaped = html.escape(text, quote=False)
+        pieces = _split_marked(text, column, spans) if spans else [(text, None)]
+        column += len(text)
+        inner = "".join(
+            f'<mark class="hit" data-group="{html.escape(group)}" title="{html.escape(group)}">'
+            f"{html.escape(piece, quote=False)}</mark>"
+            if group
+            else html.escape(piece, quote=False)
+            for piece, group in pieces
+        )
         tag = _TAG.get(kind)
-        out.append(f"<{tag}>{escaped}</{tag}>" if tag else escaped)
+        out.append(f"<{tag}>{inner}</{tag}>" if tag else inner)
     return "".join(out)
+
+
+def _split_marked(text: str, column: int, spans: Sequence[Span]) -> list[tuple[str, str | None]]:
+    """Cut a segment at the edges of the highlighted spans that touch it."""
+    cuts: list[tuple[int, int, str]] = []
+    end_col = column + len(text)
+    for start, end, group in spans:
+        lo, hi = max(start, column), min(end, end_col)
+        if lo < hi:
+            cuts.append((lo - column, hi - column, group))
+    if not cuts:
+        return [(text, None)]
+    cuts.sort()
+    pieces: list[tuple[str, str | None]] = []
+    at = 0
+    for lo, hi, group in cuts:
+        lo = max(lo, at)
+        if lo >= hi:
+            continue
+        if lo > at:
+            pieces.append((text[at:lo], None))
+        pieces.append((text[lo:hi], group))
+        at = hi
+    if at < len(text):
+        pieces.append((text[at:], None))
+    return pieces
 
 
 def _ln(number: int | None) -> str:
     return f'<span class="ln">{number}</span>' if number is not None else '<span class="ln"></span>'
 
 
-def to_html_inline(diff: TextDiff, context: int = 3) -> str:
-    """One column: removed lines then added lines, characters marked with del/ins."""
+def _spans(marks: Mapping[str, Marks] | None, side: str, number: int | None) -> Sequence[Span]:
+    if not marks or number is None:
+        return ()
+    return marks.get(side, {}).get(number, ())
+
+
+def to_html_inline(
+    diff: TextDiff, context: int = 3, marks: Mapping[str, Marks] | None = None
+) -> str:
+    """One column: removed lines then added lines, characters marked with del/ins;
+    ``marks`` highlights keyword hits (by side, ``old`` / ``new``, and line)."""
     out = ['<div class="diff diff-inline">']
+    change, in_change = 0, False
     for row in rows(diff, context):
+        if row.kind != "change":
+            in_change = False
         if row.kind == "fold":
             out.append(f'<div class="fold">{row.folded} unchanged lines</div>')
         elif row.kind == "equal":
-            out.append(f'<div class="line ctx">{_ln(row.new_no)}{_html_segments(row.new)}</div>')
+            segments = _html_segments(row.new, _spans(marks, "new", row.new_no))
+            out.append(f'<div class="line ctx">{_ln(row.new_no)}{segments}</div>')
         else:
+            anchor = ""
+            if not in_change:  # the first row of a changed region: a place to jump to
+                change += 1
+                anchor = f' id="change-{change}"'
+            in_change = True
             if row.old is not None:
+                segments = _html_segments(row.old, _spans(marks, "old", row.old_no))
                 out.append(
-                    f'<div class="line del">{_ln(row.old_no)}{_html_segments(row.old)}</div>'
+                    f'<div class="line del change"{anchor}>{_ln(row.old_no)}{segments}</div>'
                 )
+                anchor = ""
             if row.new is not None:
+                segments = _html_segments(row.new, _spans(marks, "new", row.new_no))
                 out.append(
-                    f'<div class="line ins">{_ln(row.new_no)}{_html_segments(row.new)}</div>'
+                    f'<div class="line ins change"{anchor}>{_ln(row.new_no)}{segments}</div>'
                 )
     out.append("</div>")
     return "\n".join(out)
 
 
-def to_html_side_by_side(diff: TextDiff, context: int = 3) -> str:
+def to_html_side_by_side(
+    diff: TextDiff, context: int = 3, marks: Mapping[str, Marks] | None = None
+) -> str:
     """Two columns, old on the left and new on the right, rows aligned by change."""
     out = ['<table class="diff diff-side">']
+    change, in_change = 0, False
     for row in rows(diff, context):
         if row.kind == "fold":
+            in_change = False
             out.append(f'<tr class="fold"><td colspan="4">{row.folded} unchanged lines</td></tr>')
             continue
-        cls = "ctx" if row.kind == "equal" else "change"
+        cls, anchor = "ctx", ""
+        if row.kind != "equal":
+            cls = "change"
+            if not in_change:
+                change += 1
+                anchor = f' id="change-{change}"'
+        in_change = row.kind != "equal"
+        old = _html_segments(row.old, _spans(marks, "old", row.old_no))
+        new = _html_segments(row.new, _spans(marks, "new", row.new_no))
         out.append(
-            f'<tr class="{cls}"><td class="ln">{row.old_no or ""}</td>'
-            f'<td class="old">{_html_segments(row.old)}</td>'
+            f'<tr class="{cls}"{anchor}><td class="ln">{row.old_no or ""}</td>'
+            f'<td class="old">{old}</td>'
             f'<td class="ln">{row.new_no or ""}</td>'
-            f'<td class="new">{_html_segments(row.new)}</td></tr>'
+            f'<td class="new">{new}</td></tr>'
         )
     out.append("</table>")
     return "\n".join(out)

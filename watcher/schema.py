@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_HEAD = "0002"  # the newest migration's revision; a test keeps it in step
+SCHEMA_HEAD = "0003"  # the newest migration's revision; a test keeps it in step
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -77,6 +77,7 @@ captures = sa.Table(
     sa.Column("hit_count", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_captures_target_fetched", "target_id", "fetched_at"),
     sa.Index("ix_captures_raw_sha256", "raw_sha256"),
+    sa.Index("ix_captures_text_sha256", "text_sha256"),
 )
 
 # One row per capture, group, term and direction, with every occurrence's span:
@@ -152,4 +153,14 @@ deliveries = sa.Table(
     sa.Column("error", sa.Text),
     sa.UniqueConstraint("message_id", "channel", name="uq_deliveries_message_channel"),
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
+)
+
+# Search: each distinct text once. ``search_texts`` gives a text digest its FTS5
+# rowid; the FTS5 table ``search`` (created by migration 0003, SQLite only) holds
+# the text's tokens, without the text and without positions (see watcher.search).
+search_texts = sa.Table(
+    "search_texts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("text_sha256", sa.String(64), nullable=False, unique=True),
 )

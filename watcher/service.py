@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import uvicorn
 
 from watcher import outbox
 from watcher.check import run_once
@@ -69,8 +70,12 @@ class Service:
         data: Path,
         notifiers: Path,
         *,
+        web: tuple[str, int] | None = None,
+        password: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self.web = web
+        self.password = password
         self.config_path = config_path
         self.notifiers = notifiers
         self.clock = clock
@@ -85,8 +90,11 @@ class Service:
         self._retired: list[Analyzer] = []
         self.scheduler = Scheduler(self.check_target, clock)
         self._running: set[asyncio.Task[Any]] = set()
+        self._checking: set[str] = set()  # targets with a check in progress
         self._last_busy = 0.0  # loop time when the last check ended
         self._stop = asyncio.Event()
+        self._now_tasks: set[asyncio.Task[Any]] = set()
+        self._web_task: asyncio.Task[Any] | None = None
         self._wake = asyncio.Event()
         self._reload_requested = asyncio.Event()
         self._watched = [_Watched(config_path), *(_Watched(notifiers / n) for n in CONFIG_NAMES)]
@@ -143,7 +151,10 @@ class Service:
                 asyncio.create_task(self._send_loop(), name="sender"),
                 asyncio.create_task(self._watch_loop(), name="config-watch"),
             ]
+            server = await self._start_web() if self.web else None
             await self._stop.wait()
+            if server is not None:
+                server.should_exit = True
             log.info("stopping: no new checks; waiting up to %.0f s for running ones", STOP_GRACE)
             self.scheduler.pause()  # shutdown() would cancel the running checks
             await self._finish_checks()
@@ -151,6 +162,8 @@ class Service:
                 task.cancel()  # a delivery already on its thread completes and is recorded
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._last_delivery()
+            if self._web_task is not None:
+                await asyncio.wait([self._web_task], timeout=5)
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
@@ -165,6 +178,38 @@ class Service:
     def stop(self) -> None:
         self._stop.set()
 
+    async def check_now(self, name: str) -> bool:
+        """The web UI's "check now": start a check of ``name`` unless one is running."""
+        try:
+            self.config.target(name)
+        except KeyError:
+            return False
+        task = asyncio.create_task(self.check_target(name), name=f"check-now:{name}")
+        self._now_tasks.add(task)
+        task.add_done_callback(self._now_tasks.discard)
+        return True
+
+    async def _start_web(self) -> Any:
+        """The web UI in this event loop; the service keeps the signals to itself."""
+        from watcher.web.app import create_app
+
+        assert self.web is not None
+        host, port = self.web
+        app = create_app(
+            self.store.root, self.config_path, password=self.password, check_now=self.check_now
+        )
+        server = _QuietServer(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        )
+        task = asyncio.create_task(server.serve(), name="web")
+        while not server.started and not task.done():
+            await asyncio.sleep(0.02)
+        if task.done():  # could not bind: say so and stop, rather than run without a UI
+            raise OSError(f"the web UI cannot listen on {host}:{port} (in use?)")
+        log.info("web UI on http://%s:%d/%s", host, port, "" if self.password else " (no password)")
+        self._web_task = task
+        return server
+
     def wake_sender(self) -> None:
         self._wake.set()
 
@@ -176,9 +221,12 @@ class Service:
             target = self.config.target(name)
         except KeyError:
             return  # removed by a reload while this run was queued
+        if name in self._checking:
+            return  # "check now" while the scheduled check runs, or the reverse
         task = asyncio.current_task()
         assert task is not None and self.fetcher is not None
         self._running.add(task)
+        self._checking.add(name)
         try:
             await run_once(
                 self.config,
@@ -192,6 +240,7 @@ class Service:
             self.checks_done += 1
         finally:
             self._running.discard(task)
+            self._checking.discard(name)
             self._last_busy = asyncio.get_running_loop().time()
             if not self._running and self._retired:
                 for old in self._retired:
@@ -319,3 +368,11 @@ class Service:
         query = sa.select(targets_table.c.name, targets_table.c.last_checked_at)
         with self.store.engine.connect() as conn:
             return {name: at for name, at in conn.execute(query)}
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn's server without its own signal handling (the service stops it)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

@@ -98,6 +98,7 @@ class NewCapture:
     removed: int = 0
     hits: list[Hit] = field(default_factory=list)
     id: str | None = None  # chosen by the caller when messages must name the capture
+    search_terms: str | None = None  # the text's search tokens, when it is a new text
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +275,8 @@ class Store:
                 conn.execute(_INSERT_HIT, _hit_rows(capture_id, new.hits))
             self._record_check(conn, check, capture_id)
             outbox.insert(conn, messages)
+            if new.search_terms is not None:
+                _index_text(conn, text_digest, new.search_terms)
         return capture_id
 
     @staticmethod
@@ -521,6 +524,17 @@ def _writer_lock(root: Path, wait: float = LOCK_WAIT, required: bool = True) -> 
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         return fd
+
+
+def _index_text(conn: sa.Connection, text_digest: str, terms: str) -> None:
+    """Add a text to the search index, once per distinct text."""
+    added = conn.execute(
+        sa.insert(schema.search_texts).prefix_with("OR IGNORE").values(text_sha256=text_digest)
+    )
+    if added.rowcount == 1:
+        conn.exec_driver_sql(
+            "INSERT INTO search(rowid, terms) VALUES (?, ?)", (added.lastrowid, terms)
+        )
 
 
 def _state(row: sa.Row[Any], last: CaptureRow | None) -> TargetState:

@@ -1,0 +1,83 @@
+"""Full-text search over every captured text: what to index, and how to ask.
+
+SQLite's FTS5 ships no tokenizer that finds a two-character Chinese word
+(trigram needs three; unicode61 takes a whole run of Hanzi as one token), so
+watcher gives it tokens it can use: every distinct pair of adjacent Hanzi
+(bigrams; a lone Hanzi as itself) and every Latin word or number, lower-cased,
+full-width folded, traditional characters mapped to simplified. The index keeps
+no positions (``detail=none``: under 1 KB per page), so a query first finds the
+texts holding all its tokens, then each candidate is confirmed on the stored
+text, which also gives the snippet. Phrases (``"..."``) are confirmed whole.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_RUNS = re.compile(f"[{_CJK}]+")
+_WORDS = re.compile(f"[^\\W_{_CJK}]+")
+_FULL_WIDTH = re.compile("[\uff01-\uff5e]")
+_FOLD = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+_QUERY_PARTS = re.compile(r'"([^"]+)"|(\S+)')
+
+
+def _tokens(text: str) -> set[str]:
+    if _FULL_WIDTH.search(text):
+        text = text.translate(_FOLD)
+    text = text.lower()
+    found: set[str] = set()
+    for run in _RUNS.findall(text):
+        if len(run) == 1:
+            found.add(run)
+        else:
+            found.update(map(str.__add__, run[:-1], run[1:]))
+    found.update(_WORDS.findall(text))
+    return found
+
+
+def _simplified(tokens: str) -> str:
+    from watcher.keywords import _t2s
+
+    return _t2s().convert(tokens)
+
+
+def index_terms(text: str) -> str:
+    """What FTS5 stores for a text: its distinct tokens, space-separated."""
+    return _simplified(" ".join(_tokens(text)))
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    terms: tuple[str, ...]  # what must occur in a text, as the user wrote them
+    tokens: tuple[str, ...]  # FTS5 tokens that every matching text holds
+
+    @property
+    def match(self) -> str:
+        """The FTS5 MATCH expression: all tokens (each quoted: no operators leak in)."""
+        return " AND ".join('"' + t.replace('"', '""') + '"' for t in self.tokens)
+
+
+class QueryError(ValueError):
+    """A search the index cannot answer; the message says why."""
+
+
+def parse_query(q: str) -> Query:
+    """Words and ``"quoted phrases"``; each must be found, in any order."""
+    terms = tuple(
+        (phrase or word).strip()
+        for phrase, word in _QUERY_PARTS.findall(q)
+        if (phrase or word).strip()
+    )
+    if not terms:
+        raise QueryError("type something to search for")
+    tokens: set[str] = set()
+    for term in terms:
+        if _RUNS.fullmatch(term) and len(term) == 1:
+            raise QueryError(f"{term!r}: search for at least two Chinese characters")
+        found = _simplified(" ".join(_tokens(term))).split()
+        if not found:
+            raise QueryError(f"{term!r} has no letters, digits or Chinese characters to search")
+        tokens.update(found)
+    return Query(terms, tuple(sorted(tokens)))

@@ -1,0 +1,154 @@
+"""The JSON API under ``/api/`` (OpenAPI docs at ``/api/docs``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from watcher.diff import diff_texts
+from watcher.render import to_json
+from watcher.search import QueryError, parse_query
+from watcher.store import CaptureRow, StoreError
+from watcher.web import queries
+from watcher.web.app import WebContext
+from watcher.web.pages import dashboard_rows
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+def _ctx(request: Request) -> WebContext:
+    return request.app.state.context
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def capture_json(c: CaptureRow) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "target": c.target,
+        "kind": c.kind,
+        "previous_id": c.previous_id,
+        "url": c.url,
+        "final_url": c.final_url,
+        "status_code": c.status_code,
+        "fetched_at": _iso(c.fetched_at),
+        "duration": c.duration,
+        "title": c.title,
+        "content_type": c.content_type,
+        "encoding": c.encoding,
+        "raw_sha256": c.raw_sha256,
+        "raw_size": c.raw_size,
+        "text_sha256": c.text_sha256,
+        "text_size": c.text_size,
+        "added": c.added,
+        "removed": c.removed,
+        "hit_count": c.hit_count,
+    }
+
+
+@router.get("/targets", summary="Every target with its state")
+def targets(request: Request) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": r.name,
+            "title": r.title,
+            "url": r.url,
+            "tags": list(r.tags),
+            "status": r.status,
+            "last_checked_at": _iso(r.last_checked_at),
+            "last_change_at": _iso(r.last_change_at),
+            "consecutive_errors": r.consecutive_errors,
+            "last_error": r.last_error,
+            "hits_7d": r.hits_7d,
+            "captures": r.captures,
+            "configured": r.configured,
+        }
+        for r in dashboard_rows(_ctx(request))
+    ]
+
+
+@router.get("/targets/{name}/captures", summary="A target's captures, newest first")
+def captures(
+    request: Request, name: str, page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)
+) -> dict[str, Any]:
+    rows, total = queries.timeline(_ctx(request).store, name, page, per_page)
+    if not total and name not in queries.target_names(_ctx(request).store):
+        raise HTTPException(404, f"no target named {name!r}")
+    return {"total": total, "page": page, "captures": [capture_json(c) for c in rows]}
+
+
+@router.get("/captures/{capture_id}", summary="One capture, with its text and hits")
+def capture(request: Request, capture_id: str, text: bool = True) -> dict[str, Any]:
+    store = _ctx(request).store
+    try:
+        row = store.capture(capture_id)
+    except StoreError as exc:
+        raise HTTPException(404, str(exc)) from None
+    out = capture_json(row)
+    out["headers"] = row.headers
+    out["hits"] = [h.to_json() for h in store.hits_of(row.id)] if row.hit_count else []
+    if text:
+        out["text"] = store.text(row)
+    return out
+
+
+@router.get("/targets/{name}/diff", summary="The diff of two captures (default: the last two)")
+def diff(
+    request: Request,
+    name: str,
+    from_: str | None = Query(None, alias="from"),
+    to: str | None = None,
+) -> dict[str, Any]:
+    store = _ctx(request).store
+    try:
+        old, new = queries.capture_pair(store, name, from_, to)
+        result = diff_texts(store.text(old), store.text(new), timeout=5.0)
+    except (StoreError, LookupError) as exc:
+        raise HTTPException(404, str(exc)) from None
+    return {"from": old.id, "to": new.id, **to_json(result)}
+
+
+@router.get("/hits", summary="Keyword hits, newest first")
+def hits(
+    request: Request,
+    group: str | None = None,
+    target: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> list[dict[str, Any]]:
+    rows = queries.hit_rows(_ctx(request).store, group, target, limit, offset)
+    return [
+        {
+            "capture_id": r.capture_id,
+            "previous_id": r.previous_id,
+            "target": r.target,
+            "fetched_at": _iso(r.fetched_at),
+            "group": r.group,
+            "term": r.term,
+            "where": r.where,
+            "count": r.count,
+        }
+        for r in rows
+    ]
+
+
+@router.get("/search", summary="Full-text search over every captured text, newest first")
+def search(
+    request: Request,
+    q: str,
+    limit: int = Query(20, ge=1, le=100),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    try:
+        query = parse_query(q)
+    except QueryError as exc:
+        raise HTTPException(400, str(exc)) from None
+    results, more = queries.search(_ctx(request).store, query, limit=limit, offset=offset)
+    return {
+        "query": q,
+        "more": more,
+        "results": [{"capture": capture_json(r.capture), "snippets": r.snippets} for r in results],
+    }

@@ -1,0 +1,115 @@
+"""The web app: pages, JSON API, Atom feeds, health and metrics, over the store.
+
+It reads through its own read-only connections, so it can never damage what
+the checks write; ``watcher run`` serves it in the service's event loop and
+gives it a way to start a check now, ``watcher serve`` serves it alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from watcher.config import Config, ConfigError, load_config
+from watcher.store import Store, StoreError
+from watcher.web.security import Guard
+
+HERE = Path(__file__).parent
+
+
+@dataclass
+class WebContext:
+    """What the routes need: the store, the config and the service's hooks."""
+
+    data: Path
+    config_path: Path | None
+    check_now: Callable[[str], Awaitable[bool]] | None = None
+    base_url: str | None = None
+    _store: Store | None = field(default=None, repr=False)
+    _config: tuple[float, Config] | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> Store:
+        """Opened on first use: the service may create the store after the app."""
+        if self._store is None:
+            self._store = Store(self.data, readonly=True)
+        return self._store
+
+    def config(self) -> Config | None:
+        """The current config (re-read when the file changes); None if unreadable."""
+        if self.config_path is None:
+            return None
+        try:
+            mtime = self.config_path.stat().st_mtime
+            if self._config is None or self._config[0] != mtime:
+                self._config = (mtime, load_config(self.config_path))
+        except (OSError, ConfigError):
+            return self._config[1] if self._config else None
+        return self._config[1]
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def create_app(
+    data: Path,
+    config_path: Path | None = None,
+    *,
+    password: str | None = None,
+    check_now: Callable[[str], Awaitable[bool]] | None = None,
+) -> FastAPI:
+    """The ASGI app. ``password`` (from ``WATCHER_PASSWORD``) turns on login."""
+    from watcher.web import api, feeds, pages
+
+    app = FastAPI(
+        title="watcher",
+        summary="Captures, diffs and keyword hits of watched government pages",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    context = WebContext(data, config_path, check_now)
+    guard = Guard(password)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals["now"] = lambda: datetime.now(UTC)
+    templates.env.filters["when"] = _when
+    templates.env.filters["ago"] = _ago
+    app.state.context = context
+    app.state.guard = guard
+    app.state.templates = templates
+    app.middleware("http")(guard.middleware)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    app.include_router(feeds.router)
+
+    @app.exception_handler(StoreError)
+    async def _store_error(request: Any, exc: StoreError) -> Any:
+        return pages.error_page(request, 404 if "no capture" in str(exc) else 503, str(exc))
+
+    return app
+
+
+def _when(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _ago(value: datetime | None) -> str:
+    if value is None:
+        return "never"
+    seconds = (datetime.now(UTC) - value).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"

@@ -1,0 +1,420 @@
+"""HTML pages: rendered on the server, usable without JavaScript."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+
+from watcher.diff import diff_texts
+from watcher.render import line_marks, to_html_inline, to_html_side_by_side
+from watcher.search import QueryError, parse_query
+from watcher.store import StoreError
+from watcher.web import queries
+from watcher.web.app import WebContext
+from watcher.web.security import ARCHIVE_CSP, SESSION_COOKIE, SESSION_DAYS, Guard, safe_next
+
+router = APIRouter(include_in_schema=False)
+
+PER_PAGE = 50
+DIFF_BUDGET = 5.0  # seconds for a diff shown in the UI
+SORTS = {
+    "target": lambda r: r.name,
+    "status": lambda r: r.status or "",
+    "checked": lambda r: r.last_checked_ts,
+    "changed": lambda r: r.last_change_ts,
+    "hits": lambda r: r.hits_7d,
+    "errors": lambda r: r.consecutive_errors,
+}
+
+
+def _ctx(request: Request) -> WebContext:
+    return request.app.state.context
+
+
+def _guard(request: Request) -> Guard:
+    return request.app.state.guard
+
+
+def render(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+    values.setdefault("title", "watcher")
+    values["request"] = request
+    values["csrf"] = _guard(request).csrf_token(request)
+    values["login"] = _guard(request).password is not None
+    values["can_check"] = _ctx(request).check_now is not None
+    return request.app.state.templates.TemplateResponse(
+        request, template, values, status_code=status_code
+    )
+
+
+def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    return render(request, "error.html", status_code, title="watcher: error", message=message)
+
+
+@dataclass
+class DashboardRow:
+    name: str
+    title: str
+    url: str
+    tags: tuple[str, ...]
+    groups: tuple[str, ...]
+    status: str | None
+    last_checked_at: Any
+    last_change_at: Any
+    last_error: str | None
+    consecutive_errors: int
+    hits_7d: int
+    groups_7d: tuple[str, ...]
+    captures: int
+    configured: bool
+
+    @property
+    def last_checked_ts(self) -> float:
+        return self.last_checked_at.timestamp() if self.last_checked_at else 0.0
+
+    @property
+    def last_change_ts(self) -> float:
+        return self.last_change_at.timestamp() if self.last_change_at else 0.0
+
+
+def dashboard_rows(context: WebContext) -> list[DashboardRow]:
+    """Targets of the config, plus any the store knows that the config no longer has."""
+    summaries = queries.summaries(context.store)
+    config = context.config()
+    rows = []
+    configured = {t.name: t for t in config.targets} if config else {}
+    for name in dict.fromkeys([*configured, *summaries]):
+        s = summaries.get(name)
+        t = configured.get(name)
+        rows.append(
+            DashboardRow(
+                name=name,
+                title=t.title if t else name,
+                url=t.url if t else (s.url if s else ""),
+                tags=tuple(t.tags) if t else (),
+                groups=tuple(t.keywords) if t else (),
+                status=s.last_status if s else None,
+                last_checked_at=s.last_checked_at if s else None,
+                last_change_at=s.last_change_at if s else None,
+                last_error=s.last_error if s else None,
+                consecutive_errors=s.consecutive_errors if s else 0,
+                hits_7d=s.hits_7d if s else 0,
+                groups_7d=s.groups_7d if s else (),
+                captures=s.captures if s else 0,
+                configured=t is not None,
+            )
+        )
+    return rows
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(
+    request: Request,
+    sort: str | None = None,
+    order: str = "desc",
+    tag: str | None = None,
+    group: str | None = None,
+) -> HTMLResponse:
+    context = _ctx(request)
+    rows = dashboard_rows(context)
+    all_tags = sorted({t for r in rows for t in r.tags})
+    all_groups = sorted(
+        {g for r in rows for g in r.groups} | {g for r in rows for g in r.groups_7d}
+    )
+    if tag:
+        rows = [r for r in rows if tag in r.tags]
+    if group:
+        rows = [r for r in rows if group in r.groups or group in r.groups_7d]
+    if sort in SORTS:
+        rows.sort(key=SORTS[sort], reverse=order != "asc")
+    else:  # fresh hits first, then the most recently changed
+        rows.sort(key=lambda r: (r.hits_7d > 0, r.last_change_ts, r.hits_7d), reverse=True)
+    return render(
+        request,
+        "dashboard.html",
+        title="watcher",
+        rows=rows,
+        sort=sort,
+        order=order,
+        tag=tag,
+        group=group,
+        all_tags=all_tags,
+        all_groups=all_groups,
+    )
+
+
+@router.get("/t/{name}", response_class=HTMLResponse)
+def target_page(request: Request, name: str, page: int = 1) -> HTMLResponse:
+    context = _ctx(request)
+    page = max(page, 1)
+    captures, total = queries.timeline(context.store, name, page, PER_PAGE)
+    config = context.config()
+    target = next((t for t in config.targets if t.name == name), None) if config else None
+    if not total and target is None:
+        return error_page(request, 404, f"no target named {name!r}")
+    checks = queries.recent_checks(context.store, name, 10)
+    return render(
+        request,
+        "target.html",
+        title=f"{target.title if target else name} — watcher",
+        name=name,
+        target=target,
+        captures=captures,
+        page=page,
+        pages=max(1, math.ceil(total / PER_PAGE)),
+        total=total,
+        checks=checks,
+    )
+
+
+@router.post("/t/{name}/check")
+async def check_now(request: Request, name: str, csrf: str = Form("")) -> Response:
+    context = _ctx(request)
+    if not _guard(request).csrf_ok(request, csrf or request.headers.get("x-csrf-token")):
+        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+    if context.check_now is None:
+        raise HTTPException(503, "checks run only in `watcher run`, not in `watcher serve`")
+    started = await context.check_now(name)
+    if not started:
+        raise HTTPException(404, f"no target named {name!r} in the config")
+    return RedirectResponse(f"/t/{name}?checking=1", status_code=303)
+
+
+@router.get("/t/{name}/diff", response_class=HTMLResponse)
+def diff_page(request: Request, name: str, view: str = "inline", lines: int = 3) -> HTMLResponse:
+    """Two captures of a target (``from``, ``to``; default the last two), changes and
+    keyword hits marked; ``lines`` of unchanged context around each change."""
+    context = _ctx(request)
+    params = request.query_params
+    try:
+        old, new = queries.capture_pair(context.store, name, params.get("from"), params.get("to"))
+        old_text, new_text = context.store.text(old), context.store.text(new)
+    except (StoreError, LookupError) as exc:
+        return error_page(request, 404, str(exc))
+    diff = diff_texts(old_text, new_text, timeout=DIFF_BUDGET)
+    config = context.config()
+    groups: dict[str, list[str]] = {}
+    if config:
+        target = next((t for t in config.targets if t.name == name), None)
+        wanted = set(target.keywords) if target else set(config.keywords)
+        groups = {g: terms for g, terms in config.keywords.items() if g in wanted}
+    found = queries.pair_hits(groups, old_text, new_text, diff) if groups else []
+    marks = {
+        "new": line_marks(
+            new_text,
+            [(h.position, h.position + h.length, h.group) for h in found if h.where == "added"],
+        ),
+        "old": line_marks(
+            old_text,
+            [(h.position, h.position + h.length, h.group) for h in found if h.where == "removed"],
+        ),
+    }
+    context_lines = min(max(lines, 0), 50)
+    body = (
+        to_html_side_by_side(diff, context_lines, marks)
+        if view == "side"
+        else to_html_inline(diff, context_lines, marks)
+    )
+    changes = body.count('id="change-')
+    return render(
+        request,
+        "diff.html",
+        title=f"{name}: diff — watcher",
+        name=name,
+        old=old,
+        new=new,
+        diff=diff,
+        body=body,
+        view="side" if view == "side" else "inline",
+        changes=changes,
+        hits=found,
+        context_lines=context_lines,
+    )
+
+
+@router.get("/c/{capture_id}", response_class=HTMLResponse)
+def capture_page(request: Request, capture_id: str) -> HTMLResponse:
+    context = _ctx(request)
+    capture = context.store.capture(capture_id)
+    try:
+        text = context.store.text(capture)
+    except Exception as exc:
+        text = f"(the stored text cannot be read: {exc})"
+    hits = context.store.hits_of(capture.id) if capture.hit_count else []
+    return render(
+        request,
+        "capture.html",
+        title=f"{capture.target}: capture {capture.id} — watcher",
+        capture=capture,
+        text=text,
+        hits=hits,
+        is_html="html" in (capture.content_type or "text/html"),
+    )
+
+
+@router.get("/c/{capture_id}/raw")
+def capture_raw(request: Request, capture_id: str) -> Response:
+    """The archived original, for the sandboxed iframe: never runs in our origin."""
+    context = _ctx(request)
+    capture = context.store.capture(capture_id)
+    body = context.store.raw(capture)
+    media = (capture.content_type or "text/html").split(";")[0].strip().lower()
+    if media not in ("text/html", "application/xhtml+xml", "text/plain"):
+        media = "text/plain"
+    charset = capture.encoding if capture.encoding and capture.encoding != "binary" else "utf-8"
+    return Response(
+        body,
+        media_type=f"{media}; charset={charset}",
+        headers={"Content-Security-Policy": ARCHIVE_CSP, "Cache-Control": "private, max-age=3600"},
+    )
+
+
+@router.get("/c/{capture_id}/download")
+def capture_download(request: Request, capture_id: str) -> Response:
+    context = _ctx(request)
+    capture = context.store.capture(capture_id)
+    body = context.store.raw(capture)
+    filename = f"{capture.target}-{capture.id}.bin"
+    return Response(
+        body,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Security-Policy": ARCHIVE_CSP,
+            "X-Original-Content-Type": capture.content_type or "",
+        },
+    )
+
+
+@router.get("/hits", response_class=HTMLResponse)
+def hits_page(
+    request: Request, group: str | None = None, target: str | None = None, page: int = 1
+) -> HTMLResponse:
+    context = _ctx(request)
+    page = max(page, 1)
+    rows = queries.hit_rows(context.store, group, target, PER_PAGE + 1, (page - 1) * PER_PAGE)
+    config = context.config()
+    groups = sorted(config.keywords) if config else []
+    return render(
+        request,
+        "hits.html",
+        title="Keyword hits — watcher",
+        rows=rows[:PER_PAGE],
+        more=len(rows) > PER_PAGE,
+        page=page,
+        group=group,
+        target=target,
+        groups=groups,
+        targets=queries.target_names(context.store),
+    )
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search_page(request: Request, q: str = "", page: int = 1) -> HTMLResponse:
+    context = _ctx(request)
+    page = max(page, 1)
+    results: list[queries.SearchResult] = []
+    more = False
+    problem = None
+    if q.strip():
+        try:
+            query = parse_query(q)
+            results, more = queries.search(context.store, query, limit=20, offset=(page - 1) * 20)
+        except QueryError as exc:
+            problem = str(exc)
+    return render(
+        request,
+        "search.html",
+        title=f"{q} — search — watcher" if q else "Search — watcher",
+        q=q,
+        results=results,
+        more=more,
+        page=page,
+        problem=problem,
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/") -> HTMLResponse:
+    return render(
+        request, "login.html", title="Log in — watcher", next=safe_next(next), failed=False
+    )
+
+
+@router.post("/login")
+def login(
+    request: Request, password: str = Form(""), next: str = Form("/"), csrf: str = Form("")
+) -> Response:
+    guard = _guard(request)
+    if not guard.csrf_ok(request, csrf):
+        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+    if guard.password is None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    if not guard.password_ok(password):
+        return render(
+            request, "login.html", 401, title="Log in — watcher", next=safe_next(next), failed=True
+        )
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        guard.new_session(),
+        max_age=SESSION_DAYS * 86400,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: str = Form("")) -> Response:
+    if not _guard(request).csrf_ok(request, csrf):
+        raise HTTPException(403, "missing or wrong CSRF token")
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/healthz")
+def healthz(request: Request) -> PlainTextResponse:
+    """200 when the store answers a query; 503 with the reason otherwise."""
+    try:
+        queries.target_names(_ctx(request).store)
+    except Exception as exc:
+        return PlainTextResponse(f"store unreadable: {exc}\n", status_code=503)
+    return PlainTextResponse("ok\n")
+
+
+@router.get("/metrics")
+def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus text format, computed from the store at each scrape."""
+    store = _ctx(request).store
+    by_status, histogram, total_s, count = queries.check_stats(store)
+    backlog = queries.outbox_backlog(store)
+    lines = [
+        "# HELP watcher_checks_total Checks done, by outcome.",
+        "# TYPE watcher_checks_total counter",
+        *(f'watcher_checks_total{{status="{s}"}} {n}' for s, n in sorted(by_status.items())),
+        "# HELP watcher_check_failures_total Checks that failed.",
+        "# TYPE watcher_check_failures_total counter",
+        f"watcher_check_failures_total {by_status.get('error', 0)}",
+        "# HELP watcher_check_duration_seconds How long checks took.",
+        "# TYPE watcher_check_duration_seconds histogram",
+        *(f'watcher_check_duration_seconds_bucket{{le="{b}"}} {n}' for b, n in histogram),
+        f'watcher_check_duration_seconds_bucket{{le="+Inf"}} {count}',
+        f"watcher_check_duration_seconds_sum {total_s:.3f}",
+        f"watcher_check_duration_seconds_count {count}",
+        "# HELP watcher_outbox_messages Alerts in the outbox, by status.",
+        "# TYPE watcher_outbox_messages gauge",
+        *(
+            f'watcher_outbox_messages{{status="{s}"}} {backlog.get(s, 0)}'
+            for s in ("pending", "failed", "sent")
+        ),
+        "# HELP watcher_outbox_backlog Alerts waiting to be sent.",
+        "# TYPE watcher_outbox_backlog gauge",
+        f"watcher_outbox_backlog {backlog.get('pending', 0)}",
+    ]
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -1,0 +1,305 @@
+"""What the web UI, the API and the feeds read from the store (read-only).
+
+Each function is one question with its SQL; the routes only shape answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from watcher.keywords import KeywordMatcher, find_hits
+from watcher.models import Hit
+from watcher.schema import captures, checks, hits, messages, search_texts, targets
+from watcher.search import Query
+from watcher.store import CaptureRow, Store, _capture_query, _to_capture
+
+CHANGE_KINDS = ("new", "changed")
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSummary:
+    name: str
+    url: str
+    last_checked_at: datetime | None
+    last_status: str | None
+    last_error: str | None
+    consecutive_errors: int
+    last_change_at: datetime | None
+    last_capture_id: str | None
+    captures: int
+    hits_7d: int
+    groups_7d: tuple[str, ...]
+
+
+def summaries(store: Store, now: datetime | None = None) -> dict[str, TargetSummary]:
+    """Every target in the store with its state, last change and recent hits."""
+    since = (now or datetime.now(UTC)) - timedelta(days=7)
+    last_change = (
+        sa.select(captures.c.target_id, sa.func.max(captures.c.fetched_at).label("at"))
+        .where(captures.c.kind.in_(CHANGE_KINDS))
+        .group_by(captures.c.target_id)
+        .subquery()
+    )
+    counts = (
+        sa.select(captures.c.target_id, sa.func.count().label("n"))
+        .group_by(captures.c.target_id)
+        .subquery()
+    )
+    recent = (
+        sa.select(
+            captures.c.target_id,
+            sa.func.sum(hits.c.count).label("n"),
+            sa.func.group_concat(sa.distinct(hits.c.group_name)).label("groups"),
+        )
+        .join(hits, hits.c.capture_id == captures.c.id)
+        .where(captures.c.fetched_at >= since, hits.c.where == "added")
+        .group_by(captures.c.target_id)
+        .subquery()
+    )
+    query = (
+        sa.select(
+            targets,
+            last_change.c.at.label("last_change_at"),
+            counts.c.n.label("capture_count"),
+            recent.c.n.label("hits_7d"),
+            recent.c.groups.label("groups_7d"),
+        )
+        .outerjoin(last_change, last_change.c.target_id == targets.c.id)
+        .outerjoin(counts, counts.c.target_id == targets.c.id)
+        .outerjoin(recent, recent.c.target_id == targets.c.id)
+    )
+    out = {}
+    with store.engine.connect() as conn:
+        for r in conn.execute(query):
+            at = r.last_change_at
+            out[r.name] = TargetSummary(
+                name=r.name,
+                url=r.url,
+                last_checked_at=r.last_checked_at,
+                last_status=r.last_status,
+                last_error=r.last_error,
+                consecutive_errors=r.consecutive_errors,
+                last_change_at=captures.c.fetched_at.type.process_result_value(at, None)
+                if isinstance(at, str)
+                else at,
+                last_capture_id=r.last_capture_id,
+                captures=r.capture_count or 0,
+                hits_7d=int(r.hits_7d or 0),
+                groups_7d=tuple(sorted((r.groups_7d or "").split(","))) if r.groups_7d else (),
+            )
+    return out
+
+
+def timeline(store: Store, name: str, page: int, per_page: int) -> tuple[list[CaptureRow], int]:
+    """One page of a target's captures, newest first, and how many there are."""
+    base = _capture_query().where(targets.c.name == name)
+    query = base.order_by(captures.c.fetched_at.desc(), captures.c.id.desc())
+    query = query.limit(per_page).offset((page - 1) * per_page)
+    total_query = (
+        sa.select(sa.func.count())
+        .select_from(captures.join(targets, targets.c.id == captures.c.target_id))
+        .where(targets.c.name == name)
+    )
+    with store.engine.connect() as conn:
+        rows = [_to_capture(r) for r in conn.execute(query)]
+        total = conn.execute(total_query).scalar_one()
+    return rows, total
+
+
+def recent_checks(store: Store, name: str, limit: int = 20) -> list[sa.Row[Any]]:
+    return store.checks_of(name, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class HitRow:
+    capture_id: str
+    previous_id: str | None
+    target: str
+    fetched_at: datetime
+    group: str
+    term: str
+    where: str
+    count: int
+
+
+def hit_rows(
+    store: Store,
+    group: str | None = None,
+    target: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[HitRow]:
+    """Keyword hits over time, newest first: the policy trail."""
+    query = (
+        sa.select(
+            hits.c.capture_id,
+            captures.c.previous_id,
+            targets.c.name,
+            captures.c.fetched_at,
+            hits.c.group_name,
+            hits.c.term,
+            hits.c.where,
+            hits.c.count,
+        )
+        .join(captures, captures.c.id == hits.c.capture_id)
+        .join(targets, targets.c.id == captures.c.target_id)
+        .order_by(captures.c.fetched_at.desc(), hits.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    if group:
+        query = query.where(hits.c.group_name == group)
+    if target:
+        query = query.where(targets.c.name == target)
+    with store.engine.connect() as conn:
+        return [HitRow(*r) for r in conn.execute(query)]
+
+
+def changes(store: Store, target: str | None = None, limit: int = 50) -> list[CaptureRow]:
+    """The newest changes (and first captures), for feeds."""
+    query = _capture_query().where(captures.c.kind.in_(CHANGE_KINDS))
+    if target:
+        query = query.where(targets.c.name == target)
+    query = query.order_by(captures.c.fetched_at.desc(), captures.c.id.desc()).limit(limit)
+    with store.engine.connect() as conn:
+        return [_to_capture(r) for r in conn.execute(query)]
+
+
+def changes_with_hits(store: Store, group: str, limit: int = 50) -> list[CaptureRow]:
+    has_hit = sa.exists().where(
+        hits.c.capture_id == captures.c.id, hits.c.group_name == group, hits.c.where == "added"
+    )
+    query = (
+        _capture_query()
+        .where(has_hit)
+        .order_by(captures.c.fetched_at.desc(), captures.c.id.desc())
+        .limit(limit)
+    )
+    with store.engine.connect() as conn:
+        return [_to_capture(r) for r in conn.execute(query)]
+
+
+def pair_hits(groups: dict[str, list[str]], old: str | None, new: str, diff: Any) -> list[Hit]:
+    """Hits of any two captures, computed for the pair (stored hits are per capture)."""
+    return find_hits(KeywordMatcher(groups), old, new, diff)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    capture: CaptureRow
+    snippets: list[str]
+
+
+def search(
+    store: Store, query: Query, limit: int = 20, offset: int = 0, budget: int = 400
+) -> tuple[list[SearchResult], bool]:
+    """Captures whose text has every term of ``query``, newest first, with snippets.
+
+    Candidates come from the index (all tokens present); each is confirmed on its
+    stored text. Returns the results and whether more may follow. ``budget``
+    caps the texts read for one page of results.
+    """
+    matcher = KeywordMatcher({str(i): [term] for i, term in enumerate(query.terms)})
+    matched = sa.text("SELECT rowid FROM search WHERE search MATCH :q").bindparams(q=query.match)
+    ids = sa.select(matched.columns(sa.column("rowid", sa.Integer)).subquery().c.rowid)
+    newest = (
+        sa.select(captures.c.id)
+        .join(search_texts, search_texts.c.text_sha256 == captures.c.text_sha256)
+        .where(search_texts.c.id.in_(ids))
+        .order_by(captures.c.fetched_at.desc(), captures.c.id.desc())
+    )
+    found: list[SearchResult] = []
+    seen_texts: set[tuple[str, str]] = set()
+    skipped = 0
+    more = False
+    read = 0
+    with store.engine.connect() as conn:
+        candidate_ids = list(conn.execute(newest).scalars())
+    for start in range(0, len(candidate_ids), 100):
+        chunk = candidate_ids[start : start + 100]
+        with store.engine.connect() as conn:
+            rows = {
+                c.id: c
+                for c in map(
+                    _to_capture, conn.execute(_capture_query().where(captures.c.id.in_(chunk)))
+                )
+            }
+        for capture_id in chunk:
+            capture = rows[capture_id]
+            key = (capture.target, capture.text_sha256)
+            if key in seen_texts:
+                continue  # the same text again (bytes changed, text did not): once is enough
+            seen_texts.add(key)
+            if read >= budget:
+                return found, True
+            read += 1
+            try:
+                text = store.text(capture)
+            except Exception:
+                continue
+            occurrences = find_hits(matcher, None, text, None)
+            if {h.group for h in occurrences} != {str(i) for i in range(len(query.terms))}:
+                continue  # tokens all there, but not the words or phrases themselves
+            if skipped < offset:
+                skipped += 1
+                continue
+            if len(found) == limit:
+                more = True
+                return found, more
+            found.append(SearchResult(capture, [h.snippet for h in occurrences[:3]]))
+    return found, more
+
+
+def outbox_backlog(store: Store) -> dict[str, int]:
+    query = sa.select(messages.c.status, sa.func.count()).group_by(messages.c.status)
+    with store.engine.connect() as conn:
+        return {status: n for status, n in conn.execute(query)}
+
+
+def check_stats(store: Store) -> tuple[dict[str, int], list[tuple[float, int]], float, int]:
+    """Checks by status, a duration histogram (cumulative per bucket), sum and count."""
+    buckets = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+    with store.engine.connect() as conn:
+        by_status = {
+            s: n
+            for s, n in conn.execute(
+                sa.select(checks.c.status, sa.func.count()).group_by(checks.c.status)
+            )
+        }
+        columns = [sa.func.sum(sa.case((checks.c.duration <= b, 1), else_=0)) for b in buckets]
+        row = conn.execute(
+            sa.select(*columns, sa.func.sum(checks.c.duration), sa.func.count())
+        ).one()
+    histogram = [(b, int(row[i] or 0)) for i, b in enumerate(buckets)]
+    return by_status, histogram, float(row[-2] or 0.0), int(row[-1])
+
+
+def capture_pair(
+    store: Store, name: str, from_id: str | None, to_id: str | None
+) -> tuple[CaptureRow, CaptureRow]:
+    """Two captures of a target; by default the newest and the one before it."""
+    if to_id:
+        new = store.capture(to_id, name)
+    else:
+        newest = store.history(name, 1)
+        if not newest:
+            raise LookupError(f"no captures of {name!r}")
+        new = newest[0]
+    if from_id:
+        old = store.capture(from_id, name)
+    elif new.previous_id:
+        old = store.capture(new.previous_id)
+    else:
+        old = new
+    if new.target != name or old.target != name:
+        raise LookupError("both captures must belong to the target")
+    return old, new
+
+
+def target_names(store: Store) -> Sequence[str]:
+    return store.target_names()
