@@ -45,7 +45,7 @@ def _simplified(tokens: str) -> str:
 
 def index_terms(text: str) -> str:
     """What FTS5 stores for a text: its distinct tokens, space-separated."""
-    return _simplified(" ".join(_tokens(text)))
+    return _simplified(" ".join(sorted(_tokens(text))))  # sorted: the same text, the same terms
 
 
 @dataclass(frozen=True, slots=True)
