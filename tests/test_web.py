@@ -1,0 +1,382 @@
+"""The web app in process (httpx's ASGI transport) over a real store filled by real
+checks of a local site: pages, JSON API, feeds, search, health, metrics, security."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import feedparser
+import httpx
+import pytest
+from click.testing import CliRunner
+from httpserver import HTTPServer
+
+from watcher.cli import main
+from watcher.search import QueryError, index_terms, parse_query
+from watcher.web.app import create_app
+
+GBK_PAGE = (
+    "<html><head><meta charset=gbk><title>关于加快船只工业发展的通知</title></head><body>"
+    "<div id=c><p>工业和信息化部关于加快船只工业高质量发展的通知。</p>"
+    "<p>各省、自治区、直辖市工业和信息化主管部门：朱镕基、王堃。</p>"
+    "<p>Industrial Internet innovation and development.</p></div></body></html>"
+)
+HOSTILE = (
+    "<html><head><title>x<script>alert(1)</script></title></head><body>"
+    "<p>&lt;script&gt;alert('text')&lt;/script&gt; 國防科工局</p>"
+    '<script>window.__pwned = 1</script><img src=x onerror="alert(2)">'
+    '<a href="javascript:alert(3)">link</a></body></html>'
+)
+
+
+def check(config: Path, data: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "--data", str(data), "check", "--no-notify"]
+    )
+    assert result.exit_code in (0, 1), result.output
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    folder = tmp_path_factory.mktemp("web")
+    with HTTPServer() as server:
+        server.route("/notice", body=GBK_PAGE.encode("gbk"), headers={"Content-Type": "text/html"})
+        server.route("/hostile", body=HOSTILE.encode(), headers={"Content-Type": "text/html"})
+        server.route("/broken", status=500, body=b"down")
+        config = folder / "targets.yaml"
+        config.write_text(
+            f"""settings: {{host_delay: 0, base_url: "http://watcher.example"}}
+keywords:
+  shipbuilding: [船舶, 造船]
+  sastind: [国防科工局]
+targets:
+  - name: miit
+    title: MIIT 通知公告
+    url: {server.url("/notice")}
+    tags: [miit, ministry]
+  - name: hostile
+    title: Hostile page
+    url: {server.url("/hostile")}
+  - name: broken
+    title: Broken site
+    url: {server.url("/broken")}
+    retries: 0
+""",
+            encoding="utf-8",
+        )
+        data = folder / "snapshots"
+        check(config, data)
+        changed = GBK_PAGE.replace("船只工业高质量", "船舶工业高质量").replace(
+            "</div>", "<p>新增：国防科工局发布船舶工业通知。</p></div>"
+        )
+        server.route("/notice", body=changed.encode("gbk"), headers={"Content-Type": "text/html"})
+        check(config, data)
+        yield config, data
+
+
+def app_client(site, password: str | None = None) -> httpx.AsyncClient:
+    config, data = site
+    app = create_app(data, config, password=password)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+@pytest.fixture
+async def client(site) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(site) as c:
+        yield c
+
+
+@pytest.fixture
+async def locked(site) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(site, "s3cret") as c:
+        yield c
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert match, "no CSRF field in the form"
+    return match.group(1)
+
+
+# --------------------------------------------------------------------------- pages
+
+
+async def test_dashboard_lists_targets_with_fresh_hits_first(client) -> None:
+    page = await client.get("/")
+    assert page.status_code == 200
+    html = page.text
+    order = [html.index(t) for t in ("MIIT 通知公告", "Hostile page", "Broken site")]
+    assert order[0] < order[1]  # the target with hits in the last 7 days comes first
+    assert 'class="status s-error"' in html and "HTTP 500" in html
+    assert 'class="hits"' in html
+
+
+async def test_dashboard_filters_and_sorts(client) -> None:
+    only = (await client.get("/", params={"tag": "ministry"})).text
+    assert "MIIT 通知公告" in only and "Hostile page" not in only
+    by_errors = (await client.get("/", params={"sort": "errors", "order": "desc"})).text
+    assert by_errors.index("Broken site") < by_errors.index("MIIT 通知公告")
+    by_name = (await client.get("/", params={"sort": "target", "order": "asc"})).text
+    assert by_name.index("Broken site") < by_name.index("Hostile page") < by_name.index("MIIT")
+
+
+async def test_target_page_has_its_timeline_and_a_compare_form(client) -> None:
+    html = (await client.get("/t/miit")).text
+    assert html.count('name="from"') == 2 and html.count('name="to"') == 2
+    assert 'action="/t/miit/diff"' in html
+    assert "2 captures" in html
+    assert (await client.get("/t/nothing-here")).status_code == 404
+
+
+async def test_diff_marks_one_changed_character_and_the_hit(client) -> None:
+    html = (await client.get("/t/miit/diff")).text
+    assert "<del>只</del>" in html
+    assert re.search(r'<ins><mark class="hit" data-group="shipbuilding"[^>]*>舶</mark></ins>', html)
+    assert 'id="change-1"' in html and 'id="change-2"' in html
+    side = (await client.get("/t/miit/diff", params={"view": "side"})).text
+    assert '<table class="diff diff-side">' in side and '<td class="old">' in side
+
+
+async def test_capture_page_shows_facts_and_the_original_only_sandboxed(client) -> None:
+    api = (await client.get("/api/targets/hostile/captures")).json()
+    capture_id = api["captures"][0]["id"]
+    page = await client.get(f"/c/{capture_id}")
+    assert page.status_code == 200
+    html = page.text
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+    assert "javascript:" not in html
+    assert f'<iframe class="archive" src="/c/{capture_id}/raw" sandbox' in html
+    raw = await client.get(f"/c/{capture_id}/raw")
+    assert raw.headers["content-security-policy"].startswith("sandbox;")
+    assert "script-src" not in raw.headers["content-security-policy"]  # none at all
+    download = await client.get(f"/c/{capture_id}/download")
+    assert download.headers["content-disposition"].startswith("attachment;")
+    assert download.content == HOSTILE.encode()
+
+
+async def test_every_response_carries_the_security_headers(client) -> None:
+    for path in ("/", "/t/miit", "/api/targets", "/feed.atom", "/healthz", "/static/style.css"):
+        headers = (await client.get(path)).headers
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["referrer-policy"] == "no-referrer", path
+        assert "content-security-policy" in headers, path
+    page_csp = (await client.get("/")).headers["content-security-policy"]
+    assert "script-src 'self'" in page_csp and "frame-ancestors 'none'" in page_csp
+
+
+async def test_hits_page_links_each_hit_to_its_diff(client) -> None:
+    html = (await client.get("/hits", params={"group": "shipbuilding"})).text
+    link = re.search(r'class="hit-link" href="(/t/miit/diff\?from=\w+&amp;to=\w+)"', html)
+    assert link, html
+    diff = await client.get(link.group(1).replace("&amp;", "&"))
+    assert diff.status_code == 200 and "<del>只</del>" in diff.text
+
+
+async def test_search_two_hanzi_latin_words_and_phrases(client) -> None:
+    two = (await client.get("/search", params={"q": "船舶"})).text
+    assert "关于加快船只工业发展的通知" in two and "船舶工业" in two  # the page's title
+    latin = (await client.get("/search", params={"q": "innovation"})).text
+    assert "Industrial Internet innovation" in latin
+    phrase = (await client.get("/search", params={"q": '"industrial internet"'})).text
+    assert "Industrial Internet innovation" in phrase
+    wrong_order = (await client.get("/search", params={"q": '"internet industrial"'})).text
+    assert "Nothing found" in wrong_order  # a phrase is confirmed whole, in order
+    traditional = (await client.get("/search", params={"q": "國防科工局"})).text
+    # traditional in the query finds simplified text, and traditional text too
+    assert 'href="/t/miit"' in traditional and 'href="/t/hostile"' in traditional
+    one = (await client.get("/search", params={"q": "船"})).text
+    assert "at least two Chinese characters" in one
+
+
+async def test_feeds_are_valid_atom(client) -> None:
+    for path in ("/feed.atom", "/t/miit/feed.atom", "/hits/shipbuilding/feed.atom"):
+        response = await client.get(path)
+        assert response.headers["content-type"].startswith("application/atom+xml")
+        feed = feedparser.parse(response.content)
+        assert not feed.bozo, (path, feed.get("bozo_exception"))
+        assert feed.version == "atom10"
+        assert feed.entries, path
+    entries = feedparser.parse((await client.get("/hits/shipbuilding/feed.atom")).content).entries
+    assert entries[0].title.startswith("MIIT 通知公告 changed") and "船舶" in entries[0].title
+    assert entries[0].link.startswith("http://watcher.example/t/miit/diff?from=")
+
+
+async def test_json_api(client) -> None:
+    targets = (await client.get("/api/targets")).json()
+    by_name = {t["name"]: t for t in targets}
+    assert by_name["miit"]["captures"] == 2 and by_name["broken"]["status"] == "error"
+    captures = (await client.get("/api/targets/miit/captures")).json()
+    newest = captures["captures"][0]
+    assert captures["total"] == 2 and newest["kind"] == "changed"
+    one = (await client.get(f"/api/captures/{newest['id']}")).json()
+    assert "船舶工业高质量" in one["text"] and any(h["term"] == "船舶" for h in one["hits"])
+    diff = (await client.get("/api/targets/miit/diff")).json()
+    assert diff["to"] == newest["id"] and diff["added"] > 0
+    hits = (await client.get("/api/hits", params={"group": "sastind"})).json()
+    assert hits and all(h["group"] == "sastind" for h in hits)
+    found = (await client.get("/api/search", params={"q": "船舶"})).json()
+    assert found["results"] and "船舶" in found["results"][0]["snippets"][0]
+    assert (await client.get("/api/search", params={"q": "“”"})).status_code == 400
+    assert (await client.get("/api/captures/NOPE0000")).status_code == 404
+    spec = (await client.get("/api/openapi.json")).json()
+    assert {"/api/targets", "/api/search", "/api/hits"} <= set(spec["paths"])
+
+
+async def test_healthz_and_metrics(client, site, tmp_path) -> None:
+    assert (await client.get("/healthz")).text == "ok\n"
+    metrics = (await client.get("/metrics")).text
+    assert 'watcher_checks_total{status="error"} 2' in metrics
+    assert "watcher_check_duration_seconds_bucket" in metrics
+    assert "watcher_outbox_backlog 0" in metrics
+    config, _ = site
+    broken = create_app(tmp_path / "missing", config)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=broken), base_url="http://test"
+    ) as c:
+        response = await c.get("/healthz")
+    assert response.status_code == 503 and "store unreadable" in response.text
+
+
+async def test_check_now_needs_the_service_and_a_csrf_token(client) -> None:
+    html = (await client.get("/t/miit")).text
+    assert "Check now" not in html  # `watcher serve` has no checker
+    refused = await client.post("/t/miit/check", data={"csrf": "wrong"})
+    assert refused.status_code == 403
+
+
+async def test_check_now_starts_a_check_in_the_service(site) -> None:
+    config, data = site
+    asked: list[str] = []
+
+    async def check_now(name: str) -> bool:
+        asked.append(name)
+        return name == "miit"
+
+    app = create_app(data, config, check_now=check_now)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as c:
+        html = (await c.get("/t/miit")).text
+        assert "Check now" in html
+        token = csrf_of(html)
+        done = await c.post("/t/miit/check", data={"csrf": token})
+        assert done.status_code == 303 and done.headers["location"] == "/t/miit?checking=1"
+        cross_site = await c.post(
+            "/t/miit/check", data={"csrf": token}, headers={"Origin": "http://evil.example"}
+        )
+        assert cross_site.status_code == 403
+    assert asked == ["miit"]
+
+
+# --------------------------------------------------------------------------- login
+
+
+async def test_with_a_password_everything_needs_login(locked) -> None:
+    page = await locked.get("/", headers={"Accept": "text/html"})
+    assert page.status_code == 303 and page.headers["location"] == "/login?next=/"
+    api = await locked.get("/api/targets")
+    assert api.status_code == 401 and api.headers["www-authenticate"].startswith("Basic")
+    assert (await locked.get("/feed.atom")).status_code == 401
+    assert (await locked.get("/healthz")).status_code == 200  # for the container's check
+    basic = base64.b64encode(b"analyst:s3cret").decode()
+    ok = await locked.get("/api/targets", headers={"Authorization": f"Basic {basic}"})
+    assert ok.status_code == 200
+    bad = base64.b64encode(b"analyst:nope").decode()
+    assert (
+        await locked.get("/api/targets", headers={"Authorization": f"Basic {bad}"})
+    ).status_code == 401
+
+
+async def test_login_form_sets_a_session_and_logout_ends_it(locked) -> None:
+    form = (await locked.get("/login", params={"next": "/t/miit"})).text
+    token = csrf_of(form)
+    wrong = await locked.post("/login", data={"password": "x", "next": "/t/miit", "csrf": token})
+    assert wrong.status_code == 401 and "Wrong password." in wrong.text
+    right = await locked.post(
+        "/login", data={"password": "s3cret", "next": "/t/miit", "csrf": token}
+    )
+    assert right.status_code == 303 and right.headers["location"] == "/t/miit"
+    cookie = right.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert (await locked.get("/t/miit")).status_code == 200
+    stale = await locked.post("/login", data={"password": "s3cret", "next": "/", "csrf": token})
+    assert stale.status_code == 403  # the token was bound to the session before login
+    token = csrf_of((await locked.get("/login")).text)
+    evil = await locked.post(
+        "/login", data={"password": "s3cret", "next": "//evil.example/", "csrf": token}
+    )
+    assert evil.headers["location"] == "/"
+    page = (await locked.get("/")).text
+    out = await locked.post("/logout", data={"csrf": csrf_of(page)})
+    assert out.status_code == 303
+    locked.cookies.clear()
+    assert (await locked.get("/api/targets")).status_code == 401
+
+
+async def test_login_without_csrf_is_refused(locked) -> None:
+    response = await locked.post("/login", data={"password": "s3cret", "next": "/"})
+    assert response.status_code == 403
+
+
+# --------------------------------------------------------------------------- search terms
+
+
+def test_index_terms_are_bigrams_words_and_simplified() -> None:
+    terms = set(index_terms("國防科工局 SASTIND ２０２５年 船").split())
+    assert {"国防", "防科", "科工", "工局", "sastind", "2025", "年", "船"} <= terms
+    query = parse_query('船舶 "industrial internet"')
+    assert query.terms == ("船舶", "industrial internet")
+    assert set(query.tokens) == {"船舶", "industrial", "internet"}
+    with pytest.raises(QueryError):
+        parse_query("   ")
+
+
+# --------------------------------------------------------------------------- in the service
+
+
+async def test_watcher_run_serves_the_ui_and_check_now_checks(tmp_path: Path) -> None:
+    """The UI in the service's own event loop, on a real port; "check now" runs a check."""
+    import asyncio
+    import socket
+
+    from watcher.service import Service
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with HTTPServer() as server:
+        server.route("/notice", body=GBK_PAGE.encode("gbk"), headers={"Content-Type": "text/html"})
+        config = tmp_path / "targets.yaml"
+        config.write_text(
+            f"settings: {{host_delay: 0}}\ntargets:\n  - name: miit\n"
+            f"    url: {server.url('/notice')}\n    interval: 1h\n",
+            encoding="utf-8",
+        )
+        check(config, tmp_path / "data")  # checked now: the next scheduled check is in 1 h
+        service = Service(
+            config, tmp_path / "data", tmp_path / "notifiers", web=("127.0.0.1", port)
+        )
+        task = asyncio.create_task(service.run())
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+                for _ in range(100):
+                    try:
+                        page = await c.get("/t/miit")
+                        break
+                    except httpx.ConnectError:
+                        await asyncio.sleep(0.05)
+                assert page.status_code == 200 and "Check now" in page.text
+                before = server.hits("/notice")
+                done = await c.post("/t/miit/check", data={"csrf": csrf_of(page.text)})
+                assert done.status_code == 303
+                for _ in range(100):
+                    if server.hits("/notice") > before:
+                        break
+                    await asyncio.sleep(0.05)
+                assert server.hits("/notice") == before + 1
+        finally:
+            service.stop()
+            await asyncio.wait_for(task, 20)
