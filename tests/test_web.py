@@ -32,11 +32,14 @@ HOSTILE = (
 )
 
 
-def check(config: Path, data: Path) -> None:
+def check(config: Path, data: Path) -> str:
     result = CliRunner().invoke(
         main, ["--config", str(config), "--data", str(data), "check", "--no-notify"]
     )
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
     assert result.exit_code in (0, 1), result.output
+    return result.output
 
 
 @pytest.fixture(scope="module")
@@ -355,7 +358,8 @@ async def test_watcher_run_serves_the_ui_and_check_now_checks(tmp_path: Path) ->
             f"    url: {server.url('/notice')}\n    interval: 1h\n",
             encoding="utf-8",
         )
-        check(config, tmp_path / "data")  # checked now: the next scheduled check is in 1 h
+        # checked now (the CLI runs its own event loop: on a thread), next check in 1 h
+        assert "1 new" in await asyncio.to_thread(check, config, tmp_path / "data")
         service = Service(
             config, tmp_path / "data", tmp_path / "notifiers", web=("127.0.0.1", port)
         )
@@ -380,3 +384,35 @@ async def test_watcher_run_serves_the_ui_and_check_now_checks(tmp_path: Path) ->
         finally:
             service.stop()
             await asyncio.wait_for(task, 20)
+
+
+async def test_reindex_fills_the_search_index_of_an_older_store(tmp_path: Path) -> None:
+    import asyncio
+    import sqlite3
+
+    with HTTPServer() as server:
+        server.route("/notice", body=GBK_PAGE.encode("gbk"), headers={"Content-Type": "text/html"})
+        config = tmp_path / "targets.yaml"
+        config.write_text(
+            f"settings: {{host_delay: 0}}\ntargets:\n  - name: miit\n"
+            f"    url: {server.url('/notice')}\n",
+            encoding="utf-8",
+        )
+        data = tmp_path / "data"
+        # the CLI runs its own event loop: from this async test, on a thread
+        await asyncio.to_thread(check, config, data)
+    with sqlite3.connect(data / "index.sqlite") as db:  # as a store from before the index
+        db.execute("INSERT INTO search(search) VALUES ('delete-all')")
+        db.execute("DELETE FROM search_texts")
+    app = create_app(data, config)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as c:
+        assert "Nothing found" in (await c.get("/search", params={"q": "船只"})).text
+        result = await asyncio.to_thread(
+            CliRunner().invoke, main, ["--config", str(config), "--data", str(data), "reindex"]
+        )
+        assert result.exit_code == 0 and "indexed 1 of 1 texts" in result.output
+        assert "船只工业" in (await c.get("/search", params={"q": "船只"})).text
+    again = CliRunner().invoke(main, ["--config", str(config), "--data", str(data), "reindex"])
+    assert "the search index is complete" in again.output

@@ -436,6 +436,43 @@ def _warn_if_open(host: str, password: str | None) -> None:
         )
 
 
+@main.command()
+@pass_ctx
+def reindex(ctx: Context) -> None:
+    """Add stored texts that are not in the search index yet (captured by an older
+    watcher) to it. `watcher run` does this by itself at start.
+
+    \b
+    Example:
+      watcher reindex
+    """
+    with ctx.store() as store:
+        missing = store.unindexed_texts()
+        if not missing:
+            ctx.out.print("the search index is complete", highlight=False)
+            return
+        done = 0
+        with _bar(ctx, len(missing), "indexing") as advance:
+            for start in range(0, len(missing), 100):
+                batch = missing[start : start + 100]
+                done += store.index_texts(batch)
+                advance(len(batch))
+    ctx.out.print(f"indexed {done} of {len(missing)} texts", highlight=False)
+
+
+@contextmanager
+def _bar(ctx: Context, total: int, label: str) -> Iterator[Any]:
+    """A progress bar at a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=ctx.err, transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
 @main.command("notify-test")
 @click.option("--tag", help="Only the channels with this tag.")
 @pass_ctx

@@ -152,6 +152,7 @@ class Service:
                 asyncio.create_task(self._watch_loop(), name="config-watch"),
             ]
             server = await self._start_web() if self.web else None
+            tasks.append(asyncio.create_task(self._backfill_search(), name="search-backfill"))
             await self._stop.wait()
             if server is not None:
                 server.should_exit = True
@@ -246,6 +247,16 @@ class Service:
                 for old in self._retired:
                     old.close()
                 self._retired.clear()
+
+    async def _backfill_search(self) -> None:
+        """Index texts stored before the search index existed, in the background."""
+        missing = await asyncio.to_thread(self.store.unindexed_texts)
+        if not missing:
+            return
+        log.info("search: indexing %d texts stored before the index existed", len(missing))
+        for start in range(0, len(missing), 100):
+            await asyncio.to_thread(self.store.index_texts, missing[start : start + 100])
+        log.info("search: index complete")
 
     async def _finish_checks(self) -> None:
         running = list(self._running)

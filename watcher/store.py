@@ -336,6 +336,38 @@ class Store:
         update = _UPDATE_TARGET_FAILED if check.status == "error" else _UPDATE_TARGET_OK
         conn.execute(update, _target_values(check, capture_id))
 
+    def unindexed_texts(self) -> list[str]:
+        """Digests of stored texts not yet in the search index (stored before it existed)."""
+        query = (
+            sa.select(captures.c.text_sha256)
+            .distinct()
+            .outerjoin(
+                schema.search_texts,
+                schema.search_texts.c.text_sha256 == captures.c.text_sha256,
+            )
+            .where(schema.search_texts.c.id.is_(None))
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def index_texts(self, digests: Sequence[str]) -> int:
+        """Add these stored texts to the search index; returns how many were readable."""
+        from watcher.search import index_terms
+
+        done = 0
+        for start in range(0, len(digests), 100):
+            batch = []
+            for digest in digests[start : start + 100]:
+                try:
+                    batch.append((digest, index_terms(self.blobs.get(digest).decode("utf-8"))))
+                except Exception as exc:  # a lost blob is reported by `verify`
+                    log.warning("text %s not indexed: %s", digest, exc)
+            with self.engine.begin() as conn:
+                for digest, terms in batch:
+                    _index_text(conn, digest, terms)
+            done += len(batch)
+        return done
+
     # -- reading --------------------------------------------------------------------------
 
     def _capture(self, conn: sa.Connection, capture_id: str) -> CaptureRow | None:
