@@ -226,8 +226,20 @@ BAD_CASES = [
     pytest.param(
         OK_TARGET + "    follow:\n      select: div\n",
         4,
-        "targets[0].follow: missing required key 'links'",
+        "targets[0].follow: set either links (CSS of the item links) or items",
         id="follow-without-links",
+    ),
+    pytest.param(
+        OK_TARGET + "    follow:\n      items: 'searchVO.listVO[?'\n",
+        5,
+        "targets[0].follow.items: invalid JMESPath expression",
+        id="bad-follow-jmespath",
+    ),
+    pytest.param(
+        OK_TARGET + "    follow:\n      links: a\n      pages: 3\n",
+        4,
+        "pages > 1 needs next (CSS of the next-page link) or page_param",
+        id="follow-pages-without-next",
     ),
     # keyword groups
     pytest.param(
@@ -588,7 +600,7 @@ def test_single_strings_are_accepted_where_lists_are_expected() -> None:
     assert target.ignore == ("浏览次数[:：]\\s*\\d+",)
     assert (target.notify, target.tags, target.keywords) == (("analysts",), ("miit",), ("ship",))
     assert target.follow == Follow(links="ul.list li a", select=("div#con_con",))
-    assert (target.follow.max_new, target.follow.attachments) == (20, True)
+    assert (target.follow.max_new, target.follow.attachments) == (50, True)
 
 
 def test_yaml_numbers_are_read_as_text_where_text_is_expected() -> None:

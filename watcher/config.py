@@ -224,6 +224,18 @@ def _compile(pattern: str) -> re.Pattern[str]:
         raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
 
 
+def _check_jmespath(expression: str) -> str:
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        jmespath.compile(expression)
+    except JMESPathError as exc:
+        reason = str(exc).splitlines()[0].removeprefix("Invalid jmespath expression: ")
+        raise ValueError(f"invalid JMESPath expression {expression!r}: {reason}") from None
+    return expression
+
+
 def _check_regex(pattern: str) -> str:
     if not pattern:
         raise ValueError("empty regular expression")
@@ -369,6 +381,7 @@ def _day_ranges(aps_days: list[int]) -> str:
 Text = Annotated[str, BeforeValidator(_number_as_text)]
 NonEmptyText = Annotated[Text, AfterValidator(_not_empty)]
 Css = Annotated[Text, AfterValidator(_check_css)]
+JmesPath = Annotated[Text, AfterValidator(_check_jmespath)]
 Regex = Annotated[Text, AfterValidator(_check_regex)]
 Url = Annotated[Text, AfterValidator(_check_url)]
 Name = Annotated[Text, AfterValidator(_check_name)]
@@ -405,13 +418,44 @@ class Settings(_Model):
 
 
 class Follow(_Model):
-    """A listing page: each new link matched by `links` is fetched as a document."""
+    """A listing page: each item it lists is a document, fetched when first seen.
 
-    links: Css
+    Items are links matched by ``links`` (CSS) in the page, or in the HTML that a
+    JSON answer holds at ``html`` (MIIT's column units: ``data.html``); or, for a
+    JSON search API (gov.cn's policy library), objects at ``items`` whose ``url``,
+    ``title`` and ``date`` fields are JMESPath expressions.
+    """
+
+    links: Css | None = None
+    html: JmesPath | None = None
+    items: JmesPath | None = None
+    url: JmesPath = "url"
+    title: JmesPath = "title"
+    date: JmesPath | None = None
+    pages: PositiveCount = 1  # listing pages followed (the first included)
+    next: Css | None = None  # the "next page" link of an HTML listing
+    page_param: NonEmptyText | None = None  # or a query parameter numbering the pages
     select: Selectors = ()
     exclude: Selectors = ()
-    max_new: PositiveCount = 20
-    attachments: bool = True
+    max_new: PositiveCount = 50  # documents fetched per check; the rest wait (deferred)
+    baseline: bool = True  # the first check records the items without alerting
+    recheck: Duration = 86400.0  # documents are checked again this often ...
+    recheck_for: Duration = 30 * 86400.0  # ... for this long after they appeared
+    attachments: bool = True  # PDF, DOC(X), XLS(X), WPS, OFD and ZIP links of a document
+    removal_checks: PositiveCount = 3  # failed checks in a row before a removal is confirmed
+    removal_after: Duration = 86400.0  # ... spanning at least this long
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Follow:
+        if (self.links is None) == (self.items is None):
+            raise ValueError(
+                "set either links (CSS of the item links) or items (JMESPath of JSON items)"
+            )
+        if self.html is not None and self.links is None:
+            raise ValueError("html (where JSON holds the list's HTML) needs links (CSS)")
+        if self.pages > 1 and self.next is None and self.page_param is None:
+            raise ValueError("pages > 1 needs next (CSS of the next-page link) or page_param")
+        return self
 
 
 class Defaults(_Model):
