@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from watcher import excerpt
 from watcher.blobs import LocalBlobStore, compress, sha256
@@ -49,6 +51,7 @@ class Page:
     previous_text_sha256: str | None = None  # None on a first capture
     diff_timeout: float = 2.0
     excerpt_limit: int = 1500  # changed characters kept for the alert message
+    attachments: bool = False  # report links to attachment files (a listing's documents)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,8 @@ class Analysis:
     text_sha256: str
     excerpt: Excerpt | None = None  # what changed, bounded, for messages
     search_terms: str | None = None  # the new text's search tokens (None: text unchanged)
+    looks_removed: bool = False  # a short page saying it does not exist (soft 404)
+    attachment_links: tuple[tuple[str, str], ...] = ()  # (absolute URL, link text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +138,7 @@ def analyse(
     from watcher.keywords import find_hits
     from watcher.search import index_terms
 
-    document, encoding, source = document_of(page)
+    document, encoding, source = document_of(page, links=page.attachments)
     text = document.text
     if previous_text is None:
         hits = find_hits(matcher, None, text, None)
@@ -164,8 +169,45 @@ def analyse(
         text_sha256=text_digest,
         excerpt=shown,
         search_terms=index_terms(text) if changed else None,
+        looks_removed=looks_removed(document.title, text),
+        attachment_links=tuple(
+            (link.url, link.text) for link in document.links if is_attachment_url(link.url)
+        )
+        if page.attachments
+        else (),
     )
     return analysis, compressed
+
+
+_GONE = re.compile(
+    r"页面不存在|页面未找到|访问的页面不存在|该信息已删除|信息已删除|已被删除|已经删除|"
+    r"找不到(?:该|您|你)?(?:要)?(?:访问)?的?页面|page not found|404 not found|\b404\b",
+    re.IGNORECASE,
+)
+_ATTACHMENT_EXTENSIONS = (
+    ".pdf",
+    ".doc",
+    ".docx",
+    ".xls",
+    ".xlsx",
+    ".wps",
+    ".et",
+    ".ofd",
+    ".zip",
+    ".rar",
+    ".7z",
+)
+
+
+def looks_removed(title: str, text: str) -> bool:
+    """A soft 404: a short page that says the notice does not exist or was deleted."""
+    return len(text) < 3000 and bool(_GONE.search(f"{title}\n{text[:3000]}"))
+
+
+def is_attachment_url(url: str) -> bool:
+    """A link to a file a notice attaches (by the path's extension)."""
+    path = urlsplit(url).path.lower()
+    return path.endswith(_ATTACHMENT_EXTENSIONS)
 
 
 def document_of(page: Page, links: bool = False) -> tuple[Document, str, str]:
@@ -189,6 +231,9 @@ def document_of(page: Page, links: bool = False) -> tuple[Document, str, str]:
         links=links,
     )
     if page.select and not document.text:
+        whole, _ = extract_with_report(decoded.text, page.final_url, ignore=page.ignore)
+        if looks_removed(whole.title, whole.text):
+            return whole, decoded.encoding, decoded.source  # "页面不存在": the page says so
         raise ExtractionProblem("; ".join(warnings) or "select matched no text")
     return document, decoded.encoding, decoded.source
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -74,6 +75,15 @@ def page_of(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DocumentRole:
+    """What a document's check needs to know of its listing."""
+
+    listing_title: str
+    listed_date: str | None = None
+    attachments: bool = False  # report its attachment links
+
+
 class Checker:
     """Checks targets against one store with one fetcher; keeps no state between checks.
 
@@ -103,6 +113,7 @@ class Checker:
         # cycle instead of one per target (they are a log, not evidence)
         self._pending: list[CheckRecord] = []
         self._pending_messages: list[outbox.NewMessage] = []
+        self._listing_pages: dict[str, FetchResult] = {}
 
     def flush(self) -> None:
         """Write the buffered check records and the alerts they cause."""
@@ -114,11 +125,12 @@ class Checker:
 
     def _log_check(self, record: CheckRecord, found: list[Event] | None = None) -> None:
         self._pending.append(record)
-        self._pending_messages.extend(self._messages(found or []))
+        self._pending_messages.extend(self.messages_for(found or []))
         if len(self._pending) >= 500:
             self.flush()
 
-    def _messages(self, found: list[Event]) -> list[outbox.NewMessage]:
+    def messages_for(self, found: list[Event]) -> list[outbox.NewMessage]:
+        """The outbox messages of events (none without a composer)."""
         if self.composer is None or not found:
             return []
         digests = self.config.settings.digest
@@ -134,21 +146,44 @@ class Checker:
             "changed", target.name, target.title, target.url, at, notify=target.notify, **details
         )  # type: ignore[arg-type]
 
-    async def check(self, target: Target, state: TargetState | None = None) -> CheckResult:
+    async def check(
+        self,
+        target: Target,
+        state: TargetState | None = None,
+        *,
+        document: DocumentRole | None = None,
+    ) -> CheckResult:
         """Check one target; any failure becomes an ``error`` result, never an exception.
 
         ``state`` may be passed when the caller loaded many targets' states at once.
+        ``document`` marks a listing's document: its first capture is a ``document``
+        event, and its failures feed the removal rules instead of ``error`` alerts.
+        A listing target's documents are followed after its own check.
         """
         started = time.perf_counter()
         try:
             if state is None:
                 state = self.store.target_state(target.name, target.url, self.clock())
-            return await self._check(target, state, started)
+            result = await self._check(target, state, started, document)
+            if target.follow is not None and document is None:
+                from watcher.follow import Follower
+
+                page = self._listing_pages.pop(target.name, None)
+                await Follower(self).follow(target, state, result, page)
+            return result
         except Exception as exc:  # a bug must not stop the other targets
             log.exception("%s: internal error", target.name)
-            return self._error(target, state, f"internal error: {exc!r}", started)
+            return self._error(
+                target, state, f"internal error: {exc!r}", started, document=document
+            )
 
-    async def _check(self, target: Target, state: TargetState, started: float) -> CheckResult:
+    async def _check(
+        self,
+        target: Target,
+        state: TargetState,
+        started: float,
+        document: DocumentRole | None = None,
+    ) -> CheckResult:
         try:
             # conditional headers only when there is a capture to fall back on
             reuse = state.last is not None
@@ -157,18 +192,26 @@ class Checker:
             )
             fetched = await self.fetcher.fetch(target.url, options)
         except FetchError as exc:
-            return self._error(target, state, str(exc), started, exc.status_code, exc.attempts)
+            return self._error(
+                target, state, str(exc), started, exc.status_code, exc.attempts, document, exc.kind
+            )
         digest = sha256(fetched.body) if not fetched.not_modified else ""
         if state.last is not None and (fetched.not_modified or digest == state.last.raw_sha256):
             return self._unchanged(target, state, fetched, started)
         previous = state.last.text_sha256 if state.last else None
         settings = self.config.settings
         page = page_of(target, fetched, previous, settings.diff_timeout, settings.excerpt)
+        if document is not None and document.attachments:
+            page = replace(page, attachments=True)
+        if target.follow is not None and document is None:
+            self._listing_pages[target.name] = fetched  # its items are read after the check
         try:
             analysis = await self.analyzer.analyse(page)
         except (ExtractionProblem, WorkerCrashed) as exc:
-            return self._error(target, state, str(exc), started, fetched.status_code)
-        return self._store(target, state, fetched, analysis, started)
+            return self._error(
+                target, state, str(exc), started, fetched.status_code, document=document
+            )
+        return self._store(target, state, fetched, analysis, started, document)
 
     def _store(
         self,
@@ -177,6 +220,7 @@ class Checker:
         fetched: FetchResult,
         analysis: analyse.Analysis,
         started: float,
+        document: DocumentRole | None = None,
     ) -> CheckResult:
         status = (
             "new" if state.last is None else "changed" if analysis.text_changed else "unchanged"
@@ -215,9 +259,21 @@ class Checker:
             removed=analysis.removed,
             excerpt=analysis.excerpt,
             page_title=analysis.title,
+            listing=document.listing_title if document else "",
+            listed_date=document.listed_date if document else None,
         )
-        found = events.capture_events(status, self._rules(target), state.consecutive_errors, base)
-        messages = self._messages(found)
+        if document is not None and analysis.looks_removed:
+            found = []  # a notice replaced by "页面不存在": the removal rules decide
+        elif target.follow is not None:
+            # a listing's own text changes with every new item: its documents are
+            # the news (`document` events), so the listing only tells of recovery
+            found = events.recovery_events(self._rules(target), state.consecutive_errors, base)
+        else:
+            failures = 0 if document else state.consecutive_errors
+            found = events.capture_events(
+                status, self._rules(target), failures, base, document=document is not None
+            )
+        messages = self.messages_for(found)
         # the analysis stored the blobs; the index row goes in on this thread:
         # one writer, no lock contention
         record = self._record(state, fetched, status, started)
@@ -240,6 +296,8 @@ class Checker:
             removed=analysis.removed,
             hits=analysis.hits,
             title=analysis.title,
+            looks_removed=analysis.looks_removed,
+            links=analysis.attachment_links,
         )
         if analysis.diff_timed_out:
             log.warning("%s: diff time budget ran out; change shown coarsely", target.name)
@@ -289,6 +347,8 @@ class Checker:
         started: float,
         http_status: int | None = None,
         attempts: int = 1,
+        document: DocumentRole | None = None,
+        kind: str | None = None,
     ) -> CheckResult:
         now = self.clock()
         if state is not None:
@@ -302,7 +362,11 @@ class Checker:
                 error=message,
             )
             base = self._event(target, now, error=message)
-            found = events.error_events(self._rules(target), state.consecutive_errors, base)
+            found = (
+                []  # a document's failures feed the removal rules, not error alerts
+                if document is not None
+                else events.error_events(self._rules(target), state.consecutive_errors, base)
+            )
             self._log_check(record, found)
         return CheckResult(
             target=target.name,
@@ -312,6 +376,7 @@ class Checker:
             http_status=http_status,
             duration=time.perf_counter() - started,
             error=message,
+            error_kind=kind,
         )
 
 

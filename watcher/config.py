@@ -439,11 +439,11 @@ class Follow(_Model):
     exclude: Selectors = ()
     max_new: PositiveCount = 50  # documents fetched per check; the rest wait (deferred)
     baseline: bool = True  # the first check records the items without alerting
-    recheck: Duration = 86400.0  # documents are checked again this often ...
+    recheck: Delay = 86400.0  # documents are checked again this often ...
     recheck_for: Duration = 30 * 86400.0  # ... for this long after they appeared
     attachments: bool = True  # PDF, DOC(X), XLS(X), WPS, OFD and ZIP links of a document
     removal_checks: PositiveCount = 3  # failed checks in a row before a removal is confirmed
-    removal_after: Duration = 86400.0  # ... spanning at least this long
+    removal_after: Delay = 86400.0  # ... spanning at least this long
 
     @model_validator(mode="after")
     def _one_source(self) -> Follow:

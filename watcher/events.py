@@ -16,7 +16,18 @@ from typing import Literal
 from watcher.excerpt import Excerpt
 from watcher.models import Hit
 
-EventKind = Literal["changed", "new", "error", "recovered", "config", "test"]
+EventKind = Literal[
+    "changed",
+    "new",
+    "error",
+    "recovered",
+    "config",
+    "test",
+    "document",  # a listing's new item, fetched for the first time
+    "removed",  # a document gone for good (404/410, soft 404, sent home), confirmed
+    "delisted",  # an item no longer in its listing
+    "restored",  # a removed document back again
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +47,10 @@ class Event:
     failures: int = 0  # consecutive failed checks (error and recovered events)
     notify: tuple[str, ...] = ()  # apprise tags; () means every channel
     page_title: str = ""  # the page's own <title>
+    listing: str = ""  # for documents: the listing target's title
+    listed_date: str | None = None  # for documents: the date the listing shows
+    evidence_id: str | None = None  # for removals: the last good capture
+    metadata: dict[str, str] | None = None  # for documents: 发文字号, dates, issuer …
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +67,19 @@ def capture_events(
     rules: Rules,
     failures_before: int,
     base: Event,
+    *,
+    document: bool = False,
 ) -> list[Event]:
     """Events for a check that stored a capture (``new`` / ``changed`` / ``unchanged``).
 
     ``base`` carries the capture's details with any kind; the decision picks kinds.
+    A listing's new document is a ``document`` event (with hits, or any, by ``alert``).
     """
     events = recovery_events(rules, failures_before, base)
-    if status == "new" and rules.alert_new:
+    if status == "new" and document:
+        if rules.alert == "changes" or base.hits:
+            events.append(_as(base, "document"))
+    elif status == "new" and rules.alert_new:
         events.append(_as(base, "new"))
     elif status == "changed" and (rules.alert == "changes" or _added_or_removed(base.hits)):
         events.append(_as(base, "changed"))

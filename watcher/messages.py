@@ -107,10 +107,11 @@ class Composer:
             "diff_url": self._diff_url(event),
             "capture_url": self._url(f"/c/{event.capture_id}") if event.capture_id else None,
             "target_url": self._url(f"/t/{quote(event.target)}") if event.target else None,
+            "evidence_url": self._url(f"/c/{event.evidence_id}") if event.evidence_id else None,
         }
 
     def _diff_url(self, event: Event) -> str | None:
-        if not event.capture_id:
+        if not event.capture_id or event.kind in ("removed", "delisted", "restored"):
             return None
         if event.previous_id:
             query = f"from={event.previous_id}&to={event.capture_id}"

@@ -101,6 +101,12 @@ class CheckResult:
     documents: list[dict[str, object]] = field(default_factory=list)
     error: str | None = None
     title: str = ""
+    # listing: documents confirmed gone (not `removed`: that is the removed characters)
+    removed_documents: list[str] = field(default_factory=list)
+    deferred: int = 0  # listing: new documents over the cap, fetched by later checks
+    looks_removed: bool = False  # the page says it is gone (soft 404)
+    error_kind: str | None = None  # a failed fetch: http, blocked, timeout, connection …
+    links: tuple[tuple[str, str], ...] = ()  # documents: attachment links (url, text)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -119,5 +125,7 @@ class CheckResult:
             "removed": self.removed,
             "hits": [h.to_json() for h in self.hits],
             "documents": self.documents,
+            "removed_documents": self.removed_documents,
+            "deferred": self.deferred,
             "error": self.error,
         }

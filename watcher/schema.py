@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_HEAD = "0003"  # the newest migration's revision; a test keeps it in step
+SCHEMA_HEAD = "0004"  # the newest migration's revision; a test keeps it in step
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -49,6 +49,9 @@ targets = sa.Table(
     sa.Column("etag", sa.Text),
     sa.Column("last_modified", sa.Text),
     sa.Column("next_check_at", UTCDateTime),
+    # a page of targets.yaml, or a document / attachment found through a listing target
+    sa.Column("kind", sa.String(16), nullable=False, server_default="page"),
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("targets.id")),
 )
 
 captures = sa.Table(
@@ -163,4 +166,31 @@ search_texts = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("text_sha256", sa.String(64), nullable=False, unique=True),
+)
+
+# What a listing has listed: one row per document (or attachment), whose checks and
+# captures are those of its own row in ``targets`` (kind ``document``/``attachment``).
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), primary_key=True),
+    sa.Column("listing_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("targets.id")),  # an attachment's document
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False, server_default=""),
+    sa.Column("listed_date", sa.String(32)),  # the date shown next to the item, as given
+    sa.Column("position", sa.Integer),  # its place in the listing when last seen (0 = top)
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_listed_at", UTCDateTime),
+    # baseline (known before the first check) | deferred (over the cap) | active |
+    # suspected (gone, not yet confirmed) | removed
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("state_since", UTCDateTime),
+    sa.Column("failed_checks", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("delisted_at", UTCDateTime),
+    sa.Column("last_good_capture_id", sa.String(26)),
+    sa.Column("next_check_at", UTCDateTime),
+    sa.Column("metadata", sa.JSON),
+    sa.Index("ix_documents_listing", "listing_id"),
+    sa.UniqueConstraint("listing_id", "url", name="uq_documents_listing_url"),
 )

@@ -1,0 +1,337 @@
+"""Listing pages end to end on a local site shaped like a ministry's: a GBK listing
+with two pages, notices in GBK and UTF-8, deletions, soft 404s, redirects home,
+outages, delistings, the cap, and JSON listings (MIIT's unit, gov.cn's search)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from httpserver import HTTPServer
+
+from watcher.cli import main
+from watcher.documents import Documents
+from watcher.store import Store
+
+GBK = {"Content-Type": "text/html; charset=gb2312"}
+UTF8 = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def listing_html(items: list[tuple[str, str, str]], next_href: str | None = None) -> bytes:
+    rows = "".join(
+        f'<li><a href="{href}" title="{title}">{title[:8]}…</a>'
+        f'<span class="date">{date}</span></li>'
+        for href, title, date in items
+    )
+    more = f'<a class="next" href="{next_href}">下一页</a>' if next_href else ""
+    return (
+        f'<html><head><meta charset="gb2312"><title>通知公告</title></head><body>'
+        f'<div class="nav"><a href="/">首页</a></div>'
+        f'<ul class="list">{rows}</ul>{more}</body></html>'
+    ).encode("gbk")
+
+
+def notice(title: str, body: str, charset: str = "utf-8") -> bytes:
+    html = (
+        f'<html><head><meta charset="{charset}"><title>{title}</title></head><body>'
+        f'<div class="nav">首页 | 通知</div><div id="con_con"><h1>{title}</h1><p>{body}</p></div>'
+        f"</body></html>"
+    )
+    return html.encode("gbk" if charset in ("gbk", "gb2312") else "utf-8")
+
+
+ITEMS = [
+    ("/art/3.html", "关于开展2026年工业互联网试点工作的通知", "2026-11-20"),
+    ("/art/2.html", "关于印发船舶工业标准化工作要点的通知", "2026-11-10"),
+    ("/art/1.html", "关于公布第一批示范项目名单的通知", "2026-11-01"),
+]
+PAGE2 = [("/art/0.html", "关于征求意见的通知", "2026-10-20")]
+
+
+class Site:
+    def __init__(self, server: HTTPServer, folder: Path) -> None:
+        self.server = server
+        self.folder = folder
+        self.items = list(ITEMS)
+        self.publish()
+        server.route("/list_2.html", body=listing_html(PAGE2), headers=GBK)
+        server.route("/", body=notice("工业和信息化部", "首页"), headers=UTF8)
+        for href, title, _ in [*ITEMS, *PAGE2]:
+            server.route(href, body=notice(title, f"{title}。正文。", "gbk"), headers=GBK)
+        server.route("/hook", body=b"ok")
+
+    def publish(self) -> None:
+        self.server.route("/list.html", body=listing_html(self.items, "/list_2.html"), headers=GBK)
+
+    def write_config(self, **follow: object) -> Path:
+        options = {
+            "links": "ul.list li a",
+            "select": "#con_con",
+            "pages": 2,
+            "next": "a.next",
+            "removal_checks": 2,
+            "removal_after": "0s",
+            **follow,
+        }
+        lines = "".join(
+            f"      {k}: {json.dumps(v, ensure_ascii=False)}\n" for k, v in options.items()
+        )
+        config = self.folder / "targets.yaml"
+        config.write_text(
+            'settings: {host_delay: 0, base_url: "http://ui.example"}\n'
+            "keywords:\n  shipbuilding: [船舶, 造船]\n"
+            "targets:\n"
+            "  - name: miit-notices\n"
+            "    title: MIIT 通知公告\n"
+            f"    url: {self.server.url('/list.html')}\n"
+            "    retries: 0\n"
+            "    alert: hits\n"
+            "    notify: [analysts]\n"
+            f"    follow:\n{lines}",
+            encoding="utf-8",
+        )
+        notifiers = self.folder / "notifiers"
+        notifiers.mkdir(exist_ok=True)
+        port = self.server.url("/").rstrip("/").rsplit(":", 1)[1]
+        (notifiers / "apprise.yml").write_text(
+            f"urls:\n  - json://127.0.0.1:{port}/hook:\n      tag: analysts\n"
+        )
+        return config
+
+    def check(self) -> dict:
+        config = self.folder / "targets.yaml"
+        data = self.folder / "snapshots"
+        result = CliRunner().invoke(
+            main, ["--config", str(config), "--data", str(data), "check", "--json"]
+        )
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+        (line,) = [x for x in lines if x["target"] == "miit-notices"]
+        return line
+
+    def alerts(self) -> list[dict]:
+        return [json.loads(r.body) for r in self.server.requests("/hook")]
+
+    def documents(self) -> dict[str, object]:
+        with Store(self.folder / "snapshots", readonly=True) as store:
+            listing = store.target_state("miit-notices", "") if False else None
+            del listing
+            docs = Documents(store.engine)
+            import sqlalchemy as sa
+
+            from watcher.schema import targets
+
+            with store.engine.connect() as conn:
+                listing_id = conn.execute(
+                    sa.select(targets.c.id).where(targets.c.name == "miit-notices")
+                ).scalar_one()
+            rows = docs.of_listing(listing_id)
+        return {self.path(url): row for url, row in rows.items()}
+
+    def path(self, url: str) -> str:
+        return "/" + url.split("/", 3)[3]
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    with HTTPServer() as server:
+        yield Site(server, tmp_path)
+
+
+def test_first_check_is_a_baseline_of_both_pages_without_alerts(site: Site) -> None:
+    site.write_config()
+    line = site.check()
+    assert line["status"] == "new" and line["documents"] == []
+    docs = site.documents()
+    assert set(docs) == {"/art/3.html", "/art/2.html", "/art/1.html", "/art/0.html"}
+    assert {d.state for d in docs.values()} == {"baseline"}
+    assert docs["/art/2.html"].title == "关于印发船舶工业标准化工作要点的通知"  # from a[title]
+    assert docs["/art/2.html"].listed_date == "2026-11-10"
+    assert site.server.hits("/art/3.html") == 0  # not fetched
+    assert site.alerts() == []
+
+
+def test_a_new_notice_with_hits_is_fetched_and_alerted(site: Site) -> None:
+    site.write_config()
+    site.check()
+    new = ("/art/4.html", "关于推动船舶工业高质量发展的通知", "2026-11-25")
+    site.server.route(
+        new[0], body=notice(new[1], "推动船舶工业高质量发展。国防科工局。"), headers=UTF8
+    )
+    site.items.insert(0, new)
+    site.publish()
+    line = site.check()
+    (doc,) = line["documents"]
+    assert doc["url"].endswith("/art/4.html") and doc["status"] == "new"
+    assert any(h["term"] == "船舶" for h in doc["hits"])
+    (alert,) = site.alerts()
+    assert alert["title"] == "New notice: 关于推动船舶工业高质量发展的通知 — 船舶 ×2"
+    assert "New notice in MIIT 通知公告, dated 2026-11-25" in alert["message"]
+    assert site.documents()["/art/4.html"].state == "active"
+    # a new notice without hits is stored but, with `alert: hits`, not alerted
+    quiet = ("/art/5.html", "关于公布名单的通知", "2026-11-26")
+    site.server.route(quiet[0], body=notice(quiet[1], "名单如下。"), headers=UTF8)
+    site.items.insert(0, quiet)
+    site.publish()
+    line = site.check()
+    assert [d["url"].rsplit("/", 1)[1] for d in line["documents"]] == ["5.html"]
+    assert len(site.alerts()) == 1
+
+
+def test_the_cap_defers_the_rest_to_the_next_checks(site: Site) -> None:
+    site.write_config(max_new=2)
+    site.check()
+    for n in range(10, 15):
+        href = f"/art/{n}.html"
+        site.server.route(href, body=notice(f"通知{n}", "船舶"), headers=UTF8)
+        site.items.insert(0, (href, f"通知{n}号关于造船", "2026-11-27"))
+    site.publish()
+    line = site.check()
+    assert len(line["documents"]) == 2 and line["deferred"] == 3
+    line = site.check()
+    assert len(line["documents"]) == 2 and line["deferred"] == 1
+    line = site.check()
+    assert len(line["documents"]) == 1 and line["deferred"] == 0
+
+
+def test_deletion_is_confirmed_only_after_it_persists(site: Site) -> None:
+    site.write_config(baseline=False, removal_checks=3, recheck="0s")
+    site.check()  # no baseline: every item is fetched as a document
+    assert site.server.hits("/art/2.html") == 1
+    site.server.route("/art/2.html", status=404, body=b"not found")
+    site.check()
+    assert site.documents()["/art/2.html"].state == "suspected"
+    site.check()
+    assert site.documents()["/art/2.html"].state == "suspected"
+    line = site.check()
+    assert line["removed_documents"] == [site.server.url("/art/2.html")]
+    doc = site.documents()["/art/2.html"]
+    assert doc.state == "removed" and doc.last_good_capture_id
+    removed = [a for a in site.alerts() if a["title"].startswith("Removed:")]
+    assert len(removed) == 1 and "关于印发船舶工业标准化工作要点的通知" in removed[0]["title"]
+    evidence = (
+        f"The last good capture (the evidence): http://ui.example/c/{doc.last_good_capture_id}"
+    )
+    assert evidence in removed[0]["message"]
+    site.check()  # still gone: told once
+    assert len([a for a in site.alerts() if a["title"].startswith("Removed:")]) == 1
+    site.server.route("/art/2.html", body=notice("关于印发", "回来了"), headers=GBK)
+    site.check()
+    assert site.documents()["/art/2.html"].state == "active"
+    assert [a["title"] for a in site.alerts() if a["title"].startswith("Back again:")]
+
+
+def test_soft_404_and_redirect_home_are_removals_outages_are_not(site: Site) -> None:
+    site.write_config(baseline=False, recheck="0s")
+    site.check()
+    soft = (
+        "<html><head><title>提示</title></head>"
+        "<body>对不起，您访问的页面不存在或已被删除。</body></html>"
+    )
+    site.server.route("/art/1.html", body=soft.encode(), headers=UTF8)
+    site.server.redirect("/art/3.html", "/")
+    site.server.route("/art/2.html", status=500, body=b"busy")
+    site.server.route("/art/0.html", status=521, body=b"<script>document.cookie='x'</script>")
+    site.check()
+    docs = site.documents()
+    assert docs["/art/1.html"].state == "suspected"
+    assert docs["/art/3.html"].state == "suspected"
+    assert docs["/art/2.html"].state == "active"  # 500: an outage, not a removal
+    assert docs["/art/0.html"].state == "active"  # a challenge page: blocked, not removed
+    site.check()
+    docs = site.documents()
+    assert docs["/art/1.html"].state == "removed" and docs["/art/3.html"].state == "removed"
+    assert docs["/art/2.html"].state == "active" and docs["/art/0.html"].state == "active"
+
+
+def test_an_item_taken_out_of_the_listing_is_delisted(site: Site) -> None:
+    site.write_config()
+    site.check()
+    site.items = [ITEMS[0], ITEMS[2]]  # the middle one goes; the one below it stays
+    site.publish()
+    site.check()
+    docs = site.documents()
+    assert docs["/art/2.html"].delisted_at is not None
+    assert docs["/art/1.html"].delisted_at is None
+    delisted = [a for a in site.alerts() if a["title"].startswith("No longer listed:")]
+    assert len(delisted) == 1 and "船舶工业标准化" in delisted[0]["title"]
+
+
+def test_an_item_that_scrolls_off_the_end_is_not_delisted(site: Site) -> None:
+    site.write_config(pages=1, next=None)
+    site.check()
+    site.items = [("/art/9.html", "最新通知", "2026-11-28"), ITEMS[0], ITEMS[1]]
+    site.server.route("/art/9.html", body=notice("最新通知", "内容"), headers=UTF8)
+    site.publish()
+    site.check()
+    assert site.documents()["/art/1.html"].delisted_at is None
+
+
+def test_json_listings_miit_unit_and_gov_cn_search(site: Site, tmp_path: Path) -> None:
+    unit = {
+        "success": True,
+        "data": {
+            "html": '<div class="page-content"><ul><li class="cf"><a class="fl" href="/art/3.html"'
+            ' title="关于开展2026年工业互联网试点工作的通知">关于开展…</a>'
+            '<span class="fr">2026-11-20</span></li></ul></div>'
+        },
+    }
+    site.server.route(
+        "/unit",
+        body=json.dumps(unit, ensure_ascii=False).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    search = {
+        "code": 200,
+        "searchVO": {
+            "listVO": [
+                {
+                    "title": "关于<em>船舶</em>工业的通知",
+                    "url": site.server.url("/art/2.html"),
+                    "pubtimeStr": "2026.11.10",
+                    "pcode": "工信部装〔2026〕12号",
+                },
+            ]
+        },
+    }
+    site.server.route(
+        "/search",
+        body=json.dumps(search, ensure_ascii=False).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    from watcher.config import Follow
+    from watcher.listing import items_of
+
+    miit = items_of(
+        json.dumps(unit),
+        "application/json",
+        site.server.url("/unit"),
+        Follow(html="data.html", links="li.cf a.fl"),
+    )
+    assert [(i.url.rsplit("/", 1)[1], i.title, i.date) for i in miit] == [
+        ("3.html", "关于开展2026年工业互联网试点工作的通知", "2026-11-20")
+    ]
+    gov = items_of(
+        json.dumps(search),
+        "application/json",
+        site.server.url("/search"),
+        Follow(items="searchVO.listVO", title="title", url="url", date="pubtimeStr"),
+    )
+    assert [(i.title, i.date) for i in gov] == [("关于船舶工业的通知", "2026-11-10")]
+    # and through a real check of a JSON listing target
+    config = site.write_config()
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        .replace(site.server.url("/list.html"), site.server.url("/search"))
+        .replace('      links: "ul.list li a"\n', '      items: "searchVO.listVO"\n')
+        .replace("      pages: 2\n", "")
+        .replace('      next: "a.next"\n', "")
+        + "      date: pubtimeStr\n      baseline: false\n",
+        encoding="utf-8",
+    )
+    line = site.check()
+    assert [d["title"] for d in line["documents"]] == ["关于印发船舶工业标准化工作要点的通知"]
