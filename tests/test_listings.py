@@ -335,3 +335,36 @@ def test_json_listings_miit_unit_and_gov_cn_search(site: Site, tmp_path: Path) -
     )
     line = site.check()
     assert [d["title"] for d in line["documents"]] == ["关于印发船舶工业标准化工作要点的通知"]
+
+
+def gov_notice(modified: str) -> bytes:
+    return (
+        '<html><head><meta charset="utf-8"><title>关于推动船舶工业发展的通知</title>'
+        f'<meta name="lastmodifiedtime" content="{modified}"></head><body><div id="con_con">'
+        '<table class="bd1"><tr><td>发文机关：</td><td>工业和信息化部</td>'
+        "<td>发文字号：</td><td>工信部装〔2026〕12号</td></tr>"
+        "<tr><td>成文日期：</td><td>2026年11月20日</td></tr></table>"
+        "<p>推动船舶工业高质量发展。</p></div></body></html>"
+    ).encode()
+
+
+def test_notice_metadata_is_kept_and_a_new_lastmodifiedtime_is_a_change(site: Site) -> None:
+    site.write_config(recheck="0s")
+    site.check()
+    new = ("/art/7.html", "关于推动船舶工业发展的通知", "2026-11-21")
+    site.server.route(new[0], body=gov_notice("2026-11-21-09:00:00"), headers=UTF8)
+    site.items.insert(0, new)
+    site.publish()
+    site.check()
+    (alert,) = [a for a in site.alerts() if a["title"].startswith("New notice:")]
+    assert "发文字号：工信部装〔2026〕12号" in alert["message"]
+    assert "发文机关：工业和信息化部" in alert["message"]
+    assert "成文日期：2026-11-20" in alert["message"]
+    site.server.route(new[0], body=gov_notice("2026-11-22-10:30:00"), headers=UTF8)
+    site.check()
+    name = site.documents()["/art/7.html"].name
+    with Store(site.folder / "snapshots", readonly=True) as store:
+        kinds = [c.kind for c in store.history(name)]
+        metadata = store.history(name)[0].metadata
+    assert kinds == ["changed", "new"]  # same text, new lastmodifiedtime: a change
+    assert metadata["document_number"] == "工信部装〔2026〕12号"

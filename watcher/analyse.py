@@ -51,7 +51,8 @@ class Page:
     previous_text_sha256: str | None = None  # None on a first capture
     diff_timeout: float = 2.0
     excerpt_limit: int = 1500  # changed characters kept for the alert message
-    attachments: bool = False  # report links to attachment files (a listing's documents)
+    document: bool = False  # a listing's document: its attachment links and metadata
+    previous_last_modified: str | None = None  # the notice's last metadata time, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ class Analysis:
     search_terms: str | None = None  # the new text's search tokens (None: text unchanged)
     looks_removed: bool = False  # a short page saying it does not exist (soft 404)
     attachment_links: tuple[tuple[str, str], ...] = ()  # (absolute URL, link text)
+    metadata: dict[str, str] | None = None  # a document's 发文字号, dates, issuer …
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,14 +140,21 @@ def analyse(
     from watcher.keywords import find_hits
     from watcher.search import index_terms
 
-    document, encoding, source = document_of(page, links=page.attachments)
+    document, encoding, source = document_of(page, links=page.document)
     text = document.text
+    metadata = _metadata(page, text) if page.document else None
+    # a notice re-published with a new lastmodifiedtime has changed, whatever its text
+    touched = bool(
+        metadata
+        and page.previous_last_modified
+        and metadata.get("last_modified") not in (None, page.previous_last_modified)
+    )
     if previous_text is None:
         hits = find_hits(matcher, None, text, None)
         changed, added, removed, timed_out = True, len(text) - text.count("\n"), 0, False
         shown = excerpt.of_text(text, page.excerpt_limit)
     elif previous_text == text:
-        hits, changed, added, removed, timed_out = [], False, 0, 0, False
+        hits, changed, added, removed, timed_out = [], touched, 0, 0, False
         shown = None
     else:
         diff = diff_texts(previous_text, text, timeout=page.diff_timeout)
@@ -173,8 +182,9 @@ def analyse(
         attachment_links=tuple(
             (link.url, link.text) for link in document.links if is_attachment_url(link.url)
         )
-        if page.attachments
+        if page.document
         else (),
+        metadata=metadata,
     )
     return analysis, compressed
 
@@ -197,6 +207,19 @@ _ATTACHMENT_EXTENSIONS = (
     ".rar",
     ".7z",
 )
+
+
+def _metadata(page: Page, text: str) -> dict[str, str] | None:
+    """A notice's citable metadata, when the page shows any (HTML only)."""
+    from watcher.decode import decode_html
+    from watcher.metadata import extract_metadata
+
+    mime = (page.content_type or "").split(";")[0].strip().lower()
+    if _is_binary(mime, page.body) or mime.endswith("json"):
+        return None
+    found = extract_metadata(decode_html(page.body, page.content_type).text, text).to_json()
+    found.pop("sources", None)
+    return {k: str(v) for k, v in found.items() if v} or None
 
 
 def looks_removed(title: str, text: str) -> bool:

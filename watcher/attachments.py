@@ -469,6 +469,7 @@ def _position(cm: Any, tm: Any, font_size: Any) -> tuple[float, float, float] | 
 class _Margins:
     left: float
     right: float
+    size: float  # of the body text
 
 
 def _margins(lines: list[_Line], previous: _Margins | None) -> _Margins | None:
@@ -483,6 +484,7 @@ def _margins(lines: list[_Line], previous: _Margins | None) -> _Margins | None:
     return _Margins(
         left=min(ln.x0 for ln in body if ln.x0 is not None),
         right=max(ln.x1 for ln in body if ln.x1 is not None),
+        size=body_size,
     )
 
 
@@ -525,12 +527,23 @@ def _separator(
             return None  # a blank line between, or columns, or text out of order
     if before_margins is None or after_margins is None:
         return None
-    reaches_margin = before.x1 >= before_margins.right - 2.0 * size
+    if before.x1 < before_margins.right - 2.0 * size:
+        return None  # the line ends short: the paragraph ends there
     flush_left = after.x0 <= after_margins.left + 0.8 * size
-    if not (reaches_margin and flush_left):
-        return None
+    if not flush_left and not (same_page and _centred_title(before, after, before_margins)):
+        return None  # indented: a new paragraph
     last, first = before.text.rstrip()[-1:], after.text.lstrip()[:1]
     return "" if _CJK_CHAR.match(last) or _CJK_CHAR.match(first) else " "
+
+
+def _centred_title(before: _Line, after: _Line, margins: _Margins) -> bool:
+    """A title larger than the body text, wrapped into centred lines."""
+    if before.x0 is None or after.x1 is None or before.size is None:
+        return False
+    if before.size < 1.15 * margins.size or before.x0 > margins.left + 2.0 * before.size:
+        return False
+    middle = (before.x0 + (before.x1 or before.x0)) / 2
+    return abs((after.x0 or 0.0) + after.x1 - 2 * middle) < 2 * before.size
 
 
 def _pdf_paragraphs(pages: list[list[_Line]]) -> list[str]:

@@ -201,8 +201,9 @@ class Checker:
         previous = state.last.text_sha256 if state.last else None
         settings = self.config.settings
         page = page_of(target, fetched, previous, settings.diff_timeout, settings.excerpt)
-        if document is not None and document.attachments:
-            page = replace(page, attachments=True)
+        if document is not None:
+            last = state.last.metadata if state.last and state.last.metadata else {}
+            page = replace(page, document=True, previous_last_modified=last.get("last_modified"))
         if target.follow is not None and document is None:
             self._listing_pages[target.name] = fetched  # its items are read after the check
         try:
@@ -248,6 +249,7 @@ class Checker:
             hits=analysis.hits,
             id=new_id(fetched.fetched_at.timestamp()),
             search_terms=analysis.search_terms,
+            metadata=analysis.metadata,
         )
         base = self._event(
             target,
@@ -261,6 +263,7 @@ class Checker:
             page_title=analysis.title,
             listing=document.listing_title if document else "",
             listed_date=document.listed_date if document else None,
+            metadata=analysis.metadata,
         )
         if document is not None and analysis.looks_removed:
             found = []  # a notice replaced by "页面不存在": the removal rules decide
@@ -297,7 +300,7 @@ class Checker:
             hits=analysis.hits,
             title=analysis.title,
             looks_removed=analysis.looks_removed,
-            links=analysis.attachment_links,
+            links=analysis.attachment_links if document and document.attachments else (),
         )
         if analysis.diff_timed_out:
             log.warning("%s: diff time budget ran out; change shown coarsely", target.name)

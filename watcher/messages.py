@@ -21,6 +21,14 @@ from watcher.events import Event
 from watcher.models import Hit
 
 MAX_HITS = 20  # hits listed in one message; the rest are counted
+METADATA_LABELS = {
+    "document_number": "发文字号",
+    "issuer": "发文机关",
+    "written_date": "成文日期",
+    "published_date": "发布日期",
+    "index_number": "索引号",
+    "topic": "主题分类",
+}
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
 
@@ -108,6 +116,11 @@ class Composer:
             "capture_url": self._url(f"/c/{event.capture_id}") if event.capture_id else None,
             "target_url": self._url(f"/t/{quote(event.target)}") if event.target else None,
             "evidence_url": self._url(f"/c/{event.evidence_id}") if event.evidence_id else None,
+            "metadata_rows": [
+                (label, event.metadata[key])
+                for key, label in METADATA_LABELS.items()
+                if event.metadata and event.metadata.get(key)
+            ],
         }
 
     def _diff_url(self, event: Event) -> str | None:

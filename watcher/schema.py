@@ -78,6 +78,7 @@ captures = sa.Table(
     sa.Column("added", sa.Integer, nullable=False, server_default="0"),
     sa.Column("removed", sa.Integer, nullable=False, server_default="0"),
     sa.Column("hit_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("metadata", sa.JSON),  # a notice's 发文字号, dates, issuer … (documents)
     sa.Index("ix_captures_target_fetched", "target_id", "fetched_at"),
     sa.Index("ix_captures_raw_sha256", "raw_sha256"),
     sa.Index("ix_captures_text_sha256", "text_sha256"),

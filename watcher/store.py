@@ -61,6 +61,7 @@ class CaptureRow:
     added: int
     removed: int
     hit_count: int
+    metadata: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class NewCapture:
     hits: list[Hit] = field(default_factory=list)
     id: str | None = None  # chosen by the caller when messages must name the capture
     search_terms: str | None = None  # the text's search tokens, when it is a new text
+    metadata: dict[str, str] | None = None  # a notice's 发文字号, dates, issuer …
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +309,7 @@ class Store:
             "added": new.added,
             "removed": new.removed,
             "hit_count": len(new.hits),
+            "metadata": new.metadata,
         }
 
     def save_check(self, check: CheckRecord) -> None:
@@ -623,6 +626,7 @@ def _to_capture(row: sa.Row[Any]) -> CaptureRow:
         added=m["added"],
         removed=m["removed"],
         hit_count=m["hit_count"],
+        metadata=m["metadata"],
     )
 
 

@@ -1,4 +1,5 @@
-"""Listings: documents and attachments found through a listing target.
+"""Listings: documents and attachments found through a listing target, and the
+metadata of a notice (发文字号, dates, issuer) on its captures.
 
 Revision ID: 0004
 Revises: 0003
@@ -23,6 +24,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("kind", sa.String(16), nullable=False, server_default="page"))
         batch.add_column(sa.Column("parent_id", sa.Integer))
         batch.create_foreign_key("fk_targets_parent", "targets", ["parent_id"], ["id"])
+    with op.batch_alter_table("captures") as batch:
+        batch.add_column(sa.Column("metadata", sa.JSON))
     op.create_table(
         "documents",
         sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), primary_key=True),
@@ -49,6 +52,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_documents_listing", "documents")
     op.drop_table("documents")
+    with op.batch_alter_table("captures") as batch:
+        batch.drop_column("metadata")
     with op.batch_alter_table("targets") as batch:
         batch.drop_constraint("fk_targets_parent", type_="foreignkey")
         batch.drop_column("parent_id")
