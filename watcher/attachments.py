@@ -83,6 +83,8 @@ _PDF_MAGIC_WINDOW = 1024  # readers accept junk before the header (ISO 32000 imp
 _PDF_EOF_WINDOW = 2048  # a complete file ends with %%EOF, give or take trailing junk
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")  # file, empty archive, spanned
+# A member's local header: signature, 26 bytes of fields, then its name.
+_LOCAL_HEADER_NAME = re.compile(rb"PK\x03\x04.{26}(word/|xl/|ppt/|OFD\.xml)", re.DOTALL)
 _RAR_MAGIC = b"Rar!\x1a\x07"
 _7Z_MAGIC = b"7z\xbc\xaf\x27\x1c"
 _MARKUP_STARTS = (b"<!doctype", b"<html", b"<?xml", b"<head", b"<body", b"<script", b"<meta")
@@ -301,13 +303,11 @@ def _zip_kind(body: bytes) -> str:
 
 
 def _zip_kind_by_scan(body: bytes) -> str:
-    if b"word/document.xml" in body:
-        return "docx"
-    if b"xl/workbook.xml" in body:
-        return "xlsx"
-    if b"OFD.xml" in body:
-        return "ofd"
-    return "zip"
+    names = {m.group(1) for m in _LOCAL_HEADER_NAME.finditer(body)}
+    for prefix, kind in ((b"word/", "docx"), (b"xl/", "xlsx"), (b"OFD.xml", "ofd")):
+        if prefix in names:
+            return kind
+    return "other" if b"ppt/" in names else "zip"
 
 
 def _looks_like_markup(body: bytes) -> bool:
@@ -687,8 +687,8 @@ def _docx_paragraph(paragraph: etree._Element) -> str:
     parts = []
     for element in paragraph.iter(*_DOCX_TEXT_TAGS):
         tag = element.tag
-        if tag == f"{_W}t":
-            parts.append(element.text or "")
+        if tag == f"{_W}t":  # text and the tails of unexpanded entity references
+            parts.append((element.text or "") + "".join(c.tail or "" for c in element))
         elif tag in (f"{_W}br", f"{_W}cr"):
             parts.append("\n")
         elif tag == f"{_W}noBreakHyphen":

@@ -436,6 +436,57 @@ def _warn_if_open(host: str, password: str | None) -> None:
         )
 
 
+@main.command("export")
+@click.argument("names", nargs=-1)
+@click.option("--all", "export_all", is_flag=True, help="Every target in the store.")
+@click.option(
+    "--warc",
+    "path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The WARC file to write; a name ending in .gz is gzipped per record.",
+)
+@pass_ctx
+def export_command(ctx: Context, names: tuple[str, ...], export_all: bool, path: Path) -> None:
+    """Write the captures of targets NAMES (or --all), oldest first, to a WARC 1.1
+    file: evidence that standard web-archive tools (warcio, pywb, ReplayWeb.page) read.
+
+    \b
+    Examples:
+      watcher export miit-notices --warc miit.warc.gz
+      watcher export --all --warc evidence.warc.gz
+    Exit 0 when written, 1 when a stored body is missing or damaged, 2 on bad names.
+    """
+    from watcher.warc import ExportError, captures_of
+    from watcher.warc import export as export_warc
+
+    if bool(names) == export_all:
+        ctx.fail("give target NAMES or --all, not both")
+    agents = None
+    if ctx.config_path.exists():  # the configured User-Agent, for the reconstructed requests
+        agents = {t.name: t.user_agent for t in ctx.config().targets}
+    with ctx.store(readonly=True) as store:
+        wanted = store.target_names() if export_all else list(names)
+        try:
+            total = len(captures_of(store, wanted))
+        except ExportError as exc:
+            ctx.fail(str(exc))
+        try:
+            with _bar(ctx, total, "exporting") as advance:
+                stats = export_warc(
+                    store, wanted, path, on_capture=lambda _: advance(1), user_agents=agents
+                )
+        except ExportError as exc:
+            ctx.fail(str(exc), EXIT_FAILED)
+    for name in stats.empty_targets:
+        ctx.err.print(f"[yellow]warning:[/] no captures of {name!r} yet", highlight=False)
+    ctx.out.print(
+        f"wrote {stats.captures} captures ({stats.records} records, "
+        f"{_human_size(stats.bytes_written)}) to {path}",
+        highlight=False,
+    )
+
+
 @main.command()
 @pass_ctx
 def reindex(ctx: Context) -> None:
