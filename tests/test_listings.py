@@ -5,6 +5,7 @@ outages, delistings, the cap, and JSON listings (MIIT's unit, gov.cn's search)."
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -368,3 +369,36 @@ def test_notice_metadata_is_kept_and_a_new_lastmodifiedtime_is_a_change(site: Si
         metadata = store.history(name)[0].metadata
     assert kinds == ["changed", "new"]  # same text, new lastmodifiedtime: a change
     assert metadata["document_number"] == "工信部装〔2026〕12号"
+
+
+async def test_the_ui_shows_documents_under_their_listing_with_new_and_removed_marks(
+    site: Site,
+) -> None:
+    import asyncio
+
+    import feedparser
+    import httpx
+
+    from watcher.web.app import create_app
+
+    site.write_config(baseline=False, recheck="0s", removal_checks=1)
+    await asyncio.to_thread(site.check)
+    site.server.route("/art/1.html", status=410, body=b"gone")
+    await asyncio.to_thread(site.check)
+    app = create_app(site.folder / "snapshots", site.folder / "targets.yaml")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as c:
+        dashboard = (await c.get("/")).text
+        assert "MIIT 通知公告" in dashboard and "关于印发船舶" not in dashboard  # not a row
+        listing = (await c.get("/t/miit-notices")).text
+        assert "Documents <span" in listing
+        row = re.search(r'<tr class="d-removed">.*?</tr>', listing, re.S)
+        assert row and "关于公布第一批示范项目名单的通知" in row.group(0)
+        assert '<span class="mark removed">removed</span>' in row.group(0)
+        assert '<span class="mark new">new</span>' in listing
+        name = site.documents()["/art/2.html"].name
+        page = (await c.get(f"/t/{name}")).text
+        assert "关于印发船舶工业标准化工作要点的通知" in page and "/t/miit-notices" in page
+        feed = feedparser.parse((await c.get("/t/miit-notices/feed.atom")).content)
+        assert any("new notice" in e.title for e in feed.entries)

@@ -192,12 +192,7 @@ def is_attachment_url(url: str) -> bool:
     download endpoints without an extension (``download.jsp?id=3``) are not
     guessed: what they return is told by ``sniff_kind`` once fetched.
     """
-    try:
-        path = urlsplit(url.strip()).path
-    except ValueError:
-        return False
-    name = unquote(path).rsplit("/", 1)[-1].split(";", 1)[0].strip().lower()
-    return "." in name and name[name.rindex(".") :] in ATTACHMENT_EXTENSIONS
+    return _extension(url) in ATTACHMENT_EXTENSIONS
 
 
 def sniff_kind(body: bytes, content_type: str | None, url: str | None) -> str:
@@ -262,6 +257,7 @@ def extract_attachment_text(
 
 
 def _extension(url: str | None) -> str:
+    """The lower-case extension of a URL's last path segment ("" if none)."""
     if not url:
         return ""
     try:
@@ -372,8 +368,8 @@ class _LineCollector:
     """pypdf ``visitor_text`` callback: its text chunks, split into positioned lines.
 
     A chunk's matrices give the position of its first character, so only the
-    first visible part of a chunk is positioned; a line whose start or end is in
-    an unpositioned part has that coordinate unknown and is never joined.
+    first visible part of a chunk is positioned; a line that starts in an
+    unpositioned part has no known place and is never joined to another.
     """
 
     def __init__(self) -> None:
@@ -477,7 +473,7 @@ def _margins(lines: list[_Line], previous: _Margins | None) -> _Margins | None:
     placed = [ln for ln in lines if ln.x0 is not None and ln.x1 is not None and ln.size]
     if len(placed) < 3:
         return previous
-    body_size = statistics.median(ln.size for ln in placed if ln.size)
+    body_size = statistics.mode(round(ln.size, 1) for ln in placed if ln.size)
     body = [ln for ln in placed if ln.size and abs(ln.size - body_size) <= 0.15 * body_size]
     if not body:
         return previous
@@ -703,8 +699,8 @@ def _docx_paragraph(paragraph: etree._Element) -> str:
 
 def _xlsx_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str], list[str]]:
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
-        for info in archive.infolist():
-            if info.file_size > MAX_XML_BYTES:
+        for info in archive.infolist():  # openpyxl reads shared strings whole
+            if info.filename.endswith((".xml", ".rels")) and info.file_size > MAX_XML_BYTES:
                 raise ValueError(f"{info.filename} inflates to {info.file_size:,} bytes")
 
     from openpyxl import load_workbook

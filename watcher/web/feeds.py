@@ -67,9 +67,14 @@ def _feed(request: Request, title: str, path: str, rows: list[CaptureRow]) -> Re
     author = ET.SubElement(feed, f"{{{ATOM}}}author")
     ET.SubElement(author, f"{{{ATOM}}}name").text = "watcher"
     for row in rows:
-        name = titles.get(row.target, row.target)
+        name = titles.get(row.target) or row.title or row.target
         found = terms[row.id]
-        what = "first capture" if row.kind == "new" else f"changed +{row.added}/−{row.removed}"
+        is_document = "~" in row.target  # a listing's document (see watcher.documents)
+        what = (
+            ("new notice" if is_document else "first capture")
+            if row.kind == "new"
+            else f"changed +{row.added}/−{row.removed}"
+        )
         entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
         ET.SubElement(entry, f"{{{ATOM}}}title").text = f"{name} {what}" + (
             f" — {', '.join(found)}" if found else ""

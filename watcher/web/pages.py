@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -156,11 +157,18 @@ def target_page(request: Request, name: str, page: int = 1) -> HTMLResponse:
     if not total and target is None:
         return error_page(request, 404, f"no target named {name!r}")
     checks = queries.recent_checks(context.store, name, 10)
+    listed = queries.listed_documents(context.store, name) if target and target.follow else []
+    document = None if target else queries.document_of(context.store, name)
+    heading = target.title if target else (document[0].title if document else name)
     return render(
         request,
         "target.html",
-        title=f"{target.title if target else name} — watcher",
+        title=f"{heading} — watcher",
         name=name,
+        heading=heading,
+        document=document,
+        listed=listed,
+        now_utc=datetime.now(UTC),
         target=target,
         captures=captures,
         page=page,

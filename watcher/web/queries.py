@@ -72,6 +72,7 @@ def summaries(store: Store, now: datetime | None = None) -> dict[str, TargetSumm
         .outerjoin(last_change, last_change.c.target_id == targets.c.id)
         .outerjoin(counts, counts.c.target_id == targets.c.id)
         .outerjoin(recent, recent.c.target_id == targets.c.id)
+        .where(targets.c.kind == "page")  # a listing's documents are shown under it
     )
     out = {}
     with store.engine.connect() as conn:
@@ -161,10 +162,12 @@ def hit_rows(
 
 
 def changes(store: Store, target: str | None = None, limit: int = 50) -> list[CaptureRow]:
-    """The newest changes (and first captures), for feeds."""
+    """The newest changes (and first captures), for feeds; a listing's include its
+    documents'."""
     query = _capture_query().where(captures.c.kind.in_(CHANGE_KINDS))
     if target:
-        query = query.where(targets.c.name == target)
+        listing = sa.select(targets.c.id).where(targets.c.name == target).scalar_subquery()
+        query = query.where(sa.or_(targets.c.name == target, targets.c.parent_id == listing))
     query = query.order_by(captures.c.fetched_at.desc(), captures.c.id.desc()).limit(limit)
     with store.engine.connect() as conn:
         return [_to_capture(r) for r in conn.execute(query)]
@@ -303,3 +306,94 @@ def capture_pair(
 
 def target_names(store: Store) -> Sequence[str]:
     return store.target_names()
+
+
+@dataclass(frozen=True, slots=True)
+class ListedDocument:
+    name: str
+    kind: str
+    url: str
+    title: str
+    listed_date: str | None
+    first_seen_at: datetime
+    state: str
+    delisted_at: datetime | None
+    captures: int
+    hits: int
+    last_capture_id: str | None
+
+
+def listed_documents(store: Store, listing: str, limit: int = 200) -> list[ListedDocument]:
+    """A listing's documents and attachments, newest first."""
+    from watcher.schema import documents
+
+    doc = targets.alias("doc")
+    listing_row = targets.alias("listing")
+    stats = (
+        sa.select(
+            captures.c.target_id,
+            sa.func.count().label("n"),
+            sa.func.sum(captures.c.hit_count).label("hits"),
+        )
+        .group_by(captures.c.target_id)
+        .subquery()
+    )
+    query = (
+        sa.select(
+            doc.c.name,
+            doc.c.kind,
+            documents.c.url,
+            documents.c.title,
+            documents.c.listed_date,
+            documents.c.first_seen_at,
+            documents.c.state,
+            documents.c.delisted_at,
+            stats.c.n,
+            stats.c.hits,
+            doc.c.last_capture_id,
+        )
+        .join(doc, doc.c.id == documents.c.target_id)
+        .join(listing_row, listing_row.c.id == documents.c.listing_id)
+        .outerjoin(stats, stats.c.target_id == documents.c.target_id)
+        .where(listing_row.c.name == listing)
+        .order_by(documents.c.first_seen_at.desc(), documents.c.position)
+        .limit(limit)
+    )
+    with store.engine.connect() as conn:
+        return [
+            ListedDocument(
+                r.name,
+                r.kind,
+                r.url,
+                r.title,
+                r.listed_date,
+                r.first_seen_at,
+                r.state,
+                r.delisted_at,
+                r.n or 0,
+                int(r.hits or 0),
+                r.last_capture_id,
+            )
+            for r in conn.execute(query)
+        ]
+
+
+def document_of(store: Store, name: str) -> tuple[ListedDocument, str] | None:
+    """A document target's row and its listing's name (None for a page of the config)."""
+    from watcher.schema import documents
+
+    doc = targets.alias("doc")
+    listing_row = targets.alias("listing")
+    query = (
+        sa.select(listing_row.c.name)
+        .select_from(documents)
+        .join(doc, doc.c.id == documents.c.target_id)
+        .join(listing_row, listing_row.c.id == documents.c.listing_id)
+        .where(doc.c.name == name)
+    )
+    with store.engine.connect() as conn:
+        listing = conn.execute(query).scalar()
+    if listing is None:
+        return None
+    found = [d for d in listed_documents(store, listing, limit=100000) if d.name == name]
+    return (found[0], listing) if found else None
