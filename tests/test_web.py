@@ -164,7 +164,7 @@ async def test_every_response_carries_the_security_headers(client) -> None:
     for path in ("/", "/t/miit", "/api/targets", "/feed.atom", "/healthz", "/static/style.css"):
         headers = (await client.get(path)).headers
         assert headers["x-content-type-options"] == "nosniff", path
-        assert headers["referrer-policy"] == "no-referrer", path
+        assert headers["referrer-policy"] == "same-origin", path
         assert "content-security-policy" in headers, path
     page_csp = (await client.get("/")).headers["content-security-policy"]
     assert "script-src 'self'" in page_csp and "frame-ancestors 'none'" in page_csp

@@ -59,6 +59,7 @@ from watcher import extract as _html
 __all__ = [
     "ATTACHMENT_EXTENSIONS",
     "MAX_TEXT_CHARS",
+    "PDF_MAX_STREAM_TOKENS",
     "MAX_XML_BYTES",
     "AttachmentText",
     "extract_attachment_text",
@@ -74,6 +75,11 @@ ATTACHMENT_EXTENSIONS: tuple[str, ...] = (
 
 MAX_TEXT_CHARS = 2_000_000
 """Text kept from one attachment (a 200-page notice is ~200,000 characters)."""
+
+PDF_MAX_STREAM_TOKENS = 500_000
+"""Tokens pypdf may parse in one content stream (its default, 2,000,000, takes ~8 s;
+a dense real page has tens of thousands). The time budget is checked between the
+operators of a page, but one stream is parsed whole before its first operator."""
 
 MAX_XML_BYTES = 64_000_000
 """Inflated size allowed for one XML part of a DOCX/XLSX (a zip bomb is refused unread)."""
@@ -564,7 +570,7 @@ def _pdf_paragraphs(pages: list[list[_Line]]) -> list[str]:
 
 
 def _pdf_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str], list[str]]:
-    from pypdf import PdfReader
+    from pypdf import PdfReader, apply_configuration
 
     if b"%%EOF" not in body[-_PDF_EOF_WINDOW:]:
         # pypdf would rebuild what it can, and half a document reads as a deletion
@@ -581,13 +587,25 @@ def _pdf_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str],
     pages: list[list[_Line]] = []
     failed = 0
     notes: list[str] = []
+
+    def check_time(*_: Any) -> None:
+        if time.monotonic() > deadline:
+            raise _OutOfTime
+
     for number in range(min(total, max_pages)):
         if time.monotonic() > deadline:
             notes.append(f"stopped after {number:,} of {total:,} pages: time budget spent")
             break
         collector = _LineCollector()
         try:
-            reader.pages[number].extract_text(visitor_text=collector)
+            with apply_configuration(stream_parsing_work_maximum_count=PDF_MAX_STREAM_TOKENS):
+                reader.pages[number].extract_text(
+                    visitor_text=collector, visitor_operand_before=check_time
+                )
+        except _OutOfTime:
+            pages.append(collector.finish())
+            notes.append(f"stopped in page {number + 1:,} of {total:,}: time budget spent")
+            break
         except Exception:
             failed += 1
             collector = _LineCollector()
@@ -597,10 +615,15 @@ def _pdf_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str],
             notes.append(f"first {max_pages:,} of {total:,} pages")
     if failed:
         notes.append(f"{failed:,} of {len(pages):,} pages could not be read")
-    if pages and not any(pages) and failed < len(pages):
+    finished = not any("time budget" in note for note in notes)
+    if finished and pages and not any(pages) and failed < len(pages):
         scanned = any(_has_image(reader.pages[n]) for n in range(min(len(pages), 20)))
         notes.insert(0, "scanned PDF: no text layer" if scanned else "PDF without text or images")
     return _pdf_paragraphs(pages), notes
+
+
+class _OutOfTime(Exception):
+    """Raised from pypdf's per-operator callback once the time budget is spent."""
 
 
 def _has_image(page: Any) -> bool:
