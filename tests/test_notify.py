@@ -560,3 +560,18 @@ def test_a_pass_cut_off_mid_send_does_not_make_the_next_pass_send_again(site) ->
         assert message["status"] == "sent"
     finally:
         smtp.stop()
+
+
+def test_an_anti_bot_block_is_told_as_a_block_not_an_outage(site, smtp) -> None:
+    server, folder = site
+    config = write_config(folder, server, [(smtp.url, "analysts")], retries="0")
+    cli(config, "check")
+    challenge = (
+        b"<html><script>document.cookie='__jsl_clearance=1';location.reload()</script></html>"
+    )
+    server.route("/n", status=521, body=challenge)
+    for _ in range(3):
+        cli(config, "check")
+    (mail,) = smtp.mailbox.messages
+    assert mail["Subject"] == "MIIT 通知公告 blocked by the site — 3 checks in a row"
+    assert "This is a block, not a deletion" in mail.get_body(("plain",)).get_content()

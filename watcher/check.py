@@ -364,7 +364,7 @@ class Checker:
                 attempts=attempts,
                 error=message,
             )
-            base = self._event(target, now, error=message)
+            base = self._event(target, now, error=message, blocked=kind == "blocked")
             found = (
                 []  # a document's failures feed the removal rules, not error alerts
                 if document is not None

@@ -45,6 +45,7 @@ class Event:
     excerpt: Excerpt | None = None
     error: str | None = None
     failures: int = 0  # consecutive failed checks (error and recovered events)
+    blocked: bool = False  # the error is an anti-bot answer, not an outage or a deletion
     notify: tuple[str, ...] = ()  # apprise tags; () means every channel
     page_title: str = ""  # the page's own <title>
     listing: str = ""  # for documents: the listing target's title
