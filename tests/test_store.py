@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
@@ -304,3 +305,36 @@ def test_one_writer_per_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         holder.kill()
         holder.wait()
     Store(tmp_path).close()  # the lock went with the killed process
+
+
+def test_an_older_index_with_data_migrates_to_the_newest_schema(tmp_path: Path) -> None:
+    """Migrations that copy tables (SQLite's way to alter them) keep the rows and their
+    references, and leave no half-done copy behind."""
+    from alembic import command
+
+    index = tmp_path / "index.sqlite"
+    engine = sqlalchemy.create_engine(f"sqlite:///{index}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(schema.__file__).parent / "migrations"))
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.exec_driver_sql(
+            "INSERT INTO targets (id, name, url, created_at) "
+            "VALUES (1, 'miit', 'http://127.0.0.1/', '2026-11-01T00:00:00.000000Z')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO checks (target_id, checked_at, status, duration) "
+            "VALUES (1, '2026-11-01T00:00:00.000000Z', 'error', 0.1)"
+        )
+        conn.commit()
+    engine.dispose()
+    with Store(tmp_path) as store:
+        assert store.target_names() == ["miit"]
+        assert len(store.checks_of("miit")) == 1
+    db = sqlite3.connect(index)
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "documents" in tables and not any(t.startswith("_alembic_tmp") for t in tables)
+    assert db.execute("SELECT kind FROM targets").fetchone()[0] == "page"
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []

@@ -174,7 +174,10 @@ _TAG = {"delete": "del", "insert": "ins"}
 def line_marks(text: str, spans: Sequence[tuple[int, int, str]]) -> dict[int, list[Span]]:
     """Character ranges of a whole text (keyword hits) as per-line column ranges."""
     starts = [0]
-    starts.extend(i + 1 for i, ch in enumerate(text) if ch == "\n")
+    at = text.find("\n")
+    while at >= 0:
+        starts.append(at + 1)
+        at = text.find("\n", at + 1)
     out: dict[int, list[Span]] = {}
     for start, end, group in spans:
         line = bisect.bisect_right(starts, start) - 1

@@ -639,4 +639,19 @@ def migrate(conn: sa.Connection) -> None:
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.attributes["connection"] = conn
     log.info("migrating the index to schema %s", schema.SCHEMA_HEAD)
-    command.upgrade(cfg, "head")
+    # SQLite alters a table by copying it; with foreign keys enforced, dropping the
+    # old copy fails while other tables point at it. Off for the copy (it takes
+    # effect outside a transaction), checked after, on again.
+    conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
+    leftovers = conn.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '_alembic_tmp_%'"
+    ).fetchall()
+    for (leftover,) in leftovers:
+        conn.exec_driver_sql(f'DROP TABLE "{leftover}"')  # from an interrupted copy
+    try:
+        command.upgrade(cfg, "head")
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"migration left {len(broken)} rows with broken references")
+    finally:
+        conn.exec_driver_sql("PRAGMA foreign_keys = ON")

@@ -39,11 +39,12 @@ class TargetSummary:
 def summaries(store: Store, now: datetime | None = None) -> dict[str, TargetSummary]:
     """Every target in the store with its state, last change and recent hits."""
     since = (now or datetime.now(UTC)) - timedelta(days=7)
-    last_change = (
-        sa.select(captures.c.target_id, sa.func.max(captures.c.fetched_at).label("at"))
-        .where(captures.c.kind.in_(CHANGE_KINDS))
-        .group_by(captures.c.target_id)
-        .subquery()
+    last_change_at = (
+        sa.select(captures.c.fetched_at)
+        .where(captures.c.target_id == targets.c.id, captures.c.kind.in_(CHANGE_KINDS))
+        .order_by(captures.c.fetched_at.desc())
+        .limit(1)
+        .scalar_subquery()
     )
     counts = (
         sa.select(captures.c.target_id, sa.func.count().label("n"))
@@ -64,12 +65,11 @@ def summaries(store: Store, now: datetime | None = None) -> dict[str, TargetSumm
     query = (
         sa.select(
             targets,
-            last_change.c.at.label("last_change_at"),
+            last_change_at.label("last_change_at"),
             counts.c.n.label("capture_count"),
             recent.c.n.label("hits_7d"),
             recent.c.groups.label("groups_7d"),
         )
-        .outerjoin(last_change, last_change.c.target_id == targets.c.id)
         .outerjoin(counts, counts.c.target_id == targets.c.id)
         .outerjoin(recent, recent.c.target_id == targets.c.id)
         .where(targets.c.kind == "page")  # a listing's documents are shown under it
@@ -198,45 +198,50 @@ class SearchResult:
     snippets: list[str]
 
 
+_TEXTS_NEWEST_FIRST = sa.text(
+    "SELECT rowid FROM search WHERE search MATCH :q AND rowid < :before "
+    "ORDER BY rowid DESC LIMIT :n"
+)
+
+
 def search(
     store: Store, query: Query, limit: int = 20, offset: int = 0, budget: int = 400
 ) -> tuple[list[SearchResult], bool]:
-    """Captures whose text has every term of ``query``, newest first, with snippets.
+    """Texts holding every term of ``query``, newest text first (search_texts ids
+    grow as texts are first stored), each shown with its newest capture and snippets.
 
-    Candidates come from the index (all tokens present); each is confirmed on its
-    stored text. Returns the results and whether more may follow. ``budget``
-    caps the texts read for one page of results.
+    The index is read 100 texts at a time, newest first, so the cost follows the
+    page asked for, not the number of matching texts. Candidates (all tokens present)
+    are confirmed on the stored text; ``budget`` caps the texts read for one page.
     """
     matcher = KeywordMatcher({str(i): [term] for i, term in enumerate(query.terms)})
-    matched = sa.text("SELECT rowid FROM search WHERE search MATCH :q").bindparams(q=query.match)
-    ids = sa.select(matched.columns(sa.column("rowid", sa.Integer)).subquery().c.rowid)
-    newest = (
-        sa.select(captures.c.id)
-        .join(search_texts, search_texts.c.text_sha256 == captures.c.text_sha256)
-        .where(search_texts.c.id.in_(ids))
-        .order_by(captures.c.fetched_at.desc(), captures.c.id.desc())
-    )
+    wanted = {str(i) for i in range(len(query.terms))}
     found: list[SearchResult] = []
     seen_texts: set[tuple[str, str]] = set()
-    skipped = 0
-    more = False
-    read = 0
-    with store.engine.connect() as conn:
-        candidate_ids = list(conn.execute(newest).scalars())
-    for start in range(0, len(candidate_ids), 100):
-        chunk = candidate_ids[start : start + 100]
+    skipped = read = 0
+    before = 2**62
+    while True:
         with store.engine.connect() as conn:
-            rows = {
-                c.id: c
-                for c in map(
-                    _to_capture, conn.execute(_capture_query().where(captures.c.id.in_(chunk)))
+            params = {"q": query.match, "before": before, "n": 100}
+            text_ids = list(conn.execute(_TEXTS_NEWEST_FIRST, params).scalars())
+            if not text_ids:
+                return found, False
+            before = text_ids[-1]
+            chunk = [
+                _to_capture(r)
+                for r in conn.execute(
+                    _capture_query()
+                    .join(search_texts, search_texts.c.text_sha256 == captures.c.text_sha256)
+                    .where(search_texts.c.id.in_(text_ids))
+                    .order_by(
+                        search_texts.c.id.desc(), captures.c.fetched_at.desc(), captures.c.id.desc()
+                    )
                 )
-            }
-        for capture_id in chunk:
-            capture = rows[capture_id]
+            ]
+        for capture in chunk:
             key = (capture.target, capture.text_sha256)
             if key in seen_texts:
-                continue  # the same text again (bytes changed, text did not): once is enough
+                continue  # an older capture of the same text: its newest one is shown
             seen_texts.add(key)
             if read >= budget:
                 return found, True
@@ -246,16 +251,14 @@ def search(
             except Exception:
                 continue
             occurrences = find_hits(matcher, None, text, None)
-            if {h.group for h in occurrences} != {str(i) for i in range(len(query.terms))}:
+            if {h.group for h in occurrences} != wanted:
                 continue  # tokens all there, but not the words or phrases themselves
             if skipped < offset:
                 skipped += 1
                 continue
             if len(found) == limit:
-                more = True
-                return found, more
+                return found, True
             found.append(SearchResult(capture, [h.snippet for h in occurrences[:3]]))
-    return found, more
 
 
 def outbox_backlog(store: Store) -> dict[str, int]:

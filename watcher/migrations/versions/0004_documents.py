@@ -26,6 +26,7 @@ def upgrade() -> None:
         batch.create_foreign_key("fk_targets_parent", "targets", ["parent_id"], ["id"])
     with op.batch_alter_table("captures") as batch:
         batch.add_column(sa.Column("metadata", sa.JSON))
+    op.create_index("ix_captures_fetched", "captures", ["fetched_at", "id"])
     op.create_table(
         "documents",
         sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), primary_key=True),
@@ -52,6 +53,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_documents_listing", "documents")
     op.drop_table("documents")
+    op.drop_index("ix_captures_fetched", "captures")
     with op.batch_alter_table("captures") as batch:
         batch.drop_column("metadata")
     with op.batch_alter_table("targets") as batch:
