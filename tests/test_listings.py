@@ -402,3 +402,56 @@ async def test_the_ui_shows_documents_under_their_listing_with_new_and_removed_m
         assert "关于印发船舶工业标准化工作要点的通知" in page and "/t/miit-notices" in page
         feed = feedparser.parse((await c.get("/t/miit-notices/feed.atom")).content)
         assert any("new notice" in e.title for e in feed.entries)
+
+
+def chinese_pdf(text: str) -> bytes:
+    import io
+
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    out = io.BytesIO()
+    page = canvas.Canvas(out)
+    page.setFont("STSong-Light", 14)
+    page.drawString(72, 760, text)
+    page.save()
+    return out.getvalue()
+
+
+def test_an_attachment_is_stored_read_and_scanned_for_keywords(site: Site) -> None:
+    site.write_config()
+    site.check()
+    notice_html = (
+        '<html><head><meta charset="utf-8"><title>关于发布名单的通知</title></head><body>'
+        '<div id="con_con"><p>名单见附件。</p><a href="/files/list.pdf">附件：名单.pdf</a>'
+        '<a href="/files/form.doc">附件2：申报表.doc</a></div></body></html>'
+    )
+    site.server.route("/art/8.html", body=notice_html.encode(), headers=UTF8)
+    site.server.route(
+        "/files/list.pdf",
+        body=chinese_pdf("入选企业：某某船舶重工集团有限公司"),
+        headers={"Content-Type": "application/pdf"},
+    )
+    site.server.route(
+        "/files/form.doc",
+        body=b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600),
+        headers={"Content-Type": "application/msword"},
+    )
+    site.items.insert(0, ("/art/8.html", "关于发布名单的通知", "2026-11-27"))
+    site.publish()
+    line = site.check()
+    urls = sorted(d["url"].rsplit("/", 1)[1] for d in line["documents"])
+    assert urls == ["8.html", "form.doc", "list.pdf"]
+    docs = site.documents()
+    assert docs["/files/list.pdf"].kind == "attachment"
+    assert docs["/files/list.pdf"].title == "附件：名单.pdf"
+    titles = [a["title"] for a in site.alerts()]
+    assert titles == ["New attachment: 附件：名单.pdf (关于发布名单的通知) — 船舶"]
+    with Store(site.folder / "snapshots", readonly=True) as store:
+        pdf = store.history(docs["/files/list.pdf"].name)[0]
+        doc = store.history(docs["/files/form.doc"].name)[0]
+        assert "入选企业：某某船舶重工集团有限公司" in store.text(pdf)
+        assert "kept as evidence" in store.text(doc)
+        assert store.raw(doc).startswith(b"\xd0\xcf\x11\xe0")

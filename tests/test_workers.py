@@ -127,7 +127,9 @@ def test_few_pages_use_a_thread_many_use_processes(tmp_path: Path) -> None:
         many.close()
 
 
-def test_binary_files_are_described_not_parsed() -> None:
+def test_binary_files_are_named_by_kind_size_and_hash() -> None:
+    """A file that cannot be read (here: a broken PDF) is still described, so a new
+    version of it is a change; the note says why its text is missing."""
     import zstandard
 
     from watcher.analyse import analyse as run_analysis
@@ -139,7 +141,8 @@ def test_binary_files_are_described_not_parsed() -> None:
     first, frames = run_analysis(pdf, None, matcher)
     assert first.encoding == "binary"
     text = zstandard.ZstdDecompressor().decompress(frames[first.text_sha256]).decode()
-    assert text.startswith("[application/octet-stream, 10,249 bytes, sha256 ")
+    assert text.startswith("[pdf, 10,249 bytes, sha256 ")  # by its magic bytes
+    assert "truncated PDF" in text
     edited = Page(body=body + b"x", content_type="application/pdf", final_url=pdf.final_url)
     assert run_analysis(edited, None, matcher)[0].text_sha256 != first.text_sha256
     xhtml = Page(

@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from watcher import excerpt
 from watcher.blobs import LocalBlobStore, compress, sha256
@@ -179,11 +178,7 @@ def analyse(
         excerpt=shown,
         search_terms=index_terms(text) if changed else None,
         looks_removed=looks_removed(document.title, text),
-        attachment_links=tuple(
-            (link.url, link.text) for link in document.links if is_attachment_url(link.url)
-        )
-        if page.document
-        else (),
+        attachment_links=_attachment_links(document) if page.document else (),
         metadata=metadata,
     )
     return analysis, compressed
@@ -222,15 +217,15 @@ def _metadata(page: Page, text: str) -> dict[str, str] | None:
     return {k: str(v) for k, v in found.items() if v} or None
 
 
+def _attachment_links(document: Document) -> tuple[tuple[str, str], ...]:
+    from watcher.attachments import is_attachment_url
+
+    return tuple((link.url, link.text) for link in document.links if is_attachment_url(link.url))
+
+
 def looks_removed(title: str, text: str) -> bool:
     """A soft 404: a short page that says the notice does not exist or was deleted."""
     return len(text) < 3000 and bool(_GONE.search(f"{title}\n{text[:3000]}"))
-
-
-def is_attachment_url(url: str) -> bool:
-    """A link to a file a notice attaches (by the path's extension)."""
-    path = urlsplit(url).path.lower()
-    return path.endswith(_ATTACHMENT_EXTENSIONS)
 
 
 def document_of(page: Page, links: bool = False) -> tuple[Document, str, str]:
@@ -241,7 +236,7 @@ def document_of(page: Page, links: bool = False) -> tuple[Document, str, str]:
 
     mime = (page.content_type or "").split(";")[0].strip().lower()
     if _is_binary(mime, page.body):
-        return _binary_document(mime, page.body), "binary", "header"
+        return _binary_document(mime, page.body, page.final_url), "binary", "header"
     decoded = decode_html(page.body, page.content_type)
     if mime.endswith("json"):
         return _json_document(decoded.text), decoded.encoding, decoded.source
@@ -274,11 +269,19 @@ def _is_binary(mime: str, body: bytes) -> bool:
     return mime.startswith(("image/", "audio/", "video/", "application/"))
 
 
-def _binary_document(mime: str, body: bytes) -> Document:
-    # the text of PDF and office attachments comes with the listing issue; until then
-    # a new version of a file is still a change, named by its size and hash
-    line = f"[{mime or 'binary file'}, {len(body):,} bytes, sha256 {sha256(body)}]"
-    return Document(title="", text=line)
+def _binary_document(mime: str, body: bytes, url: str) -> Document:
+    """A file: its text where watcher can read it (PDF, DOCX, XLSX), and a line naming
+    type, size and SHA-256 either way, so a new version of the file is a change even
+    when its text is not (or cannot be) read."""
+    from watcher.attachments import extract_attachment_text
+
+    found = extract_attachment_text(body, mime or None, url)
+    kind = found.kind if found.kind != "other" else mime or "binary file"
+    line = f"[{kind}, {len(body):,} bytes, sha256 {sha256(body)}]"
+    if found.note:
+        line += f" ({found.note})"
+    text = f"{line}\n{found.text}" if found.extracted and found.text else line
+    return Document(title="", text=text)
 
 
 def _json_document(text: str) -> Document:

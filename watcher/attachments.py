@@ -13,28 +13,33 @@ CJK characters. For PDFs, lines that a paragraph wraps into are joined again (by
 their positions on the page: the line before reaches the right margin and the next
 one is not indented), page-number lines (``— 3 —``, ``第3页 共20页``) at the top or
 bottom of a page are dropped, and a paragraph running over a page break is joined:
-a keyword wrapped as ``船舶\\n工业`` would otherwise never match, and inserting one
-sentence would not re-wrap every following line in the diff.
+a keyword wrapped as ``船舶\\n工业`` would otherwise never match, and one inserted
+sentence would shift every following line break of the diff.
 
-PDF fonts that map glyphs to Kangxi radicals (U+2F00...) or CJK radical supplement
-code points instead of the ideographs (``⼯`` for 工, ``⻔`` for 门: Chromium and
-some Word/WPS exports do this) are mapped back, so ``国防科工局`` is found.
+PDF fonts whose ToUnicode map gives Kangxi radicals (U+2F00...) or CJK radical
+supplement code points instead of the ideographs (``⼯`` for 工, ``⻔`` for 门, as in
+Chromium's exports with Noto CJK) are mapped back, so ``国防科工局`` is found.
 
-PDF text comes from pypdf rather than pdfminer.six. Both give the same, readable
-characters on Chinese PDFs (reportlab's STSong-Light CID font, a Chromium export with
-embedded Noto CJK subsets, and one placing every character separately), but pypdf was
-1.3-4.5x faster on 20-page documents, and bounds what a hostile file can cost: a 1 MB
-PDF whose page inflates to 1 GB took pypdf 0.24 s and 37 MB, pdfminer 30 s and 2 GB
-(it inflates every stream in full, in the middle of a page, where no time check can
-stop it). pypdf 7 caps inflated streams (75 MB), content-stream operators, arrays and
-page trees (``pypdf.Configuration``).
+PDF text comes from pypdf rather than pdfminer.six. Both gave the same, readable
+characters on Chinese PDFs (reportlab's STSong-Light CID font, an embedded TrueType
+subset, a Chromium export with Noto CJK Type3 glyphs, and one placing every character
+separately), but on 20-page files pypdf was as fast (Chromium) to 4x faster
+(0.13-1.9 s against 0.3-3.3 s), and bounds what a hostile file costs: a 1 MB PDF whose
+page inflates to 1 GB took pypdf 0.24 s and 37 MB, pdfminer 30 s and 2 GB (it inflates
+every stream in full, inside a page, where no time check can stop it). pypdf 7 caps
+inflated streams (75 MB), arrays, page trees and form XObject uses
+(``pypdf.Configuration``); here also the tokens of one content stream
+(``PDF_MAX_STREAM_TOKENS``).
 
 Nothing here raises on a corrupt or hostile file: ``extract_attachment_text``
-returns ``extracted=False`` with the reason in ``note``. Time is bounded between
-pages (and every 1,000 spreadsheet rows), pages by ``max_pages``, the text by
-``MAX_TEXT_CHARS`` and the inflated XML of DOCX/XLSX by ``MAX_XML_BYTES``. One PDF
-page can still cost up to pypdf's per-stream limits (seconds, not minutes), so
-call this where CPU time is cheap, e.g. in the analysis worker processes.
+returns ``extracted=False`` with the reason in ``note``. Time is checked between
+pages and between the operators of a page (and every 1,000 spreadsheet rows), so
+a file stops soon after its budget; only one content stream is parsed whole before
+its first operator (up to ~2-5 s for 500,000 tokens on a busy machine). Pages are
+capped by ``max_pages``, the text by ``MAX_TEXT_CHARS`` and the inflated XML of
+DOCX/XLSX by ``MAX_XML_BYTES``. DOCX text is the body's (paragraphs, tables, text
+boxes, tracked insertions); headers, footers, footnotes and list numbers are not
+included.
 """
 
 from __future__ import annotations
@@ -59,8 +64,8 @@ from watcher import extract as _html
 __all__ = [
     "ATTACHMENT_EXTENSIONS",
     "MAX_TEXT_CHARS",
-    "PDF_MAX_STREAM_TOKENS",
     "MAX_XML_BYTES",
+    "PDF_MAX_STREAM_TOKENS",
     "AttachmentText",
     "extract_attachment_text",
     "is_attachment_url",
@@ -326,7 +331,10 @@ def _no_extractor_note(kind: str, body: bytes, url: str | None) -> str:
         if body.startswith(_7Z_MAGIC):
             return "7z archive: no text extractor; kept as evidence"
         if _looks_like_markup(body):
-            return "an HTML/XML page, not an attachment (an error or login page?); kept as evidence"
+            return (
+                "an HTML/XML page, not a file (an error or login page, or a document"
+                " saved as HTML); kept as evidence"
+            )
         extension = _extension(url)
         label = extension or "this file type"
         return f"no text extractor for {label}; kept as evidence"
@@ -586,7 +594,7 @@ def _pdf_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str],
     total = len(reader.pages)
     pages: list[list[_Line]] = []
     failed = 0
-    notes: list[str] = []
+    stopped = ""  # why the pages were not all read
 
     def check_time(*_: Any) -> None:
         if time.monotonic() > deadline:
@@ -594,29 +602,27 @@ def _pdf_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str],
 
     for number in range(min(total, max_pages)):
         if time.monotonic() > deadline:
-            notes.append(f"stopped after {number:,} of {total:,} pages: time budget spent")
+            stopped = f"stopped after {number:,} of {total:,} pages: time budget spent"
             break
         collector = _LineCollector()
         try:
             with apply_configuration(stream_parsing_work_maximum_count=PDF_MAX_STREAM_TOKENS):
-                reader.pages[number].extract_text(
-                    visitor_text=collector, visitor_operand_before=check_time
-                )
-        except _OutOfTime:
-            pages.append(collector.finish())
-            notes.append(f"stopped in page {number + 1:,} of {total:,}: time budget spent")
-            break
+                page = reader.pages[number]
+                page.extract_text(visitor_text=collector, visitor_operand_before=check_time)
+        except _OutOfTime:  # keep what the page gave so far
+            stopped = f"stopped in page {number + 1:,} of {total:,}: time budget spent"
         except Exception:
             failed += 1
             collector = _LineCollector()
         pages.append(collector.finish())
-    else:
-        if total > max_pages:
-            notes.append(f"first {max_pages:,} of {total:,} pages")
+        if stopped:
+            break
+    if not stopped and total > max_pages:
+        stopped = f"first {max_pages:,} of {total:,} pages"
+    notes = [stopped] if stopped else []
     if failed:
         notes.append(f"{failed:,} of {len(pages):,} pages could not be read")
-    finished = not any("time budget" in note for note in notes)
-    if finished and pages and not any(pages) and failed < len(pages):
+    if pages and not any(pages) and failed < len(pages) and "time" not in stopped:
         scanned = any(_has_image(reader.pages[n]) for n in range(min(len(pages), 20)))
         notes.insert(0, "scanned PDF: no text layer" if scanned else "PDF without text or images")
     return _pdf_paragraphs(pages), notes

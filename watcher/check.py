@@ -82,6 +82,7 @@ class DocumentRole:
     listing_title: str
     listed_date: str | None = None
     attachments: bool = False  # report its attachment links
+    attachment_of: str | None = None  # for an attachment: its notice's title
 
 
 class Checker:
@@ -264,6 +265,7 @@ class Checker:
             listing=document.listing_title if document else "",
             listed_date=document.listed_date if document else None,
             metadata=analysis.metadata,
+            attachment_of=document.attachment_of if document else None,
         )
         if document is not None and analysis.looks_removed:
             found = []  # a notice replaced by "页面不存在": the removal rules decide

@@ -52,6 +52,7 @@ class Event:
     listed_date: str | None = None  # for documents: the date the listing shows
     evidence_id: str | None = None  # for removals: the last good capture
     metadata: dict[str, str] | None = None  # for documents: 发文字号, dates, issuer …
+    attachment_of: str | None = None  # for an attachment: the title of its notice
 
 
 @dataclass(frozen=True, slots=True)

@@ -183,9 +183,14 @@ class Follower:
         assert follow is not None
         states = self.checker.store.target_states([(d.name, d.url) for d in due], now)
 
+        parents = {
+            d.target_id: d.title for d in self.documents.of_listing(self.listing_id).values()
+        }
+
         async def one(doc: DocumentRow) -> tuple[DocumentRow, CheckResult]:
             wants_files = follow.attachments and doc.kind == "document"
-            role = DocumentRole(listing.title, doc.listed_date, wants_files)
+            parent = parents.get(doc.parent_id) if doc.parent_id else None
+            role = DocumentRole(listing.title, doc.listed_date, wants_files, parent)
             target = document_target(listing, doc)
             return doc, await self.checker.check(target, states[doc.name], document=role)
 
