@@ -369,6 +369,22 @@ def test_notice_metadata_is_kept_and_a_new_lastmodifiedtime_is_a_change(site: Si
         metadata = store.history(name)[0].metadata
     assert kinds == ["changed", "new"]  # same text, new lastmodifiedtime: a change
     assert metadata["document_number"] == "工信部装〔2026〕12号"
+    import httpx
+
+    from watcher.web.app import create_app
+
+    async def capture_page() -> str:
+        app = create_app(site.folder / "snapshots", site.folder / "targets.yaml")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            with Store(site.folder / "snapshots", readonly=True) as store:
+                newest = store.history(name)[0].id
+            return (await c.get(f"/c/{newest}")).text
+
+    import asyncio
+
+    page = asyncio.run(capture_page())
+    assert "<dt>发文字号</dt><dd>工信部装〔2026〕12号</dd>" in page
 
 
 async def test_the_ui_shows_documents_under_their_listing_with_new_and_removed_marks(
@@ -402,6 +418,11 @@ async def test_the_ui_shows_documents_under_their_listing_with_new_and_removed_m
         assert "关于印发船舶工业标准化工作要点的通知" in page and "/t/miit-notices" in page
         feed = feedparser.parse((await c.get("/t/miit-notices/feed.atom")).content)
         assert any("new notice" in e.title for e in feed.entries)
+        api = {
+            d["url"].rsplit("/", 1)[1]: d
+            for d in (await c.get("/api/targets/miit-notices/documents")).json()
+        }
+        assert api["1.html"]["state"] == "removed" and api["2.html"]["state"] == "active"
 
 
 def chinese_pdf(text: str) -> bytes:

@@ -152,3 +152,25 @@ def search(
         "more": more,
         "results": [{"capture": capture_json(r.capture), "snippets": r.snippets} for r in results],
     }
+
+
+@router.get("/targets/{name}/documents", summary="A listing's documents and their state")
+def listed(request: Request, name: str) -> list[dict[str, Any]]:
+    """State is ``baseline``, ``deferred`` (over the cap, fetched later), ``active``,
+    ``suspected`` (looks removed, not yet confirmed) or ``removed``."""
+    return [
+        {
+            "name": d.name,
+            "kind": d.kind,
+            "url": d.url,
+            "title": d.title,
+            "listed_date": d.listed_date,
+            "first_seen_at": _iso(d.first_seen_at),
+            "state": d.state,
+            "delisted_at": _iso(d.delisted_at),
+            "captures": d.captures,
+            "hits": d.hits,
+            "last_capture_id": d.last_capture_id,
+        }
+        for d in queries.listed_documents(_ctx(request).store, name, limit=1000)
+    ]

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from watcher.diff import diff_texts
+from watcher.messages import METADATA_LABELS
 from watcher.render import line_marks, to_html_inline, to_html_side_by_side
 from watcher.search import QueryError, parse_query
 from watcher.store import StoreError
@@ -260,6 +261,11 @@ def capture_page(request: Request, capture_id: str) -> HTMLResponse:
         text=text,
         hits=hits,
         is_html="html" in (capture.content_type or "text/html"),
+        metadata_rows=[
+            (label, capture.metadata[key])
+            for key, label in METADATA_LABELS.items()
+            if capture.metadata and capture.metadata.get(key)
+        ],
     )
 
 
