@@ -360,8 +360,17 @@ def _human_size(n: int) -> str:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Web UI address.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, envvar="WATCHER_HOST", help="Web UI address."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8080,
+    show_default=True,
+    envvar="WATCHER_PORT",
+    help="Web UI port.",
+)
 @pass_ctx
 def run(ctx: Context, host: str, port: int) -> None:
     """The service: checks every target on its schedule, sends alerts, serves the web UI.
@@ -399,8 +408,17 @@ def run(ctx: Context, host: str, port: int) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, envvar="WATCHER_HOST", help="Address."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8080,
+    show_default=True,
+    envvar="WATCHER_PORT",
+    help="Port.",
+)
 @pass_ctx
 def serve(ctx: Context, host: str, port: int) -> None:
     """The web UI, feeds and JSON API alone, over the store (no checks, no alerts).
