@@ -476,3 +476,17 @@ def test_an_attachment_is_stored_read_and_scanned_for_keywords(site: Site) -> No
         assert "入选企业：某某船舶重工集团有限公司" in store.text(pdf)
         assert "kept as evidence" in store.text(doc)
         assert store.raw(doc).startswith(b"\xd0\xcf\x11\xe0")
+
+
+def test_an_edited_notice_is_rechecked_diffed_and_alerted(site: Site) -> None:
+    site.write_config(baseline=False, recheck="0s")
+    site.check()
+    edited = notice("关于公布第一批示范项目名单的通知", "名单已更新：增加某船舶企业。", "gbk")
+    site.server.route("/art/1.html", body=edited, headers=GBK)
+    site.check()
+    changed = [a for a in site.alerts() if " changed — " in a["title"]]
+    assert [a["title"] for a in changed] == ["关于公布第一批示范项目名单的通知 changed — 船舶"]
+    assert "{+" in changed[0]["message"] and "船舶" in changed[0]["message"]
+    name = site.documents()["/art/1.html"].name
+    with Store(site.folder / "snapshots", readonly=True) as store:
+        assert [c.kind for c in store.history(name)] == ["changed", "new"]
