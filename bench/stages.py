@@ -20,10 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zstandard
 from govsite import generate_pages
 
+from watcher.analyse import looks_removed
 from watcher.blobs import ZSTD_LEVEL, sha256
 from watcher.decode import decode_html
 from watcher.extract import extract_with_report
 from watcher.keywords import KeywordMatcher, find_hits
+from watcher.search import index_terms
 
 GROUPS = {"shipbuilding": ["船舶", "造船"], "sastind": ["国防科工局"]}
 
@@ -49,6 +51,8 @@ def main() -> None:
         decoded = timed("decode", decode_html, page.body, page.content_type)
         doc, _ = timed("extract", extract_with_report, decoded.text, "http://127.0.0.1/")
         timed("keywords", find_hits, matcher, None, doc.text, None)
+        timed("search terms", index_terms, doc.text)
+        timed("soft 404", looks_removed, doc.title, doc.text)
         raw_z = timed("zstd raw", compressor.compress, page.body)
         text_z = timed("zstd text", compressor.compress, doc.text.encode())
         sizes["raw"] += len(page.body)

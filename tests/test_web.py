@@ -77,6 +77,8 @@ targets:
         )
         server.route("/notice", body=changed.encode("gbk"), headers={"Content-Type": "text/html"})
         check(config, data)
+        reindex = ["--config", str(config), "--data", str(data), "reindex"]
+        assert "indexed" in CliRunner().invoke(main, reindex).output
         yield config, data
 
 
@@ -340,12 +342,18 @@ def test_index_terms_are_bigrams_words_and_simplified() -> None:
 # --------------------------------------------------------------------------- in the service
 
 
-async def test_watcher_run_serves_the_ui_and_check_now_checks(tmp_path: Path) -> None:
-    """The UI in the service's own event loop, on a real port; "check now" runs a check."""
+async def test_watcher_run_serves_the_ui_and_check_now_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI in the service's own event loop, on a real port; "check now" runs a check;
+    new texts become searchable once no check runs."""
     import asyncio
     import socket
 
+    import watcher.service
     from watcher.service import Service
+
+    monkeypatch.setattr(watcher.service, "INDEX_EVERY", 0.2)
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -381,6 +389,13 @@ async def test_watcher_run_serves_the_ui_and_check_now_checks(tmp_path: Path) ->
                         break
                     await asyncio.sleep(0.05)
                 assert server.hits("/notice") == before + 1
+                # and, with no check running, the service adds the texts to the search index
+                for _ in range(100):
+                    found = (await c.get("/search", params={"q": "船只"})).text
+                    if "船只工业" in found:
+                        break
+                    await asyncio.sleep(0.1)
+                assert "船只工业" in found
         finally:
             service.stop()
             await asyncio.wait_for(task, 20)
@@ -408,7 +423,8 @@ async def test_reindex_fills_the_search_index_of_an_older_store(tmp_path: Path) 
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as c:
-        assert "Nothing found" in (await c.get("/search", params={"q": "船只"})).text
+        before = (await c.get("/search", params={"q": "船只"})).text
+        assert "Nothing found" in before and "1 captured text is not in the search index" in before
         result = await asyncio.to_thread(
             CliRunner().invoke, main, ["--config", str(config), "--data", str(data), "reindex"]
         )

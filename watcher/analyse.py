@@ -70,7 +70,6 @@ class Analysis:
     raw_sha256: str
     text_sha256: str
     excerpt: Excerpt | None = None  # what changed, bounded, for messages
-    search_terms: str | None = None  # the new text's search tokens (None: text unchanged)
     looks_removed: bool = False  # a short page saying it does not exist (soft 404)
     attachment_links: tuple[tuple[str, str], ...] = ()  # (absolute URL, link text)
     metadata: dict[str, str] | None = None  # a document's 发文字号, dates, issuer …
@@ -137,7 +136,6 @@ def analyse(
     to store, compressed (digest → zstd frame)."""
     from watcher.diff import diff_texts
     from watcher.keywords import find_hits
-    from watcher.search import index_terms
 
     document, encoding, source = document_of(page, links=page.document)
     text = document.text
@@ -176,7 +174,6 @@ def analyse(
         raw_sha256=raw_digest,
         text_sha256=text_digest,
         excerpt=shown,
-        search_terms=index_terms(text) if changed else None,
         looks_removed=looks_removed(document.title, text),
         attachment_links=_attachment_links(document) if page.document else (),
         metadata=metadata,

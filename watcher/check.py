@@ -249,7 +249,6 @@ class Checker:
             removed=analysis.removed,
             hits=analysis.hits,
             id=new_id(fetched.fetched_at.timestamp()),
-            search_terms=analysis.search_terms,
             metadata=analysis.metadata,
         )
         base = self._event(

@@ -508,8 +508,10 @@ def export_command(ctx: Context, names: tuple[str, ...], export_all: bool, path:
 @main.command()
 @pass_ctx
 def reindex(ctx: Context) -> None:
-    """Add stored texts that are not in the search index yet (captured by an older
-    watcher) to it. `watcher run` does this by itself at start.
+    """Add stored texts that are not in the search index yet to it.
+
+    `watcher run` indexes new texts by itself whenever no check is running;
+    captures made by `watcher check` alone become searchable after this.
 
     \b
     Example:

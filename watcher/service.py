@@ -43,6 +43,8 @@ FLUSH_BUDGET = 10.0  # seconds the last outbox pass may take
 WATCH_EVERY = 2.0  # seconds between looks at the config files
 SETTLE = 0.5  # a changed file must stay the same this long before it is read
 SENDER_POLL = 30.0  # the sender looks at the outbox at least this often
+INDEX_EVERY = 5.0  # seconds between looks for texts to add to the search index
+INDEX_BATCH = 50  # texts indexed in one go (one transaction) between looks at the checks
 IDLE_RELEASE = 60.0  # seconds without a check before the analysis workers are stopped
 
 
@@ -152,7 +154,7 @@ class Service:
                 asyncio.create_task(self._watch_loop(), name="config-watch"),
             ]
             server = await self._start_web() if self.web else None
-            tasks.append(asyncio.create_task(self._backfill_search(), name="search-backfill"))
+            tasks.append(asyncio.create_task(self._index_loop(), name="search-index"))
             await self._stop.wait()
             if server is not None:
                 server.should_exit = True
@@ -248,15 +250,25 @@ class Service:
                     old.close()
                 self._retired.clear()
 
-    async def _backfill_search(self) -> None:
-        """Index texts stored before the search index existed, in the background."""
-        missing = await asyncio.to_thread(self.store.unindexed_texts)
-        if not missing:
-            return
-        log.info("search: indexing %d texts stored before the index existed", len(missing))
-        for start in range(0, len(missing), 100):
-            await asyncio.to_thread(self.store.index_texts, missing[start : start + 100])
-        log.info("search: index complete")
+    async def _index_loop(self) -> None:
+        """Add new texts to the search index while no check runs.
+
+        Tokenising a text costs more than extracting it, so it is kept off the
+        checks' path: new captures become searchable within seconds of a quiet
+        moment, and a first cycle of many pages is not slowed down.
+        """
+        while True:
+            await asyncio.sleep(INDEX_EVERY)
+            if self._running:
+                continue
+            missing = await asyncio.to_thread(self.store.unindexed_texts)
+            for start in range(0, len(missing), INDEX_BATCH):
+                if self._running or self._stop.is_set():
+                    break  # checks first; the rest waits for the next quiet moment
+                batch = missing[start : start + INDEX_BATCH]
+                await asyncio.to_thread(self.store.index_texts, batch)
+            if missing:
+                log.debug("search: %d texts indexed", len(missing))
 
     async def _finish_checks(self) -> None:
         running = list(self._running)

@@ -99,7 +99,6 @@ class NewCapture:
     removed: int = 0
     hits: list[Hit] = field(default_factory=list)
     id: str | None = None  # chosen by the caller when messages must name the capture
-    search_terms: str | None = None  # the text's search tokens, when it is a new text
     metadata: dict[str, str] | None = None  # a notice's 发文字号, dates, issuer …
 
 
@@ -277,8 +276,6 @@ class Store:
                 conn.execute(_INSERT_HIT, _hit_rows(capture_id, new.hits))
             self._record_check(conn, check, capture_id)
             outbox.insert(conn, messages)
-            if new.search_terms is not None:
-                _index_text(conn, text_digest, new.search_terms)
         return capture_id
 
     @staticmethod

@@ -339,9 +339,11 @@ def search_page(request: Request, q: str = "", page: int = 1) -> HTMLResponse:
             results, more = queries.search(context.store, query, limit=20, offset=(page - 1) * 20)
         except QueryError as exc:
             problem = str(exc)
+    waiting = queries.unindexed_count(context.store) if q.strip() else 0
     return render(
         request,
         "search.html",
+        waiting=waiting,
         title=f"{q} — search — watcher" if q else "Search — watcher",
         q=q,
         results=results,

@@ -400,3 +400,11 @@ def document_of(store: Store, name: str) -> tuple[ListedDocument, str] | None:
         return None
     found = [d for d in listed_documents(store, listing, limit=100000) if d.name == name]
     return (found[0], listing) if found else None
+
+
+def unindexed_count(store: Store) -> int:
+    """Stored texts not yet in the search index (`watcher run` adds them when idle)."""
+    with store.engine.connect() as conn:
+        texts = conn.execute(sa.select(sa.func.count(sa.distinct(captures.c.text_sha256)))).scalar()
+        indexed = conn.execute(sa.select(sa.func.count()).select_from(search_texts)).scalar()
+    return max(0, (texts or 0) - (indexed or 0))

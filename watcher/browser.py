@@ -1,0 +1,750 @@
+"""Fetching pages in a real browser: for pages that JavaScript fills, and for anti-bot
+challenges (HTTP 412/521 pages whose script sets a cookie and reloads).
+
+One headless Chromium (Debian's, driven by Playwright's async API) serves every fetch of a
+:class:`BrowserPool`; each fetch gets its own browser context, so cookies never leak from
+one target to another. The first answer the server sent (the challenge, say) is kept as
+evidence next to the final DOM, its status, a screenshot and the cookies the page set.
+
+Failure is bounded: a fetch lasts at most ``BrowserOptions.budget`` seconds; a browser that
+dies mid-fetch fails that fetch (``BrowserError(kind="crashed")``) and is relaunched by the
+next one; the browser is recycled after ``restart_after_pages`` pages or when its process
+tree grows above ``restart_above_mb`` (both between fetches, never during one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import unquote, urlsplit
+
+try:  # an optional dependency: without it every fetch raises BrowserUnavailable
+    from playwright.async_api import Error as _PlaywrightError
+    from playwright.async_api import TimeoutError as _PlaywrightTimeout
+    from playwright.async_api import async_playwright as _async_playwright
+except ImportError:  # pragma: no cover - depends on the installation
+    _async_playwright = None
+    _PlaywrightTimeout = None
+
+    class _PlaywrightError(Exception):  # type: ignore[no-redef]
+        """Stands in for playwright's Error so the except clauses still work."""
+
+
+if TYPE_CHECKING:
+    from playwright.async_api import (
+        Browser,
+        BrowserContext,
+        Frame,
+        Page,
+        Playwright,
+        Request,
+        Response,
+        Route,
+    )
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BrowserError",
+    "BrowserOptions",
+    "BrowserPool",
+    "BrowserResult",
+    "BrowserSettings",
+    "BrowserUnavailable",
+    "cookies_from_browser",
+    "find_executable",
+]
+
+DEFAULT_EXECUTABLE = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    # navigator.webdriver stays false: challenge scripts (瑞数 among them) test it
+    "--disable-blink-features=AutomationControlled",
+)
+_MARKER = "--watcher-browser-pool"  # an inert switch that finds our browser in /proc
+LAUNCH_TIMEOUT = 30.0  # seconds for Chromium to start (not part of a fetch's budget)
+CLOSE_TIMEOUT = 5.0  # seconds to close a context or the browser before giving up on it
+QUIET = 0.5  # after "load", seconds without a new navigation before the page counts as settled
+CHALLENGE_QUIET = 5.0  # the same after an error or 202 answer, whose script may reload late
+MAX_SELF_NAVIGATIONS = 10  # reloads/redirects by script followed before giving up settling
+MAX_SCREENSHOT_HEIGHT = 20_000  # px; taller pages are cut (a 100k px page is a ~GB bitmap)
+VIEWPORT = {"width": 1280, "height": 800}
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BrowserSettings:
+    """The shared browser process: where it is, how many pages at once, when to recycle it."""
+
+    executable: str | None = None  # default: $WATCHER_CHROMIUM, /usr/bin/chromium, PATH
+    max_pages: int = 2  # pages open at once: each costs a renderer (~50-150 MB)
+    restart_after_pages: int = 200  # recycle the browser after this many pages ...
+    restart_above_mb: int = 1500  # ... or when its process tree's RSS exceeds this
+
+    def __post_init__(self) -> None:
+        if self.max_pages < 1 or self.restart_after_pages < 1 or self.restart_above_mb < 1:
+            raise ValueError("max_pages, restart_after_pages and restart_above_mb must be >= 1")
+
+
+@dataclass(frozen=True)
+class BrowserOptions:
+    """One fetch's settings (a target's, typically)."""
+
+    wait_for: str | None = None  # a CSS selector or "networkidle"; None: the load event
+    budget: float = 30.0  # seconds for the whole visit, hard: a hung page cannot stall others
+    block: tuple[str, ...] = ("image", "font", "media")  # Playwright resource types to abort
+    user_agent: str | None = None  # None: a normal desktop Chrome one (not "HeadlessChrome")
+    headers: Mapping[str, str] = field(default_factory=dict)
+    cookies: Mapping[str, str] = field(default_factory=dict)  # sent to the URL's host
+    proxy: str | None = None  # None: HTTPS_PROXY/HTTP_PROXY/ALL_PROXY unless NO_PROXY matches
+    screenshot: bool = True
+
+    def __post_init__(self) -> None:
+        if self.budget <= 0:
+            raise ValueError("budget must be > 0 seconds")
+
+
+@dataclass(frozen=True)
+class BrowserResult:
+    """What a browser visit produced: the server's first answer as evidence, the final DOM."""
+
+    url: str
+    final_url: str
+    first_status: int  # the first main-frame answer, e.g. the 521 challenge
+    first_headers: list[tuple[str, str]]
+    first_body: bytes  # b"" when unavailable (a redirect has none)
+    status: int  # the final document's status (0: none seen, e.g. about:blank)
+    html: bytes  # the final DOM serialised, UTF-8 (any <meta charset> in it is stale)
+    screenshot: bytes | None  # full-page PNG, cut at MAX_SCREENSHOT_HEIGHT
+    cookies: list[dict[str, Any]]  # the browser's cookies for the page (name, value, domain...)
+    fetched_at: datetime  # UTC, when the page had settled
+    duration: float  # seconds of the visit (not the wait for a free page)
+
+
+class BrowserUnavailable(Exception):
+    """No usable Chromium (or no playwright): a setup problem, not the target's fault."""
+
+
+class BrowserError(Exception):
+    """A visit failed. ``kind``: "timeout" (budget spent), "crashed" (browser or page died)
+    or "navigation" (the page could not be loaded: DNS, connection, TLS, a download...)."""
+
+    def __init__(self, kind: Literal["timeout", "crashed", "navigation"], message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def find_executable(configured: str | None = None) -> str:
+    """The Chromium to run: ``configured``, $WATCHER_CHROMIUM, /usr/bin/chromium or PATH."""
+    candidate = configured or os.environ.get("WATCHER_CHROMIUM")
+    if candidate:
+        if os.access(candidate, os.X_OK) and Path(candidate).is_file():
+            return candidate
+        raise BrowserUnavailable(_missing(candidate))
+    if os.access(DEFAULT_EXECUTABLE, os.X_OK):
+        return DEFAULT_EXECUTABLE
+    found = shutil.which("chromium")
+    if found:
+        return found
+    raise BrowserUnavailable(_missing(DEFAULT_EXECUTABLE))
+
+
+def _missing(path: str) -> str:
+    return (
+        f"Chromium is not installed (looked for {path}; set WATCHER_CHROMIUM to its path "
+        "or install Debian's chromium package: apt-get install chromium)"
+    )
+
+
+def cookies_from_browser(result: BrowserResult, url: str | None = None) -> dict[str, str]:
+    """Name -> value of the cookies a visit left for ``url``'s host (default: the final URL),
+    ready for ``FetchOptions.cookies``: a solved challenge lets plain HTTP fetches through
+    until the cookie expires (send the same User-Agent: clearance cookies are bound to it)."""
+    host = (urlsplit(url or result.final_url).hostname or "").lower()
+    found: dict[str, str] = {}
+    for cookie in result.cookies:
+        domain = str(cookie.get("domain", "")).lower()
+        bare = domain.lstrip(".")
+        if host == bare or (domain.startswith(".") and host.endswith("." + bare)):
+            found[str(cookie["name"])] = str(cookie["value"])
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# /proc: the browser's process tree and its memory
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return kids
+    for tid in tasks:
+        with contextlib.suppress(OSError):
+            kids.extend(
+                int(c) for c in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
+            )
+    return kids
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (from /proc/<pid>/task/*/children)."""
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(_children(current))
+    return tree
+
+
+def rss_bytes(pids: list[int]) -> int:
+    """Summed resident memory of ``pids`` (pages shared between them count once per process)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
+    return total
+
+
+def _find_marked(root: int, token: str) -> int | None:
+    """The process under ``root`` whose command line carries ``token`` (our browser)."""
+    for pid in process_tree(root):
+        with contextlib.suppress(OSError):
+            if token.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The pool
+
+
+@dataclass(eq=False)
+class _Live:
+    """One launched browser process."""
+
+    browser: Browser
+    pid: int | None
+    user_agent: str
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+    pages: int = 0
+    broken: bool = False  # a context would not close: recycle at the next chance
+
+
+@dataclass(eq=False)
+class _Visit:
+    """What the event handlers of one page record while it loads.
+
+    Main-frame document requests are numbered as they start (the first goto, a reload by
+    script, each redirect hop); ``committed`` and ``settled`` say up to which one the
+    page has committed, and then loaded (or given up on: a failed request leaves the
+    previous document in place). The page is quiet when ``settled == requests``.
+    """
+
+    page: Page | None = None
+    context: BrowserContext | None = None
+    first: Response | None = None
+    evidence: asyncio.Future[tuple[list[tuple[str, str]], bytes]] | None = None
+    last: Response | None = None
+    latest: Request | None = None
+    requests: int = 0
+    committed: int = 0
+    settled: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    crashed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def note(self) -> None:
+        self.changed.set()
+
+    def quiet(self) -> bool:
+        return self.settled == self.requests > 0
+
+    async def until(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Wait until ``ready()``; False when ``timeout`` seconds passed first."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while not ready():
+            self.changed.clear()
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), left)
+        return True
+
+
+class BrowserPool:
+    """A shared headless Chromium for browser fetches, used from one asyncio event loop.
+
+    ``before_request(url)`` is awaited before each main-frame document request the page
+    starts (the first one, and any reload or navigation by script), so the caller's
+    per-host politeness covers them; subresources and server redirects do not call it.
+    """
+
+    def __init__(
+        self,
+        settings: BrowserSettings = BrowserSettings(),  # frozen: sharing it is safe
+        *,
+        before_request: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._before_request = before_request
+        self._slots = asyncio.Semaphore(settings.max_pages)
+        self._state = asyncio.Condition()
+        self._playwright: Playwright | None = None
+        self._live: _Live | None = None
+        self._active = 0
+        self._draining = False
+        self._closed = False
+        self.launches = 0  # how many browsers this pool started (relaunches included)
+
+    async def __aenter__(self) -> BrowserPool:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def browser_pid(self) -> int | None:
+        """The running browser's main process id (None before the first fetch)."""
+        live = self._live
+        return live.pid if live is not None and not live.gone.is_set() else None
+
+    def memory(self) -> int:
+        """Bytes of RSS of the browser's process tree now (0 when none runs)."""
+        pid = self.browser_pid
+        return rss_bytes(process_tree(pid)) if pid else 0
+
+    async def close(self) -> None:
+        """Close the browser and the Playwright driver; fetches still running fail."""
+        self._closed = True
+        async with self._state:
+            live, self._live = self._live, None
+        if live is not None:
+            await self._retire(live)
+        playwright, self._playwright = self._playwright, None
+        if playwright is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(playwright.stop(), CLOSE_TIMEOUT)
+
+    async def fetch(self, url: str, options: BrowserOptions = BrowserOptions()) -> BrowserResult:
+        """Load ``url`` in a fresh context and return the settled page.
+
+        Raises BrowserUnavailable (no Chromium) or BrowserError (timeout, crash, navigation).
+        HTTP error statuses are results, not errors: a 404 page is evidence too.
+        """
+        if self._closed:
+            raise RuntimeError("BrowserPool is closed")
+        async with self._slots:
+            live = await self._checkout()
+            try:
+                return await self._visit(live, url, options)
+            finally:
+                async with self._state:
+                    self._active -= 1
+                    self._state.notify_all()
+
+    # -- the browser's life ---------------------------------------------------------------
+
+    async def _checkout(self) -> _Live:
+        """The browser to use, launched or recycled first when needed (between fetches)."""
+        async with self._state:
+            await self._state.wait_for(lambda: not self._draining)
+            live = self._live
+            if live is None or live.gone.is_set() or not live.browser.is_connected():
+                self._live = None
+                live = self._live = await self._launch()
+            elif reason := self._recycle_reason(live):
+                log.info("recycling the browser: %s", reason)
+                self._draining = True
+                try:
+                    await self._state.wait_for(lambda: self._active == 0)
+                    self._live = None
+                    await self._retire(live)
+                    live = self._live = await self._launch()
+                finally:
+                    self._draining = False
+                    self._state.notify_all()
+            live.pages += 1
+            self._active += 1
+            return live
+
+    def _recycle_reason(self, live: _Live) -> str | None:
+        if live.broken:
+            return "a page could not be closed"
+        if live.pages >= self.settings.restart_after_pages:
+            return f"{live.pages} pages served"
+        if live.pid is not None:
+            rss = rss_bytes(process_tree(live.pid))
+            if rss > self.settings.restart_above_mb * 1024 * 1024:
+                return f"its processes use {rss / 1048576:.0f} MB"
+        return None
+
+    async def _launch(self) -> _Live:
+        executable = find_executable(self.settings.executable)
+        if _async_playwright is None:
+            raise BrowserUnavailable(
+                "the playwright package is not installed (pip install playwright; "
+                "it drives Debian's Chromium, no browser download is needed)"
+            )
+        token = secrets.token_hex(8)
+        args = [*CHROMIUM_ARGS, f"{_MARKER}={token}"]
+        for attempt in (1, 2):
+            if self._playwright is None:
+                self._playwright = await _async_playwright().start()
+            try:
+                browser = await self._playwright.chromium.launch(
+                    executable_path=executable, args=args, timeout=LAUNCH_TIMEOUT * 1000
+                )
+                break
+            except _PlaywrightError as exc:
+                # the driver itself may have died with the browser: start a new one once
+                playwright, self._playwright = self._playwright, None
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(playwright.stop(), CLOSE_TIMEOUT)
+                if attempt == 2:
+                    first_line = (str(exc).strip().splitlines() or ["?"])[0]
+                    raise BrowserUnavailable(
+                        f"Chromium at {executable} did not start: {first_line}"
+                    ) from exc
+        major = browser.version.split(".", 1)[0]
+        user_agent = (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            f"Chrome/{major}.0.0.0 Safari/537.36"
+        )
+        live = _Live(browser, _find_marked(os.getpid(), token), user_agent)
+        browser.on("disconnected", lambda _: live.gone.set())
+        self.launches += 1
+        log.info("launched %s (Chromium %s, pid %s)", executable, browser.version, live.pid)
+        return live
+
+    async def _retire(self, live: _Live) -> None:
+        """Close a browser; if it will not close, kill its process tree."""
+        if live.gone.is_set():
+            return
+        try:
+            await asyncio.wait_for(live.browser.close(), CLOSE_TIMEOUT)
+        except Exception:
+            log.warning("the browser did not close; killing pid %s", live.pid)
+            if live.pid is not None:
+                for pid in reversed(process_tree(live.pid)):
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, 9)
+
+    # -- one visit ---------------------------------------------------------------------------
+
+    async def _visit(self, live: _Live, url: str, options: BrowserOptions) -> BrowserResult:
+        started = time.monotonic()
+        visit = _Visit()
+        try:
+            async with asyncio.timeout(options.budget):
+                return await _race(
+                    self._load(live, visit, url, options, started), live.gone, visit.crashed
+                )
+        except _Stopped:
+            what = "the browser process died" if live.gone.is_set() else "the page crashed"
+            raise BrowserError("crashed", f"{url}: {what} during the visit") from None
+        except TimeoutError:
+            raise BrowserError(
+                "timeout", f"{url}: not loaded within the {options.budget:g} s budget"
+            ) from None
+        except _PlaywrightError as exc:
+            # a closed pipe may surface as an error a moment before "disconnected" arrives
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(live.gone.wait(), 0.5 if _closed_error(exc) else 0)
+            if live.gone.is_set() or visit.crashed.is_set():
+                raise BrowserError("crashed", f"{url}: the browser died: {_brief(exc)}") from None
+            if _PlaywrightTimeout is not None and isinstance(exc, _PlaywrightTimeout):
+                raise BrowserError("timeout", f"{url}: {_brief(exc)}") from None
+            raise BrowserError("navigation", f"{url}: {_brief(exc)}") from None
+        finally:
+            if visit.evidence is not None and not visit.evidence.done():
+                visit.evidence.cancel()
+            if visit.context is not None and not live.gone.is_set():
+                try:
+                    await asyncio.shield(asyncio.wait_for(visit.context.close(), CLOSE_TIMEOUT))
+                except Exception:
+                    live.broken = True
+
+    async def _load(
+        self, live: _Live, visit: _Visit, url: str, options: BrowserOptions, started: float
+    ) -> BrowserResult:
+        context = visit.context = await live.browser.new_context(
+            **self._context_args(live, url, options)
+        )
+        context.set_default_timeout((options.budget + 5) * 1000)  # the asyncio budget acts first
+        if options.cookies:
+            await context.add_cookies(
+                [{"name": k, "value": v, "url": url} for k, v in options.cookies.items()]
+            )
+        page = visit.page = await context.new_page()
+        self._watch(page, visit)
+        if options.block or self._before_request is not None:
+            await page.route("**/*", self._router(page, options.block))
+
+        try:
+            await page.goto(url, wait_until="load")
+        except _PlaywrightError as exc:
+            # a script that reloads before "load" interrupts goto: that is the challenge
+            # working, not a failure; anything else with one navigation is a failure
+            if visit.requests < 2 or not _interrupted(exc):
+                raise
+        await self._settle(visit)
+        if options.wait_for == "networkidle":
+            await page.wait_for_load_state("networkidle")
+        elif options.wait_for:
+            await page.wait_for_selector(options.wait_for, state="attached")
+        fetched_at = datetime.now(UTC)
+        html = await _content(page, visit)
+        screenshot = await _screenshot(page) if options.screenshot else None
+        urls = [u for u in (page.url, url) if u.startswith(("http://", "https://"))]
+        cookies = [dict(c) for c in await context.cookies(urls)] if urls else []
+        first_headers, first_body = await visit.evidence if visit.evidence else ([], b"")
+        first, last = visit.first, visit.last
+        return BrowserResult(
+            url=url,
+            final_url=page.url,
+            first_status=first.status if first else 0,
+            first_headers=first_headers,
+            first_body=first_body,
+            status=last.status if last else 0,
+            html=html.encode("utf-8"),
+            screenshot=screenshot,
+            cookies=cookies,
+            fetched_at=fetched_at,
+            duration=time.monotonic() - started,
+        )
+
+    def _context_args(self, live: _Live, url: str, options: BrowserOptions) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "user_agent": options.user_agent or live.user_agent,
+            "locale": "zh-CN",
+            "viewport": VIEWPORT,
+            "service_workers": "block",  # requests must pass our router (blocking, politeness)
+            "accept_downloads": False,
+        }
+        if options.headers:
+            args["extra_http_headers"] = dict(options.headers)
+        proxy = _proxy_settings(options.proxy or _env_proxy(url))
+        if proxy:
+            args["proxy"] = proxy
+        return args
+
+    @staticmethod
+    def _watch(page: Page, visit: _Visit) -> None:
+        """Record main-frame document requests, answers, commits and loads as they happen."""
+
+        def main_document(request: Request) -> bool:
+            try:
+                return request.is_navigation_request() and request.frame == page.main_frame
+            except _PlaywrightError:
+                return False
+
+        def on_request(request: Request) -> None:
+            if main_document(request):
+                visit.requests += 1
+                visit.latest = request
+                visit.note()
+
+        def on_response(response: Response) -> None:
+            if not main_document(response.request):
+                return
+            visit.last = response
+            if visit.first is None:
+                visit.first = response
+                # ask now: once the page has moved on, the body may be gone
+                visit.evidence = asyncio.ensure_future(_evidence(response))
+            visit.note()
+
+        def on_failed(request: Request) -> None:
+            if request is visit.latest and main_document(request):
+                visit.settled = visit.requests  # the previous document stays
+                visit.note()
+
+        def on_navigated(frame: Frame) -> None:
+            if frame == page.main_frame:
+                visit.committed = visit.requests
+                visit.note()
+
+        def on_load(_: object) -> None:
+            if visit.committed == visit.requests:
+                visit.settled = visit.requests
+                visit.note()
+
+        def on_crash(_: object) -> None:
+            visit.crashed.set()
+
+        page.on("request", on_request)
+        page.on("response", on_response)
+        page.on("requestfailed", on_failed)
+        page.on("framenavigated", on_navigated)
+        page.on("load", on_load)
+        page.on("crash", on_crash)
+
+    def _router(
+        self, page: Page, block: tuple[str, ...]
+    ) -> Callable[[Route], Coroutine[Any, Any, None]]:
+        before = self._before_request
+
+        async def route(route: Route) -> None:
+            request = route.request
+            try:
+                if request.resource_type in block:
+                    await route.abort("blockedbyclient")
+                    return
+                main = request.is_navigation_request() and request.frame == page.main_frame
+                if before is not None and main:
+                    await before(request.url)
+                await route.continue_()
+            except _PlaywrightError:
+                pass  # the page or its context closed meanwhile
+
+        return route
+
+    @staticmethod
+    async def _settle(visit: _Visit) -> None:
+        """Wait until the page stops navigating by itself (a challenge's reload, a script
+        redirect): each new main-frame request is followed to its load event."""
+        for _ in range(MAX_SELF_NAVIGATIONS + 1):
+            await visit.until(visit.quiet)
+            seen = visit.requests
+            status = visit.last.status if visit.last is not None else 200
+            quiet = CHALLENGE_QUIET if status >= 400 or status == 202 else QUIET
+            if not await visit.until(lambda: visit.requests > seen, quiet):  # noqa: B023
+                return
+        log.info("%s: still navigating after %d reloads", visit.page, MAX_SELF_NAVIGATIONS)
+
+
+class _Stopped(Exception):
+    """The browser or the page died while a visit waited on it."""
+
+
+async def _race(work: Coroutine[Any, Any, T], *stops: asyncio.Event) -> T:
+    """Run ``work`` unless one of ``stops`` is set first (then raise _Stopped).
+
+    A dead browser makes most pending calls fail, but not a wait on our own events: this
+    turns its death into a prompt error instead of a wait for the budget to run out.
+    """
+    task = asyncio.ensure_future(work)
+    waiters = [asyncio.ensure_future(stop.wait()) for stop in stops]
+    try:
+        done, _ = await asyncio.wait([task, *waiters], return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            return task.result()
+        raise _Stopped
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+
+async def _content(page: Page, visit: _Visit) -> str:
+    """The DOM as HTML; a navigation at that moment destroys the document: wait and retry."""
+    for attempt in range(3):
+        try:
+            return await page.content()
+        except _PlaywrightError:
+            if attempt == 2:
+                raise
+            await visit.until(visit.quiet)
+    raise AssertionError("unreachable")
+
+
+async def _screenshot(page: Page) -> bytes | None:
+    """A full-page PNG, cut at MAX_SCREENSHOT_HEIGHT; None if the page cannot be drawn."""
+    try:
+        height = await page.evaluate(
+            "() => Math.max(document.documentElement ? document.documentElement.scrollHeight"
+            " : 0, document.body ? document.body.scrollHeight : 0)"
+        )
+        clip = None
+        if isinstance(height, int | float) and height > MAX_SCREENSHOT_HEIGHT:
+            clip = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": MAX_SCREENSHOT_HEIGHT}
+        return await page.screenshot(full_page=True, type="png", clip=clip)  # type: ignore[arg-type]
+    except _PlaywrightError as exc:
+        log.info("%s: no screenshot: %s", page.url, _brief(exc))
+        return None
+
+
+async def _evidence(response: Response) -> tuple[list[tuple[str, str]], bytes]:
+    """The raw headers and body of an answer; what cannot be had is left empty."""
+    try:
+        headers = [(h["name"], h["value"]) for h in await response.headers_array()]
+    except _PlaywrightError:
+        headers = list(response.headers.items())
+    try:
+        body = await response.body()
+    except _PlaywrightError:  # a redirect has no body; a discarded one is gone
+        body = b""
+    return headers, body
+
+
+def _interrupted(exc: Exception) -> bool:
+    text = str(exc)
+    return "interrupted by another navigation" in text or "net::ERR_ABORTED" in text
+
+
+def _closed_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "closed" in text or "crash" in text or "disconnected" in text
+
+
+def _brief(exc: Exception) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy httpx would use for ``url`` from the environment (NO_PROXY respected)."""
+    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    server = proxies.get(parts.scheme) or proxies.get("all")
+    if not server:
+        return None
+    if urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+        return None
+    return server
+
+
+def _proxy_settings(server: str | None) -> dict[str, str] | None:
+    """Playwright's proxy dict; credentials in the URL become username/password."""
+    if not server:
+        return None
+    parts = urlsplit(server if "://" in server else f"http://{server}")
+    settings = {
+        "server": f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    }
+    if parts.username:
+        settings["username"] = unquote(parts.username)
+        settings["password"] = unquote(parts.password or "")
+    return settings
