@@ -397,6 +397,7 @@ Size = Annotated[int, BeforeValidator(_positive_size)]
 Count = Annotated[int, Field(ge=0), BeforeValidator(_whole_number)]
 PositiveCount = Annotated[int, Field(ge=1), BeforeValidator(_whole_number)]
 Alert = Literal["hits", "changes"]
+FetchMode = Literal["http", "browser", "auto"]
 
 
 class _Model(BaseModel):
@@ -415,6 +416,16 @@ class Settings(_Model):
     outbox_max_age: Duration = 2 * 86400.0  # undelivered this long: the message has failed
     digest: dict[NonEmptyText, Duration] = Field(default_factory=dict)  # tag -> window
     excerpt: PositiveCount = 1500  # characters of changed text shown in a message
+    browser: BrowserSettings = Field(default_factory=lambda: BrowserSettings())
+
+
+class BrowserSettings(_Model):
+    """The one Chromium process that `fetch: browser` targets share."""
+
+    executable: NonEmptyText | None = None  # default: $WATCHER_CHROMIUM, else /usr/bin/chromium
+    max_pages: PositiveCount = 2  # pages open at once
+    restart_after_pages: PositiveCount = 200  # a fresh browser after this many pages ...
+    restart_above_mb: PositiveCount = 1500  # ... or when it uses more memory than this
 
 
 class Follow(_Model):
@@ -475,6 +486,11 @@ class Defaults(_Model):
     notify: Labels | None = None
     alert: Alert | None = None
     alert_new: bool | None = None
+    fetch: FetchMode | None = None
+    wait_for: NonEmptyText | None = None
+    block: Labels | None = None
+    cookies_from_browser: bool | None = None
+    attach_screenshot: bool | None = None
     keywords: Labels | None = None
     tags: Labels | None = None
     select: Selectors | None = None
@@ -516,6 +532,11 @@ class Target(_Model):
     notify: Labels = ()
     alert: Alert
     alert_new: bool = False  # also alert on a target's first capture
+    fetch: FetchMode = "http"  # browser: render with Chromium; auto: http, browser if needed
+    wait_for: NonEmptyText | None = None  # browser: a CSS selector to wait for, or networkidle
+    block: Labels = ("image", "font", "media")  # browser: resource types not loaded
+    cookies_from_browser: bool = False  # http requests reuse cookies a browser visit got
+    attach_screenshot: bool = False  # attach the capture's screenshot to alerts
     keywords: Labels = ()
     tags: Labels = ()
     select: Selectors = ()

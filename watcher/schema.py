@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_HEAD = "0004"  # the newest migration's revision; a test keeps it in step
+SCHEMA_HEAD = "0005"  # the newest migration's revision; a test keeps it in step
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -52,6 +52,7 @@ targets = sa.Table(
     # a page of targets.yaml, or a document / attachment found through a listing target
     sa.Column("kind", sa.String(16), nullable=False, server_default="page"),
     sa.Column("parent_id", sa.Integer, sa.ForeignKey("targets.id")),
+    sa.Column("fetch_learned", sa.String(16)),  # `fetch: auto` found it needs: browser
 )
 
 captures = sa.Table(
@@ -79,6 +80,10 @@ captures = sa.Table(
     sa.Column("removed", sa.Integer, nullable=False, server_default="0"),
     sa.Column("hit_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("metadata", sa.JSON),  # a notice's 发文字号, dates, issuer … (documents)
+    # a browser fetch: raw_sha256 is what the server sent first (the evidence, e.g. a
+    # 521 challenge); the text comes from the rendered DOM; and a full-page screenshot
+    sa.Column("dom_sha256", sa.String(64)),
+    sa.Column("screenshot_sha256", sa.String(64)),
     sa.Index("ix_captures_target_fetched", "target_id", "fetched_at"),
     sa.Index("ix_captures_raw_sha256", "raw_sha256"),
     sa.Index("ix_captures_text_sha256", "text_sha256"),

@@ -62,6 +62,8 @@ class CaptureRow:
     removed: int
     hit_count: int
     metadata: dict[str, str] | None = None
+    dom_sha256: str | None = None
+    screenshot_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ class TargetState:
     last_modified: str | None
     consecutive_errors: int
     last: CaptureRow | None
+    fetch_learned: str | None = None
 
 
 @dataclass(slots=True)
@@ -100,6 +103,8 @@ class NewCapture:
     hits: list[Hit] = field(default_factory=list)
     id: str | None = None  # chosen by the caller when messages must name the capture
     metadata: dict[str, str] | None = None  # a notice's 发文字号, dates, issuer …
+    dom_sha256: str | None = None  # browser fetches: the rendered DOM (the text source)
+    screenshot_sha256: str | None = None  # browser fetches: the full-page PNG
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +312,8 @@ class Store:
             "removed": new.removed,
             "hit_count": len(new.hits),
             "metadata": new.metadata,
+            "dom_sha256": new.dom_sha256,
+            "screenshot_sha256": new.screenshot_sha256,
         }
 
     def save_check(self, check: CheckRecord) -> None:
@@ -335,6 +342,13 @@ class Store:
         conn.execute(_INSERT_CHECK, _check_values(check, capture_id))
         update = _UPDATE_TARGET_FAILED if check.status == "error" else _UPDATE_TARGET_OK
         conn.execute(update, _target_values(check, capture_id))
+
+    def learn_fetch(self, target_id: int, mode: str | None) -> None:
+        """Remember what `fetch: auto` found a target needs (shown in the UI)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(targets).where(targets.c.id == target_id).values(fetch_learned=mode)
+            )
 
     def unindexed_texts(self) -> list[str]:
         """Digests of stored texts not yet in the search index (stored before it existed)."""
@@ -464,11 +478,21 @@ class Store:
             if result != ["ok"]:
                 problems.extend(f"sqlite: {line}" for line in result)
             rows = conn.execute(
-                sa.select(captures.c.id, captures.c.raw_sha256, captures.c.text_sha256)
+                sa.select(
+                    captures.c.id,
+                    captures.c.raw_sha256,
+                    captures.c.text_sha256,
+                    captures.c.dom_sha256,
+                    captures.c.screenshot_sha256,
+                )
             )
-            for capture_id, raw_digest, text_digest in rows:
+            for capture_id, raw_digest, text_digest, dom, shot in rows:
                 problems.extend(self._check_blob(capture_id, "raw", raw_digest))
                 problems.extend(self._check_blob(capture_id, "text", text_digest))
+                if dom:
+                    problems.extend(self._check_blob(capture_id, "DOM", dom))
+                if shot:
+                    problems.extend(self._check_blob(capture_id, "screenshot", shot))
         return problems
 
     def _check_blob(self, capture_id: str, what: str, digest: str) -> Iterator[str]:
@@ -570,7 +594,15 @@ def _index_text(conn: sa.Connection, text_digest: str, terms: str) -> None:
 
 
 def _state(row: sa.Row[Any], last: CaptureRow | None) -> TargetState:
-    return TargetState(row.id, row.name, row.etag, row.last_modified, row.consecutive_errors, last)
+    return TargetState(
+        row.id,
+        row.name,
+        row.etag,
+        row.last_modified,
+        row.consecutive_errors,
+        last,
+        row.fetch_learned,
+    )
 
 
 def _hit_rows(capture_id: str, found: Sequence[Hit]) -> list[dict[str, Any]]:
@@ -624,6 +656,8 @@ def _to_capture(row: sa.Row[Any]) -> CaptureRow:
         removed=m["removed"],
         hit_count=m["hit_count"],
         metadata=m["metadata"],
+        dom_sha256=m["dom_sha256"],
+        screenshot_sha256=m["screenshot_sha256"],
     )
 
 
