@@ -15,11 +15,13 @@ tree grows above ``restart_above_mb`` (both between fetches, never during one).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
 import secrets
 import shutil
+import signal
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from playwright.async_api import (
         Browser,
         BrowserContext,
+        CDPSession,
         Frame,
         Page,
         Playwright,
@@ -84,7 +87,8 @@ _MARKER = "--watcher-browser-pool"  # an inert switch that finds our browser in 
 LAUNCH_TIMEOUT = 30.0  # seconds for Chromium to start (not part of a fetch's budget)
 CLOSE_TIMEOUT = 5.0  # seconds to close a context or the browser before giving up on it
 QUIET = 0.5  # after "load", seconds without a new navigation before the page counts as settled
-CHALLENGE_QUIET = 5.0  # the same after an error or 202 answer, whose script may reload late
+CHALLENGE_QUIET = 5.0  # the same after an answer with a challenge's status (may reload late)
+CHALLENGE_STATUSES = frozenset({202, 403, 412, 503, 521})  # WZWS, WAFs, 瑞数, 加速乐
 MAX_SELF_NAVIGATIONS = 10  # reloads/redirects by script followed before giving up settling
 MAX_SCREENSHOT_HEIGHT = 20_000  # px; taller pages are cut (a 100k px page is a ~GB bitmap)
 VIEWPORT = {"width": 1280, "height": 800}
@@ -250,7 +254,7 @@ class _Live:
     user_agent: str
     gone: asyncio.Event = field(default_factory=asyncio.Event)
     pages: int = 0
-    broken: bool = False  # a context would not close: recycle at the next chance
+    broken: bool = False  # a context would not close, or the driver died: recycle it
 
 
 @dataclass(eq=False)
@@ -266,9 +270,11 @@ class _Visit:
     page: Page | None = None
     context: BrowserContext | None = None
     first: Response | None = None
-    evidence: asyncio.Future[tuple[list[tuple[str, str]], bytes]] | None = None
+    first_headers: asyncio.Future[list[tuple[str, str]]] | None = None
+    first_body: _FirstBody | None = None
     last: Response | None = None
     latest: Request | None = None
+    stage: str = "starting"  # what the visit was doing, for a timeout's message
     requests: int = 0
     committed: int = 0
     settled: int = 0
@@ -377,6 +383,8 @@ class BrowserPool:
         """The browser to use, launched or recycled first when needed (between fetches)."""
         async with self._state:
             await self._state.wait_for(lambda: not self._draining)
+            if self._closed:
+                raise RuntimeError("BrowserPool is closed")
             live = self._live
             if live is None or live.gone.is_set() or not live.browser.is_connected():
                 self._live = None
@@ -398,7 +406,7 @@ class BrowserPool:
 
     def _recycle_reason(self, live: _Live) -> str | None:
         if live.broken:
-            return "a page could not be closed"
+            return "it failed a visit (a page would not close, or it died)"
         if live.pages >= self.settings.restart_after_pages:
             return f"{live.pages} pages served"
         if live.pid is not None:
@@ -456,7 +464,7 @@ class BrowserPool:
             if live.pid is not None:
                 for pid in reversed(process_tree(live.pid)):
                     with contextlib.suppress(OSError):
-                        os.kill(pid, 9)
+                        os.kill(pid, signal.SIGKILL)
 
     # -- one visit ---------------------------------------------------------------------------
 
@@ -473,20 +481,24 @@ class BrowserPool:
             raise BrowserError("crashed", f"{url}: {what} during the visit") from None
         except TimeoutError:
             raise BrowserError(
-                "timeout", f"{url}: not loaded within the {options.budget:g} s budget"
+                "timeout", f"{url}: budget of {options.budget:g} s spent ({visit.stage})"
             ) from None
         except _PlaywrightError as exc:
-            # a closed pipe may surface as an error a moment before "disconnected" arrives
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(live.gone.wait(), 0.5 if _closed_error(exc) else 0)
-            if live.gone.is_set() or visit.crashed.is_set():
+            if _closed_error(exc) or live.gone.is_set() or visit.crashed.is_set():
+                # the browser, its page or the Playwright driver died; when "disconnected"
+                # does not follow (a dead driver sends nothing), recycle before the next fetch
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(live.gone.wait(), 0.5)
+                live.broken = True
                 raise BrowserError("crashed", f"{url}: the browser died: {_brief(exc)}") from None
             if _PlaywrightTimeout is not None and isinstance(exc, _PlaywrightTimeout):
                 raise BrowserError("timeout", f"{url}: {_brief(exc)}") from None
             raise BrowserError("navigation", f"{url}: {_brief(exc)}") from None
         finally:
-            if visit.evidence is not None and not visit.evidence.done():
-                visit.evidence.cancel()
+            if visit.first_headers is not None and not visit.first_headers.done():
+                visit.first_headers.cancel()
+            if visit.first_body is not None:
+                visit.first_body.cancel()
             if visit.context is not None and not live.gone.is_set():
                 try:
                     await asyncio.shield(asyncio.wait_for(visit.context.close(), CLOSE_TIMEOUT))
@@ -496,8 +508,9 @@ class BrowserPool:
     async def _load(
         self, live: _Live, visit: _Visit, url: str, options: BrowserOptions, started: float
     ) -> BrowserResult:
-        context = visit.context = await live.browser.new_context(
-            **self._context_args(live, url, options)
+        visit.stage = "opening a page"
+        context = visit.context = await _new_context(
+            live.browser, self._context_args(live, url, options)
         )
         context.set_default_timeout((options.budget + 5) * 1000)  # the asyncio budget acts first
         if options.cookies:
@@ -506,9 +519,11 @@ class BrowserPool:
             )
         page = visit.page = await context.new_page()
         self._watch(page, visit)
+        visit.first_body = await _FirstBody.start(context, page)
         if options.block or self._before_request is not None:
             await page.route("**/*", self._router(page, options.block))
 
+        visit.stage = "loading"
         try:
             await page.goto(url, wait_until="load")
         except _PlaywrightError as exc:
@@ -517,17 +532,21 @@ class BrowserPool:
             if visit.requests < 2 or not _interrupted(exc):
                 raise
         await self._settle(visit)
+        visit.stage = f"waiting for {options.wait_for!r}"
         if options.wait_for == "networkidle":
             await page.wait_for_load_state("networkidle")
         elif options.wait_for:
             await page.wait_for_selector(options.wait_for, state="attached")
+        visit.stage = "reading the page"
         fetched_at = datetime.now(UTC)
         html = await _content(page, visit)
+        visit.stage = "taking the screenshot"
         screenshot = await _screenshot(page) if options.screenshot else None
         urls = [u for u in (page.url, url) if u.startswith(("http://", "https://"))]
         cookies = [dict(c) for c in await context.cookies(urls)] if urls else []
-        first_headers, first_body = await visit.evidence if visit.evidence else ([], b"")
         first, last = visit.first, visit.last
+        first_headers = await visit.first_headers if visit.first_headers else []
+        first_body = await visit.first_body.read(first) if first else b""
         return BrowserResult(
             url=url,
             final_url=page.url,
@@ -580,7 +599,7 @@ class BrowserPool:
             if visit.first is None:
                 visit.first = response
                 # ask now: once the page has moved on, the body may be gone
-                visit.evidence = asyncio.ensure_future(_evidence(response))
+                visit.first_headers = asyncio.ensure_future(_raw_headers(response))
             visit.note()
 
         def on_failed(request: Request) -> None:
@@ -611,6 +630,8 @@ class BrowserPool:
     def _router(
         self, page: Page, block: tuple[str, ...]
     ) -> Callable[[Route], Coroutine[Any, Any, None]]:
+        """Blocked resource types are aborted; a main-frame document request waits for the
+        caller's ``before_request`` first."""
         before = self._before_request
 
         async def route(route: Route) -> None:
@@ -619,8 +640,8 @@ class BrowserPool:
                 if request.resource_type in block:
                     await route.abort("blockedbyclient")
                     return
-                main = request.is_navigation_request() and request.frame == page.main_frame
-                if before is not None and main:
+                document = request.is_navigation_request() and request.frame == page.main_frame
+                if before is not None and document:
                     await before(request.url)
                 await route.continue_()
             except _PlaywrightError:
@@ -636,10 +657,36 @@ class BrowserPool:
             await visit.until(visit.quiet)
             seen = visit.requests
             status = visit.last.status if visit.last is not None else 200
-            quiet = CHALLENGE_QUIET if status >= 400 or status == 202 else QUIET
+            quiet = CHALLENGE_QUIET if status in CHALLENGE_STATUSES else QUIET
             if not await visit.until(lambda: visit.requests > seen, quiet):  # noqa: B023
                 return
         log.info("%s: still navigating after %d reloads", visit.page, MAX_SELF_NAVIGATIONS)
+
+
+_background: set[asyncio.Future[Any]] = set()  # tasks nobody awaits, kept from the GC
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    _background.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a late close that failed is of no interest
+
+
+async def _new_context(browser: Browser, args: dict[str, Any]) -> BrowserContext:
+    """A new context; one that arrives after its visit was cancelled is closed, not leaked."""
+    task = asyncio.ensure_future(browser.new_context(**args))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+
+        def close_late(done: asyncio.Future[BrowserContext]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                closing = asyncio.ensure_future(done.result().close())
+                _background.add(closing)
+                closing.add_done_callback(_forget)
+
+        task.add_done_callback(close_late)
+        raise
 
 
 class _Stopped(Exception):
@@ -696,17 +743,81 @@ async def _screenshot(page: Page) -> bytes | None:
         return None
 
 
-async def _evidence(response: Response) -> tuple[list[tuple[str, str]], bytes]:
-    """The raw headers and body of an answer; what cannot be had is left empty."""
+async def _raw_headers(response: Response) -> list[tuple[str, str]]:
+    """An answer's headers as sent (Set-Cookie included), in order."""
     try:
-        headers = [(h["name"], h["value"]) for h in await response.headers_array()]
+        return [(h["name"], h["value"]) for h in await response.headers_array()]
     except _PlaywrightError:
-        headers = list(response.headers.items())
-    try:
-        body = await response.body()
-    except _PlaywrightError:  # a redirect has no body; a discarded one is gone
-        body = b""
-    return headers, body
+        return list(response.headers.items())
+
+
+class _FirstBody:
+    """Reads the first main-frame document's body in the network stack, before the page
+    gets it. Playwright's ``response.body()`` asks the renderer, which drops a document as
+    soon as a script navigates away from it: a challenge's instant reload would lose it.
+
+    The answer is held (CDP ``Fetch`` at the response stage, documents of the main frame
+    only) just long enough to copy its body; then interception is switched off.
+    """
+
+    def __init__(self, session: CDPSession, frame_id: str) -> None:
+        self._session = session
+        self._frame_id = frame_id
+        self.body: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    async def start(cls, context: BrowserContext, page: Page) -> _FirstBody:
+        session = await context.new_cdp_session(page)
+        tree = await session.send("Page.getFrameTree")
+        capture = cls(session, tree["frameTree"]["frame"]["id"])
+        session.on("Fetch.requestPaused", capture._on_paused)
+        pattern = {"resourceType": "Document", "requestStage": "Response"}
+        await session.send("Fetch.enable", {"patterns": [pattern]})
+        return capture
+
+    def _on_paused(self, event: dict[str, Any]) -> None:
+        task = asyncio.ensure_future(self._paused(event))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _paused(self, event: dict[str, Any]) -> None:
+        request_id = event["requestId"]
+        try:
+            if not self.body.done() and event.get("frameId") == self._frame_id:
+                body = b""
+                if not 300 <= event.get("responseStatusCode", 0) < 400:  # redirects have none
+                    with contextlib.suppress(_PlaywrightError):
+                        reply = await self._session.send(
+                            "Fetch.getResponseBody", {"requestId": request_id}
+                        )
+                        text = reply["body"]
+                        body = base64.b64decode(text) if reply["base64Encoded"] else text.encode()
+                if not self.body.done():
+                    self.body.set_result(body)
+        finally:
+            with contextlib.suppress(_PlaywrightError):
+                await self._session.send("Fetch.continueResponse", {"requestId": request_id})
+            if self.body.done():
+                with contextlib.suppress(_PlaywrightError):
+                    await self._session.send("Fetch.disable")
+
+    def cancel(self) -> None:
+        """Stop waiting for a body (the visit is over)."""
+        for task in list(self._tasks):
+            task.cancel()
+        if not self.body.done():
+            self.body.cancel()
+
+    async def read(self, response: Response) -> bytes:
+        """The captured body; else what the renderer still has (b"" when nothing)."""
+        if self.body.done():
+            return self.body.result()
+        self.body.cancel()
+        try:
+            return await response.body()
+        except _PlaywrightError:
+            return b""
 
 
 def _interrupted(exc: Exception) -> bool:
@@ -715,8 +826,12 @@ def _interrupted(exc: Exception) -> bool:
 
 
 def _closed_error(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "closed" in text or "crash" in text or "disconnected" in text
+    """Whether an error says our browser, page or driver went away (not the server)."""
+    text = str(exc)
+    if "net::ERR_" in text:  # ERR_CONNECTION_CLOSED and the like: the site's doing
+        return False
+    text = text.lower()
+    return "has been closed" in text or "connection closed" in text or "crashed" in text
 
 
 def _brief(exc: Exception) -> str:

@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from watcher import analyse, events, outbox
 from watcher.analyse import ExtractionProblem, Page
@@ -28,6 +29,7 @@ from watcher.store import CheckRecord, NewCapture, Store, TargetState
 from watcher.workers import MIN_PAGES_FOR_PROCESSES, Analyzer, WorkerCrashed, make_analyzer
 
 if TYPE_CHECKING:
+    from watcher.config import BrowserSettings as BrowserSettingsConfig
     from watcher.messages import Composer
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,67 @@ def page_of(
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the server sent first, when the text came from elsewhere (a rendered DOM)."""
+
+    raw: bytes
+    raw_sha256: str
+    status: int
+    screenshot_sha256: str | None
+
+
+class BrowserSession:
+    """The shared browser (started on first use) and the cookies its visits earned.
+
+    Cookies a challenge set are kept per host until they expire, so that plain HTTP
+    requests of targets with ``cookies_from_browser`` get through after one visit.
+    """
+
+    def __init__(self, settings: BrowserSettingsConfig | None = None) -> None:
+        self.settings = settings
+        self._pool: Any = None
+        self._cookies: dict[str, dict[str, tuple[str, float | None]]] = {}
+
+    def pool(self) -> Any:
+        if self._pool is None:
+            from watcher.browser import BrowserPool, BrowserSettings
+
+            s = self.settings
+            self._pool = BrowserPool(
+                BrowserSettings(
+                    executable=s.executable if s else None,
+                    max_pages=s.max_pages if s else 2,
+                    restart_after_pages=s.restart_after_pages if s else 200,
+                    restart_above_mb=s.restart_above_mb if s else 1500,
+                )
+            )
+        return self._pool
+
+    def remember(self, cookies: list[dict[str, Any]]) -> None:
+        for cookie in cookies:
+            host = str(cookie.get("domain", "")).lower().lstrip(".")
+            expires = cookie.get("expires")
+            until = float(expires) if isinstance(expires, int | float) and expires > 0 else None
+            self._cookies.setdefault(host, {})[str(cookie["name"])] = (str(cookie["value"]), until)
+
+    def cookies_for(self, url: str) -> dict[str, str]:
+        host = (urlsplit(url).hostname or "").lower()
+        now = time.time()
+        found: dict[str, str] = {}
+        for domain, jar in self._cookies.items():
+            if host == domain or host.endswith("." + domain):
+                found.update(
+                    {n: v for n, (v, until) in jar.items() if until is None or until > now}
+                )
+        return found
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentRole:
     """What a document's check needs to know of its listing."""
 
@@ -101,6 +164,7 @@ class Checker:
         *,
         composer: Composer | None = None,
         on_messages: Callable[[], None] | None = None,
+        browser: BrowserSession | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
@@ -110,6 +174,7 @@ class Checker:
         self.composer = composer
         self.on_messages = on_messages
         self.clock = clock
+        self.browser = browser or BrowserSession(config.settings.browser)
         # checks that stored nothing are written in batches: one transaction per
         # cycle instead of one per target (they are a log, not evidence)
         self._pending: list[CheckRecord] = []
@@ -185,17 +250,69 @@ class Checker:
         started: float,
         document: DocumentRole | None = None,
     ) -> CheckResult:
+        if target.fetch == "browser" or (target.fetch == "auto" and state.fetch_learned):
+            return await self._check_browser(target, state, started, document)
         try:
             # conditional headers only when there is a capture to fall back on
             reuse = state.last is not None
             options = fetch_options(
                 target, state.etag if reuse else None, state.last_modified if reuse else None
             )
+            if target.cookies_from_browser:
+                earned = self.browser.cookies_for(target.url)
+                options = replace(options, cookies={**earned, **options.cookies})
             fetched = await self.fetcher.fetch(target.url, options)
         except FetchError as exc:
+            if target.cookies_from_browser and exc.kind == "blocked":
+                retried = await self._with_browser_cookies(target, options)
+                if retried is not None:
+                    fetched = retried
+                    return await self._after_fetch(target, state, fetched, started, document)
+            if target.fetch == "auto" and exc.kind == "blocked":
+                # a JavaScript challenge a plain client cannot pass: the browser can
+                self.store.learn_fetch(state.id, "browser")
+                log.info("%s: %s; fetching with the browser from now on", target.name, exc)
+                return await self._check_browser(target, state, started, document)
             return self._error(
                 target, state, str(exc), started, exc.status_code, exc.attempts, document, exc.kind
             )
+        return await self._after_fetch(target, state, fetched, started, document)
+
+    async def _with_browser_cookies(
+        self, target: Target, options: FetchOptions
+    ) -> FetchResult | None:
+        """A challenge met by plain HTTP: one browser visit earns the site's cookies,
+        then the same request again, with them (None when that fails too)."""
+        from watcher.browser import BrowserError, BrowserOptions, BrowserUnavailable
+
+        try:
+            async with self.fetcher.slot(target.url):
+                seen = await self.browser.pool().fetch(
+                    target.url,
+                    BrowserOptions(
+                        budget=target.timeout, user_agent=target.user_agent, screenshot=False
+                    ),
+                )
+        except (BrowserUnavailable, BrowserError) as exc:
+            log.warning("%s: no cookies from the browser: %s", target.name, exc)
+            return None
+        self.browser.remember(seen.cookies)
+        earned = self.browser.cookies_for(target.url)
+        try:
+            return await self.fetcher.fetch(
+                target.url, replace(options, cookies={**earned, **options.cookies})
+            )
+        except FetchError:
+            return None
+
+    async def _after_fetch(
+        self,
+        target: Target,
+        state: TargetState,
+        fetched: FetchResult,
+        started: float,
+        document: DocumentRole | None,
+    ) -> CheckResult:
         digest = sha256(fetched.body) if not fetched.not_modified else ""
         if state.last is not None and (fetched.not_modified or digest == state.last.raw_sha256):
             return self._unchanged(target, state, fetched, started)
@@ -210,10 +327,71 @@ class Checker:
         try:
             analysis = await self.analyzer.analyse(page)
         except (ExtractionProblem, WorkerCrashed) as exc:
+            if target.fetch == "auto" and isinstance(exc, ExtractionProblem) and target.select:
+                # the selected region is empty: a shell page that a script fills
+                self.store.learn_fetch(state.id, "browser")
+                log.info("%s: %s; fetching with the browser from now on", target.name, exc)
+                return await self._check_browser(target, state, started, document)
             return self._error(
                 target, state, str(exc), started, fetched.status_code, document=document
             )
         return self._store(target, state, fetched, analysis, started, document)
+
+    async def _check_browser(
+        self,
+        target: Target,
+        state: TargetState,
+        started: float,
+        document: DocumentRole | None,
+    ) -> CheckResult:
+        """Render the page in the shared Chromium: the text comes from the final DOM,
+        the server's first answer and a screenshot are kept as evidence."""
+        from watcher.browser import BrowserError, BrowserOptions, BrowserUnavailable
+
+        options = BrowserOptions(
+            wait_for=target.wait_for,
+            budget=target.timeout,
+            block=tuple(target.block),
+            user_agent=target.user_agent,
+            headers=dict(target.headers),
+            cookies={**self.browser.cookies_for(target.url), **dict(target.cookies)},
+        )
+        try:
+            async with self.fetcher.slot(target.url):  # the host's limits hold for browsers too
+                seen = await self.browser.pool().fetch(target.url, options)
+        except BrowserUnavailable as exc:
+            return self._error(target, state, str(exc), started, document=document, kind="browser")
+        except BrowserError as exc:
+            message = f"{target.url} → browser: {exc}"
+            return self._error(target, state, message, started, document=document, kind=exc.kind)
+        self.browser.remember(seen.cookies)
+        fetched = FetchResult(
+            url=target.url,
+            final_url=seen.final_url,
+            status_code=seen.status,
+            headers=list(seen.first_headers),
+            body=seen.html,
+            fetched_at=seen.fetched_at,
+            duration=seen.duration,
+        )
+        fetched = replace(fetched, headers=[*fetched.headers, ("x-watcher-rendered", "chromium")])
+        previous = state.last.text_sha256 if state.last else None
+        settings = self.config.settings
+        page = page_of(target, fetched, previous, settings.diff_timeout, settings.excerpt)
+        page = replace(page, content_type="text/html; charset=utf-8", document=document is not None)
+        try:
+            analysis = await self.analyzer.analyse(page)
+        except (ExtractionProblem, WorkerCrashed) as exc:
+            return self._error(target, state, str(exc), started, seen.status, document=document)
+        if state.last is not None and not analysis.text_changed:
+            return self._unchanged(target, state, fetched, started)  # the same text: no capture
+        evidence = Evidence(
+            raw=seen.first_body,
+            raw_sha256=self.store.blobs.put(seen.first_body),
+            status=seen.first_status,
+            screenshot_sha256=self.store.blobs.put(seen.screenshot) if seen.screenshot else None,
+        )
+        return self._store(target, state, fetched, analysis, started, document, evidence)
 
     def _store(
         self,
@@ -223,6 +401,7 @@ class Checker:
         analysis: analyse.Analysis,
         started: float,
         document: DocumentRole | None = None,
+        evidence: Evidence | None = None,
     ) -> CheckResult:
         status = (
             "new" if state.last is None else "changed" if analysis.text_changed else "unchanged"
@@ -251,6 +430,14 @@ class Checker:
             id=new_id(fetched.fetched_at.timestamp()),
             metadata=analysis.metadata,
         )
+        digests = (analysis.raw_sha256, analysis.text_sha256)
+        if evidence is not None:  # a browser fetch: the server's first answer is the raw
+            new.raw = evidence.raw
+            new.raw_sha256 = evidence.raw_sha256
+            new.status_code = evidence.status
+            new.dom_sha256 = analysis.raw_sha256
+            new.screenshot_sha256 = evidence.screenshot_sha256
+            digests = (evidence.raw_sha256, analysis.text_sha256)
         base = self._event(
             target,
             fetched.fetched_at,
@@ -281,7 +468,6 @@ class Checker:
         # the analysis stored the blobs; the index row goes in on this thread:
         # one writer, no lock contention
         record = self._record(state, fetched, status, started)
-        digests = (analysis.raw_sha256, analysis.text_sha256)
         capture_id = self.store.save_capture(new, record, digests, messages)
         if messages and self.on_messages is not None:
             self.on_messages()
@@ -394,6 +580,7 @@ async def run_once(
     composer: Composer | None = None,
     on_messages: Callable[[], None] | None = None,
     analyzer: Analyzer | None = None,
+    browser: BrowserSession | None = None,
 ) -> list[CheckResult]:
     """Check the given targets (default: all) concurrently, once; results in config order.
 
@@ -409,7 +596,16 @@ async def run_once(
         analyzer = make_analyzer(
             config.keywords, store.blobs.root, pages=len(chosen), fsync=store.blobs.fsync
         )
-    checker = Checker(config, store, fetcher, analyzer, composer=composer, on_messages=on_messages)
+    own_browser = browser is None
+    checker = Checker(
+        config,
+        store,
+        fetcher,
+        analyzer,
+        composer=composer,
+        on_messages=on_messages,
+        browser=browser,
+    )
     states = store.target_states([(t.name, t.url) for t in chosen], checker.clock())
     if (
         own_analyzer
@@ -436,6 +632,8 @@ async def run_once(
         finally:
             if own_analyzer:
                 analyzer.close()
+            if own_browser:
+                await checker.browser.close()
 
 
 def _log_result(result: CheckResult) -> None:

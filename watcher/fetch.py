@@ -19,7 +19,7 @@ import re
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -27,6 +27,7 @@ from http import HTTPStatus
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 from typing import Literal
+from urllib.parse import urlsplit
 
 import brotli
 import httpx
@@ -495,6 +496,11 @@ class Fetcher:
     async def aclose(self) -> None:
         """Close the shared client and its connections."""
         await self._client.aclose()
+
+    def slot(self, url: str) -> AbstractAsyncContextManager[None]:
+        """The politeness slot for ``url``'s host, for requests made elsewhere (a
+        browser visit): the same global and per-host limits and the same spacing."""
+        return self._politeness.slot(urlsplit(url).hostname or "")
 
     async def fetch(self, url: str, options: FetchOptions) -> FetchResult:
         """GET ``url`` (following redirects, retrying transient failures); raises FetchError."""

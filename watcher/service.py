@@ -24,7 +24,7 @@ import sqlalchemy as sa
 import uvicorn
 
 from watcher import outbox
-from watcher.check import run_once
+from watcher.check import BrowserSession, run_once
 from watcher.config import Config, ConfigError, load_config
 from watcher.events import Event
 from watcher.fetch import Fetcher, FetchSettings
@@ -89,6 +89,7 @@ class Service:
         self.sender = self._sender()
         self.fetcher: Fetcher | None = None
         self.analyzer: Analyzer = self._analyzer()
+        self.browser = BrowserSession(self.config.settings.browser)  # started on first use
         self._retired: list[Analyzer] = []
         self.scheduler = Scheduler(self.check_target, clock)
         self._running: set[asyncio.Task[Any]] = set()
@@ -172,6 +173,7 @@ class Service:
                 loop.remove_signal_handler(sig)
             self.scheduler.shutdown()
             await self.fetcher.aclose()
+            await self.browser.close()
             self.analyzer.close()
             for old in self._retired:
                 old.close()
@@ -239,6 +241,7 @@ class Service:
                 composer=self.composer,
                 on_messages=self.wake_sender,
                 analyzer=self.analyzer,
+                browser=self.browser,
             )
             self.checks_done += 1
         finally:

@@ -286,6 +286,19 @@ def capture_raw(request: Request, capture_id: str) -> Response:
     )
 
 
+@router.get("/c/{capture_id}/screenshot.png")
+def capture_screenshot(request: Request, capture_id: str) -> Response:
+    """A browser fetch's full-page screenshot (a PNG watcher made itself)."""
+    context = _ctx(request)
+    capture = context.store.capture(capture_id)
+    if not capture.screenshot_sha256:
+        return error_page(request, 404, "this capture has no screenshot (it was not rendered)")
+    png = context.store.blobs.get(capture.screenshot_sha256)
+    return Response(
+        png, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"}
+    )
+
+
 @router.get("/c/{capture_id}/download")
 def capture_download(request: Request, capture_id: str) -> Response:
     context = _ctx(request)
