@@ -200,3 +200,34 @@ async def test_the_capture_page_shows_the_screenshot(site: Site) -> None:
         assert f'src="/c/{capture.id}/screenshot.png"' in page
         png = await c.get(f"/c/{capture.id}/screenshot.png")
         assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG")
+
+
+def test_a_screenshot_goes_with_the_alert_when_asked(site: Site) -> None:
+    site.server.route("/hook", body=b"ok")
+    notifiers = site.folder / "notifiers"
+    notifiers.mkdir()
+    port = site.server.url("/").rstrip("/").rsplit(":", 1)[1]
+    (notifiers / "apprise.yml").write_text(f"urls:\n  - json://127.0.0.1:{port}/hook\n")
+    site.config(
+        f"  - name: shell\n    url: {site.server.url('/shell.html')}\n"
+        "    fetch: browser\n    wait_for: '#list li'\n    select: '#list'\n"
+        "    alert_new: true\n    attach_screenshot: true\n"
+    )
+    result = CliRunner().invoke(
+        main,
+        [
+            "--config",
+            str(site.folder / "targets.yaml"),
+            "--data",
+            str(site.folder / "data"),
+            "check",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    (post,) = site.server.requests("/hook")
+    body = json.loads(post.body)
+    assert body["title"].endswith("first capture — 船舶")
+    (attached,) = body["attachments"]
+    import base64
+
+    assert base64.b64decode(attached["base64"]).startswith(b"\x89PNG")

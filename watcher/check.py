@@ -452,6 +452,9 @@ class Checker:
             listed_date=document.listed_date if document else None,
             metadata=analysis.metadata,
             attachment_of=document.attachment_of if document else None,
+            attachment_sha256=evidence.screenshot_sha256
+            if evidence is not None and target.attach_screenshot
+            else None,
         )
         if document is not None and analysis.looks_removed:
             found = []  # a notice replaced by "页面不存在": the removal rules decide

@@ -290,6 +290,7 @@ async def _deliver(config: Config, store: Any, channels: Any, composer: Any, bud
         composer,
         max_age=config.settings.outbox_max_age,
         digests=dict(config.settings.digest),
+        blobs=store.blobs,
     )
     try:
         await asyncio.wait_for(sender.deliver_due(), timeout=budget)

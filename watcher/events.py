@@ -53,6 +53,7 @@ class Event:
     evidence_id: str | None = None  # for removals: the last good capture
     metadata: dict[str, str] | None = None  # for documents: 发文字号, dates, issuer …
     attachment_of: str | None = None  # for an attachment: the title of its notice
+    attachment_sha256: str | None = None  # a screenshot to send along (attach_screenshot)
 
 
 @dataclass(frozen=True, slots=True)

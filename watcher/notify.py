@@ -161,7 +161,14 @@ def capture_apprise_log() -> Iterator[list[str]]:
         _capture.records = None
 
 
-def send(channel: Channel, title: str, text: str, html: str, markdown: str) -> str | None:
+def send(
+    channel: Channel,
+    title: str,
+    text: str,
+    html: str,
+    markdown: str,
+    attachment: Path | None = None,
+) -> str | None:
     """Send one message to one channel, in its best format; None, or why it failed."""
     from apprise import NotifyFormat, NotifyType
 
@@ -174,8 +181,13 @@ def send(channel: Channel, title: str, text: str, html: str, markdown: str) -> s
     }.get(fmt, (text, NotifyFormat.TEXT))
     with capture_apprise_log() as problems:
         try:
+            extra = {"attach": str(attachment)} if attachment is not None else {}
             ok = channel.service.notify(
-                body=body, title=title, notify_type=NotifyType.INFO, body_format=body_format
+                body=body,
+                title=title,
+                notify_type=NotifyType.INFO,
+                body_format=body_format,
+                **extra,
             )
         except Exception as exc:  # a plugin bug must not stop the sender
             return f"{type(exc).__name__}: {exc}"
@@ -199,8 +211,10 @@ class Sender:
         max_age: float = 2 * 86400.0,
         digests: dict[str, float] | None = None,
         clock: Any = lambda: datetime.now(UTC),
+        blobs: Any = None,
     ) -> None:
         self.outbox = outbox
+        self.blobs = blobs  # where attached screenshots are
         self.clock = clock
         self.configure(channels, composer, max_age=max_age, digests=digests)
         self.sent = 0
@@ -290,6 +304,25 @@ class Sender:
                 with self._in_flight_lock:
                     self._in_flight.discard(delivery.id)
 
+    @contextmanager
+    def _attachment(self, message: MessageRow) -> Iterator[Path | None]:
+        """The message's screenshot as a file for apprise (blobs are compressed)."""
+        if not message.attachment_sha256 or self.blobs is None:
+            yield None
+            return
+        import tempfile
+
+        try:
+            png = self.blobs.get(message.attachment_sha256)
+        except Exception as exc:
+            log.warning("message %s: screenshot unreadable (%s); sent without it", message.id, exc)
+            yield None
+            return
+        with tempfile.TemporaryDirectory(prefix="watcher-attach-") as folder:
+            path = Path(folder) / f"{message.target or 'watcher'}-screenshot.png"
+            path.write_bytes(png)
+            yield path
+
     def _send_one(
         self, channel: Channel | None, delivery: DeliveryRow, message: MessageRow
     ) -> None:
@@ -302,9 +335,15 @@ class Sender:
             self.outbox.give_up(delivery.id, error, now)
             log.error("message %s to %s: %s", message.id, channel.name, error)
             return
-        error = send(
-            channel, message.title, message.body_text, message.body_html, message.body_markdown
-        )
+        with self._attachment(message) as attachment:
+            error = send(
+                channel,
+                message.title,
+                message.body_text,
+                message.body_html,
+                message.body_markdown,
+                attachment,
+            )
         now = self.clock()
         if error is None:
             self.outbox.delivered(delivery.id, now)

@@ -35,6 +35,7 @@ class NewMessage:
     composed: Composed
     created_at: datetime
     digest_tag: str | None = None
+    attachment_sha256: str | None = None  # a blob (a screenshot) sent with the message
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class MessageRow:
     digest_id: str | None
     sent_at: datetime | None
     error: str | None
+    attachment_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,7 @@ def _new(event: Event, composed: Composed, tags: tuple[str, ...], digest: str | 
         composed=composed,
         created_at=event.at,
         digest_tag=digest,
+        attachment_sha256=event.attachment_sha256,
     )
 
 
@@ -116,6 +119,7 @@ def _values(m: NewMessage) -> dict[str, Any]:
         "body_markdown": m.composed.markdown,
         "status": "pending",
         "digest_tag": m.digest_tag,
+        "attachment_sha256": m.attachment_sha256,
     }
 
 

@@ -143,6 +143,7 @@ messages = sa.Table(
     sa.Column("digest_id", sa.String(26)),  # the digest message that carried it
     sa.Column("sent_at", UTCDateTime),
     sa.Column("error", sa.Text),
+    sa.Column("attachment_sha256", sa.String(64)),  # a screenshot sent with the message
     sa.Index("ix_messages_status", "status", "id"),
 )
 

@@ -119,6 +119,7 @@ class Service:
             max_age=settings.outbox_max_age,
             digests=dict(settings.digest),
             clock=self.clock,
+            blobs=self.store.blobs,
         )
 
     def _analyzer(self) -> Analyzer:

@@ -23,9 +23,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("screenshot_sha256", sa.String(64)))
     with op.batch_alter_table("targets") as batch:
         batch.add_column(sa.Column("fetch_learned", sa.String(16)))
+    with op.batch_alter_table("messages") as batch:
+        batch.add_column(sa.Column("attachment_sha256", sa.String(64)))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("messages") as batch:
+        batch.drop_column("attachment_sha256")
     with op.batch_alter_table("targets") as batch:
         batch.drop_column("fetch_learned")
     with op.batch_alter_table("captures") as batch:
