@@ -143,6 +143,13 @@ def test_auto_passes_a_challenge_with_the_browser_and_remembers(site: Site) -> N
             "browser"
         )
     assert len(plain_requests(site, "/guarded.html")) == 1  # the attempt that met the 521
+    from starlette.testclient import TestClient
+
+    from watcher.web.app import create_app
+
+    app = create_app(site.folder / "data", site.folder / "targets.yaml")
+    page = TestClient(app).get("/t/guarded").text
+    assert "rendered in Chromium" in page and "found a JavaScript challenge" in page
     site.check()
     # the second check went straight to the browser: no plain-HTTP attempt first
     assert len(plain_requests(site, "/guarded.html")) == 1

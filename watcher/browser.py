@@ -426,7 +426,10 @@ class BrowserPool:
         args = [*CHROMIUM_ARGS, f"{_MARKER}={token}"]
         for attempt in (1, 2):
             if self._playwright is None:
-                self._playwright = await _async_playwright().start()
+                try:
+                    self._playwright = await _async_playwright().start()
+                except Exception as exc:
+                    raise BrowserUnavailable(f"Playwright's driver did not start: {exc}") from exc
             try:
                 browser = await self._playwright.chromium.launch(
                     executable_path=executable, args=args, timeout=LAUNCH_TIMEOUT * 1000
@@ -513,9 +516,11 @@ class BrowserPool:
             live.browser, self._context_args(live, url, options)
         )
         context.set_default_timeout((options.budget + 5) * 1000)  # the asyncio budget acts first
-        if options.cookies:
+        if options.cookies:  # host-only, path "/": as the HTTP fetcher binds them
+            parts = urlsplit(url)
+            root = f"{parts.scheme}://{parts.netloc}/"
             await context.add_cookies(
-                [{"name": k, "value": v, "url": url} for k, v in options.cookies.items()]
+                [{"name": k, "value": v, "url": root} for k, v in options.cookies.items()]
             )
         page = visit.page = await context.new_page()
         self._watch(page, visit)

@@ -160,6 +160,7 @@ def target_page(request: Request, name: str, page: int = 1) -> HTMLResponse:
     checks = queries.recent_checks(context.store, name, 10)
     listed = queries.listed_documents(context.store, name) if target and target.follow else []
     document = None if target else queries.document_of(context.store, name)
+    learned = queries.fetch_learned(context.store, name)
     heading = target.title if target else (document[0].title if document else name)
     return render(
         request,
@@ -169,6 +170,7 @@ def target_page(request: Request, name: str, page: int = 1) -> HTMLResponse:
         heading=heading,
         document=document,
         listed=listed,
+        learned=learned,
         now_utc=datetime.now(UTC),
         target=target,
         captures=captures,

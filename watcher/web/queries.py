@@ -408,3 +408,11 @@ def unindexed_count(store: Store) -> int:
         texts = conn.execute(sa.select(sa.func.count(sa.distinct(captures.c.text_sha256)))).scalar()
         indexed = conn.execute(sa.select(sa.func.count()).select_from(search_texts)).scalar()
     return max(0, (texts or 0) - (indexed or 0))
+
+
+def fetch_learned(store: Store, name: str) -> str | None:
+    """What `fetch: auto` found the target needs (``browser``), if anything."""
+    with store.engine.connect() as conn:
+        return conn.execute(
+            sa.select(targets.c.fetch_learned).where(targets.c.name == name)
+        ).scalar()
