@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import struct
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 from httpserver import HTTPServer, Request, Response
 
+from watcher import browser
 from watcher.browser import (
     BrowserError,
     BrowserOptions,
@@ -241,13 +243,14 @@ async def test_budget_ends_a_hung_page_and_others_go_on(http_server: HTTPServer,
     )
     http_server.route("/never.js", body=b"", delay=60)
     http_server.route("/fine", body=page("<p>正常页面</p>"), headers=HTML)
+    await pool.fetch(http_server.url("/fine"))  # the browser is up: its launch is not timed
 
     async def hung() -> float:
         started = time.monotonic()
         with pytest.raises(BrowserError) as caught:
             await pool.fetch(http_server.url("/hung"), BrowserOptions(budget=3))
         assert caught.value.kind == "timeout"
-        assert "3 s budget" in str(caught.value)
+        assert "budget of 3 s spent (loading)" in str(caught.value)
         return time.monotonic() - started
 
     async def fine() -> str:
@@ -260,6 +263,7 @@ async def test_budget_ends_a_hung_page_and_others_go_on(http_server: HTTPServer,
     # the pool is fine afterwards, still on its first browser
     assert (await pool.fetch(http_server.url("/fine"))).status == 200
     assert pool.launches == 1
+    assert http_server.hits("/fine") == 3
 
 
 # -- 4. screenshots --------------------------------------------------------------------------
@@ -403,7 +407,9 @@ async def test_headers_cookies_and_user_agent_reach_the_server(
         headers={"X-Requested-By": "watcher"},
         cookies={"JSESSIONID": "abc123"},
     )
-    await pool.fetch(http_server.url("/p"), options)
+    http_server.redirect("/deep/er/p", "/p")  # the cookie is the host's, not the path's
+    await pool.fetch(http_server.url("/deep/er/p"), options)
+    assert http_server.requests("/deep/er/p")[0].cookies == {"JSESSIONID": "abc123"}
     (request,) = http_server.requests("/p")
     assert request.headers["user-agent"] == "Mozilla/5.0 watcher-test"
     assert request.headers["x-requested-by"] == "watcher"
@@ -433,8 +439,11 @@ async def test_gbk_page_becomes_utf8(http_server: HTTPServer, pool: BrowserPool)
 
 
 async def test_unreachable_is_a_navigation_error(pool: BrowserPool):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     with pytest.raises(BrowserError) as caught:
-        await pool.fetch("http://127.0.0.1:9/", BrowserOptions(budget=10))
+        await pool.fetch(f"http://127.0.0.1:{port}/", BrowserOptions(budget=10))
     assert caught.value.kind == "navigation"
     assert "ERR_CONNECTION_REFUSED" in str(caught.value)
 
@@ -457,14 +466,36 @@ async def test_recycling(http_server: HTTPServer):
     options = BrowserOptions(screenshot=False)
     async with BrowserPool(BrowserSettings(restart_after_pages=2)) as pool:
         pids = []
-        for _ in range(5):
+        for _ in range(3):
             await pool.fetch(http_server.url("/p"), options)
             pids.append(pool.browser_pid)
-        assert pool.launches == 3
-        assert len(set(pids)) == 3
+        assert pool.launches == 2
+        assert pids[0] == pids[1] != pids[2]
         assert len(browser_processes()) == 1  # the old ones are gone
         assert pool.memory() > 10 * 1024 * 1024
     async with BrowserPool(BrowserSettings(restart_above_mb=1, max_pages=2)) as pool:
-        await asyncio.gather(*(pool.fetch(http_server.url("/p"), options) for _ in range(4)))
-        assert pool.launches >= 3
+        await asyncio.gather(*(pool.fetch(http_server.url("/p"), options) for _ in range(3)))
+        assert pool.launches == 3  # each fetch after the first waited for the one before
     assert browser_processes() == []
+
+
+async def test_a_failing_before_request_fails_the_fetch_quickly(http_server: HTTPServer):
+    http_server.route("/p", body=page("<p>内容</p>"), headers=HTML)
+
+    async def refuse(url: str) -> None:
+        raise RuntimeError("politeness says no")
+
+    async with BrowserPool(before_request=refuse) as pool:
+        with pytest.raises(BrowserError) as caught:
+            await pool.fetch(http_server.url("/p"), BrowserOptions(budget=10))
+    assert caught.value.kind == "navigation"
+    assert http_server.hits("/p") == 0
+
+
+async def test_process_tree_without_children_files(monkeypatch: pytest.MonkeyPatch):
+    async with BrowserPool() as pool:
+        await pool.fetch("data:text/html,<p>x</p>", BrowserOptions(screenshot=False))
+        with_files = sorted(browser.process_tree(pool.browser_pid))
+        monkeypatch.setattr(browser, "_CHILDREN_FILES", False)
+        assert sorted(browser.process_tree(pool.browser_pid)) == with_files
+        assert len(with_files) >= 3  # the browser, its zygotes, its utility processes

@@ -68,6 +68,8 @@ __all__ = [
     "BrowserUnavailable",
     "cookies_from_browser",
     "find_executable",
+    "process_tree",
+    "rss_bytes",
 ]
 
 DEFAULT_EXECUTABLE = "/usr/bin/chromium"
@@ -199,8 +201,18 @@ def cookies_from_browser(result: BrowserResult, url: str | None = None) -> dict[
 # /proc: the browser's process tree and its memory
 
 
+_CHILDREN_FILES = Path(f"/proc/self/task/{os.getpid()}/children").exists()
+
+
 def _children(pid: int) -> list[int]:
     kids: list[int] = []
+    if not _CHILDREN_FILES:  # a kernel without CONFIG_PROC_CHILDREN: ask every process
+        for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                    kids.append(int(entry))
+        return kids
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
@@ -264,7 +276,8 @@ class _Visit:
     Main-frame document requests are numbered as they start (the first goto, a reload by
     script, each redirect hop); ``committed`` and ``settled`` say up to which one the
     page has committed, and then loaded (or given up on: a failed request leaves the
-    previous document in place). The page is quiet when ``settled == requests``.
+    previous document in place). The page is quiet when ``settled == requests`` after a
+    load event.
     """
 
     page: Page | None = None
@@ -278,6 +291,7 @@ class _Visit:
     requests: int = 0
     committed: int = 0
     settled: int = 0
+    loads: int = 0  # main-frame load events (data: and about: documents make no requests)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     crashed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -285,7 +299,7 @@ class _Visit:
         self.changed.set()
 
     def quiet(self) -> bool:
-        return self.settled == self.requests > 0
+        return self.loads > 0 and self.settled == self.requests
 
     async def until(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
         """Wait until ``ready()``; False when ``timeout`` seconds passed first."""
@@ -618,6 +632,7 @@ class BrowserPool:
                 visit.note()
 
         def on_load(_: object) -> None:
+            visit.loads += 1
             if visit.committed == visit.requests:
                 visit.settled = visit.requests
                 visit.note()
@@ -647,7 +662,12 @@ class BrowserPool:
                     return
                 document = request.is_navigation_request() and request.frame == page.main_frame
                 if before is not None and document:
-                    await before(request.url)
+                    try:
+                        await before(request.url)
+                    except Exception:
+                        log.exception("before_request(%s) failed: request not sent", request.url)
+                        await route.abort("failed")
+                        return
                 await route.continue_()
             except _PlaywrightError:
                 pass  # the page or its context closed meanwhile
