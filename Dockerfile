@@ -7,11 +7,14 @@
 ARG BASE=python:3.12-slim-bookworm
 
 FROM ${BASE} AS build
+ARG CHROMIUM=0
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY watcher ./watcher
-RUN python -m venv /venv && /venv/bin/pip install --quiet . \
+RUN python -m venv /venv \
+ && if [ "$CHROMIUM" = "1" ]; then /venv/bin/pip install --quiet ".[browser]"; \
+    else /venv/bin/pip install --quiet .; fi \
  && find /venv -name '__pycache__' -prune -exec rm -rf {} +
 
 FROM ${BASE}
