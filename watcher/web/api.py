@@ -11,14 +11,10 @@ from watcher.render import to_json
 from watcher.search import QueryError, parse_query
 from watcher.store import CaptureRow, StoreError
 from watcher.web import queries
-from watcher.web.app import WebContext
+from watcher.web.app import context_of
 from watcher.web.pages import dashboard_rows
 
 router = APIRouter(prefix="/api", tags=["api"])
-
-
-def _ctx(request: Request) -> WebContext:
-    return request.app.state.context
 
 
 def _iso(value: Any) -> str | None:
@@ -66,7 +62,7 @@ def targets(request: Request) -> list[dict[str, Any]]:
             "captures": r.captures,
             "configured": r.configured,
         }
-        for r in dashboard_rows(_ctx(request))
+        for r in dashboard_rows(context_of(request))
     ]
 
 
@@ -74,15 +70,15 @@ def targets(request: Request) -> list[dict[str, Any]]:
 def captures(
     request: Request, name: str, page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)
 ) -> dict[str, Any]:
-    rows, total = queries.timeline(_ctx(request).store, name, page, per_page)
-    if not total and name not in queries.target_names(_ctx(request).store):
+    rows, total = queries.timeline(context_of(request).store, name, page, per_page)
+    if not total and name not in queries.target_names(context_of(request).store):
         raise HTTPException(404, f"no target named {name!r}")
     return {"total": total, "page": page, "captures": [capture_json(c) for c in rows]}
 
 
 @router.get("/captures/{capture_id}", summary="One capture, with its text and hits")
 def capture(request: Request, capture_id: str, text: bool = True) -> dict[str, Any]:
-    store = _ctx(request).store
+    store = context_of(request).store
     try:
         row = store.capture(capture_id)
     except StoreError as exc:
@@ -102,7 +98,7 @@ def diff(
     from_: str | None = Query(None, alias="from"),
     to: str | None = None,
 ) -> dict[str, Any]:
-    store = _ctx(request).store
+    store = context_of(request).store
     try:
         old, new = queries.capture_pair(store, name, from_, to)
         result = diff_texts(store.text(old), store.text(new), timeout=5.0)
@@ -119,7 +115,7 @@ def hits(
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> list[dict[str, Any]]:
-    rows = queries.hit_rows(_ctx(request).store, group, target, limit, offset)
+    rows = queries.hit_rows(context_of(request).store, group, target, limit, offset)
     return [
         {
             "capture_id": r.capture_id,
@@ -146,7 +142,7 @@ def search(
         query = parse_query(q)
     except QueryError as exc:
         raise HTTPException(400, str(exc)) from None
-    results, more = queries.search(_ctx(request).store, query, limit=limit, offset=offset)
+    results, more = queries.search(context_of(request).store, query, limit=limit, offset=offset)
     return {
         "query": q,
         "more": more,
@@ -172,5 +168,5 @@ def listed(request: Request, name: str) -> list[dict[str, Any]]:
             "hits": d.hits,
             "last_capture_id": d.last_capture_id,
         }
-        for d in queries.listed_documents(_ctx(request).store, name, limit=1000)
+        for d in queries.listed_documents(context_of(request).store, name, limit=1000)
     ]

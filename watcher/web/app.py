@@ -60,6 +60,11 @@ class WebContext:
             self._store = None
 
 
+def context_of(request: Any) -> WebContext:
+    """The app's WebContext, for a route."""
+    return request.app.state.context
+
+
 def create_app(
     data: Path,
     config_path: Path | None = None,

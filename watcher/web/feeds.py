@@ -12,19 +12,15 @@ from fastapi.responses import Response
 from watcher.schema import hits
 from watcher.store import CaptureRow, Store
 from watcher.web import queries
-from watcher.web.app import WebContext
+from watcher.web.app import context_of
 
 router = APIRouter(include_in_schema=False)
 ATOM = "http://www.w3.org/2005/Atom"
 ENTRIES = 50
 
 
-def _ctx(request: Request) -> WebContext:
-    return request.app.state.context
-
-
 def _base(request: Request) -> str:
-    config = _ctx(request).config()
+    config = context_of(request).config()
     if config and config.settings.base_url:
         return config.settings.base_url.rstrip("/")
     return str(request.base_url).rstrip("/")
@@ -52,7 +48,7 @@ def _terms(store: Store, capture_ids: list[str]) -> dict[str, list[str]]:
 
 def _feed(request: Request, title: str, path: str, rows: list[CaptureRow]) -> Response:
     base = _base(request)
-    context = _ctx(request)
+    context = context_of(request)
     config = context.config()
     titles = {t.name: t.title for t in config.targets} if config else {}
     terms = _terms(context.store, [r.id for r in rows])
@@ -97,17 +93,17 @@ def _feed(request: Request, title: str, path: str, rows: list[CaptureRow]) -> Re
 
 @router.get("/feed.atom")
 def all_changes(request: Request) -> Response:
-    rows = queries.changes(_ctx(request).store, limit=ENTRIES)
+    rows = queries.changes(context_of(request).store, limit=ENTRIES)
     return _feed(request, "watcher: all changes", "/feed.atom", rows)
 
 
 @router.get("/t/{name}/feed.atom")
 def target_changes(request: Request, name: str) -> Response:
-    rows = queries.changes(_ctx(request).store, name, limit=ENTRIES)
+    rows = queries.changes(context_of(request).store, name, limit=ENTRIES)
     return _feed(request, f"watcher: {name}", f"/t/{name}/feed.atom", rows)
 
 
 @router.get("/hits/{group}/feed.atom")
 def group_hits(request: Request, group: str) -> Response:
-    rows = queries.changes_with_hits(_ctx(request).store, group, limit=ENTRIES)
+    rows = queries.changes_with_hits(context_of(request).store, group, limit=ENTRIES)
     return _feed(request, f"watcher: keyword hits for {group}", f"/hits/{group}/feed.atom", rows)

@@ -16,7 +16,7 @@ from watcher.render import line_marks, to_html_inline, to_html_side_by_side
 from watcher.search import QueryError, parse_query
 from watcher.store import StoreError
 from watcher.web import queries
-from watcher.web.app import WebContext
+from watcher.web.app import WebContext, context_of
 from watcher.web.security import ARCHIVE_CSP, SESSION_COOKIE, SESSION_DAYS, Guard, safe_next
 
 router = APIRouter(include_in_schema=False)
@@ -33,10 +33,6 @@ SORTS = {
 }
 
 
-def _ctx(request: Request) -> WebContext:
-    return request.app.state.context
-
-
 def _guard(request: Request) -> Guard:
     return request.app.state.guard
 
@@ -46,7 +42,7 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
     values["request"] = request
     values["csrf"] = _guard(request).csrf_token(request)
     values["login"] = _guard(request).password is not None
-    values["can_check"] = _ctx(request).check_now is not None
+    values["can_check"] = context_of(request).check_now is not None
     return request.app.state.templates.TemplateResponse(
         request, template, values, status_code=status_code
     )
@@ -120,7 +116,7 @@ def dashboard(
     tag: str | None = None,
     group: str | None = None,
 ) -> HTMLResponse:
-    context = _ctx(request)
+    context = context_of(request)
     rows = dashboard_rows(context)
     all_tags = sorted({t for r in rows for t in r.tags})
     all_groups = sorted(
@@ -150,7 +146,7 @@ def dashboard(
 
 @router.get("/t/{name}", response_class=HTMLResponse)
 def target_page(request: Request, name: str, page: int = 1) -> HTMLResponse:
-    context = _ctx(request)
+    context = context_of(request)
     page = max(page, 1)
     captures, total = queries.timeline(context.store, name, page, PER_PAGE)
     config = context.config()
@@ -183,7 +179,7 @@ def target_page(request: Request, name: str, page: int = 1) -> HTMLResponse:
 
 @router.post("/t/{name}/check")
 async def check_now(request: Request, name: str, csrf: str = Form("")) -> Response:
-    context = _ctx(request)
+    context = context_of(request)
     if not _guard(request).csrf_ok(request, csrf or request.headers.get("x-csrf-token")):
         raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
     if context.check_now is None:
@@ -198,7 +194,7 @@ async def check_now(request: Request, name: str, csrf: str = Form("")) -> Respon
 def diff_page(request: Request, name: str, view: str = "inline", lines: int = 3) -> HTMLResponse:
     """Two captures of a target (``from``, ``to``; default the last two), changes and
     keyword hits marked; ``lines`` of unchanged context around each change."""
-    context = _ctx(request)
+    context = context_of(request)
     params = request.query_params
     try:
         old, new = queries.capture_pair(context.store, name, params.get("from"), params.get("to"))
@@ -248,7 +244,7 @@ def diff_page(request: Request, name: str, view: str = "inline", lines: int = 3)
 
 @router.get("/c/{capture_id}", response_class=HTMLResponse)
 def capture_page(request: Request, capture_id: str) -> HTMLResponse:
-    context = _ctx(request)
+    context = context_of(request)
     capture = context.store.capture(capture_id)
     try:
         text = context.store.text(capture)
@@ -274,7 +270,7 @@ def capture_page(request: Request, capture_id: str) -> HTMLResponse:
 @router.get("/c/{capture_id}/raw")
 def capture_raw(request: Request, capture_id: str) -> Response:
     """The archived original, for the sandboxed iframe: never runs in our origin."""
-    context = _ctx(request)
+    context = context_of(request)
     capture = context.store.capture(capture_id)
     body = context.store.raw(capture)
     media = (capture.content_type or "text/html").split(";")[0].strip().lower()
@@ -291,7 +287,7 @@ def capture_raw(request: Request, capture_id: str) -> Response:
 @router.get("/c/{capture_id}/screenshot.png")
 def capture_screenshot(request: Request, capture_id: str) -> Response:
     """A browser fetch's full-page screenshot (a PNG watcher made itself)."""
-    context = _ctx(request)
+    context = context_of(request)
     capture = context.store.capture(capture_id)
     if not capture.screenshot_sha256:
         return error_page(request, 404, "this capture has no screenshot (it was not rendered)")
@@ -303,7 +299,7 @@ def capture_screenshot(request: Request, capture_id: str) -> Response:
 
 @router.get("/c/{capture_id}/download")
 def capture_download(request: Request, capture_id: str) -> Response:
-    context = _ctx(request)
+    context = context_of(request)
     capture = context.store.capture(capture_id)
     body = context.store.raw(capture)
     filename = f"{capture.target}-{capture.id}.bin"
@@ -322,7 +318,7 @@ def capture_download(request: Request, capture_id: str) -> Response:
 def hits_page(
     request: Request, group: str | None = None, target: str | None = None, page: int = 1
 ) -> HTMLResponse:
-    context = _ctx(request)
+    context = context_of(request)
     page = max(page, 1)
     rows = queries.hit_rows(context.store, group, target, PER_PAGE + 1, (page - 1) * PER_PAGE)
     config = context.config()
@@ -343,7 +339,7 @@ def hits_page(
 
 @router.get("/search", response_class=HTMLResponse)
 def search_page(request: Request, q: str = "", page: int = 1) -> HTMLResponse:
-    context = _ctx(request)
+    context = context_of(request)
     page = max(page, 1)
     results: list[queries.SearchResult] = []
     more = False
@@ -413,7 +409,7 @@ def logout(request: Request, csrf: str = Form("")) -> Response:
 def healthz(request: Request) -> PlainTextResponse:
     """200 when the store answers a query; 503 with the reason otherwise."""
     try:
-        queries.target_names(_ctx(request).store)
+        queries.target_names(context_of(request).store)
     except Exception as exc:
         return PlainTextResponse(f"store unreadable: {exc}\n", status_code=503)
     return PlainTextResponse("ok\n")
@@ -422,7 +418,7 @@ def healthz(request: Request) -> PlainTextResponse:
 @router.get("/metrics")
 def metrics(request: Request) -> PlainTextResponse:
     """Prometheus text format, computed from the store at each scrape."""
-    store = _ctx(request).store
+    store = context_of(request).store
     by_status, histogram, total_s, count = queries.check_stats(store)
     backlog = queries.outbox_backlog(store)
     lines = [
