@@ -118,14 +118,12 @@ class Site:
         return [json.loads(r.body) for r in self.server.requests("/hook")]
 
     def documents(self) -> dict[str, object]:
+        import sqlalchemy as sa
+
+        from watcher.schema import targets
+
         with Store(self.folder / "snapshots", readonly=True) as store:
-            listing = store.target_state("miit-notices", "") if False else None
-            del listing
             docs = Documents(store.engine)
-            import sqlalchemy as sa
-
-            from watcher.schema import targets
-
             with store.engine.connect() as conn:
                 listing_id = conn.execute(
                     sa.select(targets.c.id).where(targets.c.name == "miit-notices")
