@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gzip
+import socket
 import ssl
 import threading
 import time
@@ -482,3 +483,10 @@ def brotli_bomb(size: int = 1 << 30) -> bytes:
     parts.append(encoder.process(bytes(size % len(block))))
     parts.append(encoder.finish())
     return b"".join(parts)
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

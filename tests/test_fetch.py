@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import logging
 import pickle
-import socket
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,6 +19,7 @@ from httpserver import (
     Response,
     brotli_bomb,
     compress,
+    free_port,
     gzip_bomb,
     zeros,
 )
@@ -71,13 +71,6 @@ async def fetch_error(fetcher: Fetcher, url: str, options: FetchOptions = FAST) 
     with pytest.raises(FetchError) as info:
         await fetcher.fetch(url, options)
     return info.value
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- plain answers ---------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email
 import json
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
-from httpserver import HTTPServer
+from httpserver import HTTPServer, free_port
 
 from watcher.cli import main
 from watcher.diff import diff_texts
@@ -36,12 +35,6 @@ PAGE = (
     "<p>各省、自治区、直辖市工业和信息化主管部门：</p></div></body></html>"
 )
 HIT_PAGE = PAGE.replace("船只工业高质量", "船舶工业高质量")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Mailbox:

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 import yaml
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
-from httpserver import HTTPServer
+from httpserver import HTTPServer, free_port
 
 from watcher.cli import main
 from watcher.config import Target
@@ -124,12 +124,6 @@ def readonly(data: Path, read: Callable[[Store], Any], default: Any = None) -> A
             return read(store)
     except (StoreError, sa.exc.OperationalError):
         return default
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_service(config: Path, data: Path, log: Path) -> subprocess.Popen[bytes]:

@@ -284,13 +284,8 @@ async def _deliver(config: Config, store: Any, channels: Any, composer: Any, bud
     from watcher.notify import Sender
     from watcher.outbox import Outbox
 
-    sender = Sender(
-        Outbox(store.engine),
-        channels,
-        composer,
-        max_age=config.settings.outbox_max_age,
-        digests=dict(config.settings.digest),
-        blobs=store.blobs,
+    sender = Sender.from_settings(
+        Outbox(store.engine), channels, composer, config.settings, blobs=store.blobs
     )
     try:
         await asyncio.wait_for(sender.deliver_due(), timeout=budget)

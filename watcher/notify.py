@@ -226,6 +226,25 @@ class Sender:
         self._in_flight_lock = threading.Lock()
         self._pass = asyncio.Lock()
 
+    @classmethod
+    def from_settings(
+        cls,
+        outbox: Outbox,
+        channels: Channels,
+        composer: Composer,
+        settings: Any,
+        **options: Any,
+    ) -> Sender:
+        """A sender with the config's outbox settings (``settings``: ``Config.settings``)."""
+        return cls(
+            outbox,
+            channels,
+            composer,
+            max_age=settings.outbox_max_age,
+            digests=dict(settings.digest),
+            **options,
+        )
+
     def configure(
         self,
         channels: Channels,

@@ -111,13 +111,11 @@ class Service:
         return Composer(self.config.settings.base_url, self.notifiers / "templates")
 
     def _sender(self) -> Sender:
-        settings = self.config.settings
-        return Sender(
+        return Sender.from_settings(
             self.outbox,
             self.channels,
             self.composer,
-            max_age=settings.outbox_max_age,
-            digests=dict(settings.digest),
+            self.config.settings,
             clock=self.clock,
             blobs=self.store.blobs,
         )
