@@ -769,9 +769,12 @@ async def test_https_through_the_asyncio_backend(tmp_path, monkeypatch) -> None:
         server.route("/s", body="<p>国防科工局</p>".encode(), headers={"ETag": '"t"'})
         monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
         async with Fetcher(FetchSettings(host_delay=0)) as fetcher:
-            assert isinstance(fetcher._client._transport._pool._network_backend, AsyncioBackend)
             result = await fetcher.fetch(server.url("/s"), FetchOptions())
             again = await fetcher.fetch(server.url("/s"), FetchOptions(etag='"t"'))
+            lanes = fetcher._client._transport._lanes
+            assert lanes and all(
+                isinstance(lane.transport._pool._network_backend, AsyncioBackend) for lane in lanes
+            )
         assert result.final_url.startswith("https://")
         assert result.body.decode() == "<p>国防科工局</p>"
         assert again.not_modified
@@ -781,3 +784,56 @@ async def test_https_through_the_asyncio_backend(tmp_path, monkeypatch) -> None:
                 await fetcher.fetch(server.url("/s"), FetchOptions(retries=0))
         assert failed.value.kind == "connection"
         assert "certificate" in str(failed.value).lower()
+
+
+# --- lanes: a small pool per request in flight ---------------------------------------------
+
+
+async def test_lanes_keep_one_connection_per_host_across_hosts() -> None:
+    """Alternating between two sites keeps both connections alive, as one shared pool
+    would: each request goes to the lane that already has a connection to its host."""
+    from httpserver import HTTPServer
+
+    with HTTPServer() as a, HTTPServer() as b:
+        a.route("/p", b"<p>a</p>")
+        b.route("/p", b"<p>b</p>")
+        async with Fetcher(FetchSettings(concurrency=4, host_delay=0)) as fetcher:
+            for _ in range(4):
+                for server in (a, b):
+                    assert (await fetcher.fetch(server.url("/p"), FAST)).status_code == 200
+            made = fetcher._client._transport.lanes
+        assert {len({r.client_port for r in s.requests("/p")}) for s in (a, b)} == {1}
+        assert made == 2
+
+
+async def test_lanes_are_bounded_by_requests_in_flight(http_server: HTTPServer) -> None:
+    stats = http_server.route("/slow", b"ok", delay=0.05)
+    async with Fetcher(FetchSettings(concurrency=4, per_host=4, host_delay=0)) as fetcher:
+        for _ in range(3):
+            await asyncio.gather(*(fetcher.fetch(http_server.url("/slow"), FAST) for _ in range(8)))
+        made = fetcher._client._transport.lanes
+    assert stats.hits == 24 and stats.max_in_flight == 4
+    assert made == 4
+    assert len({r.client_port for r in http_server.requests("/slow")}) == 4
+
+
+async def test_failed_and_cancelled_requests_give_their_lane_back(http_server: HTTPServer) -> None:
+    """A timed-out request and one cancelled mid-body must free their lane, or every
+    failure would leave a lane (and its connection) behind."""
+    http_server.route("/hang", b"never", delay=2)
+    http_server.route("/trickle", body=b"x" * 10_000, chunk_size=100, chunk_delay=0.01)
+    http_server.route("/ok", b"<p>ok</p>")
+    async with Fetcher(FetchSettings(concurrency=1, host_delay=0)) as fetcher:
+        with pytest.raises(FetchError):
+            await fetcher.fetch(http_server.url("/hang"), FetchOptions(read_timeout=0.2, retries=0))
+        task = asyncio.create_task(fetcher.fetch(http_server.url("/trickle"), FAST))
+        while not http_server.hits("/trickle"):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(3):
+            assert (await fetcher.fetch(http_server.url("/ok"), FAST)).status_code == 200
+        transport = fetcher._client._transport
+        assert transport.lanes == 1 and len(transport._free) == 1

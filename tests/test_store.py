@@ -338,3 +338,28 @@ def test_an_older_index_with_data_migrates_to_the_newest_schema(tmp_path: Path) 
     assert "documents" in tables and not any(t.startswith("_alembic_tmp") for t in tables)
     assert db.execute("SELECT kind FROM targets").fetchone()[0] == "page"
     assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_a_migration_that_fails_half_way_leaves_the_index_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migrations are one transaction: a run killed (here: failing) after the first
+    tables were made must not leave them behind without a version, or no later run
+    could open the index ("table targets already exists")."""
+    from alembic import command
+
+    real_upgrade = command.upgrade
+
+    def upgrade_then_die(cfg: Config, revision: str) -> None:
+        real_upgrade(cfg, "0002")
+        raise KeyboardInterrupt  # like a signal, in the middle of the work
+
+    monkeypatch.setattr(command, "upgrade", upgrade_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        Store(tmp_path)
+    db = sqlite3.connect(tmp_path / "index.sqlite")
+    assert db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []
+    db.close()
+    monkeypatch.setattr(command, "upgrade", real_upgrade)
+    with Store(tmp_path) as store, store.engine.connect() as conn:
+        assert Store.schema_version(conn) == schema.SCHEMA_HEAD

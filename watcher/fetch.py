@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import brotli
 import httpx
 
+from watcher.lanes import LanedTransport
 from watcher.models import FetchResult
 from watcher.netbackend import use_asyncio_backend
 from watcher.politeness import LocalPoliteness, Politeness
@@ -467,19 +468,21 @@ class Fetcher:
                 settings.concurrency, settings.per_host, settings.host_delay
             )
         self._politeness = politeness
+        ssl_context = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
         self._client = httpx.AsyncClient(
             transport=transport,
+            verify=ssl_context,
             trust_env=transport is None,
             follow_redirects=False,  # followed hop by hop below, each hop in its own slot
             headers=DEFAULT_HEADERS,
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # no shared jar
-            # Our slots limit requests; the pool only keeps connections for reuse. Every
-            # request makes httpcore poll each idle connection, so keep no more idle
-            # ones than can be in use at once (measured: 32 idle cost ~2 s per 1,000).
-            limits=httpx.Limits(
-                max_connections=None, max_keepalive_connections=settings.concurrency
-            ),
         )
+        if transport is None:
+            # A pool per request in flight (lanes.py). It replaces the default transport
+            # after construction because httpx mounts proxies from the environment only
+            # when it builds that transport itself; requests to hosts in NO_PROXY, or
+            # with no proxy set, go to the default transport, i.e. to the lanes.
+            self._client._transport = LanedTransport(ssl_context, keep=settings.concurrency)
         use_asyncio_backend(self._client)
 
     async def __aenter__(self) -> Fetcher:

@@ -172,6 +172,9 @@ class Store:
                 f"cannot open the index {index}: {reason}; nothing was changed "
                 "(move the file aside to start a new index, or point --data elsewhere)"
             ) from None
+        except BaseException:  # a failed migration, an interrupt: no lock left behind
+            self._release()
+            raise
 
     @property
     def exclusive(self) -> bool:
@@ -662,7 +665,12 @@ def _to_capture(row: sa.Row[Any]) -> CaptureRow:
 
 
 def migrate(conn: sa.Connection) -> None:
-    """Bring the index to the newest schema with Alembic (imported only when needed)."""
+    """Bring the index to the newest schema with Alembic (imported only when needed).
+
+    All of it is one SQLite transaction: Python's sqlite3 commits each DDL statement
+    on its own, so a process killed mid-migration used to leave tables without the
+    version that names them, and an index no later run could open.
+    """
     from alembic import command
     from alembic.config import Config
 
@@ -670,19 +678,30 @@ def migrate(conn: sa.Connection) -> None:
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.attributes["connection"] = conn
     log.info("migrating the index to schema %s", schema.SCHEMA_HEAD)
+    conn.commit()  # end whatever the version query began: the BEGIN below must be first
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    implicit = driver.isolation_level
+    driver.isolation_level = None  # sqlite3 issues no BEGIN/COMMIT of its own now
     # SQLite alters a table by copying it; with foreign keys enforced, dropping the
-    # old copy fails while other tables point at it. Off for the copy (it takes
-    # effect outside a transaction), checked after, on again.
+    # old copy fails while other tables point at it. Off for the copy (the pragma
+    # only takes effect outside a transaction), checked before committing, on again.
     conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
-    leftovers = conn.exec_driver_sql(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '_alembic_tmp_%'"
-    ).fetchall()
-    for (leftover,) in leftovers:
-        conn.exec_driver_sql(f'DROP TABLE "{leftover}"')  # from an interrupted copy
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
     try:
+        leftovers = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '_alembic_tmp_%'"
+        ).fetchall()
+        for (leftover,) in leftovers:
+            conn.exec_driver_sql(f'DROP TABLE "{leftover}"')  # from an older, interrupted copy
         command.upgrade(cfg, "head")
         broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
         if broken:
             raise RuntimeError(f"migration left {len(broken)} rows with broken references")
+        conn.exec_driver_sql("COMMIT")
+    except BaseException:
+        conn.exec_driver_sql("ROLLBACK")
+        raise
     finally:
+        driver.isolation_level = implicit
         conn.exec_driver_sql("PRAGMA foreign_keys = ON")
