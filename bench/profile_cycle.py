@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from govsite import SiteServer
-from watcher_env import check_command, write_targets
+from watcher_env import check_command, precompile, write_targets
 
 WORK = Path(__file__).resolve().parent / ".work" / "profile"
 
@@ -34,6 +34,7 @@ def main() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     spy = Path(sys.executable).parent / "py-spy"
+    precompile()
     with SiteServer(count=args.pages) as site:
         write_targets(site.pages, WORK / "targets.yaml")
         for cycle in range(1, args.cycles + 1):

@@ -211,6 +211,7 @@ def prepare_tools(
     if "watcher" in tools:
         work = dirs["watcher"] = fresh_dir(WORK / "watcher")
         (work / "notifiers").mkdir()
+        watcher_env.precompile()
         watcher_env.write_targets(pages, work / "targets.yaml", args.watcher_concurrency)
     if "urlwatch" in tools:
         work = dirs["urlwatch"] = fresh_dir(WORK / "urlwatch")

@@ -26,6 +26,17 @@ def binary() -> Path:
     return Path(__file__).resolve().parent.parent / ".venv" / "bin" / "watcher"
 
 
+def precompile() -> None:
+    """Byte-compile watcher's modules, as installing a package does.
+
+    An editable install under PYTHONDONTWRITEBYTECODE (set on some machines) would
+    otherwise compile every module from source in every run, a cost installed
+    tools such as urlwatch never pay.
+    """
+    package = Path(__file__).resolve().parent.parent / "watcher"
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
+
+
 def write_targets(pages: Iterable[PageInfo], path: Path, concurrency: int = 16) -> None:
     """One target per page; politeness off so the local benchmark is not throttled."""
     config = {

@@ -340,26 +340,93 @@ def test_an_older_index_with_data_migrates_to_the_newest_schema(tmp_path: Path) 
     assert db.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
+def _migrated_index(path: Path, revision: str = "head") -> None:
+    """An index made the way older watchers made it: by Alembic, migration by migration."""
+    from alembic import command
+
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(schema.__file__).parent / "migrations"))
+    with engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        conn.commit()
+    engine.dispose()
+
+
+FTS5_SHADOW_TABLES = {"search_data", "search_idx", "search_config", "search_docsize"}
+
+
+def _shape(path: Path) -> dict[str, object]:
+    """Tables, columns, indexes, foreign keys and virtual tables, in comparable form."""
+    db = sqlite3.connect(path)
+    shape: dict[str, object] = {}
+    rows = db.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+    for kind, name, sql in rows:
+        if kind == "table" and sql.upper().startswith("CREATE VIRTUAL"):
+            shape[f"virtual {name}"] = " ".join(sql.split())
+        elif kind == "table" and name not in FTS5_SHADOW_TABLES:
+            columns = db.execute(f'PRAGMA table_info("{name}")').fetchall()
+            shape[f"columns {name}"] = sorted((c[1], c[2].upper(), *c[3:6]) for c in columns)
+            keys = db.execute(f'PRAGMA foreign_key_list("{name}")').fetchall()
+            shape[f"keys {name}"] = sorted((k[2], k[3], k[4]) for k in keys)
+            indexes = db.execute(f'PRAGMA index_list("{name}")').fetchall()
+            shape[f"indexes {name}"] = sorted(
+                (i[2], tuple(c[2] for c in db.execute(f'PRAGMA index_info("{i[1]}")')))
+                for i in indexes
+            )
+    shape["version"] = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    db.close()
+    return shape
+
+
+def test_a_new_index_has_the_shape_the_migrations_give(tmp_path: Path) -> None:
+    """A new index is made from watcher.schema in one step, without Alembic; it must
+    be what running every migration makes, or later migrations would meet a
+    different index than they were written for."""
+    _migrated_index(tmp_path / "migrated.sqlite")
+    Store(tmp_path / "fresh").close()
+    fresh = _shape(tmp_path / "fresh" / "index.sqlite")
+    assert fresh == _shape(tmp_path / "migrated.sqlite")
+    assert fresh["version"] == [(schema.SCHEMA_HEAD,)] and "virtual search" in fresh
+
+
+def test_creating_a_new_index_is_all_or_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = "CREATE VIRTUAL TABLE search USING no_such_engine(terms)"
+    monkeypatch.setattr(schema, "SEARCH_DDL", broken)
+    with pytest.raises(StoreError, match="no such module: no_such_engine"):
+        Store(tmp_path)
+    db = sqlite3.connect(tmp_path / "index.sqlite")
+    assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
+    db.close()
+    monkeypatch.undo()
+    with Store(tmp_path) as store, store.engine.connect() as conn:
+        assert Store.schema_version(conn) == schema.SCHEMA_HEAD
+
+
 def test_a_migration_that_fails_half_way_leaves_the_index_as_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Migrations are one transaction: a run killed (here: failing) after the first
-    tables were made must not leave them behind without a version, or no later run
-    could open the index ("table targets already exists")."""
+    """Migrations are one transaction: a run killed (here: interrupted) after the first
+    changes must not leave them behind without a version, or no later run could open
+    the index ("table search_texts already exists")."""
     from alembic import command
 
+    index = tmp_path / "index.sqlite"
+    _migrated_index(index, "0002")
+    before = _shape(index)
     real_upgrade = command.upgrade
 
     def upgrade_then_die(cfg: Config, revision: str) -> None:
-        real_upgrade(cfg, "0002")
+        real_upgrade(cfg, "0004")
         raise KeyboardInterrupt  # like a signal, in the middle of the work
 
     monkeypatch.setattr(command, "upgrade", upgrade_then_die)
     with pytest.raises(KeyboardInterrupt):
         Store(tmp_path)
-    db = sqlite3.connect(tmp_path / "index.sqlite")
-    assert db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []
-    db.close()
+    assert _shape(index) == before
     monkeypatch.setattr(command, "upgrade", real_upgrade)
     with Store(tmp_path) as store, store.engine.connect() as conn:
         assert Store.schema_version(conn) == schema.SCHEMA_HEAD

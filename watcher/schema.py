@@ -1,6 +1,8 @@
 """The index's tables, written with SQLAlchemy Core so one schema serves SQLite
-now and PostgreSQL later. Alembic migrations (``watcher/migrations``) create
-and change them; this module only describes the current shape for queries.
+now and PostgreSQL later. Alembic migrations (``watcher/migrations``) change
+an existing index; a new one is created from this module in one step (see
+``watcher.store.create_fresh``), and a test checks that both give the same
+tables, columns, indexes and keys.
 """
 
 from __future__ import annotations
@@ -167,8 +169,12 @@ deliveries = sa.Table(
 )
 
 # Search: each distinct text once. ``search_texts`` gives a text digest its FTS5
-# rowid; the FTS5 table ``search`` (created by migration 0003, SQLite only) holds
-# the text's tokens, without the text and without positions (see watcher.search).
+# rowid; the FTS5 table ``search`` (SQLite only) holds the text's tokens, without
+# the text and without positions (see watcher.search).
+SEARCH_DDL = (  # as migration 0003 made it
+    "CREATE VIRTUAL TABLE search USING fts5("
+    "terms, content='', detail=none, tokenize='unicode61 remove_diacritics 0')"
+)
 search_texts = sa.Table(
     "search_texts",
     metadata,

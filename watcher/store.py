@@ -15,6 +15,7 @@ import os
 import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -207,9 +208,11 @@ class Store:
     def _prepare(self) -> None:
         with self.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA journal_mode = WAL")  # persistent in the file
-            if self.schema_version(conn) != schema.SCHEMA_HEAD:
+            version = self.schema_version(conn)
+            if version is None and not _tables(conn):
+                create_fresh(conn)
+            elif version != schema.SCHEMA_HEAD:
                 migrate(conn)
-                conn.commit()
         self.blobs.remove_partial()
 
     def _check_version(self, conn: sa.Connection) -> None:
@@ -664,37 +667,31 @@ def _to_capture(row: sa.Row[Any]) -> CaptureRow:
     )
 
 
-def migrate(conn: sa.Connection) -> None:
-    """Bring the index to the newest schema with Alembic (imported only when needed).
+def _tables(conn: sa.Connection) -> list[str]:
+    rows = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")
+    return [name for (name,) in rows]
 
-    All of it is one SQLite transaction: Python's sqlite3 commits each DDL statement
-    on its own, so a process killed mid-migration used to leave tables without the
-    version that names them, and an index no later run could open.
+
+@contextmanager
+def _one_transaction(conn: sa.Connection) -> Iterator[None]:
+    """Schema changes as one SQLite transaction, with foreign keys off meanwhile.
+
+    Python's sqlite3 commits each DDL statement on its own, so a process killed
+    mid-migration used to leave tables without the version that names them, and
+    an index no later run could open. SQLite alters a table by copying it, and
+    with foreign keys enforced, dropping the old copy fails while other tables
+    point at it; the pragma only takes effect outside a transaction, so it is
+    set around it, and the keys are checked before the commit.
     """
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    cfg.attributes["connection"] = conn
-    log.info("migrating the index to schema %s", schema.SCHEMA_HEAD)
     conn.commit()  # end whatever the version query began: the BEGIN below must be first
     driver = conn.connection.driver_connection
     assert driver is not None
     implicit = driver.isolation_level
     driver.isolation_level = None  # sqlite3 issues no BEGIN/COMMIT of its own now
-    # SQLite alters a table by copying it; with foreign keys enforced, dropping the
-    # old copy fails while other tables point at it. Off for the copy (the pragma
-    # only takes effect outside a transaction), checked before committing, on again.
     conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
     conn.exec_driver_sql("BEGIN IMMEDIATE")
     try:
-        leftovers = conn.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '_alembic_tmp_%'"
-        ).fetchall()
-        for (leftover,) in leftovers:
-            conn.exec_driver_sql(f'DROP TABLE "{leftover}"')  # from an older, interrupted copy
-        command.upgrade(cfg, "head")
+        yield
         broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
         if broken:
             raise RuntimeError(f"migration left {len(broken)} rows with broken references")
@@ -705,3 +702,39 @@ def migrate(conn: sa.Connection) -> None:
     finally:
         driver.isolation_level = implicit
         conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+
+
+def create_fresh(conn: sa.Connection) -> None:
+    """A new index: the newest schema straight from ``watcher.schema``, stamped
+    with its revision, as running every migration would make it (a test compares
+    the two). Alembic is not imported for it: its imports (mako, pygments, every
+    SQL dialect) take 15 MB that a long-running process would keep for good."""
+    log.info("creating the index at schema %s", schema.SCHEMA_HEAD)
+    with _one_transaction(conn):
+        schema.metadata.create_all(conn)
+        conn.exec_driver_sql(schema.SEARCH_DDL)
+        conn.exec_driver_sql(  # the table and row Alembic keeps its revision in
+            "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+            "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO alembic_version (version_num) VALUES (?)", (schema.SCHEMA_HEAD,)
+        )
+
+
+def migrate(conn: sa.Connection) -> None:
+    """Bring an existing index to the newest schema with Alembic, in one transaction."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.attributes["connection"] = conn
+    log.info("migrating the index to schema %s", schema.SCHEMA_HEAD)
+    with _one_transaction(conn):
+        leftovers = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '_alembic_tmp_%'"
+        ).fetchall()
+        for (leftover,) in leftovers:
+            conn.exec_driver_sql(f'DROP TABLE "{leftover}"')  # from an older, interrupted copy
+        command.upgrade(cfg, "head")
