@@ -185,22 +185,22 @@ def test_a_batch_with_a_big_page_gives_the_freed_heap_back(
 ) -> None:
     """Parsing a big page leaves megabytes of freed heap in the worker; the batch that
     had one asks malloc to return it, a batch of small pages does not pay for that."""
-    from watcher import analyse, workers
+    from watcher import analyse
 
     analyse.init(KEYWORDS, tmp_path)
     trims: list[int] = []
-    monkeypatch.setattr(workers, "_trim_heap", lambda: trims.append(1))
+    monkeypatch.setattr(analyse, "_trim_heap", lambda: trims.append(1))
     big = Page(
         body=("<p>国防科工局：船舶工业。</p>" * 20_000).encode(),
         content_type="text/html; charset=utf-8",
         final_url="http://127.0.0.1/big.html",
         groups=("shipbuilding",),
     )
-    assert len(big.body) >= workers.TRIM_AFTER_BYTES
-    small = workers.run_batch([PAGE, PAGE])
+    assert len(big.body) >= analyse.TRIM_AFTER_BYTES
+    small = analyse.run_many([PAGE, PAGE])
     assert trims == [] and [a.title for a in small] == ["通知", "通知"]
-    outcomes = workers.run_batch([PAGE, big])
-    assert trims == [1] and outcomes[1].text_size > workers.TRIM_AFTER_BYTES
+    outcomes = analyse.run_many([PAGE, big])
+    assert trims == [1] and outcomes[1].text_size > analyse.TRIM_AFTER_BYTES
     monkeypatch.undo()
-    workers._trim_heap()  # glibc here: found and called, not skipped
-    assert workers._malloc_trim not in (None, False)
+    analyse._trim_heap()  # glibc here: found and called, not skipped
+    assert analyse._malloc_trim not in (None, False)

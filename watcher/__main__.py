@@ -1,5 +1,17 @@
-"""``python -m watcher`` is the ``watcher`` command."""
+"""The ``watcher`` command, also run as ``python -m watcher``.
 
-from watcher.cli import main
+Tiny on purpose: worker processes import the program's main module again, and
+the command's own imports (click, asyncio, TLS) would cost each of them ~5 MB.
+"""
 
-main(prog_name="watcher")
+from __future__ import annotations
+
+
+def main() -> None:
+    from watcher.cli import main as command
+
+    command(prog_name="watcher")
+
+
+if __name__ == "__main__":
+    main()

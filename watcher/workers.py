@@ -9,7 +9,6 @@ cost of a process. Both run ``watcher.analyse.run`` with the same set-up.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -17,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from watcher import analyse
 
@@ -117,12 +116,12 @@ class ProcessAnalyzer:
             pages = [p for p, _ in batch]
             pool = self._pool or self._start()
             try:
-                submitted = pool.submit(run_batch, pages)
+                submitted = pool.submit(analyse.run_many, pages)
             except BrokenProcessPool:  # a worker died earlier, between batches
                 log.error("an analysis worker had died; restarting the pool")
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = self._start()
-                submitted = pool.submit(run_batch, pages)
+                submitted = pool.submit(analyse.run_many, pages)
             sent = asyncio.wrap_future(submitted)
             self._batches_out += 1
             sent.add_done_callback(lambda done, b=batch, p=pool: self._settle(b, done, p))
@@ -177,34 +176,6 @@ class ProcessAnalyzer:
 
 
 MAX_BATCH = 16
-TRIM_AFTER_BYTES = 256 * 1024  # a page this big leaves megabytes of freed heap behind
-
-
-def run_batch(pages: list[analyse.Page]) -> list[analyse.Analysis | Exception]:
-    """A worker's batch; after a big page, the freed heap goes back to the system.
-
-    Parsing a 1 MB page takes about 15 MB; freed, that memory stays with the
-    worker for the rest of its life unless malloc is asked to return it
-    (measured: 48 MB held after a 1 MB page, 39 MB when trimmed).
-    """
-    outcomes = analyse.run_many(pages)
-    if max(len(p.body) for p in pages) >= TRIM_AFTER_BYTES:
-        _trim_heap()
-    return outcomes
-
-
-def _trim_heap() -> None:
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:  # glibc's; other C libraries (musl, macOS) have none, and nothing is done
-            _malloc_trim = ctypes.CDLL(None).malloc_trim
-        except (AttributeError, OSError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
-
-
-_malloc_trim: Any = None
 
 
 def _outcomes(
