@@ -2,6 +2,7 @@
 
     .venv/bin/pip install py-spy
     .venv/bin/python bench/profile_cycle.py [--pages 1000] [--cycles 1|2|3]
+        [--hosts 1] [--latency-ms 0] [--concurrency 16]
 
 Writes a flame graph per cycle to bench/.work/profile/cycleN.svg and a
 ``--format raw`` collapsed-stack file next to it, and prints wall and CPU time.
@@ -29,14 +30,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--cycles", type=int, default=1)
+    parser.add_argument("--hosts", type=int, default=1)
+    parser.add_argument("--latency-ms", type=float, default=0)
+    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--no-spy", action="store_true", help="time only")
     args = parser.parse_args()
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     spy = Path(sys.executable).parent / "py-spy"
     precompile()
-    with SiteServer(count=args.pages) as site:
-        write_targets(site.pages, WORK / "targets.yaml")
+    with SiteServer(args.pages, args.hosts, latency_ms=args.latency_ms) as site:
+        write_targets(site.pages, WORK / "targets.yaml", args.concurrency)
         for cycle in range(1, args.cycles + 1):
             if cycle == 3:
                 site.mutate(0.10)

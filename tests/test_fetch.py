@@ -837,3 +837,21 @@ async def test_failed_and_cancelled_requests_give_their_lane_back(http_server: H
             assert (await fetcher.fetch(http_server.url("/ok"), FAST)).status_code == 200
         transport = fetcher._client._transport
         assert transport.lanes == 1 and len(transport._free) == 1
+
+
+async def test_lanes_keep_connections_to_many_hosts_under_load() -> None:
+    """With every slot busy, the next request is for another host than the one just
+    answered; kept lanes beyond those in flight let it find its own host's
+    connection instead of closing one and opening another for each request."""
+    from httpserver import HTTPServer
+
+    with HTTPServer() as a, HTTPServer() as b, HTTPServer() as c:
+        servers = (a, b, c)
+        for server in servers:
+            server.route("/p", b"<p>ok</p>", delay=0.01)
+        urls = [s.url("/p") for _ in range(20) for s in servers]
+        async with Fetcher(FetchSettings(concurrency=4, per_host=4, host_delay=0)) as fetcher:
+            results = await asyncio.gather(*(fetcher.fetch(u, FAST) for u in urls))
+        assert all(r.status_code == 200 for r in results)
+        connections = sum(len({r.client_port for r in s.requests("/p")}) for s in servers)
+    assert connections <= 8  # of 60 requests; lanes only for those in flight: dozens

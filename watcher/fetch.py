@@ -478,11 +478,12 @@ class Fetcher:
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # no shared jar
         )
         if transport is None:
-            # A pool per request in flight (lanes.py). It replaces the default transport
-            # after construction because httpx mounts proxies from the environment only
-            # when it builds that transport itself; requests to hosts in NO_PROXY, or
-            # with no proxy set, go to the default transport, i.e. to the lanes.
-            self._client._transport = LanedTransport(ssl_context, keep=settings.concurrency)
+            # A small pool per request in flight, and as many idle (lanes.py). It
+            # replaces the default transport after construction because httpx mounts
+            # proxies from the environment only when it builds that transport itself;
+            # requests to hosts in NO_PROXY, or with no proxy set, go to the default
+            # transport, i.e. to the lanes.
+            self._client._transport = LanedTransport(ssl_context, keep=2 * settings.concurrency)
         use_asyncio_backend(self._client)
 
     async def __aenter__(self) -> Fetcher:
