@@ -2,7 +2,7 @@
 
     .venv/bin/pip install py-spy
     .venv/bin/python bench/profile_cycle.py [--pages 1000] [--cycles 1|2|3]
-        [--hosts 1] [--latency-ms 0] [--concurrency 16]
+        [--hosts 1] [--latency-ms 0] [--concurrency 16] [--workers]
 
 Writes a flame graph per cycle to bench/.work/profile/cycleN.svg and a
 ``--format raw`` collapsed-stack file next to it, and prints wall and CPU time.
@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--no-spy", action="store_true", help="time only")
+    parser.add_argument("--workers", action="store_true", help="profile the workers too")
     args = parser.parse_args()
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
@@ -54,6 +55,7 @@ def main() -> None:
                     "200",
                     "-f",
                     "raw",
+                    *(["--subprocesses"] if args.workers else []),
                     "-o",
                     f"{out}.txt",
                     "--",
