@@ -314,6 +314,31 @@ async def test_sighup_reloads_at_once(
         assert [t.name for t in service.config.targets] == ["a", "b"]
 
 
+async def test_idle_service_stops_its_workers_and_trims_its_heap_once(
+    http_server: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between cycles the analysis workers go and freed heap goes back to the system,
+    once per quiet spell, not at every look at the config files."""
+    import watcher.service
+
+    monkeypatch.setattr(watcher.service, "WATCH_EVERY", 0.05)
+    monkeypatch.setattr(watcher.service, "IDLE_RELEASE", 0.3)
+    trims: list[float] = []
+    monkeypatch.setattr(watcher.service.heap, "trim", lambda: trims.append(time.monotonic()))
+    http_server.route("/n", body=PAGE, headers=HTML)
+    config, data, notifiers = paths(tmp_path)
+    write_config(config, [target("miit", http_server.url("/n"), interval="4s")])
+    service = Service(config, data, notifiers)
+    releases: list[float] = []
+    release = service.analyzer.release
+    monkeypatch.setattr(service.analyzer, "release", lambda: (releases.append(1), release()))
+    async with running(service):
+        await await_for(lambda: service.checks_done == 1, 6, "the first check")
+        await asyncio.sleep(1.5)
+        assert service.checks_done == 1
+    assert len(trims) == 1 and len(releases) == 1
+
+
 # --------------------------------------------------------------------------- subprocesses
 
 

@@ -10,16 +10,15 @@ row, after the blobs are safely on disk.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from watcher import excerpt
+from watcher import excerpt, heap
 from watcher.blobs import LocalBlobStore, compress, sha256
 from watcher.models import Document, Hit
 
@@ -133,23 +132,11 @@ def run_many(pages: list[Page]) -> list[Analysis | Exception]:
         except Exception as exc:  # returned to the caller of that page
             outcomes.append(exc)
     if max((len(p.body) for p in pages), default=0) >= TRIM_AFTER_BYTES:
-        _trim_heap()
+        heap.trim()
     return outcomes
 
 
 TRIM_AFTER_BYTES = 256 * 1024  # a page this big leaves megabytes of freed heap behind
-_malloc_trim: Any = None
-
-
-def _trim_heap() -> None:
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:  # glibc's; other C libraries (musl, macOS) have none, and nothing is done
-            _malloc_trim = ctypes.CDLL(None).malloc_trim
-        except (AttributeError, OSError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
 
 
 def analyse(

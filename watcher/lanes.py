@@ -4,9 +4,9 @@ httpcore's pool scans all its connections, and for each idle one all of them
 again, every time it places a request and every time a response is closed.
 One pool of 16 keep-alive connections made that a sixth of an unchanged
 cycle's CPU. Here each request in flight has a lane of its own (a pool that
-keeps one connection), so every pool operation touches one connection; the
-fetcher's politeness slots already bound how many requests run at once, so
-the number of lanes stays at most that bound.
+keeps one connection), so every pool operation touches one connection. The
+fetcher's politeness slots bound how many requests run at once, and so the
+number of lanes in use.
 
 A request goes to a free lane whose kept connection is to the same origin when
 there is one, else to a new lane while there are fewer than ``keep`` lanes, else

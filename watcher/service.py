@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 import uvicorn
 
-from watcher import outbox
+from watcher import heap, outbox
 from watcher.check import BrowserSession, run_once
 from watcher.config import Config, ConfigError, load_config
 from watcher.events import Event
@@ -95,6 +95,7 @@ class Service:
         self._running: set[asyncio.Task[Any]] = set()
         self._checking: set[str] = set()  # targets with a check in progress
         self._last_busy = 0.0  # loop time when the last check ended
+        self._released = True  # workers stopped and heap trimmed since the last check
         self._stop = asyncio.Event()
         self._now_tasks: set[asyncio.Task[Any]] = set()
         self._web_task: asyncio.Task[Any] | None = None
@@ -247,6 +248,7 @@ class Service:
             self._running.discard(task)
             self._checking.discard(name)
             self._last_busy = asyncio.get_running_loop().time()
+            self._released = False
             if not self._running and self._retired:
                 for old in self._retired:
                     old.close()
@@ -317,8 +319,10 @@ class Service:
             requested = self._reload_requested.is_set()
             self._reload_requested.clear()
             idle_for = asyncio.get_running_loop().time() - self._last_busy
-            if not self._running and idle_for > IDLE_RELEASE:
+            if not self._running and idle_for > IDLE_RELEASE and not self._released:
                 self.analyzer.release()  # memory back between cycles
+                heap.trim()
+                self._released = True
             changed = [w for w in self._watched if w.changed()]
             if changed and not requested:
                 # an editor may still be writing: reload once the file has settled
