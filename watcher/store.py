@@ -209,7 +209,7 @@ class Store:
         with self.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA journal_mode = WAL")  # persistent in the file
             version = self.schema_version(conn)
-            if version is None and not _tables(conn):
+            if version is None and _is_empty(conn):
                 create_fresh(conn)
             elif version != schema.SCHEMA_HEAD:
                 migrate(conn)
@@ -667,9 +667,8 @@ def _to_capture(row: sa.Row[Any]) -> CaptureRow:
     )
 
 
-def _tables(conn: sa.Connection) -> list[str]:
-    rows = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")
-    return [name for (name,) in rows]
+def _is_empty(conn: sa.Connection) -> bool:
+    return conn.exec_driver_sql("SELECT 1 FROM sqlite_master LIMIT 1").first() is None
 
 
 @contextmanager
