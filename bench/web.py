@@ -62,6 +62,7 @@ from watcher.diff import diff_texts  # noqa: E402
 from watcher.ids import new_id  # noqa: E402
 from watcher.keywords import KeywordMatcher, find_hits  # noqa: E402
 from watcher.search import index_terms  # noqa: E402
+from watcher.store import _hit_rows  # noqa: E402  (the rows the store writes)
 
 WORK = BENCH / ".work" / "web"
 KEYWORDS = {"shipbuilding": ["船舶", "造船"], "sastind": ["国防科工局"]}
@@ -343,24 +344,6 @@ def build_target(spec: Spec) -> Built:
     built.verified, built.mismatched = terms.verified, terms.mismatched
     built.target = _target_row(spec, built, last_etag, last_modified)
     return built
-
-
-def _hit_rows(capture_id: str, found: list[Any]) -> list[dict[str, Any]]:
-    """As ``watcher.store._hit_rows``: one row per group, term and direction."""
-    grouped: dict[tuple[str, str, str], list[Any]] = {}
-    for hit in found:
-        grouped.setdefault((hit.group, hit.term, hit.where), []).append(hit)
-    return [
-        {
-            "capture_id": capture_id,
-            "group_name": group,
-            "term": term,
-            "where": where,
-            "count": len(same),
-            "spans": ",".join(f"{h.position}:{h.length}" for h in same),
-        }
-        for (group, term, where), same in grouped.items()
-    ]
 
 
 def _check(

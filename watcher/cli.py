@@ -355,18 +355,27 @@ def _human_size(n: int) -> str:
     return str(n)
 
 
+def _web_address(command: Any) -> Any:
+    """--host and --port of the web UI (also from WATCHER_HOST / WATCHER_PORT)."""
+    command = click.option(
+        "--port",
+        type=click.IntRange(1, 65535),
+        default=8080,
+        show_default=True,
+        envvar="WATCHER_PORT",
+        help="Web UI port.",
+    )(command)
+    return click.option(
+        "--host",
+        default="127.0.0.1",
+        show_default=True,
+        envvar="WATCHER_HOST",
+        help="Web UI address.",
+    )(command)
+
+
 @main.command()
-@click.option(
-    "--host", default="127.0.0.1", show_default=True, envvar="WATCHER_HOST", help="Web UI address."
-)
-@click.option(
-    "--port",
-    type=click.IntRange(1, 65535),
-    default=8080,
-    show_default=True,
-    envvar="WATCHER_PORT",
-    help="Web UI port.",
-)
+@_web_address
 @pass_ctx
 def run(ctx: Context, host: str, port: int) -> None:
     """The service: checks every target on its schedule, sends alerts, serves the web UI.
@@ -404,17 +413,7 @@ def run(ctx: Context, host: str, port: int) -> None:
 
 
 @main.command()
-@click.option(
-    "--host", default="127.0.0.1", show_default=True, envvar="WATCHER_HOST", help="Address."
-)
-@click.option(
-    "--port",
-    type=click.IntRange(1, 65535),
-    default=8080,
-    show_default=True,
-    envvar="WATCHER_PORT",
-    help="Port.",
-)
+@_web_address
 @pass_ctx
 def serve(ctx: Context, host: str, port: int) -> None:
     """The web UI, feeds and JSON API alone, over the store (no checks, no alerts).
