@@ -1,4 +1,4 @@
-"""Browser fetches (``watcher.browser.BrowserPool``): pages per minute and peak memory.
+"""Browser fetches (``watcher.fetch.browser.BrowserPool``): pages per minute and peak memory.
 
 Fetches ``--pages`` (50) generated notice pages of about 20 KB (``govsite``: Chinese
 notice HTML, the site's mix of GBK and UTF-8, served by a child process so its CPU and
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from govsite import SiteServer
 from measure import _descendants, _pss_kb, _rss_kb
 
-from watcher.browser import BrowserOptions, BrowserPool, BrowserSettings
+from watcher.fetch.browser import BrowserOptions, BrowserPool, BrowserSettings
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

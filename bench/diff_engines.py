@@ -1,7 +1,7 @@
 """Compare diff-match-patch engines on a 1 MB Chinese page with 1% of it edited.
 
 Prints milliseconds per diff for the pure-Python ``diff-match-patch`` and the
-C++ ``fast-diff-match-patch``, each used the way ``watcher.diff`` uses them
+C++ ``fast-diff-match-patch``, each used the way ``watcher.diff.ops`` uses them
 (lines first, then characters inside changed regions), and watcher's own
 ``diff_texts``. Run: ``.venv/bin/pip install diff-match-patch`` once, then
 ``.venv/bin/python bench/diff_engines.py``.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from watcher.diff import diff_texts
+from watcher.diff.ops import diff_texts
 
 HANZI = (
     "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动"

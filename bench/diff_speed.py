@@ -27,13 +27,14 @@ HANZI = (
 
 
 def load_diff_texts() -> Any:
-    """watcher.diff.diff_texts, or exit 2 with a clear message if it is not there yet."""
+    """watcher.diff.ops.diff_texts, or exit 2 with a clear message if it is not there yet."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     try:
-        from watcher.diff import diff_texts
+        from watcher.diff.ops import diff_texts
     except Exception as exc:  # ImportError, or the module failing while being written
         print(
-            f"cannot import watcher.diff.diff_texts: {type(exc).__name__}: {exc}", file=sys.stderr
+            f"cannot import watcher.diff.ops.diff_texts: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
         )
         sys.exit(2)
     return diff_texts

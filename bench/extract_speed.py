@@ -5,7 +5,7 @@ Run: ``.venv/bin/python bench/extract_speed.py [--repeat N]``
 Prints milliseconds per page (median of N runs) on every real fixture page and on
 a deterministic 1 MB synthetic Chinese page, for
   (a) ``BeautifulSoup(html, "lxml").get_text()`` (skipped if bs4 is not installed),
-  (b) ``watcher.extract.extract(html, url)`` on the whole page,
+  (b) ``watcher.analysis.extract.extract(html, url)`` on the whole page,
   (c) the lxml parse alone (str -> UTF-8 bytes -> tree, as extract() parses),
 and, for reference, ``decode_html`` on the page bytes.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from watcher.decode import decode_html
-from watcher.extract import extract
+from watcher.analysis.decode import decode_html
+from watcher.analysis.extract import extract
 
 PAGES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "pages"
 SYNTHETIC_BYTES = 1_000_000

@@ -20,12 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zstandard
 from govsite import generate_pages
 
-from watcher.analyse import looks_removed
-from watcher.blobs import ZSTD_LEVEL, sha256
-from watcher.decode import decode_html
-from watcher.extract import extract_with_report
+from watcher.analysis.analyse import looks_removed
+from watcher.analysis.decode import decode_html
+from watcher.analysis.extract import extract_with_report
 from watcher.keywords import KeywordMatcher, find_hits
-from watcher.search import index_terms
+from watcher.store.blobs import ZSTD_LEVEL, sha256
+from watcher.store.search import index_terms
 
 GROUPS = {"shipbuilding": ["船舶", "造船"], "sastind": ["国防科工局"]}
 

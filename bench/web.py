@@ -12,7 +12,7 @@ parameters or the migrations change.
 
 The store, per target: one generated notice page (``govsite.build_page_html``,
 5-40 KB of HTML, the site's mix of GBK and UTF-8, its text extracted with
-``watcher.analyse.document_of``), then 100 captures over a year. The first is
+``watcher.analysis.analyse.document_of``), then 100 captures over a year. The first is
 ``new``; of the later ones ``--changed`` (60%) rewrite one or two sentences of the
 previous text (so each such capture has its own text), ``--hits`` (5%) of them add a
 sentence naming 船舶/造船/国防科工局 (hits computed with ``watcher.keywords.find_hits``
@@ -20,7 +20,7 @@ on the diff), and the rest are ``unchanged`` (new bytes, same text: they share t
 previous text blob). Every capture has its own raw blob (the page with a changed
 comment). ``--checks-between`` checks without a capture (304s, 2% errors) lie
 between captures. Each distinct text is in the search index as
-``Store._index_text`` puts it there (tokens from ``watcher.search``). Two targets
+``Store._index_text`` puts it there (tokens from ``watcher.store.search``). Two targets
 end on 1 MB texts differing by ~1%: ``big-page`` (sentences rewritten at ~100
 places) and ``big-page-scattered`` (1% of the characters replaced one by one, the
 worst case of ``bench/diff_speed.py``).
@@ -56,13 +56,13 @@ from measure import tree_size
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from watcher.analyse import Page, document_of  # noqa: E402
-from watcher.blobs import LocalBlobStore, sha256  # noqa: E402
-from watcher.diff import diff_texts  # noqa: E402
-from watcher.ids import new_id  # noqa: E402
+from watcher.analysis.analyse import Page, document_of  # noqa: E402
+from watcher.core.ids import new_id  # noqa: E402
+from watcher.diff.ops import diff_texts  # noqa: E402
 from watcher.keywords import KeywordMatcher, find_hits  # noqa: E402
-from watcher.search import index_terms  # noqa: E402
-from watcher.store import _hit_rows  # noqa: E402  (the rows the store writes)
+from watcher.store.blobs import LocalBlobStore, sha256  # noqa: E402
+from watcher.store.index import _hit_rows  # noqa: E402  (the rows the store writes)
+from watcher.store.search import index_terms  # noqa: E402
 
 WORK = BENCH / ".work" / "web"
 KEYWORDS = {"shipbuilding": ["船舶", "造船"], "sastind": ["国防科工局"]}
@@ -72,7 +72,7 @@ BIG = {"big-page": "sentences", "big-page-scattered": "scattered"}
 BIG_TEXT = 1 << 20  # UTF-8 bytes of a big capture's text
 HANZI = "的一是在不了有和人这中大为上个"
 YEAR = 365 * 86400
-DIFF_TIMEOUT = 2.0  # as watcher.analyse.Page.diff_timeout
+DIFF_TIMEOUT = 2.0  # as watcher.analysis.analyse.Page.diff_timeout
 MANIFEST_VERSION = 1
 
 
@@ -116,7 +116,7 @@ class Built:
 
 
 class Terms:
-    """``watcher.search.index_terms``, fast: a text's tokens are the union of its
+    """``watcher.store.search.index_terms``, fast: a text's tokens are the union of its
     lines' tokens (no token spans a newline), and successive versions of a page
     share nearly all their lines. Checked against ``index_terms`` on the first text
     and every 25th; after any difference, ``index_terms`` itself is used."""
@@ -129,7 +129,7 @@ class Terms:
         self.verified = 0
         self.mismatched = 0
         try:
-            from watcher.search import _simplified, _tokens
+            from watcher.store.search import _simplified, _tokens
         except ImportError:  # search.py changed: the slow, exact way
             Terms.exact = True
         else:
@@ -424,7 +424,7 @@ def write_config(path: Path, names: list[str]) -> None:
 
 def build_store(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Generate every target in worker processes, then insert the rows in time order."""
-    from watcher.store import Store
+    from watcher.store.index import Store
 
     started = time.perf_counter()
     data = work / "snapshots"
@@ -478,7 +478,7 @@ def insert_rows(store: Any, results: list[Built]) -> dict[str, int]:
     transactions through the store's own engine and tables."""
     import sqlalchemy as sa
 
-    from watcher.schema import captures, checks, hits, search_texts, targets
+    from watcher.store.schema import captures, checks, hits, search_texts, targets
 
     started = time.perf_counter()
     capture_rows = sorted((c for b in results for c in b.captures), key=lambda c: c["fetched_at"])
@@ -542,10 +542,10 @@ def store_figures(work: Path) -> dict[str, Any]:
 
 def schema_fingerprint() -> str:
     """A hash of the migrations: a kept store built under others is built anew."""
-    import watcher.store
+    import watcher.store.index
 
     digest = hashlib.sha256()
-    for path in sorted((Path(watcher.store.__file__).parent / "migrations").rglob("*.py")):
+    for path in sorted((Path(watcher.store.index.__file__).parent / "migrations").rglob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from watcher import attachments
-from watcher.attachments import (
+from watcher.analysis import attachments
+from watcher.analysis.attachments import (
     ATTACHMENT_EXTENSIONS,
     AttachmentText,
     extract_attachment_text,

@@ -30,8 +30,8 @@ from click.testing import CliRunner
 from httpserver import HTTPServer, Response
 from playwright.sync_api import Browser, Dialog, Page, Playwright, expect, sync_playwright
 
-from watcher.cli import main
-from watcher.store import Store
+from watcher.cli.main import main
+from watcher.store.index import Store
 from watcher.web.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -1,4 +1,4 @@
-"""watcher.browser: fetching pages in Debian's Chromium through Playwright's async API.
+"""watcher.fetch.browser: fetching pages in Debian's Chromium through Playwright's async API.
 
 Real parts only: a local site served by tests/httpserver.py (a page filled by script, a
 加速乐-style 521 cookie challenge, a page that never finishes loading...), the real
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from httpserver import HTTPServer, Request, Response
 
-from watcher import browser
-from watcher.browser import (
+from watcher.fetch import browser
+from watcher.fetch.browser import (
     BrowserError,
     BrowserOptions,
     BrowserPool,
@@ -57,7 +57,7 @@ async def pool() -> BrowserPool:
         yield pool
 
 
-# -- /proc helpers, independent of watcher.browser's -----------------------------------------
+# -- /proc helpers, independent of watcher.fetch.browser's -----------------------------------------
 
 
 def _parent(pid: int) -> int:

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from httpserver import HTTPServer, Request, Response
 
-from watcher.cli import main
-from watcher.store import Store
+from watcher.cli.main import main
+from watcher.store.index import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(

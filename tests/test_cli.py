@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 from httpserver import HTTPServer
 
-from watcher.cli import main
-from watcher.store import Store
+from watcher.cli.main import main
+from watcher.store.index import Store
 
 GBK_PAGE = """<html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312">
 <title>关于船只制造的通知</title></head><body>
@@ -237,7 +237,7 @@ def test_sigkill_during_check_leaves_a_consistent_store(
             [
                 sys.executable,
                 "-m",
-                "watcher.cli",
+                "watcher.cli.main",
                 "--config",
                 str(config),
                 "--data",

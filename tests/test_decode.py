@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watcher import decode
-from watcher.decode import decode_html, encoding_for_label
-from watcher.extract import extract
+from watcher.analysis import decode
+from watcher.analysis.decode import decode_html, encoding_for_label
+from watcher.analysis.extract import extract
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 MADE = PAGES / "made"

@@ -3,8 +3,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watcher import render
-from watcher.diff import diff_texts, split_lines
+from watcher.diff import render
+from watcher.diff.ops import diff_texts, split_lines
 
 CJK = st.text(
     alphabet=st.sampled_from(list("船舶国防科工局通知发布的一是在\n abc，。　")), max_size=200

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from watcher.cli import main
+from watcher.cli.main import main
 from watcher.config import Defaults, Follow, Settings, Target, load_config, parse_config_text
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,16 +17,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watcher import extract as extract_module
-from watcher.decode import decode_html
-from watcher.extract import (
+from watcher.analysis import extract as extract_module
+from watcher.analysis.decode import decode_html
+from watcher.analysis.extract import (
     check_pattern,
     check_selector,
     extract,
     extract_with_report,
     title_of,
 )
-from watcher.models import Document, Link
+from watcher.core.models import Document, Link
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 UPDATE_GOLDEN = os.environ.get("WATCHER_UPDATE_GOLDEN") == "1"

@@ -1,4 +1,4 @@
-"""watcher.fetch against a real HTTP server on 127.0.0.1 serving real bytes."""
+"""watcher.fetch.client against a real HTTP server on 127.0.0.1 serving real bytes."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from httpserver import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watcher.fetch import (
+from watcher.fetch.client import (
     DECODE_CHUNK,
     ContentDecoder,
     DecodingFailed,
@@ -37,7 +37,7 @@ from watcher.fetch import (
     backoff_delay,
     parse_retry_after,
 )
-from watcher.politeness import LocalPoliteness
+from watcher.fetch.politeness import LocalPoliteness
 
 FAST = FetchOptions(backoff_base=0.01, backoff_max=0.05)
 GBK_PAGE = (
@@ -215,7 +215,7 @@ async def test_retry_is_logged_as_warning_with_reason(
     http_server: HTTPServer, fetcher: Fetcher, caplog: pytest.LogCaptureFixture
 ):
     http_server.route("/flaky", sequence=[Response(502), Response(200, b"ok")])
-    with caplog.at_level(logging.DEBUG, logger="watcher.fetch"):
+    with caplog.at_level(logging.DEBUG, logger="watcher.fetch.client"):
         await fetcher.fetch(http_server.url("/flaky"), FAST)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "HTTP 502 Bad Gateway" in warnings[0]
@@ -758,7 +758,7 @@ async def test_https_through_the_asyncio_backend(tmp_path, monkeypatch) -> None:
     import trustme
     from httpserver import HTTPServer
 
-    from watcher.netbackend import AsyncioBackend
+    from watcher.fetch.netbackend import AsyncioBackend
 
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from watcher.diff import diff_texts
+from watcher.diff.ops import diff_texts
 from watcher.keywords import KeywordMatcher, find_hits, normalize, snippet
 
 DATA = yaml.safe_load((Path(__file__).parent / "data" / "keyword_cases.yaml").read_text("utf-8"))

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 from httpserver import HTTPServer
 
-from watcher.cli import main
-from watcher.documents import Documents
-from watcher.store import Store
+from watcher.cli.main import main
+from watcher.store.documents import Documents
+from watcher.store.index import Store
 
 GBK = {"Content-Type": "text/html; charset=gb2312"}
 UTF8 = {"Content-Type": "text/html; charset=utf-8"}
@@ -120,7 +120,7 @@ class Site:
     def documents(self) -> dict[str, object]:
         import sqlalchemy as sa
 
-        from watcher.schema import targets
+        from watcher.store.schema import targets
 
         with Store(self.folder / "snapshots", readonly=True) as store:
             docs = Documents(store.engine)
@@ -303,7 +303,7 @@ def test_json_listings_miit_unit_and_gov_cn_search(site: Site, tmp_path: Path) -
         headers={"Content-Type": "application/json"},
     )
     from watcher.config import Follow
-    from watcher.listing import items_of
+    from watcher.listings.items import items_of
 
     miit = items_of(
         json.dumps(unit),

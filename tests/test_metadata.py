@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from watcher.metadata import NoticeMetadata, extract_metadata, normalize_document_number
+from watcher.analysis.metadata import NoticeMetadata, extract_metadata, normalize_document_number
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"  # the extraction goldens' real pages
 FIELDS = [f.name for f in fields(NoticeMetadata) if f.name != "sources"]
@@ -113,7 +113,7 @@ def test_real_pages_without_meta_fall_back_to_visible_labels(name: str, expected
 
 
 def test_text_argument_is_used_for_the_free_text_scan() -> None:
-    # the text watcher.extract gives for the fgw page (its golden file), with no HTML
+    # the text watcher.analysis.extract gives for the fgw page (its golden file), with no HTML
     text = (
         "1-10月德清县固定资产投资结构趋稳趋优\n发布日期：2016-11-22 信息来源：省发改委\n1-10月，…"
     )

@@ -19,15 +19,15 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from httpserver import HTTPServer, free_port
 
-from watcher.cli import main
-from watcher.diff import diff_texts
-from watcher.events import Event, Rules, capture_events, error_events, recovery_events
-from watcher.excerpt import of_diff, of_text
-from watcher.messages import Composer, escape_markdown, hits_summary
-from watcher.models import Hit
-from watcher.notify import ChannelsError, Sender, expand_env, load_channels
-from watcher.outbox import Outbox
-from watcher.store import Store
+from watcher.alerts.compose import Composer, escape_markdown, hits_summary
+from watcher.alerts.events import Event, Rules, capture_events, error_events, recovery_events
+from watcher.alerts.send import ChannelsError, Sender, expand_env, load_channels
+from watcher.cli.main import main
+from watcher.core.models import Hit
+from watcher.diff.excerpt import of_diff, of_text
+from watcher.diff.ops import diff_texts
+from watcher.store.index import Store
+from watcher.store.outbox import Outbox
 
 PAGE = (
     '<html><head><meta charset="utf-8"><title>关于加快船只工业发展的通知</title></head>'
@@ -385,8 +385,8 @@ def test_without_channels_check_makes_no_messages_and_old_ones_are_skipped(site,
 
 
 def test_a_message_with_no_channels_at_all_is_skipped(tmp_path: Path) -> None:
-    from watcher import outbox
-    from watcher.messages import Composed
+    from watcher.alerts.compose import Composed
+    from watcher.store import outbox
 
     with Store(tmp_path / "data") as store:
         message = outbox.NewMessage(
@@ -529,9 +529,9 @@ def test_a_pass_cut_off_mid_send_does_not_make_the_next_pass_send_again(site) ->
         server.route("/n", body=HIT_PAGE.encode())
         with Store(config.parent / "snapshots") as store:
             # queue the alert without sending it: a check with channels but no time
-            from watcher.check import run_once
+            from watcher.check.checker import run_once
             from watcher.config import load_config
-            from watcher.fetch import Fetcher, FetchSettings
+            from watcher.fetch.client import Fetcher, FetchSettings
 
             loaded = load_config(config)
 

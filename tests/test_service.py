@@ -32,12 +32,12 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from httpserver import HTTPServer, free_port
 
-from watcher.cli import main
+from watcher.cli.main import main
 from watcher.config import Target
-from watcher.outbox import Outbox
-from watcher.scheduler import CATCH_UP_WINDOW, first_run
-from watcher.service import Service
-from watcher.store import Store, StoreError
+from watcher.service.daemon import Service
+from watcher.service.scheduler import CATCH_UP_WINDOW, first_run
+from watcher.store.index import Store, StoreError
+from watcher.store.outbox import Outbox
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 PAGE = (
@@ -295,9 +295,9 @@ async def test_sighup_reloads_at_once(
     http_server: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SIGHUP reloads now, without waiting for the file watcher (slowed down here)."""
-    import watcher.service
+    import watcher.service.daemon
 
-    monkeypatch.setattr(watcher.service, "WATCH_EVERY", 60.0)
+    monkeypatch.setattr(watcher.service.daemon, "WATCH_EVERY", 60.0)
     for path in ("/a", "/b"):
         http_server.route(path, body=PAGE, headers=HTML)
     config, data, notifiers = paths(tmp_path)
@@ -319,12 +319,12 @@ async def test_idle_service_stops_its_workers_and_trims_its_heap_once(
 ) -> None:
     """Between cycles the analysis workers go and freed heap goes back to the system,
     once per quiet spell, not at every look at the config files."""
-    import watcher.service
+    import watcher.service.daemon
 
-    monkeypatch.setattr(watcher.service, "WATCH_EVERY", 0.05)
-    monkeypatch.setattr(watcher.service, "IDLE_RELEASE", 0.3)
+    monkeypatch.setattr(watcher.service.daemon, "WATCH_EVERY", 0.05)
+    monkeypatch.setattr(watcher.service.daemon, "IDLE_RELEASE", 0.3)
     trims: list[float] = []
-    monkeypatch.setattr(watcher.service.heap, "trim", lambda: trims.append(time.monotonic()))
+    monkeypatch.setattr(watcher.service.daemon.heap, "trim", lambda: trims.append(time.monotonic()))
     http_server.route("/n", body=PAGE, headers=HTML)
     config, data, notifiers = paths(tmp_path)
     write_config(config, [target("miit", http_server.url("/n"), interval="4s")])

@@ -13,10 +13,10 @@ import sqlalchemy
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from watcher import schema
-from watcher.blobs import sha256
-from watcher.models import Hit
-from watcher.store import CheckRecord, NewCapture, Store, StoreError
+from watcher.core.models import Hit
+from watcher.store import schema
+from watcher.store.blobs import sha256
+from watcher.store.index import CheckRecord, NewCapture, Store, StoreError
 
 
 def _capture(store: Store, name: str, raw: bytes, text: str, kind: str = "new") -> str:
@@ -132,7 +132,7 @@ WRITER = textwrap.dedent(
     import os, sys
     from datetime import UTC, datetime
     from pathlib import Path
-    from watcher.store import Store, NewCapture, CheckRecord
+    from watcher.store.index import Store, NewCapture, CheckRecord
     store = Store(Path(sys.argv[1]))
     i = 0
     print("ready", flush=True)
@@ -284,7 +284,7 @@ def test_one_writer_per_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                 """
             import sys, time
             from pathlib import Path
-            from watcher.store import Store
+            from watcher.store.index import Store
             store = Store(Path(sys.argv[1]))
             print("holding", flush=True)
             time.sleep(30)
@@ -297,7 +297,7 @@ def test_one_writer_per_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        monkeypatch.setattr("watcher.store.LOCK_WAIT", 0.3)
+        monkeypatch.setattr("watcher.store.index.LOCK_WAIT", 0.3)
         with pytest.raises(StoreError, match=rf"another watcher process \(pid {holder.pid}\)"):
             Store(tmp_path)
         Store(tmp_path, readonly=True).close()  # readers are never locked out
@@ -381,7 +381,7 @@ def _shape(path: Path) -> dict[str, object]:
 
 
 def test_a_new_index_has_the_shape_the_migrations_give(tmp_path: Path) -> None:
-    """A new index is made from watcher.schema in one step, without Alembic; it must
+    """A new index is made from watcher.store.schema in one step, without Alembic; it must
     be what running every migration makes, or later migrations would meet a
     different index than they were written for."""
     _migrated_index(tmp_path / "migrated.sqlite")

@@ -20,9 +20,9 @@ from httpserver import HTTPServer, compress
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 
-from watcher.cli import main
-from watcher.store import CaptureRow, Store
-from watcher.warc import ExportError, ExportStats, captures_of, export
+from watcher.cli.main import main
+from watcher.export.warc import ExportError, ExportStats, captures_of, export
+from watcher.store.index import CaptureRow, Store
 
 WARCIO = str(Path(sys.executable).with_name("warcio"))
 

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 from httpserver import HTTPServer
 
-from watcher.cli import main
-from watcher.search import QueryError, index_terms, parse_query
+from watcher.cli.main import main
+from watcher.store.search import QueryError, index_terms, parse_query
 from watcher.web.app import create_app
 
 GBK_PAGE = (
@@ -350,10 +350,10 @@ async def test_watcher_run_serves_the_ui_and_check_now_checks(
     import asyncio
     import socket
 
-    import watcher.service
-    from watcher.service import Service
+    import watcher.service.daemon
+    from watcher.service.daemon import Service
 
-    monkeypatch.setattr(watcher.service, "INDEX_EVERY", 0.2)
+    monkeypatch.setattr(watcher.service.daemon, "INDEX_EVERY", 0.2)
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

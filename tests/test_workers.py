@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from watcher.analyse import ExtractionProblem, Page
-from watcher.blobs import LocalBlobStore
-from watcher.workers import ProcessAnalyzer, ThreadAnalyzer, make_analyzer
+from watcher.analysis.analyse import ExtractionProblem, Page
+from watcher.analysis.workers import ProcessAnalyzer, ThreadAnalyzer, make_analyzer
+from watcher.store.blobs import LocalBlobStore
 
 KEYWORDS = {"shipbuilding": ["船舶"], "sastind": ["国防科工局"]}
 PAGE = Page(
@@ -132,7 +132,7 @@ def test_binary_files_are_named_by_kind_size_and_hash() -> None:
     version of it is a change; the note says why its text is missing."""
     import zstandard
 
-    from watcher.analyse import analyse as run_analysis
+    from watcher.analysis.analyse import analyse as run_analysis
     from watcher.keywords import KeywordMatcher
 
     matcher = KeywordMatcher(KEYWORDS)
@@ -185,7 +185,8 @@ def test_a_batch_with_a_big_page_gives_the_freed_heap_back(
 ) -> None:
     """Parsing a big page leaves megabytes of freed heap in the worker; the batch that
     had one asks malloc to return it, a batch of small pages does not pay for that."""
-    from watcher import analyse, heap
+    from watcher.analysis import analyse
+    from watcher.core import heap
 
     analyse.init(KEYWORDS, tmp_path)
     trims: list[int] = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 def main() -> None:
-    from watcher.cli import main as command
+    from watcher.cli.main import main as command
 
     command(prog_name="watcher")
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from watcher.diff import TextDiff
-from watcher.models import Hit, Where
+from watcher.core.models import Hit, Where
+from watcher.diff.ops import TextDiff
 
 if TYPE_CHECKING:
     import opencc

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from watcher.diff import diff_texts
-from watcher.render import to_json
-from watcher.search import QueryError, parse_query
-from watcher.store import CaptureRow, StoreError
+from watcher.diff.ops import diff_texts
+from watcher.diff.render import to_json
+from watcher.store.index import CaptureRow, StoreError
+from watcher.store.search import QueryError, parse_query
 from watcher.web import queries
 from watcher.web.app import context_of
 from watcher.web.pages import dashboard_rows

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from watcher.config import Config, ConfigError, load_config
-from watcher.store import Store, StoreError
+from watcher.store.index import Store, StoreError
 from watcher.web.security import Guard
 
 HERE = Path(__file__).parent

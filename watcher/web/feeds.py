@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from watcher.schema import hits
-from watcher.store import CaptureRow, Store
+from watcher.store.index import CaptureRow, Store
+from watcher.store.schema import hits
 from watcher.web import queries
 from watcher.web.app import context_of
 
@@ -65,7 +65,7 @@ def _feed(request: Request, title: str, path: str, rows: list[CaptureRow]) -> Re
     for row in rows:
         name = titles.get(row.target) or row.title or row.target
         found = terms[row.id]
-        is_document = "~" in row.target  # a listing's document (see watcher.documents)
+        is_document = "~" in row.target  # a listing's document (see watcher.store.documents)
         what = (
             ("new notice" if is_document else "first capture")
             if row.kind == "new"

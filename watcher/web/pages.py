@@ -10,11 +10,11 @@ from typing import Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from watcher.diff import diff_texts
-from watcher.messages import METADATA_LABELS
-from watcher.render import line_marks, to_html_inline, to_html_side_by_side
-from watcher.search import QueryError, parse_query
-from watcher.store import StoreError
+from watcher.alerts.compose import METADATA_LABELS
+from watcher.diff.ops import diff_texts
+from watcher.diff.render import line_marks, to_html_inline, to_html_side_by_side
+from watcher.store.index import StoreError
+from watcher.store.search import QueryError, parse_query
 from watcher.web import queries
 from watcher.web.app import WebContext, context_of
 from watcher.web.security import ARCHIVE_CSP, SESSION_COOKIE, SESSION_DAYS, Guard, safe_next

@@ -12,11 +12,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from watcher.core.models import Hit
 from watcher.keywords import KeywordMatcher, find_hits
-from watcher.models import Hit
-from watcher.schema import captures, checks, hits, messages, search_texts, targets
-from watcher.search import Query
-from watcher.store import CaptureRow, Store, _capture_query, _to_capture
+from watcher.store.index import CaptureRow, Store, _capture_query, _to_capture
+from watcher.store.schema import captures, checks, hits, messages, search_texts, targets
+from watcher.store.search import Query
 
 CHANGE_KINDS = ("new", "changed")
 
@@ -328,7 +328,7 @@ class ListedDocument:
 
 def listed_documents(store: Store, listing: str, limit: int = 200) -> list[ListedDocument]:
     """A listing's documents and attachments, newest first."""
-    from watcher.schema import documents
+    from watcher.store.schema import documents
 
     doc = targets.alias("doc")
     listing_row = targets.alias("listing")
@@ -383,7 +383,7 @@ def listed_documents(store: Store, listing: str, limit: int = 200) -> list[Liste
 
 def document_of(store: Store, name: str) -> tuple[ListedDocument, str] | None:
     """A document target's row and its listing's name (None for a page of the config)."""
-    from watcher.schema import documents
+    from watcher.store.schema import documents
 
     doc = targets.alias("doc")
     listing_row = targets.alias("listing")

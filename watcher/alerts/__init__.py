@@ -1,0 +1,1 @@
+"""Alerts: decide a check's events, compose them into messages, send them through the outbox."""

@@ -1,0 +1,1 @@
+"""One target's check, and "run these targets once" as a plain function."""

@@ -1,0 +1,960 @@
+"""The ``watcher`` command. Handlers (logging, output) are configured here only.
+
+Imports of rich, pydantic and the pipeline sit inside the commands: worker
+processes import this module too (it is the program's main module), and they
+need none of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from watcher.config import Config, Target
+    from watcher.core.models import CheckResult
+
+log = logging.getLogger("watcher")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CHECK_SEND_BUDGET = 30.0  # seconds `check` spends sending the alerts it made
+DIFF_BUDGET = 20.0  # seconds for an on-demand diff (a check's diff has settings.diff_timeout)
+STATUS_STYLE = {"new": "cyan", "changed": "bold yellow", "unchanged": "dim", "error": "bold red"}
+
+
+class Context:
+    """Global options, read once at start-up."""
+
+    def __init__(self, config: Path, data: Path, notifiers: Path | None) -> None:
+        self.config_path = config
+        self.data = data
+        self.notifiers = notifiers or config.parent / "notifiers"
+        self.verbose = 0
+        self.log_format = "text"
+
+    def channels(self) -> Any:
+        from watcher.alerts.send import ChannelsError, load_channels
+
+        try:
+            return load_channels(self.notifiers)
+        except ChannelsError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_USAGE)
+
+    def composer(self, config: Config) -> Any:
+        from watcher.alerts.compose import Composer
+
+        return Composer(config.settings.base_url, self.notifiers / "templates")
+
+    @cached_property
+    def out(self) -> Console:
+        from rich.console import Console
+
+        return Console(soft_wrap=True)
+
+    @cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, soft_wrap=True)
+
+    def config(self) -> Config:
+        from watcher.config import ConfigError, load_config
+
+        try:
+            return load_config(self.config_path)
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_USAGE)
+
+    def fail(self, message: str, code: int = EXIT_USAGE) -> NoReturn:
+        self.err.print(f"[bold red]error:[/] {message}", highlight=False)
+        sys.exit(code)
+
+    @contextmanager
+    def store(self, *, readonly: bool = False, shared: bool = False) -> Iterator[Any]:
+        from watcher.store.index import Store, StoreError
+
+        try:
+            store = Store(self.data, readonly=readonly, shared=shared)
+        except StoreError as exc:
+            self.fail(str(exc))
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default="targets.yaml",
+    envvar="WATCHER_CONFIG",
+    show_default=True,
+    help="The targets file.",
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="snapshots",
+    envvar="WATCHER_DATA",
+    show_default=True,
+    help="Folder of the store (index and blobs).",
+)
+@click.option(
+    "--notifiers",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="WATCHER_NOTIFIERS",
+    help="Notification channels folder [default: notifiers/ next to the config].",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    envvar="WATCHER_LOG_FORMAT",
+    show_default=True,
+    help="json: one JSON object per log line, for log collectors.",
+)
+@click.version_option(package_name="watcher")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    config: Path,
+    data: Path,
+    notifiers: Path | None,
+    verbose: int,
+    log_format: str,
+) -> None:
+    """Watch government web pages: capture, diff and flag keywords.
+
+    \b
+    Examples:
+      watcher validate
+      watcher check --json
+      watcher diff miit-notices --format html > diff.html
+    """
+    ctx.obj = Context(config, data, notifiers)
+    ctx.obj.verbose = verbose
+    ctx.obj.log_format = log_format
+    _setup_logging(logging.WARNING, verbose, log_format)
+
+
+def _setup_logging(base: int, verbose: int, log_format: str) -> None:
+    """Handlers are configured here only; ``run`` starts at INFO, other commands at WARNING."""
+    level = max(logging.DEBUG, base - 10 * verbose)
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        from watcher.cli.logs import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # apprise logs the whole channels file (secrets too) at debug level; alembic and
+    # APScheduler narrate every plugin and job run at INFO, which watcher's own
+    # one line per check already covers
+    for chatty in ("apprise", "alembic", "apscheduler"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
+
+
+@main.command()
+@pass_ctx
+def validate(ctx: Context) -> None:
+    """Check the config; print FILE:LINE: message for each problem.
+
+    \b
+    Examples:
+      watcher validate
+      watcher --config other-targets.yaml validate
+    Exit 0 when valid, 2 otherwise.
+    """
+    config = ctx.config()
+    groups = len(config.keywords)
+    ctx.out.print(
+        f"{ctx.config_path}: ok, {len(config.targets)} targets, {groups} keyword groups",
+        highlight=False,
+    )
+
+
+def _select(ctx: Context, config: Config, names: tuple[str, ...]) -> list[Target]:
+    by_name = {t.name: t for t in config.targets}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        import difflib
+
+        hints = [
+            f"{n!r}"
+            + (
+                f" (did you mean {m[0]!r}?)"
+                if (m := difflib.get_close_matches(n, by_name, 1))
+                else ""
+            )
+            for n in unknown
+        ]
+        ctx.fail(f"no target named {', '.join(hints)} in {ctx.config_path}")
+    return [by_name[n] for n in dict.fromkeys(names)] if names else list(config.targets)
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per target per line.")
+@click.option("--no-notify", is_flag=True, help="Store captures only; make and send no alerts.")
+@pass_ctx
+def check(ctx: Context, names: tuple[str, ...], as_json: bool, no_notify: bool) -> None:
+    """Check targets now, once (all, or the NAMES given), and store what changed.
+
+    Alerts go to the outbox with their captures and are sent before it exits
+    (up to 30 s; what is left is sent by the next check or by `watcher run`).
+
+    \b
+    Examples:
+      watcher check
+      watcher check miit-notices sastind-news --json
+    Exit 0 when every target was checked, 1 when any failed, 2 on a bad config.
+    """
+    config = ctx.config()
+    targets = _select(ctx, config, names)
+    channels = None if no_notify else ctx.channels()
+    with ctx.store() as store:
+        results = asyncio.run(_check(ctx, config, store, targets, as_json, channels))
+    if not as_json:
+        _print_results(ctx, results)
+    sys.exit(EXIT_FAILED if any(r.status == "error" for r in results) else EXIT_OK)
+
+
+async def _check(
+    ctx: Context,
+    config: Config,
+    store: Any,
+    targets: list[Target],
+    as_json: bool,
+    channels: Any,
+) -> list[CheckResult]:
+    from watcher.check.checker import run_once
+    from watcher.fetch.client import Fetcher, FetchSettings
+
+    settings = FetchSettings(
+        concurrency=config.settings.concurrency,
+        per_host=config.settings.per_host,
+        host_delay=config.settings.host_delay,
+    )
+    # JSON output streams to a program; rich is loaded only for a person at a terminal
+    progress = _progress(ctx, len(targets)) if not as_json and sys.stderr.isatty() else None
+
+    def on_result(result: CheckResult) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+            result.hits = []  # printed; streaming output should not hold every snippet
+        if progress is not None:
+            progress.advance(progress.task_ids[0])
+
+    # without channels an alert could only be marked undeliverable: none are made
+    composer = ctx.composer(config) if channels else None
+    with progress if progress is not None else contextlib.nullcontext():
+        async with Fetcher(settings) as fetcher:
+            results = await run_once(config, store, fetcher, targets, on_result, composer=composer)
+    if composer is not None:
+        await _deliver(config, store, channels, composer, CHECK_SEND_BUDGET)
+    return results
+
+
+async def _deliver(config: Config, store: Any, channels: Any, composer: Any, budget: float) -> None:
+    """One bounded pass over the outbox (what a check or a retry just queued)."""
+    from watcher.alerts.send import Sender
+    from watcher.store.outbox import Outbox
+
+    sender = Sender.from_settings(
+        Outbox(store.engine), channels, composer, config.settings, blobs=store.blobs
+    )
+    try:
+        await asyncio.wait_for(sender.deliver_due(), timeout=budget)
+    except TimeoutError:
+        log.warning("alerts: still sending after %.0f s; the rest stay in the outbox", budget)
+
+
+def _progress(ctx: Context, total: int) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("checking"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=ctx.err,
+        transient=True,
+    )
+    progress.add_task("checking", total=total)
+    return progress
+
+
+def _hits_summary(result: CheckResult) -> str:
+    counts: dict[str, int] = {}
+    for hit in result.hits:
+        key = hit.term if hit.where == "added" else f"−{hit.term}"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{k} ×{n}" if n > 1 else k for k, n in counts.items())
+
+
+def _print_results(ctx: Context, results: list[CheckResult]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    widest = max((len(r.target) for r in results), default=6)
+    widths = {"target": widest, "status": 9, "HTTP": 4, "size": 8, "+/−": 9, "hits": 4, "time": 6}
+    for column, width in widths.items():
+        justify = "right" if column in {"HTTP", "size", "time"} else "left"
+        table.add_column(column, justify=justify, no_wrap=True, min_width=width)
+    table.add_column("detail", no_wrap=True, overflow="ellipsis")
+    for r in results:
+        change = f"+{r.added}/−{r.removed}" if r.status == "changed" else ""
+        # the URL is in the config; the table shows what happened
+        detail = (r.error or "").removeprefix(f"{r.url} → ") or r.title
+        table.add_row(
+            r.target,
+            Text(r.status, style=STATUS_STYLE[r.status]),
+            str(r.http_status or ""),
+            _human_size(r.size) if r.size else "",
+            change,
+            _hits_summary(r),
+            f"{r.duration:.1f}s",
+            Text(detail, style="red" if r.error else ""),
+        )
+    ctx.out.print(table)
+    counts = {s: sum(1 for r in results if r.status == s) for s in STATUS_STYLE}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    ctx.out.print(f"\n{len(results)} targets: {summary}", highlight=False)
+
+
+def _human_size(n: int) -> str:
+    for unit in ("B", "KB", "MB"):
+        if n < 1000 or unit == "MB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return str(n)
+
+
+def _web_address(command: Any) -> Any:
+    """--host and --port of the web UI (also from WATCHER_HOST / WATCHER_PORT)."""
+    command = click.option(
+        "--port",
+        type=click.IntRange(1, 65535),
+        default=8080,
+        show_default=True,
+        envvar="WATCHER_PORT",
+        help="Web UI port.",
+    )(command)
+    return click.option(
+        "--host",
+        default="127.0.0.1",
+        show_default=True,
+        envvar="WATCHER_HOST",
+        help="Web UI address.",
+    )(command)
+
+
+@main.command()
+@_web_address
+@pass_ctx
+def run(ctx: Context, host: str, port: int) -> None:
+    """The service: checks every target on its schedule, sends alerts, serves the web UI.
+
+    The UI (pages, feeds, JSON API under /api/) is on --host:--port; set
+    WATCHER_PASSWORD to require a login.
+
+    Reloads the config on SIGHUP and when targets.yaml or notifiers/apprise.yml
+    change (an invalid change is reported and the running config kept); stops
+    cleanly on SIGTERM / SIGINT. Logs one line per check at INFO.
+
+    \b
+    Examples:
+      watcher run
+      watcher --log-format json run
+    """
+    _setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
+    ctx.config()  # a bad config: FILE:LINE messages and exit 2 before anything starts
+    ctx.channels()
+    from watcher.service.daemon import Service
+    from watcher.store.index import StoreError
+
+    password = os.environ.get("WATCHER_PASSWORD") or None
+    _warn_if_open(host, password)
+    try:
+        service = Service(
+            ctx.config_path, ctx.data, ctx.notifiers, web=(host, port), password=password
+        )
+    except StoreError as exc:
+        ctx.fail(str(exc))
+    try:
+        asyncio.run(service.run())
+    except OSError as exc:
+        ctx.fail(str(exc), EXIT_FAILED)
+
+
+@main.command()
+@_web_address
+@pass_ctx
+def serve(ctx: Context, host: str, port: int) -> None:
+    """The web UI, feeds and JSON API alone, over the store (no checks, no alerts).
+
+    Set WATCHER_PASSWORD to require a login.
+
+    \b
+    Examples:
+      watcher serve
+      WATCHER_PASSWORD=secret watcher serve --host 0.0.0.0
+    """
+    import uvicorn
+
+    from watcher.web.app import create_app
+
+    _setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
+    password = os.environ.get("WATCHER_PASSWORD") or None
+    _warn_if_open(host, password)
+    if not (ctx.data / "index.sqlite").exists():
+        ctx.fail(f"no store at {ctx.data}: run `watcher check` or `watcher run` first")
+    config = ctx.config_path if ctx.config_path.exists() else None
+    app = create_app(ctx.data, config, password=password)
+    log.info("web UI on http://%s:%d/", host, port)
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")
+
+
+def _warn_if_open(host: str, password: str | None) -> None:
+    if host not in ("127.0.0.1", "localhost", "::1") and not password:
+        log.warning(
+            "the web UI listens on %s without a password: anyone who can reach it can read "
+            "every capture; set WATCHER_PASSWORD",
+            host,
+        )
+
+
+@main.command("export")
+@click.argument("names", nargs=-1)
+@click.option("--all", "export_all", is_flag=True, help="Every target in the store.")
+@click.option(
+    "--warc",
+    "path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The WARC file to write; a name ending in .gz is gzipped per record.",
+)
+@pass_ctx
+def export_command(ctx: Context, names: tuple[str, ...], export_all: bool, path: Path) -> None:
+    """Write the captures of targets NAMES (or --all), oldest first, to a WARC 1.1
+    file: evidence that standard web-archive tools (warcio, pywb, ReplayWeb.page) read.
+
+    \b
+    Examples:
+      watcher export miit-notices --warc miit.warc.gz
+      watcher export --all --warc evidence.warc.gz
+    Exit 0 when written, 1 when a stored body is missing or damaged, 2 on bad names.
+    """
+    from watcher.export.warc import ExportError, captures_of
+    from watcher.export.warc import export as export_warc
+
+    if bool(names) == export_all:
+        ctx.fail("give target NAMES or --all, not both")
+    agents = None
+    if ctx.config_path.exists():  # the configured User-Agent, for the reconstructed requests
+        agents = {t.name: t.user_agent for t in ctx.config().targets}
+    with ctx.store(readonly=True) as store:
+        wanted = store.target_names() if export_all else list(names)
+        try:
+            total = len(captures_of(store, wanted))
+        except ExportError as exc:
+            ctx.fail(str(exc))
+        try:
+            with _bar(ctx, total, "exporting") as advance:
+                stats = export_warc(
+                    store, wanted, path, on_capture=lambda _: advance(1), user_agents=agents
+                )
+        except ExportError as exc:
+            ctx.fail(str(exc), EXIT_FAILED)
+    for name in stats.empty_targets:
+        ctx.err.print(f"[yellow]warning:[/] no captures of {name!r} yet", highlight=False)
+    ctx.out.print(
+        f"wrote {stats.captures} captures ({stats.records} records, "
+        f"{_human_size(stats.bytes_written)}) to {path}",
+        highlight=False,
+    )
+
+
+@main.command()
+@pass_ctx
+def reindex(ctx: Context) -> None:
+    """Add stored texts that are not in the search index yet to it.
+
+    `watcher run` indexes new texts by itself whenever no check is running;
+    captures made by `watcher check` alone become searchable after this.
+
+    \b
+    Example:
+      watcher reindex
+    """
+    with ctx.store() as store:
+        missing = store.unindexed_texts()
+        if not missing:
+            ctx.out.print("the search index is complete", highlight=False)
+            return
+        done = 0
+        with _bar(ctx, len(missing), "indexing") as advance:
+            for start in range(0, len(missing), 100):
+                batch = missing[start : start + 100]
+                done += store.index_texts(batch)
+                advance(len(batch))
+    ctx.out.print(f"indexed {done} of {len(missing)} texts", highlight=False)
+
+
+@contextmanager
+def _bar(ctx: Context, total: int, label: str) -> Iterator[Any]:
+    """A progress bar at a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=ctx.err, transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+@main.command("notify-test")
+@click.option("--tag", help="Only the channels with this tag.")
+@pass_ctx
+def notify_test(ctx: Context, tag: str | None) -> None:
+    """Send a test message through the configured channels; report each one.
+
+    \b
+    Examples:
+      watcher notify-test
+      watcher notify-test --tag analysts
+    Exit 0 when every channel took the message, 1 when any failed, 2 when none match.
+    """
+    from watcher.alerts.send import send_test
+
+    channels = ctx.channels()
+    if not channels:
+        ctx.fail(f"no channels: {ctx.notifiers}/apprise.yml is missing or lists no URLs")
+    config = ctx.config() if ctx.config_path.exists() else None
+    composer = ctx.composer(config) if config else _default_composer(ctx)
+    outcomes = send_test(channels, composer, tag)
+    if not outcomes:
+        ctx.fail(f"no channel has the tag {tag!r} (tags: {', '.join(sorted(channels.tags()))})")
+    for name, error in outcomes:
+        if error is None:
+            ctx.out.print(f"[green]delivered[/]  {name}", highlight=False)
+        else:
+            ctx.out.print(f"[bold red]failed[/]     {name}: {error}", highlight=False)
+    sys.exit(EXIT_FAILED if any(error for _, error in outcomes) else EXIT_OK)
+
+
+def _default_composer(ctx: Context) -> Any:
+    from watcher.alerts.compose import Composer
+
+    return Composer(None, ctx.notifiers / "templates")
+
+
+@main.command()
+@click.option("--retry", is_flag=True, help="Send the failed messages again.")
+@click.option("--all", "show_all", is_flag=True, help="Sent messages too (the last 50).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per message per line.")
+@pass_ctx
+def outbox(ctx: Context, retry: bool, show_all: bool, as_json: bool) -> None:
+    """Alerts waiting to be sent or that failed, with each channel's state.
+
+    \b
+    Examples:
+      watcher outbox
+      watcher outbox --retry
+    With --retry, failed messages are due again: a running service sends them
+    within 30 s, otherwise this command sends them now.
+    """
+    from watcher.store.outbox import Outbox
+
+    if retry:
+        _retry(ctx)
+    with ctx.store(readonly=True) as store:
+        box = Outbox(store.engine)
+        statuses = None if show_all else ("pending", "failed")
+        rows = box.messages(statuses, limit=50 if show_all else None)
+        deliveries = box.deliveries_of([m.id for m in rows])
+        counts = box.counts()
+    if as_json:
+        for m in rows:
+            click.echo(json.dumps(_message_json(m, deliveries[m.id]), ensure_ascii=False))
+        return
+    _print_outbox(ctx, rows, deliveries, counts)
+
+
+def _retry(ctx: Context) -> None:
+    from datetime import UTC, datetime
+
+    from watcher.store.outbox import Outbox
+
+    config = ctx.config()
+    with ctx.store(shared=True) as store:
+        count = Outbox(store.engine).retry_failed(datetime.now(UTC))
+        ctx.err.print(f"{count} failed messages are due again", highlight=False)
+        if count and store.exclusive:
+            asyncio.run(
+                _deliver(config, store, ctx.channels(), ctx.composer(config), CHECK_SEND_BUDGET)
+            )
+
+
+def _message_json(m: Any, deliveries: list[Any]) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "created_at": m.created_at.isoformat().replace("+00:00", "Z"),
+        "kind": m.kind,
+        "target": m.target,
+        "capture_id": m.capture_id,
+        "tags": m.tags,
+        "title": m.title,
+        "status": m.status,
+        "error": m.error,
+        "channels": [
+            {
+                "channel": d.channel_name,
+                "status": d.status,
+                "attempts": d.attempts,
+                "error": d.error,
+            }
+            for d in deliveries
+        ],
+    }
+
+
+def _print_outbox(
+    ctx: Context, rows: list[Any], deliveries: dict[str, list[Any]], counts: dict[str, int]
+) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    if not rows:
+        ctx.out.print("the outbox is empty: nothing pending, nothing failed", highlight=False)
+    else:
+        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for column in ("created", "status", "kind", "target", "title", "channels"):
+            table.add_column(column, no_wrap=column != "channels", overflow="ellipsis")
+        style = {"pending": "yellow", "failed": "bold red", "sent": "green"}
+        for m in rows:
+            channels = "\n".join(
+                f"{d.status} ×{d.attempts} {d.channel_name}" + (f": {d.error}" if d.error else "")
+                for d in deliveries[m.id]
+            ) or (m.error or "")
+            table.add_row(
+                m.created_at.strftime("%Y-%m-%d %H:%M"),
+                Text(m.status, style=style.get(m.status, "")),
+                m.kind,
+                m.target or "",
+                m.title,
+                channels,
+            )
+        ctx.out.print(table)
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    ctx.out.print(f"\noutbox: {summary or 'no messages yet'}", highlight=False)
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many captures."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per capture per line.")
+@pass_ctx
+def history(ctx: Context, name: str, limit: int, as_json: bool) -> None:
+    """The captures of target NAME, newest first.
+
+    \b
+    Example:
+      watcher history miit-notices --limit 10
+    """
+    with ctx.store(readonly=True) as store:
+        rows = store.history(name, limit)
+        if not rows and name not in store.target_names():
+            ctx.fail(f"no captures of {name!r} in {ctx.data}")
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(_capture_json(row), ensure_ascii=False))
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for column in ("id", "fetched (UTC)", "kind", "HTTP", "size", "+/−", "hits", "title"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.id,
+            row.fetched_at.strftime("%Y-%m-%d %H:%M:%S"),
+            Text(row.kind, style=STATUS_STYLE.get(row.kind, "")),
+            str(row.status_code),
+            _human_size(row.raw_size),
+            f"+{row.added}/−{row.removed}" if row.kind == "changed" else "",
+            str(row.hit_count or ""),
+            row.title[:60],
+        )
+    ctx.out.print(table)
+
+
+def _capture_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "target": row.target,
+        "kind": row.kind,
+        "url": row.url,
+        "final_url": row.final_url,
+        "status_code": row.status_code,
+        "fetched_at": row.fetched_at.isoformat().replace("+00:00", "Z"),
+        "sha256": row.raw_sha256,
+        "size": row.raw_size,
+        "text_sha256": row.text_sha256,
+        "encoding": row.encoding,
+        "title": row.title,
+        "previous_id": row.previous_id,
+        "added": row.added,
+        "removed": row.removed,
+        "hits": row.hit_count,
+    }
+
+
+HTML_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body{{margin:2em;
+  font-family:system-ui,"PingFang SC","Noto Sans CJK SC","Microsoft YaHei",sans-serif}}
+.line,.diff-side td{{white-space:pre-wrap;font-size:14px;line-height:1.6}}
+.ln{{color:#999;display:inline-block;min-width:4em;user-select:none}}
+.del{{background:#fff0f0}} .ins{{background:#f0fff4}} del{{background:#fbb;text-decoration:none}}
+ins{{background:#9e9;text-decoration:none}} .fold{{color:#666;background:#f4f4f4;padding:2px 1em}}
+.diff-side{{border-collapse:collapse;width:100%}} .diff-side td{{vertical-align:top;padding:0 .5em}}
+.diff-side td.old,.diff-side td.new{{width:50%}}
+</style></head><body><h1>{title}</h1><p>{summary}</p>
+{body}
+</body></html>
+"""
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--from", "from_id", help="Older capture id (or unique prefix). Default: the one before --to."
+)
+@click.option("--to", "to_id", help="Newer capture id (or unique prefix). Default: the latest.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "html", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--side-by-side", is_flag=True, help="With --format html: two columns.")
+@click.option(
+    "--context",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Unchanged lines shown around changes.",
+)
+@pass_ctx
+def diff(
+    ctx: Context,
+    name: str,
+    from_id: str | None,
+    to_id: str | None,
+    fmt: str,
+    side_by_side: bool,
+    context: int,
+) -> None:
+    """Diff two captures of target NAME (default: the last two).
+
+    \b
+    Examples:
+      watcher diff miit-notices
+      watcher diff miit-notices --from 01JD3A --to 01JD9F --format json
+      watcher diff miit-notices --format html --side-by-side > diff.html
+    """
+    from watcher.diff import render
+    from watcher.diff.ops import diff_texts
+    from watcher.store.blobs import BlobMissing
+    from watcher.store.index import StoreError
+
+    with ctx.store(readonly=True) as store:
+        try:
+            old, new = _pair(store, name, from_id, to_id)
+            texts = store.text(old), store.text(new)
+        except StoreError as exc:
+            ctx.fail(str(exc))
+        except (BlobMissing, ValueError) as exc:  # a missing or damaged blob
+            ctx.fail(f"cannot read the stored text: {exc}; `watcher verify` lists damage")
+        # generous, but bounded: past it the rest of the change is shown whole
+        result = diff_texts(*texts, timeout=DIFF_BUDGET)
+    labels = {
+        "old_label": f"{name} {old.id} {old.fetched_at:%Y-%m-%d %H:%M:%S}Z",
+        "new_label": f"{name} {new.id} {new.fetched_at:%Y-%m-%d %H:%M:%S}Z",
+    }
+    if fmt == "json":
+        payload = {"target": name, "from": old.id, "to": new.id, **render.to_json(result)}
+        click.echo(json.dumps(payload, ensure_ascii=False))
+    elif fmt == "html":
+        import html
+
+        body = (
+            render.to_html_side_by_side(result, context)
+            if side_by_side
+            else render.to_html_inline(result, context)
+        )
+        summary = (
+            f"{labels['old_label']} → {labels['new_label']}: +{result.added} / −{result.removed}"
+        )
+        click.echo(
+            HTML_PAGE.format(title=html.escape(name), summary=html.escape(summary), body=body)
+        )
+    else:
+        _echo_text_diff(ctx, render.to_text(result, context=context, **labels))
+
+
+def _pair(store: Any, name: str, from_id: str | None, to_id: str | None) -> tuple[Any, Any]:
+    from watcher.store.index import StoreError
+
+    rows = store.history(name)
+    if not rows:
+        raise StoreError(f"no captures of {name!r}")
+    new = store.capture(to_id, name) if to_id else rows[0]
+    if from_id:
+        old = store.capture(from_id, name)
+    else:
+        older = [r for r in rows if (r.fetched_at, r.id) < (new.fetched_at, new.id)]
+        if not older:
+            raise StoreError(f"{name!r} has only one capture before {new.id}; nothing to compare")
+        old = older[0]
+    for row in (old, new):
+        if row.target != name:
+            raise StoreError(f"capture {row.id} belongs to {row.target!r}, not {name!r}")
+    return old, new
+
+
+def _echo_text_diff(ctx: Context, text: str) -> None:
+    from rich.text import Text
+
+    if not ctx.out.is_terminal:
+        click.echo(text, nl=False)
+        return
+    for line in text.splitlines():
+        style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
+        style = "cyan" if line.startswith("@@") else style
+        ctx.out.print(Text(line, style=style))
+
+
+@main.command()
+@pass_ctx
+def verify(ctx: Context) -> None:
+    """Check the store: SQLite's integrity check, and every blob a capture refers to
+    is present and matches its SHA-256.
+
+    \b
+    Example:
+      watcher verify
+    Exit 0 when the store is sound, 1 when something is damaged.
+    """
+    with ctx.store(readonly=True) as store:
+        problems = store.verify()
+        count = len(store.target_names())
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        ctx.fail(f"{len(problems)} problems in {ctx.data}", EXIT_FAILED)
+    click.echo(f"{ctx.data}: ok ({count} targets, every blob present and intact)")
+
+
+@main.command("test")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the extracted document as JSON.")
+@pass_ctx
+def test_target(ctx: Context, name: str, as_json: bool) -> None:
+    """Fetch and extract target NAME now; show text and keyword hits; store nothing.
+
+    For tuning select, exclude and ignore rules.
+
+    \b
+    Example:
+      watcher test miit-notices
+    """
+    config = ctx.config()
+    (target,) = _select(ctx, config, (name,))
+    outcome = asyncio.run(_test(config, target))
+    if isinstance(outcome, str):
+        ctx.fail(outcome, EXIT_FAILED)
+    fetched, document, encoding, hits = outcome
+    if as_json:
+        payload = {
+            "target": name,
+            "final_url": fetched.final_url,
+            "status_code": fetched.status_code,
+            "encoding": encoding,
+            "title": document.title,
+            "text": document.text,
+            "links": [{"url": link.url, "text": link.text} for link in document.links],
+            "hits": [h.to_json() for h in hits],
+        }
+        click.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    from rich.text import Text
+
+    ctx.out.print(
+        f"[bold]{document.title}[/]  ({fetched.final_url}, HTTP {fetched.status_code}, {encoding})",
+        highlight=False,
+    )
+    ctx.out.rule()
+    ctx.out.print(Text(document.text))
+    ctx.out.rule()
+    ctx.out.print(
+        f"{len(document.text)} characters, {len(document.links)} links, {len(hits)} hits",
+        highlight=False,
+    )
+    for hit in hits:
+        ctx.out.print(f"  [yellow]{hit.group}[/] {hit.term}: {hit.snippet}", highlight=False)
+
+
+async def _test(config: Config, target: Target) -> Any:
+    from watcher.analysis.analyse import ExtractionProblem, document_of
+    from watcher.check.checker import fetch_options, page_of
+    from watcher.fetch.client import Fetcher, FetchError, FetchSettings
+    from watcher.keywords import KeywordMatcher, find_hits
+
+    async with Fetcher(FetchSettings(host_delay=0)) as fetcher:
+        try:
+            fetched = await fetcher.fetch(target.url, fetch_options(target))
+        except FetchError as exc:
+            return str(exc)
+    try:
+        document, encoding, _source = document_of(page_of(target, fetched, None), links=True)
+    except ExtractionProblem as exc:
+        return f"{target.name}: {exc}"
+    matcher = KeywordMatcher(config.keywords).restricted(target.keywords)
+    return fetched, document, encoding, find_hits(matcher, None, document.text, None)
+
+
+if __name__ == "__main__":
+    main(prog_name="watcher")

@@ -1,0 +1,1 @@
+"""The vocabulary every stage shares: small domain types, ids, the clock, heap trimming."""

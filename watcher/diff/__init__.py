@@ -1,0 +1,1 @@
+"""Pure diffs of two texts, their renderers (text, HTML, JSON) and bounded excerpts."""

@@ -1,0 +1,315 @@
+"""Renderers for a ``TextDiff``: unified text, JSON, and escaped HTML.
+
+All of them read the diff's blocks; none re-diffs or parses markers. Page
+text is hostile input, so the HTML renderers escape every piece of it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import html
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from watcher.diff.ops import Block, Op, TextDiff
+
+Segment = tuple[str, str]  # (op kind, text without newlines)
+Span = tuple[int, int, str]  # (start column, end column, keyword group) within one line
+Marks = Mapping[int, Sequence[Span]]  # 1-based line number -> spans to highlight
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One displayed line pair: unchanged on both sides, or part of a change."""
+
+    kind: str  # "equal" | "change" | "fold"
+    old_no: int | None  # 1-based line numbers; None where a side has no line
+    new_no: int | None
+    old: tuple[Segment, ...] | None
+    new: tuple[Segment, ...] | None
+    folded: int = 0  # for "fold" rows: how many unchanged lines are hidden
+
+
+def side_lines(ops: tuple[Op, ...], side: str) -> list[tuple[Segment, ...]]:
+    """Split a block's ops into one side's lines, each a list of marked segments."""
+    skip = "insert" if side == "old" else "delete"
+    lines: list[list[Segment]] = [[]]
+    for op in ops:
+        if op.kind == skip:
+            continue
+        for k, part in enumerate(op.text.split("\n")):
+            if k:
+                lines.append([])
+            if part:
+                lines[-1].append((op.kind, part))
+    if not lines[-1]:
+        lines.pop()
+    return [tuple(line) for line in lines]
+
+
+def rows(diff: TextDiff, context: int = 3) -> Iterator[Row]:
+    """Rows for display: changes, ``context`` lines around them, folds elsewhere."""
+    blocks = diff.blocks
+    for index, block in enumerate(blocks):
+        if block.kind == "change":
+            yield from _change_rows(block)
+            continue
+        lines = side_lines(block.ops, "new")
+        head = context if index > 0 else 0
+        tail = context if index < len(blocks) - 1 else 0
+        yield from _equal_rows(block, lines, head, tail)
+
+
+def _equal_rows(
+    block: Block, lines: list[tuple[Segment, ...]], head: int, tail: int
+) -> Iterator[Row]:
+    n = len(lines)
+    if head + tail >= n:
+        keep = [(k, True) for k in range(n)]
+    else:
+        keep = [(k, True) for k in range(head)]
+        keep.append((head, False))
+        keep += [(k, True) for k in range(n - tail, n)]
+    for k, shown in keep:
+        if not shown:
+            yield Row("fold", None, None, None, None, folded=n - head - tail)
+            continue
+        yield Row("equal", block.old_start + k + 1, block.new_start + k + 1, lines[k], lines[k])
+
+
+def _change_rows(block: Block) -> Iterator[Row]:
+    old, new = side_lines(block.ops, "old"), side_lines(block.ops, "new")
+    for k in range(max(len(old), len(new))):
+        same = k < len(old) and k < len(new) and old[k] == new[k]
+        yield Row(
+            "equal" if same and all(kind == "equal" for kind, _ in old[k]) else "change",
+            block.old_start + k + 1 if k < len(old) else None,
+            block.new_start + k + 1 if k < len(new) else None,
+            old[k] if k < len(old) else None,
+            new[k] if k < len(new) else None,
+        )
+
+
+# -- text ---------------------------------------------------------------------------------
+
+
+def _marked(segments: tuple[Segment, ...]) -> str:
+    out = []
+    for kind, text in segments:
+        if kind == "delete":
+            out.append(f"[-{text}-]")
+        elif kind == "insert":
+            out.append(f"{{+{text}+}}")
+        else:
+            out.append(text)
+    return "".join(out)
+
+
+def to_text(
+    diff: TextDiff, *, old_label: str = "old", new_label: str = "new", context: int = 3
+) -> str:
+    """Unified diff with changed characters marked ``[-removed-]`` and ``{+added+}``."""
+    out = [f"--- {old_label}", f"+++ {new_label}"]
+    if not diff.changed:
+        out.append("(no change)")
+        return "\n".join(out) + "\n"
+    pending_old: list[str] = []
+    pending_new: list[str] = []
+
+    def flush() -> None:
+        out.extend(pending_old)
+        out.extend(pending_new)
+        pending_old.clear()
+        pending_new.clear()
+
+    for row in rows(diff, context):
+        if row.kind == "change":
+            if row.old is not None:
+                pending_old.append(f"-{row.old_no:>6} {_marked(row.old)}")
+            if row.new is not None:
+                pending_new.append(f"+{row.new_no:>6} {_marked(row.new)}")
+            continue
+        flush()
+        if row.kind == "fold":
+            out.append(f"@@ {row.folded} unchanged lines @@")
+        else:
+            out.append(f" {row.new_no:>6} {_marked(row.new or ())}")
+    flush()
+    if diff.timed_out:
+        out.append("(diff time budget ran out: some changes are shown whole, not per character)")
+    out.append(f"{diff.added} characters added, {diff.removed} removed")
+    return "\n".join(out) + "\n"
+
+
+# -- JSON ---------------------------------------------------------------------------------
+
+
+def to_json(diff: TextDiff) -> dict[str, object]:
+    """Counts plus the ops of changed regions; unchanged runs only as line counts."""
+    blocks: list[dict[str, object]] = []
+    for b in diff.blocks:
+        item: dict[str, object] = {
+            "kind": b.kind,
+            "old": [b.old_start + 1, b.old_end],
+            "new": [b.new_start + 1, b.new_end],
+        }
+        if b.kind == "change":
+            item["ops"] = [[op.kind, op.text] for op in b.ops]
+        blocks.append(item)
+    return {
+        "added": diff.added,
+        "removed": diff.removed,
+        "changed": diff.changed,
+        "timed_out": diff.timed_out,
+        "elapsed_ms": round(diff.elapsed * 1000, 1),
+        "blocks": blocks,
+    }
+
+
+# -- HTML ---------------------------------------------------------------------------------
+
+_TAG = {"delete": "del", "insert": "ins"}
+
+
+def line_marks(text: str, spans: Sequence[tuple[int, int, str]]) -> dict[int, list[Span]]:
+    """Character ranges of a whole text (keyword hits) as per-line column ranges."""
+    starts = [0]
+    at = text.find("\n")
+    while at >= 0:
+        starts.append(at + 1)
+        at = text.find("\n", at + 1)
+    out: dict[int, list[Span]] = {}
+    for start, end, group in spans:
+        line = bisect.bisect_right(starts, start) - 1
+        while start < end and line < len(starts):
+            line_end = starts[line + 1] - 1 if line + 1 < len(starts) else len(text)
+            piece_end = min(end, line_end)
+            if piece_end > start:
+                out.setdefault(line + 1, []).append(
+                    (start - starts[line], piece_end - starts[line], group)
+                )
+            line += 1
+            start = starts[line] if line < len(starts) else end
+    return out
+
+
+def _html_segments(segments: tuple[Segment, ...] | None, spans: Sequence[Span] = ()) -> str:
+    if not segments:
+        return ""
+    out = []
+    column = 0
+    for kind, text in segments:
+        pieces = _split_marked(text, column, spans) if spans else [(text, None)]
+        column += len(text)
+        inner = "".join(
+            f'<mark class="hit" data-group="{html.escape(group)}" title="{html.escape(group)}">'
+            f"{html.escape(piece, quote=False)}</mark>"
+            if group
+            else html.escape(piece, quote=False)
+            for piece, group in pieces
+        )
+        tag = _TAG.get(kind)
+        out.append(f"<{tag}>{inner}</{tag}>" if tag else inner)
+    return "".join(out)
+
+
+def _split_marked(text: str, column: int, spans: Sequence[Span]) -> list[tuple[str, str | None]]:
+    """Cut a segment at the edges of the highlighted spans that touch it."""
+    cuts: list[tuple[int, int, str]] = []
+    end_col = column + len(text)
+    for start, end, group in spans:
+        lo, hi = max(start, column), min(end, end_col)
+        if lo < hi:
+            cuts.append((lo - column, hi - column, group))
+    if not cuts:
+        return [(text, None)]
+    cuts.sort()
+    pieces: list[tuple[str, str | None]] = []
+    at = 0
+    for lo, hi, group in cuts:
+        lo = max(lo, at)
+        if lo >= hi:
+            continue
+        if lo > at:
+            pieces.append((text[at:lo], None))
+        pieces.append((text[lo:hi], group))
+        at = hi
+    if at < len(text):
+        pieces.append((text[at:], None))
+    return pieces
+
+
+def _ln(number: int | None) -> str:
+    return f'<span class="ln">{number}</span>' if number is not None else '<span class="ln"></span>'
+
+
+def _spans(marks: Mapping[str, Marks] | None, side: str, number: int | None) -> Sequence[Span]:
+    if not marks or number is None:
+        return ()
+    return marks.get(side, {}).get(number, ())
+
+
+def to_html_inline(
+    diff: TextDiff, context: int = 3, marks: Mapping[str, Marks] | None = None
+) -> str:
+    """One column: removed lines then added lines, characters marked with del/ins;
+    ``marks`` highlights keyword hits (by side, ``old`` / ``new``, and line)."""
+    out = ['<div class="diff diff-inline">']
+    change, in_change = 0, False
+    for row in rows(diff, context):
+        if row.kind != "change":
+            in_change = False
+        if row.kind == "fold":
+            out.append(f'<div class="fold">{row.folded} unchanged lines</div>')
+        elif row.kind == "equal":
+            segments = _html_segments(row.new, _spans(marks, "new", row.new_no))
+            out.append(f'<div class="line ctx">{_ln(row.new_no)}{segments}</div>')
+        else:
+            anchor = ""
+            if not in_change:  # the first row of a changed region: a place to jump to
+                change += 1
+                anchor = f' id="change-{change}"'
+            in_change = True
+            if row.old is not None:
+                segments = _html_segments(row.old, _spans(marks, "old", row.old_no))
+                out.append(
+                    f'<div class="line del change"{anchor}>{_ln(row.old_no)}{segments}</div>'
+                )
+                anchor = ""
+            if row.new is not None:
+                segments = _html_segments(row.new, _spans(marks, "new", row.new_no))
+                out.append(
+                    f'<div class="line ins change"{anchor}>{_ln(row.new_no)}{segments}</div>'
+                )
+    out.append("</div>")
+    return "\n".join(out)
+
+
+def to_html_side_by_side(
+    diff: TextDiff, context: int = 3, marks: Mapping[str, Marks] | None = None
+) -> str:
+    """Two columns, old on the left and new on the right, rows aligned by change."""
+    out = ['<table class="diff diff-side">']
+    change, in_change = 0, False
+    for row in rows(diff, context):
+        if row.kind == "fold":
+            in_change = False
+            out.append(f'<tr class="fold"><td colspan="4">{row.folded} unchanged lines</td></tr>')
+            continue
+        cls, anchor = "ctx", ""
+        if row.kind != "equal":
+            cls = "change"
+            if not in_change:
+                change += 1
+                anchor = f' id="change-{change}"'
+        in_change = row.kind != "equal"
+        old = _html_segments(row.old, _spans(marks, "old", row.old_no))
+        new = _html_segments(row.new, _spans(marks, "new", row.new_no))
+        out.append(
+            f'<tr class="{cls}"{anchor}><td class="ln">{row.old_no or ""}</td>'
+            f'<td class="old">{old}</td>'
+            f'<td class="ln">{row.new_no or ""}</td>'
+            f'<td class="new">{new}</td></tr>'
+        )
+    out.append("</table>")
+    return "\n".join(out)

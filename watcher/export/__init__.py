@@ -1,0 +1,1 @@
+"""Captures out of watcher in standard formats (WARC)."""

@@ -1,0 +1,341 @@
+"""A listing target's documents: new items fetched, removals confirmed, delistings told.
+
+After a listing page's own check (its text is diffed like any page), its items
+are compared with the documents it listed before:
+
+- items seen for the first time become documents; the first check of a listing
+  only records them (a baseline, no alerts) unless ``follow.baseline`` is off;
+- new documents are fetched, at most ``follow.max_new`` per check; the rest
+  are deferred to the next checks;
+- documents are checked again every ``follow.recheck`` for ``follow.recheck_for``
+  (later edits are diffed like any page), and so are suspected removals;
+- a document answering 404/410, a soft 404, or a redirect to the site's home is
+  *suspected* removed; after ``follow.removal_checks`` such checks spanning
+  ``follow.removal_after`` it is *removed* (an alert with the last good capture);
+  blocks, 5xx and timeouts never count; a removed document that answers again
+  is *restored*;
+- an item missing from the listing while items listed below it remain is
+  *delisted* (one that scrolled off the end is not).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from watcher.alerts.events import Event
+from watcher.analysis.decode import decode_html
+from watcher.config import Target
+from watcher.core.models import CheckResult, FetchResult
+from watcher.fetch.client import FetchError
+from watcher.listings.items import Item, ListingError, items_of, next_page
+from watcher.store.documents import DocumentRow, Documents
+from watcher.store.index import TargetState
+
+if TYPE_CHECKING:
+    from watcher.check.checker import Checker
+
+log = logging.getLogger(__name__)
+
+REMOVAL_STATUS = (404, 410)
+
+
+class Follower:
+    """Follows one listing target's documents with the checker that checked it."""
+
+    def __init__(self, checker: Checker) -> None:
+        self.checker = checker
+        self.documents = Documents(checker.store.engine)
+
+    async def follow(
+        self,
+        listing: Target,
+        state: TargetState,
+        result: CheckResult,
+        page: FetchResult | None,
+    ) -> None:
+        """Update the listing's documents; report them in ``result``."""
+        follow = listing.follow
+        assert follow is not None
+        now = self.checker.clock()
+        known = self.documents.of_listing(state.id, kind="document")
+        self.listing_id = state.id
+        if page is not None and result.status != "error":
+            try:
+                items = await self._items(listing, page)
+            except (ListingError, FetchError) as exc:
+                log.warning("%s: cannot read the listing's items: %s", listing.name, exc)
+                items = None
+            if items is not None:
+                first = not known and result.status == "new"
+                known = self._register(listing, state, items, known, now, first)
+        everything = {**self.documents.of_listing(state.id, kind="attachment"), **known}
+        due = self._due(listing, everything, now)
+        if due:
+            await self._check_documents(listing, due, result, now)
+        result.deferred = sum(
+            1 for d in self.documents.of_listing(state.id).values() if d.state == "deferred"
+        )
+
+    # -- the listing's items ------------------------------------------------------------
+
+    async def _items(self, listing: Target, first: FetchResult) -> list[Item]:
+        """Items of every listing page followed (``follow.pages``), in order."""
+        follow = listing.follow
+        assert follow is not None
+        from watcher.check.checker import fetch_options
+
+        found: list[Item] = []
+        fetched, number = first, 1
+        while True:
+            text = decode_html(fetched.body, fetched.header("content-type")).text
+            content_type = fetched.header("content-type")
+            found.extend(
+                await asyncio.to_thread(items_of, text, content_type, fetched.final_url, follow)
+            )
+            url = next_page(text, fetched.final_url, follow, number)
+            if url is None:
+                return found
+            fetched = await self.checker.fetcher.fetch(url, fetch_options(listing))
+            number += 1
+
+    def _register(
+        self,
+        listing: Target,
+        state: TargetState,
+        items: list[Item],
+        known: dict[str, DocumentRow],
+        now: datetime,
+        first: bool,
+    ) -> dict[str, DocumentRow]:
+        follow = listing.follow
+        assert follow is not None
+        seen = {item.url: position for position, item in enumerate(items)}
+        new = [
+            (item.url, item.title, item.date, seen[item.url])
+            for item in items
+            if item.url not in known
+        ]
+        baseline = first and follow.baseline
+        added = self.documents.add(
+            listing.name, state.id, new, "baseline" if baseline else "deferred", now
+        )
+        again = [
+            (d.target_id, seen[d.url], _title(items, d.url) or d.title, _date(items, d.url))
+            for d in known.values()
+            if d.url in seen
+        ]
+        self.documents.listed(again, now)
+        self._delistings(listing, items, known, now)
+        if baseline and added:
+            log.info("%s: %d items recorded as the baseline", listing.name, len(added))
+        out = dict(known)
+        out.update({d.url: d for d in added})
+        return out
+
+    def _delistings(
+        self, listing: Target, items: list[Item], known: dict[str, DocumentRow], now: datetime
+    ) -> None:
+        """Known items missing while an item listed below them is still there."""
+        present = {item.url for item in items}
+        still = [d.position for d in known.values() if d.url in present and d.position is not None]
+        lowest = max(still, default=-1)
+        for doc in known.values():
+            if doc.url in present or doc.delisted_at is not None or doc.position is None:
+                continue
+            if doc.position < lowest:  # an item below it is still listed: it was taken out
+                event = self._event(listing, doc, "delisted", now)
+                self.documents.update(
+                    doc.target_id, self.checker.messages_for([event]), delisted_at=now
+                )
+                log.info("%s: delisted %s", listing.name, doc.url)
+
+    # -- the documents ------------------------------------------------------------------
+
+    def _due(
+        self, listing: Target, known: dict[str, DocumentRow], now: datetime
+    ) -> list[DocumentRow]:
+        follow = listing.follow
+        assert follow is not None
+        deferred = sorted(
+            (d for d in known.values() if d.state == "deferred"),
+            key=lambda d: (d.first_seen_at, d.position or 0),
+        )[: follow.max_new]
+        recheck_until = timedelta(seconds=follow.recheck_for)
+        again = [
+            d
+            for d in known.values()
+            if d.state in ("active", "suspected", "removed")
+            and (d.state != "active" or now - d.first_seen_at <= recheck_until)
+            and (d.next_check_at is None or d.next_check_at <= now)
+        ]
+        return deferred + again
+
+    async def _check_documents(
+        self, listing: Target, due: list[DocumentRow], result: CheckResult, now: datetime
+    ) -> None:
+        from watcher.check.checker import DocumentRole
+
+        follow = listing.follow
+        assert follow is not None
+        states = self.checker.store.target_states([(d.name, d.url) for d in due], now)
+
+        parents = {
+            d.target_id: d.title for d in self.documents.of_listing(self.listing_id).values()
+        }
+
+        async def one(doc: DocumentRow) -> tuple[DocumentRow, CheckResult]:
+            wants_files = follow.attachments and doc.kind == "document"
+            parent = parents.get(doc.parent_id) if doc.parent_id else None
+            role = DocumentRole(listing.title, doc.listed_date, wants_files, parent)
+            target = document_target(listing, doc)
+            return doc, await self.checker.check(target, states[doc.name], document=role)
+
+        attachments: list[tuple[DocumentRow, CheckResult]] = []
+        for doc, outcome in await asyncio.gather(*(one(d) for d in due)):
+            self._settle(listing, doc, outcome, result)
+            if outcome.links and doc.kind == "document":
+                attachments.append((doc, outcome))
+        found = self._attachments(listing, attachments, now)
+        if found:  # a new notice's files, fetched with it (within the same cap)
+            room = max(follow.max_new - sum(1 for d in due if d.state == "deferred"), 0)
+            await self._check_documents(listing, found[:room], result, now)
+
+    def _attachments(
+        self, listing: Target, found: list[tuple[DocumentRow, CheckResult]], now: datetime
+    ) -> list[DocumentRow]:
+        """Register the attachment links of checked documents that are new."""
+        known = self.documents.of_listing(self.listing_id, kind="attachment")
+        added: list[DocumentRow] = []
+        for doc, outcome in found:
+            new = [
+                (url, text or url.rsplit("/", 1)[-1], None, None)
+                for url, text in dict(outcome.links).items()
+                if url not in known
+            ]
+            rows = self.documents.add(
+                listing.name,
+                self.listing_id,
+                new,
+                "deferred",
+                now,
+                kind="attachment",
+                parent_id=doc.target_id,
+            )
+            known.update({r.url: r for r in rows})
+            added.extend(rows)
+        return added
+
+    def _settle(
+        self, listing: Target, doc: DocumentRow, outcome: CheckResult, result: CheckResult
+    ) -> None:
+        follow = listing.follow
+        assert follow is not None
+        now = self.checker.clock()
+        next_check = now + timedelta(seconds=follow.recheck)
+        # the same bytes as the page that made it suspect (a soft 404 page) are still gone
+        still_gone = (
+            outcome.status == "unchanged"
+            and doc.state in ("suspected", "removed")
+            and outcome.capture_id != doc.last_good_capture_id
+        )
+        if still_gone or _gone(outcome, doc.url):
+            failed = doc.failed_checks + 1
+            since = doc.state_since if doc.state == "suspected" else now
+            confirmed = (
+                doc.state != "removed"
+                and failed >= follow.removal_checks
+                and now - (since or now) >= timedelta(seconds=follow.removal_after)
+            )
+            state = "removed" if confirmed or doc.state == "removed" else "suspected"
+            messages = []
+            if confirmed:
+                messages = self.checker.messages_for([self._event(listing, doc, "removed", now)])
+                result.removed_documents.append(doc.url)
+                log.info("%s: removed %s (%d failed checks)", listing.name, doc.url, failed)
+            self.documents.update(
+                doc.target_id,
+                messages,
+                state=state,
+                state_since=since if state == "suspected" else (now if confirmed else since),
+                failed_checks=failed,
+                next_check_at=next_check,
+            )
+            return
+        if outcome.status == "error":  # blocked, 5xx, timeouts: never a removal
+            self.documents.update(doc.target_id, next_check_at=next_check)
+            return
+        messages = []
+        if doc.state == "removed":
+            messages = self.checker.messages_for([self._event(listing, doc, "restored", now)])
+        self.documents.update(
+            doc.target_id,
+            messages,
+            state="active",
+            state_since=now if doc.state != "active" else doc.state_since,
+            failed_checks=0,
+            last_good_capture_id=outcome.capture_id or doc.last_good_capture_id,
+            next_check_at=next_check,
+        )
+        if doc.state in ("deferred", "baseline") or outcome.status == "new":
+            result.documents.append(
+                {
+                    "url": doc.url,
+                    "title": outcome.title or doc.title,
+                    "status": "new",
+                    "capture_id": outcome.capture_id,
+                    "hits": [h.to_json() for h in outcome.hits],
+                }
+            )
+
+    def _event(self, listing: Target, doc: DocumentRow, kind: str, now: datetime) -> Event:
+        return Event(
+            kind,  # type: ignore[arg-type]
+            doc.name,
+            doc.title or doc.url,
+            doc.url,
+            now,
+            capture_id=doc.last_good_capture_id,
+            evidence_id=doc.last_good_capture_id,
+            notify=listing.notify,
+            listing=listing.title,
+            listed_date=doc.listed_date,
+        )
+
+
+def document_target(listing: Target, doc: DocumentRow) -> Target:
+    """A listing's document as a target: the listing's settings, the document's page."""
+    follow = listing.follow
+    assert follow is not None
+    return listing.model_copy(
+        update={
+            "name": doc.name,
+            "url": doc.url,
+            "title": doc.title or doc.url,
+            "select": follow.select,
+            "exclude": follow.exclude,
+            "follow": None,
+            "alert_new": False,
+        }
+    )
+
+
+def _gone(outcome: CheckResult, url: str) -> bool:
+    """A removal signal: 404/410, a soft 404, or a redirect to the site's home page."""
+    if outcome.status == "error":
+        return outcome.error_kind == "http" and outcome.http_status in REMOVAL_STATUS
+    if outcome.looks_removed:
+        return True
+    final = outcome.final_url or url
+    return final != url and urlsplit(final).path in ("", "/", "/index.html", "/index.htm")
+
+
+def _title(items: list[Item], url: str) -> str | None:
+    return next((i.title for i in items if i.url == url), None)
+
+
+def _date(items: list[Item], url: str) -> str | None:
+    return next((i.date for i in items if i.url == url), None)

@@ -1,1 +1,0 @@
-"""Alembic migrations of the index; run by ``watcher.store`` when it opens."""

@@ -1,0 +1,408 @@
+"""``watcher run``: the scheduler, the outbox sender and (later) the web UI, in one
+asyncio process.
+
+It owns the long-lived parts (store, fetcher, analyzer, channels) and the
+lifecycle: reload on SIGHUP or when the config file changes (an invalid new
+config is reported and the old one keeps running), and a clean stop on SIGTERM
+or SIGINT: no new checks, running ones finish or are abandoned between writes,
+the outbox gets a last bounded pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import uvicorn
+
+from watcher.alerts.compose import Composer
+from watcher.alerts.events import Event
+from watcher.alerts.send import CONFIG_NAMES, Channels, ChannelsError, Sender, load_channels
+from watcher.analysis.workers import Analyzer, make_analyzer
+from watcher.check.checker import BrowserSession, run_once
+from watcher.config import Config, ConfigError, load_config
+from watcher.core import heap
+from watcher.fetch.client import Fetcher, FetchSettings
+from watcher.service.scheduler import Scheduler
+from watcher.store import outbox
+from watcher.store.index import Store
+from watcher.store.outbox import NewMessage, Outbox
+from watcher.store.schema import targets as targets_table
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE = 10.0  # seconds running checks get to finish after SIGTERM
+FLUSH_BUDGET = 10.0  # seconds the last outbox pass may take
+WATCH_EVERY = 2.0  # seconds between looks at the config files
+SETTLE = 0.5  # a changed file must stay the same this long before it is read
+SENDER_POLL = 30.0  # the sender looks at the outbox at least this often
+INDEX_EVERY = 5.0  # seconds between looks for texts to add to the search index
+INDEX_BATCH = 50  # texts indexed in one go (one transaction) between looks at the checks
+IDLE_RELEASE = 60.0  # seconds without a check before the analysis workers are stopped
+
+
+@dataclass
+class _Watched:
+    path: Path
+    stamp: tuple[int, int] | None = None
+
+    def changed(self) -> bool:
+        try:
+            st = self.path.stat()
+            stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp == self.stamp:
+            return False
+        self.stamp = stamp
+        return True
+
+
+class Service:
+    def __init__(
+        self,
+        config_path: Path,
+        data: Path,
+        notifiers: Path,
+        *,
+        web: tuple[str, int] | None = None,
+        password: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.web = web
+        self.password = password
+        self.config_path = config_path
+        self.notifiers = notifiers
+        self.clock = clock
+        self.config: Config = load_config(config_path)
+        self.channels: Channels = load_channels(notifiers)
+        self.store = Store(data)
+        self.outbox = Outbox(self.store.engine)
+        self.composer = self._composer()
+        self.sender = self._sender()
+        self.fetcher: Fetcher | None = None
+        self.analyzer: Analyzer = self._analyzer()
+        self.browser = BrowserSession(self.config.settings.browser)  # started on first use
+        self._retired: list[Analyzer] = []
+        self.scheduler = Scheduler(self.check_target, clock)
+        self._running: set[asyncio.Task[Any]] = set()
+        self._checking: set[str] = set()  # targets with a check in progress
+        self._last_busy = 0.0  # loop time when the last check ended
+        self._released = True  # workers stopped and heap trimmed since the last check
+        self._stop = asyncio.Event()
+        self._now_tasks: set[asyncio.Task[Any]] = set()
+        self._web_task: asyncio.Task[Any] | None = None
+        self._wake = asyncio.Event()
+        self._reload_requested = asyncio.Event()
+        self._watched = [_Watched(config_path), *(_Watched(notifiers / n) for n in CONFIG_NAMES)]
+        for watched in self._watched:
+            watched.changed()  # remember the current state
+        self.checks_done = 0
+
+    # -- parts built from the config ------------------------------------------------
+
+    def _composer(self) -> Composer:
+        return Composer(self.config.settings.base_url, self.notifiers / "templates")
+
+    def _sender(self) -> Sender:
+        return Sender.from_settings(
+            self.outbox,
+            self.channels,
+            self.composer,
+            self.config.settings,
+            clock=self.clock,
+            blobs=self.store.blobs,
+        )
+
+    def _analyzer(self) -> Analyzer:
+        blobs = self.store.blobs
+        pages = len(self.config.targets)
+        return make_analyzer(self.config.keywords, blobs.root, pages=pages, fsync=blobs.fsync)
+
+    def _fetch_settings(self) -> FetchSettings:
+        s = self.config.settings
+        return FetchSettings(
+            concurrency=s.concurrency, per_host=s.per_host, host_delay=s.host_delay
+        )
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Until SIGTERM / SIGINT (or ``stop()``)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
+        self.fetcher = Fetcher(self._fetch_settings())
+        try:
+            self.scheduler.start()
+            self.scheduler.sync(self.config.targets, self._last_checked())
+            log.info(
+                "watching %d targets; %d notification channels; data in %s",
+                len(self.config.targets),
+                len(self.channels.all),
+                self.store.root,
+            )
+            tasks = [
+                asyncio.create_task(self._send_loop(), name="sender"),
+                asyncio.create_task(self._watch_loop(), name="config-watch"),
+            ]
+            server = await self._start_web() if self.web else None
+            tasks.append(asyncio.create_task(self._index_loop(), name="search-index"))
+            await self._stop.wait()
+            if server is not None:
+                server.should_exit = True
+            log.info("stopping: no new checks; waiting up to %.0f s for running ones", STOP_GRACE)
+            self.scheduler.pause()  # shutdown() would cancel the running checks
+            await self._finish_checks()
+            for task in tasks:
+                task.cancel()  # a delivery already on its thread completes and is recorded
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._last_delivery()
+            if self._web_task is not None:
+                await asyncio.wait([self._web_task], timeout=5)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            self.scheduler.shutdown()
+            await self.fetcher.aclose()
+            await self.browser.close()
+            self.analyzer.close()
+            for old in self._retired:
+                old.close()
+            self.store.close()
+            log.info("stopped")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def check_now(self, name: str) -> bool:
+        """The web UI's "check now": start a check of ``name`` unless one is running."""
+        try:
+            self.config.target(name)
+        except KeyError:
+            return False
+        task = asyncio.create_task(self.check_target(name), name=f"check-now:{name}")
+        self._now_tasks.add(task)
+        task.add_done_callback(self._now_tasks.discard)
+        return True
+
+    async def _start_web(self) -> Any:
+        """The web UI in this event loop; the service keeps the signals to itself."""
+        from watcher.web.app import create_app
+
+        assert self.web is not None
+        host, port = self.web
+        app = create_app(
+            self.store.root, self.config_path, password=self.password, check_now=self.check_now
+        )
+        server = _QuietServer(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        )
+        task = asyncio.create_task(server.serve(), name="web")
+        while not server.started and not task.done():
+            await asyncio.sleep(0.02)
+        if task.done():  # could not bind: say so and stop, rather than run without a UI
+            raise OSError(f"the web UI cannot listen on {host}:{port} (in use?)")
+        log.info("web UI on http://%s:%d/%s", host, port, "" if self.password else " (no password)")
+        self._web_task = task
+        return server
+
+    def wake_sender(self) -> None:
+        self._wake.set()
+
+    async def check_target(self, name: str) -> None:
+        """A scheduled check of one target, with the config current at that moment."""
+        if self._stop.is_set():
+            return
+        try:
+            target = self.config.target(name)
+        except KeyError:
+            return  # removed by a reload while this run was queued
+        if name in self._checking:
+            return  # "check now" while the scheduled check runs, or the reverse
+        task = asyncio.current_task()
+        assert task is not None and self.fetcher is not None
+        self._running.add(task)
+        self._checking.add(name)
+        try:
+            await run_once(
+                self.config,
+                self.store,
+                self.fetcher,
+                [target],
+                composer=self.composer,
+                on_messages=self.wake_sender,
+                analyzer=self.analyzer,
+                browser=self.browser,
+            )
+            self.checks_done += 1
+        finally:
+            self._running.discard(task)
+            self._checking.discard(name)
+            self._last_busy = asyncio.get_running_loop().time()
+            self._released = False
+            if not self._running and self._retired:
+                for old in self._retired:
+                    old.close()
+                self._retired.clear()
+
+    async def _index_loop(self) -> None:
+        """Add new texts to the search index while no check runs.
+
+        Tokenising a text costs more than extracting it, so it is kept off the
+        checks' path: new captures become searchable within seconds of a quiet
+        moment, and a first cycle of many pages is not slowed down.
+        """
+        while True:
+            await asyncio.sleep(INDEX_EVERY)
+            if self._running:
+                continue
+            missing = await asyncio.to_thread(self.store.unindexed_texts)
+            for start in range(0, len(missing), INDEX_BATCH):
+                if self._running or self._stop.is_set():
+                    break  # checks first; the rest waits for the next quiet moment
+                batch = missing[start : start + INDEX_BATCH]
+                await asyncio.to_thread(self.store.index_texts, batch)
+            if missing:
+                log.debug("search: %d texts indexed", len(missing))
+
+    async def _finish_checks(self) -> None:
+        running = list(self._running)
+        if not running:
+            return
+        _done, pending = await asyncio.wait(running, timeout=STOP_GRACE)
+        for task in pending:
+            task.cancel()  # between writes: a capture is stored whole or not at all
+        if pending:
+            log.warning("abandoned %d checks still running after %.0f s", len(pending), STOP_GRACE)
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _send_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                next_due = await self.sender.deliver_due()
+            except Exception:
+                log.exception("outbox: delivery pass failed; trying again later")
+                next_due = None
+            wait = SENDER_POLL
+            if next_due is not None:
+                wait = min(wait, max(0.0, (next_due - self.clock()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _last_delivery(self) -> None:
+        try:
+            await asyncio.wait_for(self.sender.deliver_due(), timeout=FLUSH_BUDGET)
+        except TimeoutError:
+            log.warning("outbox: last delivery pass cut off after %.0f s", FLUSH_BUDGET)
+        except Exception:
+            log.exception("outbox: last delivery pass failed")
+        backlog = self.outbox.counts().get("pending", 0)
+        if backlog:
+            log.info("outbox: %d messages pending; they are sent at the next start", backlog)
+
+    # -- reload ---------------------------------------------------------------------
+
+    async def _watch_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reload_requested.wait(), timeout=WATCH_EVERY)
+            requested = self._reload_requested.is_set()
+            self._reload_requested.clear()
+            idle_for = asyncio.get_running_loop().time() - self._last_busy
+            if not self._running and idle_for > IDLE_RELEASE and not self._released:
+                self.analyzer.release()  # memory back between cycles
+                heap.trim()
+                self._released = True
+            changed = [w for w in self._watched if w.changed()]
+            if changed and not requested:
+                # an editor may still be writing: reload once the file has settled
+                await asyncio.sleep(SETTLE)
+                if any(w.changed() for w in changed):
+                    for w in changed:
+                        w.stamp = (-1, -1)  # still changing: look again next time
+                    continue
+            if requested or changed:
+                why = "SIGHUP" if requested else ", ".join(str(w.path) for w in changed)
+                self.reload(why)
+
+    def reload(self, why: str = "") -> bool:
+        """Read the config and channels again; keep the old ones if either is invalid."""
+        try:
+            config = load_config(self.config_path)
+            channels = load_channels(self.notifiers)
+        except (ConfigError, ChannelsError) as exc:
+            log.error("reload (%s): invalid, still running the previous config:\n%s", why, exc)
+            self._admin_alert(str(exc))
+            return False
+        old = self.config
+        before = {t.name: t for t in old.targets}
+        after = {t.name: t for t in config.targets}
+        added = sorted(after.keys() - before.keys())
+        removed = sorted(before.keys() - after.keys())
+        changed = sorted(n for n in after.keys() & before.keys() if after[n] != before[n])
+        self.config, self.channels = config, channels
+        self.composer = self._composer()
+        settings = config.settings
+        self.sender.configure(
+            channels, self.composer, max_age=settings.outbox_max_age, digests=dict(settings.digest)
+        )
+        if config.keywords != old.keywords:
+            self._retired.append(self.analyzer)
+            self.analyzer = self._analyzer()
+        if config.settings != old.settings and self.fetcher is not None:
+            log.info("settings changed; fetch limits apply to new requests after restart")
+        self.scheduler.sync(config.targets, self._last_checked())
+        log.info(
+            "reloaded (%s): %d targets (+%d −%d ~%d), %d channels",
+            why,
+            len(config.targets),
+            len(added),
+            len(removed),
+            len(changed),
+            len(channels.all),
+        )
+        self.wake_sender()
+        return True
+
+    def _admin_alert(self, problem: str) -> None:
+        """Tell the ``admin`` channels that the new config was refused (if there are any)."""
+        if "admin" not in self.channels.tags():
+            return
+        event = Event(
+            "config",
+            "",
+            "watcher",
+            str(self.config_path),
+            self.clock(),
+            error=problem,
+            notify=("admin",),
+        )
+        composed = self.composer.compose(event)
+        message = NewMessage("config", None, None, ("admin",), composed, event.at)
+        with self.store.engine.begin() as conn:
+            outbox.insert(conn, [message])
+        self.wake_sender()
+
+    def _last_checked(self) -> dict[str, datetime | None]:
+        query = sa.select(targets_table.c.name, targets_table.c.last_checked_at)
+        with self.store.engine.connect() as conn:
+            return {name: at for name, at in conn.execute(query)}
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn's server without its own signal handling (the service stops it)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

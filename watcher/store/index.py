@@ -1,0 +1,739 @@
+"""Captures on disk: a SQLite index (WAL) plus content-addressed blobs.
+
+Order of writes is what keeps the evidence sound: blobs are written (fsynced,
+renamed) first, and only then is the index row committed, in one transaction
+with its hits and the check record. A crash at any moment leaves at worst an
+unreferenced blob, never a row pointing at a missing or partial blob.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from watcher.core.ids import new_id
+from watcher.core.models import Hit
+from watcher.keywords import snippet
+from watcher.store import outbox, schema
+from watcher.store.blobs import BlobMissing, LocalBlobStore, sha256
+from watcher.store.schema import captures, checks, hits, targets
+
+log = logging.getLogger(__name__)
+
+INDEX_NAME = "index.sqlite"
+
+
+class StoreError(Exception):
+    """The store cannot be opened or a lookup failed; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureRow:
+    id: str
+    target: str
+    kind: str
+    url: str
+    final_url: str
+    status_code: int
+    headers: list[list[str]]
+    fetched_at: datetime
+    duration: float
+    raw_sha256: str
+    raw_size: int
+    text_sha256: str
+    text_size: int
+    content_type: str | None
+    encoding: str | None
+    encoding_source: str | None
+    title: str
+    previous_id: str | None
+    added: int
+    removed: int
+    hit_count: int
+    metadata: dict[str, str] | None = None
+    dom_sha256: str | None = None
+    screenshot_sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    """What a check needs to know about a target's past: nothing more."""
+
+    id: int
+    name: str
+    etag: str | None
+    last_modified: str | None
+    consecutive_errors: int
+    last: CaptureRow | None
+    fetch_learned: str | None = None
+
+
+@dataclass(slots=True)
+class NewCapture:
+    target_id: int
+    kind: str  # new | changed | unchanged
+    url: str
+    final_url: str
+    status_code: int
+    headers: Sequence[tuple[str, str]]
+    fetched_at: datetime
+    duration: float
+    raw: bytes
+    text: str
+    raw_sha256: str = ""
+    text_size: int | None = None  # when ``text`` is not at hand (written by a worker)
+    content_type: str | None = None
+    encoding: str | None = None
+    encoding_source: str | None = None
+    title: str = ""
+    previous_id: str | None = None
+    added: int = 0
+    removed: int = 0
+    hits: list[Hit] = field(default_factory=list)
+    id: str | None = None  # chosen by the caller when messages must name the capture
+    metadata: dict[str, str] | None = None  # a notice's 发文字号, dates, issuer …
+    dom_sha256: str | None = None  # browser fetches: the rendered DOM (the text source)
+    screenshot_sha256: str | None = None  # browser fetches: the full-page PNG
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRecord:
+    """One attempt to check a target, whatever its outcome."""
+
+    target_id: int
+    checked_at: datetime
+    status: str
+    duration: float
+    http_status: int | None = None
+    attempts: int = 1
+    error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # per connection: WAL with synchronous=NORMAL stays consistent after a crash and
+    # needs no fsync per commit (FULL, the default, would fsync every check)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout = 10000")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.close()
+
+
+class Store:
+    """The index and blobs under one data folder (``snapshots/`` by default)."""
+
+    def __init__(
+        self, root: Path, *, readonly: bool = False, fsync: bool = True, shared: bool = False
+    ) -> None:
+        """``shared``: for small writes beside a running service (``outbox --retry``):
+        the writer lock is taken if free, else the write goes ahead without it
+        (SQLite serialises it) and ``exclusive`` says so."""
+        self.root = root
+        self.readonly = readonly
+        self._lock: int | None = None
+        self.blobs = LocalBlobStore(root / "blobs", fsync=fsync)
+        index = root / INDEX_NAME
+        if readonly:
+            if not index.exists():
+                raise StoreError(f"no store at {root} (missing {INDEX_NAME}); run `watcher check`")
+            url = f"sqlite:///file:{urllib.parse.quote(str(index))}?mode=ro&uri=true"
+        else:
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create data folder {root}: {exc.strerror}") from exc
+            self._lock = _writer_lock(root, wait=0.0 if shared else LOCK_WAIT, required=not shared)
+            url = f"sqlite:///{index}"
+        self.engine = sa.create_engine(url)
+        sa.event.listen(self.engine, "connect", _set_pragmas)
+        try:
+            if readonly:
+                with self.engine.connect() as conn:
+                    self._check_version(conn)
+            else:
+                self._prepare()
+        except sa.exc.DBAPIError as exc:
+            self._release()
+            reason = getattr(exc.orig, "args", [str(exc)])[0]
+            raise StoreError(
+                f"cannot open the index {index}: {reason}; nothing was changed "
+                "(move the file aside to start a new index, or point --data elsewhere)"
+            ) from None
+        except BaseException:  # a failed migration, an interrupt: no lock left behind
+            self._release()
+            raise
+
+    @property
+    def exclusive(self) -> bool:
+        """Whether this process holds the writer lock (checks may run)."""
+        return self._lock is not None
+
+    def close(self) -> None:
+        if self.exclusive:
+            # fold the write-ahead log back into the index and shrink it: a WAL left at
+            # its high-water mark doubles the index's size on disk between runs
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._release()
+
+    def _release(self) -> None:
+        """Close the connections and give up the writer lock."""
+        self.engine.dispose()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode = WAL")  # persistent in the file
+            version = self.schema_version(conn)
+            if version is None and _is_empty(conn):
+                create_fresh(conn)
+            elif version != schema.SCHEMA_HEAD:
+                migrate(conn)
+        self.blobs.remove_partial()
+
+    def _check_version(self, conn: sa.Connection) -> None:
+        version = self.schema_version(conn)
+        if version != schema.SCHEMA_HEAD:
+            raise StoreError(
+                f"the index in {self.root} is at schema {version or 'none'}, this watcher "
+                f"reads {schema.SCHEMA_HEAD}: run `watcher check` once to migrate it"
+            )
+
+    @staticmethod
+    def schema_version(conn: sa.Connection) -> str | None:
+        try:
+            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        except sa.exc.OperationalError:
+            return None
+
+    # -- writing --------------------------------------------------------------------------
+
+    def target_state(self, name: str, url: str, now: datetime | None = None) -> TargetState:
+        """The target's id and last capture, registering the target on first sight."""
+        return self.target_states([(name, url)], now)[name]
+
+    def target_states(
+        self, wanted: Sequence[tuple[str, str]], now: datetime | None = None
+    ) -> dict[str, TargetState]:
+        """States of many targets in a few queries; unknown targets are registered."""
+        urls = dict(wanted)
+        with self.engine.begin() as conn:
+            known = {r.name: r for r in conn.execute(sa.select(targets))}
+            missing = [n for n in urls if n not in known]
+            if missing:
+                created = now or datetime.now(UTC)
+                rows = [{"name": n, "url": urls[n], "created_at": created} for n in missing]
+                conn.execute(sa.insert(targets), rows)
+                known = {r.name: r for r in conn.execute(sa.select(targets))}
+            moved = [{"i": known[n].id, "u": u} for n, u in urls.items() if known[n].url != u]
+            if moved:
+                # another page: the old page's ETag and date must not be sent to it
+                stmt = sa.update(targets).where(targets.c.id == sa.bindparam("i"))
+                conn.execute(
+                    stmt.values(url=sa.bindparam("u"), etag=None, last_modified=None), moved
+                )
+                known = {r.name: r for r in conn.execute(sa.select(targets))}
+            ids = [known[n].last_capture_id for n in urls if known[n].last_capture_id]
+            last = {c.id: c for c in self._captures(conn, ids)}
+        return {n: _state(known[n], last.get(known[n].last_capture_id)) for n in urls}
+
+    def write_blobs(self, new: NewCapture) -> tuple[str, str]:
+        """Store the raw and text blobs (fsynced, renamed); safe in a worker thread."""
+        raw_digest = self.blobs.put(new.raw, new.raw_sha256 or None)
+        text_digest = self.blobs.put(new.text.encode("utf-8"))
+        self.blobs.sync_dirs([raw_digest, text_digest])
+        return raw_digest, text_digest
+
+    def save_capture(
+        self,
+        new: NewCapture,
+        check: CheckRecord,
+        digests: tuple[str, str] | None = None,
+        messages: Sequence[outbox.NewMessage] = (),
+    ) -> str:
+        """Commit the capture, its hits, the check and the alerts it causes in one
+        transaction, after its blobs: an alert exists exactly when its capture does."""
+        raw_digest, text_digest = digests or self.write_blobs(new)
+        capture_id = new.id or new_id(new.fetched_at.timestamp())
+        with self.engine.begin() as conn:
+            # statements without .values(): compiled once and cached, the rows as parameters
+            values = self._capture_values(new, capture_id, raw_digest, text_digest)
+            conn.execute(_INSERT_CAPTURE, values)
+            if new.hits:
+                conn.execute(_INSERT_HIT, _hit_rows(capture_id, new.hits))
+            self._record_check(conn, check, capture_id)
+            outbox.insert(conn, messages)
+        return capture_id
+
+    @staticmethod
+    def _capture_values(
+        new: NewCapture, capture_id: str, raw_digest: str, text_digest: str
+    ) -> dict[str, Any]:
+        return {
+            "id": capture_id,
+            "target_id": new.target_id,
+            "previous_id": new.previous_id,
+            "kind": new.kind,
+            "url": new.url,
+            "final_url": new.final_url,
+            "status_code": new.status_code,
+            "headers": [list(pair) for pair in new.headers],
+            "fetched_at": new.fetched_at,
+            "duration": new.duration,
+            "raw_sha256": raw_digest,
+            "raw_size": len(new.raw),
+            "text_sha256": text_digest,
+            "text_size": new.text_size
+            if new.text_size is not None
+            else len(new.text.encode("utf-8")),
+            "content_type": new.content_type,
+            "encoding": new.encoding,
+            "encoding_source": new.encoding_source,
+            "title": new.title,
+            "added": new.added,
+            "removed": new.removed,
+            "hit_count": len(new.hits),
+            "metadata": new.metadata,
+            "dom_sha256": new.dom_sha256,
+            "screenshot_sha256": new.screenshot_sha256,
+        }
+
+    def save_check(self, check: CheckRecord) -> None:
+        """Record a check that stored nothing new (unchanged, 304 or an error)."""
+        self.save_checks([check])
+
+    def save_checks(
+        self, records: Sequence[CheckRecord], messages: Sequence[outbox.NewMessage] = ()
+    ) -> None:
+        """Record many such checks in one transaction (a cycle's unchanged targets),
+        with the alerts they cause (``error``, ``recovered``)."""
+        if not records:
+            return
+        with self.engine.begin() as conn:
+            outbox.insert(conn, messages)
+            conn.execute(_INSERT_CHECK, [_check_values(c, None) for c in records])
+            failed = [_target_values(c, None) for c in records if c.status == "error"]
+            ok = [_target_values(c, None) for c in records if c.status != "error"]
+            if failed:
+                conn.execute(_UPDATE_TARGET_FAILED, failed)
+            if ok:
+                conn.execute(_UPDATE_TARGET_OK, ok)
+
+    @staticmethod
+    def _record_check(conn: sa.Connection, check: CheckRecord, capture_id: str | None) -> None:
+        conn.execute(_INSERT_CHECK, _check_values(check, capture_id))
+        update = _UPDATE_TARGET_FAILED if check.status == "error" else _UPDATE_TARGET_OK
+        conn.execute(update, _target_values(check, capture_id))
+
+    def learn_fetch(self, target_id: int, mode: str | None) -> None:
+        """Remember what `fetch: auto` found a target needs (shown in the UI)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(targets).where(targets.c.id == target_id).values(fetch_learned=mode)
+            )
+
+    def unindexed_texts(self) -> list[str]:
+        """Digests of stored texts not yet in the search index (stored before it existed)."""
+        query = (
+            sa.select(captures.c.text_sha256)
+            .distinct()
+            .outerjoin(
+                schema.search_texts,
+                schema.search_texts.c.text_sha256 == captures.c.text_sha256,
+            )
+            .where(schema.search_texts.c.id.is_(None))
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def index_texts(self, digests: Sequence[str]) -> int:
+        """Add these stored texts to the search index; returns how many were readable."""
+        from watcher.store.search import index_terms
+
+        done = 0
+        for start in range(0, len(digests), 100):
+            batch = []
+            for digest in digests[start : start + 100]:
+                try:
+                    batch.append((digest, index_terms(self.blobs.get(digest).decode("utf-8"))))
+                except Exception as exc:  # a lost blob is reported by `verify`
+                    log.warning("text %s not indexed: %s", digest, exc)
+            with self.engine.begin() as conn:
+                for digest, terms in batch:
+                    _index_text(conn, digest, terms)
+            done += len(batch)
+        return done
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _capture(self, conn: sa.Connection, capture_id: str) -> CaptureRow | None:
+        query = _capture_query().where(captures.c.id == capture_id)
+        row = conn.execute(query).first()
+        return _to_capture(row) if row else None
+
+    def _captures(self, conn: sa.Connection, ids: list[str]) -> list[CaptureRow]:
+        found: list[CaptureRow] = []
+        for start in range(0, len(ids), 500):  # SQLite caps bound parameters
+            query = _capture_query().where(captures.c.id.in_(ids[start : start + 500]))
+            found.extend(_to_capture(row) for row in conn.execute(query))
+        return found
+
+    def capture(self, capture_id: str, target: str | None = None) -> CaptureRow:
+        """A capture by id or by a unique prefix of at least 4 characters (among the
+        target's captures when ``target`` is given: ids of one cycle share a prefix)."""
+        with self.engine.connect() as conn:
+            row = self._capture(conn, capture_id.upper())
+            if row:
+                return row
+            if len(capture_id) >= 4 and capture_id.isalnum():
+                query = _capture_query().where(captures.c.id.startswith(capture_id.upper()))
+                if target is not None:
+                    query = query.where(targets.c.name == target)
+                found = conn.execute(query.limit(2)).all()
+                if len(found) == 1:
+                    return _to_capture(found[0])
+                if len(found) > 1:
+                    raise StoreError(f"capture id prefix {capture_id!r} is ambiguous")
+        raise StoreError(f"no capture {capture_id!r}")
+
+    def history(self, name: str, limit: int | None = None) -> list[CaptureRow]:
+        """Captures of one target, newest first."""
+        query = (
+            _capture_query()
+            .where(targets.c.name == name)
+            .order_by(captures.c.fetched_at.desc(), captures.c.id.desc())
+        )
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [_to_capture(row) for row in conn.execute(query)]
+
+    def target_names(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(targets.c.name).order_by(targets.c.name)).scalars())
+
+    def hits_of(self, capture_id: str) -> list[Hit]:
+        """A capture's hits, snippets cut from the stored texts (added: this capture's
+        text; removed: the previous capture's), so the index holds no copies of text."""
+        query = sa.select(hits).where(hits.c.capture_id == capture_id).order_by(hits.c.id)
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query))
+        if not rows:
+            return []
+        capture = self.capture(capture_id)
+        texts = {"added": self.text(capture)}
+        if capture.previous_id and any(r.where == "removed" for r in rows):
+            texts["removed"] = self.text(self.capture(capture.previous_id))
+        found = []
+        for r in rows:
+            for span in r.spans.split(","):
+                start, length = (int(n) for n in span.split(":"))
+                context = snippet(texts[r.where], start, start + length)
+                found.append(Hit(r.group_name, r.term, context, r.where, start, length))
+        found.sort(key=lambda h: (h.where != "added", h.position))
+        return found
+
+    def checks_of(self, name: str, limit: int = 50) -> list[sa.Row[Any]]:
+        query = (
+            sa.select(checks)
+            .join(targets, targets.c.id == checks.c.target_id)
+            .where(targets.c.name == name)
+            .order_by(checks.c.checked_at.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def text(self, capture: CaptureRow) -> str:
+        return self.blobs.get(capture.text_sha256).decode("utf-8")
+
+    def raw(self, capture: CaptureRow) -> bytes:
+        return self.blobs.get(capture.raw_sha256)
+
+    # -- integrity ------------------------------------------------------------------------
+
+    def verify(self) -> list[str]:
+        """Problems found: SQLite's integrity check plus every blob a capture refers to."""
+        problems: list[str] = []
+        with self.engine.connect() as conn:
+            result = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check")]
+            if result != ["ok"]:
+                problems.extend(f"sqlite: {line}" for line in result)
+            rows = conn.execute(
+                sa.select(
+                    captures.c.id,
+                    captures.c.raw_sha256,
+                    captures.c.text_sha256,
+                    captures.c.dom_sha256,
+                    captures.c.screenshot_sha256,
+                )
+            )
+            for capture_id, raw_digest, text_digest, dom, shot in rows:
+                problems.extend(self._check_blob(capture_id, "raw", raw_digest))
+                problems.extend(self._check_blob(capture_id, "text", text_digest))
+                if dom:
+                    problems.extend(self._check_blob(capture_id, "DOM", dom))
+                if shot:
+                    problems.extend(self._check_blob(capture_id, "screenshot", shot))
+        return problems
+
+    def _check_blob(self, capture_id: str, what: str, digest: str) -> Iterator[str]:
+        try:
+            data = self.blobs.get(digest)
+        except BlobMissing:
+            yield f"capture {capture_id}: {what} blob {digest} is missing"
+            return
+        except Exception as exc:  # a truncated or corrupt zstd frame
+            yield f"capture {capture_id}: {what} blob {digest} is unreadable: {exc}"
+            return
+        if sha256(data) != digest:
+            yield f"capture {capture_id}: {what} blob {digest} does not match its hash"
+
+
+_INSERT_CAPTURE = captures.insert()
+_INSERT_HIT = hits.insert()
+_INSERT_CHECK = checks.insert()
+_UPDATE_TARGET = (
+    sa.update(targets)
+    .where(targets.c.id == sa.bindparam("tid"))
+    .values(
+        last_checked_at=sa.bindparam("checked"),
+        last_status=sa.bindparam("status"),
+        last_error=sa.bindparam("error"),
+        last_capture_id=sa.func.coalesce(sa.bindparam("capture"), targets.c.last_capture_id),
+    )
+)
+_UPDATE_TARGET_FAILED = _UPDATE_TARGET.values(consecutive_errors=targets.c.consecutive_errors + 1)
+_UPDATE_TARGET_OK = _UPDATE_TARGET.values(
+    consecutive_errors=0, etag=sa.bindparam("new_etag"), last_modified=sa.bindparam("new_modified")
+)
+
+
+def _check_values(check: CheckRecord, capture_id: str | None) -> dict[str, Any]:
+    return {
+        "target_id": check.target_id,
+        "checked_at": check.checked_at,
+        "status": check.status,
+        "http_status": check.http_status,
+        "duration": check.duration,
+        "attempts": check.attempts,
+        "capture_id": capture_id,
+        "error": check.error,
+    }
+
+
+def _target_values(check: CheckRecord, capture_id: str | None) -> dict[str, Any]:
+    return {
+        "tid": check.target_id,
+        "checked": check.checked_at,
+        "status": check.status,
+        "error": check.error,
+        "capture": capture_id,
+        "new_etag": check.etag,
+        "new_modified": check.last_modified,
+    }
+
+
+LOCK_WAIT = 10.0  # seconds a second writer waits before giving up
+
+
+def _writer_lock(root: Path, wait: float = LOCK_WAIT, required: bool = True) -> int | None:
+    """One writer per data folder: two overlapping runs (cron, a run during the
+    service) would otherwise read the same "last capture" and store the same page
+    twice. The lock goes with the process, so a killed run leaves none behind."""
+    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            if not required:
+                os.close(fd)
+                return None
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StoreError(
+                f"another watcher process (pid {holder}) is writing to {root}; "
+                f"waited {LOCK_WAIT:.0f} s"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        return fd
+
+
+def _index_text(conn: sa.Connection, text_digest: str, terms: str) -> None:
+    """Add a text to the search index, once per distinct text."""
+    added = conn.execute(
+        sa.insert(schema.search_texts).prefix_with("OR IGNORE").values(text_sha256=text_digest)
+    )
+    if added.rowcount == 1:
+        conn.exec_driver_sql(
+            "INSERT INTO search(rowid, terms) VALUES (?, ?)", (added.lastrowid, terms)
+        )
+
+
+def _state(row: sa.Row[Any], last: CaptureRow | None) -> TargetState:
+    return TargetState(
+        row.id,
+        row.name,
+        row.etag,
+        row.last_modified,
+        row.consecutive_errors,
+        last,
+        row.fetch_learned,
+    )
+
+
+def _hit_rows(capture_id: str, found: Sequence[Hit]) -> list[dict[str, Any]]:
+    grouped: dict[tuple[str, str, str], list[Hit]] = {}
+    for hit in found:
+        grouped.setdefault((hit.group, hit.term, hit.where), []).append(hit)
+    return [
+        {
+            "capture_id": capture_id,
+            "group_name": group,
+            "term": term,
+            "where": where,
+            "count": len(same),
+            "spans": ",".join(f"{h.position}:{h.length}" for h in same),
+        }
+        for (group, term, where), same in grouped.items()
+    ]
+
+
+def _capture_query() -> sa.Select[Any]:
+    return sa.select(captures, targets.c.name.label("target_name")).join(
+        targets, targets.c.id == captures.c.target_id
+    )
+
+
+def _to_capture(row: sa.Row[Any]) -> CaptureRow:
+    m = row._mapping
+    headers = m["headers"]
+    if isinstance(headers, str):  # defensive: JSON stored as text by an older writer
+        headers = json.loads(headers)
+    return CaptureRow(
+        id=m["id"],
+        target=m["target_name"],
+        kind=m["kind"],
+        url=m["url"],
+        final_url=m["final_url"],
+        status_code=m["status_code"],
+        headers=headers,
+        fetched_at=m["fetched_at"],
+        duration=m["duration"],
+        raw_sha256=m["raw_sha256"],
+        raw_size=m["raw_size"],
+        text_sha256=m["text_sha256"],
+        text_size=m["text_size"],
+        content_type=m["content_type"],
+        encoding=m["encoding"],
+        encoding_source=m["encoding_source"],
+        title=m["title"],
+        previous_id=m["previous_id"],
+        added=m["added"],
+        removed=m["removed"],
+        hit_count=m["hit_count"],
+        metadata=m["metadata"],
+        dom_sha256=m["dom_sha256"],
+        screenshot_sha256=m["screenshot_sha256"],
+    )
+
+
+def _is_empty(conn: sa.Connection) -> bool:
+    return conn.exec_driver_sql("SELECT 1 FROM sqlite_master LIMIT 1").first() is None
+
+
+@contextmanager
+def _one_transaction(conn: sa.Connection) -> Iterator[None]:
+    """Schema changes as one SQLite transaction, with foreign keys off meanwhile.
+
+    Python's sqlite3 commits each DDL statement on its own, so a process killed
+    mid-migration used to leave tables without the version that names them, and
+    an index no later run could open. SQLite alters a table by copying it, and
+    with foreign keys enforced, dropping the old copy fails while other tables
+    point at it; the pragma only takes effect outside a transaction, so it is
+    set around it, and the keys are checked before the commit.
+    """
+    conn.commit()  # end whatever the version query began: the BEGIN below must be first
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    implicit = driver.isolation_level
+    driver.isolation_level = None  # sqlite3 issues no BEGIN/COMMIT of its own now
+    conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    try:
+        yield
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"migration left {len(broken)} rows with broken references")
+        conn.exec_driver_sql("COMMIT")
+    except BaseException:
+        conn.exec_driver_sql("ROLLBACK")
+        raise
+    finally:
+        driver.isolation_level = implicit
+        conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+
+
+def create_fresh(conn: sa.Connection) -> None:
+    """A new index: the newest schema straight from ``watcher.store.schema``, stamped
+    with its revision, as running every migration would make it (a test compares
+    the two). Alembic is not imported for it: its imports (mako, pygments, every
+    SQL dialect) take 15 MB that a long-running process would keep for good."""
+    log.info("creating the index at schema %s", schema.SCHEMA_HEAD)
+    with _one_transaction(conn):
+        schema.metadata.create_all(conn)
+        conn.exec_driver_sql(schema.SEARCH_DDL)
+        conn.exec_driver_sql(  # the table and row Alembic keeps its revision in
+            "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+            "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO alembic_version (version_num) VALUES (?)", (schema.SCHEMA_HEAD,)
+        )
+
+
+def migrate(conn: sa.Connection) -> None:
+    """Bring an existing index to the newest schema with Alembic, in one transaction."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.attributes["connection"] = conn
+    log.info("migrating the index to schema %s", schema.SCHEMA_HEAD)
+    with _one_transaction(conn):
+        leftovers = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '_alembic_tmp_%'"
+        ).fetchall()
+        for (leftover,) in leftovers:
+            conn.exec_driver_sql(f'DROP TABLE "{leftover}"')  # from an older, interrupted copy
+        command.upgrade(cfg, "head")

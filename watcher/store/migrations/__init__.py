@@ -1,0 +1,1 @@
+"""Alembic migrations of the index; run by ``watcher.store.index`` when it opens."""

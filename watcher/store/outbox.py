@@ -1,0 +1,340 @@
+"""The outbox in the index: messages waiting to be sent, and their deliveries.
+
+Only rows and transactions live here; sending is ``notify.py``'s job. A message
+is inserted by the transaction that stores its cause (a capture, a check); a
+delivery row per channel is made when the sender first takes the message, and
+every state change is one short transaction, so a crash at any point leaves a
+message either delivered to a channel or still due there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from watcher.core.ids import new_id
+from watcher.store.schema import deliveries, messages
+
+if TYPE_CHECKING:
+    from watcher.alerts.compose import Composed
+    from watcher.alerts.events import Event
+
+FINAL = ("sent", "failed", "skipped", "digested")
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    kind: str
+    target: str | None
+    capture_id: str | None
+    tags: tuple[str, ...]
+    composed: Composed
+    created_at: datetime
+    digest_tag: str | None = None
+    attachment_sha256: str | None = None  # a blob (a screenshot) sent with the message
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    id: str
+    created_at: datetime
+    kind: str
+    target: str | None
+    capture_id: str | None
+    tags: list[str]
+    title: str
+    body_text: str
+    body_html: str
+    body_markdown: str
+    status: str
+    digest_tag: str | None
+    digest_id: str | None
+    sent_at: datetime | None
+    error: str | None
+    attachment_sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    id: int
+    message_id: str
+    channel: str
+    channel_name: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    error: str | None
+
+
+def plan(event: Event, composed: Composed, digests: Mapping[str, float]) -> list[NewMessage]:
+    """The messages an event makes: one for its tags sent at once, and one per tag
+    that gathers its messages into a digest (``settings.digest``)."""
+    waiting = [tag for tag in event.notify if tag in digests]
+    direct = tuple(tag for tag in event.notify if tag not in digests)
+    out = []
+    if direct or not event.notify:
+        out.append(_new(event, composed, direct, None))
+    out.extend(_new(event, composed, (tag,), tag) for tag in waiting)
+    return out
+
+
+def _new(event: Event, composed: Composed, tags: tuple[str, ...], digest: str | None) -> NewMessage:
+    return NewMessage(
+        kind=event.kind,
+        target=event.target or None,
+        capture_id=event.capture_id,
+        tags=tags,
+        composed=composed,
+        created_at=event.at,
+        digest_tag=digest,
+        attachment_sha256=event.attachment_sha256,
+    )
+
+
+def insert(conn: sa.Connection, new: Sequence[NewMessage]) -> list[str]:
+    """Add messages within the caller's transaction; returns their ids."""
+    if not new:
+        return []
+    rows = [_values(m) for m in new]
+    conn.execute(sa.insert(messages), rows)
+    return [r["id"] for r in rows]
+
+
+def _values(m: NewMessage) -> dict[str, Any]:
+    return {
+        "id": new_id(m.created_at.timestamp()),
+        "created_at": m.created_at,
+        "kind": m.kind,
+        "target": m.target,
+        "capture_id": m.capture_id,
+        "tags": list(m.tags),
+        "title": m.composed.title,
+        "body_text": m.composed.text,
+        "body_html": m.composed.html,
+        "body_markdown": m.composed.markdown,
+        "status": "pending",
+        "digest_tag": m.digest_tag,
+        "attachment_sha256": m.attachment_sha256,
+    }
+
+
+class Outbox:
+    """Queries and state changes of the outbox, on one SQLAlchemy engine."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    # -- reading ----------------------------------------------------------------------
+
+    def messages(
+        self, statuses: Iterable[str] | None = None, limit: int | None = None
+    ) -> list[MessageRow]:
+        """Messages, newest first, optionally only those in ``statuses``."""
+        query = sa.select(messages).order_by(messages.c.id.desc())
+        if statuses is not None:
+            query = query.where(messages.c.status.in_(list(statuses)))
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [MessageRow(**row._mapping) for row in conn.execute(query)]
+
+    def message(self, message_id: str) -> MessageRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(messages).where(messages.c.id == message_id)).first()
+        return MessageRow(**row._mapping) if row else None
+
+    def deliveries_of(self, message_ids: Sequence[str]) -> dict[str, list[DeliveryRow]]:
+        found: dict[str, list[DeliveryRow]] = {i: [] for i in message_ids}
+        with self.engine.connect() as conn:
+            for start in range(0, len(message_ids), 500):
+                query = sa.select(deliveries).where(
+                    deliveries.c.message_id.in_(message_ids[start : start + 500])
+                )
+                for row in conn.execute(query.order_by(deliveries.c.id)):
+                    found[row.message_id].append(DeliveryRow(**row._mapping))
+        return found
+
+    def counts(self) -> dict[str, int]:
+        """Messages by status (the backlog is ``pending``)."""
+        query = sa.select(messages.c.status, sa.func.count()).group_by(messages.c.status)
+        with self.engine.connect() as conn:
+            return {status: n for status, n in conn.execute(query)}
+
+    def unexpanded(self) -> list[MessageRow]:
+        """Pending messages not yet split into deliveries (and not waiting for a digest)."""
+        has_deliveries = sa.exists().where(deliveries.c.message_id == messages.c.id)
+        query = (
+            sa.select(messages)
+            .where(messages.c.status == "pending", messages.c.digest_tag.is_(None))
+            .where(~has_deliveries)
+            .order_by(messages.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [MessageRow(**row._mapping) for row in conn.execute(query)]
+
+    def due(self, now: datetime) -> list[tuple[DeliveryRow, MessageRow]]:
+        """Deliveries to attempt now, oldest message first."""
+        query = (
+            sa.select(deliveries, messages)
+            .join(messages, messages.c.id == deliveries.c.message_id)
+            .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
+            .order_by(deliveries.c.message_id, deliveries.c.id)
+        )
+        out = []
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                m = row._mapping
+                delivery = DeliveryRow(**{c.name: m[deliveries.c[c.name]] for c in deliveries.c})
+                message = MessageRow(**{c.name: m[messages.c[c.name]] for c in messages.c})
+                out.append((delivery, message))
+        return out
+
+    def next_attempt(self) -> datetime | None:
+        query = sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(
+            deliveries.c.status == "pending"
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()  # min() keeps the column's type
+
+    def waiting_digests(self) -> dict[str, list[MessageRow]]:
+        """Messages gathered for each digest tag, oldest first."""
+        query = (
+            sa.select(messages)
+            .where(messages.c.status == "pending", messages.c.digest_tag.is_not(None))
+            .order_by(messages.c.id)
+        )
+        found: dict[str, list[MessageRow]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                found.setdefault(row.digest_tag, []).append(MessageRow(**row._mapping))
+        return found
+
+    # -- changing ---------------------------------------------------------------------
+
+    def expand(self, message_id: str, channels: Sequence[tuple[str, str]], now: datetime) -> None:
+        """One pending delivery per channel (key, display name) for a message."""
+        rows = [
+            {
+                "message_id": message_id,
+                "channel": key,
+                "channel_name": name,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+            for key, name in channels
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(deliveries).prefix_with("OR IGNORE"), rows)
+
+    def finish_message(self, message_id: str, status: str, error: str | None = None) -> None:
+        """Close a message that has no deliveries to make (no channels, none matching)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(messages)
+                .where(messages.c.id == message_id, messages.c.status == "pending")
+                .values(status=status, error=error)
+            )
+
+    def delivered(self, delivery_id: int, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(deliveries)
+                .where(deliveries.c.id == delivery_id)
+                .values(status="sent", sent_at=now, attempts=deliveries.c.attempts + 1, error=None)
+            )
+            self._settle(conn, delivery_id, now)
+
+    def attempt_failed(
+        self, delivery_id: int, error: str, retry_at: datetime | None, now: datetime
+    ) -> None:
+        """Record a failed attempt: due again at ``retry_at``, or failed for good (None)."""
+        values: dict[str, Any] = {"attempts": deliveries.c.attempts + 1, "error": error}
+        if retry_at is None:
+            values["status"] = "failed"
+        else:
+            values["next_attempt_at"] = retry_at
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(deliveries).where(deliveries.c.id == delivery_id).values(values))
+            self._settle(conn, delivery_id, now)
+
+    def give_up(self, delivery_id: int, error: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(deliveries)
+                .where(deliveries.c.id == delivery_id)
+                .values(status="failed", error=error)
+            )
+            self._settle(conn, delivery_id, now)
+
+    @staticmethod
+    def _settle(conn: sa.Connection, delivery_id: int, now: datetime) -> None:
+        """Once no delivery of a message is pending, the message is sent or failed."""
+        message_id = conn.execute(
+            sa.select(deliveries.c.message_id).where(deliveries.c.id == delivery_id)
+        ).scalar_one()
+        states = [
+            (s, e)
+            for s, e in conn.execute(
+                sa.select(deliveries.c.status, deliveries.c.error).where(
+                    deliveries.c.message_id == message_id
+                )
+            )
+        ]
+        if any(s == "pending" for s, _ in states):
+            return
+        failed = [e for s, e in states if s == "failed"]
+        values: dict[str, Any] = (
+            {"status": "failed", "error": "; ".join(e or "failed" for e in failed)}
+            if failed
+            else {"status": "sent", "sent_at": now, "error": None}
+        )
+        conn.execute(sa.update(messages).where(messages.c.id == message_id).values(values))
+
+    def gather_digest(
+        self, tag: str, parts: Sequence[MessageRow], composed: Composed, now: datetime
+    ) -> str:
+        """Replace waiting messages by one digest message, in one transaction."""
+        digest = NewMessage("digest", None, None, (tag,), composed, now)
+        with self.engine.begin() as conn:
+            (digest_id,) = insert(conn, [digest])
+            conn.execute(
+                sa.update(messages)
+                .where(messages.c.id.in_([p.id for p in parts]), messages.c.status == "pending")
+                .values(status="digested", digest_id=digest_id)
+            )
+        return digest_id
+
+    def retry_failed(self, now: datetime) -> int:
+        """Make failed messages due again on the channels that failed; returns how many.
+
+        Their age is not reset: past ``outbox_max_age`` each channel gets one more try."""
+        with self.engine.begin() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(messages.c.id).where(messages.c.status == "failed")
+                ).scalars()
+            )
+            if not ids:
+                return 0
+            conn.execute(
+                sa.update(deliveries)
+                .where(deliveries.c.message_id.in_(ids), deliveries.c.status == "failed")
+                .values(status="pending", next_attempt_at=now, attempts=0)
+            )
+            conn.execute(
+                sa.update(messages)
+                .where(messages.c.id.in_(ids))
+                .values(status="pending", error=None)
+            )
+        return len(ids)
+
+
+def backoff(attempts: int, base: float = 30.0, cap: float = 3600.0) -> timedelta:
+    """Seconds before the next try after ``attempts`` failures: 30 s, 1 min, 2 min … 1 h."""
+    return timedelta(seconds=min(cap, base * 2 ** max(attempts - 1, 0)))

@@ -1,0 +1,210 @@
+"""The index's tables, written with SQLAlchemy Core so one schema serves SQLite
+now and PostgreSQL later. Alembic migrations (``watcher/store/migrations``) change
+an existing index; a new one is created from this module in one step (see
+``watcher.store.index.create_fresh``), and a test checks that both give the same
+tables, columns, indexes and keys.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+SCHEMA_HEAD = "0005"  # the newest migration's revision; a test keeps it in step
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as ISO-8601 UTC text, returned timezone-aware."""
+
+    impl = sa.String(32)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return datetime.fromisoformat(value)  # 'Z' is UTC; 60x faster than strptime
+
+
+metadata = sa.MetaData()
+
+targets = sa.Table(
+    "targets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_checked_at", UTCDateTime),
+    sa.Column("last_status", sa.String(16)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("consecutive_errors", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_capture_id", sa.String(26)),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("next_check_at", UTCDateTime),
+    # a page of targets.yaml, or a document / attachment found through a listing target
+    sa.Column("kind", sa.String(16), nullable=False, server_default="page"),
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("targets.id")),
+    sa.Column("fetch_learned", sa.String(16)),  # `fetch: auto` found it needs: browser
+)
+
+captures = sa.Table(
+    "captures",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("previous_id", sa.String(26)),
+    sa.Column("kind", sa.String(16), nullable=False),  # new | changed | unchanged (text same)
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("final_url", sa.Text, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("headers", sa.JSON, nullable=False),
+    sa.Column("fetched_at", UTCDateTime, nullable=False),
+    sa.Column("duration", sa.Float, nullable=False),
+    sa.Column("raw_sha256", sa.String(64), nullable=False),
+    sa.Column("raw_size", sa.Integer, nullable=False),
+    sa.Column("text_sha256", sa.String(64), nullable=False),
+    sa.Column("text_size", sa.Integer, nullable=False),
+    sa.Column("content_type", sa.Text),
+    sa.Column("encoding", sa.String(32)),
+    sa.Column("encoding_source", sa.String(16)),
+    sa.Column("title", sa.Text, nullable=False, server_default=""),
+    sa.Column("added", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("removed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("hit_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("metadata", sa.JSON),  # a notice's 发文字号, dates, issuer … (documents)
+    # a browser fetch: raw_sha256 is what the server sent first (the evidence, e.g. a
+    # 521 challenge); the text comes from the rendered DOM; and a full-page screenshot
+    sa.Column("dom_sha256", sa.String(64)),
+    sa.Column("screenshot_sha256", sa.String(64)),
+    sa.Index("ix_captures_target_fetched", "target_id", "fetched_at"),
+    sa.Index("ix_captures_raw_sha256", "raw_sha256"),
+    sa.Index("ix_captures_text_sha256", "text_sha256"),
+    sa.Index("ix_captures_fetched", "fetched_at", "id"),
+)
+
+# One row per capture, group, term and direction, with every occurrence's span:
+# a page naming 船舶 twenty times is one row, not twenty.
+hits = sa.Table(
+    "hits",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("capture_id", sa.String(26), sa.ForeignKey("captures.id"), nullable=False),
+    sa.Column("group_name", sa.String(64), nullable=False),
+    sa.Column("term", sa.Text, nullable=False),
+    sa.Column("where", sa.String(8), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("spans", sa.Text, nullable=False),  # "start:length,…" in the text
+    sa.Index("ix_hits_capture", "capture_id"),
+    sa.Index("ix_hits_group", "group_name"),
+)
+
+checks = sa.Table(
+    "checks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("checked_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # new | changed | unchanged | error
+    sa.Column("http_status", sa.Integer),
+    sa.Column("duration", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("capture_id", sa.String(26)),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_checks_target_time", "target_id", "checked_at"),
+)
+
+# The outbox: every alert is a row here before anyone tries to send it, written in
+# the same transaction as the capture or check that caused it. It is the only
+# truth about alerts: what was sent, to which channel, and what failed.
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),  # ULID: sorts by creation time
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # changed | new | error | recovered | …
+    sa.Column("target", sa.String(64)),
+    sa.Column("capture_id", sa.String(26)),
+    sa.Column("tags", sa.JSON, nullable=False),  # apprise tags; [] means every channel
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body_text", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("body_markdown", sa.Text, nullable=False),
+    # pending | sent | failed | skipped (no channels at all) | digested (sent in a digest)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("digest_tag", sa.String(64)),  # waits to go out in this tag's digest
+    sa.Column("digest_id", sa.String(26)),  # the digest message that carried it
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("error", sa.Text),
+    sa.Column("attachment_sha256", sa.String(64)),  # a screenshot sent with the message
+    sa.Index("ix_messages_status", "status", "id"),
+)
+
+# One row per message and channel, made when the sender first takes the message:
+# each channel has its own attempts and backoff, so one failing channel never
+# holds back the others, and a channel that got a message never gets it again.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("message_id", sa.String(26), sa.ForeignKey("messages.id"), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),  # hash of the channel's URL
+    sa.Column("channel_name", sa.Text, nullable=False),  # the URL with secrets hidden
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("error", sa.Text),
+    sa.UniqueConstraint("message_id", "channel", name="uq_deliveries_message_channel"),
+    sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
+)
+
+# Search: each distinct text once. ``search_texts`` gives a text digest its FTS5
+# rowid; the FTS5 table ``search`` (SQLite only) holds the text's tokens, without
+# the text and without positions (see watcher.store.search).
+SEARCH_DDL = (  # as migration 0003 made it
+    "CREATE VIRTUAL TABLE search USING fts5("
+    "terms, content='', detail=none, tokenize='unicode61 remove_diacritics 0')"
+)
+search_texts = sa.Table(
+    "search_texts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("text_sha256", sa.String(64), nullable=False, unique=True),
+)
+
+# What a listing has listed: one row per document (or attachment), whose checks and
+# captures are those of its own row in ``targets`` (kind ``document``/``attachment``).
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), primary_key=True),
+    sa.Column("listing_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("targets.id")),  # an attachment's document
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False, server_default=""),
+    sa.Column("listed_date", sa.String(32)),  # the date shown next to the item, as given
+    sa.Column("position", sa.Integer),  # its place in the listing when last seen (0 = top)
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_listed_at", UTCDateTime),
+    # baseline (known before the first check) | deferred (over the cap) | active |
+    # suspected (gone, not yet confirmed) | removed
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("state_since", UTCDateTime),
+    sa.Column("failed_checks", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("delisted_at", UTCDateTime),
+    sa.Column("last_good_capture_id", sa.String(26)),
+    sa.Column("next_check_at", UTCDateTime),
+    sa.Column("metadata", sa.JSON),
+    sa.Index("ix_documents_listing", "listing_id"),
+    sa.UniqueConstraint("listing_id", "url", name="uq_documents_listing_url"),
+)
