@@ -529,15 +529,19 @@ def test_a_pass_cut_off_mid_send_does_not_make_the_next_pass_send_again(site) ->
         server.route("/n", body=HIT_PAGE.encode())
         with Store(config.parent / "snapshots") as store:
             # queue the alert without sending it: a check with channels but no time
-            from watcher.check.checker import run_once
+            from watcher.alerts.alerter import Alerter
+            from watcher.check.pages import Pages
+            from watcher.check.run import run_once
             from watcher.config import load_config
             from watcher.fetch.client import Fetcher, FetchSettings
+            from watcher.fetch.session import BrowserSession
 
             loaded = load_config(config)
 
             async def scenario() -> None:
                 async with Fetcher(FetchSettings(host_delay=0)) as fetcher:
-                    await run_once(loaded, store, fetcher, composer=Composer())
+                    pages = Pages(fetcher, BrowserSession())
+                    await run_once(loaded, store, pages, alerts=Alerter(Composer(), {}))
                 sender = make_sender(store, folder / "notifiers", clock=lambda: datetime.now(UTC))
                 first = asyncio.create_task(sender.deliver_due())
                 while not smtp.mailbox.envelopes:

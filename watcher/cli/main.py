@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -58,6 +59,13 @@ class Context:
         from watcher.alerts.compose import Composer
 
         return Composer(config.settings.base_url, self.notifiers / "templates")
+
+    def runtime(self, config: Config, store: Any, channels: Any = None) -> Any:
+        """The one wiring of the pipeline (``watcher.service.runtime``) for this command."""
+        from watcher.service.runtime import Paths, Runtime
+
+        paths = Paths(self.config_path, self.data, self.notifiers)
+        return Runtime(config, paths, store, channels=channels or None)
 
     @cached_property
     def out(self) -> Console:
@@ -250,14 +258,6 @@ async def _check(
     as_json: bool,
     channels: Any,
 ) -> list[CheckResult]:
-    from watcher.check.checker import run_once
-    from watcher.fetch.client import Fetcher, FetchSettings
-
-    settings = FetchSettings(
-        concurrency=config.settings.concurrency,
-        per_host=config.settings.per_host,
-        host_delay=config.settings.host_delay,
-    )
     # JSON output streams to a program; rich is loaded only for a person at a terminal
     progress = _progress(ctx, len(targets)) if not as_json and sys.stderr.isatty() else None
 
@@ -265,32 +265,14 @@ async def _check(
         if as_json:
             sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
             sys.stdout.flush()
-            result.hits = []  # printed; streaming output should not hold every snippet
         if progress is not None:
             progress.advance(progress.task_ids[0])
 
-    # without channels an alert could only be marked undeliverable: none are made
-    composer = ctx.composer(config) if channels else None
-    with progress if progress is not None else contextlib.nullcontext():
-        async with Fetcher(settings) as fetcher:
-            results = await run_once(config, store, fetcher, targets, on_result, composer=composer)
-    if composer is not None:
-        await _deliver(config, store, channels, composer, CHECK_SEND_BUDGET)
+    async with ctx.runtime(config, store, channels) as runtime:
+        with progress if progress is not None else contextlib.nullcontext():
+            results = await runtime.check(targets, on_result)
+        await runtime.deliver(CHECK_SEND_BUDGET)
     return results
-
-
-async def _deliver(config: Config, store: Any, channels: Any, composer: Any, budget: float) -> None:
-    """One bounded pass over the outbox (what a check or a retry just queued)."""
-    from watcher.alerts.send import Sender
-    from watcher.store.outbox import Outbox
-
-    sender = Sender.from_settings(
-        Outbox(store.engine), channels, composer, config.settings, blobs=store.blobs
-    )
-    try:
-        await asyncio.wait_for(sender.deliver_due(), timeout=budget)
-    except TimeoutError:
-        log.warning("alerts: still sending after %.0f s; the rest stay in the outbox", budget)
 
 
 def _progress(ctx: Context, total: int) -> Any:
@@ -607,6 +589,12 @@ def outbox(ctx: Context, retry: bool, show_all: bool, as_json: bool) -> None:
     _print_outbox(ctx, rows, deliveries, counts)
 
 
+async def _deliver(ctx: Context, config: Config, store: Any, budget: float) -> None:
+    """One bounded pass over the outbox, now (what a retry made due again)."""
+    async with ctx.runtime(config, store, ctx.channels()) as runtime:
+        await runtime.deliver(budget)
+
+
 def _retry(ctx: Context) -> None:
     from datetime import UTC, datetime
 
@@ -617,9 +605,7 @@ def _retry(ctx: Context) -> None:
         count = Outbox(store.engine).retry_failed(datetime.now(UTC))
         ctx.err.print(f"{count} failed messages are due again", highlight=False)
         if count and store.exclusive:
-            asyncio.run(
-                _deliver(config, store, ctx.channels(), ctx.composer(config), CHECK_SEND_BUDGET)
-            )
+            asyncio.run(_deliver(ctx, config, store, CHECK_SEND_BUDGET))
 
 
 def _message_json(m: Any, deliveries: list[Any]) -> dict[str, Any]:
@@ -890,70 +876,105 @@ def verify(ctx: Context) -> None:
 
 @main.command("test")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print the extracted document as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was found as one JSON object.")
 @pass_ctx
 def test_target(ctx: Context, name: str, as_json: bool) -> None:
-    """Fetch and extract target NAME now; show text and keyword hits; store nothing.
+    """Check target NAME now the way `watcher check` does; show the text and keyword
+    hits; store nothing.
 
-    For tuning select, exclude and ignore rules.
+    The target's fetch mode (`fetch: browser` or `auto`), selectors, ignore rules
+    and keywords all apply. For a listing, the items it would follow are listed
+    and its first item is checked too. For tuning select, exclude and ignore rules.
 
     \b
     Example:
       watcher test miit-notices
+    Exit 0 when the page was read, 1 when it could not be.
     """
+    from watcher.check.trial import trial
+
     config = ctx.config()
     (target,) = _select(ctx, config, (name,))
-    outcome = asyncio.run(_test(config, target))
-    if isinstance(outcome, str):
-        ctx.fail(outcome, EXIT_FAILED)
-    fetched, document, encoding, hits = outcome
+
+    async def run() -> Any:
+        from watcher.store.index import Store
+
+        with (
+            tempfile.TemporaryDirectory(prefix="watcher-test-") as folder,
+            Store(Path(folder), fsync=False) as scratch,
+        ):
+            async with ctx.runtime(config, scratch) as runtime:
+                return await trial(config, scratch, runtime.pages, target, runtime.clock)
+
+    found = asyncio.run(run())
     if as_json:
-        payload = {
-            "target": name,
-            "final_url": fetched.final_url,
-            "status_code": fetched.status_code,
-            "encoding": encoding,
-            "title": document.title,
-            "text": document.text,
-            "links": [{"url": link.url, "text": link.text} for link in document.links],
-            "hits": [h.to_json() for h in hits],
-        }
-        click.echo(json.dumps(payload, ensure_ascii=False))
-        return
+        click.echo(json.dumps(_trial_json(found), ensure_ascii=False))
+    else:
+        _print_trial(ctx, found)
+    failed = found.result.status == "error" or (found.first and found.first.result.error)
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _trial_json(found: Any) -> dict[str, Any]:
+    r = found.result
+    payload: dict[str, Any] = {
+        "target": r.target,
+        "status": "error" if r.error else "ok",
+        "error": r.error,
+        "final_url": r.final_url,
+        "status_code": r.http_status,
+        "encoding": found.encoding,
+        "title": r.title,
+        "text": found.text,
+        "links": [{"url": link.url, "text": link.text} for link in found.links],
+        "hits": [h.to_json() for h in r.hits],
+    }
+    if found.items or found.items_error:
+        payload["items"] = [{"url": i.url, "title": i.title, "date": i.date} for i in found.items]
+        payload["items_error"] = found.items_error
+        payload["first_item"] = _trial_json(found.first) if found.first else None
+    return payload
+
+
+def _print_trial(ctx: Context, found: Any, heading: str = "") -> None:
     from rich.text import Text
 
+    r = found.result
+    if r.error:
+        ctx.err.print(f"[bold red]error:[/] {heading}{r.error}", highlight=False)
+        return
     ctx.out.print(
-        f"[bold]{document.title}[/]  ({fetched.final_url}, HTTP {fetched.status_code}, {encoding})",
+        f"[bold]{heading}{r.title}[/]  ({r.final_url}, HTTP {r.http_status}, {found.encoding})",
         highlight=False,
     )
     ctx.out.rule()
-    ctx.out.print(Text(document.text))
+    ctx.out.print(Text(found.text))
     ctx.out.rule()
     ctx.out.print(
-        f"{len(document.text)} characters, {len(document.links)} links, {len(hits)} hits",
+        f"{len(found.text)} characters, {len(found.links)} links, {len(r.hits)} hits",
         highlight=False,
     )
-    for hit in hits:
+    for hit in r.hits:
         ctx.out.print(f"  [yellow]{hit.group}[/] {hit.term}: {hit.snippet}", highlight=False)
+    if found.items_error:
+        ctx.err.print(f"[bold red]listing items:[/] {found.items_error}", highlight=False)
+    if found.items:
+        _print_items(ctx, found.items)
+    if found.first is not None:
+        ctx.out.print()
+        _print_trial(ctx, found.first, heading="first item: ")
 
 
-async def _test(config: Config, target: Target) -> Any:
-    from watcher.analysis.analyse import ExtractionProblem, document_of
-    from watcher.check.checker import fetch_options, page_of
-    from watcher.fetch.client import Fetcher, FetchError, FetchSettings
-    from watcher.keywords import KeywordMatcher, find_hits
+def _print_items(ctx: Context, items: Any) -> None:
+    from rich.table import Table
 
-    async with Fetcher(FetchSettings(host_delay=0)) as fetcher:
-        try:
-            fetched = await fetcher.fetch(target.url, fetch_options(target))
-        except FetchError as exc:
-            return str(exc)
-    try:
-        document, encoding, _source = document_of(page_of(target, fetched, None), links=True)
-    except ExtractionProblem as exc:
-        return f"{target.name}: {exc}"
-    matcher = KeywordMatcher(config.keywords).restricted(target.keywords)
-    return fetched, document, encoding, find_hits(matcher, None, document.text, None)
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for column in ("#", "date", "title", "url"):
+        table.add_column(column, no_wrap=column != "title", overflow="ellipsis")
+    for number, item in enumerate(items, 1):
+        table.add_row(str(number), item.date or "", item.title, item.url)
+    ctx.out.print(f"\n{len(items)} items the listing would follow:", highlight=False)
+    ctx.out.print(table)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ stage can be tested on its own (fetch -> extract -> store -> diff -> keywords).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -81,7 +81,61 @@ class Hit:
         }
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class DocumentCheck:
+    """A listing's document checked in this check and found new or changed."""
+
+    url: str
+    title: str
+    status: Status
+    capture_id: str | None
+    hits: tuple[Hit, ...] = ()
+    kind: str = "document"  # or "attachment"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "url": self.url,
+            "title": self.title,
+            "status": self.status,
+            "capture_id": self.capture_id,
+            "kind": self.kind,
+            "hits": [h.to_json() for h in self.hits],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentFate:
+    """A document whose standing changed: suspected or confirmed removed, delisted,
+    restored, or deferred to a later check."""
+
+    url: str
+    title: str
+    evidence_id: str | None = None  # its last good capture
+    failed_checks: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "url": self.url,
+            "title": self.title,
+            "evidence_id": self.evidence_id,
+            "failed_checks": self.failed_checks,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ListingOutcome:
+    """What a listing's check did to its documents, each kind of fate on its own."""
+
+    new: tuple[DocumentCheck, ...] = ()
+    changed: tuple[DocumentCheck, ...] = ()
+    suspected: tuple[DocumentFate, ...] = ()
+    removed: tuple[DocumentFate, ...] = ()
+    delisted: tuple[DocumentFate, ...] = ()
+    restored: tuple[DocumentFate, ...] = ()
+    deferred: tuple[DocumentFate, ...] = ()  # new items over ``max_new``, for later checks
+
+
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     """One target's outcome of one check; the CLI and the scheduler report these."""
 
@@ -97,18 +151,16 @@ class CheckResult:
     size: int = 0
     added: int = 0
     removed: int = 0
-    hits: list[Hit] = field(default_factory=list)
-    documents: list[dict[str, object]] = field(default_factory=list)
+    hits: tuple[Hit, ...] = ()
     error: str | None = None
     title: str = ""
-    # listing: documents confirmed gone (not `removed`: that is the removed characters)
-    removed_documents: list[str] = field(default_factory=list)
-    deferred: int = 0  # listing: new documents over the cap, fetched by later checks
     looks_removed: bool = False  # the page says it is gone (soft 404)
     error_kind: str | None = None  # a failed fetch: http, blocked, timeout, connection …
-    links: tuple[tuple[str, str], ...] = ()  # documents: attachment links (url, text)
+    attachment_links: tuple[tuple[str, str], ...] = ()  # a document's (url, text) links
+    listing: ListingOutcome | None = None  # a listing target's documents
 
     def to_json(self) -> dict[str, object]:
+        listing = self.listing or ListingOutcome()
         return {
             "target": self.target,
             "status": self.status,
@@ -124,8 +176,13 @@ class CheckResult:
             "added": self.added,
             "removed": self.removed,
             "hits": [h.to_json() for h in self.hits],
-            "documents": self.documents,
-            "removed_documents": self.removed_documents,
-            "deferred": self.deferred,
+            "documents": [d.to_json() for d in listing.new],
+            # `removed` is the removed characters (DESIGN.md); documents gone are these
+            "removed_documents": [d.url for d in listing.removed],
+            "deferred": len(listing.deferred),
+            "changed_documents": [d.to_json() for d in listing.changed],
+            "suspected_documents": [d.to_json() for d in listing.suspected],
+            "delisted_documents": [d.to_json() for d in listing.delisted],
+            "restored_documents": [d.to_json() for d in listing.restored],
             "error": self.error,
         }

@@ -22,85 +22,118 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from watcher.alerts.events import Event
 from watcher.analysis.decode import decode_html
 from watcher.config import Target
-from watcher.core.models import CheckResult, FetchResult
+from watcher.core.clock import Clock
+from watcher.core.models import (
+    CheckResult,
+    DocumentCheck,
+    DocumentFate,
+    FetchResult,
+    ListingOutcome,
+)
 from watcher.fetch.client import FetchError
 from watcher.listings.items import Item, ListingError, items_of, next_page
 from watcher.store.documents import DocumentRow, Documents
-from watcher.store.index import TargetState
-
-if TYPE_CHECKING:
-    from watcher.check.checker import Checker
+from watcher.store.index import Store, TargetState
+from watcher.store.outbox import NewMessage
 
 log = logging.getLogger(__name__)
 
 REMOVAL_STATUS = (404, 410)
 
 
-class Follower:
-    """Follows one listing target's documents with the checker that checked it."""
+@dataclass(frozen=True, slots=True)
+class DocumentRole:
+    """What a document's check needs to know of its listing."""
 
-    def __init__(self, checker: Checker) -> None:
-        self.checker = checker
-        self.documents = Documents(checker.store.engine)
+    listing_title: str
+    listed_date: str | None = None
+    attachments: bool = False  # report its attachment links
+    attachment_of: str | None = None  # for an attachment: its notice's title
+
+
+CheckDocument = Callable[[Target, TargetState, DocumentRole], Awaitable[CheckResult]]
+FetchPage = Callable[[str], Awaitable[FetchResult]]
+Alerts = Callable[[Sequence[Event]], list[NewMessage]]
+
+
+@dataclass
+class _Tally:
+    """The fates of one listing check's documents, gathered as they are settled."""
+
+    new: list[DocumentCheck] = field(default_factory=list)
+    changed: list[DocumentCheck] = field(default_factory=list)
+    suspected: list[DocumentFate] = field(default_factory=list)
+    removed: list[DocumentFate] = field(default_factory=list)
+    delisted: list[DocumentFate] = field(default_factory=list)
+    restored: list[DocumentFate] = field(default_factory=list)
+
+    def outcome(self, deferred: Sequence[DocumentRow]) -> ListingOutcome:
+        return ListingOutcome(
+            new=tuple(self.new),
+            changed=tuple(self.changed),
+            suspected=tuple(self.suspected),
+            removed=tuple(self.removed),
+            delisted=tuple(self.delisted),
+            restored=tuple(self.restored),
+            deferred=tuple(_fate(d) for d in deferred),
+        )
+
+
+class Follower:
+    """Follows one listing's documents. It checks each with ``check_document`` and
+    fetches further listing pages with ``fetch_page``; what they tell becomes
+    messages through ``alerts``, written with the document's new state."""
+
+    def __init__(
+        self,
+        store: Store,
+        check_document: CheckDocument,
+        fetch_page: FetchPage,
+        alerts: Alerts,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.documents = Documents(store.engine)
+        self.check_document = check_document
+        self.fetch_page = fetch_page
+        self.alerts = alerts
+        self.clock = clock
 
     async def follow(
-        self,
-        listing: Target,
-        state: TargetState,
-        result: CheckResult,
-        page: FetchResult | None,
-    ) -> None:
-        """Update the listing's documents; report them in ``result``."""
+        self, listing: Target, state: TargetState, status: str, page: FetchResult | None
+    ) -> ListingOutcome:
+        """Update the listing's documents after its own check (``status``); ``page`` is
+        its fetched page when its items are to be read again (it changed)."""
         follow = listing.follow
         assert follow is not None
-        now = self.checker.clock()
+        now = self.clock.now()
+        tally = _Tally()
         known = self.documents.of_listing(state.id, kind="document")
-        self.listing_id = state.id
-        if page is not None and result.status != "error":
+        if page is not None and status != "error":
             try:
-                items = await self._items(listing, page)
+                items = await read_items(listing, page, self.fetch_page)
             except (ListingError, FetchError) as exc:
                 log.warning("%s: cannot read the listing's items: %s", listing.name, exc)
                 items = None
             if items is not None:
-                first = not known and result.status == "new"
-                known = self._register(listing, state, items, known, now, first)
+                first = not known and status == "new"
+                known = self._register(listing, state, items, known, now, first, tally)
         everything = {**self.documents.of_listing(state.id, kind="attachment"), **known}
         due = self._due(listing, everything, now)
         if due:
-            await self._check_documents(listing, due, result, now)
-        result.deferred = sum(
-            1 for d in self.documents.of_listing(state.id).values() if d.state == "deferred"
-        )
+            await self._check_documents(listing, state.id, due, now, tally)
+        waiting = [d for d in self.documents.of_listing(state.id).values() if d.state == "deferred"]
+        return tally.outcome(waiting)
 
     # -- the listing's items ------------------------------------------------------------
-
-    async def _items(self, listing: Target, first: FetchResult) -> list[Item]:
-        """Items of every listing page followed (``follow.pages``), in order."""
-        follow = listing.follow
-        assert follow is not None
-        from watcher.check.checker import fetch_options
-
-        found: list[Item] = []
-        fetched, number = first, 1
-        while True:
-            text = decode_html(fetched.body, fetched.header("content-type")).text
-            content_type = fetched.header("content-type")
-            found.extend(
-                await asyncio.to_thread(items_of, text, content_type, fetched.final_url, follow)
-            )
-            url = next_page(text, fetched.final_url, follow, number)
-            if url is None:
-                return found
-            fetched = await self.checker.fetcher.fetch(url, fetch_options(listing))
-            number += 1
 
     def _register(
         self,
@@ -110,6 +143,7 @@ class Follower:
         known: dict[str, DocumentRow],
         now: datetime,
         first: bool,
+        tally: _Tally,
     ) -> dict[str, DocumentRow]:
         follow = listing.follow
         assert follow is not None
@@ -129,7 +163,7 @@ class Follower:
             if d.url in seen
         ]
         self.documents.listed(again, now)
-        self._delistings(listing, items, known, now)
+        self._delistings(listing, items, known, now, tally)
         if baseline and added:
             log.info("%s: %d items recorded as the baseline", listing.name, len(added))
         out = dict(known)
@@ -137,7 +171,12 @@ class Follower:
         return out
 
     def _delistings(
-        self, listing: Target, items: list[Item], known: dict[str, DocumentRow], now: datetime
+        self,
+        listing: Target,
+        items: list[Item],
+        known: dict[str, DocumentRow],
+        now: datetime,
+        tally: _Tally,
     ) -> None:
         """Known items missing while an item listed below them is still there."""
         present = {item.url for item in items}
@@ -147,10 +186,9 @@ class Follower:
             if doc.url in present or doc.delisted_at is not None or doc.position is None:
                 continue
             if doc.position < lowest:  # an item below it is still listed: it was taken out
-                event = self._event(listing, doc, "delisted", now)
-                self.documents.update(
-                    doc.target_id, self.checker.messages_for([event]), delisted_at=now
-                )
+                event = _event(listing, doc, "delisted", now)
+                self.documents.update(doc.target_id, self.alerts([event]), delisted_at=now)
+                tally.delisted.append(_fate(doc))
                 log.info("%s: delisted %s", listing.name, doc.url)
 
     # -- the documents ------------------------------------------------------------------
@@ -175,50 +213,54 @@ class Follower:
         return deferred + again
 
     async def _check_documents(
-        self, listing: Target, due: list[DocumentRow], result: CheckResult, now: datetime
+        self,
+        listing: Target,
+        listing_id: int,
+        due: list[DocumentRow],
+        now: datetime,
+        tally: _Tally,
     ) -> None:
-        from watcher.check.checker import DocumentRole
-
         follow = listing.follow
         assert follow is not None
-        states = self.checker.store.target_states([(d.name, d.url) for d in due], now)
-
-        parents = {
-            d.target_id: d.title for d in self.documents.of_listing(self.listing_id).values()
-        }
+        states = self.store.target_states([(d.name, d.url) for d in due], now)
+        parents = {d.target_id: d.title for d in self.documents.of_listing(listing_id).values()}
 
         async def one(doc: DocumentRow) -> tuple[DocumentRow, CheckResult]:
             wants_files = follow.attachments and doc.kind == "document"
             parent = parents.get(doc.parent_id) if doc.parent_id else None
             role = DocumentRole(listing.title, doc.listed_date, wants_files, parent)
             target = document_target(listing, doc)
-            return doc, await self.checker.check(target, states[doc.name], document=role)
+            return doc, await self.check_document(target, states[doc.name], role)
 
-        attachments: list[tuple[DocumentRow, CheckResult]] = []
+        with_files: list[tuple[DocumentRow, CheckResult]] = []
         for doc, outcome in await asyncio.gather(*(one(d) for d in due)):
-            self._settle(listing, doc, outcome, result)
-            if outcome.links and doc.kind == "document":
-                attachments.append((doc, outcome))
-        found = self._attachments(listing, attachments, now)
+            self._settle(listing, doc, outcome, tally)
+            if outcome.attachment_links and doc.kind == "document":
+                with_files.append((doc, outcome))
+        found = self._attachments(listing, listing_id, with_files, now)
         if found:  # a new notice's files, fetched with it (within the same cap)
             room = max(follow.max_new - sum(1 for d in due if d.state == "deferred"), 0)
-            await self._check_documents(listing, found[:room], result, now)
+            await self._check_documents(listing, listing_id, found[:room], now, tally)
 
     def _attachments(
-        self, listing: Target, found: list[tuple[DocumentRow, CheckResult]], now: datetime
+        self,
+        listing: Target,
+        listing_id: int,
+        found: list[tuple[DocumentRow, CheckResult]],
+        now: datetime,
     ) -> list[DocumentRow]:
         """Register the attachment links of checked documents that are new."""
-        known = self.documents.of_listing(self.listing_id, kind="attachment")
+        known = self.documents.of_listing(listing_id, kind="attachment")
         added: list[DocumentRow] = []
         for doc, outcome in found:
             new = [
                 (url, text or url.rsplit("/", 1)[-1], None, None)
-                for url, text in dict(outcome.links).items()
+                for url, text in dict(outcome.attachment_links).items()
                 if url not in known
             ]
             rows = self.documents.add(
                 listing.name,
-                self.listing_id,
+                listing_id,
                 new,
                 "deferred",
                 now,
@@ -230,11 +272,12 @@ class Follower:
         return added
 
     def _settle(
-        self, listing: Target, doc: DocumentRow, outcome: CheckResult, result: CheckResult
+        self, listing: Target, doc: DocumentRow, outcome: CheckResult, tally: _Tally
     ) -> None:
+        """A checked document's new standing, with the alerts its change causes."""
         follow = listing.follow
         assert follow is not None
-        now = self.checker.clock()
+        now = self.clock.now()
         next_check = now + timedelta(seconds=follow.recheck)
         # the same bytes as the page that made it suspect (a soft 404 page) are still gone
         still_gone = (
@@ -251,11 +294,13 @@ class Follower:
                 and now - (since or now) >= timedelta(seconds=follow.removal_after)
             )
             state = "removed" if confirmed or doc.state == "removed" else "suspected"
-            messages = []
+            messages: list[NewMessage] = []
             if confirmed:
-                messages = self.checker.messages_for([self._event(listing, doc, "removed", now)])
-                result.removed_documents.append(doc.url)
+                messages = self.alerts([_event(listing, doc, "removed", now)])
+                tally.removed.append(_fate(doc, failed))
                 log.info("%s: removed %s (%d failed checks)", listing.name, doc.url, failed)
+            elif state == "suspected":
+                tally.suspected.append(_fate(doc, failed))
             self.documents.update(
                 doc.target_id,
                 messages,
@@ -270,7 +315,8 @@ class Follower:
             return
         messages = []
         if doc.state == "removed":
-            messages = self.checker.messages_for([self._event(listing, doc, "restored", now)])
+            messages = self.alerts([_event(listing, doc, "restored", now)])
+            tally.restored.append(_fate(doc))
         self.documents.update(
             doc.target_id,
             messages,
@@ -280,39 +326,48 @@ class Follower:
             last_good_capture_id=outcome.capture_id or doc.last_good_capture_id,
             next_check_at=next_check,
         )
-        if doc.state in ("deferred", "baseline") or outcome.status == "new":
-            result.documents.append(
-                {
-                    "url": doc.url,
-                    "title": outcome.title or doc.title,
-                    "status": "new",
-                    "capture_id": outcome.capture_id,
-                    "hits": [h.to_json() for h in outcome.hits],
-                }
+        first = doc.state in ("deferred", "baseline") or outcome.status == "new"
+        if first or outcome.status == "changed":
+            checked = DocumentCheck(
+                url=doc.url,
+                title=outcome.title or doc.title,
+                status="new" if first else "changed",
+                capture_id=outcome.capture_id,
+                hits=outcome.hits,
+                kind=doc.kind,
             )
-
-    def _event(self, listing: Target, doc: DocumentRow, kind: str, now: datetime) -> Event:
-        return Event(
-            kind,  # type: ignore[arg-type]
-            doc.name,
-            doc.title or doc.url,
-            doc.url,
-            now,
-            capture_id=doc.last_good_capture_id,
-            evidence_id=doc.last_good_capture_id,
-            notify=listing.notify,
-            listing=listing.title,
-            listed_date=doc.listed_date,
-        )
+            (tally.new if first else tally.changed).append(checked)
 
 
-def document_target(listing: Target, doc: DocumentRow) -> Target:
-    """A listing's document as a target: the listing's settings, the document's page."""
+async def read_items(listing: Target, first: FetchResult, fetch_page: FetchPage) -> list[Item]:
+    """Items of every listing page followed (``follow.pages``), in order."""
     follow = listing.follow
     assert follow is not None
+    found: list[Item] = []
+    fetched, number = first, 1
+    while True:
+        content_type = fetched.header("content-type")
+        text = decode_html(fetched.body, content_type).text
+        found.extend(
+            await asyncio.to_thread(items_of, text, content_type, fetched.final_url, follow)
+        )
+        url = next_page(text, fetched.final_url, follow, number)
+        if url is None:
+            return found
+        fetched = await fetch_page(url)
+        number += 1
+
+
+def document_target(listing: Target, doc: DocumentRow | Item) -> Target:
+    """A listing's document as a target: the listing's settings, the document's page."""
+    from watcher.store.documents import document_name
+
+    follow = listing.follow
+    assert follow is not None
+    name = doc.name if isinstance(doc, DocumentRow) else document_name(listing.name, doc.url)
     return listing.model_copy(
         update={
-            "name": doc.name,
+            "name": name,
             "url": doc.url,
             "title": doc.title or doc.url,
             "select": follow.select,
@@ -320,6 +375,30 @@ def document_target(listing: Target, doc: DocumentRow) -> Target:
             "follow": None,
             "alert_new": False,
         }
+    )
+
+
+def _event(listing: Target, doc: DocumentRow, kind: str, now: datetime) -> Event:
+    return Event(
+        kind,  # type: ignore[arg-type]
+        doc.name,
+        doc.title or doc.url,
+        doc.url,
+        now,
+        capture_id=doc.last_good_capture_id,
+        evidence_id=doc.last_good_capture_id,
+        notify=listing.notify,
+        listing=listing.title,
+        listed_date=doc.listed_date,
+    )
+
+
+def _fate(doc: DocumentRow, failed_checks: int | None = None) -> DocumentFate:
+    return DocumentFate(
+        url=doc.url,
+        title=doc.title or doc.url,
+        evidence_id=doc.last_good_capture_id,
+        failed_checks=doc.failed_checks if failed_checks is None else failed_checks,
     )
 
 

@@ -23,14 +23,18 @@ from typing import Any
 import sqlalchemy as sa
 import uvicorn
 
+from watcher.alerts.alerter import Alerter
 from watcher.alerts.compose import Composer
 from watcher.alerts.events import Event
 from watcher.alerts.send import CONFIG_NAMES, Channels, ChannelsError, Sender, load_channels
 from watcher.analysis.workers import Analyzer, make_analyzer
-from watcher.check.checker import BrowserSession, run_once
+from watcher.check.options import browser_settings
+from watcher.check.pages import Pages
+from watcher.check.run import run_once
 from watcher.config import Config, ConfigError, load_config
 from watcher.core import heap
 from watcher.fetch.client import Fetcher, FetchSettings
+from watcher.fetch.session import BrowserSession
 from watcher.service.scheduler import Scheduler
 from watcher.store import outbox
 from watcher.store.index import Store
@@ -90,7 +94,8 @@ class Service:
         self.sender = self._sender()
         self.fetcher: Fetcher | None = None
         self.analyzer: Analyzer = self._analyzer()
-        self.browser = BrowserSession(self.config.settings.browser)  # started on first use
+        # started on first use
+        self.browser = BrowserSession(browser_settings(self.config.settings.browser))
         self._retired: list[Analyzer] = []
         self.scheduler = Scheduler(self.check_target, clock)
         self._running: set[asyncio.Task[Any]] = set()
@@ -237,12 +242,11 @@ class Service:
             await run_once(
                 self.config,
                 self.store,
-                self.fetcher,
+                Pages(self.fetcher, self.browser),
                 [target],
-                composer=self.composer,
+                alerts=Alerter(self.composer, self.config.settings.digest),
                 on_messages=self.wake_sender,
                 analyzer=self.analyzer,
-                browser=self.browser,
             )
             self.checks_done += 1
         finally:

@@ -1,0 +1,87 @@
+"""A target's settings turned into what each stage takes: fetch options, browser
+options, and the page the analysis reads. Nothing else of the config goes down."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from watcher.analysis.analyse import Page
+from watcher.config import BrowserSettings as ConfigBrowserSettings
+from watcher.config import Target
+from watcher.core.models import FetchResult
+from watcher.fetch.client import FetchOptions
+
+if TYPE_CHECKING:
+    from watcher.fetch.browser import BrowserOptions, BrowserSettings
+
+
+def fetch_options(
+    target: Target, etag: str | None = None, last_modified: str | None = None
+) -> FetchOptions:
+    """Per-target fetch settings, with conditional headers when given."""
+    return FetchOptions(
+        connect_timeout=target.connect_timeout,
+        read_timeout=target.read_timeout,
+        total_timeout=target.timeout,
+        retries=target.retries,
+        max_size=target.max_size,
+        user_agent=target.user_agent,
+        headers=dict(target.headers),
+        cookies=dict(target.cookies),
+        etag=etag,
+        last_modified=last_modified,
+    )
+
+
+def browser_options(target: Target, cookies: dict[str, str]) -> BrowserOptions:
+    """A rendering visit of the target's page; the target's own cookies win."""
+    from watcher.fetch.browser import BrowserOptions
+
+    return BrowserOptions(
+        wait_for=target.wait_for,
+        budget=target.timeout,
+        block=tuple(target.block),
+        user_agent=target.user_agent,
+        headers=dict(target.headers),
+        cookies={**cookies, **dict(target.cookies)},
+    )
+
+
+def browser_settings(settings: ConfigBrowserSettings) -> BrowserSettings:
+    """The config's ``settings.browser`` as the browser pool takes it."""
+    from watcher.fetch.browser import BrowserSettings
+
+    return BrowserSettings(
+        executable=settings.executable,
+        max_pages=settings.max_pages,
+        restart_after_pages=settings.restart_after_pages,
+        restart_above_mb=settings.restart_above_mb,
+    )
+
+
+def page_of(
+    target: Target,
+    fetched: FetchResult,
+    previous_text_sha256: str | None,
+    diff_timeout: float = 2.0,
+    excerpt_limit: int = 1500,
+) -> Page:
+    """What the analysis needs of a target and its fetched page, and nothing more."""
+    return Page(
+        body=fetched.body,
+        content_type=fetched.header("content-type"),
+        final_url=fetched.final_url,
+        select=tuple(target.select),
+        exclude=tuple(target.exclude),
+        ignore=tuple(target.ignore),
+        groups=tuple(target.keywords),
+        previous_text_sha256=previous_text_sha256,
+        diff_timeout=diff_timeout,
+        excerpt_limit=excerpt_limit,
+    )
+
+
+def with_cookies(options: FetchOptions, earned: dict[str, str]) -> FetchOptions:
+    """The options with cookies a browser visit earned; the target's own win."""
+    return replace(options, cookies={**earned, **options.cookies})

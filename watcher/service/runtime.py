@@ -1,0 +1,153 @@
+"""The one wiring: the parts of a running watcher, built from the config once.
+
+``watcher check``, ``test``, ``run`` and ``serve`` all start here, so a part added
+to the pipeline is wired in one place, and the clock given here is the one the
+checks, politeness, the browser's cookies and the scheduler go by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from watcher.alerts.alerter import Alerter
+from watcher.alerts.compose import Composer
+from watcher.alerts.send import Channels, Sender
+from watcher.analysis.workers import Analyzer, make_analyzer
+from watcher.check.options import browser_settings
+from watcher.check.pages import Pages
+from watcher.check.run import run_once
+from watcher.config import Config, Target
+from watcher.core.clock import SYSTEM_CLOCK, Clock
+from watcher.core.models import CheckResult
+from watcher.fetch.client import Fetcher, FetchSettings
+from watcher.fetch.session import BrowserSession
+from watcher.store.index import Store
+from watcher.store.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    """Where a watcher's files are: the config, the store, the channels."""
+
+    config: Path
+    data: Path
+    notifiers: Path
+
+
+def fetch_settings(config: Config) -> FetchSettings:
+    s = config.settings
+    return FetchSettings(concurrency=s.concurrency, per_host=s.per_host, host_delay=s.host_delay)
+
+
+def composer_of(config: Config, paths: Paths) -> Composer:
+    """Message templates: the shipped ones, or the user's from ``notifiers/templates``."""
+    return Composer(config.settings.base_url, paths.notifiers / "templates")
+
+
+class Runtime:
+    """Store, fetcher, browser, analysis workers, composer, sender and clock of one
+    process. ``channels`` None: alerts are neither made nor sent (``--no-notify``)."""
+
+    def __init__(
+        self,
+        config: Config,
+        paths: Paths,
+        store: Store,
+        *,
+        channels: Channels | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        fetch: FetchSettings | None = None,
+    ) -> None:
+        self.config = config
+        self.paths = paths
+        self.store = store
+        self.clock = clock
+        self.channels = channels
+        self.fetcher = Fetcher(fetch or fetch_settings(config))
+        self.browser = BrowserSession(browser_settings(config.settings.browser), clock)
+        self.pages = Pages(self.fetcher, self.browser)
+        self.composer = composer_of(config, paths)
+        # without channels an alert could only be marked undeliverable: none are made
+        self.alerts = Alerter(self.composer, config.settings.digest) if channels else None
+        self.analyzer: Analyzer | None = None  # a long-lived one, see ``keep_analyzer``
+        self._sender: Sender | None = None
+
+    def keep_analyzer(self) -> Analyzer:
+        """Analysis workers kept between cycles (the service); ``check`` makes its own."""
+        if self.analyzer is None:
+            blobs = self.store.blobs
+            self.analyzer = make_analyzer(
+                self.config.keywords, blobs.root, pages=len(self.config.targets), fsync=blobs.fsync
+            )
+        return self.analyzer
+
+    @property
+    def sender(self) -> Sender:
+        if self._sender is None:
+            assert self.channels is not None, "no channels: nothing to send"
+            self._sender = Sender.from_settings(
+                Outbox(self.store.engine),
+                self.channels,
+                self.composer,
+                self.config.settings,
+                clock=self.clock.now,
+                blobs=self.store.blobs,
+            )
+        return self._sender
+
+    async def check(
+        self,
+        targets: Sequence[Target] | None = None,
+        on_result: Callable[[CheckResult], None] | None = None,
+        *,
+        on_messages: Callable[[], None] | None = None,
+    ) -> list[CheckResult]:
+        """Check these targets (default: all) once, with this runtime's parts."""
+        return await run_once(
+            self.config,
+            self.store,
+            self.pages,
+            targets,
+            on_result,
+            alerts=self.alerts,
+            on_messages=on_messages,
+            analyzer=self.analyzer,
+            clock=self.clock,
+        )
+
+    async def deliver(self, budget: float) -> None:
+        """One bounded pass over the outbox: what a check or a retry just queued."""
+        if self.channels is None:
+            return
+        try:
+            await asyncio.wait_for(self.sender.deliver_due(), timeout=budget)
+        except TimeoutError:
+            log.warning("alerts: still sending after %.0f s; the rest stay in the outbox", budget)
+
+    async def aclose(self) -> None:
+        """Close what this runtime started; the store stays its opener's to close."""
+        try:
+            await self.fetcher.aclose()
+            await self.browser.close()
+        finally:
+            if self.analyzer is not None:
+                self.analyzer.close()
+                self.analyzer = None
+
+    async def __aenter__(self) -> Runtime:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
