@@ -596,9 +596,7 @@ def test_single_strings_are_accepted_where_lists_are_expected() -> None:
         "    follow: {links: ul.list li a, select: div#con_con}\n"
     ).targets[0]
     assert target.select == ("div.a",)
-    assert target.exclude == (
-        "a:link",
-    )  # HTML-only pseudo-class, as extraction allows
+    assert target.exclude == ("a:link",)  # HTML-only pseudo-class, as extraction allows
     assert target.ignore == ("浏览次数[:：]\\s*\\d+",)
     assert (target.notify, target.tags, target.keywords) == (("analysts",), ("miit",), ("ship",))
     assert target.follow == Follow(links="ul.list li a", select=("div#con_con",))
