@@ -238,3 +238,45 @@ def test_a_screenshot_goes_with_the_alert_when_asked(site: Site) -> None:
     import base64
 
     assert base64.b64decode(attached["base64"]).startswith(b"\x89PNG")
+
+
+def _test_command(site: Site, name: str) -> tuple[int, dict]:
+    result = CliRunner().invoke(
+        main,
+        [
+            "--config",
+            str(site.folder / "targets.yaml"),
+            "--data",
+            str(site.folder / "data"),
+            "test",
+            name,
+            "--json",
+        ],
+    )
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_the_test_command_renders_a_browser_target_as_check_does(site: Site) -> None:
+    """`watcher test` goes through the check's path: `fetch: browser` renders the
+    script-filled page, so the selected text and its hits are there (a plain fetch
+    finds `#list` empty and says "select matched no text")."""
+    site.config(
+        f"  - name: shell\n    url: {site.server.url('/shell.html')}\n"
+        "    fetch: browser\n    wait_for: '#list li'\n    select: '#list'\n"
+    )
+    code, payload = _test_command(site, "shell")
+    assert code == 0, payload
+    assert payload["text"] == "关于船舶工业的通知\n关于工业互联网的通知"
+    assert [h["term"] for h in payload["hits"]] == ["船舶"]
+    assert not (site.folder / "data").exists()  # nothing stored
+
+
+def test_the_test_command_turns_to_the_browser_on_auto(site: Site) -> None:
+    site.config(
+        f"  - name: shell\n    url: {site.server.url('/shell.html')}\n"
+        "    fetch: auto\n    wait_for: '#list li'\n    select: '#list'\n"
+    )
+    code, payload = _test_command(site, "shell")
+    assert code == 0, payload
+    assert "关于船舶工业的通知" in payload["text"]
+    assert not (site.folder / "data").exists()

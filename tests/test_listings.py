@@ -202,8 +202,12 @@ def test_deletion_is_confirmed_only_after_it_persists(site: Site) -> None:
     site.check()  # no baseline: every item is fetched as a document
     assert site.server.hits("/art/2.html") == 1
     site.server.route("/art/2.html", status=404, body=b"not found")
-    site.check()
+    line = site.check()
     assert site.documents()["/art/2.html"].state == "suspected"
+    (suspect,) = line["suspected_documents"]
+    assert suspect["url"] == site.server.url("/art/2.html") and suspect["failed_checks"] == 1
+    assert suspect["title"] == "关于印发船舶工业标准化工作要点的通知"
+    assert line["removed_documents"] == [] and line["restored_documents"] == []
     site.check()
     assert site.documents()["/art/2.html"].state == "suspected"
     line = site.check()
@@ -219,8 +223,10 @@ def test_deletion_is_confirmed_only_after_it_persists(site: Site) -> None:
     site.check()  # still gone: told once
     assert len([a for a in site.alerts() if a["title"].startswith("Removed:")]) == 1
     site.server.route("/art/2.html", body=notice("关于印发", "回来了"), headers=GBK)
-    site.check()
+    line = site.check()
     assert site.documents()["/art/2.html"].state == "active"
+    assert [d["url"] for d in line["restored_documents"]] == [site.server.url("/art/2.html")]
+    assert line["restored_documents"][0]["evidence_id"] == doc.last_good_capture_id
     assert [a["title"] for a in site.alerts() if a["title"].startswith("Back again:")]
 
 
@@ -252,7 +258,8 @@ def test_an_item_taken_out_of_the_listing_is_delisted(site: Site) -> None:
     site.check()
     site.items = [ITEMS[0], ITEMS[2]]  # the middle one goes; the one below it stays
     site.publish()
-    site.check()
+    line = site.check()
+    assert [d["url"] for d in line["delisted_documents"]] == [site.server.url("/art/2.html")]
     docs = site.documents()
     assert docs["/art/2.html"].delisted_at is not None
     assert docs["/art/1.html"].delisted_at is None
@@ -481,10 +488,38 @@ def test_an_edited_notice_is_rechecked_diffed_and_alerted(site: Site) -> None:
     site.check()
     edited = notice("关于公布第一批示范项目名单的通知", "名单已更新：增加某船舶企业。", "gbk")
     site.server.route("/art/1.html", body=edited, headers=GBK)
-    site.check()
+    line = site.check()
+    (doc,) = line["changed_documents"]
+    assert doc["url"] == site.server.url("/art/1.html") and doc["status"] == "changed"
+    assert [h["term"] for h in doc["hits"]] == ["船舶"] and line["documents"] == []
     changed = [a for a in site.alerts() if " changed — " in a["title"]]
     assert [a["title"] for a in changed] == ["关于公布第一批示范项目名单的通知 changed — 船舶"]
     assert "{+" in changed[0]["message"] and "船舶" in changed[0]["message"]
     name = site.documents()["/art/1.html"].name
     with Store(site.folder / "snapshots", readonly=True) as store:
         assert [c.kind for c in store.history(name)] == ["changed", "new"]
+
+
+def test_the_test_command_shows_the_items_and_the_first_notice(site: Site) -> None:
+    """`watcher test` on a listing: the items it would follow (both listing pages),
+    and the text of the first, read as a check reads it; nothing is stored."""
+    config = site.write_config()
+    data = site.folder / "snapshots"
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "--data", str(data), "test", "miit-notices", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert [site.path(i["url"]) for i in payload["items"]] == [
+        href for href, _, _ in [*ITEMS, *PAGE2]
+    ]
+    assert payload["items"][1]["title"] == "关于印发船舶工业标准化工作要点的通知"
+    first = payload["first_item"]
+    assert first["text"] == f"{ITEMS[0][1]}\n{ITEMS[0][1]}。正文。"  # h1, then p
+    assert first["encoding"] == "gb18030"
+    assert not data.exists()
+    human = CliRunner().invoke(
+        main, ["--config", str(config), "--data", str(data), "test", "miit-notices"]
+    )
+    assert f"{len(ITEMS) + len(PAGE2)} items the listing would follow" in human.stdout
+    assert "first item: " + ITEMS[0][1] in human.stdout
