@@ -18,20 +18,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from watcher.core.models import Hit, Where
+from watcher.core.text import snippet, t2s
 from watcher.diff.ops import TextDiff
 
 if TYPE_CHECKING:
-    import opencc
+    pass
 
-SNIPPET_CONTEXT = 30
 REGEX_PREFIX = "re:"
-
-
-@functools.cache
-def _t2s() -> opencc.OpenCC:
-    import opencc  # loaded where text is matched, not wherever snippets are cut
-
-    return opencc.OpenCC("t2s")
 
 
 # Code points NFKC turns into letters or digits: full-width ＡＢＣ１２３, circled
@@ -116,7 +109,7 @@ def _per_char(text: str, step: Callable[[str], str]) -> tuple[str, list[int]]:
 
 def normalize_term(text: str) -> str:
     """The form a term or a text is compared in."""
-    return _t2s().convert(_nfkc(text)[0])
+    return t2s().convert(_nfkc(text)[0])
 
 
 def normalize(text: str) -> tuple[str, list[int] | None]:
@@ -127,9 +120,9 @@ def normalize(text: str) -> tuple[str, list[int] | None]:
     compiled with IGNORECASE, which is much cheaper than casefolding a page.
     """
     text, mapping = _nfkc(text)
-    simplified = _t2s().convert(text)
+    simplified = t2s().convert(text)
     if len(simplified) != len(text):  # a phrase rule changed length: go per character
-        convert = _t2s().convert
+        convert = t2s().convert
         simplified, step = _per_char(text, convert)
         mapping = step if mapping is None else [mapping[i] for i in step]
     return simplified, mapping
@@ -207,14 +200,6 @@ def _drop_overlapping_aliases(found: list[Occurrence]) -> list[Occurrence]:
         kept.append(occ)
     kept.sort(key=lambda o: (o.start, o.group))
     return kept
-
-
-def snippet(text: str, start: int, end: int, context: int = SNIPPET_CONTEXT) -> str:
-    """The match with about ``context`` characters each side, on one line."""
-    left = max(0, start - context)
-    right = min(len(text), end + context)
-    body = text[left:right].replace("\n", " ").strip()
-    return ("…" if left > 0 else "") + body + ("…" if right < len(text) else "")
 
 
 def changed_ranges(diff: TextDiff) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:

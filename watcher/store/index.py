@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from watcher.core.ids import new_id
 from watcher.core.models import Hit
-from watcher.keywords import snippet
+from watcher.core.text import snippet
 from watcher.store import outbox, schema
 from watcher.store.blobs import BlobMissing, LocalBlobStore, sha256
 from watcher.store.schema import captures, checks, hits, targets

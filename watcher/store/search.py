@@ -38,7 +38,7 @@ def _tokens(text: str) -> set[str]:
 
 
 def _simplified(tokens: str) -> str:
-    from watcher.keywords import _t2s
+    from watcher.core.text import t2s as _t2s
 
     return _t2s().convert(tokens)
 
