@@ -1,17 +1,15 @@
 """``targets.yaml`` into typed settings, validated once at start-up; every error
 names file, line, key and a hint."""
 
+from watcher.config.errors import ConfigError, ConfigIssue, format_issues
 from watcher.config.load import (
     DEFAULT_USER_AGENT,
     BrowserSettings,
     Config,
-    ConfigError,
-    ConfigIssue,
     Defaults,
     Follow,
     Settings,
     Target,
-    format_issues,
     load_config,
     parse_config_text,
     parse_duration,

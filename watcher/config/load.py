@@ -19,7 +19,7 @@ import difflib
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -37,16 +37,15 @@ from pydantic import (
     model_validator,
 )
 
+from watcher.config.errors import ConfigError, ConfigIssue, describe
+
 __all__ = [
     "DEFAULT_USER_AGENT",
     "Config",
-    "ConfigError",
-    "ConfigIssue",
     "Defaults",
     "Follow",
     "Settings",
     "Target",
-    "format_issues",
     "load_config",
     "parse_config_text",
     "parse_duration",
@@ -55,37 +54,6 @@ __all__ = [
 
 DEFAULT_USER_AGENT = "watcher/0.1 (+change monitoring)"
 DEFAULT_INTERVAL = 3600.0
-
-# --------------------------------------------------------------------------- errors
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigIssue:
-    """One problem in the config, located by file and 1-based line (0 = no line)."""
-
-    file: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
-
-
-class ConfigError(Exception):
-    """The config is unusable; ``issues`` lists every problem found."""
-
-    def __init__(self, issues: Iterable[ConfigIssue]) -> None:
-        self.issues: list[ConfigIssue] = list(issues)
-        super().__init__(format_issues(self))
-
-    def __str__(self) -> str:
-        return format_issues(self)
-
-
-def format_issues(err: ConfigError) -> str:
-    """The issues as ``FILE:LINE: message`` lines, ready for stderr."""
-    return "\n".join(str(issue) for issue in err.issues)
-
 
 # --------------------------------------------------------------------------- durations, sizes
 
@@ -106,7 +74,7 @@ def parse_duration(value: str | int | float) -> float:
     Raises ValueError with a message fit to show the user.
     """
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"expected a duration, got {_describe(value)}; {_DURATION_HELP}")
+        raise ValueError(f"expected a duration, got {describe(value)}; {_DURATION_HELP}")
     seconds = _duration_from_text(value) if isinstance(value, str) else float(value)
     if not math.isfinite(seconds):
         raise ValueError(f"expected a finite duration, got {value!r}")
@@ -140,7 +108,7 @@ for _power, _prefix in enumerate("kmgt", start=1):
 def parse_size(value: str | int | float) -> int:
     """Bytes from '20MB', '512KB', '1GB', '1.5MiB', '1500' or an int (KB = 1000, KiB = 1024)."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"expected a size such as 20MB, got {_describe(value)}")
+        raise ValueError(f"expected a size such as 20MB, got {describe(value)}")
     if isinstance(value, str):
         match = _SIZE_RE.fullmatch(value)
         unit = match.group(2).lower() if match else ""
@@ -184,7 +152,7 @@ def _not_empty(value: str) -> str:
 def _whole_number(value: Any) -> Any:
     """Pydantic's lax mode reads true as 1; a YAML `yes` is never a count."""
     if isinstance(value, bool):
-        raise ValueError(f"expected a whole number, got {_describe(value)}")
+        raise ValueError(f"expected a whole number, got {describe(value)}")
     return value
 
 
@@ -811,24 +779,6 @@ def _syntax_hint(problem: str, context: str, text: str, line: int) -> str:
 # --------------------------------------------------------------------------- validation
 
 
-def _describe(value: Any, raw: str | None = None) -> str:
-    """A short, user-facing rendering of a value that was of the wrong kind."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        word = "true" if value else "false"
-        if raw and raw.lower() != word:
-            return f"{raw!r} (YAML reads it as {word}; put it in quotes if you meant text)"
-        return word
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, str):
-        return repr(value if len(value) <= 60 else value[:57] + "...")
-    return repr(value)
-
-
 def _format_loc(loc: Loc) -> str:
     out = ""
     for part in loc:
@@ -913,13 +863,13 @@ class _Validator:
                 message += f" (YAML reads unquoted {raw!r} as {str(value).lower()})"
             return message
         if kind == "literal_error":
-            return f"must be {error['ctx']['expected']}, got {_describe(value, raw)}"
+            return f"must be {error['ctx']['expected']}, got {describe(value, raw)}"
         if kind == "greater_than_equal":
-            return f"must be at least {error['ctx']['ge']}, got {_describe(value, raw)}"
+            return f"must be at least {error['ctx']['ge']}, got {describe(value, raw)}"
         if kind in _TYPE_MESSAGES:
             if value is None:
                 return f"no value given ({_TYPE_MESSAGES[kind]})"
-            return f"{_TYPE_MESSAGES[kind]}, got {_describe(value, raw)}"
+            return f"{_TYPE_MESSAGES[kind]}, got {describe(value, raw)}"
         return str(error["msg"])
 
     def _unknown_key(self, key: str, model: type[BaseModel]) -> str:
@@ -939,7 +889,7 @@ class _Validator:
             self.report(loc, message, line=line)
         if not isinstance(data, dict):
             self.report(
-                (), f"the top level must be a mapping with 'targets:', got {_describe(data)}"
+                (), f"the top level must be a mapping with 'targets:', got {describe(data)}"
             )
             return None
         self._top_level_keys(data)
@@ -991,9 +941,7 @@ class _Validator:
     def _keywords(self, data: dict[str, Any]) -> dict[str, list[str]] | None:
         raw = self._section(data, "keywords")
         if not isinstance(raw, dict):
-            self.report(
-                ("keywords",), f"expected a mapping of group: [terms], got {_describe(raw)}"
-            )
+            self.report(("keywords",), f"expected a mapping of group: [terms], got {describe(raw)}")
             return None
         self.groups = list(raw)
         groups: dict[str, list[str]] = {}
@@ -1014,7 +962,7 @@ class _Validator:
             return None
         if isinstance(terms, dict | bool):
             self.report(
-                loc, f"expected a list of terms, got {_describe(terms, self.doc.raw.get(loc))}"
+                loc, f"expected a list of terms, got {describe(terms, self.doc.raw.get(loc))}"
             )
             return None
         items = terms if isinstance(terms, list) else [terms]
@@ -1033,7 +981,7 @@ class _Validator:
 
     def _term_problem(self, term: Any, loc: Loc, seen: dict[str, tuple[str, Loc]]) -> str | None:
         if not isinstance(term, str):
-            return f"expected a term (text), got {_describe(term, self.doc.raw.get(loc))}"
+            return f"expected a term (text), got {describe(term, self.doc.raw.get(loc))}"
         if not term.strip():
             return "empty keyword term"
         if term.startswith("re:"):
@@ -1061,7 +1009,7 @@ class _Validator:
             return []
         raw = data["targets"]
         if not isinstance(raw, list) or not raw:
-            got = "an empty list" if raw in ([], None) else _describe(raw)
+            got = "an empty list" if raw in ([], None) else describe(raw)
             self.report(("targets",), f"expected a list of at least one target, got {got}")
             return []
         names: dict[str, Loc] = {}
@@ -1069,7 +1017,7 @@ class _Validator:
 
     def _target(self, item: Any, loc: Loc, names: dict[str, Loc]) -> _TargetSpec | None:
         if not isinstance(item, dict):
-            got = _describe(item, self.doc.raw.get(loc))
+            got = describe(item, self.doc.raw.get(loc))
             self.report(loc, f"expected a mapping with at least name: and url:, got {got}")
             return None
         name = _number_as_text(item.get("name"))
