@@ -12,9 +12,8 @@ from watcher.config.load import (
     Target,
     load_config,
     parse_config_text,
-    parse_duration,
-    parse_size,
 )
+from watcher.config.units import parse_duration, parse_size
 
 __all__ = [
     "DEFAULT_USER_AGENT",
