@@ -2,7 +2,8 @@
 names file, line, key and a hint."""
 
 from watcher.config.errors import ConfigError, ConfigIssue, format_issues
-from watcher.config.load import (
+from watcher.config.load import load_config, parse_config_text
+from watcher.config.model import (
     DEFAULT_USER_AGENT,
     BrowserSettings,
     Config,
@@ -10,8 +11,6 @@ from watcher.config.load import (
     Follow,
     Settings,
     Target,
-    load_config,
-    parse_config_text,
 )
 from watcher.config.units import parse_duration, parse_size
 
