@@ -5,9 +5,10 @@ Analysts edit this file by hand, so every problem is reported as
 problems at once, and never as a traceback. The YAML is composed into a node
 tree (which keeps line numbers and lets us catch duplicate keys that PyYAML
 would silently accept), converted to plain Python by hand, then checked
-section by section with pydantic so that one bad target does not hide the
-problems of the others. Targets come out fully resolved: ``defaults`` merged
-in and every option concrete, so later stages never look at ``defaults``.
+section by section against the models of ``watcher.config.model`` so that one
+bad target does not hide the problems of the others. Targets come out fully
+resolved: ``defaults`` merged in and every option concrete, so later stages
+never look at ``defaults``.
 
 Top-level keys starting with ``x-`` are ignored, as in docker compose, to give
 YAML anchors (``&name`` / ``<<: *name``) a place to live.
@@ -16,571 +17,31 @@ YAML anchors (``&name`` / ``<<: *name``) a place to live.
 from __future__ import annotations
 
 import difflib
-import math
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
 import yaml
-from cssselect import HTMLTranslator
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
+from pydantic import BaseModel, ValidationError
+
+from watcher.config.errors import ConfigError, ConfigIssue, describe
+from watcher.config.model import (
+    OPTION_KEYS,
+    TARGET_ONLY_KEYS,
+    TOP_KEYS,
+    Config,
+    Defaults,
+    Settings,
+    Target,
+    TargetSpec,
+    compile_regex,
+    number_as_text,
 )
 
-__all__ = [
-    "DEFAULT_USER_AGENT",
-    "Config",
-    "ConfigError",
-    "ConfigIssue",
-    "Defaults",
-    "Follow",
-    "Settings",
-    "Target",
-    "format_issues",
-    "load_config",
-    "parse_config_text",
-    "parse_duration",
-    "parse_size",
-]
-
-DEFAULT_USER_AGENT = "watcher/0.1 (+change monitoring)"
-DEFAULT_INTERVAL = 3600.0
-
-# --------------------------------------------------------------------------- errors
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigIssue:
-    """One problem in the config, located by file and 1-based line (0 = no line)."""
-
-    file: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
-
-
-class ConfigError(Exception):
-    """The config is unusable; ``issues`` lists every problem found."""
-
-    def __init__(self, issues: Iterable[ConfigIssue]) -> None:
-        self.issues: list[ConfigIssue] = list(issues)
-        super().__init__(format_issues(self))
-
-    def __str__(self) -> str:
-        return format_issues(self)
-
-
-def format_issues(err: ConfigError) -> str:
-    """The issues as ``FILE:LINE: message`` lines, ready for stderr."""
-    return "\n".join(str(issue) for issue in err.issues)
-
-
-# --------------------------------------------------------------------------- durations, sizes
-
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
-_PLAIN_NUMBER_RE = re.compile(_NUMBER)
-_DURATION_RE = re.compile(rf"(?:\s*{_NUMBER}\s*(?:ms|s|m|h|d))+\s*")
-_DURATION_PART_RE = re.compile(rf"({_NUMBER})\s*(ms|s|m|h|d)")
-_DURATION_HELP = (
-    "write seconds as a number, or a number with a unit (ms, s, m, h, d) such as "
-    "30s, 5m, 1h or 1h30m"
-)
-
-
-def parse_duration(value: str | int | float) -> float:
-    """Seconds from '30s', '5m', '1h', '1d', '1h30m', '250ms' or a bare number of seconds.
-
-    Raises ValueError with a message fit to show the user.
-    """
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"expected a duration, got {_describe(value)}; {_DURATION_HELP}")
-    seconds = _duration_from_text(value) if isinstance(value, str) else float(value)
-    if not math.isfinite(seconds):
-        raise ValueError(f"expected a finite duration, got {value!r}")
-    if seconds < 0:
-        raise ValueError(f"a duration cannot be negative, got {value!r}")
-    return seconds
-
-
-def _duration_from_text(text: str) -> float:
-    stripped = text.strip()
-    if _PLAIN_NUMBER_RE.fullmatch(stripped):
-        return float(stripped)
-    if stripped and _DURATION_RE.fullmatch(stripped):
-        return sum(
-            float(number) * _UNIT_SECONDS[unit]
-            for number, unit in _DURATION_PART_RE.findall(stripped)
-        )
-    hint = (
-        " (for 1 hour 30 minutes write 1h30m, for 1 minute 30 seconds 1m30s)" if ":" in text else ""
-    )
-    raise ValueError(f"{text!r} is not a duration; {_DURATION_HELP}{hint}")
-
-
-_SIZE_RE = re.compile(rf"\s*({_NUMBER})\s*([a-z]*)\s*", re.IGNORECASE)
-_SIZE_UNITS: dict[str, int] = {"": 1, "b": 1}
-for _power, _prefix in enumerate("kmgt", start=1):
-    _SIZE_UNITS[_prefix] = _SIZE_UNITS[_prefix + "b"] = 1000**_power
-    _SIZE_UNITS[_prefix + "ib"] = 1024**_power
-
-
-def parse_size(value: str | int | float) -> int:
-    """Bytes from '20MB', '512KB', '1GB', '1.5MiB', '1500' or an int (KB = 1000, KiB = 1024)."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"expected a size such as 20MB, got {_describe(value)}")
-    if isinstance(value, str):
-        match = _SIZE_RE.fullmatch(value)
-        unit = match.group(2).lower() if match else ""
-        if not match or unit not in _SIZE_UNITS:
-            raise ValueError(
-                f"{value!r} is not a size; write bytes as a number, or a number with a unit "
-                "such as 512KB, 20MB, 1GB (or KiB/MiB/GiB for powers of 1024)"
-            )
-        number = float(match.group(1)) * _SIZE_UNITS[unit]
-    else:
-        number = float(value)
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"a size cannot be negative or infinite, got {value!r}")
-    return round(number)
-
-
-# --------------------------------------------------------------------------- field checks
-# Each raises ValueError with a finished sentence; pydantic carries it to the issue list.
-
-
-def _number_as_text(value: Any) -> Any:
-    """Let `DNT: 1` or a keyword `2024` be text: YAML made them numbers, we want strings."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-def _one_or_many(value: Any) -> Any:
-    """A single string where a list is expected becomes a one-item list."""
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        return (value,)
-    return value
-
-
-def _not_empty(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value
-
-
-def _whole_number(value: Any) -> Any:
-    """Pydantic's lax mode reads true as 1; a YAML `yes` is never a count."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a whole number, got {_describe(value)}")
-    return value
-
-
-def _positive_duration(value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError(f"must be longer than zero, got {value!r}")
-    return seconds
-
-
-def _non_negative_duration(value: Any) -> float:
-    return parse_duration(value)
-
-
-def _positive_size(value: Any) -> int:
-    size = parse_size(value)
-    if size <= 0:
-        raise ValueError(f"must be more than 0 bytes, got {value!r}")
-    return size
-
-
-def _check_css(selector: str) -> str:
-    """Same translator as watcher.analysis.extract (HTML flavour, a superset of the generic one)."""
-    if not selector.strip():
-        raise ValueError("empty CSS selector")
-    try:
-        HTMLTranslator().css_to_xpath(selector)
-    except Exception as exc:  # cssselect raises several kinds; none may escape as a traceback
-        raise ValueError(f"invalid CSS selector {selector!r}: {exc}") from None
-    return selector
-
-
-def _compile(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except (re.error, OverflowError, RecursionError) as exc:
-        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
-
-
-def _check_jmespath(expression: str) -> str:
-    import jmespath
-    from jmespath.exceptions import JMESPathError
-
-    try:
-        jmespath.compile(expression)
-    except JMESPathError as exc:
-        reason = str(exc).splitlines()[0].removeprefix("Invalid jmespath expression: ")
-        raise ValueError(f"invalid JMESPath expression {expression!r}: {reason}") from None
-    return expression
-
-
-def _check_regex(pattern: str) -> str:
-    if not pattern:
-        raise ValueError("empty regular expression")
-    _compile(pattern)
-    return pattern
-
-
-def _check_url(url: str) -> str:
-    url = url.strip()
-    if any(ch.isspace() for ch in url):
-        raise ValueError(f"must not contain spaces (write them as %20), got {url!r}")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as exc:
-        raise ValueError(f"is not a valid URL ({exc}): {url!r}") from None
-    if parts.scheme.lower() not in ("http", "https"):
-        hint = f"; did you mean 'https://{url}'?" if not parts.scheme and "." in url else ""
-        raise ValueError(f"must start with http:// or https://, got {url!r}{hint}")
-    if not parts.hostname:
-        raise ValueError(f"has no host name: {url!r}")
-    return url
-
-
-_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-
-
-def _check_name(name: str) -> str:
-    if _NAME_RE.fullmatch(name):
-        return name
-    slug = re.sub(r"[^a-z0-9-]+", "-", name.strip().lower()).strip("-")[:64]
-    hint = f"; did you mean {slug!r}?" if slug and _NAME_RE.fullmatch(slug) else ""
-    raise ValueError(
-        f"invalid target name {name!r}: use 1 to 64 lowercase letters a-z, digits and '-', "
-        f"starting with a letter or digit{hint}"
-    )
-
-
-_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-
-
-def _check_header_name(name: str) -> str:
-    if not _TOKEN_RE.fullmatch(name):
-        raise ValueError(f"invalid header or cookie name {name!r}")
-    return name
-
-
-def _check_header_value(value: str) -> str:
-    if any(ch in value for ch in "\r\n\0"):
-        raise ValueError("a header or cookie value cannot contain line breaks")
-    return value
-
-
-# --------------------------------------------------------------------------- cron
-
-_CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
-_CRON_LABELS = ("minute", "hour", "day-of-month", "month", "day-of-week")
-_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab order: 0 = Sunday
-_APS_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # APScheduler 3 order: 0 = Monday
-_CRON_PART_RE = re.compile(r"(\*|([a-z0-9]+)(?:-([a-z0-9]+))?)(?:/(\d+))?")
-
-
-def _check_cron(expr: str) -> str:
-    """Validate a 5-field crontab and return it with numeric weekdays spelled as names.
-
-    APScheduler 3 counts weekday 0 as Monday where crontab means Sunday, so a
-    standard `0 9 * * 1-5` would silently fire Tuesday to Saturday. Rewriting
-    the numbers as names (`mon-fri`) keeps the crontab meaning for the scheduler.
-    """
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(
-            f"invalid cron expression {expr!r}: expected 5 fields "
-            f"(minute hour day-of-month month day-of-week), got {len(fields)}"
-        )
-    from apscheduler.triggers.cron import CronTrigger  # only when a config uses cron
-
-    fields[4] = _crontab_weekdays(fields[4])
-    for name, label, value in zip(_CRON_FIELDS, _CRON_LABELS, fields, strict=True):
-        try:
-            CronTrigger(**{name: value}, timezone="UTC")
-        except Exception as exc:
-            raise ValueError(
-                f"invalid cron expression {expr!r}: {label} {value!r}: {exc}"
-            ) from None
-    normalised = " ".join(fields)
-    try:
-        CronTrigger.from_crontab(normalised, timezone="UTC")
-    except Exception as exc:
-        raise ValueError(f"invalid cron expression {expr!r}: {exc}") from None
-    return normalised
-
-
-def _crontab_day(token: str | None) -> int | None:
-    if token is None:
-        return None
-    if token.isdigit():
-        number = int(token)
-        return number % 7 if number <= 7 else None
-    return _CRON_DAYS.index(token[:3]) if token[:3] in _CRON_DAYS else None
-
-
-def _crontab_weekdays(text: str) -> str:
-    """Crontab weekday field -> APScheduler names; unparseable input is left for APScheduler."""
-    if not any(ch.isdigit() for ch in text):
-        return text
-    days: set[int] = set()
-    for part in text.lower().split(","):
-        match = _CRON_PART_RE.fullmatch(part)
-        if not match:
-            return text
-        step = int(match.group(4) or 1)
-        if match.group(1) == "*":
-            low, high = 0, 6
-        else:
-            low = _crontab_day(match.group(2))
-            high = 7 if match.group(2) and match.group(3) == "7" else _crontab_day(match.group(3))
-            if high is None:
-                high = 6 if match.group(4) else low
-        if low is None or high is None or step == 0 or low > high:
-            return text
-        days.update(day % 7 for day in range(low, high + 1, step))
-    return _day_ranges(sorted((day - 1) % 7 for day in days))
-
-
-def _day_ranges(aps_days: list[int]) -> str:
-    if len(aps_days) == 7:
-        return "*"
-    runs: list[list[int]] = []
-    for day in aps_days:
-        if runs and runs[-1][-1] == day - 1:
-            runs[-1].append(day)
-        else:
-            runs.append([day])
-    return ",".join(
-        _APS_DAYS[run[0]] if len(run) == 1 else f"{_APS_DAYS[run[0]]}-{_APS_DAYS[run[-1]]}"
-        for run in runs
-    )
-
-
-# --------------------------------------------------------------------------- field types
-
-Text = Annotated[str, BeforeValidator(_number_as_text)]
-NonEmptyText = Annotated[Text, AfterValidator(_not_empty)]
-Css = Annotated[Text, AfterValidator(_check_css)]
-JmesPath = Annotated[Text, AfterValidator(_check_jmespath)]
-Regex = Annotated[Text, AfterValidator(_check_regex)]
-Url = Annotated[Text, AfterValidator(_check_url)]
-Name = Annotated[Text, AfterValidator(_check_name)]
-Cron = Annotated[Text, AfterValidator(_check_cron)]
-HeaderName = Annotated[Text, AfterValidator(_check_header_name)]
-HeaderValue = Annotated[Text, AfterValidator(_check_header_value)]
-Selectors = Annotated[tuple[Css, ...], BeforeValidator(_one_or_many)]
-Regexes = Annotated[tuple[Regex, ...], BeforeValidator(_one_or_many)]
-Labels = Annotated[tuple[NonEmptyText, ...], BeforeValidator(_one_or_many)]
-Duration = Annotated[float, BeforeValidator(_positive_duration)]
-Delay = Annotated[float, BeforeValidator(_non_negative_duration)]
-Size = Annotated[int, BeforeValidator(_positive_size)]
-Count = Annotated[int, Field(ge=0), BeforeValidator(_whole_number)]
-PositiveCount = Annotated[int, Field(ge=1), BeforeValidator(_whole_number)]
-Alert = Literal["hits", "changes"]
-FetchMode = Literal["http", "browser", "auto"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Settings(_Model):
-    """Global service settings (the optional top-level `settings:` section)."""
-
-    concurrency: PositiveCount = 16  # fetches in flight at once, all hosts together
-    per_host: PositiveCount = 2  # fetches in flight to one host
-    host_delay: Delay = 1.0  # minimum seconds between request starts to one host
-    base_url: Url | None = None  # the web UI's public URL, for links in alerts
-    diff_timeout: Duration = 2.0  # seconds the differ may spend on one pair of texts
-    error_after: PositiveCount = 3  # consecutive failed checks before one `error` alert
-    outbox_max_age: Duration = 2 * 86400.0  # undelivered this long: the message has failed
-    digest: dict[NonEmptyText, Duration] = Field(default_factory=dict)  # tag -> window
-    excerpt: PositiveCount = 1500  # characters of changed text shown in a message
-    browser: BrowserSettings = Field(default_factory=lambda: BrowserSettings())
-
-
-class BrowserSettings(_Model):
-    """The one Chromium process that `fetch: browser` targets share."""
-
-    executable: NonEmptyText | None = None  # default: $WATCHER_CHROMIUM, else /usr/bin/chromium
-    max_pages: PositiveCount = 2  # pages open at once
-    restart_after_pages: PositiveCount = 200  # a fresh browser after this many pages ...
-    restart_above_mb: PositiveCount = 1500  # ... or when it uses more memory than this
-
-
-class Follow(_Model):
-    """A listing page: each item it lists is a document, fetched when first seen.
-
-    Items are links matched by ``links`` (CSS) in the page, or in the HTML that a
-    JSON answer holds at ``html`` (MIIT's column units: ``data.html``); or, for a
-    JSON search API (gov.cn's policy library), objects at ``items`` whose ``url``,
-    ``title`` and ``date`` fields are JMESPath expressions.
-    """
-
-    links: Css | None = None
-    html: JmesPath | None = None
-    items: JmesPath | None = None
-    url: JmesPath = "url"
-    title: JmesPath = "title"
-    date: JmesPath | None = None
-    pages: PositiveCount = 1  # listing pages followed (the first included)
-    next: Css | None = None  # the "next page" link of an HTML listing
-    page_param: NonEmptyText | None = None  # or a query parameter numbering the pages
-    select: Selectors = ()
-    exclude: Selectors = ()
-    max_new: PositiveCount = 50  # documents fetched per check; the rest wait (deferred)
-    baseline: bool = True  # the first check records the items without alerting
-    recheck: Delay = 86400.0  # documents are checked again this often ...
-    recheck_for: Duration = 30 * 86400.0  # ... for this long after they appeared
-    attachments: bool = True  # PDF, DOC(X), XLS(X), WPS, OFD and ZIP links of a document
-    removal_checks: PositiveCount = 3  # failed checks in a row before a removal is confirmed
-    removal_after: Delay = 86400.0  # ... spanning at least this long
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Follow:
-        if (self.links is None) == (self.items is None):
-            raise ValueError(
-                "set either links (CSS of the item links) or items (JMESPath of JSON items)"
-            )
-        if self.html is not None and self.links is None:
-            raise ValueError("html (where JSON holds the list's HTML) needs links (CSS)")
-        if self.pages > 1 and self.next is None and self.page_param is None:
-            raise ValueError("pages > 1 needs next (CSS of the next-page link) or page_param")
-        return self
-
-
-class Defaults(_Model):
-    """The `defaults:` section as written: None means "not set here"."""
-
-    interval: Duration | None = None
-    cron: Cron | None = None
-    jitter: Delay | None = None
-    timeout: Duration | None = None
-    connect_timeout: Duration | None = None
-    read_timeout: Duration | None = None
-    retries: Count | None = None
-    max_size: Size | None = None
-    user_agent: NonEmptyText | None = None
-    headers: dict[HeaderName, HeaderValue] | None = None
-    cookies: dict[HeaderName, HeaderValue] | None = None
-    notify: Labels | None = None
-    alert: Alert | None = None
-    alert_new: bool | None = None
-    fetch: FetchMode | None = None
-    wait_for: NonEmptyText | None = None
-    block: Labels | None = None
-    cookies_from_browser: bool | None = None
-    attach_screenshot: bool | None = None
-    keywords: Labels | None = None
-    tags: Labels | None = None
-    select: Selectors | None = None
-    exclude: Selectors | None = None
-    ignore: Regexes | None = None
-
-
-class _TargetSpec(Defaults):
-    """One entry of `targets:` as written, before defaults are merged in."""
-
-    name: Name
-    title: NonEmptyText | None = None
-    url: Url
-    follow: Follow | None = None
-
-
-class Target(_Model):
-    """A fully resolved target: defaults merged in, every option concrete.
-
-    Exactly one of `interval` (seconds) and `cron` (5-field crontab, weekdays
-    as names) is set. Built directly (e.g. in tests), unset options get the
-    built-in defaults: interval 1h, title = name, alert by the keyword rule.
-    """
-
-    name: Name
-    url: Url
-    title: NonEmptyText
-    interval: Duration | None = None
-    cron: Cron | None = None
-    jitter: Delay = 0.0
-    timeout: Duration = 30.0
-    connect_timeout: Duration = 10.0
-    read_timeout: Duration = 20.0
-    retries: Count = 3
-    max_size: Size = 20_000_000
-    user_agent: NonEmptyText = DEFAULT_USER_AGENT
-    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
-    cookies: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
-    notify: Labels = ()
-    alert: Alert
-    alert_new: bool = False  # also alert on a target's first capture
-    fetch: FetchMode = "http"  # browser: render with Chromium; auto: http, browser if needed
-    wait_for: NonEmptyText | None = None  # browser: a CSS selector to wait for, or networkidle
-    block: Labels = ("image", "font", "media")  # browser: resource types not loaded
-    cookies_from_browser: bool = False  # http requests reuse cookies a browser visit got
-    attach_screenshot: bool = False  # attach the capture's screenshot to alerts
-    keywords: Labels = ()
-    tags: Labels = ()
-    select: Selectors = ()
-    exclude: Selectors = ()
-    ignore: Regexes = ()
-    follow: Follow | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _fill_derived(cls, data: Any) -> Any:
-        """Defaults that depend on other fields: schedule, title and alert mode."""
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        if data.get("interval") is not None and data.get("cron") is not None:
-            raise ValueError("set either interval or cron, not both")
-        if data.get("interval") is None and data.get("cron") is None:
-            data["interval"] = DEFAULT_INTERVAL
-        if data.get("title") is None:
-            data["title"] = data.get("name")
-        if data.get("alert") is None:
-            data["alert"] = "hits" if data.get("keywords") else "changes"
-        return data
-
-
-class Config(_Model):
-    """The whole validated config."""
-
-    settings: Settings = Field(default_factory=Settings)
-    defaults: Defaults = Field(default_factory=Defaults)
-    keywords: dict[str, list[str]] = Field(default_factory=dict)
-    targets: list[Target]
-
-    def target(self, name: str) -> Target:
-        """The target called `name`; KeyError if there is none."""
-        for target in self.targets:
-            if target.name == name:
-                return target
-        raise KeyError(name)
-
-
-TOP_KEYS = ("settings", "defaults", "keywords", "targets")
-OPTION_KEYS = tuple(Defaults.model_fields)
-TARGET_ONLY_KEYS = tuple(k for k in _TargetSpec.model_fields if k not in Defaults.model_fields)
+__all__ = ["load_config", "parse_config_text"]
 
 # --------------------------------------------------------------------------- YAML -> Python
 
@@ -811,24 +272,6 @@ def _syntax_hint(problem: str, context: str, text: str, line: int) -> str:
 # --------------------------------------------------------------------------- validation
 
 
-def _describe(value: Any, raw: str | None = None) -> str:
-    """A short, user-facing rendering of a value that was of the wrong kind."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        word = "true" if value else "false"
-        if raw and raw.lower() != word:
-            return f"{raw!r} (YAML reads it as {word}; put it in quotes if you meant text)"
-        return word
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, str):
-        return repr(value if len(value) <= 60 else value[:57] + "...")
-    return repr(value)
-
-
 def _format_loc(loc: Loc) -> str:
     out = ""
     for part in loc:
@@ -913,13 +356,13 @@ class _Validator:
                 message += f" (YAML reads unquoted {raw!r} as {str(value).lower()})"
             return message
         if kind == "literal_error":
-            return f"must be {error['ctx']['expected']}, got {_describe(value, raw)}"
+            return f"must be {error['ctx']['expected']}, got {describe(value, raw)}"
         if kind == "greater_than_equal":
-            return f"must be at least {error['ctx']['ge']}, got {_describe(value, raw)}"
+            return f"must be at least {error['ctx']['ge']}, got {describe(value, raw)}"
         if kind in _TYPE_MESSAGES:
             if value is None:
                 return f"no value given ({_TYPE_MESSAGES[kind]})"
-            return f"{_TYPE_MESSAGES[kind]}, got {_describe(value, raw)}"
+            return f"{_TYPE_MESSAGES[kind]}, got {describe(value, raw)}"
         return str(error["msg"])
 
     def _unknown_key(self, key: str, model: type[BaseModel]) -> str:
@@ -939,7 +382,7 @@ class _Validator:
             self.report(loc, message, line=line)
         if not isinstance(data, dict):
             self.report(
-                (), f"the top level must be a mapping with 'targets:', got {_describe(data)}"
+                (), f"the top level must be a mapping with 'targets:', got {describe(data)}"
             )
             return None
         self._top_level_keys(data)
@@ -991,9 +434,7 @@ class _Validator:
     def _keywords(self, data: dict[str, Any]) -> dict[str, list[str]] | None:
         raw = self._section(data, "keywords")
         if not isinstance(raw, dict):
-            self.report(
-                ("keywords",), f"expected a mapping of group: [terms], got {_describe(raw)}"
-            )
+            self.report(("keywords",), f"expected a mapping of group: [terms], got {describe(raw)}")
             return None
         self.groups = list(raw)
         groups: dict[str, list[str]] = {}
@@ -1014,7 +455,7 @@ class _Validator:
             return None
         if isinstance(terms, dict | bool):
             self.report(
-                loc, f"expected a list of terms, got {_describe(terms, self.doc.raw.get(loc))}"
+                loc, f"expected a list of terms, got {describe(terms, self.doc.raw.get(loc))}"
             )
             return None
         items = terms if isinstance(terms, list) else [terms]
@@ -1022,7 +463,7 @@ class _Validator:
         result: list[str] = []
         for index, term in enumerate(items):
             term_loc = (*loc, index) if isinstance(terms, list) else loc
-            term = _number_as_text(term)
+            term = number_as_text(term)
             message = self._term_problem(term, term_loc, seen)
             if message:
                 self.report(term_loc, message)
@@ -1033,13 +474,13 @@ class _Validator:
 
     def _term_problem(self, term: Any, loc: Loc, seen: dict[str, tuple[str, Loc]]) -> str | None:
         if not isinstance(term, str):
-            return f"expected a term (text), got {_describe(term, self.doc.raw.get(loc))}"
+            return f"expected a term (text), got {describe(term, self.doc.raw.get(loc))}"
         if not term.strip():
             return "empty keyword term"
         if term.startswith("re:"):
             pattern = term[3:]
             try:
-                compiled = _compile(pattern) if pattern else None
+                compiled = compile_regex(pattern) if pattern else None
             except ValueError as exc:
                 return str(exc)
             if compiled is None or compiled.fullmatch(""):
@@ -1055,24 +496,24 @@ class _Validator:
         seen[key] = (term, loc)
         return None
 
-    def _targets(self, data: dict[str, Any]) -> list[_TargetSpec | None]:
+    def _targets(self, data: dict[str, Any]) -> list[TargetSpec | None]:
         if "targets" not in data:
             self.issues.append((1, "missing required key 'targets' (a list of pages to watch)"))
             return []
         raw = data["targets"]
         if not isinstance(raw, list) or not raw:
-            got = "an empty list" if raw in ([], None) else _describe(raw)
+            got = "an empty list" if raw in ([], None) else describe(raw)
             self.report(("targets",), f"expected a list of at least one target, got {got}")
             return []
         names: dict[str, Loc] = {}
         return [self._target(item, ("targets", i), names) for i, item in enumerate(raw)]
 
-    def _target(self, item: Any, loc: Loc, names: dict[str, Loc]) -> _TargetSpec | None:
+    def _target(self, item: Any, loc: Loc, names: dict[str, Loc]) -> TargetSpec | None:
         if not isinstance(item, dict):
-            got = _describe(item, self.doc.raw.get(loc))
+            got = describe(item, self.doc.raw.get(loc))
             self.report(loc, f"expected a mapping with at least name: and url:, got {got}")
             return None
-        name = _number_as_text(item.get("name"))
+        name = number_as_text(item.get("name"))
         if isinstance(name, str) and name in names:
             first = names[name]
             self.report(
@@ -1084,7 +525,7 @@ class _Validator:
             names[name] = loc
         self._schedule_clash(item, loc)
         self._group_refs(item, loc)
-        return self._validate(_TargetSpec, item, loc)
+        return self._validate(TargetSpec, item, loc)
 
     def _schedule_clash(self, raw: Any, loc: Loc) -> None:
         if not isinstance(raw, dict) or raw.get("interval") is None or raw.get("cron") is None:
@@ -1103,7 +544,7 @@ class _Validator:
         value = raw["keywords"]
         items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
         for index, group in items:
-            group = _number_as_text(group)
+            group = number_as_text(group)
             if not isinstance(group, str) or group in self.groups:
                 continue
             where = (*loc, "keywords") if index is None else (*loc, "keywords", index)
@@ -1121,7 +562,7 @@ class _Validator:
         settings: Settings,
         defaults: Defaults,
         keywords: dict[str, list[str]],
-        specs: list[_TargetSpec | None],
+        specs: list[TargetSpec | None],
     ) -> Config | None:
         try:
             targets = [_resolve(spec, defaults, list(keywords)) for spec in specs if spec]
@@ -1131,7 +572,7 @@ class _Validator:
             return None
 
 
-def _resolve(spec: _TargetSpec, defaults: Defaults, groups: list[str]) -> Target:
+def _resolve(spec: TargetSpec, defaults: Defaults, groups: list[str]) -> Target:
     """Merge defaults into one target: the target's own value wins, key by key for headers."""
     base = defaults.model_dump(exclude_none=True)
     own = spec.model_dump(exclude_none=True)
