@@ -286,33 +286,57 @@ class Follower:
             and outcome.capture_id != doc.last_good_capture_id
         )
         if still_gone or _gone(outcome, doc.url):
-            failed = doc.failed_checks + 1
-            since = doc.state_since if doc.state == "suspected" else now
-            confirmed = (
-                doc.state != "removed"
-                and failed >= follow.removal_checks
-                and now - (since or now) >= timedelta(seconds=follow.removal_after)
-            )
-            state = "removed" if confirmed or doc.state == "removed" else "suspected"
-            messages: list[NewMessage] = []
-            if confirmed:
-                messages = self.alerts([_event(listing, doc, "removed", now)])
-                tally.removed.append(_fate(doc, failed))
-                log.info("%s: removed %s (%d failed checks)", listing.name, doc.url, failed)
-            elif state == "suspected":
-                tally.suspected.append(_fate(doc, failed))
-            self.documents.update(
-                doc.target_id,
-                messages,
-                state=state,
-                state_since=since if state == "suspected" else (now if confirmed else since),
-                failed_checks=failed,
-                next_check_at=next_check,
-            )
-            return
-        if outcome.status == "error":  # blocked, 5xx, timeouts: never a removal
+            self._gone(listing, doc, now, next_check, tally)
+        elif outcome.status == "error":  # blocked, 5xx, timeouts: never a removal
             self.documents.update(doc.target_id, next_check_at=next_check)
-            return
+        else:
+            self._answered(listing, doc, outcome, now, next_check, tally)
+
+    def _gone(
+        self,
+        listing: Target,
+        doc: DocumentRow,
+        now: datetime,
+        next_check: datetime,
+        tally: _Tally,
+    ) -> None:
+        """One more removal signal: suspected, or removed once it has persisted."""
+        follow = listing.follow
+        assert follow is not None
+        failed = doc.failed_checks + 1
+        since = doc.state_since if doc.state == "suspected" else now
+        confirmed = (
+            doc.state != "removed"
+            and failed >= follow.removal_checks
+            and now - (since or now) >= timedelta(seconds=follow.removal_after)
+        )
+        state = "removed" if confirmed or doc.state == "removed" else "suspected"
+        messages: list[NewMessage] = []
+        if confirmed:
+            messages = self.alerts([_event(listing, doc, "removed", now)])
+            tally.removed.append(_fate(doc, failed))
+            log.info("%s: removed %s (%d failed checks)", listing.name, doc.url, failed)
+        elif state == "suspected":
+            tally.suspected.append(_fate(doc, failed))
+        self.documents.update(
+            doc.target_id,
+            messages,
+            state=state,
+            state_since=since if state == "suspected" else (now if confirmed else since),
+            failed_checks=failed,
+            next_check_at=next_check,
+        )
+
+    def _answered(
+        self,
+        listing: Target,
+        doc: DocumentRow,
+        outcome: CheckResult,
+        now: datetime,
+        next_check: datetime,
+        tally: _Tally,
+    ) -> None:
+        """The document answered with content: active (restored if it was removed)."""
         messages = []
         if doc.state == "removed":
             messages = self.alerts([_event(listing, doc, "restored", now)])
