@@ -265,7 +265,24 @@ def _write_capture(
             payload=b"",
         )
     )
-    meta = _fields(
+    meta = _capture_fields(row, date, rewritten)
+    writer.write_record(
+        _record(
+            "metadata",
+            metadata_id,
+            date,
+            row.final_url,
+            meta,
+            [("WARC-Concurrent-To", response_id), ("WARC-Refers-To", response_id)],
+            info_id=info_id,
+            payload=meta,
+        )
+    )
+
+
+def _capture_fields(row: CaptureRow, date: str, rewritten: list[str]) -> bytes:
+    """The metadata record: what watcher knows of the capture beyond the HTTP exchange."""
+    return _fields(
         [
             ("capture-id", row.id),
             ("target", row.target),
@@ -285,18 +302,6 @@ def _write_capture(
             ("http-headers-rewritten", ", ".join(rewritten)),
             ("request-headers", RECONSTRUCTED_NOTE),
         ]
-    )
-    writer.write_record(
-        _record(
-            "metadata",
-            metadata_id,
-            date,
-            row.final_url,
-            meta,
-            [("WARC-Concurrent-To", response_id), ("WARC-Refers-To", response_id)],
-            info_id=info_id,
-            payload=meta,
-        )
     )
 
 
