@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -216,6 +217,36 @@ def test_every_command_help_has_an_example() -> None:
     for command in main.commands:
         out = CliRunner().invoke(main, [command, "--help"]).output
         assert "Example" in out and f"watcher {command}" in out, command
+
+
+def watcher_process(config: Path, data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`watcher` as its own process: its real exit code and every line it writes."""
+    return subprocess.run(
+        [sys.executable, "-m", "watcher", "--config", str(config), "--data", str(data), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_a_port_in_use_is_one_line_naming_it_and_exit_2(site, command: str) -> None:
+    """Not uvicorn's log line, a SystemExit(3) and a page of "Task exception was never
+    retrieved": one message, and the service stopped before anything started."""
+    server, config, data = site
+    check_json(config, data)
+    fetches = len(server.requests("/gbk.html"))
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        done = watcher_process(config, data, command, "--port", str(port))
+    assert done.stderr.splitlines() == [
+        f"error: the web UI cannot listen on 127.0.0.1:{port}: address already in use"
+    ]
+    assert (done.stdout, done.returncode) == ("", 2)
+    assert len(server.requests("/gbk.html")) == fetches  # no check started
+    wal = data / "index.sqlite-wal"
+    assert not wal.exists() or wal.stat().st_size == 0  # the store was closed
 
 
 def test_sigkill_during_check_leaves_a_consistent_store(

@@ -395,7 +395,7 @@ def run(ctx: Context, host: str, port: int) -> None:
     _setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
     ctx.config()  # a bad config: FILE:LINE messages and exit 2 before anything starts
     ctx.channels()
-    from watcher.service.daemon import Service
+    from watcher.service.daemon import ListenError, Service
     from watcher.store.index import StoreError
 
     password = os.environ.get("WATCHER_PASSWORD") or None
@@ -408,6 +408,8 @@ def run(ctx: Context, host: str, port: int) -> None:
         ctx.fail(str(exc))
     try:
         asyncio.run(service.run())
+    except ListenError as exc:  # raised before anything started: --host / --port to change
+        ctx.fail(str(exc))
     except OSError as exc:
         ctx.fail(str(exc), EXIT_FAILED)
 
@@ -427,6 +429,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
     """
     import uvicorn
 
+    from watcher.service.daemon import ListenError, listen
     from watcher.web.app import create_app
 
     _setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
@@ -434,10 +437,18 @@ def serve(ctx: Context, host: str, port: int) -> None:
     _warn_if_open(host, password)
     if not (ctx.data / "index.sqlite").exists():
         ctx.fail(f"no store at {ctx.data}: run `watcher check` or `watcher run` first")
+    try:
+        sockets = listen(host, port)  # bound here: uvicorn would log the error and exit 3
+    except ListenError as exc:
+        ctx.fail(str(exc))
     config = ctx.config_path if ctx.config_path.exists() else None
     app = create_app(ctx.data, config, password=password)
     log.info("web UI on http://%s:%d/", host, port)
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    )
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn stopped, raised again
+        server.run(sockets)
 
 
 def _warn_if_open(host: str, password: str | None) -> None:
