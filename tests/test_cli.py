@@ -296,9 +296,92 @@ def test_a_lost_text_blob_stops_neither_checks_nor_the_diff_command(site) -> Non
         lost = store.capture(first["gbk-notice"]["capture_id"])
         store.blobs.path(lost.text_sha256).unlink()
     code, out = watcher(config, data, "diff", "gbk-notice", "--from", lost.id, "--to", lost.id)
-    assert code == 2 and "cannot read the stored text" in out
+    assert code == 1 and "cannot read the stored text" in out and "watcher verify" in out
     code, out = watcher(config, data, "verify")
     assert code == 1 and "text blob" in out and "missing" in out
     serve_gbk(server, GBK_PAGE.replace("船只", "船舶"))
     code, results = check_json(config, data, "gbk-notice")
     assert code == 0 and results["gbk-notice"]["status"] == "changed"
+
+
+def utc_minute(at: str) -> str:
+    """'2026-11-28T10:00:12.3Z' as the CLI's messages print it: '2026-11-28 10:00 UTC'."""
+    return f"{at[:10]} {at[11:16]} UTC"
+
+
+def error_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("error:")]
+
+
+def test_diff_with_one_capture_says_what_there_is_and_exits_1(site) -> None:
+    _, config, data = site
+    _, first = check_json(config, data, "gbk-notice")
+    capture, at = first["gbk-notice"]["capture_id"], first["gbk-notice"]["fetched_at"]
+    code, out = watcher(config, data, "diff", "gbk-notice")
+    assert (code, out.splitlines()) == (
+        1,
+        [f"error: gbk-notice has 1 capture ({capture}, {utc_minute(at)}); nothing to compare yet"],
+    )
+    code, out = watcher(config, data, "diff", "gbk-notice", "--to", capture[:12])
+    assert (code, out.splitlines()) == (
+        1,
+        [f"error: {capture} is the first capture of gbk-notice; nothing before it to compare"],
+    )
+
+
+def test_a_target_whose_checks_all_failed_says_how_in_history_and_diff(site) -> None:
+    server, config, data = site
+    server.route("/gbk.html", status=503, body=b"busy")
+    check_json(config, data, "gbk-notice")
+    _, failed = check_json(config, data, "gbk-notice")
+    error = failed["gbk-notice"]["error"]
+    assert error.startswith(server.url("/gbk.html")) and "503" in error
+    with Store(data, readonly=True) as store:
+        last = store.checks_of("gbk-notice")[0].checked_at.isoformat()
+    checks = f"2 checks failed, the last at {utc_minute(last)}: {error}"
+
+    code, out = watcher(config, data, "history", "gbk-notice")
+    assert (code, out.splitlines()) == (0, [f"gbk-notice: no captures yet; {checks}"])
+    code, out = watcher(config, data, "history", "gbk-notice", "--json", stdout_only=True)
+    assert (code, out) == (0, "")  # no captures: no JSON lines (the note is on stderr)
+    code, out = watcher(config, data, "diff", "gbk-notice")
+    assert (code, out.splitlines()) == (
+        1,
+        [f"error: gbk-notice has no captures yet, nothing to compare; {checks}"],
+    )
+
+
+def test_history_shows_whole_ids_and_ends_with_the_failures_since(site) -> None:
+    server, config, data = site
+    _, first = check_json(config, data, "gbk-notice")
+    server.route("/gbk.html", status=404, body=b"gone")
+    _, failed = check_json(config, data, "gbk-notice")
+    with Store(data, readonly=True) as store:
+        last = store.checks_of("gbk-notice")[0].checked_at.isoformat()
+    code, out = watcher(config, data, "history", "gbk-notice")
+    assert code == 0
+    capture = first["gbk-notice"]
+    row = out.splitlines()[1].split()
+    assert row[:4] == [capture["capture_id"], *capture["fetched_at"][:19].split("T"), "new"]
+    assert out.splitlines()[-1] == (
+        f"the last check failed, at {utc_minute(last)}: {failed['gbk-notice']['error']}"
+    )
+
+
+def test_history_and_diff_of_targets_never_checked_exit_2(site) -> None:
+    _, config, data = site
+    check_json(config, data, "gbk-notice")
+    for command in ("history", "diff"):
+        code, out = watcher(config, data, command, "utf8-news")
+        assert (code, error_lines(out)) == (
+            2,
+            [
+                "error: 'utf8-news' has not been checked yet: "
+                "`watcher check utf8-news` makes its first capture"
+            ],
+        ), command
+        code, out = watcher(config, data, command, "gbk-notic")
+        assert (code, error_lines(out)) == (
+            2,
+            [f"error: no target named 'gbk-notic' in {data} (did you mean 'gbk-notice'?)"],
+        ), command

@@ -697,14 +697,21 @@ def _print_outbox(
 def history(ctx: Context, name: str, limit: int, as_json: bool) -> None:
     """The captures of target NAME, newest first.
 
+    A target checked but never captured (every check failed) says so and how its
+    last check failed; with --json that note goes to stderr and stdout stays empty.
+
     \b
     Example:
       watcher history miit-notices --limit 10
+    Exit 0 when shown, 2 for a target never checked.
     """
     with ctx.store(readonly=True) as store:
         rows = store.history(name, limit)
-        if not rows and name not in store.target_names():
-            ctx.fail(f"no captures of {name!r} in {ctx.data}")
+        state = store.target_row(name) if rows else _checked_target(ctx, store, name)
+    if not rows:
+        note = f"{name}: no captures yet; {_last_checks(state, since_capture=False)}"
+        (ctx.err if as_json else ctx.out).print(note, highlight=False)
+        return
     if as_json:
         for row in rows:
             click.echo(json.dumps(_capture_json(row), ensure_ascii=False))
@@ -713,10 +720,8 @@ def history(ctx: Context, name: str, limit: int, as_json: bool) -> None:
     from rich.text import Text
 
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for column in ("id", "fetched (UTC)", "kind", "HTTP", "size", "+/−", "hits", "title"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
+    cells = [
+        (
             row.id,
             row.fetched_at.strftime("%Y-%m-%d %H:%M:%S"),
             Text(row.kind, style=STATUS_STYLE.get(row.kind, "")),
@@ -726,7 +731,71 @@ def history(ctx: Context, name: str, limit: int, as_json: bool) -> None:
             str(row.hit_count or ""),
             row.title[:60],
         )
+        for row in rows
+    ]
+    # ids are copied into `show` and `diff`, times read: only the title gives way (rich
+    # assumes 80 columns when the output is piped)
+    headers = ("id", "fetched (UTC)", "kind", "HTTP", "size", "+/−", "hits")
+    for i, column in enumerate(headers):
+        widest = max(len(str(c[i])) for c in [*cells, headers])
+        table.add_column(column, no_wrap=True, min_width=widest)
+    table.add_column("title", no_wrap=True, overflow="ellipsis")
+    for row_cells in cells:
+        table.add_row(*row_cells)
     ctx.out.print(table)
+    if state is not None and state.consecutive_errors:
+        ctx.out.print(f"\n[red]{_last_checks(state, since_capture=True)}[/]", highlight=False)
+
+
+def _utc(at: Any) -> str:
+    return f"{at:%Y-%m-%d %H:%M} UTC"
+
+
+def _last_checks(state: Any, *, since_capture: bool) -> str:
+    """How the target's latest checks went: what to look at when captures are missing.
+
+    ``since_capture``: the target has captures, and these failures came after them.
+    """
+    failed, at = state.consecutive_errors, _utc(state.last_checked_at)
+    if not failed:
+        return f"the last check, at {at}, was {state.last_status}"
+    error = state.last_error or state.last_status
+    if failed == 1:
+        return f"{'the last check' if since_capture else '1 check'} failed, at {at}: {error}"
+    what = f"the last {failed} checks" if since_capture else f"{failed} checks"
+    return f"{what} failed, the last at {at}: {error}"
+
+
+def _readable_config(ctx: Context) -> Config | None:
+    """The config, for names and titles in what a read command prints; a missing or
+    invalid one is no reason for such a command to fail."""
+    from watcher.config import ConfigError, load_config
+
+    if not ctx.config_path.exists():
+        return None
+    try:
+        return load_config(ctx.config_path)
+    except ConfigError:
+        return None
+
+
+def _checked_target(ctx: Context, store: Any, name: str) -> Any:
+    """The store's row of target NAME; exit 2 when the store has never checked it."""
+    state = store.target_row(name)
+    if state is not None and state.last_checked_at is not None:
+        return state
+    config = _readable_config(ctx)
+    configured = [t.name for t in config.targets] if config else []
+    if state is not None or name in configured:
+        ctx.fail(
+            f"{name!r} has not been checked yet: `watcher check {name}` makes its first capture"
+        )
+    import difflib
+
+    known = dict.fromkeys([*store.target_names(), *configured])
+    match = difflib.get_close_matches(name, known, 1)
+    hint = f" (did you mean {match[0]!r}?)" if match else ""
+    ctx.fail(f"no target named {name!r} in {ctx.data}{hint}")
 
 
 def _capture_json(row: Any) -> dict[str, Any]:
@@ -805,7 +874,11 @@ def diff(
       watcher diff miit-notices
       watcher diff miit-notices --from 01JD3A --to 01JD9F --format json
       watcher diff miit-notices --format html --side-by-side > diff.html
+    Exit 0 when shown, 1 with nothing to compare yet or a damaged stored text, 2 for
+    a target never checked or a capture id that matches none or several.
     """
+    from zstandard import ZstdError
+
     from watcher.diff import render
     from watcher.diff.ops import diff_texts
     from watcher.store.blobs import BlobMissing
@@ -813,12 +886,14 @@ def diff(
 
     with ctx.store(readonly=True) as store:
         try:
-            old, new = _pair(store, name, from_id, to_id)
+            old, new = _pair(ctx, store, name, from_id, to_id)
             texts = store.text(old), store.text(new)
         except StoreError as exc:
             ctx.fail(str(exc))
-        except (BlobMissing, ValueError) as exc:  # a missing or damaged blob
-            ctx.fail(f"cannot read the stored text: {exc}; `watcher verify` lists damage")
+        except (BlobMissing, ValueError, ZstdError) as exc:  # a missing or damaged blob
+            ctx.fail(
+                f"cannot read the stored text: {exc}; `watcher verify` lists damage", EXIT_FAILED
+            )
         # generous, but bounded: past it the rest of the change is shown whole
         result = diff_texts(*texts, timeout=DIFF_BUDGET)
     labels = {
@@ -846,23 +921,41 @@ def diff(
         _echo_text_diff(ctx, render.to_text(result, context=context, **labels))
 
 
-def _pair(store: Any, name: str, from_id: str | None, to_id: str | None) -> tuple[Any, Any]:
+def _pair(
+    ctx: Context, store: Any, name: str, from_id: str | None, to_id: str | None
+) -> tuple[Any, Any]:
+    """The captures to compare. Fewer than two is no usage error: it says what there
+    is and exits 1."""
     from watcher.store.index import StoreError
 
     rows = store.history(name)
     if not rows:
-        raise StoreError(f"no captures of {name!r}")
+        state = _checked_target(ctx, store, name)
+        checks = _last_checks(state, since_capture=False)
+        ctx.fail(f"{name} has no captures yet, nothing to compare; {checks}", EXIT_FAILED)
     new = store.capture(to_id, name) if to_id else rows[0]
+    if new.target != name:
+        raise StoreError(f"capture {new.id} belongs to {new.target!r}, not {name!r}")
     if from_id:
         old = store.capture(from_id, name)
     else:
         older = [r for r in rows if (r.fetched_at, r.id) < (new.fetched_at, new.id)]
+        if not older and to_id:
+            ctx.fail(
+                f"{new.id} is the first capture of {name}; nothing before it to compare",
+                EXIT_FAILED,
+            )
         if not older:
-            raise StoreError(f"{name!r} has only one capture before {new.id}; nothing to compare")
+            message = (
+                f"{name} has 1 capture ({new.id}, {_utc(new.fetched_at)}); nothing to compare yet"
+            )
+            state = store.target_row(name)
+            if state is not None and state.consecutive_errors:
+                message += f"; {_last_checks(state, since_capture=True)}"
+            ctx.fail(message, EXIT_FAILED)
         old = older[0]
-    for row in (old, new):
-        if row.target != name:
-            raise StoreError(f"capture {row.id} belongs to {row.target!r}, not {name!r}")
+    if old.target != name:
+        raise StoreError(f"capture {old.id} belongs to {old.target!r}, not {name!r}")
     return old, new
 
 
