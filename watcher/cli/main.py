@@ -819,6 +819,157 @@ def _capture_json(row: Any) -> dict[str, Any]:
     }
 
 
+@main.command()
+@click.argument("capture_id", metavar="ID")
+@click.option("--raw", is_flag=True, help="Write the raw stored bytes to stdout, unchanged.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: the facts and the text.")
+@pass_ctx
+def show(ctx: Context, capture_id: str, raw: bool, as_json: bool) -> None:
+    """One capture: its facts (what was fetched, when, how it was decoded, what
+    changed, keyword hits, the notice's metadata), then its text; what the web UI's
+    capture page shows.
+
+    ID is a capture id or a unique prefix of it (4 characters or more), as
+    `watcher history` and `watcher check --json` print them.
+
+    \b
+    Examples:
+      watcher show 01JD3A
+      watcher show 01JD3A --raw > page.html
+      watcher show 01JD3A --json
+    Exit 0 when shown, 1 when a stored blob is missing or damaged, 2 for an ID that
+    matches no capture or more than one.
+    """
+    from zstandard import ZstdError
+
+    from watcher.store.blobs import BlobMissing, sha256
+    from watcher.store.index import StoreError
+
+    if raw and as_json:
+        ctx.fail("give --raw or --json, not both")
+    with ctx.store(readonly=True) as store:
+        try:
+            capture = store.capture(capture_id)
+        except StoreError as exc:
+            short = " (a prefix needs 4 characters or more)" if len(capture_id) < 4 else ""
+            ctx.fail(f"{exc} in {ctx.data}{short}")
+        what = "raw bytes" if raw else "text"
+        try:
+            # what is shown as the evidence must be the evidence: checked against its hash
+            if raw:
+                body = store.raw(capture)
+                if sha256(body) != capture.raw_sha256:
+                    raise ValueError(f"blob {capture.raw_sha256} does not match its hash")
+            else:
+                text = store.text(capture)
+                if sha256(text.encode("utf-8")) != capture.text_sha256:
+                    raise ValueError(f"blob {capture.text_sha256} does not match its hash")
+                found = store.hits_of(capture.id) if capture.hit_count else []
+        except (BlobMissing, ValueError, ZstdError) as exc:
+            ctx.fail(
+                f"capture {capture.id}: cannot read the stored {what}: {exc}; "
+                "`watcher verify` lists damage",
+                EXIT_FAILED,
+            )
+    if raw:
+        click.echo(body, nl=False)  # bytes go to the binary stream as they are
+        return
+    config = _readable_config(ctx)
+    titles = {t.name: t.title for t in config.targets} if config else {}
+    title = titles.get(capture.target)
+    target_title = title if title and title != capture.target else None
+    if as_json:
+        payload = {
+            **_capture_json(capture),
+            "target_title": target_title,
+            "duration": round(capture.duration, 3),
+            "text_size": capture.text_size,
+            "content_type": capture.content_type,
+            "encoding_source": capture.encoding_source,
+            "headers": capture.headers,
+            "metadata": capture.metadata or {},
+            "hits": [h.to_json() for h in found],
+            "screenshot_sha256": capture.screenshot_sha256,
+            "dom_sha256": capture.dom_sha256,
+            "text": text,
+        }
+        click.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    _print_capture(ctx, capture, target_title, found, text)
+
+
+def _print_capture(
+    ctx: Context, capture: Any, target_title: str | None, found: list[Any], text: str
+) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from watcher.alerts.compose import METADATA_LABELS
+
+    heading = f"{capture.target} ({target_title})" if target_title else capture.target
+    ctx.out.print(Text(f"{heading}: capture {capture.id}", style="bold"))
+    if capture.title:
+        ctx.out.print(Text(capture.title))
+    facts = Table(show_header=False, show_edge=False, pad_edge=False, box=None)
+    facts.add_column(style="bold", no_wrap=True)
+    facts.add_column(overflow="fold")
+    same = capture.final_url == capture.url
+    encoding = capture.encoding or "—"
+    if capture.encoding and capture.encoding_source:
+        encoding = f"{capture.encoding} ({capture.encoding_source})"
+    kept = [
+        name
+        for name, digest in (
+            ("screenshot", capture.screenshot_sha256),
+            ("rendered DOM", capture.dom_sha256),
+        )
+        if digest
+    ]
+    rows = [
+        ("URL", capture.url),
+        ("final URL", "the same" if same else capture.final_url),
+        ("HTTP status", str(capture.status_code)),
+        ("fetched", f"{capture.fetched_at:%Y-%m-%d %H:%M:%S} UTC ({capture.duration:.2f} s)"),
+        ("kind", capture.kind),
+        ("raw size", f"{capture.raw_size:,} bytes"),
+        ("raw SHA-256", capture.raw_sha256),
+        ("text size", f"{capture.text_size:,} bytes (UTF-8)"),
+        ("text SHA-256", capture.text_sha256),
+        ("content type", capture.content_type or "—"),
+        ("encoding", encoding),
+        ("previous", capture.previous_id or "none: the first capture"),
+    ]
+    if capture.previous_id:
+        rows.append(("change", f"+{capture.added}/−{capture.removed} characters"))
+    rows.append(("keyword hits", str(len(found)) if found else "none"))
+    rows += [
+        (label, capture.metadata[key])
+        for key, label in METADATA_LABELS.items()
+        if capture.metadata and capture.metadata.get(key)
+    ]
+    rows.append(
+        ("browser", " and ".join(kept) + " kept" if kept else "not rendered: no screenshot or DOM")
+    )
+    for label, value in rows:
+        facts.add_row(label, Text(value))
+    ctx.out.print(facts)
+    if found:
+        ctx.out.print()
+        for hit in found:
+            line = Text("  ")
+            line.append(hit.group, style="yellow")
+            line.append(f" {hit.term}", style="bold")
+            if hit.where == "removed":
+                line.append(" (removed)", style="red")
+            line.append(f": {hit.snippet}")
+            ctx.out.print(line)
+    ctx.out.rule(f"text, {capture.text_size:,} bytes", style="dim")
+    if ctx.out.is_terminal:
+        ctx.out.print(Text(text))
+    else:
+        click.echo(text)
+
+
 HTML_PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>
 <style>
