@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import gc
 import itertools
 import json
 import os
@@ -34,7 +35,7 @@ from httpserver import HTTPServer, free_port
 
 from watcher.cli.main import main
 from watcher.config import Target
-from watcher.service.daemon import Service
+from watcher.service.daemon import ListenError, Service
 from watcher.service.scheduler import CATCH_UP_WINDOW, first_run
 from watcher.store.index import Store, StoreError
 from watcher.store.outbox import Outbox
@@ -219,6 +220,34 @@ async def test_a_slow_check_is_never_joined_by_the_next_one(
     assert [c.status for c in reversed(checks)] == ["new"] + ["unchanged"] * (stats.hits - 1)
     assert [c.kind for c in history] == ["new"]
     assert checks[-1].capture_id == history[0].id
+
+
+async def test_a_busy_web_port_stops_the_service_before_anything_starts(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    """The port is bound first: its failure is one error, with no check, task or
+    half-started web server left behind and the store closed."""
+    http_server.route("/n", body=PAGE, headers=HTML)
+    config, data, notifiers = paths(tmp_path)
+    write_config(config, [target("miit", http_server.url("/n"))])
+    unretrieved: list[str] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: unretrieved.append(context["message"]))
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        service = Service(config, data, notifiers, web=("127.0.0.1", port))
+        with pytest.raises(ListenError) as failed:
+            await service.run()
+    assert str(failed.value) == (
+        f"the web UI cannot listen on 127.0.0.1:{port}: address already in use"
+    )
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    gc.collect()  # an unretrieved task exception is reported when the task is collected
+    await asyncio.sleep(0)
+    assert unretrieved == []
+    assert http_server.hits("/n") == 0
+    with Store(data, shared=True) as store:
+        assert store.exclusive  # the writer lock was given up: the store is closed
 
 
 def test_restart_takes_the_next_check_from_the_store(

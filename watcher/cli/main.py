@@ -377,7 +377,7 @@ def run(ctx: Context, host: str, port: int) -> None:
     _setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
     ctx.config()  # a bad config: FILE:LINE messages and exit 2 before anything starts
     ctx.channels()
-    from watcher.service.daemon import Service
+    from watcher.service.daemon import ListenError, Service
     from watcher.store.index import StoreError
 
     password = os.environ.get("WATCHER_PASSWORD") or None
@@ -390,6 +390,8 @@ def run(ctx: Context, host: str, port: int) -> None:
         ctx.fail(str(exc))
     try:
         asyncio.run(service.run())
+    except ListenError as exc:  # raised before anything started: --host / --port to change
+        ctx.fail(str(exc))
     except OSError as exc:
         ctx.fail(str(exc), EXIT_FAILED)
 
@@ -409,6 +411,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
     """
     import uvicorn
 
+    from watcher.service.daemon import ListenError, listen
     from watcher.web.app import create_app
 
     _setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
@@ -416,10 +419,18 @@ def serve(ctx: Context, host: str, port: int) -> None:
     _warn_if_open(host, password)
     if not (ctx.data / "index.sqlite").exists():
         ctx.fail(f"no store at {ctx.data}: run `watcher check` or `watcher run` first")
+    try:
+        sockets = listen(host, port)  # bound here: uvicorn would log the error and exit 3
+    except ListenError as exc:
+        ctx.fail(str(exc))
     config = ctx.config_path if ctx.config_path.exists() else None
     app = create_app(ctx.data, config, password=password)
     log.info("web UI on http://%s:%d/", host, port)
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    )
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn stopped, raised again
+        server.run(sockets)
 
 
 def _warn_if_open(host: str, password: str | None) -> None:
@@ -672,14 +683,21 @@ def _print_outbox(
 def history(ctx: Context, name: str, limit: int, as_json: bool) -> None:
     """The captures of target NAME, newest first.
 
+    A target checked but never captured (every check failed) says so and how its
+    last check failed; with --json that note goes to stderr and stdout stays empty.
+
     \b
     Example:
       watcher history miit-notices --limit 10
+    Exit 0 when shown, 2 for a target never checked.
     """
     with ctx.store(readonly=True) as store:
         rows = store.history(name, limit)
-        if not rows and name not in store.target_names():
-            ctx.fail(f"no captures of {name!r} in {ctx.data}")
+        state = store.target_row(name) if rows else _checked_target(ctx, store, name)
+    if not rows:
+        note = f"{name}: no captures yet; {_last_checks(state, since_capture=False)}"
+        (ctx.err if as_json else ctx.out).print(note, highlight=False)
+        return
     if as_json:
         for row in rows:
             click.echo(json.dumps(_capture_json(row), ensure_ascii=False))
@@ -688,10 +706,8 @@ def history(ctx: Context, name: str, limit: int, as_json: bool) -> None:
     from rich.text import Text
 
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for column in ("id", "fetched (UTC)", "kind", "HTTP", "size", "+/−", "hits", "title"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
+    cells = [
+        (
             row.id,
             row.fetched_at.strftime("%Y-%m-%d %H:%M:%S"),
             Text(row.kind, style=STATUS_STYLE.get(row.kind, "")),
@@ -701,7 +717,71 @@ def history(ctx: Context, name: str, limit: int, as_json: bool) -> None:
             str(row.hit_count or ""),
             row.title[:60],
         )
+        for row in rows
+    ]
+    # ids are copied into `show` and `diff`, times read: only the title gives way (rich
+    # assumes 80 columns when the output is piped)
+    headers = ("id", "fetched (UTC)", "kind", "HTTP", "size", "+/−", "hits")
+    for i, column in enumerate(headers):
+        widest = max(len(str(c[i])) for c in [*cells, headers])
+        table.add_column(column, no_wrap=True, min_width=widest)
+    table.add_column("title", no_wrap=True, overflow="ellipsis")
+    for row_cells in cells:
+        table.add_row(*row_cells)
     ctx.out.print(table)
+    if state is not None and state.consecutive_errors:
+        ctx.out.print(f"\n[red]{_last_checks(state, since_capture=True)}[/]", highlight=False)
+
+
+def _utc(at: Any) -> str:
+    return f"{at:%Y-%m-%d %H:%M} UTC"
+
+
+def _last_checks(state: Any, *, since_capture: bool) -> str:
+    """How the target's latest checks went: what to look at when captures are missing.
+
+    ``since_capture``: the target has captures, and these failures came after them.
+    """
+    failed, at = state.consecutive_errors, _utc(state.last_checked_at)
+    if not failed:
+        return f"the last check, at {at}, was {state.last_status}"
+    error = state.last_error or state.last_status
+    if failed == 1:
+        return f"{'the last check' if since_capture else '1 check'} failed, at {at}: {error}"
+    what = f"the last {failed} checks" if since_capture else f"{failed} checks"
+    return f"{what} failed, the last at {at}: {error}"
+
+
+def _readable_config(ctx: Context) -> Config | None:
+    """The config, for names and titles in what a read command prints; a missing or
+    invalid one is no reason for such a command to fail."""
+    from watcher.config import ConfigError, load_config
+
+    if not ctx.config_path.exists():
+        return None
+    try:
+        return load_config(ctx.config_path)
+    except ConfigError:
+        return None
+
+
+def _checked_target(ctx: Context, store: Any, name: str) -> Any:
+    """The store's row of target NAME; exit 2 when the store has never checked it."""
+    state = store.target_row(name)
+    if state is not None and state.last_checked_at is not None:
+        return state
+    config = _readable_config(ctx)
+    configured = [t.name for t in config.targets] if config else []
+    if state is not None or name in configured:
+        ctx.fail(
+            f"{name!r} has not been checked yet: `watcher check {name}` makes its first capture"
+        )
+    import difflib
+
+    known = dict.fromkeys([*store.target_names(), *configured])
+    match = difflib.get_close_matches(name, known, 1)
+    hint = f" (did you mean {match[0]!r}?)" if match else ""
+    ctx.fail(f"no target named {name!r} in {ctx.data}{hint}")
 
 
 def _capture_json(row: Any) -> dict[str, Any]:
@@ -723,6 +803,157 @@ def _capture_json(row: Any) -> dict[str, Any]:
         "removed": row.removed,
         "hits": row.hit_count,
     }
+
+
+@main.command()
+@click.argument("capture_id", metavar="ID")
+@click.option("--raw", is_flag=True, help="Write the raw stored bytes to stdout, unchanged.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: the facts and the text.")
+@pass_ctx
+def show(ctx: Context, capture_id: str, raw: bool, as_json: bool) -> None:
+    """One capture: its facts (what was fetched, when, how it was decoded, what
+    changed, keyword hits, the notice's metadata), then its text; what the web UI's
+    capture page shows.
+
+    ID is a capture id or a unique prefix of it (4 characters or more), as
+    `watcher history` and `watcher check --json` print them.
+
+    \b
+    Examples:
+      watcher show 01JD3A
+      watcher show 01JD3A --raw > page.html
+      watcher show 01JD3A --json
+    Exit 0 when shown, 1 when a stored blob is missing or damaged, 2 for an ID that
+    matches no capture or more than one.
+    """
+    from zstandard import ZstdError
+
+    from watcher.store.blobs import BlobMissing, sha256
+    from watcher.store.index import StoreError
+
+    if raw and as_json:
+        ctx.fail("give --raw or --json, not both")
+    with ctx.store(readonly=True) as store:
+        try:
+            capture = store.capture(capture_id)
+        except StoreError as exc:
+            short = " (a prefix needs 4 characters or more)" if len(capture_id) < 4 else ""
+            ctx.fail(f"{exc} in {ctx.data}{short}")
+        what = "raw bytes" if raw else "text"
+        try:
+            # what is shown as the evidence must be the evidence: checked against its hash
+            if raw:
+                body = store.raw(capture)
+                if sha256(body) != capture.raw_sha256:
+                    raise ValueError(f"blob {capture.raw_sha256} does not match its hash")
+            else:
+                text = store.text(capture)
+                if sha256(text.encode("utf-8")) != capture.text_sha256:
+                    raise ValueError(f"blob {capture.text_sha256} does not match its hash")
+                found = store.hits_of(capture.id) if capture.hit_count else []
+        except (BlobMissing, ValueError, ZstdError) as exc:
+            ctx.fail(
+                f"capture {capture.id}: cannot read the stored {what}: {exc}; "
+                "`watcher verify` lists damage",
+                EXIT_FAILED,
+            )
+    if raw:
+        click.echo(body, nl=False)  # bytes go to the binary stream as they are
+        return
+    config = _readable_config(ctx)
+    titles = {t.name: t.title for t in config.targets} if config else {}
+    title = titles.get(capture.target)
+    target_title = title if title and title != capture.target else None
+    if as_json:
+        payload = {
+            **_capture_json(capture),
+            "target_title": target_title,
+            "duration": round(capture.duration, 3),
+            "text_size": capture.text_size,
+            "content_type": capture.content_type,
+            "encoding_source": capture.encoding_source,
+            "headers": capture.headers,
+            "metadata": capture.metadata or {},
+            "hits": [h.to_json() for h in found],
+            "screenshot_sha256": capture.screenshot_sha256,
+            "dom_sha256": capture.dom_sha256,
+            "text": text,
+        }
+        click.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    _print_capture(ctx, capture, target_title, found, text)
+
+
+def _print_capture(
+    ctx: Context, capture: Any, target_title: str | None, found: list[Any], text: str
+) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from watcher.alerts.compose import METADATA_LABELS
+
+    heading = f"{capture.target} ({target_title})" if target_title else capture.target
+    ctx.out.print(Text(f"{heading}: capture {capture.id}", style="bold"))
+    if capture.title:
+        ctx.out.print(Text(capture.title))
+    facts = Table(show_header=False, show_edge=False, pad_edge=False, box=None)
+    facts.add_column(style="bold", no_wrap=True)
+    facts.add_column(overflow="fold")
+    same = capture.final_url == capture.url
+    encoding = capture.encoding or "—"
+    if capture.encoding and capture.encoding_source:
+        encoding = f"{capture.encoding} ({capture.encoding_source})"
+    kept = [
+        name
+        for name, digest in (
+            ("screenshot", capture.screenshot_sha256),
+            ("rendered DOM", capture.dom_sha256),
+        )
+        if digest
+    ]
+    rows = [
+        ("URL", capture.url),
+        ("final URL", "the same" if same else capture.final_url),
+        ("HTTP status", str(capture.status_code)),
+        ("fetched", f"{capture.fetched_at:%Y-%m-%d %H:%M:%S} UTC ({capture.duration:.2f} s)"),
+        ("kind", capture.kind),
+        ("raw size", f"{capture.raw_size:,} bytes"),
+        ("raw SHA-256", capture.raw_sha256),
+        ("text size", f"{capture.text_size:,} bytes (UTF-8)"),
+        ("text SHA-256", capture.text_sha256),
+        ("content type", capture.content_type or "—"),
+        ("encoding", encoding),
+        ("previous", capture.previous_id or "none: the first capture"),
+    ]
+    if capture.previous_id:
+        rows.append(("change", f"+{capture.added}/−{capture.removed} characters"))
+    rows.append(("keyword hits", str(len(found)) if found else "none"))
+    rows += [
+        (label, capture.metadata[key])
+        for key, label in METADATA_LABELS.items()
+        if capture.metadata and capture.metadata.get(key)
+    ]
+    rows.append(
+        ("browser", " and ".join(kept) + " kept" if kept else "not rendered: no screenshot or DOM")
+    )
+    for label, value in rows:
+        facts.add_row(label, Text(value))
+    ctx.out.print(facts)
+    if found:
+        ctx.out.print()
+        for hit in found:
+            line = Text("  ")
+            line.append(hit.group, style="yellow")
+            line.append(f" {hit.term}", style="bold")
+            if hit.where == "removed":
+                line.append(" (removed)", style="red")
+            line.append(f": {hit.snippet}")
+            ctx.out.print(line)
+    ctx.out.rule(f"text, {capture.text_size:,} bytes", style="dim")
+    if ctx.out.is_terminal:
+        ctx.out.print(Text(text))
+    else:
+        click.echo(text)
 
 
 HTML_PAGE = """<!doctype html>
@@ -780,7 +1011,11 @@ def diff(
       watcher diff miit-notices
       watcher diff miit-notices --from 01JD3A --to 01JD9F --format json
       watcher diff miit-notices --format html --side-by-side > diff.html
+    Exit 0 when shown, 1 with nothing to compare yet or a damaged stored text, 2 for
+    a target never checked or a capture id that matches none or several.
     """
+    from zstandard import ZstdError
+
     from watcher.diff import render
     from watcher.diff.ops import diff_texts
     from watcher.store.blobs import BlobMissing
@@ -788,12 +1023,14 @@ def diff(
 
     with ctx.store(readonly=True) as store:
         try:
-            old, new = _pair(store, name, from_id, to_id)
+            old, new = _pair(ctx, store, name, from_id, to_id)
             texts = store.text(old), store.text(new)
         except StoreError as exc:
             ctx.fail(str(exc))
-        except (BlobMissing, ValueError) as exc:  # a missing or damaged blob
-            ctx.fail(f"cannot read the stored text: {exc}; `watcher verify` lists damage")
+        except (BlobMissing, ValueError, ZstdError) as exc:  # a missing or damaged blob
+            ctx.fail(
+                f"cannot read the stored text: {exc}; `watcher verify` lists damage", EXIT_FAILED
+            )
         # generous, but bounded: past it the rest of the change is shown whole
         result = diff_texts(*texts, timeout=DIFF_BUDGET)
     labels = {
@@ -821,23 +1058,41 @@ def diff(
         _echo_text_diff(ctx, render.to_text(result, context=context, **labels))
 
 
-def _pair(store: Any, name: str, from_id: str | None, to_id: str | None) -> tuple[Any, Any]:
+def _pair(
+    ctx: Context, store: Any, name: str, from_id: str | None, to_id: str | None
+) -> tuple[Any, Any]:
+    """The captures to compare. Fewer than two is no usage error: it says what there
+    is and exits 1."""
     from watcher.store.index import StoreError
 
     rows = store.history(name)
     if not rows:
-        raise StoreError(f"no captures of {name!r}")
+        state = _checked_target(ctx, store, name)
+        checks = _last_checks(state, since_capture=False)
+        ctx.fail(f"{name} has no captures yet, nothing to compare; {checks}", EXIT_FAILED)
     new = store.capture(to_id, name) if to_id else rows[0]
+    if new.target != name:
+        raise StoreError(f"capture {new.id} belongs to {new.target!r}, not {name!r}")
     if from_id:
         old = store.capture(from_id, name)
     else:
         older = [r for r in rows if (r.fetched_at, r.id) < (new.fetched_at, new.id)]
+        if not older and to_id:
+            ctx.fail(
+                f"{new.id} is the first capture of {name}; nothing before it to compare",
+                EXIT_FAILED,
+            )
         if not older:
-            raise StoreError(f"{name!r} has only one capture before {new.id}; nothing to compare")
+            message = (
+                f"{name} has 1 capture ({new.id}, {_utc(new.fetched_at)}); nothing to compare yet"
+            )
+            state = store.target_row(name)
+            if state is not None and state.consecutive_errors:
+                message += f"; {_last_checks(state, since_capture=True)}"
+            ctx.fail(message, EXIT_FAILED)
         old = older[0]
-    for row in (old, new):
-        if row.target != name:
-            raise StoreError(f"capture {row.id} belongs to {row.target!r}, not {name!r}")
+    if old.target != name:
+        raise StoreError(f"capture {old.id} belongs to {old.target!r}, not {name!r}")
     return old, new
 
 

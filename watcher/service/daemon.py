@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -142,11 +143,20 @@ class Service:
 
     async def run(self) -> None:
         """Until SIGTERM / SIGINT (or ``stop()``)."""
+        try:
+            # first of all: a busy port is then the one thing to report, with nothing to undo
+            sockets = listen(*self.web) if self.web else []
+        except ListenError:
+            self.analyzer.close()
+            self.store.close()
+            raise
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
         self.fetcher = Fetcher(self._fetch_settings())
+        tasks: list[asyncio.Task[Any]] = []
+        server = None
         try:
             self.scheduler.start()
             self.scheduler.sync(self.config.targets, self._last_checked())
@@ -160,7 +170,7 @@ class Service:
                 asyncio.create_task(self._send_loop(), name="sender"),
                 asyncio.create_task(self._watch_loop(), name="config-watch"),
             ]
-            server = await self._start_web() if self.web else None
+            server = await self._start_web(sockets) if sockets else None
             tasks.append(asyncio.create_task(self._index_loop(), name="search-index"))
             await self._stop.wait()
             if server is not None:
@@ -172,9 +182,17 @@ class Service:
                 task.cancel()  # a delivery already on its thread completes and is recorded
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._last_delivery()
+        finally:
+            # after a failure on the way too: no task left running or with its end unread
+            if server is not None:
+                server.should_exit = True
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             if self._web_task is not None:
                 await asyncio.wait([self._web_task], timeout=5)
-        finally:
+            for sock in sockets:
+                sock.close()  # uvicorn closes them when it ran; not when it never started
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self.scheduler.shutdown()
@@ -200,8 +218,9 @@ class Service:
         task.add_done_callback(self._now_tasks.discard)
         return True
 
-    async def _start_web(self) -> Any:
-        """The web UI in this event loop; the service keeps the signals to itself."""
+    async def _start_web(self, sockets: list[socket.socket]) -> Any:
+        """The web UI in this event loop, on sockets bound before anything started; the
+        service keeps the signals to itself."""
         from watcher.web.app import create_app
 
         assert self.web is not None
@@ -212,13 +231,13 @@ class Service:
         server = _QuietServer(
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
         )
-        task = asyncio.create_task(server.serve(), name="web")
-        while not server.started and not task.done():
+        self._web_task = asyncio.create_task(server.serve(sockets), name="web")
+        while not server.started and not self._web_task.done():
             await asyncio.sleep(0.02)
-        if task.done():  # could not bind: say so and stop, rather than run without a UI
-            raise OSError(f"the web UI cannot listen on {host}:{port} (in use?)")
+        if not server.started:
+            await self._web_task  # raises what stopped it, here rather than at exit
+            raise RuntimeError(f"the web UI on {host}:{port} ended before it started")
         log.info("web UI on http://%s:%d/%s", host, port, "" if self.password else " (no password)")
-        self._web_task = task
         return server
 
     def wake_sender(self) -> None:
@@ -402,6 +421,43 @@ class Service:
         query = sa.select(targets_table.c.name, targets_table.c.last_checked_at)
         with self.store.engine.connect() as conn:
             return {name: at for name, at in conn.execute(query)}
+
+
+class ListenError(OSError):
+    """The web UI's address cannot be listened on (in use, not this machine's, not allowed)."""
+
+
+WEB_BACKLOG = 2048  # uvicorn's default
+
+
+def listen(host: str, port: int) -> list[socket.socket]:
+    """The web UI's listening sockets, bound as uvicorn would bind them (every address
+    ``host`` names), so that a caller can bind before it starts anything else.
+
+    Left to uvicorn, a busy port is a log line and ``sys.exit`` inside a task of the
+    running loop, after the service's other parts have started.
+    """
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    sockets: list[socket.socket] = []
+    try:
+        found = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        for family, kind, proto, _name, address in dict.fromkeys(found):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(WEB_BACKLOG)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        reason = exc.strerror or str(exc)
+        message = f"the web UI cannot listen on {where}: {reason[:1].lower()}{reason[1:]}"
+        raise ListenError(message) from None
+    return sockets
 
 
 class _QuietServer(uvicorn.Server):

@@ -474,6 +474,12 @@ class Store:
     def raw(self, capture: CaptureRow) -> bytes:
         return self.blobs.get(capture.raw_sha256)
 
+    def target_row(self, name: str) -> sa.Row[Any] | None:
+        """A target's row (its last check, that check's error, failures in a row), so
+        a target with no captures can say why; None for a name never registered."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(targets).where(targets.c.name == name)).first()
+
     # -- integrity ------------------------------------------------------------------------
 
     def verify(self) -> list[str]:
