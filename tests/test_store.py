@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from watcher.core.models import Hit
-from watcher.store import schema
+from watcher.store import schema, sqlite
 from watcher.store.blobs import sha256
 from watcher.store.index import CheckRecord, NewCapture, Store, StoreError
 
@@ -395,7 +395,7 @@ def test_creating_a_new_index_is_all_or_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broken = "CREATE VIRTUAL TABLE search USING no_such_engine(terms)"
-    monkeypatch.setattr(schema, "SEARCH_DDL", broken)
+    monkeypatch.setattr(sqlite, "SEARCH_DDL", broken)
     with pytest.raises(StoreError, match="no such module: no_such_engine"):
         Store(tmp_path)
     db = sqlite3.connect(tmp_path / "index.sqlite")

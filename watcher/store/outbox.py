@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from watcher.core.ids import new_id
+from watcher.store import sqlite
 from watcher.store.schema import deliveries, messages
 
 if TYPE_CHECKING:
@@ -151,9 +152,9 @@ class Outbox:
     def deliveries_of(self, message_ids: Sequence[str]) -> dict[str, list[DeliveryRow]]:
         found: dict[str, list[DeliveryRow]] = {i: [] for i in message_ids}
         with self.engine.connect() as conn:
-            for start in range(0, len(message_ids), 500):
+            for start in range(0, len(message_ids), sqlite.IN_BATCH):
                 query = sa.select(deliveries).where(
-                    deliveries.c.message_id.in_(message_ids[start : start + 500])
+                    deliveries.c.message_id.in_(message_ids[start : start + sqlite.IN_BATCH])
                 )
                 for row in conn.execute(query.order_by(deliveries.c.id)):
                     found[row.message_id].append(DeliveryRow(**row._mapping))
@@ -230,7 +231,7 @@ class Outbox:
             for key, name in channels
         ]
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(deliveries).prefix_with("OR IGNORE"), rows)
+            conn.execute(sqlite.insert_or_ignore(deliveries), rows)
 
     def finish_message(self, message_id: str, status: str, error: str | None = None) -> None:
         """Close a message that has no deliveries to make (no channels, none matching)."""

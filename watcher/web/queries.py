@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from watcher.core.models import Hit
 from watcher.keywords import KeywordMatcher, find_hits
+from watcher.store import sqlite
 from watcher.store.index import CaptureRow, Store, _capture_query, _to_capture
 from watcher.store.schema import captures, checks, hits, messages, search_texts, targets
 from watcher.store.search import Query
@@ -55,7 +56,7 @@ def summaries(store: Store, now: datetime | None = None) -> dict[str, TargetSumm
         sa.select(
             captures.c.target_id,
             sa.func.sum(hits.c.count).label("n"),
-            sa.func.group_concat(sa.distinct(hits.c.group_name)).label("groups"),
+            sqlite.joined_distinct(hits.c.group_name).label("groups"),
         )
         .join(hits, hits.c.capture_id == captures.c.id)
         .where(captures.c.fetched_at >= since, hits.c.where == "added")
@@ -198,12 +199,6 @@ class SearchResult:
     snippets: list[str]
 
 
-_TEXTS_NEWEST_FIRST = sa.text(
-    "SELECT rowid FROM search WHERE search MATCH :q AND rowid < :before "
-    "ORDER BY rowid DESC LIMIT :n"
-)
-
-
 def search(
     store: Store, query: Query, limit: int = 20, offset: int = 0, budget: int = 400
 ) -> tuple[list[SearchResult], bool]:
@@ -222,8 +217,7 @@ def search(
     before = 2**62
     while True:
         with store.engine.connect() as conn:
-            params = {"q": query.match, "before": before, "n": 100}
-            text_ids = list(conn.execute(_TEXTS_NEWEST_FIRST, params).scalars())
+            text_ids = sqlite.texts_matching(conn, query.tokens, before, 100)
             if not text_ids:
                 return found, False
             before = text_ids[-1]
