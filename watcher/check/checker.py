@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from watcher.alerts import events
 from watcher.alerts.events import Event
+from watcher.alerts.plan import plan
 from watcher.analysis import analyse
 from watcher.analysis.analyse import ExtractionProblem, Page
 from watcher.analysis.workers import MIN_PAGES_FOR_PROCESSES, Analyzer, WorkerCrashed, make_analyzer
@@ -202,7 +203,7 @@ class Checker:
         if self.composer is None or not found:
             return []
         digests = self.config.settings.digest
-        return [m for e in found for m in outbox.plan(e, self.composer.compose(e), digests)]
+        return [m for e in found for m in plan(e, self.composer.compose(e), digests)]
 
     def _rules(self, target: Target) -> events.Rules:
         return events.Rules(target.alert, target.alert_new, self.config.settings.error_after)

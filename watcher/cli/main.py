@@ -282,10 +282,9 @@ async def _check(
 async def _deliver(config: Config, store: Any, channels: Any, composer: Any, budget: float) -> None:
     """One bounded pass over the outbox (what a check or a retry just queued)."""
     from watcher.alerts.send import Sender
-    from watcher.store.outbox import Outbox
 
     sender = Sender.from_settings(
-        Outbox(store.engine), channels, composer, config.settings, blobs=store.blobs
+        store.outbox, channels, composer, config.settings, blobs=store.blobs
     )
     try:
         await asyncio.wait_for(sender.deliver_due(), timeout=budget)
@@ -590,12 +589,10 @@ def outbox(ctx: Context, retry: bool, show_all: bool, as_json: bool) -> None:
     With --retry, failed messages are due again: a running service sends them
     within 30 s, otherwise this command sends them now.
     """
-    from watcher.store.outbox import Outbox
-
     if retry:
         _retry(ctx)
     with ctx.store(readonly=True) as store:
-        box = Outbox(store.engine)
+        box = store.outbox
         statuses = None if show_all else ("pending", "failed")
         rows = box.messages(statuses, limit=50 if show_all else None)
         deliveries = box.deliveries_of([m.id for m in rows])
@@ -610,11 +607,9 @@ def outbox(ctx: Context, retry: bool, show_all: bool, as_json: bool) -> None:
 def _retry(ctx: Context) -> None:
     from datetime import UTC, datetime
 
-    from watcher.store.outbox import Outbox
-
     config = ctx.config()
     with ctx.store(shared=True) as store:
-        count = Outbox(store.engine).retry_failed(datetime.now(UTC))
+        count = store.outbox.retry_failed(datetime.now(UTC))
         ctx.err.print(f"{count} failed messages are due again", highlight=False)
         if count and store.exclusive:
             asyncio.run(

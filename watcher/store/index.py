@@ -23,6 +23,7 @@ from watcher.core.models import Hit
 from watcher.keywords import snippet
 from watcher.store import outbox, schema, sqlite
 from watcher.store.blobs import BlobMissing, LocalBlobStore, sha256
+from watcher.store.documents import Documents
 from watcher.store.schema import captures, checks, hits, targets
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,8 @@ LOCK_WAIT = 10.0  # seconds a second writer waits before giving up
 
 
 class Store:
-    """The index and blobs under one data folder (``snapshots/`` by default)."""
+    """The index and blobs under one data folder (``snapshots/`` by default), with the
+    index's outbox (``outbox``) and listed documents (``documents``)."""
 
     def __init__(
         self, root: Path, *, readonly: bool = False, fsync: bool = True, shared: bool = False
@@ -145,6 +147,8 @@ class Store:
                 raise StoreError(f"cannot create data folder {root}: {exc.strerror}") from exc
             self._lock = _writer_lock(root, shared)
         self.engine = sqlite.engine(index, readonly=readonly)
+        self.outbox = outbox.Outbox(self.engine)
+        self.documents = Documents(self.engine)
         try:
             if readonly:
                 with self.engine.connect() as conn:
@@ -417,6 +421,12 @@ class Store:
     def target_names(self) -> list[str]:
         with self.engine.connect() as conn:
             return list(conn.execute(sa.select(targets.c.name).order_by(targets.c.name)).scalars())
+
+    def last_checked(self) -> dict[str, datetime | None]:
+        """When each known target was last checked (None: never), for the scheduler."""
+        query = sa.select(targets.c.name, targets.c.last_checked_at)
+        with self.engine.connect() as conn:
+            return {name: at for name, at in conn.execute(query)}
 
     def hits_of(self, capture_id: str) -> list[Hit]:
         """A capture's hits, snippets cut from the stored texts (added: this capture's
