@@ -119,6 +119,21 @@ class CheckRecord:
     last_modified: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CheckRow:
+    """One recorded check (``CheckRecord`` as stored, with its capture if any)."""
+
+    id: int
+    target_id: int
+    checked_at: datetime
+    status: str
+    http_status: int | None
+    duration: float
+    attempts: int
+    capture_id: str | None
+    error: str | None
+
+
 LOCK_WAIT = 10.0  # seconds a second writer waits before giving up
 
 
@@ -377,15 +392,15 @@ class Store:
     # -- reading --------------------------------------------------------------------------
 
     def _capture(self, conn: sa.Connection, capture_id: str) -> CaptureRow | None:
-        query = _capture_query().where(captures.c.id == capture_id)
+        query = capture_query().where(captures.c.id == capture_id)
         row = conn.execute(query).first()
-        return _to_capture(row) if row else None
+        return to_capture(row) if row else None
 
     def _captures(self, conn: sa.Connection, ids: list[str]) -> list[CaptureRow]:
         found: list[CaptureRow] = []
         for start in range(0, len(ids), sqlite.IN_BATCH):
-            query = _capture_query().where(captures.c.id.in_(ids[start : start + sqlite.IN_BATCH]))
-            found.extend(_to_capture(row) for row in conn.execute(query))
+            query = capture_query().where(captures.c.id.in_(ids[start : start + sqlite.IN_BATCH]))
+            found.extend(to_capture(row) for row in conn.execute(query))
         return found
 
     def capture(self, capture_id: str, target: str | None = None) -> CaptureRow:
@@ -396,12 +411,12 @@ class Store:
             if row:
                 return row
             if len(capture_id) >= 4 and capture_id.isalnum():
-                query = _capture_query().where(captures.c.id.startswith(capture_id.upper()))
+                query = capture_query().where(captures.c.id.startswith(capture_id.upper()))
                 if target is not None:
                     query = query.where(targets.c.name == target)
                 found = conn.execute(query.limit(2)).all()
                 if len(found) == 1:
-                    return _to_capture(found[0])
+                    return to_capture(found[0])
                 if len(found) > 1:
                     raise StoreError(f"capture id prefix {capture_id!r} is ambiguous")
         raise StoreError(f"no capture {capture_id!r}")
@@ -409,14 +424,14 @@ class Store:
     def history(self, name: str, limit: int | None = None) -> list[CaptureRow]:
         """Captures of one target, newest first."""
         query = (
-            _capture_query()
+            capture_query()
             .where(targets.c.name == name)
             .order_by(captures.c.fetched_at.desc(), captures.c.id.desc())
         )
         if limit:
             query = query.limit(limit)
         with self.engine.connect() as conn:
-            return [_to_capture(row) for row in conn.execute(query)]
+            return [to_capture(row) for row in conn.execute(query)]
 
     def target_names(self) -> list[str]:
         with self.engine.connect() as conn:
@@ -449,7 +464,8 @@ class Store:
         found.sort(key=lambda h: (h.where != "added", h.position))
         return found
 
-    def checks_of(self, name: str, limit: int = 50) -> list[sa.Row[Any]]:
+    def checks_of(self, name: str, limit: int = 50) -> list[CheckRow]:
+        """A target's recent checks, newest first."""
         query = (
             sa.select(checks)
             .join(targets, targets.c.id == checks.c.target_id)
@@ -458,7 +474,7 @@ class Store:
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return list(conn.execute(query))
+            return [CheckRow(**row._mapping) for row in conn.execute(query)]
 
     def text(self, capture: CaptureRow) -> str:
         return self.blobs.get(capture.text_sha256).decode("utf-8")
@@ -590,13 +606,14 @@ def _hit_rows(capture_id: str, found: Sequence[Hit]) -> list[dict[str, Any]]:
     ]
 
 
-def _capture_query() -> sa.Select[Any]:
+def capture_query() -> sa.Select[Any]:
+    """Captures with their target's name: the base of every capture query."""
     return sa.select(captures, targets.c.name.label("target_name")).join(
         targets, targets.c.id == captures.c.target_id
     )
 
 
-def _to_capture(row: sa.Row[Any]) -> CaptureRow:
+def to_capture(row: sa.Row[Any]) -> CaptureRow:
     m = row._mapping
     headers = m["headers"]
     if isinstance(headers, str):  # defensive: JSON stored as text by an older writer

@@ -1,22 +1,22 @@
-"""What the web UI, the API and the feeds read from the store (read-only).
+"""What the web UI, the API and the feeds read from the store: one question each.
 
-Each function is one question with its SQL; the routes only shape answers.
+Each function is one read with its SQL, answered in dataclasses; the routes only
+shape the answers. They were tuned on a large store (``bench/web.py``): the last
+change is a correlated subquery (one index probe per target), and search reads
+the index newest first, in pages, so its cost follows the page asked for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 
-from watcher.core.models import Hit
 from watcher.keywords import KeywordMatcher, find_hits
 from watcher.store import sqlite
-from watcher.store.index import CaptureRow, Store, _capture_query, _to_capture
-from watcher.store.schema import captures, checks, hits, messages, search_texts, targets
+from watcher.store.index import CaptureRow, Store, capture_query, to_capture
+from watcher.store.schema import captures, checks, documents, hits, search_texts, targets
 from watcher.store.search import Query
 
 CHANGE_KINDS = ("new", "changed")
@@ -99,7 +99,7 @@ def summaries(store: Store, now: datetime | None = None) -> dict[str, TargetSumm
 
 def timeline(store: Store, name: str, page: int, per_page: int) -> tuple[list[CaptureRow], int]:
     """One page of a target's captures, newest first, and how many there are."""
-    base = _capture_query().where(targets.c.name == name)
+    base = capture_query().where(targets.c.name == name)
     query = base.order_by(captures.c.fetched_at.desc(), captures.c.id.desc())
     query = query.limit(per_page).offset((page - 1) * per_page)
     total_query = (
@@ -108,13 +108,9 @@ def timeline(store: Store, name: str, page: int, per_page: int) -> tuple[list[Ca
         .where(targets.c.name == name)
     )
     with store.engine.connect() as conn:
-        rows = [_to_capture(r) for r in conn.execute(query)]
+        rows = [to_capture(r) for r in conn.execute(query)]
         total = conn.execute(total_query).scalar_one()
     return rows, total
-
-
-def recent_checks(store: Store, name: str, limit: int = 20) -> list[sa.Row[Any]]:
-    return store.checks_of(name, limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,35 +158,48 @@ def hit_rows(
         return [HitRow(*r) for r in conn.execute(query)]
 
 
+def added_terms(store: Store, capture_ids: list[str]) -> dict[str, list[tuple[str, int]]]:
+    """The terms each capture added, with their counts, in the order found (no text
+    is read): what a feed entry's title names."""
+    found: dict[str, list[tuple[str, int]]] = {i: [] for i in capture_ids}
+    if not capture_ids:
+        return found
+    query = (
+        sa.select(hits.c.capture_id, hits.c.term, hits.c.count)
+        .where(hits.c.capture_id.in_(capture_ids), hits.c.where == "added")
+        .order_by(hits.c.id)
+    )
+    with store.engine.connect() as conn:
+        for capture_id, term, count in conn.execute(query):
+            found[capture_id].append((term, count))
+    return found
+
+
 def changes(store: Store, target: str | None = None, limit: int = 50) -> list[CaptureRow]:
     """The newest changes (and first captures), for feeds; a listing's include its
     documents'."""
-    query = _capture_query().where(captures.c.kind.in_(CHANGE_KINDS))
+    query = capture_query().where(captures.c.kind.in_(CHANGE_KINDS))
     if target:
         listing = sa.select(targets.c.id).where(targets.c.name == target).scalar_subquery()
         query = query.where(sa.or_(targets.c.name == target, targets.c.parent_id == listing))
     query = query.order_by(captures.c.fetched_at.desc(), captures.c.id.desc()).limit(limit)
     with store.engine.connect() as conn:
-        return [_to_capture(r) for r in conn.execute(query)]
+        return [to_capture(r) for r in conn.execute(query)]
 
 
 def changes_with_hits(store: Store, group: str, limit: int = 50) -> list[CaptureRow]:
+    """The newest captures that added a hit of the keyword group."""
     has_hit = sa.exists().where(
         hits.c.capture_id == captures.c.id, hits.c.group_name == group, hits.c.where == "added"
     )
     query = (
-        _capture_query()
+        capture_query()
         .where(has_hit)
         .order_by(captures.c.fetched_at.desc(), captures.c.id.desc())
         .limit(limit)
     )
     with store.engine.connect() as conn:
-        return [_to_capture(r) for r in conn.execute(query)]
-
-
-def pair_hits(groups: dict[str, list[str]], old: str | None, new: str, diff: Any) -> list[Hit]:
-    """Hits of any two captures, computed for the pair (stored hits are per capture)."""
-    return find_hits(KeywordMatcher(groups), old, new, diff)
+        return [to_capture(r) for r in conn.execute(query)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,9 +231,9 @@ def search(
                 return found, False
             before = text_ids[-1]
             chunk = [
-                _to_capture(r)
+                to_capture(r)
                 for r in conn.execute(
-                    _capture_query()
+                    capture_query()
                     .join(search_texts, search_texts.c.text_sha256 == captures.c.text_sha256)
                     .where(search_texts.c.id.in_(text_ids))
                     .order_by(
@@ -255,13 +264,15 @@ def search(
             found.append(SearchResult(capture, [h.snippet for h in occurrences[:3]]))
 
 
-def outbox_backlog(store: Store) -> dict[str, int]:
-    query = sa.select(messages.c.status, sa.func.count()).group_by(messages.c.status)
-    with store.engine.connect() as conn:
-        return {status: n for status, n in conn.execute(query)}
+@dataclass(frozen=True, slots=True)
+class CheckStats:
+    by_status: dict[str, int]
+    histogram: list[tuple[float, int]]  # (bucket's upper bound in s, checks up to it)
+    total_seconds: float
+    count: int
 
 
-def check_stats(store: Store) -> tuple[dict[str, int], list[tuple[float, int]], float, int]:
+def check_stats(store: Store) -> CheckStats:
     """Checks by status, a duration histogram (cumulative per bucket), sum and count."""
     buckets = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
     with store.engine.connect() as conn:
@@ -276,7 +287,7 @@ def check_stats(store: Store) -> tuple[dict[str, int], list[tuple[float, int]], 
             sa.select(*columns, sa.func.sum(checks.c.duration), sa.func.count())
         ).one()
     histogram = [(b, int(row[i] or 0)) for i, b in enumerate(buckets)]
-    return by_status, histogram, float(row[-2] or 0.0), int(row[-1])
+    return CheckStats(by_status, histogram, float(row[-2] or 0.0), int(row[-1]))
 
 
 def capture_pair(
@@ -301,10 +312,6 @@ def capture_pair(
     return old, new
 
 
-def target_names(store: Store) -> Sequence[str]:
-    return store.target_names()
-
-
 @dataclass(frozen=True, slots=True)
 class ListedDocument:
     name: str
@@ -322,8 +329,6 @@ class ListedDocument:
 
 def listed_documents(store: Store, listing: str, limit: int = 200) -> list[ListedDocument]:
     """A listing's documents and attachments, newest first."""
-    from watcher.store.schema import documents
-
     doc = targets.alias("doc")
     listing_row = targets.alias("listing")
     stats = (
@@ -377,8 +382,6 @@ def listed_documents(store: Store, listing: str, limit: int = 200) -> list[Liste
 
 def document_of(store: Store, name: str) -> tuple[ListedDocument, str] | None:
     """A document target's row and its listing's name (None for a page of the config)."""
-    from watcher.store.schema import documents
-
     doc = targets.alias("doc")
     listing_row = targets.alias("listing")
     query = (
