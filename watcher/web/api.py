@@ -11,7 +11,7 @@ from watcher.diff.render import to_json
 from watcher.store import views
 from watcher.store.index import CaptureRow, StoreError
 from watcher.store.search import QueryError, parse_query
-from watcher.web.app import context_of
+from watcher.web.context import context_of
 from watcher.web.pages import dashboard_rows
 
 router = APIRouter(prefix="/api", tags=["api"])

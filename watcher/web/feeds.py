@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from watcher.store import views
 from watcher.store.index import CaptureRow, Store
-from watcher.web.app import context_of
+from watcher.web.context import context_of
 
 router = APIRouter(include_in_schema=False)
 ATOM = "http://www.w3.org/2005/Atom"

@@ -18,7 +18,7 @@ from watcher.keywords import KeywordMatcher, find_hits
 from watcher.store import views
 from watcher.store.index import StoreError
 from watcher.store.search import QueryError, parse_query
-from watcher.web.app import WebContext, context_of
+from watcher.web.context import WebContext, context_of
 from watcher.web.security import ARCHIVE_CSP, SESSION_COOKIE, SESSION_DAYS, Guard, safe_next
 
 router = APIRouter(include_in_schema=False)
