@@ -20,10 +20,10 @@ on the diff), and the rest are ``unchanged`` (new bytes, same text: they share t
 previous text blob). Every capture has its own raw blob (the page with a changed
 comment). ``--checks-between`` checks without a capture (304s, 2% errors) lie
 between captures. Each distinct text is in the search index as
-``Store._index_text`` puts it there (tokens from ``watcher.store.search``). Two targets
-end on 1 MB texts differing by ~1%: ``big-page`` (sentences rewritten at ~100
-places) and ``big-page-scattered`` (1% of the characters replaced one by one, the
-worst case of ``bench/diff_speed.py``).
+``watcher.store.sqlite.index_text`` puts it there (tokens from
+``watcher.store.search``). Two targets end on 1 MB texts differing by ~1%:
+``big-page`` (sentences rewritten at ~100 places) and ``big-page-scattered`` (1% of
+the characters replaced one by one, the worst case of ``bench/diff_speed.py``).
 
     .venv/bin/python bench/web.py [--keep] [--runs 15] [--only search] [--json]
 """
@@ -479,6 +479,7 @@ def insert_rows(store: Any, results: list[Built]) -> dict[str, int]:
     import sqlalchemy as sa
 
     from watcher.store.schema import captures, checks, hits, search_texts, targets
+    from watcher.store.sqlite import SEARCH_INSERT
 
     started = time.perf_counter()
     capture_rows = sorted((c for b in results for c in b.captures), key=lambda c: c["fetched_at"])
@@ -507,12 +508,10 @@ def insert_rows(store: Any, results: list[Built]) -> dict[str, int]:
             conn.commit()
             log(f"  {name}: {len(rows):,} rows in {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
-        # exactly what Store._index_text does for a new text, many at a time
-        fts = [(i, terms) for i, terms in enumerate(texts.values(), 1)]
+        # exactly what watcher.store.sqlite.index_text does for a new text, many at a time
+        fts = [{"id": i, "terms": terms} for i, terms in enumerate(texts.values(), 1)]
         for start in range(0, len(fts), 5_000):
-            conn.exec_driver_sql(
-                "INSERT INTO search(rowid, terms) VALUES (?, ?)", fts[start : start + 5_000]
-            )
+            conn.execute(SEARCH_INSERT, fts[start : start + 5_000])
         conn.commit()
         log(f"  search (FTS5): {len(fts):,} texts in {time.perf_counter() - t0:.1f} s")
     log(f"  inserted in {time.perf_counter() - started:.0f} s")

@@ -21,13 +21,14 @@ from httpserver import HTTPServer, free_port
 
 from watcher.alerts.compose import Composer, escape_markdown, hits_summary
 from watcher.alerts.events import Event, Rules, capture_events, error_events, recovery_events
+from watcher.alerts.plan import plan
 from watcher.alerts.send import ChannelsError, Sender, expand_env, load_channels
 from watcher.cli.main import main
 from watcher.core.models import Hit
 from watcher.diff.excerpt import of_diff, of_text
 from watcher.diff.ops import diff_texts
 from watcher.store.index import Store
-from watcher.store.outbox import Outbox
+from watcher.store.outbox import NewMessage
 
 PAGE = (
     '<html><head><meta charset="utf-8"><title>关于加快船只工业发展的通知</title></head>'
@@ -385,18 +386,50 @@ def test_without_channels_check_makes_no_messages_and_old_ones_are_skipped(site,
 
 
 def test_a_message_with_no_channels_at_all_is_skipped(tmp_path: Path) -> None:
-    from watcher.alerts.compose import Composed
-    from watcher.store import outbox
-
     with Store(tmp_path / "data") as store:
-        message = outbox.NewMessage(
-            "changed", "miit", None, (), Composed("t", "x", "x", "x"), datetime.now(UTC)
-        )
-        with store.engine.begin() as conn:
-            outbox.insert(conn, [message])
+        message = NewMessage("changed", "miit", None, (), "t", "x", "x", "x", datetime.now(UTC))
+        store.outbox.queue([message])
         run(make_sender(store, tmp_path / "none", clock=lambda: datetime.now(UTC)).deliver_due())
-        (row,) = Outbox(store.engine).messages()
+        (row,) = store.outbox.messages()
     assert (row.status, row.error) == ("skipped", "no channels configured")
+
+
+def test_an_event_makes_one_message_for_direct_tags_and_one_per_digest_tag(
+    tmp_path: Path,
+) -> None:
+    at = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
+    event = Event(
+        "changed",
+        "miit",
+        "工业和信息化部",
+        "http://127.0.0.1/",
+        at,
+        capture_id="01J0000000000000000000CAPT",
+        added=1,
+        notify=("analysts", "admin", "ops"),
+    )
+    composed = Composer().compose(event)
+    with Store(tmp_path / "data") as store:
+        store.outbox.queue(plan(event, composed, {"analysts": 3600.0}))
+        rows = sorted(store.outbox.messages(), key=lambda m: m.tags)
+    assert [(m.tags, m.digest_tag) for m in rows] == [
+        (["admin", "ops"], None),
+        (["analysts"], "analysts"),
+    ]
+    for m in rows:
+        assert (m.kind, m.target, m.capture_id, m.created_at) == (
+            "changed",
+            "miit",
+            "01J0000000000000000000CAPT",
+            at,
+        )
+        assert (m.title, m.body_text, m.body_html, m.body_markdown) == (
+            composed.title,
+            composed.text,
+            composed.html,
+            composed.markdown,
+        )
+        assert m.status == "pending"
 
 
 def test_a_broken_channels_file_is_a_usage_error(site) -> None:
@@ -494,7 +527,7 @@ def test_event_rules() -> None:
 
 
 def make_sender(store: Store, notifiers: Path, clock) -> Sender:
-    return Sender(Outbox(store.engine), load_channels(notifiers), Composer(), clock=clock)
+    return Sender(store.outbox, load_channels(notifiers), Composer(), clock=clock)
 
 
 def run(coro):

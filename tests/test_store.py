@@ -14,9 +14,9 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from watcher.core.models import Hit
-from watcher.store import schema
+from watcher.store import schema, sqlite
 from watcher.store.blobs import sha256
-from watcher.store.index import CheckRecord, NewCapture, Store, StoreError
+from watcher.store.index import CheckRecord, CheckRow, NewCapture, Store, StoreError
 
 
 def _capture(store: Store, name: str, raw: bytes, text: str, kind: str = "new") -> str:
@@ -182,6 +182,17 @@ def test_check_records_count_consecutive_errors_and_keep_validators(tmp_path: Pa
         state = store.target_state("a", "http://127.0.0.1/a")
         assert (state.consecutive_errors, state.etag) == (0, '"2"')
         assert [r.status for r in store.checks_of("a")][:3] == ["unchanged", "error", "error"]
+
+
+def test_last_checked_and_checks_of_answer_in_plain_rows(tmp_path: Path) -> None:
+    at = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
+    with Store(tmp_path) as store:
+        store.target_state("never", "http://127.0.0.1/never")
+        tid = store.target_state("a", "http://127.0.0.1/a").id
+        store.save_checks([CheckRecord(tid, at, "error", 0.5, 503, 2, "HTTP 503")])
+        assert store.last_checked() == {"never": None, "a": at}
+        (row,) = store.checks_of("a")
+    assert row == CheckRow(row.id, tid, at, "error", 503, 0.5, 2, None, "HTTP 503")
 
 
 def test_hits_are_grouped_per_term_and_read_back_per_occurrence(tmp_path: Path) -> None:
@@ -395,7 +406,7 @@ def test_creating_a_new_index_is_all_or_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broken = "CREATE VIRTUAL TABLE search USING no_such_engine(terms)"
-    monkeypatch.setattr(schema, "SEARCH_DDL", broken)
+    monkeypatch.setattr(sqlite, "SEARCH_DDL", broken)
     with pytest.raises(StoreError, match="no such module: no_such_engine"):
         Store(tmp_path)
     db = sqlite3.connect(tmp_path / "index.sqlite")

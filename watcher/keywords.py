@@ -265,3 +265,18 @@ def _disappeared(matcher: KeywordMatcher, removed: list[Hit], old: str, new: str
     before = Counter(o.term for o in matcher.occurrences(old))
     after = Counter(o.term for o in matcher.occurrences(new))
     return [h for h in removed if after[h.term] < before[h.term]]
+
+
+def all_terms_in(terms: Sequence[str]) -> Callable[[str], list[str] | None]:
+    """A search's confirmation: a text's first snippets when every term (normalised,
+    as keywords match) is in it, else None."""
+    matcher = KeywordMatcher({str(i): [term] for i, term in enumerate(terms)})
+    wanted = {str(i) for i in range(len(terms))}
+
+    def confirm(text: str) -> list[str] | None:
+        found = find_hits(matcher, None, text, None)
+        if {h.group for h in found} != wanted:
+            return None
+        return [h.snippet for h in found[:3]]
+
+    return confirm

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from watcher.alerts.compose import Composer
 from watcher.alerts.events import Event
-from watcher.store import outbox
+from watcher.alerts.plan import plan
 from watcher.store.outbox import NewMessage
 
 
@@ -19,4 +19,4 @@ class Alerter:
         self.digests = dict(digests)
 
     def __call__(self, found: Sequence[Event]) -> list[NewMessage]:
-        return [m for e in found for m in outbox.plan(e, self.composer.compose(e), self.digests)]
+        return [m for e in found for m in plan(e, self.composer.compose(e), self.digests)]

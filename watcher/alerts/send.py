@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from watcher.alerts import plan
 from watcher.alerts.compose import Composer
 from watcher.store.outbox import DeliveryRow, MessageRow, Outbox, backoff
 
@@ -292,7 +293,7 @@ class Sender:
             due_at = parts[0].created_at + window
             if due_at <= now:
                 composed = self.composer.compose_digest(tag, parts, parts[0].created_at)
-                self.outbox.gather_digest(tag, parts, composed, now)
+                self.outbox.gather_digest(parts, plan.digest(tag, composed, now))
                 log.info("digest for %s: %d messages gathered", tag, len(parts))
             elif next_due is None or due_at < next_due:
                 next_due = due_at

@@ -583,12 +583,10 @@ def outbox(ctx: Context, retry: bool, show_all: bool, as_json: bool) -> None:
     With --retry, failed messages are due again: a running service sends them
     within 30 s, otherwise this command sends them now.
     """
-    from watcher.store.outbox import Outbox
-
     if retry:
         _retry(ctx)
     with ctx.store(readonly=True) as store:
-        box = Outbox(store.engine)
+        box = store.outbox
         statuses = None if show_all else ("pending", "failed")
         rows = box.messages(statuses, limit=50 if show_all else None)
         deliveries = box.deliveries_of([m.id for m in rows])
@@ -609,11 +607,9 @@ async def _deliver(ctx: Context, config: Config, store: Any, budget: float) -> N
 def _retry(ctx: Context) -> None:
     from datetime import UTC, datetime
 
-    from watcher.store.outbox import Outbox
-
     config = ctx.config()
     with ctx.store(shared=True) as store:
-        count = Outbox(store.engine).retry_failed(datetime.now(UTC))
+        count = store.outbox.retry_failed(datetime.now(UTC))
         ctx.err.print(f"{count} failed messages are due again", highlight=False)
         if count and store.exclusive:
             asyncio.run(_deliver(ctx, config, store, CHECK_SEND_BUDGET))

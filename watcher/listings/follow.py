@@ -40,7 +40,7 @@ from watcher.core.models import (
 )
 from watcher.fetch.client import FetchError
 from watcher.listings.items import Item, ListingError, items_of, next_page
-from watcher.store.documents import DocumentRow, Documents
+from watcher.store.documents import DocumentRow
 from watcher.store.index import Store, TargetState
 from watcher.store.outbox import NewMessage
 
@@ -101,7 +101,7 @@ class Follower:
         clock: Clock,
     ) -> None:
         self.store = store
-        self.documents = Documents(store.engine)
+        self.documents = store.documents
         self.check_document = check_document
         self.fetch_page = fetch_page
         self.alerts = alerts

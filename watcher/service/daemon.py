@@ -21,12 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 import uvicorn
 
 from watcher.alerts.alerter import Alerter
 from watcher.alerts.compose import Composer
 from watcher.alerts.events import Event
+from watcher.alerts.plan import plan
 from watcher.alerts.send import CONFIG_NAMES, Channels, ChannelsError, Sender, load_channels
 from watcher.analysis.workers import Analyzer, make_analyzer
 from watcher.check.options import browser_settings
@@ -37,10 +37,7 @@ from watcher.core import heap
 from watcher.fetch.client import Fetcher, FetchSettings
 from watcher.fetch.session import BrowserSession
 from watcher.service.scheduler import Scheduler
-from watcher.store import outbox
 from watcher.store.index import Store
-from watcher.store.outbox import NewMessage, Outbox
-from watcher.store.schema import targets as targets_table
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +87,7 @@ class Service:
         self.config: Config = load_config(config_path)
         self.channels: Channels = load_channels(notifiers)
         self.store = Store(data)
-        self.outbox = Outbox(self.store.engine)
+        self.outbox = self.store.outbox
         self.composer = self._composer()
         self.sender = self._sender()
         self.fetcher: Fetcher | None = None
@@ -159,7 +156,7 @@ class Service:
         server = None
         try:
             self.scheduler.start()
-            self.scheduler.sync(self.config.targets, self._last_checked())
+            self.scheduler.sync(self.config.targets, self.store.last_checked())
             log.info(
                 "watching %d targets; %d notification channels; data in %s",
                 len(self.config.targets),
@@ -385,7 +382,7 @@ class Service:
             self.analyzer = self._analyzer()
         if config.settings != old.settings and self.fetcher is not None:
             log.info("settings changed; fetch limits apply to new requests after restart")
-        self.scheduler.sync(config.targets, self._last_checked())
+        self.scheduler.sync(config.targets, self.store.last_checked())
         log.info(
             "reloaded (%s): %d targets (+%d −%d ~%d), %d channels",
             why,
@@ -412,15 +409,8 @@ class Service:
             notify=("admin",),
         )
         composed = self.composer.compose(event)
-        message = NewMessage("config", None, None, ("admin",), composed, event.at)
-        with self.store.engine.begin() as conn:
-            outbox.insert(conn, [message])
+        self.outbox.queue(plan(event, composed, {}))
         self.wake_sender()
-
-    def _last_checked(self) -> dict[str, datetime | None]:
-        query = sa.select(targets_table.c.name, targets_table.c.last_checked_at)
-        with self.store.engine.connect() as conn:
-            return {name: at for name, at in conn.execute(query)}
 
 
 class ListenError(OSError):

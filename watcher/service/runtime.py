@@ -27,7 +27,6 @@ from watcher.core.models import CheckResult
 from watcher.fetch.client import Fetcher, FetchSettings
 from watcher.fetch.session import BrowserSession
 from watcher.store.index import Store
-from watcher.store.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +92,7 @@ class Runtime:
         if self._sender is None:
             assert self.channels is not None, "no channels: nothing to send"
             self._sender = Sender.from_settings(
-                Outbox(self.store.engine),
+                self.store.outbox,
                 self.channels,
                 self.composer,
                 self.config.settings,

@@ -8,14 +8,9 @@ unreferenced blob, never a row pointing at a missing or partial blob.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
-import time
-import urllib.parse
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +21,9 @@ import sqlalchemy as sa
 from watcher.core.ids import new_id
 from watcher.core.models import Hit
 from watcher.core.text import snippet
-from watcher.store import outbox, schema
+from watcher.store import outbox, schema, sqlite
 from watcher.store.blobs import BlobMissing, LocalBlobStore, sha256
+from watcher.store.documents import Documents
 from watcher.store.schema import captures, checks, hits, targets
 
 log = logging.getLogger(__name__)
@@ -123,18 +119,27 @@ class CheckRecord:
     last_modified: str | None = None
 
 
-def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # per connection: WAL with synchronous=NORMAL stays consistent after a crash and
-    # needs no fsync per commit (FULL, the default, would fsync every check)
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout = 10000")
-    cur.execute("PRAGMA foreign_keys = ON")
-    cur.execute("PRAGMA synchronous = NORMAL")
-    cur.close()
+@dataclass(frozen=True, slots=True)
+class CheckRow:
+    """One recorded check (``CheckRecord`` as stored, with its capture if any)."""
+
+    id: int
+    target_id: int
+    checked_at: datetime
+    status: str
+    http_status: int | None
+    duration: float
+    attempts: int
+    capture_id: str | None
+    error: str | None
+
+
+LOCK_WAIT = 10.0  # seconds a second writer waits before giving up
 
 
 class Store:
-    """The index and blobs under one data folder (``snapshots/`` by default)."""
+    """The index and blobs under one data folder (``snapshots/`` by default), with the
+    index's outbox (``outbox``) and listed documents (``documents``)."""
 
     def __init__(
         self, root: Path, *, readonly: bool = False, fsync: bool = True, shared: bool = False
@@ -150,16 +155,15 @@ class Store:
         if readonly:
             if not index.exists():
                 raise StoreError(f"no store at {root} (missing {INDEX_NAME}); run `watcher check`")
-            url = f"sqlite:///file:{urllib.parse.quote(str(index))}?mode=ro&uri=true"
         else:
             try:
                 root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create data folder {root}: {exc.strerror}") from exc
-            self._lock = _writer_lock(root, wait=0.0 if shared else LOCK_WAIT, required=not shared)
-            url = f"sqlite:///{index}"
-        self.engine = sa.create_engine(url)
-        sa.event.listen(self.engine, "connect", _set_pragmas)
+            self._lock = _writer_lock(root, shared)
+        self.engine = sqlite.engine(index, readonly=readonly)
+        self.outbox = outbox.Outbox(self.engine)
+        self.documents = Documents(self.engine)
         try:
             if readonly:
                 with self.engine.connect() as conn:
@@ -184,17 +188,14 @@ class Store:
 
     def close(self) -> None:
         if self.exclusive:
-            # fold the write-ahead log back into the index and shrink it: a WAL left at
-            # its high-water mark doubles the index's size on disk between runs
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            sqlite.checkpoint(self.engine)
         self._release()
 
     def _release(self) -> None:
         """Close the connections and give up the writer lock."""
         self.engine.dispose()
         if self._lock is not None:
-            os.close(self._lock)
+            sqlite.release(self._lock)
             self._lock = None
 
     def __enter__(self) -> Store:
@@ -207,9 +208,9 @@ class Store:
 
     def _prepare(self) -> None:
         with self.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA journal_mode = WAL")  # persistent in the file
+            sqlite.use_wal(conn)
             version = self.schema_version(conn)
-            if version is None and _is_empty(conn):
+            if version is None and sqlite.is_empty(conn):
                 create_fresh(conn)
             elif version != schema.SCHEMA_HEAD:
                 migrate(conn)
@@ -384,22 +385,22 @@ class Store:
                     log.warning("text %s not indexed: %s", digest, exc)
             with self.engine.begin() as conn:
                 for digest, terms in batch:
-                    _index_text(conn, digest, terms)
+                    sqlite.index_text(conn, digest, terms)
             done += len(batch)
         return done
 
     # -- reading --------------------------------------------------------------------------
 
     def _capture(self, conn: sa.Connection, capture_id: str) -> CaptureRow | None:
-        query = _capture_query().where(captures.c.id == capture_id)
+        query = capture_query().where(captures.c.id == capture_id)
         row = conn.execute(query).first()
-        return _to_capture(row) if row else None
+        return to_capture(row) if row else None
 
     def _captures(self, conn: sa.Connection, ids: list[str]) -> list[CaptureRow]:
         found: list[CaptureRow] = []
-        for start in range(0, len(ids), 500):  # SQLite caps bound parameters
-            query = _capture_query().where(captures.c.id.in_(ids[start : start + 500]))
-            found.extend(_to_capture(row) for row in conn.execute(query))
+        for start in range(0, len(ids), sqlite.IN_BATCH):
+            query = capture_query().where(captures.c.id.in_(ids[start : start + sqlite.IN_BATCH]))
+            found.extend(to_capture(row) for row in conn.execute(query))
         return found
 
     def capture(self, capture_id: str, target: str | None = None) -> CaptureRow:
@@ -410,12 +411,12 @@ class Store:
             if row:
                 return row
             if len(capture_id) >= 4 and capture_id.isalnum():
-                query = _capture_query().where(captures.c.id.startswith(capture_id.upper()))
+                query = capture_query().where(captures.c.id.startswith(capture_id.upper()))
                 if target is not None:
                     query = query.where(targets.c.name == target)
                 found = conn.execute(query.limit(2)).all()
                 if len(found) == 1:
-                    return _to_capture(found[0])
+                    return to_capture(found[0])
                 if len(found) > 1:
                     raise StoreError(f"capture id prefix {capture_id!r} is ambiguous")
         raise StoreError(f"no capture {capture_id!r}")
@@ -423,18 +424,24 @@ class Store:
     def history(self, name: str, limit: int | None = None) -> list[CaptureRow]:
         """Captures of one target, newest first."""
         query = (
-            _capture_query()
+            capture_query()
             .where(targets.c.name == name)
             .order_by(captures.c.fetched_at.desc(), captures.c.id.desc())
         )
         if limit:
             query = query.limit(limit)
         with self.engine.connect() as conn:
-            return [_to_capture(row) for row in conn.execute(query)]
+            return [to_capture(row) for row in conn.execute(query)]
 
     def target_names(self) -> list[str]:
         with self.engine.connect() as conn:
             return list(conn.execute(sa.select(targets.c.name).order_by(targets.c.name)).scalars())
+
+    def last_checked(self) -> dict[str, datetime | None]:
+        """When each known target was last checked (None: never), for the scheduler."""
+        query = sa.select(targets.c.name, targets.c.last_checked_at)
+        with self.engine.connect() as conn:
+            return {name: at for name, at in conn.execute(query)}
 
     def hits_of(self, capture_id: str) -> list[Hit]:
         """A capture's hits, snippets cut from the stored texts (added: this capture's
@@ -457,7 +464,8 @@ class Store:
         found.sort(key=lambda h: (h.where != "added", h.position))
         return found
 
-    def checks_of(self, name: str, limit: int = 50) -> list[sa.Row[Any]]:
+    def checks_of(self, name: str, limit: int = 50) -> list[CheckRow]:
+        """A target's recent checks, newest first."""
         query = (
             sa.select(checks)
             .join(targets, targets.c.id == checks.c.target_id)
@@ -466,7 +474,7 @@ class Store:
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return list(conn.execute(query))
+            return [CheckRow(**row._mapping) for row in conn.execute(query)]
 
     def text(self, capture: CaptureRow) -> str:
         return self.blobs.get(capture.text_sha256).decode("utf-8")
@@ -483,12 +491,10 @@ class Store:
     # -- integrity ------------------------------------------------------------------------
 
     def verify(self) -> list[str]:
-        """Problems found: SQLite's integrity check plus every blob a capture refers to."""
-        problems: list[str] = []
+        """Problems found: the database's integrity check plus every blob a capture
+        refers to."""
         with self.engine.connect() as conn:
-            result = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check")]
-            if result != ["ok"]:
-                problems.extend(f"sqlite: {line}" for line in result)
+            problems = sqlite.integrity_problems(conn)
             rows = conn.execute(
                 sa.select(
                     captures.c.id,
@@ -564,45 +570,17 @@ def _target_values(check: CheckRecord, capture_id: str | None) -> dict[str, Any]
     }
 
 
-LOCK_WAIT = 10.0  # seconds a second writer waits before giving up
-
-
-def _writer_lock(root: Path, wait: float = LOCK_WAIT, required: bool = True) -> int | None:
-    """One writer per data folder: two overlapping runs (cron, a run during the
-    service) would otherwise read the same "last capture" and store the same page
-    twice. The lock goes with the process, so a killed run leaves none behind."""
-    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if time.monotonic() < deadline:
-                time.sleep(0.1)
-                continue
-            if not required:
-                os.close(fd)
-                return None
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise StoreError(
-                f"another watcher process (pid {holder}) is writing to {root}; "
-                f"waited {LOCK_WAIT:.0f} s"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        return fd
-
-
-def _index_text(conn: sa.Connection, text_digest: str, terms: str) -> None:
-    """Add a text to the search index, once per distinct text."""
-    added = conn.execute(
-        sa.insert(schema.search_texts).prefix_with("OR IGNORE").values(text_sha256=text_digest)
-    )
-    if added.rowcount == 1:
-        conn.exec_driver_sql(
-            "INSERT INTO search(rowid, terms) VALUES (?, ?)", (added.lastrowid, terms)
-        )
+def _writer_lock(root: Path, shared: bool) -> int | None:
+    """The writer lock, or (``shared``) None when another process holds it."""
+    try:
+        return sqlite.writer_lock(root, wait=0.0 if shared else LOCK_WAIT)
+    except sqlite.LockBusy as busy:
+        if shared:
+            return None
+        raise StoreError(
+            f"another watcher process (pid {busy.holder}) is writing to {root}; "
+            f"waited {LOCK_WAIT:.0f} s"
+        ) from None
 
 
 def _state(row: sa.Row[Any], last: CaptureRow | None) -> TargetState:
@@ -634,13 +612,14 @@ def _hit_rows(capture_id: str, found: Sequence[Hit]) -> list[dict[str, Any]]:
     ]
 
 
-def _capture_query() -> sa.Select[Any]:
+def capture_query() -> sa.Select[Any]:
+    """Captures with their target's name: the base of every capture query."""
     return sa.select(captures, targets.c.name.label("target_name")).join(
         targets, targets.c.id == captures.c.target_id
     )
 
 
-def _to_capture(row: sa.Row[Any]) -> CaptureRow:
+def to_capture(row: sa.Row[Any]) -> CaptureRow:
     m = row._mapping
     headers = m["headers"]
     if isinstance(headers, str):  # defensive: JSON stored as text by an older writer
@@ -673,57 +652,22 @@ def _to_capture(row: sa.Row[Any]) -> CaptureRow:
     )
 
 
-def _is_empty(conn: sa.Connection) -> bool:
-    return conn.exec_driver_sql("SELECT 1 FROM sqlite_master LIMIT 1").first() is None
-
-
-@contextmanager
-def _one_transaction(conn: sa.Connection) -> Iterator[None]:
-    """Schema changes as one SQLite transaction, with foreign keys off meanwhile.
-
-    Python's sqlite3 commits each DDL statement on its own, so a process killed
-    mid-migration used to leave tables without the version that names them, and
-    an index no later run could open. SQLite alters a table by copying it, and
-    with foreign keys enforced, dropping the old copy fails while other tables
-    point at it; the pragma only takes effect outside a transaction, so it is
-    set around it, and the keys are checked before the commit.
-    """
-    conn.commit()  # end whatever the version query began: the BEGIN below must be first
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    implicit = driver.isolation_level
-    driver.isolation_level = None  # sqlite3 issues no BEGIN/COMMIT of its own now
-    conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
-    try:
-        yield
-        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-        if broken:
-            raise RuntimeError(f"migration left {len(broken)} rows with broken references")
-        conn.exec_driver_sql("COMMIT")
-    except BaseException:
-        conn.exec_driver_sql("ROLLBACK")
-        raise
-    finally:
-        driver.isolation_level = implicit
-        conn.exec_driver_sql("PRAGMA foreign_keys = ON")
-
-
 def create_fresh(conn: sa.Connection) -> None:
     """A new index: the newest schema straight from ``watcher.store.schema``, stamped
     with its revision, as running every migration would make it (a test compares
     the two). Alembic is not imported for it: its imports (mako, pygments, every
     SQL dialect) take 15 MB that a long-running process would keep for good."""
     log.info("creating the index at schema %s", schema.SCHEMA_HEAD)
-    with _one_transaction(conn):
+    with sqlite.one_transaction(conn):
         schema.metadata.create_all(conn)
-        conn.exec_driver_sql(schema.SEARCH_DDL)
+        sqlite.create_search(conn)
         conn.exec_driver_sql(  # the table and row Alembic keeps its revision in
             "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
             "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
         )
-        conn.exec_driver_sql(
-            "INSERT INTO alembic_version (version_num) VALUES (?)", (schema.SCHEMA_HEAD,)
+        conn.execute(
+            sa.text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+            {"v": schema.SCHEMA_HEAD},
         )
 
 
@@ -736,10 +680,6 @@ def migrate(conn: sa.Connection) -> None:
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.attributes["connection"] = conn
     log.info("migrating the index to schema %s", schema.SCHEMA_HEAD)
-    with _one_transaction(conn):
-        leftovers = conn.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '_alembic_tmp_%'"
-        ).fetchall()
-        for (leftover,) in leftovers:
-            conn.exec_driver_sql(f'DROP TABLE "{leftover}"')  # from an older, interrupted copy
+    with sqlite.one_transaction(conn):
+        sqlite.drop_leftover_copies(conn)
         command.upgrade(cfg, "head")

@@ -1,6 +1,7 @@
 """The outbox in the index: messages waiting to be sent, and their deliveries.
 
-Only rows and transactions live here; sending is ``notify.py``'s job. A message
+Only rows and transactions live here; what a message says is decided in
+``watcher.alerts.plan`` and sending is ``watcher.alerts.send``'s job. A message
 is inserted by the transaction that stores its cause (a capture, a check); a
 delivery row per channel is made when the sender first takes the message, and
 every state change is one short transaction, so a crash at any point leaves a
@@ -9,30 +10,32 @@ message either delivered to a channel or still due there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from watcher.core.ids import new_id
+from watcher.store import sqlite
 from watcher.store.schema import deliveries, messages
-
-if TYPE_CHECKING:
-    from watcher.alerts.compose import Composed
-    from watcher.alerts.events import Event
 
 FINAL = ("sent", "failed", "skipped", "digested")
 
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
+    """A message to queue, as composed: its title and its body in three formats."""
+
     kind: str
     target: str | None
     capture_id: str | None
     tags: tuple[str, ...]
-    composed: Composed
+    title: str
+    body_text: str
+    body_html: str
+    body_markdown: str
     created_at: datetime
     digest_tag: str | None = None
     attachment_sha256: str | None = None  # a blob (a screenshot) sent with the message
@@ -71,31 +74,6 @@ class DeliveryRow:
     error: str | None
 
 
-def plan(event: Event, composed: Composed, digests: Mapping[str, float]) -> list[NewMessage]:
-    """The messages an event makes: one for its tags sent at once, and one per tag
-    that gathers its messages into a digest (``settings.digest``)."""
-    waiting = [tag for tag in event.notify if tag in digests]
-    direct = tuple(tag for tag in event.notify if tag not in digests)
-    out = []
-    if direct or not event.notify:
-        out.append(_new(event, composed, direct, None))
-    out.extend(_new(event, composed, (tag,), tag) for tag in waiting)
-    return out
-
-
-def _new(event: Event, composed: Composed, tags: tuple[str, ...], digest: str | None) -> NewMessage:
-    return NewMessage(
-        kind=event.kind,
-        target=event.target or None,
-        capture_id=event.capture_id,
-        tags=tags,
-        composed=composed,
-        created_at=event.at,
-        digest_tag=digest,
-        attachment_sha256=event.attachment_sha256,
-    )
-
-
 def insert(conn: sa.Connection, new: Sequence[NewMessage]) -> list[str]:
     """Add messages within the caller's transaction; returns their ids."""
     if not new:
@@ -113,10 +91,10 @@ def _values(m: NewMessage) -> dict[str, Any]:
         "target": m.target,
         "capture_id": m.capture_id,
         "tags": list(m.tags),
-        "title": m.composed.title,
-        "body_text": m.composed.text,
-        "body_html": m.composed.html,
-        "body_markdown": m.composed.markdown,
+        "title": m.title,
+        "body_text": m.body_text,
+        "body_html": m.body_html,
+        "body_markdown": m.body_markdown,
         "status": "pending",
         "digest_tag": m.digest_tag,
         "attachment_sha256": m.attachment_sha256,
@@ -151,9 +129,9 @@ class Outbox:
     def deliveries_of(self, message_ids: Sequence[str]) -> dict[str, list[DeliveryRow]]:
         found: dict[str, list[DeliveryRow]] = {i: [] for i in message_ids}
         with self.engine.connect() as conn:
-            for start in range(0, len(message_ids), 500):
+            for start in range(0, len(message_ids), sqlite.IN_BATCH):
                 query = sa.select(deliveries).where(
-                    deliveries.c.message_id.in_(message_ids[start : start + 500])
+                    deliveries.c.message_id.in_(message_ids[start : start + sqlite.IN_BATCH])
                 )
                 for row in conn.execute(query.order_by(deliveries.c.id)):
                     found[row.message_id].append(DeliveryRow(**row._mapping))
@@ -216,6 +194,12 @@ class Outbox:
 
     # -- changing ---------------------------------------------------------------------
 
+    def queue(self, new: Sequence[NewMessage]) -> list[str]:
+        """Add messages that no capture or check causes (an admin notice), in their own
+        transaction; returns their ids."""
+        with self.engine.begin() as conn:
+            return insert(conn, new)
+
     def expand(self, message_id: str, channels: Sequence[tuple[str, str]], now: datetime) -> None:
         """One pending delivery per channel (key, display name) for a message."""
         rows = [
@@ -230,7 +214,7 @@ class Outbox:
             for key, name in channels
         ]
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(deliveries).prefix_with("OR IGNORE"), rows)
+            conn.execute(sqlite.insert_or_ignore(deliveries), rows)
 
     def finish_message(self, message_id: str, status: str, error: str | None = None) -> None:
         """Close a message that has no deliveries to make (no channels, none matching)."""
@@ -296,11 +280,8 @@ class Outbox:
         )
         conn.execute(sa.update(messages).where(messages.c.id == message_id).values(values))
 
-    def gather_digest(
-        self, tag: str, parts: Sequence[MessageRow], composed: Composed, now: datetime
-    ) -> str:
+    def gather_digest(self, parts: Sequence[MessageRow], digest: NewMessage) -> str:
         """Replace waiting messages by one digest message, in one transaction."""
-        digest = NewMessage("digest", None, None, (tag,), composed, now)
         with self.engine.begin() as conn:
             (digest_id,) = insert(conn, [digest])
             conn.execute(

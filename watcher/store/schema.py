@@ -168,13 +168,9 @@ deliveries = sa.Table(
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
 )
 
-# Search: each distinct text once. ``search_texts`` gives a text digest its FTS5
-# rowid; the FTS5 table ``search`` (SQLite only) holds the text's tokens, without
-# the text and without positions (see watcher.store.search).
-SEARCH_DDL = (  # as migration 0003 made it
-    "CREATE VIRTUAL TABLE search USING fts5("
-    "terms, content='', detail=none, tokenize='unicode61 remove_diacritics 0')"
-)
+# Search: each distinct text once. ``search_texts`` gives a text digest its id; the
+# texts' tokens are kept by the dialect (SQLite: the FTS5 table ``search``, made and
+# read in watcher.store.sqlite; see watcher.store.search for the tokens).
 search_texts = sa.Table(
     "search_texts",
     metadata,

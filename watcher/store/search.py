@@ -4,10 +4,11 @@ SQLite's FTS5 ships no tokenizer that finds a two-character Chinese word
 (trigram needs three; unicode61 takes a whole run of Hanzi as one token), so
 watcher gives it tokens it can use: every distinct pair of adjacent Hanzi
 (bigrams; a lone Hanzi as itself) and every Latin word or number, lower-cased,
-full-width folded, traditional characters mapped to simplified. The index keeps
-no positions (``detail=none``: under 1 KB per page), so a query first finds the
-texts holding all its tokens, then each candidate is confirmed on the stored
-text, which also gives the snippet. Phrases (``"..."``) are confirmed whole.
+full-width folded, traditional characters mapped to simplified (the FTS5 table
+and its query are in ``watcher.store.sqlite``). The index keeps no positions
+(``detail=none``: under 1 KB per page), so a query first finds the texts holding
+all its tokens, then each candidate is confirmed on the stored text, which also
+gives the snippet. Phrases (``"..."``) are confirmed whole.
 """
 
 from __future__ import annotations
@@ -51,12 +52,7 @@ def index_terms(text: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Query:
     terms: tuple[str, ...]  # what must occur in a text, as the user wrote them
-    tokens: tuple[str, ...]  # FTS5 tokens that every matching text holds
-
-    @property
-    def match(self) -> str:
-        """The FTS5 MATCH expression: all tokens (each quoted: no operators leak in)."""
-        return " AND ".join('"' + t.replace('"', '""') + '"' for t in self.tokens)
+    tokens: tuple[str, ...]  # index tokens that every matching text holds (all of them)
 
 
 class QueryError(ValueError):

@@ -8,10 +8,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from watcher.diff.ops import diff_texts
 from watcher.diff.render import to_json
+from watcher.keywords import all_terms_in
+from watcher.store import views
 from watcher.store.index import CaptureRow, StoreError
 from watcher.store.search import QueryError, parse_query
-from watcher.web import queries
-from watcher.web.app import context_of
+from watcher.web.context import context_of
 from watcher.web.pages import dashboard_rows
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -70,8 +71,8 @@ def targets(request: Request) -> list[dict[str, Any]]:
 def captures(
     request: Request, name: str, page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)
 ) -> dict[str, Any]:
-    rows, total = queries.timeline(context_of(request).store, name, page, per_page)
-    if not total and name not in queries.target_names(context_of(request).store):
+    rows, total = views.timeline(context_of(request).store, name, page, per_page)
+    if not total and name not in context_of(request).store.target_names():
         raise HTTPException(404, f"no target named {name!r}")
     return {"total": total, "page": page, "captures": [capture_json(c) for c in rows]}
 
@@ -100,7 +101,7 @@ def diff(
 ) -> dict[str, Any]:
     store = context_of(request).store
     try:
-        old, new = queries.capture_pair(store, name, from_, to)
+        old, new = views.capture_pair(store, name, from_, to)
         result = diff_texts(store.text(old), store.text(new), timeout=5.0)
     except (StoreError, LookupError) as exc:
         raise HTTPException(404, str(exc)) from None
@@ -115,7 +116,7 @@ def hits(
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> list[dict[str, Any]]:
-    rows = queries.hit_rows(context_of(request).store, group, target, limit, offset)
+    rows = views.hit_rows(context_of(request).store, group, target, limit, offset)
     return [
         {
             "capture_id": r.capture_id,
@@ -142,7 +143,9 @@ def search(
         query = parse_query(q)
     except QueryError as exc:
         raise HTTPException(400, str(exc)) from None
-    results, more = queries.search(context_of(request).store, query, limit=limit, offset=offset)
+    results, more = views.search(
+        context_of(request).store, query, all_terms_in(query.terms), limit=limit, offset=offset
+    )
     return {
         "query": q,
         "more": more,
@@ -168,5 +171,5 @@ def listed(request: Request, name: str) -> list[dict[str, Any]]:
             "hits": d.hits,
             "last_capture_id": d.last_capture_id,
         }
-        for d in queries.listed_documents(context_of(request).store, name, limit=1000)
+        for d in views.listed_documents(context_of(request).store, name, limit=1000)
     ]

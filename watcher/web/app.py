@@ -8,7 +8,6 @@ gives it a way to start a check now, ``watcher serve`` serves it alone.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,52 +16,12 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from watcher.config import Config, ConfigError, load_config
-from watcher.store.index import Store, StoreError
+from watcher.store.index import StoreError
+from watcher.web import api, feeds, pages
+from watcher.web.context import WebContext
 from watcher.web.security import Guard
 
 HERE = Path(__file__).parent
-
-
-@dataclass
-class WebContext:
-    """What the routes need: the store, the config and the service's hooks."""
-
-    data: Path
-    config_path: Path | None
-    check_now: Callable[[str], Awaitable[bool]] | None = None
-    base_url: str | None = None
-    _store: Store | None = field(default=None, repr=False)
-    _config: tuple[float, Config] | None = field(default=None, repr=False)
-
-    @property
-    def store(self) -> Store:
-        """Opened on first use: the service may create the store after the app."""
-        if self._store is None:
-            self._store = Store(self.data, readonly=True)
-        return self._store
-
-    def config(self) -> Config | None:
-        """The current config (re-read when the file changes); None if unreadable."""
-        if self.config_path is None:
-            return None
-        try:
-            mtime = self.config_path.stat().st_mtime
-            if self._config is None or self._config[0] != mtime:
-                self._config = (mtime, load_config(self.config_path))
-        except (OSError, ConfigError):
-            return self._config[1] if self._config else None
-        return self._config[1]
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-
-
-def context_of(request: Any) -> WebContext:
-    """The app's WebContext, for a route."""
-    return request.app.state.context
 
 
 def create_app(
@@ -73,8 +32,6 @@ def create_app(
     check_now: Callable[[str], Awaitable[bool]] | None = None,
 ) -> FastAPI:
     """The ASGI app. ``password`` (from ``WATCHER_PASSWORD``) turns on login."""
-    from watcher.web import api, feeds, pages
-
     app = FastAPI(
         title="watcher",
         summary="Captures, diffs and keyword hits of watched government pages",

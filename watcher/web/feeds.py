@@ -5,14 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from watcher.store import views
 from watcher.store.index import CaptureRow, Store
-from watcher.store.schema import hits
-from watcher.web import queries
-from watcher.web.app import context_of
+from watcher.web.context import context_of
 
 router = APIRouter(include_in_schema=False)
 ATOM = "http://www.w3.org/2005/Atom"
@@ -32,18 +30,10 @@ def _stamp(value: datetime) -> str:
 
 def _terms(store: Store, capture_ids: list[str]) -> dict[str, list[str]]:
     """Added terms per capture, for entry titles (no text is read)."""
-    found: dict[str, list[str]] = {i: [] for i in capture_ids}
-    if not capture_ids:
-        return found
-    query = (
-        sa.select(hits.c.capture_id, hits.c.term, hits.c.count)
-        .where(hits.c.capture_id.in_(capture_ids), hits.c.where == "added")
-        .order_by(hits.c.id)
-    )
-    with store.engine.connect() as conn:
-        for capture_id, term, count in conn.execute(query):
-            found[capture_id].append(f"{term} ×{count}" if count > 1 else term)
-    return found
+    return {
+        capture_id: [f"{term} ×{count}" if count > 1 else term for term, count in found]
+        for capture_id, found in views.added_terms(store, capture_ids).items()
+    }
 
 
 def _feed(request: Request, title: str, path: str, rows: list[CaptureRow]) -> Response:
@@ -93,17 +83,17 @@ def _feed(request: Request, title: str, path: str, rows: list[CaptureRow]) -> Re
 
 @router.get("/feed.atom")
 def all_changes(request: Request) -> Response:
-    rows = queries.changes(context_of(request).store, limit=ENTRIES)
+    rows = views.changes(context_of(request).store, limit=ENTRIES)
     return _feed(request, "watcher: all changes", "/feed.atom", rows)
 
 
 @router.get("/t/{name}/feed.atom")
 def target_changes(request: Request, name: str) -> Response:
-    rows = queries.changes(context_of(request).store, name, limit=ENTRIES)
+    rows = views.changes(context_of(request).store, name, limit=ENTRIES)
     return _feed(request, f"watcher: {name}", f"/t/{name}/feed.atom", rows)
 
 
 @router.get("/hits/{group}/feed.atom")
 def group_hits(request: Request, group: str) -> Response:
-    rows = queries.changes_with_hits(context_of(request).store, group, limit=ENTRIES)
+    rows = views.changes_with_hits(context_of(request).store, group, limit=ENTRIES)
     return _feed(request, f"watcher: keyword hits for {group}", f"/hits/{group}/feed.atom", rows)

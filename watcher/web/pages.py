@@ -11,12 +11,14 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from watcher.alerts.compose import METADATA_LABELS
+from watcher.core.models import Hit
 from watcher.diff.ops import diff_texts
 from watcher.diff.render import line_marks, to_html_inline, to_html_side_by_side
+from watcher.keywords import KeywordMatcher, all_terms_in, find_hits
+from watcher.store import views
 from watcher.store.index import StoreError
 from watcher.store.search import QueryError, parse_query
-from watcher.web import queries
-from watcher.web.app import WebContext, context_of
+from watcher.web.context import WebContext, context_of
 from watcher.web.security import ARCHIVE_CSP, SESSION_COOKIE, SESSION_DAYS, Guard, safe_next
 
 router = APIRouter(include_in_schema=False)
@@ -80,7 +82,7 @@ class DashboardRow:
 
 def dashboard_rows(context: WebContext) -> list[DashboardRow]:
     """Targets of the config, plus any the store knows that the config no longer has."""
-    summaries = queries.summaries(context.store)
+    summaries = views.summaries(context.store)
     config = context.config()
     rows = []
     configured = {t.name: t for t in config.targets} if config else {}
@@ -148,15 +150,15 @@ def dashboard(
 def target_page(request: Request, name: str, page: int = 1) -> HTMLResponse:
     context = context_of(request)
     page = max(page, 1)
-    captures, total = queries.timeline(context.store, name, page, PER_PAGE)
+    captures, total = views.timeline(context.store, name, page, PER_PAGE)
     config = context.config()
     target = next((t for t in config.targets if t.name == name), None) if config else None
     if not total and target is None:
         return error_page(request, 404, f"no target named {name!r}")
-    checks = queries.recent_checks(context.store, name, 10)
-    listed = queries.listed_documents(context.store, name) if target and target.follow else []
-    document = None if target else queries.document_of(context.store, name)
-    learned = queries.fetch_learned(context.store, name)
+    checks = context.store.checks_of(name, 10)
+    listed = views.listed_documents(context.store, name) if target and target.follow else []
+    document = None if target else views.document_of(context.store, name)
+    learned = views.fetch_learned(context.store, name)
     heading = target.title if target else (document[0].title if document else name)
     return render(
         request,
@@ -197,7 +199,7 @@ def diff_page(request: Request, name: str, view: str = "inline", lines: int = 3)
     context = context_of(request)
     params = request.query_params
     try:
-        old, new = queries.capture_pair(context.store, name, params.get("from"), params.get("to"))
+        old, new = views.capture_pair(context.store, name, params.get("from"), params.get("to"))
         old_text, new_text = context.store.text(old), context.store.text(new)
     except (StoreError, LookupError) as exc:
         return error_page(request, 404, str(exc))
@@ -208,7 +210,7 @@ def diff_page(request: Request, name: str, view: str = "inline", lines: int = 3)
         target = next((t for t in config.targets if t.name == name), None)
         wanted = set(target.keywords) if target else set(config.keywords)
         groups = {g: terms for g, terms in config.keywords.items() if g in wanted}
-    found = queries.pair_hits(groups, old_text, new_text, diff) if groups else []
+    found = _pair_hits(groups, old_text, new_text, diff) if groups else []
     marks = {
         "new": line_marks(
             new_text,
@@ -240,6 +242,11 @@ def diff_page(request: Request, name: str, view: str = "inline", lines: int = 3)
         hits=found,
         context_lines=context_lines,
     )
+
+
+def _pair_hits(groups: dict[str, list[str]], old: str | None, new: str, diff: Any) -> list[Hit]:
+    """Hits of any two captures, computed for the pair (stored hits are per capture)."""
+    return find_hits(KeywordMatcher(groups), old, new, diff)
 
 
 @router.get("/c/{capture_id}", response_class=HTMLResponse)
@@ -320,7 +327,7 @@ def hits_page(
 ) -> HTMLResponse:
     context = context_of(request)
     page = max(page, 1)
-    rows = queries.hit_rows(context.store, group, target, PER_PAGE + 1, (page - 1) * PER_PAGE)
+    rows = views.hit_rows(context.store, group, target, PER_PAGE + 1, (page - 1) * PER_PAGE)
     config = context.config()
     groups = sorted(config.keywords) if config else []
     return render(
@@ -333,7 +340,7 @@ def hits_page(
         group=group,
         target=target,
         groups=groups,
-        targets=queries.target_names(context.store),
+        targets=context.store.target_names(),
     )
 
 
@@ -341,16 +348,18 @@ def hits_page(
 def search_page(request: Request, q: str = "", page: int = 1) -> HTMLResponse:
     context = context_of(request)
     page = max(page, 1)
-    results: list[queries.SearchResult] = []
+    results: list[views.SearchResult] = []
     more = False
     problem = None
     if q.strip():
         try:
             query = parse_query(q)
-            results, more = queries.search(context.store, query, limit=20, offset=(page - 1) * 20)
+            results, more = views.search(
+                context.store, query, all_terms_in(query.terms), 20, (page - 1) * 20
+            )
         except QueryError as exc:
             problem = str(exc)
-    waiting = queries.unindexed_count(context.store) if q.strip() else 0
+    waiting = views.unindexed_count(context.store) if q.strip() else 0
     return render(
         request,
         "search.html",
@@ -409,7 +418,7 @@ def logout(request: Request, csrf: str = Form("")) -> Response:
 def healthz(request: Request) -> PlainTextResponse:
     """200 when the store answers a query; 503 with the reason otherwise."""
     try:
-        queries.target_names(context_of(request).store)
+        context_of(request).store.target_names()
     except Exception as exc:
         return PlainTextResponse(f"store unreadable: {exc}\n", status_code=503)
     return PlainTextResponse("ok\n")
@@ -419,21 +428,21 @@ def healthz(request: Request) -> PlainTextResponse:
 def metrics(request: Request) -> PlainTextResponse:
     """Prometheus text format, computed from the store at each scrape."""
     store = context_of(request).store
-    by_status, histogram, total_s, count = queries.check_stats(store)
-    backlog = queries.outbox_backlog(store)
+    stats = views.check_stats(store)
+    backlog = store.outbox.counts()
     lines = [
         "# HELP watcher_checks_total Checks done, by outcome.",
         "# TYPE watcher_checks_total counter",
-        *(f'watcher_checks_total{{status="{s}"}} {n}' for s, n in sorted(by_status.items())),
+        *(f'watcher_checks_total{{status="{s}"}} {n}' for s, n in sorted(stats.by_status.items())),
         "# HELP watcher_check_failures_total Checks that failed.",
         "# TYPE watcher_check_failures_total counter",
-        f"watcher_check_failures_total {by_status.get('error', 0)}",
+        f"watcher_check_failures_total {stats.by_status.get('error', 0)}",
         "# HELP watcher_check_duration_seconds How long checks took.",
         "# TYPE watcher_check_duration_seconds histogram",
-        *(f'watcher_check_duration_seconds_bucket{{le="{b}"}} {n}' for b, n in histogram),
-        f'watcher_check_duration_seconds_bucket{{le="+Inf"}} {count}',
-        f"watcher_check_duration_seconds_sum {total_s:.3f}",
-        f"watcher_check_duration_seconds_count {count}",
+        *(f'watcher_check_duration_seconds_bucket{{le="{b}"}} {n}' for b, n in stats.histogram),
+        f'watcher_check_duration_seconds_bucket{{le="+Inf"}} {stats.count}',
+        f"watcher_check_duration_seconds_sum {stats.total_seconds:.3f}",
+        f"watcher_check_duration_seconds_count {stats.count}",
         "# HELP watcher_outbox_messages Alerts in the outbox, by status.",
         "# TYPE watcher_outbox_messages gauge",
         *(

@@ -1,21 +1,22 @@
-"""What the web UI, the API and the feeds read from the store (read-only).
+"""What the web UI, the API and the feeds read from the store: one question each.
 
-Each function is one question with its SQL; the routes only shape answers.
+Each function is one read with its SQL, answered in dataclasses; the routes only
+shape the answers. They were tuned on a large store (``bench/web.py``): the last
+change is a correlated subquery (one index probe per target), and search reads
+the index newest first, in pages, so its cost follows the page asked for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 
-from watcher.core.models import Hit
-from watcher.keywords import KeywordMatcher, find_hits
-from watcher.store.index import CaptureRow, Store, _capture_query, _to_capture
-from watcher.store.schema import captures, checks, hits, messages, search_texts, targets
+from watcher.store import sqlite
+from watcher.store.index import CaptureRow, Store, capture_query, to_capture
+from watcher.store.schema import captures, checks, documents, hits, search_texts, targets
 from watcher.store.search import Query
 
 CHANGE_KINDS = ("new", "changed")
@@ -55,7 +56,7 @@ def summaries(store: Store, now: datetime | None = None) -> dict[str, TargetSumm
         sa.select(
             captures.c.target_id,
             sa.func.sum(hits.c.count).label("n"),
-            sa.func.group_concat(sa.distinct(hits.c.group_name)).label("groups"),
+            sqlite.joined_distinct(hits.c.group_name).label("groups"),
         )
         .join(hits, hits.c.capture_id == captures.c.id)
         .where(captures.c.fetched_at >= since, hits.c.where == "added")
@@ -98,7 +99,7 @@ def summaries(store: Store, now: datetime | None = None) -> dict[str, TargetSumm
 
 def timeline(store: Store, name: str, page: int, per_page: int) -> tuple[list[CaptureRow], int]:
     """One page of a target's captures, newest first, and how many there are."""
-    base = _capture_query().where(targets.c.name == name)
+    base = capture_query().where(targets.c.name == name)
     query = base.order_by(captures.c.fetched_at.desc(), captures.c.id.desc())
     query = query.limit(per_page).offset((page - 1) * per_page)
     total_query = (
@@ -107,13 +108,9 @@ def timeline(store: Store, name: str, page: int, per_page: int) -> tuple[list[Ca
         .where(targets.c.name == name)
     )
     with store.engine.connect() as conn:
-        rows = [_to_capture(r) for r in conn.execute(query)]
+        rows = [to_capture(r) for r in conn.execute(query)]
         total = conn.execute(total_query).scalar_one()
     return rows, total
-
-
-def recent_checks(store: Store, name: str, limit: int = 20) -> list[sa.Row[Any]]:
-    return store.checks_of(name, limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,35 +158,48 @@ def hit_rows(
         return [HitRow(*r) for r in conn.execute(query)]
 
 
+def added_terms(store: Store, capture_ids: list[str]) -> dict[str, list[tuple[str, int]]]:
+    """The terms each capture added, with their counts, in the order found (no text
+    is read): what a feed entry's title names."""
+    found: dict[str, list[tuple[str, int]]] = {i: [] for i in capture_ids}
+    if not capture_ids:
+        return found
+    query = (
+        sa.select(hits.c.capture_id, hits.c.term, hits.c.count)
+        .where(hits.c.capture_id.in_(capture_ids), hits.c.where == "added")
+        .order_by(hits.c.id)
+    )
+    with store.engine.connect() as conn:
+        for capture_id, term, count in conn.execute(query):
+            found[capture_id].append((term, count))
+    return found
+
+
 def changes(store: Store, target: str | None = None, limit: int = 50) -> list[CaptureRow]:
     """The newest changes (and first captures), for feeds; a listing's include its
     documents'."""
-    query = _capture_query().where(captures.c.kind.in_(CHANGE_KINDS))
+    query = capture_query().where(captures.c.kind.in_(CHANGE_KINDS))
     if target:
         listing = sa.select(targets.c.id).where(targets.c.name == target).scalar_subquery()
         query = query.where(sa.or_(targets.c.name == target, targets.c.parent_id == listing))
     query = query.order_by(captures.c.fetched_at.desc(), captures.c.id.desc()).limit(limit)
     with store.engine.connect() as conn:
-        return [_to_capture(r) for r in conn.execute(query)]
+        return [to_capture(r) for r in conn.execute(query)]
 
 
 def changes_with_hits(store: Store, group: str, limit: int = 50) -> list[CaptureRow]:
+    """The newest captures that added a hit of the keyword group."""
     has_hit = sa.exists().where(
         hits.c.capture_id == captures.c.id, hits.c.group_name == group, hits.c.where == "added"
     )
     query = (
-        _capture_query()
+        capture_query()
         .where(has_hit)
         .order_by(captures.c.fetched_at.desc(), captures.c.id.desc())
         .limit(limit)
     )
     with store.engine.connect() as conn:
-        return [_to_capture(r) for r in conn.execute(query)]
-
-
-def pair_hits(groups: dict[str, list[str]], old: str | None, new: str, diff: Any) -> list[Hit]:
-    """Hits of any two captures, computed for the pair (stored hits are per capture)."""
-    return find_hits(KeywordMatcher(groups), old, new, diff)
+        return [to_capture(r) for r in conn.execute(query)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,39 +208,39 @@ class SearchResult:
     snippets: list[str]
 
 
-_TEXTS_NEWEST_FIRST = sa.text(
-    "SELECT rowid FROM search WHERE search MATCH :q AND rowid < :before "
-    "ORDER BY rowid DESC LIMIT :n"
-)
+Confirm = Callable[[str], list[str] | None]  # a text's snippets if it matches, else None
 
 
 def search(
-    store: Store, query: Query, limit: int = 20, offset: int = 0, budget: int = 400
+    store: Store,
+    query: Query,
+    confirm: Confirm,
+    limit: int = 20,
+    offset: int = 0,
+    budget: int = 400,
 ) -> tuple[list[SearchResult], bool]:
     """Texts holding every term of ``query``, newest text first (search_texts ids
     grow as texts are first stored), each shown with its newest capture and snippets.
 
     The index is read 100 texts at a time, newest first, so the cost follows the
     page asked for, not the number of matching texts. Candidates (all tokens present)
-    are confirmed on the stored text; ``budget`` caps the texts read for one page.
+    are confirmed on the stored text by ``confirm`` (the keyword matcher, which sits
+    above the store); ``budget`` caps the texts read for one page.
     """
-    matcher = KeywordMatcher({str(i): [term] for i, term in enumerate(query.terms)})
-    wanted = {str(i) for i in range(len(query.terms))}
     found: list[SearchResult] = []
     seen_texts: set[tuple[str, str]] = set()
     skipped = read = 0
     before = 2**62
     while True:
         with store.engine.connect() as conn:
-            params = {"q": query.match, "before": before, "n": 100}
-            text_ids = list(conn.execute(_TEXTS_NEWEST_FIRST, params).scalars())
+            text_ids = sqlite.texts_matching(conn, query.tokens, before, 100)
             if not text_ids:
                 return found, False
             before = text_ids[-1]
             chunk = [
-                _to_capture(r)
+                to_capture(r)
                 for r in conn.execute(
-                    _capture_query()
+                    capture_query()
                     .join(search_texts, search_texts.c.text_sha256 == captures.c.text_sha256)
                     .where(search_texts.c.id.in_(text_ids))
                     .order_by(
@@ -250,24 +260,26 @@ def search(
                 text = store.text(capture)
             except Exception:
                 continue
-            occurrences = find_hits(matcher, None, text, None)
-            if {h.group for h in occurrences} != wanted:
+            snippets = confirm(text)
+            if snippets is None:
                 continue  # tokens all there, but not the words or phrases themselves
             if skipped < offset:
                 skipped += 1
                 continue
             if len(found) == limit:
                 return found, True
-            found.append(SearchResult(capture, [h.snippet for h in occurrences[:3]]))
+            found.append(SearchResult(capture, snippets))
 
 
-def outbox_backlog(store: Store) -> dict[str, int]:
-    query = sa.select(messages.c.status, sa.func.count()).group_by(messages.c.status)
-    with store.engine.connect() as conn:
-        return {status: n for status, n in conn.execute(query)}
+@dataclass(frozen=True, slots=True)
+class CheckStats:
+    by_status: dict[str, int]
+    histogram: list[tuple[float, int]]  # (bucket's upper bound in s, checks up to it)
+    total_seconds: float
+    count: int
 
 
-def check_stats(store: Store) -> tuple[dict[str, int], list[tuple[float, int]], float, int]:
+def check_stats(store: Store) -> CheckStats:
     """Checks by status, a duration histogram (cumulative per bucket), sum and count."""
     buckets = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
     with store.engine.connect() as conn:
@@ -282,7 +294,7 @@ def check_stats(store: Store) -> tuple[dict[str, int], list[tuple[float, int]], 
             sa.select(*columns, sa.func.sum(checks.c.duration), sa.func.count())
         ).one()
     histogram = [(b, int(row[i] or 0)) for i, b in enumerate(buckets)]
-    return by_status, histogram, float(row[-2] or 0.0), int(row[-1])
+    return CheckStats(by_status, histogram, float(row[-2] or 0.0), int(row[-1]))
 
 
 def capture_pair(
@@ -307,10 +319,6 @@ def capture_pair(
     return old, new
 
 
-def target_names(store: Store) -> Sequence[str]:
-    return store.target_names()
-
-
 @dataclass(frozen=True, slots=True)
 class ListedDocument:
     name: str
@@ -328,8 +336,6 @@ class ListedDocument:
 
 def listed_documents(store: Store, listing: str, limit: int = 200) -> list[ListedDocument]:
     """A listing's documents and attachments, newest first."""
-    from watcher.store.schema import documents
-
     doc = targets.alias("doc")
     listing_row = targets.alias("listing")
     stats = (
@@ -383,8 +389,6 @@ def listed_documents(store: Store, listing: str, limit: int = 200) -> list[Liste
 
 def document_of(store: Store, name: str) -> tuple[ListedDocument, str] | None:
     """A document target's row and its listing's name (None for a page of the config)."""
-    from watcher.store.schema import documents
-
     doc = targets.alias("doc")
     listing_row = targets.alias("listing")
     query = (
