@@ -34,7 +34,7 @@ import httpx
 
 from watcher.core.models import FetchResult
 from watcher.fetch.lanes import LanedTransport
-from watcher.fetch.netbackend import use_asyncio_backend
+from watcher.fetch.transport import use_asyncio_backend
 from watcher.fetch.politeness import LocalPoliteness, Politeness
 
 __all__ = [

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
-from watcher.fetch.netbackend import AsyncioBackend
+from watcher.fetch.transport import AsyncioBackend
 
 __all__ = ["LanedTransport"]
 
@@ -58,7 +58,7 @@ class _Releasing(httpx.AsyncByteStream):
 
 
 class LanedTransport(httpx.AsyncBaseTransport):
-    """Plain HTTP/1.1 over asyncio streams (``netbackend``), one lane per request in flight."""
+    """Plain HTTP/1.1 over asyncio streams (``transport``), one lane per request in flight."""
 
     def __init__(
         self, ssl_context: ssl.SSLContext, keep: int, keepalive_expiry: float = 5.0
