@@ -33,9 +33,8 @@ import brotli
 import httpx
 
 from watcher.core.models import FetchResult
-from watcher.fetch.lanes import LanedTransport
-from watcher.fetch.transport import use_asyncio_backend
 from watcher.fetch.politeness import LocalPoliteness, Politeness
+from watcher.fetch.transport import LanedTransport, use_asyncio_backend
 
 __all__ = [
     "ContentDecoder",
@@ -478,7 +477,7 @@ class Fetcher:
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # no shared jar
         )
         if transport is None:
-            # A small pool per request in flight, and as many idle (lanes.py). It
+            # A small pool per request in flight, and as many idle (transport.py). It
             # replaces the default transport after construction because httpx mounts
             # proxies from the environment only when it builds that transport itself;
             # requests to hosts in NO_PROXY, or with no proxy set, go to the default
