@@ -34,7 +34,7 @@ import httpx
 
 from watcher.core.models import FetchResult
 from watcher.fetch.politeness import LocalPoliteness, Politeness
-from watcher.fetch.transport import LanedTransport, use_asyncio_backend
+from watcher.fetch.transport import LanedTransport, check_internals, use_asyncio_backend
 
 __all__ = [
     "ContentDecoder",
@@ -476,6 +476,7 @@ class Fetcher:
             headers=DEFAULT_HEADERS,
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # no shared jar
         )
+        check_internals(self._client)
         if transport is None:
             # A small pool per request in flight, and as many idle (transport.py). It
             # replaces the default transport after construction because httpx mounts

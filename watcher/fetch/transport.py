@@ -1,5 +1,11 @@
-"""watcher's transport under httpx: its own network backend and the laned transport, the
-one module that reaches into private parts of httpx and httpcore.
+"""watcher's transport under httpx: its own network backend, the laned transport, and
+the check that the private parts of httpx and httpcore they reach into exist.
+
+Those private parts are used here and nowhere else (but for ``Fetcher`` putting the
+lanes in as its client's ``_transport``, which ``check_internals`` covers too), so a
+release that moves one breaks this module alone, and the check says so in one sentence
+when a Fetcher starts instead of the fetcher failing, or silently slowing down, mid
+cycle. pyproject.toml caps httpx and httpcore below the next releases not verified.
 
 The network backend. httpcore talks to the network through a small public interface
 (``AsyncNetworkBackend`` / ``AsyncNetworkStream``); on asyncio it defaults to
@@ -32,17 +38,68 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from importlib.metadata import version
 from typing import Any
 
 import httpcore
 import httpx
 
 __all__ = [
+    "HTTPCORE_SUPPORTED",
+    "HTTPX_SUPPORTED",
     "AsyncioBackend",
+    "IncompatibleHttpx",
     "LanedTransport",
+    "check_internals",
     "use_asyncio_backend",
 ]
+
+# The releases verified with the private parts below; pyproject.toml states the same
+# bounds (a test compares them).
+HTTPX_SUPPORTED = ">=0.27,<0.29"
+HTTPCORE_SUPPORTED = ">=1.0.9,<1.1"
+
+
+class IncompatibleHttpx(RuntimeError):
+    """The installed httpx/httpcore lacks a private part that this module relies on."""
+
+
+def check_internals(client: object) -> None:
+    """Raise ``IncompatibleHttpx`` unless ``client`` (an ``httpx.AsyncClient``) and its
+    transports have the private attributes used here.
+
+    Assigning to a renamed attribute would not fail: it would add one that httpx
+    ignores, and the fetcher would silently fall back to httpx's own pools and anyio,
+    so this is checked once, when the Fetcher builds its client.
+    """
+    missing = _missing_internal(client)
+    if missing is not None:
+        raise IncompatibleHttpx(
+            f"httpx {version('httpx')} with httpcore {version('httpcore')} is not"
+            f" supported: watcher relies on their private {missing}, which these releases"
+            f" lack; install httpx{HTTPX_SUPPORTED} and httpcore{HTTPCORE_SUPPORTED}."
+        )
+
+
+def _missing_internal(client: Any) -> str | None:
+    """The first private attribute that ``use_asyncio_backend`` and the lanes need but
+    ``client`` lacks, or None."""
+    if not hasattr(client, "_transport"):
+        return "AsyncClient._transport"
+    mounts = getattr(client, "_mounts", None)
+    if not isinstance(mounts, Mapping):
+        return "AsyncClient._mounts"
+    for transport in [client._transport, *mounts.values()]:
+        if not isinstance(transport, httpx.AsyncHTTPTransport):
+            continue  # a caller's own transport: nothing of it is touched
+        pool = getattr(transport, "_pool", None)
+        if not isinstance(pool, httpcore.AsyncConnectionPool):
+            return "AsyncHTTPTransport._pool"
+        if not hasattr(pool, "_network_backend"):
+            return "AsyncConnectionPool._network_backend"
+    return None
+
 
 # --- the network backend ------------------------------------------------------------------
 
