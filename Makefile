@@ -2,8 +2,9 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+LOWEST := .venv-lowest
 
-.PHONY: run check test lint format bench clean
+.PHONY: run check test test-lowest lint format bench clean
 
 $(BIN)/watcher: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +24,18 @@ test: $(BIN)/watcher
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
+# The suite against the lowest versions pyproject.toml allows (uv's lowest-direct), so that
+# its lower bounds stay true; built afresh, since uv keeps what an old venv already has.
+test-lowest: $(LOWEST)/bin/watcher
+	$(LOWEST)/bin/pytest
+
+$(LOWEST)/bin/watcher: pyproject.toml | $(BIN)/watcher
+	$(BIN)/pip install --quiet uv
+	rm -rf $(LOWEST)
+	$(BIN)/uv venv --quiet --python $(PY) $(LOWEST)
+	VIRTUAL_ENV=$(LOWEST) $(BIN)/uv pip install --quiet --resolution lowest-direct -e '.[test]'
+	touch $@
+
 lint: $(BIN)/watcher
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -31,4 +44,4 @@ bench: $(BIN)/watcher
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(LOWEST) build *.egg-info

@@ -758,7 +758,7 @@ async def test_https_through_the_asyncio_backend(tmp_path, monkeypatch) -> None:
     import trustme
     from httpserver import HTTPServer
 
-    from watcher.fetch.netbackend import AsyncioBackend
+    from watcher.fetch.transport import AsyncioBackend
 
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -33,9 +33,8 @@ import brotli
 import httpx
 
 from watcher.core.models import FetchResult
-from watcher.fetch.lanes import LanedTransport
-from watcher.fetch.netbackend import use_asyncio_backend
 from watcher.fetch.politeness import LocalPoliteness, Politeness
+from watcher.fetch.transport import LanedTransport, check_internals, use_asyncio_backend
 
 __all__ = [
     "ContentDecoder",
@@ -477,8 +476,9 @@ class Fetcher:
             headers=DEFAULT_HEADERS,
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # no shared jar
         )
+        check_internals(self._client)
         if transport is None:
-            # A small pool per request in flight, and as many idle (lanes.py). It
+            # A small pool per request in flight, and as many idle (transport.py). It
             # replaces the default transport after construction because httpx mounts
             # proxies from the environment only when it builds that transport itself;
             # requests to hosts in NO_PROXY, or with no proxy set, go to the default

@@ -1,0 +1,327 @@
+"""watcher's transport under httpx: its own network backend, the laned transport, and
+the check that the private parts of httpx and httpcore they reach into exist.
+
+Those private parts are used here and nowhere else (but for ``Fetcher`` putting the
+lanes in as its client's ``_transport``, which ``check_internals`` covers too), so a
+release that moves one breaks this module alone, and the check says so in one sentence
+when a Fetcher starts instead of the fetcher failing, or silently slowing down, mid
+cycle. pyproject.toml caps httpx and httpcore below the next releases not verified.
+
+The network backend. httpcore talks to the network through a small public interface
+(``AsyncNetworkBackend`` / ``AsyncNetworkStream``); on asyncio it defaults to
+anyio's, which wraps every read and write in cancel scopes. Measured on 1,000
+conditional requests that adapter layer was a third of the client's CPU, so
+watcher plugs asyncio's own streams in instead. Errors are mapped to
+httpcore's exceptions, which httpx turns into its usual ones.
+
+The lanes: an httpx transport with one small connection pool per request in flight.
+
+httpcore's pool scans all its connections, and for each idle one all of them
+again, every time it places a request and every time a response is closed.
+One pool of 16 keep-alive connections made that a sixth of an unchanged
+cycle's CPU. Here each request in flight has a lane of its own (a pool that
+keeps one connection), so every pool operation touches one connection. The
+fetcher's politeness slots bound how many requests run at once, and so the
+number of lanes in use.
+
+A request goes to a free lane whose kept connection is to the same origin when
+there is one, else to a new lane while there are fewer than ``keep`` lanes, else
+to the free lane idle longest; so up to ``keep`` connections stay open for
+reuse. The fetcher keeps twice its concurrency: with every slot busy, the next
+request is usually for another host than the one just answered, and needs an
+idle lane of its own host to find (12 hosts, 64 at once: 72 connections for
+1,000 requests, against 678 when lanes were only as many as the slots).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from importlib.metadata import version
+from typing import Any
+
+import httpcore
+import httpx
+
+__all__ = [
+    "HTTPCORE_SUPPORTED",
+    "HTTPX_SUPPORTED",
+    "AsyncioBackend",
+    "IncompatibleHttpx",
+    "LanedTransport",
+    "check_internals",
+    "use_asyncio_backend",
+]
+
+# The releases verified with the private parts below; pyproject.toml states the same
+# bounds (a test compares them).
+HTTPX_SUPPORTED = ">=0.27,<0.29"
+HTTPCORE_SUPPORTED = ">=1.0.9,<1.1"
+
+
+class IncompatibleHttpx(RuntimeError):
+    """The installed httpx/httpcore lacks a private part that this module relies on."""
+
+
+def check_internals(client: object) -> None:
+    """Raise ``IncompatibleHttpx`` unless ``client`` (an ``httpx.AsyncClient``) and its
+    transports have the private attributes used here.
+
+    Assigning to a renamed attribute would not fail: it would add one that httpx
+    ignores, and the fetcher would silently fall back to httpx's own pools and anyio,
+    so this is checked once, when the Fetcher builds its client.
+    """
+    missing = _missing_internal(client)
+    if missing is not None:
+        raise IncompatibleHttpx(
+            f"httpx {version('httpx')} with httpcore {version('httpcore')} is not"
+            f" supported: watcher relies on their private {missing}, which these releases"
+            f" lack; install httpx{HTTPX_SUPPORTED} and httpcore{HTTPCORE_SUPPORTED}."
+        )
+
+
+def _missing_internal(client: Any) -> str | None:
+    """The first private attribute that ``use_asyncio_backend`` and the lanes need but
+    ``client`` lacks, or None."""
+    if not hasattr(client, "_transport"):
+        return "AsyncClient._transport"
+    mounts = getattr(client, "_mounts", None)
+    if not isinstance(mounts, Mapping):
+        return "AsyncClient._mounts"
+    for transport in [client._transport, *mounts.values()]:
+        if not isinstance(transport, httpx.AsyncHTTPTransport):
+            continue  # a caller's own transport: nothing of it is touched
+        pool = getattr(transport, "_pool", None)
+        if not isinstance(pool, httpcore.AsyncConnectionPool):
+            return "AsyncHTTPTransport._pool"
+        if not hasattr(pool, "_network_backend"):
+            return "AsyncConnectionPool._network_backend"
+    return None
+
+
+# --- the network backend ------------------------------------------------------------------
+
+
+class AsyncioStream(httpcore.AsyncNetworkStream):
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._reader.read(max_bytes)
+        except TimeoutError as exc:
+            raise httpcore.ReadTimeout(exc) from exc
+        except OSError as exc:
+            raise httpcore.ReadError(exc) from exc
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                self._writer.write(buffer)
+                await self._writer.drain()
+        except TimeoutError as exc:
+            raise httpcore.WriteTimeout(exc) from exc
+        except OSError as exc:
+            raise httpcore.WriteError(exc) from exc
+
+    def _idle_readable(self) -> bool:
+        """Whether an idle connection has been closed or sent unasked-for bytes.
+
+        httpcore asks this of every pooled connection each time it places a
+        request; answering with a poll() per connection was a fifth of an
+        unchanged cycle's CPU. The event loop already reads every socket, so
+        the stream's own state gives the same answer without a system call.
+        """
+        reader = self._reader
+        if self._writer.is_closing() or reader.at_eof() or reader.exception() is not None:
+            return True
+        # StreamReader has no public "bytes buffered" accessor
+        return bool(getattr(reader, "_buffer", b""))
+
+    async def aclose(self) -> None:
+        self._writer.close()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(exc) from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise httpcore.ConnectError(exc) from exc
+        return self
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "ssl_object":
+            return self._writer.get_extra_info("ssl_object")
+        if info == "client_addr":
+            return self._writer.get_extra_info("sockname")
+        if info == "server_addr":
+            return self._writer.get_extra_info("peername")
+        if info == "socket":
+            return self._writer.get_extra_info("socket")
+        if info == "is_readable":
+            return self._idle_readable()
+        return None
+
+
+class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        local = (local_address, 0) if local_address else None
+        try:
+            async with asyncio.timeout(timeout):
+                # Happy Eyeballs, as anyio does: a dead IPv6 address must not eat the
+                # whole connect timeout while a working IPv4 one waits
+                reader, writer = await asyncio.open_connection(
+                    host, port, local_addr=local, happy_eyeballs_delay=0.25, interleave=1
+                )
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(exc) from exc
+        except OSError as exc:
+            raise httpcore.ConnectError(exc) from exc
+        sock = writer.get_extra_info("socket")
+        for option in socket_options or ():
+            sock.setsockopt(*option)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return AsyncioStream(reader, writer)
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_unix_connection(path)
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(exc) from exc
+        except OSError as exc:
+            raise httpcore.ConnectError(exc) from exc
+        return AsyncioStream(reader, writer)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+def use_asyncio_backend(client: Any) -> None:
+    """Point every connection pool of an ``httpx.AsyncClient`` at ``AsyncioBackend``.
+
+    httpx builds its pools without a way to pass a backend, so this sets the
+    pools' backend attribute; a client whose transports are not httpcore pools
+    (tests' mock transports) is left as it is.
+    """
+    backend = AsyncioBackend()
+    transports = [client._transport, *client._mounts.values()]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        if isinstance(pool, httpcore.AsyncConnectionPool):
+            pool._network_backend = backend
+
+
+# --- the lanes ---------------------------------------------------------------------------
+
+
+class _Lane:
+    __slots__ = ("origin", "transport")
+
+    def __init__(self, transport: httpx.AsyncHTTPTransport) -> None:
+        self.transport = transport
+        self.origin: tuple[bytes, bytes, int | None] | None = None  # of the kept connection
+
+
+class _Releasing(httpx.AsyncByteStream):
+    """A response body that gives its lane back when it is closed."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+        self._stream = stream
+        self._release: Callable[[], None] | None = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for part in self._stream:
+            yield part
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            if self._release is not None:
+                self._release, release = None, self._release
+                release()
+
+
+class LanedTransport(httpx.AsyncBaseTransport):
+    """Plain HTTP/1.1 over ``AsyncioBackend``'s streams, one lane per request in flight."""
+
+    def __init__(
+        self, ssl_context: ssl.SSLContext, keep: int, keepalive_expiry: float = 5.0
+    ) -> None:
+        self._keep = keep
+        self._expiry = keepalive_expiry
+        self._backend = AsyncioBackend()
+        self._ssl = ssl_context  # one for all lanes: loading the CA bundle takes ~20 ms
+        self._lanes: list[_Lane] = []
+        self._free: list[_Lane] = []  # in the order they were released
+
+    @property
+    def lanes(self) -> int:
+        """Lanes made so far: at most ``keep``, unless more requests were in flight at once."""
+        return len(self._lanes)
+
+    def _new_lane(self) -> _Lane:
+        limits = httpx.Limits(
+            max_connections=None, max_keepalive_connections=1, keepalive_expiry=self._expiry
+        )
+        transport = httpx.AsyncHTTPTransport(verify=self._ssl, limits=limits, trust_env=False)
+        transport._pool._network_backend = self._backend  # httpx offers no parameter for it
+        lane = _Lane(transport)
+        self._lanes.append(lane)
+        return lane
+
+    def _take(self, origin: tuple[bytes, bytes, int | None]) -> _Lane:
+        free = self._free
+        for index in range(len(free) - 1, -1, -1):
+            if free[index].origin == origin:
+                return free.pop(index)
+        if free and len(self._lanes) >= self._keep:
+            return free.pop(0)
+        return self._new_lane()  # more than keep only if more than keep are in flight
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        origin = (url.raw_scheme, url.raw_host, url.port)
+        lane = self._take(origin)
+
+        def release() -> None:
+            lane.origin = origin
+            self._free.append(lane)
+
+        try:
+            response = await lane.transport.handle_async_request(request)
+        except BaseException:
+            release()
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _Releasing(response.stream, release)
+        return response
+
+    async def aclose(self) -> None:
+        for lane in self._lanes:
+            await lane.transport.aclose()
+        self._lanes.clear()
+        self._free.clear()
