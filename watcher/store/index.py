@@ -33,6 +33,7 @@ from watcher.store.schema import captures, checks, hits, targets
 log = logging.getLogger(__name__)
 
 INDEX_NAME = "index.sqlite"
+LOCK_WAIT = 10.0  # seconds a second writer waits before giving up
 
 
 class StoreError(Exception):
@@ -137,11 +138,18 @@ class Store:
     """The index and blobs under one data folder (``snapshots/`` by default)."""
 
     def __init__(
-        self, root: Path, *, readonly: bool = False, fsync: bool = True, shared: bool = False
+        self,
+        root: Path,
+        *,
+        readonly: bool = False,
+        fsync: bool = True,
+        shared: bool = False,
+        lock_wait: float = LOCK_WAIT,
     ) -> None:
         """``shared``: for small writes beside a running service (``outbox --retry``):
         the writer lock is taken if free, else the write goes ahead without it
-        (SQLite serialises it) and ``exclusive`` says so."""
+        (SQLite serialises it) and ``exclusive`` says so. ``lock_wait``: seconds to
+        wait for another writer to finish before giving up."""
         self.root = root
         self.readonly = readonly
         self._lock: int | None = None
@@ -156,7 +164,7 @@ class Store:
                 root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create data folder {root}: {exc.strerror}") from exc
-            self._lock = _writer_lock(root, wait=0.0 if shared else LOCK_WAIT, required=not shared)
+            self._lock = _writer_lock(root, wait=0.0 if shared else lock_wait, required=not shared)
             url = f"sqlite:///{index}"
         self.engine = sa.create_engine(url)
         sa.event.listen(self.engine, "connect", _set_pragmas)
@@ -558,9 +566,6 @@ def _target_values(check: CheckRecord, capture_id: str | None) -> dict[str, Any]
     }
 
 
-LOCK_WAIT = 10.0  # seconds a second writer waits before giving up
-
-
 def _writer_lock(root: Path, wait: float = LOCK_WAIT, required: bool = True) -> int | None:
     """One writer per data folder: two overlapping runs (cron, a run during the
     service) would otherwise read the same "last capture" and store the same page
@@ -580,8 +585,7 @@ def _writer_lock(root: Path, wait: float = LOCK_WAIT, required: bool = True) -> 
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise StoreError(
-                f"another watcher process (pid {holder}) is writing to {root}; "
-                f"waited {LOCK_WAIT:.0f} s"
+                f"another watcher process (pid {holder}) is writing to {root}; waited {wait:g} s"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
