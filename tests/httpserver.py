@@ -6,6 +6,7 @@ server on a random free port, running in a background thread::
     server.route("/page", body=b"<html>...</html>", headers={"Content-Type": "text/html"})
     server.route("/flaky", sequence=[Response(500), Response(200, b"ok")])  # last one repeats
     server.route("/slow", body=b"late", delay=2.0)          # sleeps before the status line
+    server.route("/a", body=b"a", delay=30, hold=lambda: server.hits("/b") > 0)  # until /b came
     server.route("/trickle", body=b"x" * 100, chunk_size=10, chunk_delay=0.1)
     server.redirect("/old", "/new")                         # 302 by default
     server.route("/huge", body=zeros(10**9))                # chunked, generated on the fly
@@ -14,7 +15,8 @@ server on a random free port, running in a background thread::
 
     url = server.url("/page")
     server.hits("/page"); server.requests("/page")[0].headers["if-none-match"]
-    server.stats("/slow").max_in_flight
+    server.stats("/slow").max_in_flight; server.max_in_flight      # overlap: one path, all
+    server.closed(port)                                     # the server hung up on that client
 
 A 200 answer carrying an ``ETag`` (or ``Last-Modified``) becomes ``304 Not Modified`` when
 the request's ``If-None-Match`` (or ``If-Modified-Since``) matches, as a real server does.
@@ -60,12 +62,18 @@ Headers = Mapping[str, str] | Sequence[tuple[str, str]]
 
 @dataclass(frozen=True)
 class Response:
-    """What to answer. Times are seconds; ``delay`` happens before the status line."""
+    """What to answer. Times are seconds; ``delay`` happens before the status line.
+
+    With ``hold``, the answer waits until ``hold()`` is true (it is asked again whenever a
+    request arrives, and every few milliseconds), ``delay`` seconds at most: a server that
+    answers when the test's condition is met, not after a guessed time.
+    """
 
     status: int = 200
     body: Body = b""
     headers: Headers = ()
     delay: float = 0.0
+    hold: Callable[[], bool] | None = None
     chunk_size: int = 64 * 1024  # bytes bodies are written in pieces of this size
     chunk_delay: float = 0.0  # pause before each piece (a trickling body)
     content_length: int | None = None  # announce this instead of the real length
@@ -131,8 +139,12 @@ class HTTPServer:
     """The test server. ``start()``/``stop()`` or use it as a context manager."""
 
     def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a hold() condition may ask for stats
+        self._changed = threading.Condition(self._lock)  # a request arrived, or stop()
         self._routes: dict[str, _Route] = {}
+        self._in_flight = 0
+        self.max_in_flight = 0  # most requests open at once, over all paths
+        self._closed_ports: set[int] = set()
         self.stopping = threading.Event()
         self._httpd = _ThreadingServer((host, 0), _RequestHandler)
         self._httpd.app = self
@@ -158,6 +170,8 @@ class HTTPServer:
     def stop(self) -> None:
         """Stop serving; wakes handlers that are sleeping in a delay."""
         self.stopping.set()
+        with self._changed:
+            self._changed.notify_all()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
@@ -210,6 +224,26 @@ class HTTPServer:
     def requests(self, path: str) -> list[Request]:
         return list(self.stats(path).requests)
 
+    def closed(self, client_port: int) -> bool:
+        """Whether the server has closed its side of that client's connection."""
+        with self._lock:
+            return client_port in self._closed_ports
+
+    def _hold(self, response: Response) -> bool:
+        """Wait as ``response`` asks before answering; False when the server stops."""
+        if response.hold is None:
+            return not (response.delay and self.stopping.wait(response.delay))
+        deadline = time.monotonic() + response.delay
+        with self._changed:
+            while not response.hold():
+                left = deadline - time.monotonic()
+                if self.stopping.is_set():
+                    return False
+                if left <= 0:
+                    break
+                self._changed.wait(min(left, 0.01))
+        return not self.stopping.is_set()
+
     def _dispatch(self, request: Request) -> tuple[RouteStats, Response]:
         """Record the request and pick its answer (404 for unknown paths)."""
         with self._lock:
@@ -222,17 +256,35 @@ class HTTPServer:
             stats.requests.append(request)
             stats.in_flight += 1
             stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            self._changed.notify_all()
         return stats, _conditional(request, route.answer(request, hit))
 
     def _done(self, stats: RouteStats) -> None:
         with self._lock:
             stats.in_flight -= 1
+            self._in_flight -= 1
+
+    def _hung_up(self, client_port: int) -> None:
+        with self._lock:
+            self._closed_ports.add(client_port)
 
 
 class _ThreadingServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
     app: HTTPServer
+
+    def shutdown_request(self, request: socket.socket) -> None:
+        """Close the connection, then note it: a test may wait for the hang-up."""
+        try:
+            port = request.getpeername()[1]
+        except OSError:
+            port = None
+        super().shutdown_request(request)
+        if port is not None:
+            self.app._hung_up(port)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -245,7 +297,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         stats, response = app._dispatch(self._request())
         done = _Once(lambda: app._done(stats))
         try:
-            if response.delay and app.stopping.wait(response.delay):
+            if not app._hold(response):
                 self.close_connection = True
                 return
             self._send(response, done)

@@ -283,13 +283,13 @@ def test_scanned_pdf_says_it_has_no_text_layer() -> None:
 
 def test_huge_page_count_stops_at_max_pages_quickly() -> None:
     body = many_pages_pdf(5000)
-    started = time.monotonic()
+    started = time.process_time()  # this process's CPU: other processes' load is not in it
     result = extract_attachment_text(body, max_pages=30)
-    elapsed = time.monotonic() - started
+    cpu = time.process_time() - started
     assert result.extracted
     assert result.note == "first 30 of 5,000 pages"
     assert result.text.count("Annex page") == 30
-    assert elapsed < 10, elapsed
+    assert cpu < 10, cpu
 
 
 def test_time_budget_stops_between_pages() -> None:
@@ -323,9 +323,9 @@ def form_heavy_pdf(operators: int, invocations: int) -> bytes:
 def test_time_budget_also_stops_inside_a_page() -> None:
     """pypdf parses a form again at each use: ~40 s for this page without the check."""
     body = form_heavy_pdf(operators=10_000, invocations=400)
-    started = time.monotonic()
+    started = time.process_time()  # CPU spent, not wall time: a busy machine adds none
     result = extract_attachment_text(body, timeout=0.5)
-    assert time.monotonic() - started < 5
+    assert time.process_time() - started < 5
     assert "stopped in page 1 of 1: time budget spent" in result.note
 
 
@@ -356,9 +356,9 @@ def test_inflating_stream_is_capped_not_allocated() -> None:
             stream(bomb, b"/Filter /FlateDecode"),
         ]
     )
-    started = time.monotonic()
+    started = time.process_time()
     result = extract_attachment_text(body)
-    assert time.monotonic() - started < 10
+    assert time.process_time() - started < 10  # CPU: 200 MB are never inflated
     assert not result.extracted
 
 

@@ -9,11 +9,11 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from clock import eventually_sync
 from httpserver import HTTPServer
 
 from watcher.cli.main import main
@@ -252,7 +252,11 @@ def test_a_port_in_use_is_one_line_naming_it_and_exit_2(site, command: str) -> N
 def test_sigkill_during_check_leaves_a_consistent_store(
     http_server: HTTPServer, tmp_path: Path
 ) -> None:
-    """Kill `watcher check` while it is writing captures; the store must stay sound."""
+    """Kill `watcher check` while it is writing captures; the store must stay sound.
+
+    Each round kills once the run has stored a given number of new captures (a point in
+    the writing, not a guessed time, which a slow start could use up); the pages the
+    round before did not get to are new to the next one."""
     targets = []
     for i in range(60):
         body = (f"<html><body><p>第{i}号通知：船舶工业。</p>" + "<p>正文内容。</p>" * 3000).encode()
@@ -263,7 +267,17 @@ def test_sigkill_during_check_leaves_a_consistent_store(
     config = tmp_path / "targets.yaml"
     config.write_text("settings:\n  host_delay: 0\ntargets:\n" + "".join(targets), "utf-8")
     data = tmp_path / "snapshots"
-    for delay in (0.6, 0.9, 1.2):
+
+    def stored() -> int:
+        """Captures in the index so far, read beside the writing process."""
+        try:
+            with sqlite3.connect(f"file:{data / 'index.sqlite'}?mode=ro", uri=True) as db:
+                return db.execute("SELECT count(*) FROM captures").fetchone()[0]
+        except sqlite3.Error:
+            return 0  # not there yet
+
+    for captures in (5, 15, 15):
+        wanted = stored() + captures
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -279,7 +293,7 @@ def test_sigkill_during_check_leaves_a_consistent_store(
             stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
         )
-        time.sleep(delay)
+        eventually_sync(lambda n=wanted: stored() >= n, f"{captures} more captures")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         with Store(data) as store:

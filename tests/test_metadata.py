@@ -482,11 +482,11 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_html_never_raises(name: str) -> None:
-    start = time.perf_counter()
+    start = time.process_time()  # CPU of this process: other processes' load is not in it
     meta = extract_metadata(HOSTILE[name])
     assert isinstance(meta, NoticeMetadata)
     assert meta.published_date is None
-    assert time.perf_counter() - start < 5  # no catastrophic backtracking
+    assert time.process_time() - start < 5  # no catastrophic backtracking
 
 
 def test_comment_and_script_content_are_not_metadata() -> None:
@@ -521,9 +521,9 @@ def test_a_one_megabyte_page_is_fast() -> None:
     )
     html = GOV_CN_POLICY.replace('<div class="content">', "<div class='content'>" + filler)
     assert len(html.encode()) > 1_000_000
-    start = time.perf_counter()
+    start = time.process_time()
     meta = extract_metadata(html)
-    assert time.perf_counter() - start < 3
+    assert time.process_time() - start < 3
     assert meta.document_number == "国办发〔2024〕5号"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
+from clock import PATIENCE, eventually
 from httpserver import HTTPServer, free_port
 
 from watcher.alerts.compose import Composer, escape_markdown, hits_summary
@@ -537,13 +539,18 @@ def run(coro):
 
 
 class SlowMailbox(Mailbox):
-    """Takes the message, then waits before saying 250: the sender is mid-send."""
+    """Takes the message, then says 250 only once released: the sender is mid-send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = threading.Event()
 
     async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd's name
         import asyncio
 
         self.envelopes.append(envelope)
-        await asyncio.sleep(1.5)
+        # the server's own event loop goes on meanwhile
+        await asyncio.get_running_loop().run_in_executor(None, self.released.wait, PATIENCE)
         return "250 OK"
 
 
@@ -577,12 +584,15 @@ def test_a_pass_cut_off_mid_send_does_not_make_the_next_pass_send_again(site) ->
                     await run_once(loaded, store, pages, alerts=Alerter(Composer(), {}))
                 sender = make_sender(store, folder / "notifiers", clock=lambda: datetime.now(UTC))
                 first = asyncio.create_task(sender.deliver_due())
-                while not smtp.mailbox.envelopes:
-                    await asyncio.sleep(0.02)
+                await eventually(lambda: smtp.mailbox.envelopes, "the mail to reach the server")
                 first.cancel()
                 await asyncio.gather(first, return_exceptions=True)
-                await sender.deliver_due()  # the last pass at shutdown
-                await asyncio.sleep(2)  # the first send completes on its thread
+                await sender.deliver_due()  # the last pass at shutdown, while the mail hangs
+                smtp.mailbox.released.set()  # now the first send completes on its thread
+                outbox = store.outbox
+                await eventually(
+                    lambda: [m.status for m in outbox.messages()] == ["sent"], "the send"
+                )
 
             run(scenario())
         assert len(smtp.mailbox.envelopes) == 1

@@ -11,7 +11,6 @@ import contextlib
 import email
 import email.policy
 import gc
-import itertools
 import json
 import os
 import random
@@ -20,7 +19,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,11 +29,12 @@ import sqlalchemy as sa
 import yaml
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
+from clock import PATIENCE, FakeClock, eventually, eventually_sync
 from httpserver import HTTPServer, free_port
 
 from watcher.cli.main import main
 from watcher.config import Target
-from watcher.service.daemon import ListenError, Service
+from watcher.service.daemon import ListenError, Service, ServiceTimings
 from watcher.service.scheduler import CATCH_UP_WINDOW, first_run
 from watcher.store.index import Store, StoreError
 from watcher.store.outbox import Outbox
@@ -90,22 +89,6 @@ def paths(tmp_path: Path) -> tuple[Path, Path, Path]:
     return tmp_path / "targets.yaml", tmp_path / "snapshots", tmp_path / "notifiers"
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
-async def await_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 @contextlib.asynccontextmanager
 async def running(service: Service) -> AsyncIterator[asyncio.Task[None]]:
     """``service.run()`` in a task; stopped (and its errors raised) on the way out."""
@@ -115,7 +98,13 @@ async def running(service: Service) -> AsyncIterator[asyncio.Task[None]]:
         yield task
     finally:
         service.stop()
-        await asyncio.wait_for(task, timeout=20)
+        await asyncio.wait_for(task, timeout=PATIENCE)
+
+
+def started_now() -> FakeClock:
+    """A service's clock: virtual, starting at the real now, because APScheduler's timers
+    (which run by the system's time) fire at the times worked out from it."""
+    return FakeClock(start=datetime.now(UTC))
 
 
 def readonly(data: Path, read: Callable[[Store], Any], default: Any = None) -> Any:
@@ -201,18 +190,15 @@ def test_first_run_of_a_cron_target_checked_today_is_tomorrow() -> None:
 async def test_a_slow_check_is_never_joined_by_the_next_one(
     http_server: HTTPServer, tmp_path: Path
 ) -> None:
-    """Interval 1 s, page takes 1.5 s: checks run back to back, never two at once,
-    and each one is recorded."""
+    """Interval 1 s, page takes 1.5 s: checks run back to back, never two at once
+    (no request starts before the one before was answered), and each one is recorded."""
     stats = http_server.route("/n", body=PAGE, headers=HTML, delay=1.5)
     config, data, notifiers = paths(tmp_path)
     write_config(config, [target("miit", http_server.url("/n"), title="MIIT 通知公告")])
     service = Service(config, data, notifiers)
     async with running(service):
-        await asyncio.sleep(5)
-    assert stats.hits >= 2
+        await eventually(lambda: stats.hits >= 3, "three checks")
     assert stats.max_in_flight == 1
-    starts = [r.received_at for r in stats.requests]
-    assert all(later - earlier >= 1.4 for earlier, later in itertools.pairwise(starts))
     assert service.checks_done == stats.hits  # the check running at stop() finished
     with Store(data, readonly=True) as store:
         checks = store.checks_of("miit")
@@ -269,7 +255,7 @@ def test_restart_takes_the_next_check_from_the_store(
     async def next_runs() -> dict[str, datetime | None]:
         service = Service(config, data, notifiers)
         async with running(service):
-            await asyncio.sleep(1.0)
+            await eventually(lambda: "miit" in service.scheduler.next_runs(), "the schedule")
             return service.scheduler.next_runs()
 
     started = datetime.now(UTC)
@@ -293,26 +279,26 @@ async def test_config_changes_are_applied_and_a_bad_one_is_refused(
     write_channels(notifiers, f"json://127.0.0.1:{port}/hook", "admin")
     a, b, c = (target(n, http_server.url(f"/{n}")) for n in "abc")
     write_config(config, [a])
-    service = Service(config, data, notifiers)
+    service = Service(config, data, notifiers, timings=ServiceTimings(watch_every=0.2))
     async with running(service):
-        await await_for(lambda: http_server.hits("/a") >= 1, 5, "the first target's check")
+        await eventually(lambda: http_server.hits("/a") >= 1, "the first target's check")
 
         write_config(config, [a, b])
-        await await_for(lambda: http_server.hits("/b") >= 1, 8, "the added target's check")
+        await eventually(lambda: http_server.hits("/b") >= 1, "the added target's check")
 
         write_config(config, [a, b, c], bogus=1)
-        await await_for(lambda: hook.hits >= 1, 10, "the admin alert")
+        await eventually(lambda: hook.hits >= 1, "the admin alert")
         alert = json.loads(hook.requests[0].body)
         assert "refused" in alert["title"]
         assert "bogus: unknown top-level key" in alert["message"]
         assert str(config) in alert["message"]
         seen = http_server.hits("/a")
-        await await_for(lambda: http_server.hits("/a") >= seen + 2, 5, "the old config to run")
+        await eventually(lambda: http_server.hits("/a") >= seen + 2, "the old config to run")
         assert http_server.hits("/c") == 0
         assert [t.name for t in service.config.targets] == ["a", "b"]
 
         write_config(config, [a, b, c])
-        await await_for(lambda: http_server.hits("/c") >= 1, 8, "the fixed config's target")
+        await eventually(lambda: http_server.hits("/c") >= 1, "the fixed config's target")
         assert [t.name for t in service.config.targets] == ["a", "b", "c"]
     assert hook.hits == 1  # one alert for one refused config, not one per look at the file
     with Store(data, readonly=True) as store:
@@ -320,52 +306,63 @@ async def test_config_changes_are_applied_and_a_bad_one_is_refused(
     assert [(m.kind, m.status) for m in messages] == [("config", "sent")]
 
 
-async def test_sighup_reloads_at_once(
-    http_server: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """SIGHUP reloads now, without waiting for the file watcher (slowed down here)."""
-    import watcher.service.daemon
-
-    monkeypatch.setattr(watcher.service.daemon, "WATCH_EVERY", 60.0)
+async def test_sighup_reloads_at_once(http_server: HTTPServer, tmp_path: Path) -> None:
+    """SIGHUP reloads now, without the file watcher: the service's clock stands still,
+    so the watcher never gets to look."""
     for path in ("/a", "/b"):
         http_server.route(path, body=PAGE, headers=HTML)
     config, data, notifiers = paths(tmp_path)
     a, b = (target(n, http_server.url(f"/{n}")) for n in "ab")
     write_config(config, [a])
-    service = Service(config, data, notifiers)
+    clock = started_now()
+    service = Service(config, data, notifiers, clock=clock)
     async with running(service):
-        await await_for(lambda: http_server.hits("/a") >= 1, 5, "the first target's check")
+        await eventually(lambda: http_server.hits("/a") >= 1, "the first target's check")
         write_config(config, [a, b])
-        await asyncio.sleep(0.2)
-        assert [t.name for t in service.config.targets] == ["a"]  # no reload yet
+        assert [t.name for t in service.config.targets] == ["a"]  # no reload by itself
         os.kill(os.getpid(), signal.SIGHUP)
-        await await_for(lambda: http_server.hits("/b") >= 1, 5, "the target added by SIGHUP")
+        await eventually(lambda: http_server.hits("/b") >= 1, "the target added by SIGHUP")
         assert [t.name for t in service.config.targets] == ["a", "b"]
+        assert clock.monotonic() == 1000.0  # no time passed on the service's clock
 
 
 async def test_idle_service_stops_its_workers_and_trims_its_heap_once(
     http_server: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Between cycles the analysis workers go and freed heap goes back to the system,
-    once per quiet spell, not at every look at the config files."""
+    once per quiet spell, not at every look at the config files. The quiet spell passes
+    on the service's clock, moved by the test."""
     import watcher.service.daemon
 
-    monkeypatch.setattr(watcher.service.daemon, "WATCH_EVERY", 0.05)
-    monkeypatch.setattr(watcher.service.daemon, "IDLE_RELEASE", 0.3)
+    clock = started_now()
     trims: list[float] = []
-    monkeypatch.setattr(watcher.service.daemon.heap, "trim", lambda: trims.append(time.monotonic()))
+    monkeypatch.setattr(
+        watcher.service.daemon.heap, "trim", lambda: trims.append(clock.monotonic())
+    )
     http_server.route("/n", body=PAGE, headers=HTML)
     config, data, notifiers = paths(tmp_path)
-    write_config(config, [target("miit", http_server.url("/n"), interval="4s")])
-    service = Service(config, data, notifiers)
+    write_config(config, [target("miit", http_server.url("/n"), interval="1h")])
+    command = ["--config", str(config), "--data", str(data), "check", "--no-notify"]
+    # checked first, so that the schedule starts no check of its own for an hour (the CLI
+    # runs its own event loop: on a thread)
+    checked = await asyncio.to_thread(CliRunner().invoke, main, command)
+    assert checked.exit_code == 0, checked.output
+    timings = ServiceTimings(watch_every=1.0, idle_release=5.0)
+    service = Service(config, data, notifiers, timings=timings, clock=clock)
     releases: list[float] = []
     release = service.analyzer.release
     monkeypatch.setattr(service.analyzer, "release", lambda: (releases.append(1), release()))
     async with running(service):
-        await await_for(lambda: service.checks_done == 1, 6, "the first check")
-        await asyncio.sleep(1.5)
+        await eventually(lambda: service.fetcher is not None, "the service to start")
+        assert await service.check_now("miit")
+        await eventually(lambda: service.checks_done == 1, "the check")
+        checked_at = clock.monotonic()
+        await clock.advance(4.5)  # four looks at the files, still busy recently
+        assert trims == [] and releases == []
+        await clock.advance(20.0)  # twenty more looks, quiet since 5 s and more
         assert service.checks_done == 1
-    assert len(trims) == 1 and len(releases) == 1
+    assert len(releases) == 1 and len(trims) == 1
+    assert checked_at + 5.0 < trims[0] <= checked_at + 6.0  # at the first look past 5 s
 
 
 # --------------------------------------------------------------------------- subprocesses
@@ -378,9 +375,11 @@ def test_sigterm_stops_the_service_cleanly(http_server: HTTPServer, tmp_path: Pa
     write_config(config, [target("miit", http_server.url("/n"))])
     log = tmp_path / "run.log"
     with reaped(start_service(config, data, log)) as proc:
-        wait_for(lambda: readonly(data, lambda s: len(s.history("miit")), 0) >= 1, 20, "a capture")
+        eventually_sync(
+            lambda: readonly(data, lambda s: len(s.history("miit")), 0) >= 1, "a capture"
+        )
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=8)
+        code = proc.wait(timeout=PATIENCE)  # a hang, not a slow stop, fails here
     stderr = log.read_text("utf-8")
     assert code == 0, stderr
     assert "stopping" in stderr and "stopped" in stderr
@@ -425,12 +424,10 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
-        self.received_at: list[float] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         self.messages.append(parsed)  # type: ignore[arg-type]
-        self.received_at.append(time.monotonic())
         return "250 OK"
 
 
@@ -470,14 +467,13 @@ def test_alert_stored_before_a_sigkill_is_sent_exactly_once_after_restart(
 
     try:
         with reaped(start_service(config, data, log)) as first:
-            wait_for(
+            eventually_sync(
                 lambda: readonly(data, lambda s: len(s.history("miit")), 0) >= 1,
-                20,
                 "the first capture",
             )
             assert outbox() == ({}, [])  # no hit yet, no alert
             http_server.route("/n", body=HIT_PAGE, headers=HTML)
-            wait_for(lambda: len(hole.accepted) >= 1, 15, "the send to reach the SMTP server")
+            eventually_sync(lambda: len(hole.accepted) >= 1, "the send to reach the SMTP server")
             counts, deliveries = outbox()
             assert counts == {"pending": 1}
             assert [(d.status, d.attempts) for d in deliveries] == [("pending", 0)]
@@ -492,16 +488,16 @@ def test_alert_stored_before_a_sigkill_is_sent_exactly_once_after_restart(
     smtp.start()
     try:
         with reaped(start_service(config, data, log)) as second:
-            wait_for(lambda: len(inbox.messages) >= 1, 15, "the email")
-            wait_for(lambda: outbox()[0] == {"sent": 1}, 10, "the outbox to record it")
-            # apprise spaces sends to one channel 5.5 s apart: a second copy sent by
-            # this process would arrive within that
-            time.sleep(max(3.0, inbox.received_at[0] + 7.0 - time.monotonic()))
+            eventually_sync(lambda: len(inbox.messages) >= 1, "the email")
+            eventually_sync(lambda: outbox()[0] == {"sent": 1}, "the outbox to record it")
             second.send_signal(signal.SIGTERM)
-            assert second.wait(timeout=8) == 0
+            # the process ends only after its last outbox pass and its sending threads:
+            # any second copy it sent (apprise would space it 5.5 s out) is in by then
+            assert second.wait(timeout=PATIENCE) == 0
     finally:
         smtp.stop()
     assert len(inbox.messages) == 1
+    assert [(d.status, d.attempts) for d in outbox()[1]] == [("sent", 1)]
     mail = inbox.messages[0]
     assert mail["Subject"] == "MIIT 通知公告 changed — 船舶"
     assert "analyst@example.org" in mail["To"]

@@ -1,11 +1,12 @@
 import os
+import random
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,11 @@ from watcher.store.blobs import sha256
 from watcher.store.index import CheckRecord, CheckRow, NewCapture, Store, StoreError
 
 
-def _capture(store: Store, name: str, raw: bytes, text: str, kind: str = "new") -> str:
+def _capture(
+    store: Store, name: str, raw: bytes, text: str, kind: str = "new", at: datetime | None = None
+) -> str:
     state = store.target_state(name, f"http://127.0.0.1/{name}")
-    now = datetime.now(UTC)
+    now = at or datetime.now(UTC)
     new = NewCapture(
         state.id,
         kind,
@@ -92,9 +95,9 @@ def test_blobs_are_compressed(tmp_path: Path) -> None:
 
 def test_history_newest_first_and_unknown_capture(tmp_path: Path) -> None:
     with Store(tmp_path) as store:
-        first = _capture(store, "a", b"1", "1")
-        time.sleep(0.002)
-        second = _capture(store, "a", b"2", "2", "changed")
+        at = datetime(2024, 5, 10, 10, 0, tzinfo=UTC)
+        first = _capture(store, "a", b"1", "1", at=at)
+        second = _capture(store, "a", b"2", "2", "changed", at=at + timedelta(seconds=1))
         assert [r.id for r in store.history("a")] == [second, first]
         assert store.history("a")[0].previous_id == first
         with pytest.raises(StoreError, match="no capture"):
@@ -144,19 +147,27 @@ WRITER = textwrap.dedent(
         new = NewCapture(state.id, "changed", "u", "u", 200, [], now, 0.0, raw, raw.hex())
         store.save_capture(new, CheckRecord(state.id, now, "changed", 0.0))
         i += 1
+        print(i, flush=True)
     """
 )
 
 
 def test_sigkill_mid_write_leaves_a_consistent_store(tmp_path: Path) -> None:
-    """Kill a writer at many random moments; the store must stay consistent every time."""
+    """Kill a writer at many random moments; the store must stay consistent every time.
+
+    Each round waits until the writer says it stored a few captures (not for a guessed
+    time, so a slow machine kills no earlier in the work), then kills it a random few
+    milliseconds into the next ones."""
     data = tmp_path / "snap"
+    rng = random.Random(6)
     for round_ in range(6):
         proc = subprocess.Popen(
             [sys.executable, "-c", WRITER, str(data)], stdout=subprocess.PIPE, text=True
         )
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        time.sleep(0.15 + 0.07 * round_)
+        for _ in range(4 + round_):
+            assert proc.stdout.readline().strip()  # one more capture stored
+        time.sleep(rng.uniform(0, 0.03))  # where in a write the kill lands
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         with Store(data) as store:
@@ -286,7 +297,7 @@ def test_capture_prefixes_are_looked_up_within_the_target(tmp_path: Path) -> Non
             store.capture("01%_", "a")
 
 
-def test_one_writer_per_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_writer_per_data_folder(tmp_path: Path) -> None:
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -308,9 +319,8 @@ def test_one_writer_per_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        monkeypatch.setattr("watcher.store.index.LOCK_WAIT", 0.3)
         with pytest.raises(StoreError, match=rf"another watcher process \(pid {holder.pid}\)"):
-            Store(tmp_path)
+            Store(tmp_path, lock_wait=0)
         Store(tmp_path, readonly=True).close()  # readers are never locked out
     finally:
         holder.kill()

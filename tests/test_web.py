@@ -12,6 +12,7 @@ import feedparser
 import httpx
 import pytest
 from click.testing import CliRunner
+from clock import PATIENCE, eventually
 from httpserver import HTTPServer
 
 from watcher.cli.main import main
@@ -342,18 +343,13 @@ def test_index_terms_are_bigrams_words_and_simplified() -> None:
 # --------------------------------------------------------------------------- in the service
 
 
-async def test_watcher_run_serves_the_ui_and_check_now_checks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_watcher_run_serves_the_ui_and_check_now_checks(tmp_path: Path) -> None:
     """The UI in the service's own event loop, on a real port; "check now" runs a check;
     new texts become searchable once no check runs."""
     import asyncio
     import socket
 
-    import watcher.service.daemon
-    from watcher.service.daemon import Service
-
-    monkeypatch.setattr(watcher.service.daemon, "INDEX_EVERY", 0.2)
+    from watcher.service.daemon import Service, ServiceTimings
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -369,36 +365,40 @@ async def test_watcher_run_serves_the_ui_and_check_now_checks(
         # checked now (the CLI runs its own event loop: on a thread), next check in 1 h
         assert "1 new" in await asyncio.to_thread(check, config, tmp_path / "data")
         service = Service(
-            config, tmp_path / "data", tmp_path / "notifiers", web=("127.0.0.1", port)
+            config,
+            tmp_path / "data",
+            tmp_path / "notifiers",
+            web=("127.0.0.1", port),
+            timings=ServiceTimings(index_every=0.2),
         )
         task = asyncio.create_task(service.run())
         try:
+
+            def serving() -> bool:
+                if task.done():
+                    return True  # failed to start: its error is raised below
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                except OSError:
+                    return False
+                return True
+
+            await eventually(serving, "the UI to listen")
+            assert not task.done()
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
-                for _ in range(100):
-                    try:
-                        page = await c.get("/t/miit")
-                        break
-                    except httpx.ConnectError:
-                        await asyncio.sleep(0.05)
+                page = await c.get("/t/miit")
                 assert page.status_code == 200 and "Check now" in page.text
                 before = server.hits("/notice")
                 done = await c.post("/t/miit/check", data={"csrf": csrf_of(page.text)})
                 assert done.status_code == 303
-                for _ in range(100):
-                    if server.hits("/notice") > before:
-                        break
-                    await asyncio.sleep(0.05)
+                await eventually(lambda: service.checks_done == 1, "the check")
                 assert server.hits("/notice") == before + 1
                 # and, with no check running, the service adds the texts to the search index
-                for _ in range(100):
-                    found = (await c.get("/search", params={"q": "船只"})).text
-                    if "船只工业" in found:
-                        break
-                    await asyncio.sleep(0.1)
-                assert "船只工业" in found
+                await eventually(lambda: not service.store.unindexed_texts(), "the index")
+                assert "船只工业" in (await c.get("/search", params={"q": "船只"})).text
         finally:
             service.stop()
-            await asyncio.wait_for(task, 20)
+            await asyncio.wait_for(task, PATIENCE)
 
 
 async def test_reindex_fills_the_search_index_of_an_older_store(tmp_path: Path) -> None:

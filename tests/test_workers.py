@@ -8,10 +8,25 @@ import signal
 from pathlib import Path
 
 import pytest
+from clock import eventually
 
 from watcher.analysis.analyse import ExtractionProblem, Page
 from watcher.analysis.workers import ProcessAnalyzer, ThreadAnalyzer, make_analyzer
 from watcher.store.blobs import LocalBlobStore
+
+
+def cpu_ticks(pid: int) -> int:
+    """Clock ticks of CPU a process has used (user + system), from /proc."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def reaped(pid: int) -> bool:
+    """Whether a dead worker has been reaped: the pool's manager thread joins it once it
+    has marked the pool broken, so the death has been noticed."""
+    return not Path(f"/proc/{pid}").exists()
+
 
 KEYWORDS = {"shipbuilding": ["船舶"], "sastind": ["国防科工局"]}
 PAGE = Page(
@@ -73,8 +88,12 @@ def test_a_worker_killed_mid_page_costs_no_page(tmp_path: Path) -> None:
         try:
             await analyzer.analyse(PAGE)  # the worker is up
             (pid,) = list(analyzer._pool._processes)
+            idle = cpu_ticks(pid)
             busy = asyncio.ensure_future(analyzer.analyse(big))
-            await asyncio.sleep(0.3)
+            # killed once it has worked on the page a while (5 ticks: 50 ms), however
+            # long a busy machine took to hand it over
+            await eventually(lambda: cpu_ticks(pid) >= idle + 5, "the worker to be at work")
+            assert not busy.done()
             os.kill(pid, signal.SIGKILL)
             assert (await busy).title == ""  # analysed again, by a new worker
             assert pid not in analyzer._pool._processes
@@ -92,7 +111,7 @@ def test_a_worker_that_died_idle_costs_no_page(tmp_path: Path) -> None:
             await analyzer.analyse(PAGE)
             (pid,) = list(analyzer._pool._processes)
             os.kill(pid, signal.SIGKILL)
-            await asyncio.sleep(0.3)
+            await eventually(lambda: reaped(pid), "the pool to notice the death")
             return await analyzer.analyse(PAGE)
         finally:
             analyzer.close()
@@ -165,13 +184,9 @@ def test_release_stops_idle_workers_and_the_next_page_starts_them_again(tmp_path
             first = await analyzer.analyse(PAGE)
             workers = children() - before
             analyzer.release()
-            for _ in range(100):
-                if not children() & workers:
-                    break
-                await asyncio.sleep(0.05)
-            gone = not (children() & workers)
+            await eventually(lambda: not children() & workers, "the workers to stop")
             again = await analyzer.analyse(PAGE)
-            return first, again, workers, gone
+            return first, again, workers, not children() & workers
         finally:
             analyzer.close()
 

@@ -22,15 +22,16 @@ import os
 import secrets
 import shutil
 import signal
-import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
+
+from watcher.core.clock import SYSTEM_CLOCK, Clock
 
 try:  # an optional dependency: without it every fetch raises BrowserUnavailable
     from playwright.async_api import Error as _PlaywrightError
@@ -294,6 +295,7 @@ class _Visit:
     loads: int = 0  # main-frame load events (data: and about: documents make no requests)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     crashed: asyncio.Event = field(default_factory=asyncio.Event)
+    clock: Clock = SYSTEM_CLOCK  # what quiet periods are timed by
 
     def note(self) -> None:
         self.changed.set()
@@ -302,16 +304,17 @@ class _Visit:
         return self.loads > 0 and self.settled == self.requests
 
     async def until(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
-        """Wait until ``ready()``; False when ``timeout`` seconds passed first."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        """Wait until ``ready()``; False when ``timeout`` seconds (by the clock) passed first."""
+        deadline = None if timeout is None else self.clock.monotonic() + timeout
         while not ready():
             self.changed.clear()
-            left = None if deadline is None else deadline - loop.time()
-            if left is not None and left <= 0:
+            if deadline is None:
+                await self.changed.wait()
+                continue
+            left = deadline - self.clock.monotonic()
+            if left <= 0:
                 return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), left)
+            await _first(self.changed.wait(), self.clock.sleep(left))
         return True
 
 
@@ -321,6 +324,10 @@ class BrowserPool:
     ``before_request(url)`` is awaited before each main-frame document request the page
     starts (the first one, and any reload or navigation by script), so the caller's
     per-host politeness covers them; subresources and server redirects do not call it.
+
+    ``clock`` times what a visit waits for by itself (its budget, the quiet periods that
+    tell a settled page) and stamps ``fetched_at`` and ``duration``. Starting and closing
+    Chromium stay bounded on real time: they wait on a real process.
     """
 
     def __init__(
@@ -328,9 +335,11 @@ class BrowserPool:
         settings: BrowserSettings = BrowserSettings(),  # frozen: sharing it is safe
         *,
         before_request: Callable[[str], Awaitable[None]] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
         self._before_request = before_request
+        self._clock = clock
         self._slots = asyncio.Semaphore(settings.max_pages)
         self._state = asyncio.Condition()
         self._playwright: Playwright | None = None
@@ -486,20 +495,21 @@ class BrowserPool:
     # -- one visit ---------------------------------------------------------------------------
 
     async def _visit(self, live: _Live, url: str, options: BrowserOptions) -> BrowserResult:
-        started = time.monotonic()
-        visit = _Visit()
+        started = self._clock.monotonic()
+        visit = _Visit(clock=self._clock)
+        spent = asyncio.Event()
+        budget = asyncio.ensure_future(_set_after(self._clock, options.budget, spent))
         try:
-            async with asyncio.timeout(options.budget):
-                return await _race(
-                    self._load(live, visit, url, options, started), live.gone, visit.crashed
-                )
+            return await _race(
+                self._load(live, visit, url, options, started), live.gone, visit.crashed, spent
+            )
         except _Stopped:
+            if not (live.gone.is_set() or visit.crashed.is_set()):
+                raise BrowserError(
+                    "timeout", f"{url}: budget of {options.budget:g} s spent ({visit.stage})"
+                ) from None
             what = "the browser process died" if live.gone.is_set() else "the page crashed"
             raise BrowserError("crashed", f"{url}: {what} during the visit") from None
-        except TimeoutError:
-            raise BrowserError(
-                "timeout", f"{url}: budget of {options.budget:g} s spent ({visit.stage})"
-            ) from None
         except _PlaywrightError as exc:
             if _closed_error(exc) or live.gone.is_set() or visit.crashed.is_set():
                 # the browser, its page or the Playwright driver died; when "disconnected"
@@ -512,6 +522,7 @@ class BrowserPool:
                 raise BrowserError("timeout", f"{url}: {_brief(exc)}") from None
             raise BrowserError("navigation", f"{url}: {_brief(exc)}") from None
         finally:
+            budget.cancel()
             if visit.first_headers is not None and not visit.first_headers.done():
                 visit.first_headers.cancel()
             if visit.first_body is not None:
@@ -529,7 +540,7 @@ class BrowserPool:
         context = visit.context = await _new_context(
             live.browser, self._context_args(live, url, options)
         )
-        context.set_default_timeout((options.budget + 5) * 1000)  # the asyncio budget acts first
+        context.set_default_timeout((options.budget + 5) * 1000)  # the visit's budget acts first
         if options.cookies:  # host-only, path "/": as the HTTP fetcher binds them
             parts = urlsplit(url)
             root = f"{parts.scheme}://{parts.netloc}/"
@@ -557,7 +568,7 @@ class BrowserPool:
         elif options.wait_for:
             await page.wait_for_selector(options.wait_for, state="attached")
         visit.stage = "reading the page"
-        fetched_at = datetime.now(UTC)
+        fetched_at = self._clock.now()
         html = await _content(page, visit)
         visit.stage = "taking the screenshot"
         screenshot = await _screenshot(page) if options.screenshot else None
@@ -577,7 +588,7 @@ class BrowserPool:
             screenshot=screenshot,
             cookies=cookies,
             fetched_at=fetched_at,
-            duration=time.monotonic() - started,
+            duration=self._clock.monotonic() - started,
         )
 
     def _context_args(self, live: _Live, url: str, options: BrowserOptions) -> dict[str, Any]:
@@ -715,7 +726,22 @@ async def _new_context(browser: Browser, args: dict[str, Any]) -> BrowserContext
 
 
 class _Stopped(Exception):
-    """The browser or the page died while a visit waited on it."""
+    """The browser or the page died, or the budget ran out, while a visit waited on it."""
+
+
+async def _set_after(clock: Clock, seconds: float, event: asyncio.Event) -> None:
+    await clock.sleep(seconds)
+    event.set()
+
+
+async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Return when the first of ``waits`` is done; the others are cancelled."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 async def _race(work: Coroutine[Any, Any, T], *stops: asyncio.Event) -> T:

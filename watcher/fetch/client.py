@@ -18,7 +18,7 @@ import random
 import re
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import brotli
 import httpx
 
+from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import FetchResult
 from watcher.fetch.politeness import LocalPoliteness, Politeness
 from watcher.fetch.transport import LanedTransport, check_internals, use_asyncio_backend
@@ -448,8 +449,11 @@ class _Budget:
 class Fetcher:
     """Fetches URLs through ONE shared ``httpx.AsyncClient``; use as an async context manager.
 
-    ``sleep`` is only used to wait between retries (inject it in tests). With an explicit
-    ``transport``, proxies from the environment are not used (the caller owns routing).
+    ``clock`` is what the waits between retries sleep on, what durations, ``fetched_at``
+    and Retry-After dates are measured by, and (with the default politeness) what host
+    spacing uses. With an explicit ``transport``, proxies from the environment are not
+    used (the caller owns routing). The deadlines of one attempt (connect, read, total)
+    bound real network I/O and stay on the event loop's time.
     """
 
     def __init__(
@@ -457,14 +461,14 @@ class Fetcher:
         settings: FetchSettings = FetchSettings(),  # frozen, so sharing the default is safe
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Clock = SYSTEM_CLOCK,
         politeness: Politeness | None = None,
     ) -> None:
         self.settings = settings
-        self._sleep = sleep
+        self._clock = clock
         if politeness is None:
             politeness = LocalPoliteness(
-                settings.concurrency, settings.per_host, settings.host_delay
+                settings.concurrency, settings.per_host, settings.host_delay, clock=clock
             )
         self._politeness = politeness
         ssl_context = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
@@ -508,7 +512,7 @@ class Fetcher:
 
     async def fetch(self, url: str, options: FetchOptions) -> FetchResult:
         """GET ``url`` (following redirects, retrying transient failures); raises FetchError."""
-        started = time.monotonic()
+        started = self._clock.monotonic()
         target = _parse_url(url)
         attempt = 0
         while True:
@@ -517,9 +521,9 @@ class Fetcher:
             try:
                 answer = await self._attempt(target, options)
             except _Failure as failure:
-                await self._sleep(self._retry_delay(url, failure, attempt, options))
+                await self._clock.sleep(self._retry_delay(url, failure, attempt, options))
                 continue
-            return _result(url, answer, attempt, time.monotonic() - started)
+            return _result(url, answer, attempt, self._clock.monotonic() - started)
 
     def _retry_delay(
         self, url: str, failure: _Failure, attempt: int, options: FetchOptions
@@ -573,7 +577,7 @@ class Fetcher:
             except httpx.HTTPError as exc:
                 raise _transport_failure(exc, options) from exc
             try:
-                arrived = datetime.now(UTC)
+                arrived = self._clock.now()
                 if "set-cookie" in response.headers:  # parsing costs ~0.2 ms even when empty
                     jar.extract_cookies(response)
                 body = await _read_body(response, options.max_size)
@@ -707,7 +711,7 @@ def _raise_for_answer(answer: _Answer) -> None:
     reason = answer.reason or _phrase(status)
     detail = f"HTTP {status} {reason}".strip()
     if status == 429 or status >= 500:
-        retry_after = parse_retry_after(answer.headers.get("retry-after"))
+        retry_after = parse_retry_after(answer.headers.get("retry-after"), answer.arrived)
         raise _Failure("http", detail, status_code=status, retryable=True, retry_after=retry_after)
     raise _Failure("http", detail, status_code=status)
 

@@ -9,11 +9,12 @@ multi-worker deployment can swap in an implementation backed by a shared store
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from watcher.core.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["LocalPoliteness", "Politeness"]
 
@@ -41,6 +42,8 @@ class LocalPoliteness:
     request first waits for its host (per-host semaphore, then its turn after
     ``host_delay``), and only then takes one of the global slots. So a host can
     occupy at most ``per_host`` global slots, and never while merely waiting.
+
+    Spacing is measured and waited for on ``clock`` (its monotonic time and its sleep).
     """
 
     def __init__(
@@ -49,8 +52,7 @@ class LocalPoliteness:
         per_host: int = 2,
         host_delay: float = 1.0,
         *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if concurrency < 1 or per_host < 1 or host_delay < 0:
             raise ValueError("need concurrency >= 1, per_host >= 1 and host_delay >= 0")
@@ -60,7 +62,6 @@ class LocalPoliteness:
         self._global = asyncio.Semaphore(concurrency)
         self._hosts: dict[str, _Host] = {}
         self._clock = clock
-        self._sleep = sleep
 
     @asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[None]:
@@ -83,11 +84,11 @@ class LocalPoliteness:
         request to the same host must start after this one anyway.
         """
         async with state.turn:
-            wait = state.last_start + self.host_delay - self._clock()
+            wait = state.last_start + self.host_delay - self._clock.monotonic()
             if wait > 0:
-                await self._sleep(wait)
+                await self._clock.sleep(wait)
             await self._global.acquire()
-            state.last_start = self._clock()
+            state.last_start = self._clock.monotonic()
 
     def _enter(self, host: str) -> _Host:
         state = self._hosts.get(host)
@@ -99,6 +100,6 @@ class LocalPoliteness:
     def _leave(self, host: str, state: _Host) -> None:
         """Forget idle hosts whose spacing has passed, so the table stays small."""
         state.users -= 1
-        idle = state.users == 0 and self._clock() - state.last_start >= self.host_delay
+        idle = state.users == 0 and self._clock.monotonic() - state.last_start >= self.host_delay
         if idle and self._hosts.get(host) is state:
             del self._hosts[host]

@@ -15,11 +15,10 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -34,6 +33,7 @@ from watcher.check.pages import Pages
 from watcher.check.run import run_once
 from watcher.config import Config, ConfigError, load_config
 from watcher.core import heap
+from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.fetch.client import Fetcher, FetchSettings
 from watcher.fetch.session import BrowserSession
 from watcher.service.scheduler import Scheduler
@@ -41,14 +41,23 @@ from watcher.store.index import Store
 
 log = logging.getLogger(__name__)
 
-STOP_GRACE = 10.0  # seconds running checks get to finish after SIGTERM
-FLUSH_BUDGET = 10.0  # seconds the last outbox pass may take
-WATCH_EVERY = 2.0  # seconds between looks at the config files
-SETTLE = 0.5  # a changed file must stay the same this long before it is read
-SENDER_POLL = 30.0  # the sender looks at the outbox at least this often
-INDEX_EVERY = 5.0  # seconds between looks for texts to add to the search index
-INDEX_BATCH = 50  # texts indexed in one go (one transaction) between looks at the checks
-IDLE_RELEASE = 60.0  # seconds without a check before the analysis workers are stopped
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServiceTimings:
+    """The service's own waits, in seconds (and one batch size): one value handed to
+    ``Service``, so that a test or a deployment picks them without patching the module.
+    They are timed by the service's clock."""
+
+    stop_grace: float = 10.0  # running checks get to finish after SIGTERM
+    flush_budget: float = 10.0  # the last outbox pass may take
+    watch_every: float = 2.0  # between looks at the config files
+    settle: float = 0.5  # a changed file must stay the same this long before it is read
+    sender_poll: float = 30.0  # the sender looks at the outbox at least this often
+    index_every: float = 5.0  # between looks for texts to add to the search index
+    index_batch: int = 50  # texts indexed in one go (one transaction) between looks at the checks
+    idle_release: float = 60.0  # without a check before the analysis workers are stopped
 
 
 @dataclass
@@ -77,12 +86,14 @@ class Service:
         *,
         web: tuple[str, int] | None = None,
         password: str | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        timings: ServiceTimings = ServiceTimings(),  # frozen: sharing the default is safe
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.web = web
         self.password = password
         self.config_path = config_path
         self.notifiers = notifiers
+        self.timings = timings
         self.clock = clock
         self.config: Config = load_config(config_path)
         self.channels: Channels = load_channels(notifiers)
@@ -93,7 +104,7 @@ class Service:
         self.fetcher: Fetcher | None = None
         self.analyzer: Analyzer = self._analyzer()
         # started on first use
-        self.browser = BrowserSession(browser_settings(self.config.settings.browser))
+        self.browser = BrowserSession(browser_settings(self.config.settings.browser), clock)
         self._retired: list[Analyzer] = []
         self.scheduler = Scheduler(self.check_target, clock)
         self._running: set[asyncio.Task[Any]] = set()
@@ -121,7 +132,7 @@ class Service:
             self.channels,
             self.composer,
             self.config.settings,
-            clock=self.clock,
+            clock=self.clock.now,
             blobs=self.store.blobs,
         )
 
@@ -151,7 +162,7 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
-        self.fetcher = Fetcher(self._fetch_settings())
+        self.fetcher = Fetcher(self._fetch_settings(), clock=self.clock)
         tasks: list[asyncio.Task[Any]] = []
         server = None
         try:
@@ -172,7 +183,8 @@ class Service:
             await self._stop.wait()
             if server is not None:
                 server.should_exit = True
-            log.info("stopping: no new checks; waiting up to %.0f s for running ones", STOP_GRACE)
+            grace = self.timings.stop_grace
+            log.info("stopping: no new checks; waiting up to %.0f s for running ones", grace)
             self.scheduler.pause()  # shutdown() would cancel the running checks
             await self._finish_checks()
             for task in tasks:
@@ -263,12 +275,13 @@ class Service:
                 alerts=Alerter(self.composer, self.config.settings.digest),
                 on_messages=self.wake_sender,
                 analyzer=self.analyzer,
+                clock=self.clock,  # the checks go by the service's clock
             )
             self.checks_done += 1
         finally:
             self._running.discard(task)
             self._checking.discard(name)
-            self._last_busy = asyncio.get_running_loop().time()
+            self._last_busy = self.clock.monotonic()
             self._released = False
             if not self._running and self._retired:
                 for old in self._retired:
@@ -283,14 +296,15 @@ class Service:
         moment, and a first cycle of many pages is not slowed down.
         """
         while True:
-            await asyncio.sleep(INDEX_EVERY)
+            await self.clock.sleep(self.timings.index_every)
             if self._running:
                 continue
             missing = await asyncio.to_thread(self.store.unindexed_texts)
-            for start in range(0, len(missing), INDEX_BATCH):
+            step = self.timings.index_batch
+            for start in range(0, len(missing), step):
                 if self._running or self._stop.is_set():
                     break  # checks first; the rest waits for the next quiet moment
-                batch = missing[start : start + INDEX_BATCH]
+                batch = missing[start : start + step]
                 await asyncio.to_thread(self.store.index_texts, batch)
             if missing:
                 log.debug("search: %d texts indexed", len(missing))
@@ -299,11 +313,14 @@ class Service:
         running = list(self._running)
         if not running:
             return
-        _done, pending = await asyncio.wait(running, timeout=STOP_GRACE)
+        grace = self.timings.stop_grace
+        with contextlib.suppress(TimeoutError):
+            await _wait_for(self.clock, asyncio.wait(running), grace)
+        pending = [task for task in running if not task.done()]
         for task in pending:
             task.cancel()  # between writes: a capture is stored whole or not at all
         if pending:
-            log.warning("abandoned %d checks still running after %.0f s", len(pending), STOP_GRACE)
+            log.warning("abandoned %d checks still running after %.0f s", len(pending), grace)
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _send_loop(self) -> None:
@@ -314,17 +331,18 @@ class Service:
             except Exception:
                 log.exception("outbox: delivery pass failed; trying again later")
                 next_due = None
-            wait = SENDER_POLL
+            wait = self.timings.sender_poll
             if next_due is not None:
-                wait = min(wait, max(0.0, (next_due - self.clock()).total_seconds()))
+                wait = min(wait, max(0.0, (next_due - self.clock.now()).total_seconds()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                await _wait_for(self.clock, self._wake.wait(), wait)
 
     async def _last_delivery(self) -> None:
         try:
-            await asyncio.wait_for(self.sender.deliver_due(), timeout=FLUSH_BUDGET)
+            await _wait_for(self.clock, self.sender.deliver_due(), self.timings.flush_budget)
         except TimeoutError:
-            log.warning("outbox: last delivery pass cut off after %.0f s", FLUSH_BUDGET)
+            budget = self.timings.flush_budget
+            log.warning("outbox: last delivery pass cut off after %.0f s", budget)
         except Exception:
             log.exception("outbox: last delivery pass failed")
         backlog = self.outbox.counts().get("pending", 0)
@@ -336,18 +354,18 @@ class Service:
     async def _watch_loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reload_requested.wait(), timeout=WATCH_EVERY)
+                await _wait_for(self.clock, self._reload_requested.wait(), self.timings.watch_every)
             requested = self._reload_requested.is_set()
             self._reload_requested.clear()
-            idle_for = asyncio.get_running_loop().time() - self._last_busy
-            if not self._running and idle_for > IDLE_RELEASE and not self._released:
+            idle_for = self.clock.monotonic() - self._last_busy
+            if not self._running and idle_for > self.timings.idle_release and not self._released:
                 self.analyzer.release()  # memory back between cycles
                 heap.trim()
                 self._released = True
             changed = [w for w in self._watched if w.changed()]
             if changed and not requested:
                 # an editor may still be writing: reload once the file has settled
-                await asyncio.sleep(SETTLE)
+                await self.clock.sleep(self.timings.settle)
                 if any(w.changed() for w in changed):
                     for w in changed:
                         w.stamp = (-1, -1)  # still changing: look again next time
@@ -404,7 +422,7 @@ class Service:
             "",
             "watcher",
             str(self.config_path),
-            self.clock(),
+            self.clock.now(),
             error=problem,
             notify=("admin",),
         )
@@ -448,6 +466,23 @@ def listen(host: str, port: int) -> list[socket.socket]:
         message = f"the web UI cannot listen on {where}: {reason[:1].lower()}{reason[1:]}"
         raise ListenError(message) from None
     return sockets
+
+
+async def _wait_for(clock: Clock, awaitable: Awaitable[T], seconds: float) -> T:
+    """``asyncio.wait_for`` with the time limit kept by ``clock``: the result, or
+    TimeoutError (and ``awaitable`` cancelled) when ``seconds`` pass first."""
+    work = asyncio.ensure_future(awaitable)
+    timer = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait((work, timer), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+        if not work.done():
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+    if work.cancelled():
+        raise TimeoutError
+    return work.result()
 
 
 class _QuietServer(uvicorn.Server):

@@ -69,7 +69,7 @@ class Runtime:
         self.store = store
         self.clock = clock
         self.channels = channels
-        self.fetcher = Fetcher(fetch or fetch_settings(config))
+        self.fetcher = Fetcher(fetch or fetch_settings(config), clock=clock)
         self.browser = BrowserSession(browser_settings(config.settings.browser), clock)
         self.pages = Pages(self.fetcher, self.browser)
         self.composer = composer_of(config, paths)

@@ -20,6 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from watcher.config import Target
+from watcher.core.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,13 @@ def first_run(
 
 
 class Scheduler:
-    """One APScheduler job per target; never two checks of one target at once."""
+    """One APScheduler job per target; never two checks of one target at once.
 
-    def __init__(
-        self,
-        check: Callable[[str], Awaitable[Any]],
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
+    First runs are worked out from ``clock.now()``; the timers themselves are
+    APScheduler's, which fire by the system's time.
+    """
+
+    def __init__(self, check: Callable[[str], Awaitable[Any]], clock: Clock = SYSTEM_CLOCK) -> None:
         self._check = check
         self._clock = clock
         self._aps = AsyncIOScheduler(timezone=UTC)
@@ -93,7 +94,7 @@ class Scheduler:
 
     def sync(self, targets: Sequence[Target], last_checked: Mapping[str, datetime | None]) -> None:
         """Make the jobs match ``targets``: add new ones, re-time changed ones, drop gone ones."""
-        now = self._clock()
+        now = self._clock.now()
         wanted = {t.name: t for t in targets}
         for name in list(self._schedules):
             if name not in wanted:

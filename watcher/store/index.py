@@ -29,6 +29,7 @@ from watcher.store.schema import captures, checks, hits, targets
 log = logging.getLogger(__name__)
 
 INDEX_NAME = "index.sqlite"
+LOCK_WAIT = 10.0  # seconds a second writer waits before giving up
 
 
 class StoreError(Exception):
@@ -134,19 +135,23 @@ class CheckRow:
     error: str | None
 
 
-LOCK_WAIT = 10.0  # seconds a second writer waits before giving up
-
-
 class Store:
     """The index and blobs under one data folder (``snapshots/`` by default), with the
     index's outbox (``outbox``) and listed documents (``documents``)."""
 
     def __init__(
-        self, root: Path, *, readonly: bool = False, fsync: bool = True, shared: bool = False
+        self,
+        root: Path,
+        *,
+        readonly: bool = False,
+        fsync: bool = True,
+        shared: bool = False,
+        lock_wait: float = LOCK_WAIT,
     ) -> None:
         """``shared``: for small writes beside a running service (``outbox --retry``):
         the writer lock is taken if free, else the write goes ahead without it
-        (SQLite serialises it) and ``exclusive`` says so."""
+        (SQLite serialises it) and ``exclusive`` says so. ``lock_wait``: seconds to
+        wait for another writer to finish before giving up."""
         self.root = root
         self.readonly = readonly
         self._lock: int | None = None
@@ -160,7 +165,7 @@ class Store:
                 root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create data folder {root}: {exc.strerror}") from exc
-            self._lock = _writer_lock(root, shared)
+            self._lock = _writer_lock(root, shared, lock_wait)
         self.engine = sqlite.engine(index, readonly=readonly)
         self.outbox = outbox.Outbox(self.engine)
         self.documents = Documents(self.engine)
@@ -570,16 +575,16 @@ def _target_values(check: CheckRecord, capture_id: str | None) -> dict[str, Any]
     }
 
 
-def _writer_lock(root: Path, shared: bool) -> int | None:
+def _writer_lock(root: Path, shared: bool, lock_wait: float = LOCK_WAIT) -> int | None:
     """The writer lock, or (``shared``) None when another process holds it."""
     try:
-        return sqlite.writer_lock(root, wait=0.0 if shared else LOCK_WAIT)
+        return sqlite.writer_lock(root, wait=0.0 if shared else lock_wait)
     except sqlite.LockBusy as busy:
         if shared:
             return None
         raise StoreError(
             f"another watcher process (pid {busy.holder}) is writing to {root}; "
-            f"waited {LOCK_WAIT:.0f} s"
+            f"waited {lock_wait:g} s"
         ) from None
 
 
