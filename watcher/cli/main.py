@@ -14,99 +14,28 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
-if TYPE_CHECKING:
-    from rich.console import Console
+from watcher.cli.context import (
+    CHECK_SEND_BUDGET,
+    EXIT_FAILED,
+    EXIT_OK,
+    Context,
+    pass_ctx,
+    select,
+)
+from watcher.cli.output import STATUS_STYLE, bar, check_progress, human_size, utc
 
+if TYPE_CHECKING:
     from watcher.config import Config, Target
     from watcher.core.models import CheckResult
 
 log = logging.getLogger("watcher")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-CHECK_SEND_BUDGET = 30.0  # seconds `check` spends sending the alerts it made
 DIFF_BUDGET = 20.0  # seconds for an on-demand diff (a check's diff has settings.diff_timeout)
-STATUS_STYLE = {"new": "cyan", "changed": "bold yellow", "unchanged": "dim", "error": "bold red"}
-
-
-class Context:
-    """Global options, read once at start-up."""
-
-    def __init__(self, config: Path, data: Path, notifiers: Path | None) -> None:
-        self.config_path = config
-        self.data = data
-        self.notifiers = notifiers or config.parent / "notifiers"
-        self.verbose = 0
-        self.log_format = "text"
-
-    def channels(self) -> Any:
-        from watcher.alerts.send import ChannelsError, load_channels
-
-        try:
-            return load_channels(self.notifiers)
-        except ChannelsError as exc:
-            click.echo(str(exc), err=True)
-            sys.exit(EXIT_USAGE)
-
-    def composer(self, config: Config) -> Any:
-        from watcher.alerts.compose import Composer
-
-        return Composer(config.settings.base_url, self.notifiers / "templates")
-
-    def runtime(self, config: Config, store: Any, channels: Any = None) -> Any:
-        """The one wiring of the pipeline (``watcher.service.runtime``) for this command."""
-        from watcher.service.runtime import Paths, Runtime
-
-        paths = Paths(self.config_path, self.data, self.notifiers)
-        return Runtime(config, paths, store, channels=channels or None)
-
-    @cached_property
-    def out(self) -> Console:
-        from rich.console import Console
-
-        return Console(soft_wrap=True)
-
-    @cached_property
-    def err(self) -> Console:
-        from rich.console import Console
-
-        return Console(stderr=True, soft_wrap=True)
-
-    def config(self) -> Config:
-        from watcher.config import ConfigError, load_config
-
-        try:
-            return load_config(self.config_path)
-        except ConfigError as exc:
-            click.echo(str(exc), err=True)
-            sys.exit(EXIT_USAGE)
-
-    def fail(self, message: str, code: int = EXIT_USAGE) -> NoReturn:
-        self.err.print(f"[bold red]error:[/] {message}", highlight=False)
-        sys.exit(code)
-
-    @contextmanager
-    def store(self, *, readonly: bool = False, shared: bool = False) -> Iterator[Any]:
-        from watcher.store.index import Store, StoreError
-
-        try:
-            store = Store(self.data, readonly=readonly, shared=shared)
-        except StoreError as exc:
-            self.fail(str(exc))
-        try:
-            yield store
-        finally:
-            store.close()
-
-
-pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -204,25 +133,6 @@ def validate(ctx: Context) -> None:
     )
 
 
-def _select(ctx: Context, config: Config, names: tuple[str, ...]) -> list[Target]:
-    by_name = {t.name: t for t in config.targets}
-    unknown = [n for n in names if n not in by_name]
-    if unknown:
-        import difflib
-
-        hints = [
-            f"{n!r}"
-            + (
-                f" (did you mean {m[0]!r}?)"
-                if (m := difflib.get_close_matches(n, by_name, 1))
-                else ""
-            )
-            for n in unknown
-        ]
-        ctx.fail(f"no target named {', '.join(hints)} in {ctx.config_path}")
-    return [by_name[n] for n in dict.fromkeys(names)] if names else list(config.targets)
-
-
 @main.command()
 @click.argument("names", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per target per line.")
@@ -241,7 +151,7 @@ def check(ctx: Context, names: tuple[str, ...], as_json: bool, no_notify: bool) 
     Exit 0 when every target was checked, 1 when any failed, 2 on a bad config.
     """
     config = ctx.config()
-    targets = _select(ctx, config, names)
+    targets = select(ctx, config, names)
     channels = None if no_notify else ctx.channels()
     with ctx.store() as store:
         results = asyncio.run(_check(ctx, config, store, targets, as_json, channels))
@@ -259,7 +169,7 @@ async def _check(
     channels: Any,
 ) -> list[CheckResult]:
     # JSON output streams to a program; rich is loaded only for a person at a terminal
-    progress = _progress(ctx, len(targets)) if not as_json and sys.stderr.isatty() else None
+    progress = check_progress(ctx, len(targets)) if not as_json and sys.stderr.isatty() else None
 
     def on_result(result: CheckResult) -> None:
         if as_json:
@@ -273,21 +183,6 @@ async def _check(
             results = await runtime.check(targets, on_result)
         await runtime.deliver(CHECK_SEND_BUDGET)
     return results
-
-
-def _progress(ctx: Context, total: int) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        TextColumn("checking"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=ctx.err,
-        transient=True,
-    )
-    progress.add_task("checking", total=total)
-    return progress
 
 
 def _hits_summary(result: CheckResult) -> str:
@@ -317,7 +212,7 @@ def _print_results(ctx: Context, results: list[CheckResult]) -> None:
             r.target,
             Text(r.status, style=STATUS_STYLE[r.status]),
             str(r.http_status or ""),
-            _human_size(r.size) if r.size else "",
+            human_size(r.size) if r.size else "",
             change,
             _hits_summary(r),
             f"{r.duration:.1f}s",
@@ -327,14 +222,6 @@ def _print_results(ctx: Context, results: list[CheckResult]) -> None:
     counts = {s: sum(1 for r in results if r.status == s) for s in STATUS_STYLE}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     ctx.out.print(f"\n{len(results)} targets: {summary}", highlight=False)
-
-
-def _human_size(n: int) -> str:
-    for unit in ("B", "KB", "MB"):
-        if n < 1000 or unit == "MB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    return str(n)
 
 
 def _web_address(command: Any) -> Any:
@@ -478,7 +365,7 @@ def export_command(ctx: Context, names: tuple[str, ...], export_all: bool, path:
         except ExportError as exc:
             ctx.fail(str(exc))
         try:
-            with _bar(ctx, total, "exporting") as advance:
+            with bar(ctx, total, "exporting") as advance:
                 stats = export_warc(
                     store, wanted, path, on_capture=lambda _: advance(1), user_agents=agents
                 )
@@ -488,7 +375,7 @@ def export_command(ctx: Context, names: tuple[str, ...], export_all: bool, path:
         ctx.err.print(f"[yellow]warning:[/] no captures of {name!r} yet", highlight=False)
     ctx.out.print(
         f"wrote {stats.captures} captures ({stats.records} records, "
-        f"{_human_size(stats.bytes_written)}) to {path}",
+        f"{human_size(stats.bytes_written)}) to {path}",
         highlight=False,
     )
 
@@ -511,25 +398,12 @@ def reindex(ctx: Context) -> None:
             ctx.out.print("the search index is complete", highlight=False)
             return
         done = 0
-        with _bar(ctx, len(missing), "indexing") as advance:
+        with bar(ctx, len(missing), "indexing") as advance:
             for start in range(0, len(missing), 100):
                 batch = missing[start : start + 100]
                 done += store.index_texts(batch)
                 advance(len(batch))
     ctx.out.print(f"indexed {done} of {len(missing)} texts", highlight=False)
-
-
-@contextmanager
-def _bar(ctx: Context, total: int, label: str) -> Iterator[Any]:
-    """A progress bar at a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        yield lambda n: None
-        return
-    from rich.progress import Progress
-
-    with Progress(console=ctx.err, transient=True) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda n: progress.advance(task, n)
 
 
 @main.command("notify-test")
@@ -708,7 +582,7 @@ def history(ctx: Context, name: str, limit: int, as_json: bool) -> None:
             row.fetched_at.strftime("%Y-%m-%d %H:%M:%S"),
             Text(row.kind, style=STATUS_STYLE.get(row.kind, "")),
             str(row.status_code),
-            _human_size(row.raw_size),
+            human_size(row.raw_size),
             f"+{row.added}/−{row.removed}" if row.kind == "changed" else "",
             str(row.hit_count or ""),
             row.title[:60],
@@ -729,16 +603,12 @@ def history(ctx: Context, name: str, limit: int, as_json: bool) -> None:
         ctx.out.print(f"\n[red]{_last_checks(state, since_capture=True)}[/]", highlight=False)
 
 
-def _utc(at: Any) -> str:
-    return f"{at:%Y-%m-%d %H:%M} UTC"
-
-
 def _last_checks(state: Any, *, since_capture: bool) -> str:
     """How the target's latest checks went: what to look at when captures are missing.
 
     ``since_capture``: the target has captures, and these failures came after them.
     """
-    failed, at = state.consecutive_errors, _utc(state.last_checked_at)
+    failed, at = state.consecutive_errors, utc(state.last_checked_at)
     if not failed:
         return f"the last check, at {at}, was {state.last_status}"
     error = state.last_error or state.last_status
@@ -1080,7 +950,7 @@ def _pair(
             )
         if not older:
             message = (
-                f"{name} has 1 capture ({new.id}, {_utc(new.fetched_at)}); nothing to compare yet"
+                f"{name} has 1 capture ({new.id}, {utc(new.fetched_at)}); nothing to compare yet"
             )
             state = store.target_row(name)
             if state is not None and state.consecutive_errors:
@@ -1145,7 +1015,7 @@ def test_target(ctx: Context, name: str, as_json: bool) -> None:
     from watcher.check.trial import trial
 
     config = ctx.config()
-    (target,) = _select(ctx, config, (name,))
+    (target,) = select(ctx, config, (name,))
 
     async def run() -> Any:
         from watcher.store.index import Store
