@@ -27,6 +27,7 @@ from watcher.cli.context import (
     pass_ctx,
     select,
 )
+from watcher.cli.logs import setup_logging
 from watcher.cli.output import STATUS_STYLE, bar, check_progress, human_size, utc
 
 if TYPE_CHECKING:
@@ -91,27 +92,7 @@ def main(
     ctx.obj = Context(config, data, notifiers)
     ctx.obj.verbose = verbose
     ctx.obj.log_format = log_format
-    _setup_logging(logging.WARNING, verbose, log_format)
-
-
-def _setup_logging(base: int, verbose: int, log_format: str) -> None:
-    """Handlers are configured here only; ``run`` starts at INFO, other commands at WARNING."""
-    level = max(logging.DEBUG, base - 10 * verbose)
-    handler = logging.StreamHandler()
-    if log_format == "json":
-        from watcher.cli.logs import JsonFormatter
-
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    # apprise logs the whole channels file (secrets too) at debug level; alembic and
-    # APScheduler narrate every plugin and job run at INFO, which watcher's own
-    # one line per check already covers
-    for chatty in ("apprise", "alembic", "apscheduler"):
-        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
+    setup_logging(logging.WARNING, verbose, log_format)
 
 
 @main.command()
@@ -261,7 +242,7 @@ def run(ctx: Context, host: str, port: int) -> None:
       watcher run
       watcher --log-format json run
     """
-    _setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
+    setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
     ctx.config()  # a bad config: FILE:LINE messages and exit 2 before anything starts
     ctx.channels()
     from watcher.service.daemon import ListenError, Service
@@ -301,7 +282,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
     from watcher.service.daemon import ListenError, listen
     from watcher.web.app import create_app
 
-    _setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
+    setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
     password = os.environ.get("WATCHER_PASSWORD") or None
     _warn_if_open(host, password)
     if not (ctx.data / "index.sqlite").exists():
