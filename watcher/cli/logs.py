@@ -1,4 +1,5 @@
-"""Log lines as JSON objects, for log collectors (``--log-format json``)."""
+"""Log handlers: configured here only, as text lines or as JSON objects for log
+collectors (``--log-format json``)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,21 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def setup_logging(base: int, verbose: int, log_format: str) -> None:
+    """Handlers are configured here only; ``run`` starts at INFO, other commands at WARNING."""
+    level = max(logging.DEBUG, base - 10 * verbose)
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # apprise logs the whole channels file (secrets too) at debug level; alembic and
+    # APScheduler narrate every plugin and job run at INFO, which watcher's own
+    # one line per check already covers
+    for chatty in ("apprise", "alembic", "apscheduler"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))

@@ -1,0 +1,241 @@
+"""Commands that check targets: ``validate`` the config, ``check`` targets and store
+what changed, ``test`` one target without storing anything."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from watcher.cli.context import (
+    CHECK_SEND_BUDGET,
+    EXIT_FAILED,
+    EXIT_OK,
+    Context,
+    pass_ctx,
+    select,
+)
+from watcher.cli.output import STATUS_STYLE, check_progress, human_size
+
+if TYPE_CHECKING:
+    from watcher.config import Config, Target
+    from watcher.core.models import CheckResult
+
+
+@click.command()
+@pass_ctx
+def validate(ctx: Context) -> None:
+    """Check the config; print FILE:LINE: message for each problem.
+
+    \b
+    Examples:
+      watcher validate
+      watcher --config other-targets.yaml validate
+    Exit 0 when valid, 2 otherwise.
+    """
+    config = ctx.config()
+    groups = len(config.keywords)
+    ctx.out.print(
+        f"{ctx.config_path}: ok, {len(config.targets)} targets, {groups} keyword groups",
+        highlight=False,
+    )
+
+
+@click.command()
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per target per line.")
+@click.option("--no-notify", is_flag=True, help="Store captures only; make and send no alerts.")
+@pass_ctx
+def check(ctx: Context, names: tuple[str, ...], as_json: bool, no_notify: bool) -> None:
+    """Check targets now, once (all, or the NAMES given), and store what changed.
+
+    Alerts go to the outbox with their captures and are sent before it exits
+    (up to 30 s; what is left is sent by the next check or by `watcher run`).
+
+    \b
+    Examples:
+      watcher check
+      watcher check miit-notices sastind-news --json
+    Exit 0 when every target was checked, 1 when any failed, 2 on a bad config.
+    """
+    config = ctx.config()
+    targets = select(ctx, config, names)
+    channels = None if no_notify else ctx.channels()
+    with ctx.store() as store:
+        results = asyncio.run(_check(ctx, config, store, targets, as_json, channels))
+    if not as_json:
+        _print_results(ctx, results)
+    sys.exit(EXIT_FAILED if any(r.status == "error" for r in results) else EXIT_OK)
+
+
+async def _check(
+    ctx: Context,
+    config: Config,
+    store: Any,
+    targets: list[Target],
+    as_json: bool,
+    channels: Any,
+) -> list[CheckResult]:
+    # JSON output streams to a program; rich is loaded only for a person at a terminal
+    progress = check_progress(ctx, len(targets)) if not as_json and sys.stderr.isatty() else None
+
+    def on_result(result: CheckResult) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        if progress is not None:
+            progress.advance(progress.task_ids[0])
+
+    async with ctx.runtime(config, store, channels) as runtime:
+        with progress if progress is not None else contextlib.nullcontext():
+            results = await runtime.check(targets, on_result)
+        await runtime.deliver(CHECK_SEND_BUDGET)
+    return results
+
+
+def _hits_summary(result: CheckResult) -> str:
+    counts: dict[str, int] = {}
+    for hit in result.hits:
+        key = hit.term if hit.where == "added" else f"−{hit.term}"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{k} ×{n}" if n > 1 else k for k, n in counts.items())
+
+
+def _print_results(ctx: Context, results: list[CheckResult]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    widest = max((len(r.target) for r in results), default=6)
+    widths = {"target": widest, "status": 9, "HTTP": 4, "size": 8, "+/−": 9, "hits": 4, "time": 6}
+    for column, width in widths.items():
+        justify = "right" if column in {"HTTP", "size", "time"} else "left"
+        table.add_column(column, justify=justify, no_wrap=True, min_width=width)
+    table.add_column("detail", no_wrap=True, overflow="ellipsis")
+    for r in results:
+        change = f"+{r.added}/−{r.removed}" if r.status == "changed" else ""
+        # the URL is in the config; the table shows what happened
+        detail = (r.error or "").removeprefix(f"{r.url} → ") or r.title
+        table.add_row(
+            r.target,
+            Text(r.status, style=STATUS_STYLE[r.status]),
+            str(r.http_status or ""),
+            human_size(r.size) if r.size else "",
+            change,
+            _hits_summary(r),
+            f"{r.duration:.1f}s",
+            Text(detail, style="red" if r.error else ""),
+        )
+    ctx.out.print(table)
+    counts = {s: sum(1 for r in results if r.status == s) for s in STATUS_STYLE}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    ctx.out.print(f"\n{len(results)} targets: {summary}", highlight=False)
+
+
+@click.command("test")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print what was found as one JSON object.")
+@pass_ctx
+def test_target(ctx: Context, name: str, as_json: bool) -> None:
+    """Check target NAME now the way `watcher check` does; show the text and keyword
+    hits; store nothing.
+
+    The target's fetch mode (`fetch: browser` or `auto`), selectors, ignore rules
+    and keywords all apply. For a listing, the items it would follow are listed
+    and its first item is checked too. For tuning select, exclude and ignore rules.
+
+    \b
+    Example:
+      watcher test miit-notices
+    Exit 0 when the page was read, 1 when it could not be.
+    """
+    from watcher.check.trial import trial
+
+    config = ctx.config()
+    (target,) = select(ctx, config, (name,))
+
+    async def run() -> Any:
+        from watcher.store.index import Store
+
+        with (
+            tempfile.TemporaryDirectory(prefix="watcher-test-") as folder,
+            Store(Path(folder), fsync=False) as scratch,
+        ):
+            async with ctx.runtime(config, scratch) as runtime:
+                return await trial(config, scratch, runtime.pages, target, runtime.clock)
+
+    found = asyncio.run(run())
+    if as_json:
+        click.echo(json.dumps(_trial_json(found), ensure_ascii=False))
+    else:
+        _print_trial(ctx, found)
+    failed = found.result.status == "error" or (found.first and found.first.result.error)
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _trial_json(found: Any) -> dict[str, Any]:
+    r = found.result
+    payload: dict[str, Any] = {
+        "target": r.target,
+        "status": "error" if r.error else "ok",
+        "error": r.error,
+        "final_url": r.final_url,
+        "status_code": r.http_status,
+        "encoding": found.encoding,
+        "title": r.title,
+        "text": found.text,
+        "links": [{"url": link.url, "text": link.text} for link in found.links],
+        "hits": [h.to_json() for h in r.hits],
+    }
+    if found.items or found.items_error:
+        payload["items"] = [{"url": i.url, "title": i.title, "date": i.date} for i in found.items]
+        payload["items_error"] = found.items_error
+        payload["first_item"] = _trial_json(found.first) if found.first else None
+    return payload
+
+
+def _print_trial(ctx: Context, found: Any, heading: str = "") -> None:
+    from rich.text import Text
+
+    r = found.result
+    if r.error:
+        ctx.err.print(f"[bold red]error:[/] {heading}{r.error}", highlight=False)
+        return
+    ctx.out.print(
+        f"[bold]{heading}{r.title}[/]  ({r.final_url}, HTTP {r.http_status}, {found.encoding})",
+        highlight=False,
+    )
+    ctx.out.rule()
+    ctx.out.print(Text(found.text))
+    ctx.out.rule()
+    ctx.out.print(
+        f"{len(found.text)} characters, {len(found.links)} links, {len(r.hits)} hits",
+        highlight=False,
+    )
+    for hit in r.hits:
+        ctx.out.print(f"  [yellow]{hit.group}[/] {hit.term}: {hit.snippet}", highlight=False)
+    if found.items_error:
+        ctx.err.print(f"[bold red]listing items:[/] {found.items_error}", highlight=False)
+    if found.items:
+        _print_items(ctx, found.items)
+    if found.first is not None:
+        ctx.out.print()
+        _print_trial(ctx, found.first, heading="first item: ")
+
+
+def _print_items(ctx: Context, items: Any) -> None:
+    from rich.table import Table
+
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for column in ("#", "date", "title", "url"):
+        table.add_column(column, no_wrap=column != "title", overflow="ellipsis")
+    for number, item in enumerate(items, 1):
+        table.add_row(str(number), item.date or "", item.title, item.url)
+    ctx.out.print(f"\n{len(items)} items the listing would follow:", highlight=False)
+    ctx.out.print(table)

@@ -1,0 +1,119 @@
+"""What every command shares: the global options, the config, store, channels and
+pipeline they open, exit codes, and how a command fails.
+
+Imports of rich, pydantic and the pipeline sit inside the methods: ``watcher
+--help`` and worker processes need none of them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from watcher.config import Config, Target
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CHECK_SEND_BUDGET = 30.0  # seconds `check` spends sending the alerts it made
+
+
+class Context:
+    """Global options, read once at start-up."""
+
+    def __init__(self, config: Path, data: Path, notifiers: Path | None) -> None:
+        self.config_path = config
+        self.data = data
+        self.notifiers = notifiers or config.parent / "notifiers"
+        self.verbose = 0
+        self.log_format = "text"
+
+    def channels(self) -> Any:
+        from watcher.alerts.send import ChannelsError, load_channels
+
+        try:
+            return load_channels(self.notifiers)
+        except ChannelsError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_USAGE)
+
+    def composer(self, config: Config) -> Any:
+        from watcher.alerts.compose import Composer
+
+        return Composer(config.settings.base_url, self.notifiers / "templates")
+
+    def runtime(self, config: Config, store: Any, channels: Any = None) -> Any:
+        """The one wiring of the pipeline (``watcher.service.runtime``) for this command."""
+        from watcher.service.runtime import Paths, Runtime
+
+        paths = Paths(self.config_path, self.data, self.notifiers)
+        return Runtime(config, paths, store, channels=channels or None)
+
+    @cached_property
+    def out(self) -> Console:
+        from rich.console import Console
+
+        return Console(soft_wrap=True)
+
+    @cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, soft_wrap=True)
+
+    def config(self) -> Config:
+        from watcher.config import ConfigError, load_config
+
+        try:
+            return load_config(self.config_path)
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_USAGE)
+
+    def fail(self, message: str, code: int = EXIT_USAGE) -> NoReturn:
+        self.err.print(f"[bold red]error:[/] {message}", highlight=False)
+        sys.exit(code)
+
+    @contextmanager
+    def store(self, *, readonly: bool = False, shared: bool = False) -> Iterator[Any]:
+        from watcher.store.index import Store, StoreError
+
+        try:
+            store = Store(self.data, readonly=readonly, shared=shared)
+        except StoreError as exc:
+            self.fail(str(exc))
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def select(ctx: Context, config: Config, names: tuple[str, ...]) -> list[Target]:
+    """The targets NAMES (all when none given); a name not in the config is a usage
+    error that suggests the closest one."""
+    by_name = {t.name: t for t in config.targets}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        import difflib
+
+        hints = [
+            f"{n!r}"
+            + (
+                f" (did you mean {m[0]!r}?)"
+                if (m := difflib.get_close_matches(n, by_name, 1))
+                else ""
+            )
+            for n in unknown
+        ]
+        ctx.fail(f"no target named {', '.join(hints)} in {ctx.config_path}")
+    return [by_name[n] for n in dict.fromkeys(names)] if names else list(config.targets)
