@@ -234,8 +234,6 @@ def _print_capture(
     from rich.table import Table
     from rich.text import Text
 
-    from watcher.alerts.compose import METADATA_LABELS
-
     heading = f"{capture.target} ({target_title})" if target_title else capture.target
     ctx.out.print(Text(f"{heading}: capture {capture.id}", style="bold"))
     if capture.title:
@@ -243,6 +241,30 @@ def _print_capture(
     facts = Table(show_header=False, show_edge=False, pad_edge=False, box=None)
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column(overflow="fold")
+    for label, value in _capture_facts(capture, found):
+        facts.add_row(label, Text(value))
+    ctx.out.print(facts)
+    if found:
+        ctx.out.print()
+        for hit in found:
+            line = Text("  ")
+            line.append(hit.group, style="yellow")
+            line.append(f" {hit.term}", style="bold")
+            if hit.where == "removed":
+                line.append(" (removed)", style="red")
+            line.append(f": {hit.snippet}")
+            ctx.out.print(line)
+    ctx.out.rule(f"text, {capture.text_size:,} bytes", style="dim")
+    if ctx.out.is_terminal:
+        ctx.out.print(Text(text))
+    else:
+        click.echo(text)
+
+
+def _capture_facts(capture: Any, found: list[Any]) -> list[tuple[str, str]]:
+    """The label and value of each fact `show` lists about a capture, apart from drawing."""
+    from watcher.alerts.compose import METADATA_LABELS
+
     same = capture.final_url == capture.url
     encoding = capture.encoding or "—"
     if capture.encoding and capture.encoding_source:
@@ -280,24 +302,7 @@ def _print_capture(
     rows.append(
         ("browser", " and ".join(kept) + " kept" if kept else "not rendered: no screenshot or DOM")
     )
-    for label, value in rows:
-        facts.add_row(label, Text(value))
-    ctx.out.print(facts)
-    if found:
-        ctx.out.print()
-        for hit in found:
-            line = Text("  ")
-            line.append(hit.group, style="yellow")
-            line.append(f" {hit.term}", style="bold")
-            if hit.where == "removed":
-                line.append(" (removed)", style="red")
-            line.append(f": {hit.snippet}")
-            ctx.out.print(line)
-    ctx.out.rule(f"text, {capture.text_size:,} bytes", style="dim")
-    if ctx.out.is_terminal:
-        ctx.out.print(Text(text))
-    else:
-        click.echo(text)
+    return rows
 
 
 HTML_PAGE = """<!doctype html>
