@@ -13,10 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from watcher.alerts.alerter import Alerter
-from watcher.alerts.compose import Composer
-from watcher.alerts.send import Channels, Sender
 from watcher.analysis.workers import Analyzer, make_analyzer
 from watcher.check.options import browser_settings
 from watcher.check.pages import Pages
@@ -27,6 +25,11 @@ from watcher.core.models import CheckResult
 from watcher.fetch.client import Fetcher, FetchSettings
 from watcher.fetch.session import BrowserSession
 from watcher.store.index import Store
+
+if TYPE_CHECKING:
+    from watcher.alerts.alerter import Alerter
+    from watcher.alerts.compose import Composer
+    from watcher.alerts.send import Channels, Sender
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ def fetch_settings(config: Config) -> FetchSettings:
 
 def composer_of(config: Config, paths: Paths) -> Composer:
     """Message templates: the shipped ones, or the user's from ``notifiers/templates``."""
+    from watcher.alerts.compose import Composer
+
     return Composer(config.settings.base_url, paths.notifiers / "templates")
 
 
@@ -72,9 +77,15 @@ class Runtime:
         self.fetcher = Fetcher(fetch or fetch_settings(config), clock=clock)
         self.browser = BrowserSession(browser_settings(config.settings.browser), clock)
         self.pages = Pages(self.fetcher, self.browser)
-        self.composer = composer_of(config, paths)
-        # without channels an alert could only be marked undeliverable: none are made
-        self.alerts = Alerter(self.composer, config.settings.digest) if channels else None
+        # without channels an alert could only be marked undeliverable: none are made,
+        # and the templates (Jinja2) and apprise are not even loaded
+        self.composer: Composer | None = None
+        self.alerts: Alerter | None = None
+        if channels:
+            from watcher.alerts.alerter import Alerter
+
+            self.composer = composer_of(config, paths)
+            self.alerts = Alerter(self.composer, config.settings.digest)
         self.analyzer: Analyzer | None = None  # a long-lived one, see ``keep_analyzer``
         self._sender: Sender | None = None
 
@@ -90,7 +101,9 @@ class Runtime:
     @property
     def sender(self) -> Sender:
         if self._sender is None:
-            assert self.channels is not None, "no channels: nothing to send"
+            from watcher.alerts.send import Sender
+
+            assert self.channels is not None and self.composer is not None, "no channels"
             self._sender = Sender.from_settings(
                 self.store.outbox,
                 self.channels,
