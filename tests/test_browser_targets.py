@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -77,20 +78,18 @@ class Site:
         )
         return path
 
+    def watcher(self, *args: str) -> Any:
+        """The `watcher` command on this site's config and data folder."""
+        options = [
+            "--config",
+            str(self.folder / "targets.yaml"),
+            "--data",
+            str(self.folder / "data"),
+        ]
+        return CliRunner().invoke(main, [*options, *args])
+
     def check(self, *names: str) -> dict[str, dict]:
-        result = CliRunner().invoke(
-            main,
-            [
-                "--config",
-                str(self.folder / "targets.yaml"),
-                "--data",
-                str(self.folder / "data"),
-                "check",
-                "--json",
-                "--no-notify",
-                *names,
-            ],
-        )
+        result = self.watcher("check", "--json", "--no-notify", *names)
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception
         lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
@@ -241,18 +240,7 @@ def test_a_screenshot_goes_with_the_alert_when_asked(site: Site) -> None:
 
 
 def _test_command(site: Site, name: str) -> tuple[int, dict]:
-    result = CliRunner().invoke(
-        main,
-        [
-            "--config",
-            str(site.folder / "targets.yaml"),
-            "--data",
-            str(site.folder / "data"),
-            "test",
-            name,
-            "--json",
-        ],
-    )
+    result = site.watcher("test", name, "--json")
     return result.exit_code, json.loads(result.stdout)
 
 

@@ -34,8 +34,9 @@ from watcher.check.run import run_once
 from watcher.config import Config, ConfigError, load_config
 from watcher.core import heap
 from watcher.core.clock import SYSTEM_CLOCK, Clock
-from watcher.fetch.client import Fetcher, FetchSettings
+from watcher.fetch.client import Fetcher
 from watcher.fetch.session import BrowserSession
+from watcher.service.runtime import composer_of, fetch_settings
 from watcher.service.scheduler import Scheduler
 from watcher.store.index import Store
 
@@ -124,7 +125,7 @@ class Service:
     # -- parts built from the config ------------------------------------------------
 
     def _composer(self) -> Composer:
-        return Composer(self.config.settings.base_url, self.notifiers / "templates")
+        return composer_of(self.config, self.notifiers)
 
     def _sender(self) -> Sender:
         return Sender.from_settings(
@@ -141,12 +142,6 @@ class Service:
         pages = len(self.config.targets)
         return make_analyzer(self.config.keywords, blobs.root, pages=pages, fsync=blobs.fsync)
 
-    def _fetch_settings(self) -> FetchSettings:
-        s = self.config.settings
-        return FetchSettings(
-            concurrency=s.concurrency, per_host=s.per_host, host_delay=s.host_delay
-        )
-
     # -- the loop -----------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -162,7 +157,7 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
-        self.fetcher = Fetcher(self._fetch_settings(), clock=self.clock)
+        self.fetcher = Fetcher(fetch_settings(self.config), clock=self.clock)
         tasks: list[asyncio.Task[Any]] = []
         server = None
         try:

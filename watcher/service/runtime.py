@@ -48,11 +48,11 @@ def fetch_settings(config: Config) -> FetchSettings:
     return FetchSettings(concurrency=s.concurrency, per_host=s.per_host, host_delay=s.host_delay)
 
 
-def composer_of(config: Config, paths: Paths) -> Composer:
+def composer_of(config: Config, notifiers: Path) -> Composer:
     """Message templates: the shipped ones, or the user's from ``notifiers/templates``."""
     from watcher.alerts.compose import Composer
 
-    return Composer(config.settings.base_url, paths.notifiers / "templates")
+    return Composer(config.settings.base_url, notifiers / "templates")
 
 
 class Runtime:
@@ -84,7 +84,7 @@ class Runtime:
         if channels:
             from watcher.alerts.alerter import Alerter
 
-            self.composer = composer_of(config, paths)
+            self.composer = composer_of(config, paths.notifiers)
             self.alerts = Alerter(self.composer, config.settings.digest)
         self.analyzer: Analyzer | None = None  # a long-lived one, see ``keep_analyzer``
         self._sender: Sender | None = None
