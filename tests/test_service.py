@@ -34,8 +34,9 @@ from httpserver import HTTPServer, free_port
 
 from watcher.cli.main import main
 from watcher.config import Target
-from watcher.service.daemon import ListenError, Service, ServiceTimings
+from watcher.service.daemon import Service, ServiceTimings
 from watcher.service.scheduler import CATCH_UP_WINDOW, first_run
+from watcher.service.webserver import ListenError
 from watcher.store.index import Store, StoreError
 from watcher.store.outbox import Outbox
 
@@ -353,7 +354,7 @@ async def test_idle_service_stops_its_workers_and_trims_its_heap_once(
     release = service.analyzer.release
     monkeypatch.setattr(service.analyzer, "release", lambda: (releases.append(1), release()))
     async with running(service):
-        await eventually(lambda: service.fetcher is not None, "the service to start")
+        await eventually(lambda: service.started, "the service to start")
         assert await service.check_now("miit")
         await eventually(lambda: service.checks_done == 1, "the check")
         checked_at = clock.monotonic()

@@ -13,7 +13,7 @@ from watcher.core.models import FetchResult
 from watcher.fetch.client import FetchOptions
 
 if TYPE_CHECKING:
-    from watcher.fetch.browser import BrowserOptions, BrowserSettings
+    from watcher.fetch.visits import BrowserOptions, BrowserSettings
 
 
 def fetch_options(
@@ -36,7 +36,7 @@ def fetch_options(
 
 def browser_options(target: Target, cookies: dict[str, str]) -> BrowserOptions:
     """A rendering visit of the target's page; the target's own cookies win."""
-    from watcher.fetch.browser import BrowserOptions
+    from watcher.fetch.visits import BrowserOptions
 
     return BrowserOptions(
         wait_for=target.wait_for,
@@ -50,7 +50,7 @@ def browser_options(target: Target, cookies: dict[str, str]) -> BrowserOptions:
 
 def browser_settings(settings: ConfigBrowserSettings) -> BrowserSettings:
     """The config's ``settings.browser`` as the browser pool takes it."""
-    from watcher.fetch.browser import BrowserSettings
+    from watcher.fetch.visits import BrowserSettings
 
     return BrowserSettings(
         executable=settings.executable,

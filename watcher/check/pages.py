@@ -63,7 +63,7 @@ class Pages:
     async def _with_browser_cookies(
         self, target: Target, options: FetchOptions
     ) -> FetchResult | None:
-        from watcher.fetch.browser import BrowserError, BrowserOptions, BrowserUnavailable
+        from watcher.fetch.visits import BrowserError, BrowserOptions, BrowserUnavailable
 
         visit = BrowserOptions(
             budget=target.timeout, user_agent=target.user_agent, screenshot=False
@@ -83,7 +83,7 @@ class Pages:
 
     async def render(self, target: Target) -> Rendered:
         """The page in the shared Chromium; raises ``RenderFailed``."""
-        from watcher.fetch.browser import BrowserError, BrowserUnavailable
+        from watcher.fetch.visits import BrowserError, BrowserUnavailable
 
         options = browser_options(target, self.browser.cookies_for(target.url))
         try:

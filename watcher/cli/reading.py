@@ -170,9 +170,6 @@ def show(ctx: Context, capture_id: str, raw: bool, as_json: bool) -> None:
     Exit 0 when shown, 1 when a stored blob is missing or damaged, 2 for an ID that
     matches no capture or more than one.
     """
-    from zstandard import ZstdError
-
-    from watcher.store.blobs import BlobMissing, sha256
     from watcher.store.index import StoreError
 
     if raw and as_json:
@@ -183,27 +180,11 @@ def show(ctx: Context, capture_id: str, raw: bool, as_json: bool) -> None:
         except StoreError as exc:
             short = " (a prefix needs 4 characters or more)" if len(capture_id) < 4 else ""
             ctx.fail(f"{exc} in {ctx.data}{short}")
-        what = "raw bytes" if raw else "text"
-        try:
-            # what is shown as the evidence must be the evidence: checked against its hash
-            if raw:
-                body = store.raw(capture)
-                if sha256(body) != capture.raw_sha256:
-                    raise ValueError(f"blob {capture.raw_sha256} does not match its hash")
-            else:
-                text = store.text(capture)
-                if sha256(text.encode("utf-8")) != capture.text_sha256:
-                    raise ValueError(f"blob {capture.text_sha256} does not match its hash")
-                found = store.hits_of(capture.id) if capture.hit_count else []
-        except (BlobMissing, ValueError, ZstdError) as exc:
-            ctx.fail(
-                f"capture {capture.id}: cannot read the stored {what}: {exc}; "
-                "`watcher verify` lists damage",
-                EXIT_FAILED,
-            )
-    if raw:
-        click.echo(body, nl=False)  # bytes go to the binary stream as they are
-        return
+        if raw:
+            click.echo(_evidence(ctx, store, capture, raw=True), nl=False)  # bytes as they are
+            return
+        text = _evidence(ctx, store, capture, raw=False).decode("utf-8")
+        found = store.hits_of(capture.id) if capture.hit_count else []
     config = _readable_config(ctx)
     titles = {t.name: t.title for t in config.targets} if config else {}
     title = titles.get(capture.target)
@@ -226,6 +207,28 @@ def show(ctx: Context, capture_id: str, raw: bool, as_json: bool) -> None:
         click.echo(json.dumps(payload, ensure_ascii=False))
         return
     _print_capture(ctx, capture, target_title, found, text)
+
+
+def _evidence(ctx: Context, store: Any, capture: Any, *, raw: bool) -> bytes:
+    """A capture's raw bytes or its text (UTF-8), checked against its hash: what is
+    shown as the evidence must be the evidence. A missing or damaged blob ends the
+    command with exit 1."""
+    from zstandard import ZstdError
+
+    from watcher.store.blobs import BlobMissing, sha256
+
+    what, digest = ("raw bytes", capture.raw_sha256) if raw else ("text", capture.text_sha256)
+    try:
+        body = store.raw(capture) if raw else store.text(capture).encode("utf-8")
+        if sha256(body) != digest:
+            raise ValueError(f"blob {digest} does not match its hash")
+    except (BlobMissing, ValueError, ZstdError) as exc:
+        ctx.fail(
+            f"capture {capture.id}: cannot read the stored {what}: {exc}; "
+            "`watcher verify` lists damage",
+            EXIT_FAILED,
+        )
+    return body
 
 
 def _print_capture(
@@ -363,23 +366,16 @@ def diff(
     Exit 0 when shown, 1 with nothing to compare yet or a damaged stored text, 2 for
     a target never checked or a capture id that matches none or several.
     """
-    from zstandard import ZstdError
-
     from watcher.diff import render
     from watcher.diff.ops import diff_texts
-    from watcher.store.blobs import BlobMissing
     from watcher.store.index import StoreError
 
     with ctx.store(readonly=True) as store:
         try:
             old, new = _pair(ctx, store, name, from_id, to_id)
-            texts = store.text(old), store.text(new)
         except StoreError as exc:
             ctx.fail(str(exc))
-        except (BlobMissing, ValueError, ZstdError) as exc:  # a missing or damaged blob
-            ctx.fail(
-                f"cannot read the stored text: {exc}; `watcher verify` lists damage", EXIT_FAILED
-            )
+        texts = [_evidence(ctx, store, c, raw=False).decode("utf-8") for c in (old, new)]
         # generous, but bounded: past it the rest of the change is shown whole
         result = diff_texts(*texts, timeout=DIFF_BUDGET)
     labels = {
@@ -390,21 +386,25 @@ def diff(
         payload = {"target": name, "from": old.id, "to": new.id, **render.to_json(result)}
         click.echo(json.dumps(payload, ensure_ascii=False))
     elif fmt == "html":
-        import html
-
-        body = (
-            render.to_html_side_by_side(result, context)
-            if side_by_side
-            else render.to_html_inline(result, context)
-        )
-        summary = (
-            f"{labels['old_label']} → {labels['new_label']}: +{result.added} / −{result.removed}"
-        )
-        click.echo(
-            HTML_PAGE.format(title=html.escape(name), summary=html.escape(summary), body=body)
-        )
+        click.echo(_html_diff(name, result, labels, side_by_side, context))
     else:
         _echo_text_diff(ctx, render.to_text(result, context=context, **labels))
+
+
+def _html_diff(
+    name: str, result: Any, labels: dict[str, str], side_by_side: bool, context: int
+) -> str:
+    """A diff as a page of its own, for a browser or an attachment."""
+    import html
+
+    from watcher.diff import render
+
+    if side_by_side:
+        body = render.to_html_side_by_side(result, context)
+    else:
+        body = render.to_html_inline(result, context)
+    summary = f"{labels['old_label']} → {labels['new_label']}: +{result.added} / −{result.removed}"
+    return HTML_PAGE.format(title=html.escape(name), summary=html.escape(summary), body=body)
 
 
 def _pair(

@@ -57,7 +57,8 @@ def run(ctx: Context, host: str, port: int) -> None:
     setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
     ctx.config()  # a bad config: FILE:LINE messages and exit 2 before anything starts
     ctx.channels()
-    from watcher.service.daemon import ListenError, Service
+    from watcher.service.daemon import Service
+    from watcher.service.webserver import ListenError
     from watcher.store.index import StoreError
 
     password = os.environ.get("WATCHER_PASSWORD") or None
@@ -89,10 +90,8 @@ def serve(ctx: Context, host: str, port: int) -> None:
       watcher serve
       WATCHER_PASSWORD=secret watcher serve --host 0.0.0.0
     """
-    import uvicorn
-
-    from watcher.service.daemon import ListenError, listen
-    from watcher.web.app import create_app
+    from watcher.service.runtime import Paths
+    from watcher.service.webserver import ListenError, listen, web_server
 
     setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
     password = os.environ.get("WATCHER_PASSWORD") or None
@@ -103,12 +102,10 @@ def serve(ctx: Context, host: str, port: int) -> None:
         sockets = listen(host, port)  # bound here: uvicorn would log the error and exit 3
     except ListenError as exc:
         ctx.fail(str(exc))
-    config = ctx.config_path if ctx.config_path.exists() else None
-    app = create_app(ctx.data, config, password=password)
-    log.info("web UI on http://%s:%d/", host, port)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    server = web_server(
+        Paths(ctx.config_path, ctx.data, ctx.notifiers), host, port, password=password
     )
+    log.info("web UI on http://%s:%d/", host, port)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn stopped, raised again
         server.run(sockets)
 

@@ -1,4 +1,5 @@
-"""Fetching pages in a real browser: for pages that JavaScript fills, and for anti-bot
+"""Fetching pages in a real browser (the settings and results it deals in are in
+``visits``, which loads without Playwright): for pages that JavaScript fills, and for anti-bot
 challenges (HTTP 412/521 pages whose script sets a cookie and reloads).
 
 One headless Chromium (Debian's, driven by Playwright's async API) serves every fetch of a
@@ -20,18 +21,25 @@ import contextlib
 import logging
 import os
 import secrets
-import shutil
 import signal
 import urllib.request
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from watcher.core.clock import SYSTEM_CLOCK, Clock
+from watcher.fetch.visits import (
+    BrowserError,
+    BrowserOptions,
+    BrowserResult,
+    BrowserSettings,
+    BrowserUnavailable,
+    cookies_from_browser,
+    find_executable,
+)
 
 try:  # an optional dependency: without it every fetch raises BrowserUnavailable
     from playwright.async_api import Error as _PlaywrightError
@@ -73,7 +81,6 @@ __all__ = [
     "rss_bytes",
 ]
 
-DEFAULT_EXECUTABLE = "/usr/bin/chromium"
 CHROMIUM_ARGS = (
     "--no-sandbox",
     "--disable-gpu",
@@ -99,103 +106,8 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class BrowserSettings:
-    """The shared browser process: where it is, how many pages at once, when to recycle it."""
-
-    executable: str | None = None  # default: $WATCHER_CHROMIUM, /usr/bin/chromium, PATH
-    max_pages: int = 2  # pages open at once: each costs a renderer (~50-150 MB)
-    restart_after_pages: int = 200  # recycle the browser after this many pages ...
-    restart_above_mb: int = 1500  # ... or when its process tree's RSS exceeds this
-
-    def __post_init__(self) -> None:
-        if self.max_pages < 1 or self.restart_after_pages < 1 or self.restart_above_mb < 1:
-            raise ValueError("max_pages, restart_after_pages and restart_above_mb must be >= 1")
-
-
-@dataclass(frozen=True)
-class BrowserOptions:
-    """One fetch's settings (a target's, typically)."""
-
-    wait_for: str | None = None  # a CSS selector or "networkidle"; None: the load event
-    budget: float = 30.0  # seconds for the whole visit, hard: a hung page cannot stall others
-    block: tuple[str, ...] = ("image", "font", "media")  # Playwright resource types to abort
-    user_agent: str | None = None  # None: a normal desktop Chrome one (not "HeadlessChrome")
-    headers: Mapping[str, str] = field(default_factory=dict)
-    cookies: Mapping[str, str] = field(default_factory=dict)  # sent to the URL's host
-    proxy: str | None = None  # None: HTTPS_PROXY/HTTP_PROXY/ALL_PROXY unless NO_PROXY matches
-    screenshot: bool = True
-
-    def __post_init__(self) -> None:
-        if self.budget <= 0:
-            raise ValueError("budget must be > 0 seconds")
-
-
-@dataclass(frozen=True)
-class BrowserResult:
-    """What a browser visit produced: the server's first answer as evidence, the final DOM."""
-
-    url: str
-    final_url: str
-    first_status: int  # the first main-frame answer, e.g. the 521 challenge
-    first_headers: list[tuple[str, str]]
-    first_body: bytes  # b"" when unavailable (a redirect has none)
-    status: int  # the final document's status (0: none seen, e.g. about:blank)
-    html: bytes  # the final DOM serialised, UTF-8 (any <meta charset> in it is stale)
-    screenshot: bytes | None  # full-page PNG, cut at MAX_SCREENSHOT_HEIGHT
-    cookies: list[dict[str, Any]]  # the browser's cookies for the page (name, value, domain...)
-    fetched_at: datetime  # UTC, when the page had settled
-    duration: float  # seconds of the visit (not the wait for a free page)
-
-
-class BrowserUnavailable(Exception):
-    """No usable Chromium (or no playwright): a setup problem, not the target's fault."""
-
-
-class BrowserError(Exception):
-    """A visit failed. ``kind``: "timeout" (budget spent), "crashed" (browser or page died)
-    or "navigation" (the page could not be loaded: DNS, connection, TLS, a download...)."""
-
-    def __init__(self, kind: Literal["timeout", "crashed", "navigation"], message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-def find_executable(configured: str | None = None) -> str:
-    """The Chromium to run: ``configured``, $WATCHER_CHROMIUM, /usr/bin/chromium or PATH."""
-    candidate = configured or os.environ.get("WATCHER_CHROMIUM")
-    if candidate:
-        if os.access(candidate, os.X_OK) and Path(candidate).is_file():
-            return candidate
-        raise BrowserUnavailable(_missing(candidate))
-    if os.access(DEFAULT_EXECUTABLE, os.X_OK):
-        return DEFAULT_EXECUTABLE
-    found = shutil.which("chromium")
-    if found:
-        return found
-    raise BrowserUnavailable(_missing(DEFAULT_EXECUTABLE))
-
-
-def _missing(path: str) -> str:
-    return (
-        f"Chromium is not installed (looked for {path}; set WATCHER_CHROMIUM to its path "
-        "or install Debian's chromium package: apt-get install chromium)"
-    )
-
-
-def cookies_from_browser(result: BrowserResult, url: str | None = None) -> dict[str, str]:
-    """Name -> value of the cookies a visit left for ``url``'s host (default: the final URL),
-    ready for ``FetchOptions.cookies``: a solved challenge lets plain HTTP fetches through
-    until the cookie expires (send the same User-Agent: clearance cookies are bound to it)."""
-    host = (urlsplit(url or result.final_url).hostname or "").lower()
-    found: dict[str, str] = {}
-    for cookie in result.cookies:
-        domain = str(cookie.get("domain", "")).lower()
-        bare = domain.lstrip(".")
-        if host == bare or (domain.startswith(".") and host.endswith("." + bare)):
-            found[str(cookie["name"])] = str(cookie["value"])
-    return found
+DEFAULT_SETTINGS = BrowserSettings()  # frozen: sharing them is safe
+DEFAULT_OPTIONS = BrowserOptions()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,7 +244,7 @@ class BrowserPool:
 
     def __init__(
         self,
-        settings: BrowserSettings = BrowserSettings(),  # frozen: sharing it is safe
+        settings: BrowserSettings = DEFAULT_SETTINGS,
         *,
         before_request: Callable[[str], Awaitable[None]] | None = None,
         clock: Clock = SYSTEM_CLOCK,
@@ -383,7 +295,7 @@ class BrowserPool:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(playwright.stop(), CLOSE_TIMEOUT)
 
-    async def fetch(self, url: str, options: BrowserOptions = BrowserOptions()) -> BrowserResult:
+    async def fetch(self, url: str, options: BrowserOptions = DEFAULT_OPTIONS) -> BrowserResult:
         """Load ``url`` in a fresh context and return the settled page.
 
         Raises BrowserUnavailable (no Chromium) or BrowserError (timeout, crash, navigation).

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
-    from watcher.fetch.browser import BrowserPool, BrowserSettings
+    from watcher.fetch.browser import BrowserPool
+    from watcher.fetch.visits import BrowserSettings
 
 
 class BrowserSession:
@@ -29,7 +30,8 @@ class BrowserSession:
     def pool(self) -> BrowserPool:
         """The pool, launched lazily: most configs have no browser target."""
         if self._pool is None:
-            from watcher.fetch.browser import BrowserPool, BrowserSettings
+            from watcher.fetch.browser import BrowserPool
+            from watcher.fetch.visits import BrowserSettings
 
             self._pool = BrowserPool(self.settings or BrowserSettings())
         return self._pool

@@ -1,7 +1,8 @@
 """``watcher run``: the scheduler, the outbox sender and (later) the web UI, in one
 asyncio process.
 
-It owns the long-lived parts (store, fetcher, analyzer, channels) and the
+It holds the one runtime (``watcher.service.runtime``: store, fetcher, browser,
+analysis workers, composer, sender, clock) for as long as it runs, and the
 lifecycle: reload on SIGHUP or when the config file changes (an invalid new
 config is reported and the old one keeps running), and a clean stop on SIGTERM
 or SIGINT: no new checks, running ones finish or are abandoned between writes,
@@ -15,29 +16,23 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import uvicorn
 
-from watcher.alerts.alerter import Alerter
-from watcher.alerts.compose import Composer
 from watcher.alerts.events import Event
 from watcher.alerts.plan import plan
 from watcher.alerts.send import CONFIG_NAMES, Channels, ChannelsError, Sender, load_channels
-from watcher.analysis.workers import Analyzer, make_analyzer
-from watcher.check.options import browser_settings
-from watcher.check.pages import Pages
-from watcher.check.run import run_once
+from watcher.analysis.workers import Analyzer
 from watcher.config import Config, ConfigError, load_config
 from watcher.core import heap
 from watcher.core.clock import SYSTEM_CLOCK, Clock
-from watcher.fetch.client import Fetcher
-from watcher.fetch.session import BrowserSession
-from watcher.service.runtime import composer_of, fetch_settings
+from watcher.service.runtime import Paths, Runtime
 from watcher.service.scheduler import Scheduler
+from watcher.service.webserver import ListenError, listen, web_server
 from watcher.store.index import Store
 
 log = logging.getLogger(__name__)
@@ -96,16 +91,18 @@ class Service:
         self.notifiers = notifiers
         self.timings = timings
         self.clock = clock
-        self.config: Config = load_config(config_path)
-        self.channels: Channels = load_channels(notifiers)
+        config = load_config(config_path)
+        channels = load_channels(notifiers)
         self.store = Store(data)
-        self.outbox = self.store.outbox
-        self.composer = self._composer()
-        self.sender = self._sender()
-        self.fetcher: Fetcher | None = None
-        self.analyzer: Analyzer = self._analyzer()
-        # started on first use
-        self.browser = BrowserSession(browser_settings(self.config.settings.browser), clock)
+        self.runtime = Runtime(
+            config,
+            Paths(config_path, data, notifiers),
+            self.store,
+            channels=channels,
+            clock=clock,
+            queue_alerts=True,  # a reload may add channels; the outbox keeps what waits
+        )
+        self.runtime.keep_analyzer()  # kept between cycles, released when idle
         self._retired: list[Analyzer] = []
         self.scheduler = Scheduler(self.check_target, clock)
         self._running: set[asyncio.Task[Any]] = set()
@@ -113,6 +110,7 @@ class Service:
         self._last_busy = 0.0  # loop time when the last check ended
         self._released = True  # workers stopped and heap trimmed since the last check
         self._stop = asyncio.Event()
+        self.started = False  # the scheduler runs (the tests wait for this)
         self._now_tasks: set[asyncio.Task[Any]] = set()
         self._web_task: asyncio.Task[Any] | None = None
         self._wake = asyncio.Event()
@@ -122,25 +120,23 @@ class Service:
             watched.changed()  # remember the current state
         self.checks_done = 0
 
-    # -- parts built from the config ------------------------------------------------
+    @property
+    def config(self) -> Config:
+        return self.runtime.config
 
-    def _composer(self) -> Composer:
-        return composer_of(self.config, self.notifiers)
+    @property
+    def channels(self) -> Channels:
+        assert self.runtime.channels is not None
+        return self.runtime.channels
 
-    def _sender(self) -> Sender:
-        return Sender.from_settings(
-            self.outbox,
-            self.channels,
-            self.composer,
-            self.config.settings,
-            clock=self.clock.now,
-            blobs=self.store.blobs,
-        )
+    @property
+    def sender(self) -> Sender:
+        return self.runtime.sender
 
-    def _analyzer(self) -> Analyzer:
-        blobs = self.store.blobs
-        pages = len(self.config.targets)
-        return make_analyzer(self.config.keywords, blobs.root, pages=pages, fsync=blobs.fsync)
+    @property
+    def analyzer(self) -> Analyzer:
+        assert self.runtime.analyzer is not None
+        return self.runtime.analyzer
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -150,19 +146,19 @@ class Service:
             # first of all: a busy port is then the one thing to report, with nothing to undo
             sockets = listen(*self.web) if self.web else []
         except ListenError:
-            self.analyzer.close()
+            await self.runtime.aclose()
             self.store.close()
             raise
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
-        self.fetcher = Fetcher(fetch_settings(self.config), clock=self.clock)
         tasks: list[asyncio.Task[Any]] = []
-        server = None
+        server: uvicorn.Server | None = None
         try:
             self.scheduler.start()
             self.scheduler.sync(self.config.targets, self.store.last_checked())
+            self.started = True
             log.info(
                 "watching %d targets; %d notification channels; data in %s",
                 len(self.config.targets),
@@ -176,37 +172,49 @@ class Service:
             server = await self._start_web(sockets) if sockets else None
             tasks.append(asyncio.create_task(self._index_loop(), name="search-index"))
             await self._stop.wait()
-            if server is not None:
-                server.should_exit = True
-            grace = self.timings.stop_grace
-            log.info("stopping: no new checks; waiting up to %.0f s for running ones", grace)
-            self.scheduler.pause()  # shutdown() would cancel the running checks
-            await self._finish_checks()
-            for task in tasks:
-                task.cancel()  # a delivery already on its thread completes and is recorded
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await self._last_delivery()
+            await self._wind_down(server, tasks)
         finally:
             # after a failure on the way too: no task left running or with its end unread
-            if server is not None:
-                server.should_exit = True
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            if self._web_task is not None:
-                await asyncio.wait([self._web_task], timeout=5)
-            for sock in sockets:
-                sock.close()  # uvicorn closes them when it ran; not when it never started
+            await self._close(server, tasks, sockets)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
-            self.scheduler.shutdown()
-            await self.fetcher.aclose()
-            await self.browser.close()
-            self.analyzer.close()
-            for old in self._retired:
-                old.close()
-            self.store.close()
             log.info("stopped")
+
+    async def _wind_down(
+        self, server: uvicorn.Server | None, tasks: list[asyncio.Task[Any]]
+    ) -> None:
+        """The clean stop: no new checks, running ones get their grace, a last delivery."""
+        if server is not None:
+            server.should_exit = True
+        grace = self.timings.stop_grace
+        log.info("stopping: no new checks; waiting up to %.0f s for running ones", grace)
+        self.scheduler.pause()  # shutdown() would cancel the running checks
+        await self._finish_checks()
+        for task in tasks:
+            task.cancel()  # a delivery already on its thread completes and is recorded
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._last_delivery()
+
+    async def _close(
+        self,
+        server: uvicorn.Server | None,
+        tasks: list[asyncio.Task[Any]],
+        sockets: list[socket.socket],
+    ) -> None:
+        if server is not None:
+            server.should_exit = True
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._web_task is not None:
+            await asyncio.wait([self._web_task], timeout=5)
+        for sock in sockets:
+            sock.close()  # uvicorn closes them when it ran; not when it never started
+        self.scheduler.shutdown()
+        await self.runtime.aclose()
+        for old in self._retired:
+            old.close()
+        self.store.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -222,18 +230,18 @@ class Service:
         task.add_done_callback(self._now_tasks.discard)
         return True
 
-    async def _start_web(self, sockets: list[socket.socket]) -> Any:
+    async def _start_web(self, sockets: list[socket.socket]) -> uvicorn.Server:
         """The web UI in this event loop, on sockets bound before anything started; the
         service keeps the signals to itself."""
-        from watcher.web.app import create_app
-
         assert self.web is not None
         host, port = self.web
-        app = create_app(
-            self.store.root, self.config_path, password=self.password, check_now=self.check_now
-        )
-        server = _QuietServer(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        server = web_server(
+            self.runtime.paths,
+            host,
+            port,
+            password=self.password,
+            check_now=self.check_now,
+            own_signals=False,
         )
         self._web_task = asyncio.create_task(server.serve(sockets), name="web")
         while not server.started and not self._web_task.done():
@@ -258,20 +266,11 @@ class Service:
         if name in self._checking:
             return  # "check now" while the scheduled check runs, or the reverse
         task = asyncio.current_task()
-        assert task is not None and self.fetcher is not None
+        assert task is not None
         self._running.add(task)
         self._checking.add(name)
         try:
-            await run_once(
-                self.config,
-                self.store,
-                Pages(self.fetcher, self.browser),
-                [target],
-                alerts=Alerter(self.composer, self.config.settings.digest),
-                on_messages=self.wake_sender,
-                analyzer=self.analyzer,
-                clock=self.clock,  # the checks go by the service's clock
-            )
+            await self.runtime.check([target], on_messages=self.wake_sender)
             self.checks_done += 1
         finally:
             self._running.discard(task)
@@ -340,7 +339,7 @@ class Service:
             log.warning("outbox: last delivery pass cut off after %.0f s", budget)
         except Exception:
             log.exception("outbox: last delivery pass failed")
-        backlog = self.outbox.counts().get("pending", 0)
+        backlog = self.store.outbox.counts().get("pending", 0)
         if backlog:
             log.info("outbox: %d messages pending; they are sent at the next start", backlog)
 
@@ -384,17 +383,9 @@ class Service:
         added = sorted(after.keys() - before.keys())
         removed = sorted(before.keys() - after.keys())
         changed = sorted(n for n in after.keys() & before.keys() if after[n] != before[n])
-        self.config, self.channels = config, channels
-        self.composer = self._composer()
-        settings = config.settings
-        self.sender.configure(
-            channels, self.composer, max_age=settings.outbox_max_age, digests=dict(settings.digest)
-        )
-        if config.keywords != old.keywords:
-            self._retired.append(self.analyzer)
-            self.analyzer = self._analyzer()
-        if config.settings != old.settings and self.fetcher is not None:
-            log.info("settings changed; fetch limits apply to new requests after restart")
+        retired = self.runtime.reconfigure(config, channels)
+        if retired is not None:
+            self._retired.append(retired)
         self.scheduler.sync(config.targets, self.store.last_checked())
         log.info(
             "reloaded (%s): %d targets (+%d −%d ~%d), %d channels",
@@ -421,46 +412,10 @@ class Service:
             error=problem,
             notify=("admin",),
         )
-        composed = self.composer.compose(event)
-        self.outbox.queue(plan(event, composed, {}))
+        assert self.runtime.composer is not None  # the service always composes
+        composed = self.runtime.composer.compose(event)
+        self.store.outbox.queue(plan(event, composed, {}))
         self.wake_sender()
-
-
-class ListenError(OSError):
-    """The web UI's address cannot be listened on (in use, not this machine's, not allowed)."""
-
-
-WEB_BACKLOG = 2048  # uvicorn's default
-
-
-def listen(host: str, port: int) -> list[socket.socket]:
-    """The web UI's listening sockets, bound as uvicorn would bind them (every address
-    ``host`` names), so that a caller can bind before it starts anything else.
-
-    Left to uvicorn, a busy port is a log line and ``sys.exit`` inside a task of the
-    running loop, after the service's other parts have started.
-    """
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    sockets: list[socket.socket] = []
-    try:
-        found = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-        for family, kind, proto, _name, address in dict.fromkeys(found):
-            sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(address)
-            sock.listen(WEB_BACKLOG)
-    except OSError as exc:
-        for sock in sockets:
-            sock.close()
-        reason = exc.strerror or str(exc)
-        message = f"the web UI cannot listen on {where}: {reason[:1].lower()}{reason[1:]}"
-        raise ListenError(message) from None
-    return sockets
 
 
 async def _wait_for(clock: Clock, awaitable: Awaitable[T], seconds: float) -> T:
@@ -478,11 +433,3 @@ async def _wait_for(clock: Clock, awaitable: Awaitable[T], seconds: float) -> T:
     if work.cancelled():
         raise TimeoutError
     return work.result()
-
-
-class _QuietServer(uvicorn.Server):
-    """uvicorn's server without its own signal handling (the service stops it)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield

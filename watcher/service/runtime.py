@@ -57,7 +57,13 @@ def composer_of(config: Config, notifiers: Path) -> Composer:
 
 class Runtime:
     """Store, fetcher, browser, analysis workers, composer, sender and clock of one
-    process. ``channels`` None: alerts are neither made nor sent (``--no-notify``)."""
+    process. ``channels`` None: alerts are neither made nor sent (``--no-notify``).
+
+    ``queue_alerts``: make alerts even while there are no channels. The service does,
+    since a reload may add channels and the outbox keeps what was queued; a one-off
+    ``check`` without channels could only mark them undeliverable, so it makes none
+    and loads neither the templates (Jinja2) nor apprise.
+    """
 
     def __init__(
         self,
@@ -68,6 +74,7 @@ class Runtime:
         channels: Channels | None = None,
         clock: Clock = SYSTEM_CLOCK,
         fetch: FetchSettings | None = None,
+        queue_alerts: bool = False,
     ) -> None:
         self.config = config
         self.paths = paths
@@ -77,17 +84,42 @@ class Runtime:
         self.fetcher = Fetcher(fetch or fetch_settings(config), clock=clock)
         self.browser = BrowserSession(browser_settings(config.settings.browser), clock)
         self.pages = Pages(self.fetcher, self.browser)
-        # without channels an alert could only be marked undeliverable: none are made,
-        # and the templates (Jinja2) and apprise are not even loaded
         self.composer: Composer | None = None
         self.alerts: Alerter | None = None
-        if channels:
-            from watcher.alerts.alerter import Alerter
-
-            self.composer = composer_of(config, paths.notifiers)
-            self.alerts = Alerter(self.composer, config.settings.digest)
+        if channels is not None and (channels or queue_alerts):
+            self._compose(config)
         self.analyzer: Analyzer | None = None  # a long-lived one, see ``keep_analyzer``
         self._sender: Sender | None = None
+
+    def _compose(self, config: Config) -> None:
+        from watcher.alerts.alerter import Alerter
+
+        self.composer = composer_of(config, self.paths.notifiers)
+        self.alerts = Alerter(self.composer, config.settings.digest)
+
+    def reconfigure(self, config: Config, channels: Channels) -> Analyzer | None:
+        """Take a reloaded config and channels for the checks from now on.
+
+        Returns the analysis workers retired because the keywords changed (checks
+        still running use them; the caller closes them once those are done). Fetch
+        limits stay as they were: the fetcher's pools are shared by running checks.
+        """
+        old, self.config, self.channels = self.config, config, channels
+        if self.alerts is not None:
+            self._compose(config)
+            if self._sender is not None:
+                assert self.composer is not None
+                s = config.settings
+                self._sender.configure(
+                    channels, self.composer, max_age=s.outbox_max_age, digests=dict(s.digest)
+                )
+        if config.settings != old.settings:
+            log.info("settings changed; fetch limits apply to new requests after restart")
+        if config.keywords == old.keywords or self.analyzer is None:
+            return None
+        retired, self.analyzer = self.analyzer, None
+        self.keep_analyzer()
+        return retired
 
     def keep_analyzer(self) -> Analyzer:
         """Analysis workers kept between cycles (the service); ``check`` makes its own."""
