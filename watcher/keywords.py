@@ -4,6 +4,11 @@ Both the terms and the page text are normalised the same way before matching
 (NFKC so full-width ＳＡＳＴＩＮＤ is SASTIND, traditional→simplified with OpenCC
 so 國防科工局 is 国防科工局, Latin matched case-insensitively), while hit positions and
 snippets refer to the original text the analyst will read.
+
+Whitespace is folded for matching as a reader reads: a space or line break beside
+a Hanzi or full-width punctuation goes (a title split by ``<br>``, 国防 科工局),
+and a line break between Latin words is a space. Edits that only add or remove
+such whitespace never make a hit (``changed_ranges`` trims them off).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from watcher.core.models import Hit, Where
-from watcher.core.text import snippet, t2s
+from watcher.core.text import MATCH_SPACE, snippet, t2s
 from watcher.diff.ops import TextDiff
 
 if TYPE_CHECKING:
@@ -109,7 +114,36 @@ def _per_char(text: str, step: Callable[[str], str]) -> tuple[str, list[int]]:
 
 def normalize_term(text: str) -> str:
     """The form a term or a text is compared in."""
-    return t2s().convert(_nfkc(text)[0])
+    return _fold_spaces(t2s().convert(_nfkc(text)[0]))[0]
+
+
+_LINE_BREAKS = str.maketrans("\n\r", "  ")
+
+
+def _fold_spaces(text: str) -> tuple[str, list[tuple[int, int]] | None]:
+    """Whitespace folded for matching, and where it was cut: (folded index, shift)
+    pairs, ascending, or None when nothing was cut."""
+    text = text.translate(_LINE_BREAKS)
+    if " " not in text and "\t" not in text and "\u3000" not in text:
+        return text, None
+    pieces: list[str] = []
+    shifts: list[tuple[int, int]] = []
+    last = cut = 0
+    for m in MATCH_SPACE.finditer(text):
+        pieces.append(text[last : m.start()])
+        cut += m.end() - m.start()
+        shifts.append((m.start() - cut + m.end() - m.start(), cut))
+        last = m.end()
+    if not shifts:
+        return text, None
+    pieces.append(text[last:])
+    return "".join(pieces), shifts
+
+
+def _unfolded(index: int, shifts: list[tuple[int, int]], starts: list[int]) -> int:
+    """The index before folding of a folded index."""
+    i = bisect.bisect_right(starts, index) - 1
+    return index + shifts[i][1] if i >= 0 else index
 
 
 def normalize(text: str) -> tuple[str, list[int] | None]:
@@ -165,11 +199,17 @@ class KeywordMatcher:
         if not self.terms or not text:
             return []
         normalised, mapping = normalize(text)
+        folded, shifts = _fold_spaces(normalised)
+        starts = [s for s, _ in shifts] if shifts else []
         found: list[Occurrence] = []
         for term in self.terms:
-            for m in term.pattern.finditer(normalised):
+            for m in term.pattern.finditer(folded):
                 if m.end() > m.start():
-                    start, end = _original_span(m.start(), m.end(), mapping, len(text))
+                    first, last = m.start(), m.end()
+                    if shifts:
+                        first = _unfolded(first, shifts, starts)
+                        last = _unfolded(last - 1, shifts, starts) + 1
+                    start, end = _original_span(first, last, mapping, len(text))
                     found.append(Occurrence(term.group, term.source, start, end))
         return _drop_overlapping_aliases(found)
 
@@ -203,22 +243,30 @@ def _drop_overlapping_aliases(found: list[Occurrence]) -> list[Occurrence]:
 
 
 def changed_ranges(diff: TextDiff) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """Inserted spans in the new text and deleted spans in the old text."""
+    """Inserted spans in the new text and deleted spans in the old text, without
+    their edge whitespace (an inserted space inside a term does not add it)."""
     inserted: list[tuple[int, int]] = []
     deleted: list[tuple[int, int]] = []
     old_pos = new_pos = 0
     for op in diff.ops:
         n = len(op.text)
         if op.kind == "insert":
-            inserted.append((new_pos, new_pos + n))
+            _add_trimmed(inserted, op.text, new_pos)
             new_pos += n
         elif op.kind == "delete":
-            deleted.append((old_pos, old_pos + n))
+            _add_trimmed(deleted, op.text, old_pos)
             old_pos += n
         else:
             old_pos += n
             new_pos += n
     return inserted, deleted
+
+
+def _add_trimmed(spans: list[tuple[int, int]], text: str, at: int) -> None:
+    inner = text.lstrip()
+    if inner:
+        start = at + len(text) - len(inner)
+        spans.append((start, start + len(inner.rstrip())))
 
 
 def _overlaps(spans: list[tuple[int, int]], starts: list[int], start: int, end: int) -> bool:

@@ -6,10 +6,18 @@ event loop for one interpreter lock. It reads the previous text from the blob
 store by digest and writes the new blobs itself (compressed, fsynced, renamed),
 so no text crosses the process boundary and the caller only commits the index
 row, after the blobs are safely on disk.
+
+"Unchanged" means equal comparison keys (``watcher.core.text.comparison_key``):
+the text of record keeps the page's spaces, but one inserted or removed between
+Hanzi is no change, and the added/removed counts do not count such spaces. A
+previous capture made by another extraction version is compared after its bytes
+are re-extracted with this code, so an upgrade that reads pages better raises no
+alert; without its bytes, its stored text is used.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import re
@@ -25,6 +33,7 @@ from watcher.store.blobs import LocalBlobStore, compress, sha256
 
 if TYPE_CHECKING:
     from watcher.diff.excerpt import Excerpt
+    from watcher.diff.ops import TextDiff
     from watcher.keywords import KeywordMatcher
 
 log = logging.getLogger(__name__)
@@ -53,6 +62,9 @@ class Page:
     excerpt_limit: int = 1500  # changed characters kept for the alert message
     document: bool = False  # a listing's document: its attachment links and metadata
     previous_last_modified: str | None = None  # the notice's last metadata time, if any
+    previous_extraction: int | None = None  # version that made the previous text, if known
+    previous_source_sha256: str | None = None  # the bytes that text came from (raw or DOM)
+    previous_content_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +86,7 @@ class Analysis:
     looks_removed: bool = False  # a short page saying it does not exist (soft 404)
     attachment_links: tuple[tuple[str, str], ...] = ()  # (absolute URL, link text)
     metadata: dict[str, str] | None = None  # a document's 发文字号, dates, issuer …
+    extraction_version: int | None = None  # the extraction that made the text
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +112,9 @@ def run(page: Page) -> Analysis:
     """Analyse one page in this process; ``init`` must have been called."""
     if _context is None:
         raise RuntimeError("watcher.analysis.analyse.init() was not called in this process")
-    previous = _previous_text(_context.blobs, page.previous_text_sha256)
+    previous = _reextracted(_context.blobs, page)
+    if previous is None:
+        previous = _previous_text(_context.blobs, page.previous_text_sha256)
     analysis, frames = analyse(page, previous, _context.matcher.restricted(page.groups))
     for digest, frame in frames.items():
         _context.blobs.put_compressed(digest, frame)
@@ -116,6 +131,35 @@ def _previous_text(blobs: LocalBlobStore, digest: str | None) -> str | None:
         return blobs.get(digest).decode("utf-8")
     except Exception as exc:
         log.error("previous text %s unreadable (%s); comparing as a first capture", digest, exc)
+        return None
+
+
+def _reextracted(blobs: LocalBlobStore, page: Page) -> str | None:
+    """The previous capture's text as this code reads its bytes, when an older
+    extraction made its stored text; None when it needs none or cannot have one."""
+    from watcher.analysis.extract import EXTRACTION_VERSION
+
+    if page.previous_text_sha256 is None or page.previous_source_sha256 is None:
+        return None
+    if page.previous_extraction in (None, EXTRACTION_VERSION):
+        return None
+    try:
+        body = blobs.get(page.previous_source_sha256)
+        old = Page(
+            body=body,
+            content_type=page.previous_content_type,
+            final_url=page.final_url,
+            select=page.select,
+            exclude=page.exclude,
+            ignore=page.ignore,
+        )
+        return document_of(old)[0].text
+    except Exception as exc:  # a lost blob, or bytes the new code cannot read
+        log.warning(
+            "previous bytes %s not re-extracted (%s); comparing with the stored text",
+            page.previous_source_sha256,
+            exc,
+        )
         return None
 
 
@@ -145,6 +189,8 @@ def analyse(
 ) -> tuple[Analysis, dict[str, bytes]]:
     """Decode, extract, diff against the previous text, find hits; and the blobs
     to store, compressed (digest → zstd frame)."""
+    from watcher.analysis.extract import EXTRACTION_VERSION
+    from watcher.core.text import comparison_key
     from watcher.diff.ops import diff_texts
     from watcher.keywords import find_hits
 
@@ -161,13 +207,14 @@ def analyse(
         hits = find_hits(matcher, None, text, None)
         changed, added, removed, timed_out = True, len(text) - text.count("\n"), 0, False
         shown = excerpt.of_text(text, page.excerpt_limit)
-    elif previous_text == text:
+    elif previous_text == text or comparison_key(previous_text) == comparison_key(text):
         hits, changed, added, removed, timed_out = [], touched, 0, 0, False
         shown = None
     else:
         diff = diff_texts(previous_text, text, timeout=page.diff_timeout)
         hits = find_hits(matcher, previous_text, text, diff)
-        changed, added, removed, timed_out = True, diff.added, diff.removed, diff.timed_out
+        added, removed = _counts(diff, previous_text, text)
+        changed, timed_out = True, diff.timed_out
         shown = excerpt.of_diff(diff, page.excerpt_limit)
     text_bytes = text.encode("utf-8")
     raw_digest, text_digest = sha256(page.body), sha256(text_bytes)
@@ -188,8 +235,35 @@ def analyse(
         looks_removed=looks_removed(document.title, text),
         attachment_links=_attachment_links(document) if page.document else (),
         metadata=metadata,
+        extraction_version=EXTRACTION_VERSION,
     )
     return analysis, compressed
+
+
+def _counts(diff: TextDiff, old: str, new: str) -> tuple[int, int]:
+    """Characters added and removed, without newlines and without the spaces the
+    comparison key folds (a space put between Hanzi adds nothing)."""
+    from watcher.core.text import CJK_SPACE
+
+    folded_old = [m.start() for m in CJK_SPACE.finditer(old)]
+    folded_new = [m.start() for m in CJK_SPACE.finditer(new)]
+    added = removed = old_pos = new_pos = 0
+    for op in diff.ops:
+        n = len(op.text)
+        if op.kind == "insert":
+            added += n - op.text.count("\n") - _within(folded_new, new_pos, new_pos + n)
+            new_pos += n
+        elif op.kind == "delete":
+            removed += n - op.text.count("\n") - _within(folded_old, old_pos, old_pos + n)
+            old_pos += n
+        else:
+            old_pos += n
+            new_pos += n
+    return added, removed
+
+
+def _within(positions: list[int], start: int, end: int) -> int:
+    return bisect.bisect_left(positions, end) - bisect.bisect_left(positions, start)
 
 
 _GONE = re.compile(

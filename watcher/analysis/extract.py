@@ -36,13 +36,28 @@ from lxml import etree
 
 from watcher.core.models import Document, Link
 
-__all__ = ["check_pattern", "check_selector", "extract", "extract_with_report", "title_of"]
+__all__ = [
+    "EXTRACTION_VERSION",
+    "check_pattern", "check_selector", "extract", "extract_with_report", "title_of"]
+
+# Bumped whenever the same bytes give a different text of record, so that a capture
+# made by older code is compared after re-extracting its bytes (no false alert on
+# upgrade). 1: spaces beside Hanzi removed, hidden text kept, no title line.
+EXTRACTION_VERSION = 2
 
 # Elements whose content is never page text.
 _DROP_TAGS = (
     *("head", "title", "script", "style", "noscript", "template", "iframe", "frame"),
     *("svg", "math", "object", "embed", "canvas", "datalist"),
     "select",  # jump menus (友情链接 dropdowns): form options, not page text
+)
+
+# Elements a reader never sees: ``display:none`` in a style attribute (spaces and
+# case ignored), the ``hidden`` attribute, hidden inputs. ``aria-hidden`` only
+# hides from screen readers, and stays.
+_HIDDEN = etree.XPath(
+    "//*[@hidden or contains(translate(@style, 'DISPLAYNOE \t\r\n', 'displaynoe'),"
+    " 'display:none')] | //input[translate(@type, 'HIDEN', 'hiden') = 'hidden']"
 )
 
 # Elements that start and end a line.
@@ -78,20 +93,6 @@ _ANY_SPACE = re.compile(f"[\\s{_LINE}{_CELL}]+")
 _NOT_INLINE_NORMAL = re.compile(f"[\\s{_LINE}{_CELL}]|{_INVISIBLE.pattern}")
 # What lxml refuses to store in text (after parsing, entities can still produce it).
 _XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_CJK = (
-    "\u2e80-\u2fdf\u3001-\u303f\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff\u3200-\u33ff"
-    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
-    "\U00020000-\U0003134f"
-    "\u00b7\u2014\u2018\u2019\u201c\u201d\u2026"  # punctuation Chinese text shares
-)
-# Full-width punctuation carries its own spacing, so a space beside it is never
-# meaningful ("发布日期：　2024-05-10"), whatever is on the other side.
-_CJK_PUNCTUATION = "\u3001-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
-# The literal space comes first so the regex engine can skip to spaces quickly.
-_CJK_SPACE = re.compile(
-    f" (?:(?<=[{_CJK_PUNCTUATION}] )|(?=[{_CJK_PUNCTUATION}])|(?<=[{_CJK}] )(?=[{_CJK}]))"
-)
-
 _SKIPPED_SCHEMES = ("javascript:", "vbscript:", "mailto:", "tel:", "data:", "about:")
 _URL_INNER_JUNK = re.compile("[\t\n\r]")
 # A path and an optional query, without what urljoin would rewrite (fragments,
@@ -183,6 +184,10 @@ def extract_with_report(
     title = _title(root)
     base = _base_url(root, base_url)
     etree.strip_elements(root, *_DROP_TAGS, with_tail=False)
+    for element in _HIDDEN(root):
+        _drop(element)
+    # the title is read as part of the page, unless the user chose a region
+    head = [title] if title and not select else []
     title = title or _first_heading(root)
     for xpath in exclude_xpaths:
         for element in root.xpath(xpath):
@@ -195,7 +200,7 @@ def extract_with_report(
         regions = [root]
 
     found = _links(regions, base) if links else []
-    text = _normalise(_LINE.join(_laid_out_text(root, regions)))
+    text = _normalise(_LINE.join([*head, *_laid_out_text(root, regions)]))
     if patterns:
         for pattern in patterns:
             text = pattern.sub("", text)
@@ -441,7 +446,7 @@ def _normalise(raw: str) -> str:
     lines = " ".join(raw.split()).split(_LINE)
     if _CELL in raw:
         lines = [_join_cells(line) if _CELL in line else line for line in lines]
-    return _CJK_SPACE.sub("", "\n".join(filter(None, map(str.strip, lines))))
+    return "\n".join(filter(None, map(str.strip, lines)))
 
 
 def _join_cells(line: str) -> str:
@@ -452,8 +457,7 @@ def _inline(raw: str) -> str:
     """Text that is one line (titles, link text): all whitespace collapsed."""
     if not _NOT_INLINE_NORMAL.search(raw):
         return raw
-    raw = _ANY_SPACE.sub(" ", _INVISIBLE.sub("", raw)).strip()
-    return _CJK_SPACE.sub("", raw)
+    return _ANY_SPACE.sub(" ", _INVISIBLE.sub("", raw)).strip()
 
 
 def _title(root: etree._Element) -> str:

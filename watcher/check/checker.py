@@ -17,7 +17,7 @@ from watcher.alerts.events import Event
 from watcher.analysis.analyse import Analysis, ExtractionProblem
 from watcher.analysis.workers import Analyzer, WorkerCrashed
 from watcher.check import record
-from watcher.check.options import fetch_options, page_of
+from watcher.check.options import compared_with, fetch_options, page_of
 from watcher.check.pages import Pages, Rendered, RenderFailed
 from watcher.config import Config, Target
 from watcher.core.clock import SYSTEM_CLOCK, Clock
@@ -204,9 +204,9 @@ class Checker:
         digest = sha256(fetched.body) if not fetched.not_modified else ""
         if state.last is not None and (fetched.not_modified or digest == state.last.raw_sha256):
             return _Checked(self._unchanged(target, state, fetched, started))
-        previous = state.last.text_sha256 if state.last else None
         settings = self.config.settings
-        page = page_of(target, fetched, previous, settings.diff_timeout, settings.excerpt)
+        page = page_of(target, fetched, None, settings.diff_timeout, settings.excerpt)
+        page = compared_with(page, state.last)
         if role is not None:
             last = state.last.metadata if state.last and state.last.metadata else {}
             page = replace(page, document=True, previous_last_modified=last.get("last_modified"))
@@ -230,9 +230,9 @@ class Checker:
         except RenderFailed as exc:
             return _Checked(self._error(target, state, str(exc), started, role, kind=exc.kind))
         fetched = rendered.fetched
-        previous = state.last.text_sha256 if state.last else None
         settings = self.config.settings
-        page = page_of(target, fetched, previous, settings.diff_timeout, settings.excerpt)
+        page = page_of(target, fetched, None, settings.diff_timeout, settings.excerpt)
+        page = compared_with(page, state.last)
         page = replace(page, content_type="text/html; charset=utf-8", document=role is not None)
         try:
             analysis = await self.analyzer.analyse(page)

@@ -14,6 +14,7 @@ from watcher.fetch.client import FetchOptions
 
 if TYPE_CHECKING:
     from watcher.fetch.visits import BrowserOptions, BrowserSettings
+    from watcher.store.index import CaptureRow
 
 
 def fetch_options(
@@ -79,6 +80,23 @@ def page_of(
         previous_text_sha256=previous_text_sha256,
         diff_timeout=diff_timeout,
         excerpt_limit=excerpt_limit,
+    )
+
+
+def compared_with(page: Page, last: CaptureRow | None) -> Page:
+    """The page with what the analysis needs of the previous capture: its text, and
+    the bytes that text came from (the rendered DOM, else the raw answer), so a text
+    made by an older extraction can be read again. Rows from before versions were
+    recorded are version 1."""
+    if last is None:
+        return page
+    rendered = last.dom_sha256 is not None
+    return replace(
+        page,
+        previous_text_sha256=last.text_sha256,
+        previous_extraction=last.extraction_version or 1,
+        previous_source_sha256=last.dom_sha256 if rendered else last.raw_sha256,
+        previous_content_type="text/html; charset=utf-8" if rendered else last.content_type,
     )
 
 

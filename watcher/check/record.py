@@ -70,6 +70,7 @@ def capture_of(
         metadata=analysis.metadata,
         dom_sha256=analysis.raw_sha256 if evidence is not None else None,
         screenshot_sha256=evidence.screenshot_sha256 if evidence is not None else None,
+        extraction_version=analysis.extraction_version,
     )
 
 

@@ -9,6 +9,10 @@ and its query are in ``watcher.store.sqlite``). The index keeps no positions
 (``detail=none``: under 1 KB per page), so a query first finds the texts holding
 all its tokens, then each candidate is confirmed on the stored text, which also
 gives the snippet. Phrases (``"..."``) are confirmed whole.
+
+Whitespace between Hanzi (a space the page shows, a line break of a title split
+by ``<br>``) does not end a run, as it does not for a reader: 工信部 通知公告
+gives the pair 部通, so a search for 工信部通知公告 finds it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _RUNS = re.compile(f"[{_CJK}]+")
+_SPACE_IN_RUN = re.compile(f"(?<=[{_CJK}])\\s+(?=[{_CJK}])")
 _WORDS = re.compile(f"[^\\W_{_CJK}]+")
 _FULL_WIDTH = re.compile("[\uff01-\uff5e]")
 _FOLD = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
@@ -27,7 +32,7 @@ _QUERY_PARTS = re.compile(r'"([^"]+)"|(\S+)')
 def _tokens(text: str) -> set[str]:
     if _FULL_WIDTH.search(text):
         text = text.translate(_FOLD)
-    text = text.lower()
+    text = _SPACE_IN_RUN.sub("", text.lower())
     found: set[str] = set()
     for run in _RUNS.findall(text):
         if len(run) == 1:
