@@ -316,7 +316,10 @@ def test_whitespace_only_edits_are_not_changes(variant: str) -> None:
 def test_normalised_text_shape() -> None:
     text = extract(CLEAN, BASE).text
     assert text == "发布日期：2024-05-10\n国防科工局 关于 船舶工业 的 通知 (SASTIND notice)"
-    assert comparison_key(text) == "发布日期：2024-05-10\n国防科工局关于船舶工业的通知 (SASTIND notice)"
+    assert (
+        comparison_key(text)
+        == "发布日期：2024-05-10\n国防科工局关于船舶工业的通知 (SASTIND notice)"
+    )
 
 
 def test_latin_word_spacing_is_kept() -> None:
@@ -741,3 +744,55 @@ def _check_invariants(document: Document) -> None:
 def test_every_golden_file_belongs_to_a_golden_case() -> None:
     files = {p.relative_to(PAGES).as_posix() for p in PAGES.glob("*/*.expected.txt")}
     assert files == {g.page + ".expected.txt" for g in GOLDEN}
+
+
+# --- the text of record keeps what a reader sees, and only that -------------------------
+
+
+def _page_text(page: str, **options: object) -> str:
+    return extract(_html(page), BASE, **options).text  # type: ignore[arg-type]
+
+
+def test_spaces_between_hanzi_are_kept_where_the_page_shows_them() -> None:
+    gazette = _page_text("gov.cn/gongbao_2007-23_content_711039.html")
+    assert (
+        "主办单位：国务院办公厅 运行维护单位：中国政府网运行中心" in gazette
+    )  # real bytes: U+3000
+    html = (
+        "<p>工业和信息化部 国家发展改革委 国家国防科技工业局</p>"
+        "<p>联系人：王 堃　　电话：010-68205555</p><p>工信部 通知公告</p>"
+    )
+    assert extract(html, BASE).text.splitlines() == [
+        "工业和信息化部 国家发展改革委 国家国防科技工业局",
+        "联系人：王 堃 电话：010-68205555",
+        "工信部 通知公告",
+    ]
+
+
+def test_a_metadata_row_of_spans_keeps_its_fields_apart() -> None:
+    text = _page_text("fgw.zj.gov.cn/article_art_1621004_30332664.html")
+    assert "发布日期：2016-11-22 浏览次数： 信息来源：省发改委" in text.splitlines()
+    html = (
+        '<div class="cinfo"><span id="con_time">发布时间：2022-03-15 10:30</span>\n'
+        "  <span>来源：装备工业二司</span>\n  <span>浏览次数：123</span></div>"
+    )
+    assert extract(html, BASE).text == "发布时间：2022-03-15 10:30 来源：装备工业二司 浏览次数：123"
+
+
+def test_text_hidden_from_readers_is_not_text() -> None:
+    zhejiang = _page_text("fgw.zj.gov.cn/article_art_1621004_30332664.html")
+    assert "3185" not in zhejiang and "/col/col1599522/index.html" not in zhejiang
+    assert zhejiang.splitlines()[0] == "1-10月德清县固定资产投资结构趋稳趋优"  # its <title>
+    gazette = _page_text("gov.cn/gongbao_2007-23_content_711039.html")
+    # the share widget's title (style="display:none") is not on the page a reader sees
+    assert not gazette.endswith("年末国债余额限额的决议")
+    html = """<div>shown<div hidden>attribute</div><p style="COLOR:red; Display : None">style</p>
+    <input type="HIDDEN" value="x"><span aria-hidden="true">aria</span>tail</div>"""
+    assert extract(html, BASE).text == "shown ariatail"
+
+
+def test_the_title_is_the_first_line_unless_a_region_is_selected() -> None:
+    html = "<html><head><title>关于船舶工业的通知</title></head><body><div id=c>正文</div></body>"
+    assert extract(html, BASE).text == "关于船舶工业的通知\n正文"
+    assert extract(html, BASE, select=["#c"]).text == "正文"  # the user chose the region
+    assert extract("<body><h1>标题</h1><p>正文</p></body>", BASE).text == "标题\n正文"

@@ -43,3 +43,46 @@ def test_restricted_matcher_only_uses_named_groups() -> None:
     only = MATCHER.restricted(["ii"])
     hits = find_hits(only, None, "国防科工局 工业互联网", None)
     assert [h.group for h in hits] == ["ii"]
+
+
+# --- terms as a reader reads them: across line breaks and spaces ------------------------
+
+GAZETTE_TITLE = (
+    "全国人民代表大会常务委员会关于批准财政部发行特别国债购买外汇及调整2007年末国债余额限额的决议"
+)
+
+
+def test_a_title_split_by_br_on_the_real_gazette_page_is_a_hit() -> None:
+    from watcher.analysis.extract import extract
+
+    html = Path(__file__).parent / "fixtures/pages/gov.cn/gongbao_2007-23_content_711039.html"
+    text = extract(html.read_text("utf-8"), "https://www.gov.cn/", select=["#UCAP-CONTENT"]).text
+    matcher = KeywordMatcher({"gazette": [GAZETTE_TITLE]})
+    hits = find_hits(matcher, None, text, None)
+    assert len(hits) == 1
+    found = text[hits[0].position : hits[0].position + hits[0].length]
+    assert found.count("\n") == 2 and found.replace("\n", "") == GAZETTE_TITLE  # span on the text
+    assert "\n" not in hits[0].snippet
+
+
+def test_terms_match_across_spaces_beside_hanzi_and_line_breaks_between_words() -> None:
+    matcher = KeywordMatcher(
+        {"g": ["国防科工局", "工信部通知公告", "re:关于.{0,4}决议", "Space Station"]}
+    )
+    text = "国防 科工局\n工信部 通知公告\n关于批准\n决议\nspace\nstation"
+    assert [text[o.start : o.end] for o in matcher.occurrences(text)] == [
+        "国防 科工局",
+        "工信部 通知公告",
+        "关于批准\n决议",
+        "space\nstation",
+    ]
+    assert KeywordMatcher({"g": ["国防 科工局"]}).occurrences("国防科工局")  # terms fold too
+    assert not KeywordMatcher({"g": ["spacestation"]}).occurrences("space station")
+
+
+def test_a_space_put_inside_a_term_does_not_add_it() -> None:
+    matcher = KeywordMatcher({"g": ["国防科工局"]})
+    old, new = "国防科工局发布通知", "国防 科工局发布公告"
+    assert find_hits(matcher, old, new, diff_texts(old, new)) == []
+    old, new = "发布通知", "国防 科工局发布通知"
+    assert [h.where for h in find_hits(matcher, old, new, diff_texts(old, new))] == ["added"]

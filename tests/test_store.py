@@ -451,3 +451,31 @@ def test_a_migration_that_fails_half_way_leaves_the_index_as_it_was(
     monkeypatch.setattr(command, "upgrade", real_upgrade)
     with Store(tmp_path) as store, store.engine.connect() as conn:
         assert Store.schema_version(conn) == schema.SCHEMA_HEAD
+
+
+def test_search_finds_a_title_split_by_line_breaks_and_words_split_by_a_space(
+    tmp_path: Path,
+) -> None:
+    """The gazette page (real bytes) breaks its title over three lines with <br>;
+    a reader reads one title, and so must the search."""
+    from watcher.analysis.extract import extract
+    from watcher.keywords import all_terms_in
+    from watcher.store.search import parse_query
+    from watcher.store.views import search
+
+    page = Path(__file__).parent / "fixtures" / "pages" / "gov.cn"
+    html = (page / "gongbao_2007-23_content_711039.html").read_text("utf-8")
+    text = extract(html, "https://www.gov.cn/", select=["#UCAP-CONTENT"]).text
+    title = (
+        "全国人民代表大会常务委员会关于批准财政部发行特别国债购买外汇及"
+        "调整2007年末国债余额限额的决议"
+    )
+    assert title not in text  # it is on three lines
+    with Store(tmp_path) as store:
+        _capture(store, "gazette", b"gazette", text)
+        _capture(store, "portal", b"portal", "工信部 通知公告\n其他")
+        store.index_texts(store.unindexed_texts())
+        for q in (title, "工信部通知公告"):
+            query = parse_query(q)
+            found, _ = search(store, query, all_terms_in(query.terms))
+            assert len(found) == 1, q

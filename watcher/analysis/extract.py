@@ -38,7 +38,12 @@ from watcher.core.models import Document, Link
 
 __all__ = [
     "EXTRACTION_VERSION",
-    "check_pattern", "check_selector", "extract", "extract_with_report", "title_of"]
+    "check_pattern",
+    "check_selector",
+    "extract",
+    "extract_with_report",
+    "title_of",
+]
 
 # Bumped whenever the same bytes give a different text of record, so that a capture
 # made by older code is compared after re-extracting its bytes (no false alert on
