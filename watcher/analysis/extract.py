@@ -61,8 +61,9 @@ _DROP_TAGS = (
 # case ignored), the ``hidden`` attribute, hidden inputs. ``aria-hidden`` only
 # hides from screen readers, and stays.
 _HIDDEN = etree.XPath(
-    "//*[@hidden or contains(translate(@style, 'DISPLAYNOE \t\r\n', 'displaynoe'),"
-    " 'display:none')] | //input[translate(@type, 'HIDEN', 'hiden') = 'hidden']"
+    "//*[@hidden] | //*[@style][contains(translate(@style, 'DISPLAYNOE \t\r\n',"
+    " 'displaynoe'), 'display:none')] | //input[@type][translate(@type, 'HIDEN', 'hiden')"
+    " = 'hidden']"
 )
 
 # Elements that start and end a line.
