@@ -60,6 +60,7 @@ from urllib.parse import unquote, urlsplit
 from lxml import etree
 
 from watcher.analysis import extract as _html
+from watcher.core.text import CJK
 
 __all__ = [
     "ATTACHMENT_EXTENSIONS",
@@ -148,7 +149,7 @@ _PAGE_NUMBER = re.compile(
     r"[-—–－_·•]*(?:第?\d{1,4}页?(?:(?:[/／]|共)\d{1,4}页?)?|(?i:page)\d{1,4}(?:(?i:of)\d{1,4})?)"
     r"[-—–－_·•]*"
 )
-_CJK_CHAR = re.compile(f"[{_html._CJK}]")
+_CJK_CHAR = re.compile(f"[{CJK}]")
 _UNREADABLE = re.compile("[\ufffd\ue000-\uf8ff]")  # glyphs without a Unicode mapping
 
 # PDF fonts whose ToUnicode map sends a glyph to a radical code point rather than to
