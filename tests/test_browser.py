@@ -610,7 +610,9 @@ def test_hostile_page_runs_no_script(watched: Watched, base: str, site: Site) ->
     results = page.locator("ol.results > li")
     expect(results).to_have_count(2)  # both captures of the page
     expect(results.locator(".result-title")).to_have_text([PWN_TITLE, PWN_TITLE])
-    expect(results.first.locator(".snippet").first).to_contain_text(PWN_TEXT)
+    # the title line comes first in the text, then the body: both shown as text
+    expect(results.first.locator(".snippet").first).to_contain_text("onerror=alert(4)")
+    expect(results.first.locator(".snippet")).to_contain_text([PWN_TEXT])
     assert_no_script_ran(watched)
 
     page.goto(f"{base}/t/county-notices")

@@ -289,7 +289,12 @@ def to_html_side_by_side(
     diff: TextDiff, context: int = 3, marks: Mapping[str, Marks] | None = None
 ) -> str:
     """Two columns, old on the left and new on the right, rows aligned by change."""
-    out = ['<table class="diff diff-side">']
+    # the columns are declared: a fixed-layout table takes its widths from the first
+    # row, which may be a fold spanning all four
+    out = [
+        '<table class="diff diff-side"><colgroup><col class="ln"><col class="old">'
+        '<col class="ln"><col class="new"></colgroup>'
+    ]
     change, in_change = 0, False
     for row in rows(diff, context):
         if row.kind == "fold":
