@@ -54,7 +54,7 @@ def test_process_and_thread_analysis_agree_and_store_the_blobs(tmp_path: Path) -
     assert in_process.title == "通知"
     assert [h.term for h in in_process.hits] == ["国防科工局", "船舶"]
     text = LocalBlobStore(tmp_path / "b").get(in_process.text_sha256).decode()
-    assert text == "国防科工局：船舶工业。"
+    assert text == "通知\n国防科工局：船舶工业。"  # the title line, then the body
     assert LocalBlobStore(tmp_path / "b").get(in_process.raw_sha256) == PAGE.body
 
 
