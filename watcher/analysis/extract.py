@@ -1,13 +1,23 @@
 """HTML text -> ``Document``: the part of a page that is compared between versions.
 
-The text keeps block structure (one paragraph, heading, list item, table row or
-div-level block per line; cells of a row joined with `` | ``) and is normalised
-so that whitespace-only edits are not changes: every kind of space (U+3000,
+The text of record is what a reader sees, and what analysts quote. It keeps
+block structure (one paragraph, heading, list item, table row or div-level block
+per line; cells of a row joined with `` | ``); every kind of space (U+3000,
 ``&nbsp;``, ``&ensp;``, tabs, ...) collapses to one, zero-width characters go,
-lines are stripped, empty lines dropped, and a space between two CJK characters
-or next to full-width punctuation is removed (Chinese uses none; an inserted one
-must not raise an alert). Spaces between Latin words, and between Hanzi and Latin
-letters or digits, are kept.
+lines are stripped and empty lines dropped. A space stays wherever the page shows
+one, also between Hanzi: joint issuers (工业和信息化部 国家发展改革委), a
+contact's name and number (王 堃 电话), spans of a metadata row laid out apart.
+Whitespace-only edits are still not changes: the analysis compares
+``watcher.core.text.comparison_key`` of two texts, which folds the spaces beside
+Hanzi and full-width punctuation away.
+
+Without ``select`` the page's ``<title>`` is the first line, so a keyword only in
+the title is found and a change of the title alone is a change; with ``select``
+the user chose a region, and only the region counts (the title is still the
+Document's ``title``). Text hidden from readers (``display:none`` in a style
+attribute, the ``hidden`` attribute, hidden inputs) is dropped with its subtree;
+``aria-hidden`` hides only from screen readers and stays. ``EXTRACTION_VERSION``
+changes whenever the same bytes give a different text.
 
 Built on lxml directly: BeautifulSoup's tree building costs several times the
 parse itself (see ``bench/extract_speed.py``). Nothing here recurses in Python,
