@@ -392,3 +392,58 @@ def test_declared_utf8_round_trips(text: str) -> None:
     decoded = decode_html(body, "text/html; charset=utf-8")
     assert decoded.text == text
     assert decoded.replaced == 0
+
+
+# --- mixed pages: a GBK paragraph in a UTF-8 page -------------------------------------
+
+GONGBAO = PAGES / "gov.cn" / "gongbao_2007-23_content_711039.html"
+PARAGRAPH = re.compile(rb"<p>\xe3\x80\x80\xe3\x80\x80(.+?)</p>", re.DOTALL)  # "<p>　　…</p>"
+
+
+def _with_gbk_paragraph() -> tuple[bytes, int, str]:
+    """The real gov.cn page, its first body paragraph re-encoded as GBK (what a CMS
+    does when an editor pastes from a GBK source): the bytes, where the GBK starts,
+    and the paragraph's text."""
+    real = GONGBAO.read_bytes()
+    match = PARAGRAPH.search(real)
+    assert match is not None
+    text = match.group(1).decode("utf-8")
+    gbk = text.encode("gbk")
+    return real[: match.start(1)] + gbk + real[match.end(1) :], match.start(1), text
+
+
+def test_a_gbk_paragraph_in_a_utf8_page_is_read_as_gb18030_and_said_so() -> None:
+    body, at, paragraph = _with_gbk_paragraph()
+    decoded = decode_html(body, "text/html; charset=utf-8")
+    assert (decoded.encoding, decoded.source) == ("utf-8", "header")
+    assert paragraph in decoded.text and "\ufffd" not in decoded.text
+    assert decoded.bad_bytes == 0
+    assert decoded.recovered_offsets[0] == at
+    # the paragraph's non-ASCII bytes, in runs split by its digits
+    assert decoded.recovered_bytes == len(re.sub(rb"[\x00-\x7f]", b"", paragraph.encode("gbk")))
+    [warning] = decode.warnings_of(decoded)
+    assert warning["kind"] == "mixed-encoding" and warning["recovered_as"] == "gb18030"
+    assert warning["declared"] == {"header": "utf-8"}  # the meta repeats it
+    assert f"byte {at:,}" in str(warning["message"])
+
+
+def test_bytes_that_are_no_encoding_are_counted_with_their_offsets() -> None:
+    real = GONGBAO.read_bytes()
+    match = PARAGRAPH.search(real)
+    assert match is not None
+    junk = b"\xff\xfe\xff"  # not UTF-8, and not GB18030 either
+    body = real[: match.start(1)] + junk + real[match.start(1) :]
+    decoded = decode_html(body, "text/html; charset=utf-8")
+    assert decoded.encoding == "utf-8"
+    assert decoded.text.count("\ufffd") == 3
+    at = match.start(1)
+    assert (decoded.bad_bytes, decoded.bad_offsets) == (3, (at, at + 1, at + 2))
+    [warning] = decode.warnings_of(decoded)
+    assert warning["kind"] == "undecodable" and warning["bytes"] == 3
+    assert "3 bytes could not be decoded as utf-8" in str(warning["message"])
+
+
+def test_a_clean_page_has_no_decoding_warnings() -> None:
+    decoded = decode_html(GONGBAO.read_bytes(), "text/html; charset=utf-8")
+    assert decode.warnings_of(decoded) == []
+    assert decoded.declared == (("header", "utf-8"),)

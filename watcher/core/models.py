@@ -44,6 +44,11 @@ class Decoded:
     encoding: str  # Python codec name actually used, e.g. "gb18030"
     source: Literal["bom", "header", "meta", "detected", "utf-8", "fallback"]
     replaced: int = 0  # count of undecodable sequences replaced by U+FFFD
+    declared: tuple[tuple[str, str], ...] = ()  # (where, codec): what header and meta said
+    bad_bytes: int = 0  # bytes replaced by U+FFFD
+    bad_offsets: tuple[int, ...] = ()  # where the first of them are in the body (bytes)
+    recovered_bytes: int = 0  # bytes of a UTF-8 page that were read as GB18030 instead
+    recovered_offsets: tuple[int, ...] = ()  # where the first of those runs start
 
 
 @dataclass(frozen=True, slots=True)
