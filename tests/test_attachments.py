@@ -569,7 +569,7 @@ def test_archives_and_empty_bodies_have_notes() -> None:
     assert unknown.note == "no text extractor for .dps; kept as evidence"
 
 
-def test_is_attachment_url_by_extension_only() -> None:
+def test_is_attachment_url_by_extension_of_its_path_or_of_a_file_name_in_its_query() -> None:
     assert all(ext.startswith(".") and ext == ext.lower() for ext in ATTACHMENT_EXTENSIONS)
     for url in (
         "http://www.miit.gov.cn/cms_files/filemanager/附件.PDF",
@@ -579,14 +579,21 @@ def test_is_attachment_url_by_extension_only() -> None:
         "http://x.gov.cn/a/b.zip;jsessionid=ABC",
         "/relative/c.ofd",
         "http://x.gov.cn/a/b.et",
+        # download scripts (Hanweb and others) that name the file in a query parameter
+        "http://x.gov.cn/download?file=a.pdf",
+        "http://www.zj.gov.cn/module/download/downfile.jsp?classid=0&filename=2201.pdf",
+        "/module/download/downfile.jsp?fileName=%E5%90%8D%E5%8D%95.xlsx&showname=x",
+        "http://x.gov.cn/download.jsp?id=3&filename=通知.docx;jsessionid=ABC",
+        "http://x.gov.cn/down.do?path=/upload/2024/a.doc&t=17",
     ):
         assert is_attachment_url(url), url
     for url in (
         "http://x.gov.cn/download.jsp?id=3",
-        "http://x.gov.cn/download?file=a.pdf",
         "http://x.gov.cn/a/b.html",
         "http://x.gov.cn/pdf/",
         "http://x.gov.cn/a/b.pdf.html",
+        "http://x.gov.cn/list.jsp?type=pdf",
+        "http://x.gov.cn/view.jsp?name=a.pdf.html",
         "http://[::1",
         "",
     ):

@@ -74,6 +74,7 @@ class Analysis:
     looks_removed: bool = False  # a short page saying it does not exist (soft 404)
     attachment_links: tuple[tuple[str, str], ...] = ()  # (absolute URL, link text)
     metadata: dict[str, str] | None = None  # a document's 发文字号, dates, issuer …
+    warnings: tuple[dict[str, object], ...] = ()  # what reading the bytes could not do
 
 
 @dataclass(frozen=True, slots=True)

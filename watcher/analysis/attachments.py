@@ -60,6 +60,12 @@ from urllib.parse import unquote, urlsplit
 from lxml import etree
 
 from watcher.analysis import extract as _html
+from watcher.analysis.filelinks import (
+    ATTACHMENT_EXTENSIONS,
+    attachment_name,
+    extension_of,
+    is_attachment_url,
+)
 
 __all__ = [
     "ATTACHMENT_EXTENSIONS",
@@ -71,12 +77,6 @@ __all__ = [
     "is_attachment_url",
     "sniff_kind",
 ]
-
-ATTACHMENT_EXTENSIONS: tuple[str, ...] = (
-    *(".pdf", ".doc", ".docx", ".xls", ".xlsx", ".wps", ".ofd"),
-    *(".zip", ".rar", ".7z", ".et", ".dps"),
-)
-"""Path extensions of the files notices attach (``.et``/``.dps``: WPS spreadsheet/slides)."""
 
 MAX_TEXT_CHARS = 2_000_000
 """Text kept from one attachment (a 200-page notice is ~200,000 characters)."""
@@ -196,26 +196,20 @@ class AttachmentText:
 # --- public API -----------------------------------------------------------------------
 
 
-def is_attachment_url(url: str) -> bool:
-    """A link to a file a notice attaches, by its path's extension only.
-
-    Query strings, fragments and ``;jsessionid=`` parameters are ignored;
-    download endpoints without an extension (``download.jsp?id=3``) are not
-    guessed: what they return is told by ``sniff_kind`` once fetched.
-    """
-    return _extension(url) in ATTACHMENT_EXTENSIONS
-
-
-def sniff_kind(body: bytes, content_type: str | None, url: str | None) -> str:
+def sniff_kind(
+    body: bytes, content_type: str | None, url: str | None, file_name: str | None = None
+) -> str:
     """The kind of file, by magic bytes first (servers label attachments
     ``application/octet-stream`` or even ``text/html``), then the declared
-    content type, then the URL's extension.
+    content type, then the extension of the file's name (``file_name``, from a
+    ``Content-Disposition`` header), of the name a download link holds in its
+    query, or of the URL's path.
 
     Returns ``pdf``, ``docx``, ``xlsx``, ``doc``, ``xls``, ``wps``, ``ofd``,
     ``zip`` or ``other`` (RAR/7z archives, slides, HTML error pages, unknown).
     """
     mime = (content_type or "").split(";", 1)[0].strip().lower()
-    extension = _extension(url)
+    extension = extension_of(file_name) or extension_of(attachment_name(url)) or _extension(url)
     if _PDF_MAGIC in body[:_PDF_MAGIC_WINDOW]:
         return "pdf"
     if body.startswith(_OLE_MAGIC):
@@ -232,6 +226,7 @@ def extract_attachment_text(
     content_type: str | None = None,
     url: str | None = None,
     *,
+    file_name: str | None = None,
     max_pages: int = 200,
     timeout: float = 20.0,
 ) -> AttachmentText:
@@ -244,10 +239,10 @@ def extract_attachment_text(
     if max_pages < 1 or not timeout > 0:
         raise ValueError("max_pages must be at least 1 and timeout positive")
     deadline = time.monotonic() + timeout
-    kind = sniff_kind(body, content_type, url)
+    kind = sniff_kind(body, content_type, url, file_name)
     extractor = _EXTRACTORS.get(kind)
     if extractor is None:
-        return AttachmentText(kind, "", False, _no_extractor_note(kind, body, url))
+        return AttachmentText(kind, "", False, _no_extractor_note(kind, body, file_name or url))
     try:
         lines, notes = extractor(body, max_pages, deadline)
         text = _normalise(lines)

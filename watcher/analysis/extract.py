@@ -34,6 +34,7 @@ from urllib.parse import urljoin, urlsplit
 from cssselect import HTMLTranslator, SelectorError
 from lxml import etree
 
+from watcher.analysis.filelinks import mark_attachment_links
 from watcher.core.models import Document, Link
 
 __all__ = ["check_pattern", "check_selector", "extract", "extract_with_report", "title_of"]
@@ -195,6 +196,7 @@ def extract_with_report(
         regions = [root]
 
     found = _links(regions, base) if links else []
+    mark_attachment_links(regions)  # "[file.pdf]" after each attachment link's text
     text = _normalise(_LINE.join(_laid_out_text(root, regions)))
     if patterns:
         for pattern in patterns:

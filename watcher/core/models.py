@@ -163,6 +163,9 @@ class CheckResult:
     error_kind: str | None = None  # a failed fetch: http, blocked, timeout, connection …
     attachment_links: tuple[tuple[str, str], ...] = ()  # a document's (url, text) links
     listing: ListingOutcome | None = None  # a listing target's documents
+    # what reading the stored bytes could not do right (undecodable bytes, …): the
+    # capture's warnings, each {"kind", "message", …details}
+    warnings: tuple[dict[str, object], ...] = ()
 
     def to_json(self) -> dict[str, object]:
         listing = self.listing or ListingOutcome()
@@ -189,5 +192,6 @@ class CheckResult:
             "suspected_documents": [d.to_json() for d in listing.suspected],
             "delisted_documents": [d.to_json() for d in listing.delisted],
             "restored_documents": [d.to_json() for d in listing.restored],
+            "warnings": list(self.warnings),
             "error": self.error,
         }

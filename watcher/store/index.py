@@ -62,6 +62,7 @@ class CaptureRow:
     metadata: dict[str, str] | None = None
     dom_sha256: str | None = None
     screenshot_sha256: str | None = None
+    warnings: list[dict[str, Any]] | None = None  # what reading the bytes could not do
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ class NewCapture:
     metadata: dict[str, str] | None = None  # a notice's 发文字号, dates, issuer …
     dom_sha256: str | None = None  # browser fetches: the rendered DOM (the text source)
     screenshot_sha256: str | None = None  # browser fetches: the full-page PNG
+    warnings: list[dict[str, Any]] | None = None  # undecodable bytes, a file read in part …
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +328,7 @@ class Store:
             "metadata": new.metadata,
             "dom_sha256": new.dom_sha256,
             "screenshot_sha256": new.screenshot_sha256,
+            "warnings": new.warnings or None,
         }
 
     def save_check(self, check: CheckRecord) -> None:
@@ -654,6 +657,7 @@ def to_capture(row: sa.Row[Any]) -> CaptureRow:
         metadata=m["metadata"],
         dom_sha256=m["dom_sha256"],
         screenshot_sha256=m["screenshot_sha256"],
+        warnings=m["warnings"],
     )
 
 
