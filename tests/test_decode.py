@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from httpserver import HTTPServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -447,3 +448,66 @@ def test_a_clean_page_has_no_decoding_warnings() -> None:
     decoded = decode_html(GONGBAO.read_bytes(), "text/html; charset=utf-8")
     assert decode.warnings_of(decoded) == []
     assert decoded.declared == (("header", "utf-8"),)
+
+
+# --- the warnings travel with the capture: check --json, show, the web UI -------------
+
+
+def _junk_page() -> tuple[bytes, int]:
+    real = GONGBAO.read_bytes()
+    match = PARAGRAPH.search(real)
+    assert match is not None
+    return real[: match.start(1)] + b"\xff\xfe\xff" + real[match.start(1) :], match.start(1)
+
+
+def test_decoding_warnings_are_stored_and_shown_everywhere(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+    from fastapi.testclient import TestClient
+
+    from watcher.cli.main import main
+    from watcher.web.app import create_app
+
+    junk, at = _junk_page()
+    mixed, mixed_at, paragraph = _with_gbk_paragraph()
+    utf8 = {"Content-Type": "text/html; charset=utf-8"}
+    http_server.route("/junk.htm", body=junk, headers=utf8)
+    http_server.route("/mixed.htm", body=mixed, headers=utf8)
+    config = tmp_path / "targets.yaml"
+    config.write_text(
+        "settings: {host_delay: 0}\ntargets:\n"
+        f"  - {{name: junk, url: '{http_server.url('/junk.htm')}', retries: 0}}\n"
+        f"  - {{name: mixed, url: '{http_server.url('/mixed.htm')}', retries: 0}}\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "snapshots"
+    base = ["--config", str(config), "--data", str(data)]
+    result = CliRunner().invoke(main, [*base, "check", "--json", "--no-notify"])
+    assert result.exit_code == 0, result.output
+    lines = {x["target"]: x for x in map(json.loads, result.stdout.splitlines())}
+    [bad] = lines["junk"]["warnings"]
+    assert (bad["kind"], bad["bytes"], bad["offsets"]) == ("undecodable", 3, [at, at + 1, at + 2])
+    assert bad["encoding"] == "utf-8" and bad["declared"] == {"header": "utf-8"}
+    [recovered] = lines["mixed"]["warnings"]
+    assert recovered["kind"] == "mixed-encoding" and recovered["offsets"][0] == mixed_at
+
+    junk_id = lines["junk"]["capture_id"]
+    shown = CliRunner().invoke(main, [*base, "show", junk_id])
+    assert shown.exit_code == 0, shown.output
+    facts = shown.stdout.partition("text, ")[0]
+    assert "warning: 3 bytes could not be decoded as utf-8" in facts
+    assert f"first at byte {at:,}" in facts
+    as_json = json.loads(CliRunner().invoke(main, [*base, "show", junk_id, "--json"]).stdout)
+    assert as_json["warnings"] == [bad]
+    assert "\ufffd\ufffd\ufffd" in as_json["text"]
+
+    with TestClient(create_app(data, config)) as web:
+        page = web.get(f"/c/{lines['mixed']['capture_id']}").text
+        assert 'class="warning" data-kind="mixed-encoding"' in page
+        assert f"runs start at byte {mixed_at:,}" in page
+        assert paragraph[:20] in page
+        api = web.get(f"/api/captures/{junk_id}").json()
+        assert api["warnings"] == [bad]
