@@ -796,3 +796,62 @@ def test_hanweb_download_links_are_fetched_as_attachments(site) -> None:  # type
         notice = store.history(docs["/art/8.html"].name)[0]
         assert "附件1 [2412051030.pdf]" in store.text(notice)
         assert "附件2 [申报表.wps]" in store.text(notice)
+
+
+# --- layout: a signature block drawn right-aligned stays on its own lines -------------
+
+
+def exported_pdf(paragraphs: list[str], right_aligned: list[str]) -> bytes:
+    """A page laid out like a Word/WPS export: one text object, each line placed with
+    ``Td``, body lines justified to both margins, first lines indented two characters,
+    and the signature and date on the next lines, pushed right by a displacement
+    inside ``TJ`` (``[-18000 (工业和信息化部)] TJ``), which is how those exports
+    right-align."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    size, left, per_line, leading = 16, 90, 26, 28
+    out = io.BytesIO()
+    page = canvas.Canvas(out, pagesize=A4)
+    text = page.beginText(left, 760)
+    text.setFont("STSong-Light", size)
+    font, _ = text._formatText("工").split(" TL ", 1)  # "/F2 16 Tf 19.2"
+
+    def shown(line: str) -> str:  # "(…) Tj" in the font's encoding
+        return text._formatText(line).split(" TL ", 1)[1]
+
+    ops = ["BT", f"{font} TL", f"{left} 760 Td"]
+    for paragraph in paragraphs:
+        body = "\u3000\u3000" + paragraph
+        for start in range(0, len(body), per_line):
+            ops += [shown(body[start : start + per_line]), f"0 -{leading} Td"]
+    for line in right_aligned:
+        gap = (per_line - len(line) * 0.5 - sum(c > "\u2e80" for c in line) * 0.5) * 1000
+        string = shown(line).removesuffix(" Tj")
+        ops += [f"[-{gap:.0f} {string}] TJ", f"0 -{leading} Td"]
+    ops.append("ET")
+    page._code.append("\n".join(ops))
+    page.save()
+    return out.getvalue()
+
+
+def test_a_right_aligned_signature_is_not_glued_to_the_last_article() -> None:
+    last = (
+        "第二十条　本办法由工业和信息化部负责解释，"
+        "原有规定与本办法不一致的，以本办法为准，自发布之日起施行。"
+    )
+    assert (len(last) + 2) % 26 == 0  # the article's last line reaches the right margin
+    pdf = exported_pdf(
+        ["第一条　为规范船舶工业标准化工作，推动船舶工业高质量发展，制定本办法。", last],
+        ["工业和信息化部", "2024年1月5日"],
+    )
+    found = extract_attachment_text(pdf)
+    assert found.extracted, found.note
+    assert "施行。工业和信息化部" not in found.text
+    lines = found.text.splitlines()
+    assert lines[-3].endswith("自发布之日起施行。")
+    assert lines[-2:] == ["工业和信息化部", "2024年1月5日"]
+    assert lines[0].startswith("第一条为规范船舶工业标准化工作")  # wrapped lines still joined

@@ -386,11 +386,45 @@ class _LineCollector:
         self._line = _Line("")
         self._started = False  # the line has visible text
         self._single_end: float | None = None  # end of the line's last part if one character
+        self._shifts: dict[tuple[float, float], float] = {}  # TJ's leading offset, in ems
+
+    def operator(self, operator: bytes, operands: Any, tm: Any) -> None:
+        """pypdf ``visitor_operand_before``: notes where a ``TJ`` really starts.
+
+        Word and WPS exports push a right-aligned signature or date to its place with
+        a displacement at the start of a ``TJ`` array (``[-18000 (工业和信息化部)] TJ``),
+        not with a text position; pypdf reports the text at the unshifted position (the
+        left margin), where it would read as the next line of the paragraph.
+        """
+        if operator != b"TJ" or not operands or not isinstance(operands[0], list):
+            return
+        lead = 0.0
+        for item in operands[0]:
+            if isinstance(item, str | bytes):
+                break
+            try:
+                lead -= float(item) / 1000.0
+            except (TypeError, ValueError):
+                return
+        if lead:
+            try:
+                key = (round(float(tm[4]), 2), round(float(tm[5]), 2))
+            except (TypeError, ValueError, IndexError):
+                return
+            self._shifts.setdefault(key, lead)
 
     def __call__(self, text: str, cm: Any, tm: Any, font: Any, font_size: Any) -> None:
         if not text:
             return
         position = _position(cm, tm, font_size)
+        if position is not None and self._shifts:
+            try:
+                lead = self._shifts.pop((round(float(tm[4]), 2), round(float(tm[5]), 2)), 0.0)
+            except (TypeError, ValueError, IndexError):
+                lead = 0.0
+            if lead and text.strip():
+                x, y, size = position
+                position = (x + lead * size, y, size)
         for index, part in enumerate(text.split("\n")):
             if index:
                 self._end_line()
@@ -591,9 +625,13 @@ def _pdf_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str],
     failed = 0
     stopped = ""  # why the pages were not all read
 
-    def check_time(*_: Any) -> None:
-        if time.monotonic() > deadline:
-            raise _OutOfTime
+    def check_time(collector: _LineCollector) -> Callable[..., None]:
+        def before(operator: bytes, operands: Any, cm: Any, tm: Any) -> None:
+            if time.monotonic() > deadline:
+                raise _OutOfTime
+            collector.operator(operator, operands, tm)
+
+        return before
 
     for number in range(min(total, max_pages)):
         if time.monotonic() > deadline:
@@ -603,7 +641,9 @@ def _pdf_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str],
         try:
             with apply_configuration(stream_parsing_work_maximum_count=PDF_MAX_STREAM_TOKENS):
                 page = reader.pages[number]
-                page.extract_text(visitor_text=collector, visitor_operand_before=check_time)
+                page.extract_text(
+                    visitor_text=collector, visitor_operand_before=check_time(collector)
+                )
         except _OutOfTime:  # keep what the page gave so far
             stopped = f"stopped in page {number + 1:,} of {total:,}: time budget spent"
         except Exception:
