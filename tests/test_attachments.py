@@ -782,6 +782,9 @@ def test_hanweb_download_links_are_fetched_as_attachments(site) -> None:  # type
         "download.jsp?id=7&fileName=%E7%94%B3%E6%8A%A5%E8%A1%A8.wps",
         "module/download/downfile.jsp?classid=0&filename=2412051030.pdf",
     ]  # id=8 names no file: not guessed
+    by_url = {d["url"].split("/", 3)[3]: d for d in line["documents"]}
+    wps_line = by_url["download.jsp?id=7&fileName=%E7%94%B3%E6%8A%A5%E8%A1%A8.wps"]
+    assert [w["kind"] for w in wps_line["warnings"]] == ["file-not-read"]
     docs = site.documents()
     pdf_doc = docs["/module/download/downfile.jsp?classid=0&filename=2412051030.pdf"]
     wps_doc = docs["/download.jsp?id=7&fileName=%E7%94%B3%E6%8A%A5%E8%A1%A8.wps"]

@@ -96,6 +96,7 @@ class DocumentCheck:
     capture_id: str | None
     hits: tuple[Hit, ...] = ()
     kind: str = "document"  # or "attachment"
+    warnings: tuple[dict[str, object], ...] = ()  # its capture's (see CheckResult)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -105,6 +106,7 @@ class DocumentCheck:
             "capture_id": self.capture_id,
             "kind": self.kind,
             "hits": [h.to_json() for h in self.hits],
+            "warnings": list(self.warnings),
         }
 
 
