@@ -8,12 +8,14 @@ a ToUnicode map, an image-only scan) written object by object.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 import zipfile
 import zlib
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -569,7 +571,7 @@ def test_archives_and_empty_bodies_have_notes() -> None:
     assert unknown.note == "no text extractor for .dps; kept as evidence"
 
 
-def test_is_attachment_url_by_extension_only() -> None:
+def test_is_attachment_url_by_extension_of_its_path_or_of_a_file_name_in_its_query() -> None:
     assert all(ext.startswith(".") and ext == ext.lower() for ext in ATTACHMENT_EXTENSIONS)
     for url in (
         "http://www.miit.gov.cn/cms_files/filemanager/附件.PDF",
@@ -579,14 +581,21 @@ def test_is_attachment_url_by_extension_only() -> None:
         "http://x.gov.cn/a/b.zip;jsessionid=ABC",
         "/relative/c.ofd",
         "http://x.gov.cn/a/b.et",
+        # download scripts (Hanweb and others) that name the file in a query parameter
+        "http://x.gov.cn/download?file=a.pdf",
+        "http://www.zj.gov.cn/module/download/downfile.jsp?classid=0&filename=2201.pdf",
+        "/module/download/downfile.jsp?fileName=%E5%90%8D%E5%8D%95.xlsx&showname=x",
+        "http://x.gov.cn/download.jsp?id=3&filename=通知.docx;jsessionid=ABC",
+        "http://x.gov.cn/down.do?path=/upload/2024/a.doc&t=17",
     ):
         assert is_attachment_url(url), url
     for url in (
         "http://x.gov.cn/download.jsp?id=3",
-        "http://x.gov.cn/download?file=a.pdf",
         "http://x.gov.cn/a/b.html",
         "http://x.gov.cn/pdf/",
         "http://x.gov.cn/a/b.pdf.html",
+        "http://x.gov.cn/list.jsp?type=pdf",
+        "http://x.gov.cn/view.jsp?name=a.pdf.html",
         "http://[::1",
         "",
     ):
@@ -618,3 +627,236 @@ def test_never_raises_on_damaged_office_files() -> None:
         damaged = docx[:cut] + bytes(64) + docx[cut + 64 :]
         result = extract_attachment_text(damaged, None, "/a.docx")
         assert result.extracted or result.note
+
+
+# --- the compared text of a file: nothing that changes with every byte ----------------
+
+
+def _analysed(body: bytes, previous: str | None, url: str = "http://127.0.0.1/a.pdf"):  # type: ignore[no-untyped-def]
+    """The analysis of a fetched file, and its stored text."""
+    import zstandard
+
+    from watcher.analysis.analyse import Page, analyse
+    from watcher.keywords import KeywordMatcher
+
+    page = Page(body=body, content_type="application/pdf", final_url=url)
+    result, frames = analyse(page, previous, KeywordMatcher({"ships": ["船舶"]}))
+    text = zstandard.ZstdDecompressor().decompress(frames[result.text_sha256]).decode()
+    return result, text
+
+
+def test_a_two_character_edit_in_a_pdf_counts_two_characters() -> None:
+    """The file's size and SHA-256 change whenever any byte does; in the compared text
+    they made every edit a 67+67 change of the first line. They are the capture's
+    ``raw_size`` and ``raw_sha256``, not its text."""
+    before = chinese_pdf(NOTICE)
+    edited = [p.replace("2027年", "2028年").replace("世界前列", "世界前例") for p in NOTICE]
+    after = chinese_pdf(edited)
+    _, old_text = _analysed(before, None)
+    assert hashlib.sha256(before).hexdigest() not in old_text
+    assert f"{len(before):,}" not in old_text.splitlines()[0]
+    result, new_text = _analysed(after, old_text)
+    assert old_text.splitlines()[0] == new_text.splitlines()[0] == "[pdf]"
+    assert (result.added, result.removed) == (2, 2)
+    assert result.raw_sha256 == hashlib.sha256(after).hexdigest()  # the fact is kept
+
+
+def test_a_file_without_readable_text_is_still_compared_by_its_bytes() -> None:
+    """A scanned or unreadable file has no text to compare: its line keeps size and
+    SHA-256, so a new version is a change; the note is also a warning of the capture."""
+    body = b"%PDF-1.7\n" + bytes(range(256)) * 4  # no %%EOF: truncated
+    result, text = _analysed(body, None)
+    assert text.startswith(f"[pdf, {len(body):,} bytes, sha256 {hashlib.sha256(body).hexdigest()}]")
+    [warning] = result.warnings
+    assert warning["kind"] == "file-not-read" and "truncated PDF" in str(warning["message"])
+
+
+# --- attachment links in the text of record -------------------------------------------
+
+GONGBAO = (
+    Path(__file__).parent / "fixtures" / "pages" / "gov.cn" / "gongbao_2007-23_content_711039.html"
+)
+
+
+def _gongbao_with(links: str) -> bytes:
+    """The real gov.cn article page with attachment links at the end of its body."""
+    real = GONGBAO.read_bytes()
+    at = real.index(b'<div class="pages_content" id="UCAP-CONTENT">')
+    at = real.index(b"</p>", at) + len(b"</p>")
+    return real[:at] + links.encode("utf-8") + real[at:]
+
+
+def _text_of(html: bytes) -> str:
+    from watcher.analysis.analyse import Page, document_of
+
+    page = Page(body=html, content_type="text/html", final_url="https://www.gov.cn/gongbao/a.htm")
+    return document_of(page)[0].text
+
+
+def test_a_swapped_file_behind_the_same_link_text_is_a_change() -> None:
+    old = _text_of(_gongbao_with('<p>附件：<a href="/files/abc.pdf;jsessionid=A1">名单</a></p>'))
+    new = _text_of(_gongbao_with('<p>附件：<a href="/files/abd.pdf;jsessionid=B2">名单</a></p>'))
+    assert "附件：名单 [abc.pdf]" in old.splitlines()
+    assert "附件：名单 [abd.pdf]" in new.splitlines()
+    assert "jsessionid" not in new  # the file's name, not its URL
+
+
+def test_only_attachment_links_get_their_file_name() -> None:
+    plain = GONGBAO.read_bytes()
+    assert _text_of(plain) == _text_of(plain.replace(b"</body>", b"</body>"))
+    text = _text_of(
+        _gongbao_with(
+            '<p><a href="/zhengce/content_1.htm">相关文件</a>'
+            '<a href="/module/download/downfile.jsp?classid=0&filename=2412.pdf">附件2</a>'
+            '<a href="/files/名单.xlsx">名单.xlsx</a></p>'
+        )
+    )
+    assert "相关文件附件2 [2412.pdf]名单.xlsx" in text.splitlines()
+    assert "[" not in text.replace("[2412.pdf]", "")  # no other link of the page changed
+
+
+def test_content_disposition_file_names() -> None:
+    from watcher.analysis.filelinks import file_name_of
+
+    gbk_raw = "附件1.wps".encode("gbk").decode("latin-1")  # raw bytes, as headers arrive
+    assert file_name_of(f'attachment; filename="{gbk_raw}"') == "附件1.wps"
+    utf8_raw = "名单.pdf".encode().decode("latin-1")
+    assert file_name_of(f"attachment; filename={utf8_raw}") == "名单.pdf"
+    assert file_name_of("attachment; filename*=UTF-8''%E5%90%8D%E5%8D%95.xlsx") == "名单.xlsx"
+    assert file_name_of('attachment; filename="%E5%90%8D%E5%8D%95.docx"') == "名单.docx"
+    assert file_name_of("attachment") is None and file_name_of(None) is None
+    wps = OLE_HEADER + "WordDocument".encode("utf-16-le")
+    assert sniff_kind(wps, "application/octet-stream", "http://x/down.jsp?id=3") == "doc"
+    assert sniff_kind(wps, "application/octet-stream", "http://x/d.jsp", "附件1.wps") == "wps"
+    assert sniff_kind(wps, None, "http://x/downfile.jsp?filename=a.wps") == "wps"
+
+
+# --- download-script links, end to end over a real HTTP server ------------------------
+
+
+@pytest.fixture
+def site(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from httpserver import HTTPServer
+    from test_listings import Site
+
+    with HTTPServer() as server:
+        yield Site(server, tmp_path)
+
+
+def test_hanweb_download_links_are_fetched_as_attachments(site) -> None:  # type: ignore[no-untyped-def]
+    """Hanweb-style links name the file in a query parameter; the server answers
+    ``application/octet-stream`` and names the file in Content-Disposition."""
+    from test_listings import UTF8
+
+    from watcher.store.index import Store
+
+    site.write_config()
+    site.check()
+    notice_html = (
+        '<html><head><meta charset="utf-8"><title>关于发布名单的通知</title></head><body>'
+        '<div id="con_con"><p>名单见附件。</p>'
+        '<a href="/module/download/downfile.jsp?classid=0&filename=2412051030.pdf">附件1</a>'
+        '<a href="/download.jsp?id=7&fileName=%E7%94%B3%E6%8A%A5%E8%A1%A8.wps">附件2</a>'
+        '<a href="/download.jsp?id=8">附件3</a></div></body></html>'
+    )
+    site.server.route("/art/8.html", body=notice_html.encode(), headers=UTF8)
+    site.server.route(
+        "/module/download/downfile.jsp",
+        body=chinese_pdf(["入选企业：某某船舶重工集团有限公司"]),
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": "attachment; filename*=UTF-8''%E5%90%8D%E5%8D%95.pdf",
+        },
+    )
+    site.server.route(
+        "/download.jsp",
+        body=OLE_HEADER + "WordDocument".encode("utf-16-le"),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    site.items.insert(0, ("/art/8.html", "关于发布名单的通知", "2026-11-27"))
+    site.publish()
+    line = site.check()
+    found = sorted(d["url"].split("/", 3)[3] for d in line["documents"])
+    assert found == [
+        "art/8.html",
+        "download.jsp?id=7&fileName=%E7%94%B3%E6%8A%A5%E8%A1%A8.wps",
+        "module/download/downfile.jsp?classid=0&filename=2412051030.pdf",
+    ]  # id=8 names no file: not guessed
+    by_url = {d["url"].split("/", 3)[3]: d for d in line["documents"]}
+    wps_line = by_url["download.jsp?id=7&fileName=%E7%94%B3%E6%8A%A5%E8%A1%A8.wps"]
+    assert [w["kind"] for w in wps_line["warnings"]] == ["file-not-read"]
+    docs = site.documents()
+    pdf_doc = docs["/module/download/downfile.jsp?classid=0&filename=2412051030.pdf"]
+    wps_doc = docs["/download.jsp?id=7&fileName=%E7%94%B3%E6%8A%A5%E8%A1%A8.wps"]
+    assert pdf_doc.kind == wps_doc.kind == "attachment"
+    with Store(site.folder / "snapshots", readonly=True) as store:
+        pdf = store.history(pdf_doc.name)[0]
+        wps = store.history(wps_doc.name)[0]
+        assert "入选企业：某某船舶重工集团有限公司" in store.text(pdf)
+        assert pdf.metadata == {"file_name": "名单.pdf"}
+        assert "no text extractor for .wps" in store.text(wps)  # the query's name: not .doc
+        assert [w["kind"] for w in wps.warnings or []] == ["file-not-read"]
+        notice = store.history(docs["/art/8.html"].name)[0]
+        assert "附件1 [2412051030.pdf]" in store.text(notice)
+        assert "附件2 [申报表.wps]" in store.text(notice)
+
+
+# --- layout: a signature block drawn right-aligned stays on its own lines -------------
+
+
+def exported_pdf(paragraphs: list[str], right_aligned: list[str]) -> bytes:
+    """A page laid out like a Word/WPS export: one text object, each line placed with
+    ``Td``, body lines justified to both margins, first lines indented two characters,
+    and the signature and date on the next lines, pushed right by a displacement
+    inside ``TJ`` (``[-18000 (工业和信息化部)] TJ``), which is how those exports
+    right-align."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    size, left, per_line, leading = 16, 90, 26, 28
+    out = io.BytesIO()
+    page = canvas.Canvas(out, pagesize=A4)
+    text = page.beginText(left, 760)
+    text.setFont("STSong-Light", size)
+    font, _ = text._formatText("工").split(" TL ", 1)  # "/F2 16 Tf 19.2"
+
+    def shown(line: str) -> str:  # "(…) Tj" in the font's encoding
+        return text._formatText(line).split(" TL ", 1)[1]
+
+    ops = ["BT", f"{font} TL", f"{left} 760 Td"]
+    for paragraph in paragraphs:
+        body = "\u3000\u3000" + paragraph
+        for start in range(0, len(body), per_line):
+            ops += [shown(body[start : start + per_line]), f"0 -{leading} Td"]
+    for line in right_aligned:
+        gap = (per_line - len(line) * 0.5 - sum(c > "\u2e80" for c in line) * 0.5) * 1000
+        string = shown(line).removesuffix(" Tj")
+        ops += [f"[-{gap:.0f} {string}] TJ", f"0 -{leading} Td"]
+    ops.append("ET")
+    page._code.append("\n".join(ops))
+    page.save()
+    return out.getvalue()
+
+
+def test_a_right_aligned_signature_is_not_glued_to_the_last_article() -> None:
+    last = (
+        "第二十条　本办法由工业和信息化部负责解释，"
+        "原有规定与本办法不一致的，以本办法为准，自发布之日起施行。"
+    )
+    assert (len(last) + 2) % 26 == 0  # the article's last line reaches the right margin
+    pdf = exported_pdf(
+        ["第一条　为规范船舶工业标准化工作，推动船舶工业高质量发展，制定本办法。", last],
+        ["工业和信息化部", "2024年1月5日"],
+    )
+    found = extract_attachment_text(pdf)
+    assert found.extracted, found.note
+    assert "施行。工业和信息化部" not in found.text
+    lines = found.text.splitlines()
+    assert lines[-3].endswith("自发布之日起施行。")
+    assert lines[-2:] == ["工业和信息化部", "2024年1月5日"]
+    assert lines[0].startswith(
+        "第一条 为规范船舶工业标准化工作"
+    )  # wrapped lines still joined; the page's space kept

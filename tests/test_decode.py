@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from httpserver import HTTPServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -392,3 +393,121 @@ def test_declared_utf8_round_trips(text: str) -> None:
     decoded = decode_html(body, "text/html; charset=utf-8")
     assert decoded.text == text
     assert decoded.replaced == 0
+
+
+# --- mixed pages: a GBK paragraph in a UTF-8 page -------------------------------------
+
+GONGBAO = PAGES / "gov.cn" / "gongbao_2007-23_content_711039.html"
+PARAGRAPH = re.compile(rb"<p>\xe3\x80\x80\xe3\x80\x80(.+?)</p>", re.DOTALL)  # "<p>　　…</p>"
+
+
+def _with_gbk_paragraph() -> tuple[bytes, int, str]:
+    """The real gov.cn page, its first body paragraph re-encoded as GBK (what a CMS
+    does when an editor pastes from a GBK source): the bytes, where the GBK starts,
+    and the paragraph's text."""
+    real = GONGBAO.read_bytes()
+    match = PARAGRAPH.search(real)
+    assert match is not None
+    text = match.group(1).decode("utf-8")
+    gbk = text.encode("gbk")
+    return real[: match.start(1)] + gbk + real[match.end(1) :], match.start(1), text
+
+
+def test_a_gbk_paragraph_in_a_utf8_page_is_read_as_gb18030_and_said_so() -> None:
+    body, at, paragraph = _with_gbk_paragraph()
+    decoded = decode_html(body, "text/html; charset=utf-8")
+    assert (decoded.encoding, decoded.source) == ("utf-8", "header")
+    assert paragraph in decoded.text and "\ufffd" not in decoded.text
+    assert decoded.bad_bytes == 0
+    assert decoded.recovered_offsets[0] == at
+    # the paragraph's non-ASCII bytes, in runs split by its digits
+    assert decoded.recovered_bytes == len(re.sub(rb"[\x00-\x7f]", b"", paragraph.encode("gbk")))
+    [warning] = decode.warnings_of(decoded)
+    assert warning["kind"] == "mixed-encoding" and warning["recovered_as"] == "gb18030"
+    assert warning["declared"] == {"header": "utf-8"}  # the meta repeats it
+    assert f"byte {at:,}" in str(warning["message"])
+
+
+def test_bytes_that_are_no_encoding_are_counted_with_their_offsets() -> None:
+    real = GONGBAO.read_bytes()
+    match = PARAGRAPH.search(real)
+    assert match is not None
+    junk = b"\xff\xfe\xff"  # not UTF-8, and not GB18030 either
+    body = real[: match.start(1)] + junk + real[match.start(1) :]
+    decoded = decode_html(body, "text/html; charset=utf-8")
+    assert decoded.encoding == "utf-8"
+    assert decoded.text.count("\ufffd") == 3
+    at = match.start(1)
+    assert (decoded.bad_bytes, decoded.bad_offsets) == (3, (at, at + 1, at + 2))
+    [warning] = decode.warnings_of(decoded)
+    assert warning["kind"] == "undecodable" and warning["bytes"] == 3
+    assert "3 bytes could not be decoded as utf-8" in str(warning["message"])
+
+
+def test_a_clean_page_has_no_decoding_warnings() -> None:
+    decoded = decode_html(GONGBAO.read_bytes(), "text/html; charset=utf-8")
+    assert decode.warnings_of(decoded) == []
+    assert decoded.declared == (("header", "utf-8"),)
+
+
+# --- the warnings travel with the capture: check --json, show, the web UI -------------
+
+
+def _junk_page() -> tuple[bytes, int]:
+    real = GONGBAO.read_bytes()
+    match = PARAGRAPH.search(real)
+    assert match is not None
+    return real[: match.start(1)] + b"\xff\xfe\xff" + real[match.start(1) :], match.start(1)
+
+
+def test_decoding_warnings_are_stored_and_shown_everywhere(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+    from fastapi.testclient import TestClient
+
+    from watcher.cli.main import main
+    from watcher.web.app import create_app
+
+    junk, at = _junk_page()
+    mixed, mixed_at, paragraph = _with_gbk_paragraph()
+    utf8 = {"Content-Type": "text/html; charset=utf-8"}
+    http_server.route("/junk.htm", body=junk, headers=utf8)
+    http_server.route("/mixed.htm", body=mixed, headers=utf8)
+    config = tmp_path / "targets.yaml"
+    config.write_text(
+        "settings: {host_delay: 0}\ntargets:\n"
+        f"  - {{name: junk, url: '{http_server.url('/junk.htm')}', retries: 0}}\n"
+        f"  - {{name: mixed, url: '{http_server.url('/mixed.htm')}', retries: 0}}\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "snapshots"
+    base = ["--config", str(config), "--data", str(data)]
+    result = CliRunner().invoke(main, [*base, "check", "--json", "--no-notify"])
+    assert result.exit_code == 0, result.output
+    lines = {x["target"]: x for x in map(json.loads, result.stdout.splitlines())}
+    [bad] = lines["junk"]["warnings"]
+    assert (bad["kind"], bad["bytes"], bad["offsets"]) == ("undecodable", 3, [at, at + 1, at + 2])
+    assert bad["encoding"] == "utf-8" and bad["declared"] == {"header": "utf-8"}
+    [recovered] = lines["mixed"]["warnings"]
+    assert recovered["kind"] == "mixed-encoding" and recovered["offsets"][0] == mixed_at
+
+    junk_id = lines["junk"]["capture_id"]
+    shown = CliRunner().invoke(main, [*base, "show", junk_id])
+    assert shown.exit_code == 0, shown.output
+    facts = shown.stdout.partition("text, ")[0]
+    assert "warning: 3 bytes could not be decoded as utf-8" in facts
+    assert f"first at byte {at:,}" in facts
+    as_json = json.loads(CliRunner().invoke(main, [*base, "show", junk_id, "--json"]).stdout)
+    assert as_json["warnings"] == [bad]
+    assert "\ufffd\ufffd\ufffd" in as_json["text"]
+
+    with TestClient(create_app(data, config)) as web:
+        page = web.get(f"/c/{lines['mixed']['capture_id']}").text
+        assert 'class="warning" data-kind="mixed-encoding"' in page
+        assert f"runs start at byte {mixed_at:,}" in page
+        assert paragraph[:20] in page
+        api = web.get(f"/api/captures/{junk_id}").json()
+        assert api["warnings"] == [bad]

@@ -355,7 +355,10 @@ PAGE = """<html><head><title>页</title></head><body>
 
 def test_select_one_region() -> None:
     document = extract(PAGE, BASE, select=["#con_con"])
-    assert document.text == "正文第一段。\n分享到微信\n正文第二段。附件1\n浏览次数：1234\n内层"
+    assert (
+        document.text
+        == "正文第一段。\n分享到微信\n正文第二段。附件1 [P020240101.pdf]\n浏览次数：1234\n内层"
+    )
     assert document.links == (Link("http://www.example.gov.cn/n1/c2/att/P020240101.pdf", "附件1"),)
 
 
@@ -381,7 +384,7 @@ def test_exclude_removes_before_extraction_and_keeps_following_text() -> None:
     html = "<div id=a>before<span class=x>junk</span>after<b>bold</b><i class=x>x</i>tail</div>"
     assert extract(html, BASE, exclude=[".x"]).text == "beforeafterboldtail"
     document = extract(PAGE, BASE, select=["#con_con"], exclude=[".share", "div.inner"])
-    assert document.text == "正文第一段。\n正文第二段。附件1\n浏览次数：1234"
+    assert document.text == "正文第一段。\n正文第二段。附件1 [P020240101.pdf]\n浏览次数：1234"
 
 
 def test_exclude_also_removes_links() -> None:
@@ -391,7 +394,7 @@ def test_exclude_also_removes_links() -> None:
 
 def test_ignore_patterns_apply_to_text_then_normalise_again() -> None:
     document = extract(PAGE, BASE, select=["#con_con"], ignore=[r"浏览次数[:：]\s*\d+", "^分享.*$"])
-    assert document.text == "正文第一段。\n正文第二段。附件1\n内层"
+    assert document.text == "正文第一段。\n正文第二段。附件1 [P020240101.pdf]\n内层"
 
 
 def test_ignore_is_multiline_and_accepts_compiled_patterns() -> None:

@@ -65,6 +65,7 @@ class Page:
     previous_extraction: int | None = None  # version that made the previous text, if known
     previous_source_sha256: str | None = None  # the bytes that text came from (raw or DOM)
     previous_content_type: str | None = None
+    content_disposition: str | None = None  # a download's header, naming its file
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ class Analysis:
     attachment_links: tuple[tuple[str, str], ...] = ()  # (absolute URL, link text)
     metadata: dict[str, str] | None = None  # a document's 发文字号, dates, issuer …
     extraction_version: int | None = None  # the extraction that made the text
+    warnings: tuple[dict[str, object], ...] = ()  # what reading the bytes could not do
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +196,10 @@ def analyse(
     from watcher.diff.ops import diff_texts
     from watcher.keywords import find_hits
 
-    document, encoding, source = document_of(page, links=page.document)
+    reading = read_page(page, links=page.document)
+    document, encoding, source = reading.document, reading.encoding, reading.source
     text = document.text
-    metadata = _metadata(page, text) if page.document else None
+    metadata = reading.metadata or (_metadata(page, text) if page.document else None)
     # a notice re-published with a new lastmodifiedtime has changed, whatever its text
     touched = bool(
         metadata
@@ -236,6 +239,7 @@ def analyse(
         attachment_links=_attachment_links(document) if page.document else (),
         metadata=metadata,
         extraction_version=EXTRACTION_VERSION,
+        warnings=reading.warnings,
     )
     return analysis, compressed
 
@@ -310,18 +314,40 @@ def looks_removed(title: str, text: str) -> bool:
     return len(text) < 3000 and bool(_GONE.search(f"{title}\n{text[:3000]}"))
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A page's text Document, how its bytes were decoded, and what went wrong."""
+
+    document: Document
+    encoding: str
+    source: str
+    warnings: tuple[dict[str, object], ...] = ()
+    metadata: dict[str, str] | None = None  # a file's name from its Content-Disposition
+
+
 def document_of(page: Page, links: bool = False) -> tuple[Document, str, str]:
+    """Bytes → text Document, with the encoding used and how it was chosen."""
+    reading = read_page(page, links)
+    return reading.document, reading.encoding, reading.source
+
+
+def read_page(page: Page, links: bool = False) -> Reading:
     """Bytes → text Document, by content type (HTML by default; JSON pretty-printed;
-    binary files described in one line, so a new version still shows as a change)."""
-    from watcher.analysis.decode import decode_html
+    files as their text where it can be read), with the warnings to keep on the
+    capture (undecodable bytes, a file read in part or not at all)."""
+    from watcher.analysis.decode import decode_html, warnings_of
     from watcher.analysis.extract import extract_with_report
 
     mime = (page.content_type or "").split(";")[0].strip().lower()
     if _is_binary(mime, page.body):
-        return _binary_document(mime, page.body, page.final_url), "binary", "header"
+        document, warnings, name = _binary_document(mime, page)
+        return Reading(
+            document, "binary", "header", warnings, {"file_name": name} if name else None
+        )
     decoded = decode_html(page.body, page.content_type)
+    warned = tuple(warnings_of(decoded))
     if mime.endswith("json"):
-        return _json_document(decoded.text), decoded.encoding, decoded.source
+        return Reading(_json_document(decoded.text), decoded.encoding, decoded.source, warned)
     document, warnings = extract_with_report(
         decoded.text,
         page.final_url,
@@ -332,10 +358,10 @@ def document_of(page: Page, links: bool = False) -> tuple[Document, str, str]:
     )
     if page.select and not document.text:
         whole, _ = extract_with_report(decoded.text, page.final_url, ignore=page.ignore)
-        if looks_removed(whole.title, whole.text):
-            return whole, decoded.encoding, decoded.source  # "页面不存在": the page says so
+        if looks_removed(whole.title, whole.text):  # "页面不存在": the page says so
+            return Reading(whole, decoded.encoding, decoded.source, warned)
         raise ExtractionProblem("; ".join(warnings) or "select matched no text")
-    return document, decoded.encoding, decoded.source
+    return Reading(document, decoded.encoding, decoded.source, warned)
 
 
 _BINARY_MAGIC = (b"%PDF-", b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"\x89PNG", b"\xff\xd8\xff", b"GIF8")
@@ -351,19 +377,37 @@ def _is_binary(mime: str, body: bytes) -> bool:
     return mime.startswith(("image/", "audio/", "video/", "application/"))
 
 
-def _binary_document(mime: str, body: bytes, url: str) -> Document:
-    """A file: its text where watcher can read it (PDF, DOCX, XLSX), and a line naming
-    type, size and SHA-256 either way, so a new version of the file is a change even
-    when its text is not (or cannot be) read."""
-    from watcher.analysis.attachments import extract_attachment_text
+def _binary_document(
+    mime: str, page: Page
+) -> tuple[Document, tuple[dict[str, object], ...], str | None]:
+    """A file: a first line naming its kind, then its text where watcher can read it
+    (PDF, DOCX, XLSX).
 
-    found = extract_attachment_text(body, mime or None, url)
+    The compared text holds nothing that changes whenever any byte changes: size and
+    SHA-256 are the capture's own facts (``raw_size``, ``raw_sha256``), so a
+    two-character edit in a PDF is a two-character change. Only a file whose text
+    cannot be read is compared by its bytes: its line names size and SHA-256, so
+    a new version is still a change. What was left out, or why there is no text,
+    is also a warning of the capture.
+    """
+    from watcher.analysis.attachments import extract_attachment_text
+    from watcher.analysis.filelinks import file_name_of
+
+    name = file_name_of(page.content_disposition)
+    found = extract_attachment_text(page.body, mime or None, page.final_url, file_name=name)
     kind = found.kind if found.kind != "other" else mime or "binary file"
-    line = f"[{kind}, {len(body):,} bytes, sha256 {sha256(body)}]"
+    if found.extracted and found.text:
+        line = f"[{kind}]"
+    else:
+        line = f"[{kind}, {len(page.body):,} bytes, sha256 {sha256(page.body)}]"
     if found.note:
         line += f" ({found.note})"
     text = f"{line}\n{found.text}" if found.extracted and found.text else line
-    return Document(title="", text=text)
+    warnings: tuple[dict[str, object], ...] = ()
+    if found.note:
+        what = "file-partly-read" if found.extracted else "file-not-read"
+        warnings = ({"kind": what, "message": found.note, "file_kind": found.kind},)
+    return Document(title="", text=text), warnings, name
 
 
 def _json_document(text: str) -> Document:

@@ -60,6 +60,12 @@ from urllib.parse import unquote, urlsplit
 from lxml import etree
 
 from watcher.analysis import extract as _html
+from watcher.analysis.filelinks import (
+    ATTACHMENT_EXTENSIONS,
+    attachment_name,
+    extension_of,
+    is_attachment_url,
+)
 from watcher.core.text import CJK
 
 __all__ = [
@@ -72,12 +78,6 @@ __all__ = [
     "is_attachment_url",
     "sniff_kind",
 ]
-
-ATTACHMENT_EXTENSIONS: tuple[str, ...] = (
-    *(".pdf", ".doc", ".docx", ".xls", ".xlsx", ".wps", ".ofd"),
-    *(".zip", ".rar", ".7z", ".et", ".dps"),
-)
-"""Path extensions of the files notices attach (``.et``/``.dps``: WPS spreadsheet/slides)."""
 
 MAX_TEXT_CHARS = 2_000_000
 """Text kept from one attachment (a 200-page notice is ~200,000 characters)."""
@@ -197,26 +197,20 @@ class AttachmentText:
 # --- public API -----------------------------------------------------------------------
 
 
-def is_attachment_url(url: str) -> bool:
-    """A link to a file a notice attaches, by its path's extension only.
-
-    Query strings, fragments and ``;jsessionid=`` parameters are ignored;
-    download endpoints without an extension (``download.jsp?id=3``) are not
-    guessed: what they return is told by ``sniff_kind`` once fetched.
-    """
-    return _extension(url) in ATTACHMENT_EXTENSIONS
-
-
-def sniff_kind(body: bytes, content_type: str | None, url: str | None) -> str:
+def sniff_kind(
+    body: bytes, content_type: str | None, url: str | None, file_name: str | None = None
+) -> str:
     """The kind of file, by magic bytes first (servers label attachments
     ``application/octet-stream`` or even ``text/html``), then the declared
-    content type, then the URL's extension.
+    content type, then the extension of the file's name (``file_name``, from a
+    ``Content-Disposition`` header), of the name a download link holds in its
+    query, or of the URL's path.
 
     Returns ``pdf``, ``docx``, ``xlsx``, ``doc``, ``xls``, ``wps``, ``ofd``,
     ``zip`` or ``other`` (RAR/7z archives, slides, HTML error pages, unknown).
     """
     mime = (content_type or "").split(";", 1)[0].strip().lower()
-    extension = _extension(url)
+    extension = extension_of(file_name) or extension_of(attachment_name(url)) or _extension(url)
     if _PDF_MAGIC in body[:_PDF_MAGIC_WINDOW]:
         return "pdf"
     if body.startswith(_OLE_MAGIC):
@@ -233,6 +227,7 @@ def extract_attachment_text(
     content_type: str | None = None,
     url: str | None = None,
     *,
+    file_name: str | None = None,
     max_pages: int = 200,
     timeout: float = 20.0,
 ) -> AttachmentText:
@@ -245,10 +240,10 @@ def extract_attachment_text(
     if max_pages < 1 or not timeout > 0:
         raise ValueError("max_pages must be at least 1 and timeout positive")
     deadline = time.monotonic() + timeout
-    kind = sniff_kind(body, content_type, url)
+    kind = sniff_kind(body, content_type, url, file_name)
     extractor = _EXTRACTORS.get(kind)
     if extractor is None:
-        return AttachmentText(kind, "", False, _no_extractor_note(kind, body, url))
+        return AttachmentText(kind, "", False, _no_extractor_note(kind, body, file_name or url))
     try:
         lines, notes = extractor(body, max_pages, deadline)
         text = _normalise(lines)
@@ -392,11 +387,45 @@ class _LineCollector:
         self._line = _Line("")
         self._started = False  # the line has visible text
         self._single_end: float | None = None  # end of the line's last part if one character
+        self._shifts: dict[tuple[float, float], float] = {}  # TJ's leading offset, in ems
+
+    def operator(self, operator: bytes, operands: Any, tm: Any) -> None:
+        """pypdf ``visitor_operand_before``: notes where a ``TJ`` really starts.
+
+        Word and WPS exports push a right-aligned signature or date to its place with
+        a displacement at the start of a ``TJ`` array (``[-18000 (工业和信息化部)] TJ``),
+        not with a text position; pypdf reports the text at the unshifted position (the
+        left margin), where it would read as the next line of the paragraph.
+        """
+        if operator != b"TJ" or not operands or not isinstance(operands[0], list):
+            return
+        lead = 0.0
+        for item in operands[0]:
+            if isinstance(item, str | bytes):
+                break
+            try:
+                lead -= float(item) / 1000.0
+            except (TypeError, ValueError):
+                return
+        if lead:
+            try:
+                key = (round(float(tm[4]), 2), round(float(tm[5]), 2))
+            except (TypeError, ValueError, IndexError):
+                return
+            self._shifts.setdefault(key, lead)
 
     def __call__(self, text: str, cm: Any, tm: Any, font: Any, font_size: Any) -> None:
         if not text:
             return
         position = _position(cm, tm, font_size)
+        if position is not None and self._shifts:
+            try:
+                lead = self._shifts.pop((round(float(tm[4]), 2), round(float(tm[5]), 2)), 0.0)
+            except (TypeError, ValueError, IndexError):
+                lead = 0.0
+            if lead and text.strip():
+                x, y, size = position
+                position = (x + lead * size, y, size)
         for index, part in enumerate(text.split("\n")):
             if index:
                 self._end_line()
@@ -597,9 +626,13 @@ def _pdf_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str],
     failed = 0
     stopped = ""  # why the pages were not all read
 
-    def check_time(*_: Any) -> None:
-        if time.monotonic() > deadline:
-            raise _OutOfTime
+    def check_time(collector: _LineCollector) -> Callable[..., None]:
+        def before(operator: bytes, operands: Any, cm: Any, tm: Any) -> None:
+            if time.monotonic() > deadline:
+                raise _OutOfTime
+            collector.operator(operator, operands, tm)
+
+        return before
 
     for number in range(min(total, max_pages)):
         if time.monotonic() > deadline:
@@ -609,7 +642,9 @@ def _pdf_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str],
         try:
             with apply_configuration(stream_parsing_work_maximum_count=PDF_MAX_STREAM_TOKENS):
                 page = reader.pages[number]
-                page.extract_text(visitor_text=collector, visitor_operand_before=check_time)
+                page.extract_text(
+                    visitor_text=collector, visitor_operand_before=check_time(collector)
+                )
         except _OutOfTime:  # keep what the page gave so far
             stopped = f"stopped in page {number + 1:,} of {total:,}: time budget spent"
         except Exception:

@@ -18,7 +18,13 @@ Decisions worth knowing:
   charset-normalizer only decides when neither reads as Chinese and nothing
   was declared. A declared page with a UTF-8 or matching charset never reaches
   a detector, so the common case costs one strict decode.
-* Undecodable bytes become U+FFFD and are counted; decoding never raises.
+* Undecodable bytes become U+FFFD; decoding never raises. How many bytes, and where
+  the first ones are (byte offsets in the body), is recorded (``warnings_of``), so a
+  capture says when its text is not all the page's.
+* A page that is UTF-8 but for some runs (a GBK paragraph pasted into a UTF-8 page)
+  is read as UTF-8, and each bad run that decodes cleanly as common Chinese in
+  GB18030 is read as GB18030; that too is recorded, never silent. A run that does
+  not read as Chinese stays U+FFFD.
 """
 
 from __future__ import annotations
@@ -26,12 +32,13 @@ from __future__ import annotations
 import codecs
 import re
 import threading
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
 from watcher.core.models import Decoded
 
-__all__ = ["decode_html", "encoding_for_label"]
+__all__ = ["MAX_OFFSETS", "decode_html", "encoding_for_label", "warnings_of"]
 
 _META_SCAN_BYTES = 4096
 _SAMPLE_CHARS = 4000  # non-ASCII characters scored when telling GB from Big5
@@ -127,24 +134,84 @@ _DETECTOR_CANDIDATES = [
 
 # --- replacement counting -------------------------------------------------------------
 
-_counter = threading.local()
+MAX_OFFSETS = 10
+"""Offsets of undecodable (or recovered) bytes kept as evidence: the first ones."""
+
+
+@dataclass(slots=True)
+class _Reading:
+    """Decoded text and what decoding had to do to the bytes."""
+
+    text: str
+    replaced: int = 0  # sequences replaced by U+FFFD
+    bad_bytes: int = 0
+    bad_offsets: list[int] = field(default_factory=list)
+    recovered_bytes: int = 0
+    recovered_offsets: list[int] = field(default_factory=list)
+
+    def bad(self, start: int, end: int) -> None:
+        self.replaced += 1
+        self.bad_bytes += end - start
+        if len(self.bad_offsets) < MAX_OFFSETS:
+            self.bad_offsets.append(start)
+
+    def shifted(self, by: int) -> _Reading:
+        """Offsets counted from the start of the body (after a BOM was cut off)."""
+        self.bad_offsets = [o + by for o in self.bad_offsets]
+        self.recovered_offsets = [o + by for o in self.recovered_offsets]
+        return self
+
+
+_state = threading.local()
+
+# A run of GB18030 multibyte characters (two-byte, or four-byte with digits).
+_GB_RUN = re.compile(
+    rb"(?:[\x81-\xfe][\x40-\x7e\x80-\xfe]|[\x81-\xfe][\x30-\x39][\x81-\xfe][\x30-\x39])+"
+)
 
 
 def _count_and_replace(exc: UnicodeError) -> tuple[str, int]:
     if not isinstance(exc, UnicodeDecodeError):
         raise exc
-    _counter.n = getattr(_counter, "n", 0) + 1
+    _state.reading.bad(exc.start, exc.end)
+    return "\ufffd", exc.end
+
+
+def _utf8_or_gb18030(exc: UnicodeError) -> tuple[str, int]:
+    """UTF-8 errors: a run of bytes that reads cleanly as common Chinese in GB18030 is
+    taken as such (a GBK paragraph pasted into a UTF-8 page); anything else is U+FFFD."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    reading: _Reading = _state.reading
+    run = _GB_RUN.match(exc.object, exc.start)
+    if run is not None and run.end() > exc.start + 1:
+        try:
+            text = bytes(exc.object[exc.start : run.end()]).decode("gb18030")
+        except UnicodeDecodeError:
+            text = ""
+        if text and _common_share(text, _common_characters()["gb18030"]) >= _MIN_COMMON_SHARE:
+            reading.recovered_bytes += run.end() - exc.start
+            if len(reading.recovered_offsets) < MAX_OFFSETS:
+                reading.recovered_offsets.append(exc.start)
+            return text, run.end()
+    reading.bad(exc.start, exc.end)
     return "\ufffd", exc.end
 
 
 codecs.register_error("watcher.count-replace", _count_and_replace)
+codecs.register_error("watcher.utf8-or-gb18030", _utf8_or_gb18030)
 
 
-def _decode_replacing(body: bytes, encoding: str) -> tuple[str, int]:
-    """Decode, replacing bad sequences with U+FFFD; return the text and their count."""
-    _counter.n = 0
-    text = body.decode(encoding, "watcher.count-replace")
-    return text, _counter.n
+def _decode_replacing(
+    body: bytes, encoding: str, handler: str = "watcher.count-replace"
+) -> _Reading:
+    """Decode, replacing bad sequences with U+FFFD, and record where they were."""
+    _state.reading = reading = _Reading("")
+    try:
+        reading.text = body.decode(encoding, handler)
+    finally:
+        del _state.reading
+    return reading
 
 
 _CUT_OFF_REASONS = frozenset(
@@ -152,22 +219,24 @@ _CUT_OFF_REASONS = frozenset(
 )
 
 
-def _decode_strict(body: bytes, encoding: str) -> tuple[str, int] | None:
+def _decode_strict(body: bytes, encoding: str) -> _Reading | None:
     """Strict decode, forgiving only a multibyte character cut off at the end.
 
     Size caps and truncated transfers cut pages mid-character; that one cut must
-    not turn a clean page into "undecodable".
+    not turn a clean page into "undecodable" (it is still recorded).
     """
     try:
-        return body.decode(encoding), 0
+        return _Reading(body.decode(encoding))
     except UnicodeDecodeError as exc:
         cut_off = exc.reason in _CUT_OFF_REASONS and exc.end == len(body)
         if not cut_off or len(body) - exc.start > 3:
             return None
         try:
-            return body[: exc.start].decode(encoding) + "\ufffd", 1
+            reading = _Reading(body[: exc.start].decode(encoding) + "\ufffd")
         except UnicodeDecodeError:
             return None
+        reading.bad(exc.start, len(body))
+        return reading
     except (LookupError, UnicodeError):
         return None
 
@@ -259,22 +328,22 @@ def _common_share(text: str, common: frozenset[str]) -> float:
     return sum(map(common.__contains__, sample)) / len(sample)
 
 
-def _detect_chinese(body: bytes) -> tuple[str, str, int] | None:
+def _detect_chinese(body: bytes) -> tuple[_Reading, str] | None:
     """Choose GB18030 or Big5 by how Chinese each reading looks; ties go to GB18030."""
-    best: tuple[float, str, str, int] | None = None
+    best: tuple[float, _Reading, str] | None = None
     for encoding, common in _common_characters().items():
         decoded = _decode_strict(body, encoding)
         if decoded is None:
             continue
-        share = _common_share(decoded[0], common)
+        share = _common_share(decoded.text, common)
         if best is None or share > best[0]:
-            best = (share, encoding, *decoded)
+            best = (share, decoded, encoding)
     if best is None or best[0] < _MIN_COMMON_SHARE:
         return None
-    return best[2], best[1], best[3]
+    return best[1], best[2]
 
 
-def _detect_other(body: bytes) -> tuple[str, str, int] | None:
+def _detect_other(body: bytes) -> tuple[_Reading, str] | None:
     """charset-normalizer over the encodings this domain meets, for non-Chinese bytes."""
     from charset_normalizer import from_bytes  # imported late: only needed here
 
@@ -285,37 +354,55 @@ def _detect_other(body: bytes) -> tuple[str, str, int] | None:
     encoding = encoding_for_label(match.encoding) if match is not None else None
     if encoding is None:
         return None
-    text, replaced = _decode_replacing(body, encoding)
-    return text, encoding, replaced
+    return _decode_replacing(body, encoding), encoding
 
 
 # --- the entry point ------------------------------------------------------------------
 
 
+def _result(
+    reading: _Reading, encoding: str, source: str, declared: list[tuple[str, _Declared]]
+) -> Decoded:
+    return Decoded(
+        reading.text,
+        encoding,
+        source,  # type: ignore[arg-type]
+        reading.replaced,
+        declared=tuple((where, codec) for codec, where in declared),
+        bad_bytes=reading.bad_bytes,
+        bad_offsets=tuple(reading.bad_offsets),
+        recovered_bytes=reading.recovered_bytes,
+        recovered_offsets=tuple(reading.recovered_offsets),
+    )
+
+
 def decode_html(body: bytes, content_type: str | None) -> Decoded:
-    """Decode an HTML response body; never raises, records how the charset was chosen."""
+    """Decode an HTML response body; never raises, records how the charset was chosen
+    and which bytes could not be decoded (``bad_*``) or were read as GB18030 inside a
+    UTF-8 page (``recovered_*``)."""
     body = bytes(body or b"")
+    declared = _declarations(body, content_type)
     for bom, encoding in _BOMS:
         if body.startswith(bom):
-            text, replaced = _decode_replacing(body[len(bom) :], encoding)
-            return Decoded(text, encoding, "bom", replaced)
+            reading = _decode_replacing(body[len(bom) :], encoding).shifted(len(bom))
+            return _result(reading, encoding, "bom", declared)
 
-    declared = _declarations(body, content_type)
     if body.isascii() and not (declared and declared[0][0] in _UTF16):
         if declared:
-            return Decoded(body.decode("ascii"), declared[0][0], declared[0][1])
-        return Decoded(body.decode("ascii"), "utf-8", "utf-8")
+            return _result(_Reading(body.decode("ascii")), *declared[0], declared)
+        return _result(_Reading(body.decode("ascii")), "utf-8", "utf-8", declared)
 
     utf8 = None if body.isascii() else _decode_strict(body, "utf-8")
     if utf8 is not None:
         # Valid multibyte UTF-8 is overwhelming evidence; a declaration only names it.
         source = next((src for enc, src in declared if enc == "utf-8"), "utf-8")
-        return Decoded(utf8[0], "utf-8", source, utf8[1])
+        return _result(utf8, "utf-8", source, declared)
     return _decode_legacy(body, declared)
 
 
 def _decode_legacy(body: bytes, declared: list[tuple[str, _Declared]]) -> Decoded:
-    """Bytes that are not UTF-8: a declaration that fits, else detection, else GB18030.
+    """Bytes that are not UTF-8: a declaration that fits, else detection, else UTF-8
+    with its bad runs read as GB18030 where they can be, else GB18030.
 
     A multibyte declaration that decodes cleanly beats a single-byte one (which
     decodes anything): a Tomcat-default ``ISO-8859-1`` header must not win over a
@@ -327,16 +414,80 @@ def _decode_legacy(body: bytes, declared: list[tuple[str, _Declared]]) -> Decode
             continue
         decoded = _decode_strict(body, encoding)
         if decoded is not None:
-            return Decoded(decoded[0], encoding, source, decoded[1])
+            return _result(decoded, encoding, source, declared)
 
     # No declaration fits. Chinese detection is strict and checked for plausibility,
     # so it may overrule a declaration; the general detector may not.
     detected = _detect_chinese(body) or (None if declared else _detect_other(body))
     if detected is not None:
-        return Decoded(detected[0], detected[1], "detected", detected[2])
+        return _result(detected[0], detected[1], "detected", declared)
+    mixed = _mostly_utf8(body, declared)
+    if mixed is not None:
+        source = next((src for enc, src in declared if enc == "utf-8"), "utf-8")
+        return _result(mixed, "utf-8", source, declared)
     if declared:
         encoding, source = declared[0]
-        text, replaced = _decode_replacing(body, encoding)
-        return Decoded(text, encoding, source, replaced)
-    text, replaced = _decode_replacing(body, "gb18030")
-    return Decoded(text, "gb18030", "fallback", replaced)
+        return _result(_decode_replacing(body, encoding), encoding, source, declared)
+    return _result(_decode_replacing(body, "gb18030"), "gb18030", "fallback", declared)
+
+
+def _mostly_utf8(body: bytes, declared: list[tuple[str, _Declared]]) -> _Reading | None:
+    """A UTF-8 page with some bytes that are not UTF-8 (a GBK paragraph pasted in, a
+    damaged character): read as UTF-8, each bad run as GB18030 if it reads cleanly as
+    common Chinese, else U+FFFD. Taken when UTF-8 is declared first, or when nothing
+    is declared and most non-ASCII bytes are UTF-8."""
+    first = declared[0][0] if declared else None
+    if first not in (None, "utf-8"):
+        return None
+    reading = _decode_replacing(body, "utf-8", "watcher.utf8-or-gb18030")
+    if first is None:
+        foreign = reading.bad_bytes + reading.recovered_bytes
+        non_ascii = len(body) - sum(map(len, _ASCII_BYTES.findall(body)))
+        if foreign * 2 > non_ascii:
+            return None
+    return reading
+
+
+_ASCII_BYTES = re.compile(rb"[\x00-\x7f]+")
+
+
+def warnings_of(decoded: Decoded) -> list[dict[str, object]]:
+    """What decoding did to the bytes, as warnings to keep with the capture and show:
+    bytes that could not be decoded, and bytes read in another encoding than the page's."""
+    declared = {where: codec for where, codec in decoded.declared}
+    said = ", ".join(f"{codec} ({where})" for where, codec in decoded.declared) or "nothing"
+    found: list[dict[str, object]] = []
+    if decoded.bad_bytes:
+        first = ", ".join(f"{o:,}" for o in decoded.bad_offsets)
+        found.append(
+            {
+                "kind": "undecodable",
+                "message": (
+                    f"{decoded.bad_bytes:,} bytes could not be decoded as {decoded.encoding}"
+                    f" and show as U+FFFD (\ufffd); first at byte {first}; declared: {said}"
+                ),
+                "bytes": decoded.bad_bytes,
+                "sequences": decoded.replaced,
+                "offsets": list(decoded.bad_offsets),
+                "encoding": decoded.encoding,
+                "declared": declared,
+            }
+        )
+    if decoded.recovered_bytes:
+        first = ", ".join(f"{o:,}" for o in decoded.recovered_offsets)
+        found.append(
+            {
+                "kind": "mixed-encoding",
+                "message": (
+                    f"{decoded.recovered_bytes:,} bytes were not {decoded.encoding} but read"
+                    f" cleanly as gb18030 and were decoded as such; runs start at byte {first};"
+                    f" declared: {said}"
+                ),
+                "bytes": decoded.recovered_bytes,
+                "offsets": list(decoded.recovered_offsets),
+                "encoding": decoded.encoding,
+                "recovered_as": "gb18030",
+                "declared": declared,
+            }
+        )
+    return found

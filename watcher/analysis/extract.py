@@ -44,6 +44,7 @@ from urllib.parse import urljoin, urlsplit
 from cssselect import HTMLTranslator, SelectorError
 from lxml import etree
 
+from watcher.analysis.filelinks import mark_attachment_links
 from watcher.core.models import Document, Link
 
 __all__ = [
@@ -216,6 +217,7 @@ def extract_with_report(
         regions = [root]
 
     found = _links(regions, base) if links else []
+    mark_attachment_links(regions)  # "[file.pdf]" after each attachment link's text
     text = _normalise(_LINE.join([*head, *_laid_out_text(root, regions)]))
     if patterns:
         for pattern in patterns:

@@ -80,6 +80,7 @@ def page_of(
         previous_text_sha256=previous_text_sha256,
         diff_timeout=diff_timeout,
         excerpt_limit=excerpt_limit,
+        content_disposition=fetched.header("content-disposition"),
     )
 
 

@@ -71,6 +71,7 @@ def capture_of(
         dom_sha256=analysis.raw_sha256 if evidence is not None else None,
         screenshot_sha256=evidence.screenshot_sha256 if evidence is not None else None,
         extraction_version=analysis.extraction_version,
+        warnings=[dict(w) for w in analysis.warnings] or None,
     )
 
 
@@ -164,6 +165,7 @@ def stored_result(
         title=analysis.title,
         looks_removed=analysis.looks_removed,
         attachment_links=analysis.attachment_links if role and role.attachments else (),
+        warnings=analysis.warnings,
     )
 
 

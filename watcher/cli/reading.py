@@ -202,6 +202,7 @@ def show(ctx: Context, capture_id: str, raw: bool, as_json: bool) -> None:
             "hits": [h.to_json() for h in found],
             "screenshot_sha256": capture.screenshot_sha256,
             "dom_sha256": capture.dom_sha256,
+            "warnings": capture.warnings or [],
             "text": text,
         }
         click.echo(json.dumps(payload, ensure_ascii=False))
@@ -247,6 +248,10 @@ def _print_capture(
     for label, value in _capture_facts(capture, found):
         facts.add_row(label, Text(value))
     ctx.out.print(facts)
+    for warning in capture.warnings or []:
+        # said before the text: what the text does not hold of the page's bytes
+        message = f"warning: {warning.get('message', warning)}"
+        ctx.out.print(Text(message, style="yellow"), soft_wrap=True)
     if found:
         ctx.out.print()
         for hit in found:
@@ -297,6 +302,8 @@ def _capture_facts(capture: Any, found: list[Any]) -> list[tuple[str, str]]:
     if capture.previous_id:
         rows.append(("change", f"+{capture.added}/−{capture.removed} characters"))
     rows.append(("keyword hits", str(len(found)) if found else "none"))
+    if capture.metadata and capture.metadata.get("file_name"):
+        rows.append(("file name", capture.metadata["file_name"]))  # from Content-Disposition
     rows += [
         (label, capture.metadata[key])
         for key, label in METADATA_LABELS.items()

@@ -44,6 +44,11 @@ class Decoded:
     encoding: str  # Python codec name actually used, e.g. "gb18030"
     source: Literal["bom", "header", "meta", "detected", "utf-8", "fallback"]
     replaced: int = 0  # count of undecodable sequences replaced by U+FFFD
+    declared: tuple[tuple[str, str], ...] = ()  # (where, codec): what header and meta said
+    bad_bytes: int = 0  # bytes replaced by U+FFFD
+    bad_offsets: tuple[int, ...] = ()  # where the first of them are in the body (bytes)
+    recovered_bytes: int = 0  # bytes of a UTF-8 page that were read as GB18030 instead
+    recovered_offsets: tuple[int, ...] = ()  # where the first of those runs start
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,7 @@ class DocumentCheck:
     capture_id: str | None
     hits: tuple[Hit, ...] = ()
     kind: str = "document"  # or "attachment"
+    warnings: tuple[dict[str, object], ...] = ()  # its capture's (see CheckResult)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -100,6 +106,7 @@ class DocumentCheck:
             "capture_id": self.capture_id,
             "kind": self.kind,
             "hits": [h.to_json() for h in self.hits],
+            "warnings": list(self.warnings),
         }
 
 
@@ -158,6 +165,9 @@ class CheckResult:
     error_kind: str | None = None  # a failed fetch: http, blocked, timeout, connection …
     attachment_links: tuple[tuple[str, str], ...] = ()  # a document's (url, text) links
     listing: ListingOutcome | None = None  # a listing target's documents
+    # what reading the stored bytes could not do right (undecodable bytes, …): the
+    # capture's warnings, each {"kind", "message", …details}
+    warnings: tuple[dict[str, object], ...] = ()
 
     def to_json(self) -> dict[str, object]:
         listing = self.listing or ListingOutcome()
@@ -184,5 +194,6 @@ class CheckResult:
             "suspected_documents": [d.to_json() for d in listing.suspected],
             "delisted_documents": [d.to_json() for d in listing.delisted],
             "restored_documents": [d.to_json() for d in listing.restored],
+            "warnings": list(self.warnings),
             "error": self.error,
         }

@@ -359,6 +359,7 @@ class Follower:
                 capture_id=outcome.capture_id,
                 hits=outcome.hits,
                 kind=doc.kind,
+                warnings=outcome.warnings,
             )
             (tally.new if first else tally.changed).append(checked)
 

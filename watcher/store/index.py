@@ -63,6 +63,7 @@ class CaptureRow:
     dom_sha256: str | None = None
     screenshot_sha256: str | None = None
     extraction_version: int | None = None  # None: made before versions were recorded
+    warnings: list[dict[str, Any]] | None = None  # what reading the bytes could not do
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class NewCapture:
     dom_sha256: str | None = None  # browser fetches: the rendered DOM (the text source)
     screenshot_sha256: str | None = None  # browser fetches: the full-page PNG
     extraction_version: int | None = None  # the extraction that made the text
+    warnings: list[dict[str, Any]] | None = None  # undecodable bytes, a file read in part …
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +331,7 @@ class Store:
             "dom_sha256": new.dom_sha256,
             "screenshot_sha256": new.screenshot_sha256,
             "extraction_version": new.extraction_version,
+            "warnings": new.warnings or None,
         }
 
     def save_check(self, check: CheckRecord) -> None:
@@ -658,6 +661,7 @@ def to_capture(row: sa.Row[Any]) -> CaptureRow:
         dom_sha256=m["dom_sha256"],
         screenshot_sha256=m["screenshot_sha256"],
         extraction_version=m["extraction_version"],
+        warnings=m["warnings"],
     )
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_HEAD = "0006_text"  # the newest migration's revision; a test keeps it in step
+SCHEMA_HEAD = "0007_evidence"  # the newest migration's revision; a test keeps it in step
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -88,6 +88,9 @@ captures = sa.Table(
     sa.Column("screenshot_sha256", sa.String(64)),
     # the version of the extraction that made text_sha256 (NULL: before versions, 1)
     sa.Column("extraction_version", sa.Integer),
+    # what reading the bytes could not do right: [{"kind", "message", ...details}]
+    # (undecodable bytes and their offsets, runs read as GB18030, a file read in part)
+    sa.Column("warnings", sa.JSON),
     sa.Index("ix_captures_target_fetched", "target_id", "fetched_at"),
     sa.Index("ix_captures_raw_sha256", "raw_sha256"),
     sa.Index("ix_captures_text_sha256", "text_sha256"),

@@ -86,6 +86,7 @@ def capture(request: Request, capture_id: str, text: bool = True) -> dict[str, A
         raise HTTPException(404, str(exc)) from None
     out = capture_json(row)
     out["headers"] = row.headers
+    out["warnings"] = row.warnings or []
     out["hits"] = [h.to_json() for h in store.hits_of(row.id)] if row.hit_count else []
     if text:
         out["text"] = store.text(row)
