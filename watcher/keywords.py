@@ -203,22 +203,9 @@ def _drop_overlapping_aliases(found: list[Occurrence]) -> list[Occurrence]:
 
 
 def changed_ranges(diff: TextDiff) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """Inserted spans in the new text and deleted spans in the old text."""
-    inserted: list[tuple[int, int]] = []
-    deleted: list[tuple[int, int]] = []
-    old_pos = new_pos = 0
-    for op in diff.ops:
-        n = len(op.text)
-        if op.kind == "insert":
-            inserted.append((new_pos, new_pos + n))
-            new_pos += n
-        elif op.kind == "delete":
-            deleted.append((old_pos, old_pos + n))
-            old_pos += n
-        else:
-            old_pos += n
-            new_pos += n
-    return inserted, deleted
+    """Inserted spans in the new text and deleted spans in the old text; a moved
+    block's text is neither (see ``TextDiff.changed_spans``)."""
+    return diff.changed_spans()
 
 
 def _overlaps(spans: list[tuple[int, int]], starts: list[int], start: int, end: int) -> bool:
