@@ -74,6 +74,7 @@ class Analysis:
     looks_removed: bool = False  # a short page saying it does not exist (soft 404)
     attachment_links: tuple[tuple[str, str], ...] = ()  # (absolute URL, link text)
     metadata: dict[str, str] | None = None  # a document's 发文字号, dates, issuer …
+    moved: int = 0  # characters in blocks that moved (neither added nor removed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,7 @@ def analyse(
     from watcher.keywords import find_hits
 
     document, encoding, source = document_of(page, links=page.document)
+    moved = 0
     text = document.text
     metadata = _metadata(page, text) if page.document else None
     # a notice re-published with a new lastmodifiedtime has changed, whatever its text
@@ -168,6 +170,7 @@ def analyse(
         diff = diff_texts(previous_text, text, timeout=page.diff_timeout)
         hits = find_hits(matcher, previous_text, text, diff)
         changed, added, removed, timed_out = True, diff.added, diff.removed, diff.timed_out
+        moved = diff.moved
         shown = excerpt.of_diff(diff, page.excerpt_limit)
     text_bytes = text.encode("utf-8")
     raw_digest, text_digest = sha256(page.body), sha256(text_bytes)
@@ -188,6 +191,7 @@ def analyse(
         looks_removed=looks_removed(document.title, text),
         attachment_links=_attachment_links(document) if page.document else (),
         metadata=metadata,
+        moved=moved,
     )
     return analysis, compressed
 

@@ -158,6 +158,7 @@ class CheckResult:
     error_kind: str | None = None  # a failed fetch: http, blocked, timeout, connection …
     attachment_links: tuple[tuple[str, str], ...] = ()  # a document's (url, text) links
     listing: ListingOutcome | None = None  # a listing target's documents
+    moved: int = 0  # characters of text that moved, counted neither as added nor removed
 
     def to_json(self) -> dict[str, object]:
         listing = self.listing or ListingOutcome()
@@ -175,6 +176,7 @@ class CheckResult:
             "title": self.title,
             "added": self.added,
             "removed": self.removed,
+            "moved": self.moved,
             "hits": [h.to_json() for h in self.hits],
             "documents": [d.to_json() for d in listing.new],
             # `removed` is the removed characters (DESIGN.md); documents gone are these
