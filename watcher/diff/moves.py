@@ -31,6 +31,7 @@ FUZZY_MIN = 20  # characters a line needs to be paired despite an edit
 FUZZY_MAX = 5000  # longer lines are paired only when equal (a char diff costs too much)
 ANCHOR = 12  # first / last characters that find candidates for a fuzzy pair
 SIMILAR = 0.8  # share of equal characters that makes an edited line the same line moved
+BALANCED = 0.1  # a region whose sides differ in length by less than this is edited in place
 MAX_TRIES = 4  # candidates checked with a char diff per deleted line
 WORK_PER_LINE = 64  # comparisons allowed per changed line ...
 WORK_BASE = 4096  # ... plus this
@@ -74,6 +75,7 @@ class _Search:
             self.new_region[c:d] = [r] * (d - c)
         self.used_old: set[int] = set()
         self.used_new: set[int] = set()
+        self.claimed: set[int] = set()  # regions with lines already paired
         changed = sum(b - a + d - c for a, b, c, d in regions)
         self.budget = WORK_BASE + WORK_PER_LINE * changed
         self.result = MoveSearch()
@@ -96,6 +98,7 @@ class _Search:
     def claim(self, match: Match) -> None:
         self.used_old.update(range(match.old_start, match.old_end))
         self.used_new.update(range(match.new_start, match.new_end))
+        self.claimed.update((self.old_region[match.old_start], self.new_region[match.new_start]))
         self.result.matches.append(match)
 
     # -- equal lines ----------------------------------------------------------------------
@@ -163,34 +166,44 @@ class _Search:
     # -- lines equal but for whitespace, or for one small edit ----------------------------
 
     def unpaired(self) -> tuple[list[int], list[int]]:
-        """Free deleted and inserted lines that start or end like no line of the other
-        side of their region: not edits in place, so maybe moved."""
+        """Free deleted and inserted lines that may have moved: not in a region whose
+        two sides are about as long (lines edited in place, the usual change), and
+        starting or ending like no line of the other side of their region."""
         olds: list[int] = []
         news: list[int] = []
-        for a, b, c, d in self.regions:
-            if b - a == 1 and d - c == 1:  # the usual edit: one line for one line
-                x, y = self.old[a], self.new[c]
-                if x[:ANCHOR] != y[:ANCHOR] and x[-ANCHOR:] != y[-ANCHOR:]:
-                    olds.append(a)
-                    news.append(c)
+        for r, (a, b, c, d) in enumerate(self.regions):
+            if r not in self.claimed and a < b and c < d:  # cheap: the usual region
+                old_chars, new_chars = sum(map(len, self.old[a:b])), sum(map(len, self.new[c:d]))
+                if abs(old_chars - new_chars) <= BALANCED * max(old_chars, new_chars):
+                    continue
+            old = self.free_lines(a, b, self.old, self.used_old, r in self.claimed)
+            new = self.free_lines(c, d, self.new, self.used_new, r in self.claimed)
+            if not old or not new:
+                olds += [i for i, _ in old]
+                news += [j for j, _ in new]
                 continue
-            old, new = self.old[a:b], self.new[c:d]
-            new_heads, new_tails = {x[:ANCHOR] for x in new}, {x[-ANCHOR:] for x in new}
-            old_heads, old_tails = {x[:ANCHOR] for x in old}, {x[-ANCHOR:] for x in old}
+            old_chars, new_chars = sum(len(x) for _, x in old), sum(len(x) for _, x in new)
+            if abs(old_chars - new_chars) <= BALANCED * max(old_chars, new_chars):
+                continue
+            new_heads, new_tails = {x[:ANCHOR] for _, x in new}, {x[-ANCHOR:] for _, x in new}
+            old_heads, old_tails = {x[:ANCHOR] for _, x in old}, {x[-ANCHOR:] for _, x in old}
             olds += [
-                a + k
-                for k, x in enumerate(old)
-                if x[:ANCHOR] not in new_heads and x[-ANCHOR:] not in new_tails
+                i for i, x in old if x[:ANCHOR] not in new_heads and x[-ANCHOR:] not in new_tails
             ]
             news += [
-                c + k
-                for k, x in enumerate(new)
-                if x[:ANCHOR] not in old_heads and x[-ANCHOR:] not in old_tails
+                j for j, x in new if x[:ANCHOR] not in old_heads and x[-ANCHOR:] not in old_tails
             ]
         return (
-            [i for i in olds if i not in self.used_old and len(self.old[i].strip()) >= MIN_CHARS],
-            [j for j in news if j not in self.used_new and len(self.new[j].strip()) >= MIN_CHARS],
+            [i for i in olds if len(self.old[i].strip()) >= MIN_CHARS],
+            [j for j in news if len(self.new[j].strip()) >= MIN_CHARS],
         )
+
+    @staticmethod
+    def free_lines(
+        start: int, end: int, lines: Sequence[str], used: set[int], claimed: bool
+    ) -> list[tuple[int, str]]:
+        pairs = list(zip(range(start, end), lines[start:end], strict=True))
+        return [(k, x) for k, x in pairs if k not in used] if claimed else pairs
 
     def fuzzy(self) -> None:
         olds, news = self.unpaired()

@@ -163,8 +163,12 @@ def diff_texts(old: str, new: str, timeout: float = 2.0) -> TextDiff:
                 block, coarse = _refine(block, old_lines, new_lines, deadline)
                 timed_out = timed_out or coarse
             blocks.append(block)
-    added = sum(_chars(op) for b in blocks for op in b.ops if op.kind == "insert")
-    removed = sum(_chars(op) for b in blocks for op in b.ops if op.kind == "delete")
+    added = sum(
+        len(op.text) - op.text.count("\n") for b in blocks for op in b.ops if op.kind == "insert"
+    )
+    removed = sum(
+        len(op.text) - op.text.count("\n") for b in blocks for op in b.ops if op.kind == "delete"
+    )
     moved = sum(m.chars for m in moves.moves)
     elapsed = time.perf_counter() - started
     return TextDiff(tuple(blocks), added, removed, timed_out, elapsed, moved, moves.moves)
