@@ -1,10 +1,15 @@
 import json
+import random
+import time
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watcher.diff import render
-from watcher.diff.ops import diff_texts, split_lines
+from watcher.analysis.extract import extract_with_report
+from watcher.diff import excerpt, moves, render
+from watcher.diff.moves import find_moves
+from watcher.diff.ops import Op, diff_texts, split_lines
 
 CJK = st.text(
     alphabet=st.sampled_from(list("船舶国防科工局通知发布的一是在\n abc，。　")), max_size=200
@@ -96,3 +101,150 @@ def test_json_renderer_has_counts_and_change_ops() -> None:
         }
     ]
     json.dumps(payload)
+
+
+# -- moves ----------------------------------------------------------------------------------
+
+PAGES = Path(__file__).parent / "fixtures" / "pages"
+CMSE = PAGES / "cmse.gov.cn" / "article_t20210106_47506.html"
+NOTICE = PAGES / "made" / "notice_gbk_meta_gb2312.html"
+
+
+def swap_paragraphs(html: str, first: str, second: str) -> str:
+    """The page with the two ``<p>`` holding ``first`` and ``second`` swapped."""
+
+    def para(key: str) -> tuple[int, int]:
+        at = html.index(key)
+        return html.rindex("<p", 0, at), html.index("</p>", at) + 4
+
+    (a1, b1), (a2, b2) = sorted([para(first), para(second)])
+    return html[:a1] + html[a2:b2] + html[b1:a2] + html[a1:b1] + html[b2:]
+
+
+def page_text(html: str) -> str:
+    return extract_with_report(html, "http://127.0.0.1/")[0].text
+
+
+def cmse_texts() -> tuple[str, str]:
+    html = CMSE.read_text("utf-8")
+    swapped = swap_paragraphs(html, "中国运载火箭技术研究院负责", "随着空间站工程规模")
+    return page_text(html), page_text(swapped)
+
+
+def test_two_swapped_paragraphs_of_a_real_page_are_a_move_not_delete_and_add() -> None:
+    old, new = cmse_texts()
+    d = diff_texts(old, new)
+    assert (d.old_text(), d.new_text()) == (old, new)
+    assert (d.added, d.removed) == (0, 0)  # was 729 added, 729 removed
+    assert len(d.moves) == 2  # both swapped blocks moved: the text between them is longer
+    chars = 0
+    for move in d.moves:
+        moved = "".join(split_lines(old)[move.old_start : move.old_end])
+        assert moved == "".join(split_lines(new)[move.new_start : move.new_end])
+        assert move.chars == len(moved) - moved.count("\n") and not move.edited
+        chars += move.chars
+    assert d.moved == chars == 731
+    assert d.changed
+    kinds = {op.kind for op in d.ops}
+    assert kinds == {"equal", "move_out", "move_in"}
+
+
+def test_a_moved_paragraph_with_a_small_edit_is_a_move_plus_that_edit() -> None:
+    old, new = cmse_texts()
+    edited = new.replace("随着空间站工程规模越来越大", "随着空间站工程的规模越来越大", 1)
+    d = diff_texts(old, edited)
+    assert (d.old_text(), d.new_text()) == (old, edited)
+    assert (d.added, d.removed) == (1, 0)
+    assert sorted(m.edited for m in d.moves) == [False, True]
+    inserted = [op.text for op in d.ops if op.kind == "insert"]
+    assert inserted == ["的"]
+
+
+def test_a_block_equal_but_for_whitespace_is_a_move() -> None:
+    lines = [f"第{i}条　本办法所称船舶工业科研项目，是指第{i}类项目。\n" for i in range(6)]
+    old = "".join(lines)
+    new = "".join([lines[0], lines[3], lines[1], lines[2].replace("　", "  "), *lines[4:]])
+    d = diff_texts(old, new)
+    assert (d.old_text(), d.new_text()) == (old, new)
+    assert d.moves and d.moved >= 2 * 20
+    assert d.removed <= 1 and d.added <= 2  # only the whitespace edit itself
+
+
+def test_short_and_same_region_lines_are_not_moves() -> None:
+    # a whitespace edit in place is an edit, and a block shorter than MIN_CHARS never moves
+    assert not diff_texts("　　一、验收范围。\n", "一、验收范围。\n").moves
+    assert not diff_texts("甲\n乙\n丙\n", "丙\n乙\n甲\n").moves
+
+
+def test_moves_in_every_renderer() -> None:
+    old, new = cmse_texts()
+    d = diff_texts(old, new)
+    move = d.moves[0]
+    text = render.to_text(d)
+    assert (move.old_start, move.old_end, move.new_start, move.new_end) == (59, 65, 69, 75)
+    assert "@@ move 1: moved to lines 70–75 @@\n<    60 空间站系统研制工作有序推进\n" in text
+    assert "@@ move 1: moved from lines 60–65 @@\n>    70 空间站系统研制工作有序推进\n" in text
+    assert "@@ move 2: moved from lines 72–75 @@\n>    60 科技人员巡视检查" in text
+    assert text.endswith("0 characters added, 0 removed, 731 moved\n")
+    assert "[-" not in text and "{+" not in text
+    for html in (render.to_html_inline(d), render.to_html_side_by_side(d)):
+        assert "<ins>" not in html and "<del>" not in html
+        assert 'id="move-1-out" href="#move-1-in">↷ moved to lines 70–75</a>' in html
+        assert 'id="move-1-in" href="#move-1-out">↶ moved from lines 60–65</a>' in html
+    payload = render.to_json(d)
+    assert (payload["added"], payload["removed"], payload["moved"]) == (0, 0, d.moved)
+    assert payload["moves"][0] == {
+        "old": [move.old_start + 1, move.old_end],
+        "new": [move.new_start + 1, move.new_end],
+        "chars": move.chars,
+        "edited": False,
+    }
+    moved_blocks = [b for b in payload["blocks"] if b["kind"] == "move"]
+    assert sorted(b["ops"][0][0] for b in moved_blocks) == ["move_in"] * 2 + ["move_out"] * 2
+    json.dumps(payload)
+
+
+def test_an_alert_excerpt_of_a_move_shows_it_moved_and_spends_no_budget() -> None:
+    old, new = cmse_texts()
+    shown = excerpt.of_diff(diff_texts(old, new), limit=10)
+    assert shown.omitted == 0
+    assert shown.hunks == (
+        (Op("move_in", "科技人员巡视检查空间站环控生保综合性能试验验证平台…"),),
+        (Op("move_in", "空间站系统研制工作有序推进…"),),
+    )
+
+
+def hostile_lines(rng: random.Random) -> tuple[str, str]:
+    """Thousands of identical lines and thousands of short lines, shuffled."""
+    same = ["——————————————————\n"] * 3000
+    short = [f"第{i:04d}项目名称\n" for i in range(3000)]
+    old = "".join(same + short)
+    rng.shuffle(short)
+    return old, "".join(short + same)
+
+
+def test_move_search_is_bounded_on_hostile_pages() -> None:
+    old, new = hostile_lines(random.Random(5))
+    old_lines, new_lines = split_lines(old), split_lines(new)
+    # the worst split: every line its own region, so every pair is a candidate move
+    n = min(len(old_lines), len(new_lines))
+    regions = [(i, i + 1, i, i + 1) for i in range(n)]
+    search = find_moves(old_lines, new_lines, regions)
+    changed = 2 * n
+    assert search.comparisons <= moves.WORK_BASE + moves.WORK_PER_LINE * changed
+    assert search.comparisons <= 4 * changed  # and far below it in fact: linear
+    # lines repeated more than MAX_SHARED times anchor nothing; the unique ones move
+    assert search.matches
+    assert all(old_lines[m.old_start].startswith("第") for m in search.matches)
+    d = diff_texts(old, new, timeout=0)
+    assert (d.old_text(), d.new_text()) == (old, new)
+
+
+def test_the_move_search_stops_at_its_budget() -> None:
+    lines = [f"第{i:05d}条　项目名称与内容说明\n" for i in range(4000)]
+    old_lines, new_lines = lines, lines[2000:] + lines[:2000]
+    regions = [(i, i + 1, i, i + 1) for i in range(4000)]
+    full = find_moves(old_lines, new_lines, regions)
+    assert not full.exhausted and full.matches
+    cut = find_moves(old_lines, new_lines, regions, deadline=time.perf_counter() - 1)
+    assert cut.exhausted and cut.comparisons <= 256

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from watcher.diff.ops import diff_texts
-from watcher.keywords import KeywordMatcher, find_hits, normalize, snippet
+from watcher.keywords import KeywordMatcher, changed_ranges, find_hits, normalize, snippet
 
 DATA = yaml.safe_load((Path(__file__).parent / "data" / "keyword_cases.yaml").read_text("utf-8"))
 MATCHER = KeywordMatcher(DATA["groups"])
@@ -86,3 +86,130 @@ def test_a_space_put_inside_a_term_does_not_add_it() -> None:
     assert find_hits(matcher, old, new, diff_texts(old, new)) == []
     old, new = "发布通知", "国防 科工局发布通知"
     assert [h.where for h in find_hits(matcher, old, new, diff_texts(old, new))] == ["added"]
+
+
+# -- moved paragraphs: their terms were not added ---------------------------------------
+
+PAGES = Path(__file__).parent / "fixtures" / "pages"
+NOTICE = PAGES / "made" / "notice_gbk_meta_gb2312.html"  # a real-shaped GBK notice
+CMSE = PAGES / "cmse.gov.cn" / "article_t20210106_47506.html"  # a real page
+SPACE = {"space": ["空间站", "长征五号B", "运载火箭"], "shipbuilding": ["船舶"]}
+
+
+def swap_paragraphs(html: str, first: str, second: str) -> str:
+    """The page with the two ``<p>`` holding ``first`` and ``second`` swapped."""
+
+    def para(key: str) -> tuple[int, int]:
+        at = html.index(key)
+        return html.rindex("<p", 0, at), html.index("</p>", at) + 4
+
+    (a1, b1), (a2, b2) = sorted([para(first), para(second)])
+    return html[:a1] + html[a2:b2] + html[b1:a2] + html[a1:b1] + html[b2:]
+
+
+def notice_versions(edit: tuple[str, str] | None = None) -> tuple[str, str]:
+    from watcher.analysis.extract import extract_with_report
+
+    html = NOTICE.read_bytes().decode("gbk")
+    swapped = swap_paragraphs(html, "一、验收范围", "三、请各单位")
+    if edit:
+        swapped = swapped.replace(*edit)
+    texts = [
+        extract_with_report(h, "http://127.0.0.1/", select=("#article",))[0].text
+        for h in (html, swapped)
+    ]
+    return texts[0], texts[1]
+
+
+def test_a_moved_paragraph_holding_a_term_is_no_hit() -> None:
+    old, new = notice_versions()
+    assert "船舶工业科研项目。" in old.split("一、验收范围")[1].split("\n")[0]
+    diff = diff_texts(old, new)
+    assert find_hits(KeywordMatcher(SPACE), old, new, diff) == []  # was: 船舶 "added"
+    assert (diff.added, diff.removed) == (0, 0)  # was 64 and 64
+    assert diff.moves
+
+
+def test_a_term_an_edit_completes_inside_a_moved_paragraph_is_still_added() -> None:
+    old, new = notice_versions()
+    old = old.replace("研制任务的船舶工业", "研制任务的船只工业")
+    diff = diff_texts(old, new)
+    assert diff.moves and (diff.added, diff.removed) == (1, 1)
+    hits = find_hits(KeywordMatcher(SPACE), old, new, diff)
+    assert [(h.term, h.where) for h in hits] == [("船舶", "added")]
+    assert new[hits[0].position : hits[0].position + 2] == "船舶"
+
+
+def test_a_term_across_the_edge_of_a_moved_block_is_new_there() -> None:
+    # the edges of a move are empty spans: only a term running across one overlaps it
+    diff = diff_texts(
+        "甲乙丙丁戊己庚辛\n中间一行文字内容\n", "中间一行文字内容\n甲乙丙丁戊己庚辛\n"
+    )
+    assert diff.moves
+    inserted, deleted = changed_ranges(diff)
+    assert (0, 0) in deleted and (9, 9) in deleted
+    assert (9, 9) in inserted and (18, 18) in inserted
+    assert not any(s < e for s, e in inserted + deleted)  # no text counted as changed
+
+
+E2E_CONFIG = """\
+settings:
+  host_delay: 0
+defaults:
+  retries: 0
+  timeout: 5s
+keywords:
+  space: [空间站, 长征五号B, 运载火箭]
+  shipbuilding: [船舶]
+targets:
+  - name: cmse
+    url: {base}/cmse.html
+  - name: notice
+    url: {base}/notice.html
+    select: "#article"
+"""
+
+
+def test_checking_a_real_page_whose_keyword_paragraphs_swapped_raises_no_hit(
+    http_server, tmp_path: Path
+) -> None:
+    """`watcher check` twice over HTTP: the second time two keyword-holding paragraphs
+    of each page are swapped. Nothing was added, so no term was (and no alert is due)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from watcher.cli.main import main
+
+    cmse = CMSE.read_text("utf-8")
+    notice = NOTICE.read_bytes().decode("gbk")
+    versions = {
+        "/cmse.html": (
+            cmse,
+            swap_paragraphs(cmse, "中国运载火箭技术研究院负责", "随着空间站工程规模"),
+        ),
+        "/notice.html": (notice, swap_paragraphs(notice, "一、验收范围", "三、请各单位")),
+    }
+    config = tmp_path / "targets.yaml"
+    config.write_text(E2E_CONFIG.format(base=http_server.url("").rstrip("/")), "utf-8")
+    data = tmp_path / "snapshots"
+
+    def check(version: int) -> dict[str, dict]:
+        for path, pages in versions.items():
+            charset = "gbk" if path == "/notice.html" else "utf-8"
+            body = pages[version].encode(charset)
+            http_server.route(path, body=body, headers={"Content-Type": "text/html"})
+        args = ["--config", str(config), "--data", str(data), "check", "--json", "--no-notify"]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+        return {line["target"]: line for line in lines}
+
+    first = check(0)
+    assert {t: r["status"] for t, r in first.items()} == {"cmse": "new", "notice": "new"}
+    second = check(1)
+    assert {t: r["status"] for t, r in second.items()} == {"cmse": "changed", "notice": "changed"}
+    added = [h for r in second.values() for h in r["hits"] if h["where"] == "added"]
+    assert added == []  # was 18 false "added" hits (17 on cmse, 船舶 on the notice)
+    assert [(r["added"], r["removed"]) for r in second.values()] == [(0, 0), (0, 0)]
+    assert second["cmse"]["moved"] == 731 and second["notice"]["moved"] == 64

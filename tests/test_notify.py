@@ -615,3 +615,18 @@ def test_an_anti_bot_block_is_told_as_a_block_not_an_outage(site, smtp) -> None:
     (mail,) = smtp.mailbox.messages
     assert mail["Subject"] == "MIIT 通知公告 blocked by the site — 3 checks in a row"
     assert "This is a block, not a deletion" in mail.get_body(("plain",)).get_content()
+
+
+def test_a_moved_paragraph_is_told_as_moved_not_as_added() -> None:
+    old = "标题\n一、验收范围：船舶工业科研项目。\n二、联系人：李镕（综合处）。\n三、报送材料。\n"
+    new = "标题\n二、联系人：李镕（综合处）。\n一、验收范围：船舶工业科研项目。\n三、报送材料。\n"
+    diff = diff_texts(old, new)
+    event = _event(
+        added=diff.added, removed=diff.removed, moved=diff.moved, excerpt=of_diff(diff, 300)
+    )
+    composed = Composer().compose(event)
+    assert composed.title == "MIIT 通知公告 changed (16 characters moved, none added or removed)"
+    assert "+0 / −0 characters, 16 moved" in composed.text
+    assert "(moved here) 一、验收范围：船舶工业科研项目。" in composed.text
+    assert composed.text.count("{+") == 1  # only in the legend of the markers
+    assert "<i>(moved here)</i> 一、验收范围：船舶工业科研项目。" in composed.html

@@ -3,6 +3,7 @@ checks of a local site: pages, JSON API, feeds, search, health, metrics, securit
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -433,3 +434,33 @@ async def test_reindex_fills_the_search_index_of_an_older_store(tmp_path: Path) 
         assert "船只工业" in (await c.get("/search", params={"q": "船只"})).text
     again = CliRunner().invoke(main, ["--config", str(config), "--data", str(data), "reindex"])
     assert "the search index is complete" in again.output
+
+
+def test_a_moved_paragraph_is_marked_where_it_went_and_where_it_came_from(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    from test_keywords import NOTICE, swap_paragraphs
+
+    notice = NOTICE.read_bytes().decode("gbk")
+    config = tmp_path / "targets.yaml"
+    config.write_text(
+        "settings: {host_delay: 0}\nkeywords:\n  shipbuilding: [船舶]\ntargets:\n"
+        f"  - name: notice\n    url: {http_server.url('/n')}\n    select: '#article'\n",
+        "utf-8",
+    )
+    data = tmp_path / "snapshots"
+    for page in (notice, swap_paragraphs(notice, "一、验收范围", "三、请各单位")):
+        http_server.route("/n", body=page.encode("gbk"), headers={"Content-Type": "text/html"})
+        check(config, data)
+
+    async def pages() -> list[str]:
+        async with app_client((config, data)) as client:
+            views = ("inline", "side")
+            return [(await client.get("/t/notice/diff", params={"view": v})).text for v in views]
+
+    for html in asyncio.run(pages()):
+        assert 'href="#move-1-in">↷ moved to line' in html
+        assert 'href="#move-1-out">↶ moved from line' in html
+        assert "<ins>" not in html and "<del>" not in html
+        assert '<mark class="hit"' not in html  # 船舶 moved: it was not added
+        assert "+0</span> <span" in html and "64 moved</span>" in html

@@ -244,7 +244,10 @@ def _drop_overlapping_aliases(found: list[Occurrence]) -> list[Occurrence]:
 
 def changed_ranges(diff: TextDiff) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """Inserted spans in the new text and deleted spans in the old text, without
-    their edge whitespace (an inserted space inside a term does not add it)."""
+    their edge whitespace (an inserted space inside a term does not add it); a moved
+    block's text is neither (see ``TextDiff.changed_spans``), its edges are empty spans."""
+    from watcher.diff.ops import NEW_KINDS, OLD_KINDS
+
     inserted: list[tuple[int, int]] = []
     deleted: list[tuple[int, int]] = []
     old_pos = new_pos = 0
@@ -252,14 +255,16 @@ def changed_ranges(diff: TextDiff) -> tuple[list[tuple[int, int]], list[tuple[in
         n = len(op.text)
         if op.kind == "insert":
             _add_trimmed(inserted, op.text, new_pos)
-            new_pos += n
         elif op.kind == "delete":
             _add_trimmed(deleted, op.text, old_pos)
+        if op.kind in OLD_KINDS:
             old_pos += n
-        else:
-            old_pos += n
+        if op.kind in NEW_KINDS:
             new_pos += n
-    return inserted, deleted
+    edges_in, edges_out = diff.changed_spans()  # a move's edges: empty spans
+    inserted += [span for span in edges_in if span[0] == span[1]]
+    deleted += [span for span in edges_out if span[0] == span[1]]
+    return sorted(set(inserted)), sorted(set(deleted))
 
 
 def _add_trimmed(spans: list[tuple[int, int]], text: str, at: int) -> None:

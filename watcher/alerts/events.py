@@ -42,6 +42,7 @@ class Event:
     hits: tuple[Hit, ...] = ()
     added: int = 0
     removed: int = 0
+    moved: int = 0  # characters that moved, neither added nor removed
     excerpt: Excerpt | None = None
     error: str | None = None
     failures: int = 0  # consecutive failed checks (error and recovered events)

@@ -89,6 +89,7 @@ class Analysis:
     metadata: dict[str, str] | None = None  # a document's 发文字号, dates, issuer …
     extraction_version: int | None = None  # the extraction that made the text
     warnings: tuple[dict[str, object], ...] = ()  # what reading the bytes could not do
+    moved: int = 0  # characters in blocks that moved (neither added nor removed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,7 @@ def analyse(
 
     reading = read_page(page, links=page.document)
     document, encoding, source = reading.document, reading.encoding, reading.source
+    moved = 0
     text = document.text
     metadata = reading.metadata or (_metadata(page, text) if page.document else None)
     # a notice re-published with a new lastmodifiedtime has changed, whatever its text
@@ -217,7 +219,7 @@ def analyse(
         diff = diff_texts(previous_text, text, timeout=page.diff_timeout)
         hits = find_hits(matcher, previous_text, text, diff)
         added, removed = _counts(diff, previous_text, text)
-        changed, timed_out = True, diff.timed_out
+        changed, timed_out, moved = True, diff.timed_out, diff.moved
         shown = excerpt.of_diff(diff, page.excerpt_limit)
     text_bytes = text.encode("utf-8")
     raw_digest, text_digest = sha256(page.body), sha256(text_bytes)
@@ -240,6 +242,7 @@ def analyse(
         metadata=metadata,
         extraction_version=EXTRACTION_VERSION,
         warnings=reading.warnings,
+        moved=moved,
     )
     return analysis, compressed
 
@@ -248,6 +251,7 @@ def _counts(diff: TextDiff, old: str, new: str) -> tuple[int, int]:
     """Characters added and removed, without newlines and without the spaces the
     comparison key folds (a space put between Hanzi adds nothing)."""
     from watcher.core.text import CJK_SPACE
+    from watcher.diff.ops import NEW_KINDS, OLD_KINDS
 
     folded_old = [m.start() for m in CJK_SPACE.finditer(old)]
     folded_new = [m.start() for m in CJK_SPACE.finditer(new)]
@@ -256,12 +260,11 @@ def _counts(diff: TextDiff, old: str, new: str) -> tuple[int, int]:
         n = len(op.text)
         if op.kind == "insert":
             added += n - op.text.count("\n") - _within(folded_new, new_pos, new_pos + n)
-            new_pos += n
         elif op.kind == "delete":
             removed += n - op.text.count("\n") - _within(folded_old, old_pos, old_pos + n)
+        if op.kind in OLD_KINDS:  # moved text is neither added nor removed
             old_pos += n
-        else:
-            old_pos += n
+        if op.kind in NEW_KINDS:
             new_pos += n
     return added, removed
 

@@ -410,7 +410,7 @@ def _html_diff(
         body = render.to_html_side_by_side(result, context)
     else:
         body = render.to_html_inline(result, context)
-    summary = f"{labels['old_label']} → {labels['new_label']}: +{result.added} / −{result.removed}"
+    summary = f"{labels['old_label']} → {labels['new_label']}: {render.summary(result)}"
     return HTML_PAGE.format(title=html.escape(name), summary=html.escape(summary), body=body)
 
 

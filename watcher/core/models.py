@@ -168,6 +168,7 @@ class CheckResult:
     # what reading the stored bytes could not do right (undecodable bytes, …): the
     # capture's warnings, each {"kind", "message", …details}
     warnings: tuple[dict[str, object], ...] = ()
+    moved: int = 0  # characters of text that moved, counted neither as added nor removed
 
     def to_json(self) -> dict[str, object]:
         listing = self.listing or ListingOutcome()
@@ -185,6 +186,7 @@ class CheckResult:
             "title": self.title,
             "added": self.added,
             "removed": self.removed,
+            "moved": self.moved,
             "hits": [h.to_json() for h in self.hits],
             "documents": [d.to_json() for d in listing.new],
             # `removed` is the removed characters (DESIGN.md); documents gone are these

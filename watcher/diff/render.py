@@ -11,7 +11,7 @@ import html
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from watcher.diff.ops import Block, Op, TextDiff
+from watcher.diff.ops import NEW_KINDS, OLD_KINDS, Block, Op, TextDiff
 
 Segment = tuple[str, str]  # (op kind, text without newlines)
 Span = tuple[int, int, str]  # (start column, end column, keyword group) within one line
@@ -22,20 +22,23 @@ Marks = Mapping[int, Sequence[Span]]  # 1-based line number -> spans to highligh
 class Row:
     """One displayed line pair: unchanged on both sides, or part of a change."""
 
-    kind: str  # "equal" | "change" | "fold"
+    kind: str  # "equal" | "change" | "fold" | "move"
     old_no: int | None  # 1-based line numbers; None where a side has no line
     new_no: int | None
     old: tuple[Segment, ...] | None
     new: tuple[Segment, ...] | None
     folded: int = 0  # for "fold" rows: how many unchanged lines are hidden
+    move: int | None = None  # for "move" rows: the move's number, from 1
+    other: tuple[int, int] | None = None  # ... the lines (1-based, inclusive) on the other side
+    first: bool = False  # ... the first row of the moved block on this side
 
 
 def side_lines(ops: tuple[Op, ...], side: str) -> list[tuple[Segment, ...]]:
     """Split a block's ops into one side's lines, each a list of marked segments."""
-    skip = "insert" if side == "old" else "delete"
+    keep = OLD_KINDS if side == "old" else NEW_KINDS
     lines: list[list[Segment]] = [[]]
     for op in ops:
-        if op.kind == skip:
+        if op.kind not in keep:
             continue
         for k, part in enumerate(op.text.split("\n")):
             if k:
@@ -53,6 +56,9 @@ def rows(diff: TextDiff, context: int = 3) -> Iterator[Row]:
     for index, block in enumerate(blocks):
         if block.kind == "change":
             yield from _change_rows(block)
+            continue
+        if block.kind == "move":
+            yield from _move_rows(diff, block)
             continue
         lines = side_lines(block.ops, "new")
         head = context if index > 0 else 0
@@ -88,6 +94,36 @@ def _change_rows(block: Block) -> Iterator[Row]:
             old[k] if k < len(old) else None,
             new[k] if k < len(new) else None,
         )
+
+
+def _move_rows(diff: TextDiff, block: Block) -> Iterator[Row]:
+    """A moved block where it was (old side) or where it is now (new side)."""
+    assert block.move is not None
+    move = diff.moves[block.move]
+    out = block.moved_out
+    lines = side_lines(block.ops, "old" if out else "new")
+    other = (move.new_start + 1, move.new_end) if out else (move.old_start + 1, move.old_end)
+    start = block.old_start if out else block.new_start
+    for k, line in enumerate(lines):
+        yield Row(
+            "move",
+            start + k + 1 if out else None,
+            None if out else start + k + 1,
+            line if out else None,
+            None if out else line,
+            move=block.move + 1,
+            other=other,
+            first=k == 0,
+        )
+
+
+def move_note(row: Row) -> str:
+    """Where a moved block went to or came from, for people: "moved to line 12"."""
+    assert row.other is not None
+    lines = (
+        f"line {row.other[0]}" if row.other[0] == row.other[1] else "lines {}–{}".format(*row.other)
+    )
+    return f"moved to {lines}" if row.old is not None else f"moved from {lines}"
 
 
 # -- text ---------------------------------------------------------------------------------
@@ -130,15 +166,28 @@ def to_text(
                 pending_new.append(f"+{row.new_no:>6} {_marked(row.new)}")
             continue
         flush()
-        if row.kind == "fold":
+        if row.kind == "move":
+            if row.first:
+                out.append(f"@@ move {row.move}: {move_note(row)} @@")
+            if row.old is not None:
+                out.append(f"<{row.old_no:>6} {_marked(row.old)}")
+            else:
+                out.append(f">{row.new_no:>6} {_marked(row.new or ())}")
+        elif row.kind == "fold":
             out.append(f"@@ {row.folded} unchanged lines @@")
         else:
             out.append(f" {row.new_no:>6} {_marked(row.new or ())}")
     flush()
     if diff.timed_out:
         out.append("(diff time budget ran out: some changes are shown whole, not per character)")
-    out.append(f"{diff.added} characters added, {diff.removed} removed")
+    out.append(summary(diff))
     return "\n".join(out) + "\n"
+
+
+def summary(diff: TextDiff) -> str:
+    """ "12 characters added, 3 removed, 172 moved" (moved only when something moved)."""
+    moved = f", {diff.moved} moved" if diff.moves else ""
+    return f"{diff.added} characters added, {diff.removed} removed{moved}"
 
 
 # -- JSON ---------------------------------------------------------------------------------
@@ -153,12 +202,24 @@ def to_json(diff: TextDiff) -> dict[str, object]:
             "old": [b.old_start + 1, b.old_end],
             "new": [b.new_start + 1, b.new_end],
         }
-        if b.kind == "change":
+        if b.kind != "equal":
             item["ops"] = [[op.kind, op.text] for op in b.ops]
+        if b.move is not None:
+            item["move"] = b.move
         blocks.append(item)
     return {
         "added": diff.added,
         "removed": diff.removed,
+        "moved": diff.moved,
+        "moves": [
+            {
+                "old": [m.old_start + 1, m.old_end],
+                "new": [m.new_start + 1, m.new_end],
+                "chars": m.chars,
+                "edited": m.edited,
+            }
+            for m in diff.moves
+        ],
         "changed": diff.changed,
         "timed_out": diff.timed_out,
         "elapsed_ms": round(diff.elapsed * 1000, 1),
@@ -259,7 +320,15 @@ def to_html_inline(
     for row in rows(diff, context):
         if row.kind != "change":
             in_change = False
-        if row.kind == "fold":
+        if row.kind == "move":
+            anchor = ""
+            if row.first:
+                change += 1
+                anchor = f' id="change-{change}"'
+            out.append(
+                f'<div class="line move {_move_class(row)}"{anchor}>{_move_cells(row, marks)}</div>'
+            )
+        elif row.kind == "fold":
             out.append(f'<div class="fold">{row.folded} unchanged lines</div>')
         elif row.kind == "equal":
             segments = _html_segments(row.new, _spans(marks, "new", row.new_no))
@@ -301,6 +370,25 @@ def to_html_side_by_side(
             in_change = False
             out.append(f'<tr class="fold"><td colspan="4">{row.folded} unchanged lines</td></tr>')
             continue
+        if row.kind == "move":
+            in_change = False
+            anchor = ""
+            if row.first:
+                change += 1
+                anchor = f' id="change-{change}"'
+            cell = _move_mark(row) + _html_segments(
+                row.old or row.new,
+                _spans(marks, "old" if row.old is not None else "new", row.old_no or row.new_no),
+            )
+            old_cell, new_cell = (cell, "") if row.old is not None else ("", cell)
+            out.append(
+                f'<tr class="move {_move_class(row)}"{anchor}>'
+                f'<td class="ln">{row.old_no or ""}</td>'
+                f'<td class="old">{old_cell}</td>'
+                f'<td class="ln">{row.new_no or ""}</td>'
+                f'<td class="new">{new_cell}</td></tr>'
+            )
+            continue
         cls, anchor = "ctx", ""
         if row.kind != "equal":
             cls = "change"
@@ -318,3 +406,33 @@ def to_html_side_by_side(
         )
     out.append("</table>")
     return "\n".join(out)
+
+
+def _move_class(row: Row) -> str:
+    return "move-out" if row.old is not None else "move-in"
+
+
+def _move_mark(row: Row) -> str:
+    """On a moved block's first row: a label saying where it went or came from,
+    linking to the other end (``#move-N-out`` / ``#move-N-in``)."""
+    if not row.first:
+        return ""
+    here, there = ("out", "in") if row.old is not None else ("in", "out")
+    return (
+        f'<a class="move-mark" id="move-{row.move}-{here}" href="#move-{row.move}-{there}">'
+        f"{'↷' if here == 'out' else '↶'} {html.escape(move_note(row))}</a>"
+    )
+
+
+def _move_cells(row: Row, marks: Mapping[str, Marks] | None) -> str:
+    if row.old is not None:
+        return (
+            _ln(row.old_no)
+            + _move_mark(row)
+            + _html_segments(row.old, _spans(marks, "old", row.old_no))
+        )
+    return (
+        _ln(row.new_no)
+        + _move_mark(row)
+        + _html_segments(row.new, _spans(marks, "new", row.new_no))
+    )
