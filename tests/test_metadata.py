@@ -71,10 +71,10 @@ GOLDEN: dict[str, tuple[dict[str, str], dict[str, str]]] = {
         {"published_date": "text", "source": "text"},
     ),
     # <li>来源：新华社</li><li>作者：</li><li>2023-12-01 14:43</li>: the date has no
-    # label, so it is not taken (a known gap, see the report).
+    # label, but it stands alone on the info line next to a labelled item.
     "kepu.gov.cn/article_content_1755244.html": (
-        {"source": "新华社"},
-        {"source": "text"},
+        {"source": "新华社", "published_date": "2023-12-01T14:43"},
+        {"source": "text", "published_date": "text"},
     ),
     # A search-results listing: every row has its own 发布时间; none is the page's.
     "jiujiang.gov.cn/irs_search_results.html": ({}, {}),
@@ -356,6 +356,11 @@ def test_dates_that_are_not_the_publication_date(text: str) -> None:
         ("工信部联规［２０２２］１２号", "工信部联规〔2022〕12号"),
         ("国卫办医函〔2024〕012号", "国卫办医函〔2024〕12号"),
         ("国务院令第750号", "国务院令第750号"),
+        ("工业和信息化部令 第 61 号", "工业和信息化部令第61号"),
+        ("工业和信息化部公告2022年第8号", "工业和信息化部公告2022年第8号"),
+        ("国家国防科技工业局公告 ２０２３年 第０３号", "国家国防科技工业局公告2023年第3号"),
+        ("工信厅科函〔2022〕12号", "工信厅科函〔2022〕12号"),
+        ("工信部规函[2023]5号", "工信部规函〔2023〕5号"),
     ],
 )
 def test_bracket_variants(raw: str, normalised: str) -> None:
@@ -365,6 +370,42 @@ def test_bracket_variants(raw: str, normalised: str) -> None:
     assert (meta.document_number, meta.document_number_raw) == (normalised, raw)
     text_meta = extract_metadata("", f"示例通知\n{raw}\n各有关单位：")
     assert (text_meta.document_number, text_meta.document_number_raw) == (normalised, raw)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2023-12-01 14:43",
+        "2023年12月1日",
+        "2023/12/01",
+        "２０２３－１２－０１",
+        "二〇二三年十二月一日",
+    ],
+)
+def test_a_bare_date_on_an_info_line_is_the_publication_date(value: str) -> None:
+    """The kepu.gov.cn info line (real page above), with each way dates are written."""
+    html = f"<h1>标题</h1><ul><li>来源：新华社</li><li>作者：</li><li>{value}</li></ul>"
+    meta = extract_metadata(html)
+    assert meta.published_date == ("2023-12-01T14:43" if ":" in value else "2023-12-01")
+    assert meta.sources["published_date"] == "text"
+
+
+def test_a_bare_date_loses_to_a_labelled_one_and_alone_means_nothing() -> None:
+    labelled = (
+        "<ul><li>来源：新华社</li><li>2023-12-01</li></ul><p>发布时间：2023-12-02 来源：x</p>"
+    )
+    assert extract_metadata(labelled).published_date == "2023-12-02"
+    # dates beside links, with no labelled neighbour: a list, not the page's date
+    assert (
+        extract_metadata("<ul><li><a>通知</a></li><li>2023-12-01</li></ul>").published_date is None
+    )
+
+
+def test_validity_where_the_page_states_it() -> None:
+    html = "<table><tr><td>有效性：</td><td>有效</td><td>主题分类：</td><td>工业</td></tr></table>"
+    meta = extract_metadata(html)
+    assert (meta.validity, meta.topic) == ("有效", "工业")
+    assert meta.sources["validity"] == "table"
 
 
 @pytest.mark.parametrize("raw", ["", "无", "国发2024年5号", "根据通知执行", "ICP备05070218号"])

@@ -61,6 +61,7 @@ class NoticeMetadata:
     published_date: str | None = None  # 发布日期
     index_number: str | None = None  # 索引号
     topic: str | None = None  # 主题分类
+    validity: str | None = None  # 有效性 / 时效性: 有效, 失效, 废止 …
     last_modified: str | None = None  # meta lastmodifiedtime: a change here is a change
     title: str | None = None  # 标题 / meta ArticleTitle
     source: str | None = None  # 信息来源 / meta ContentSource
@@ -94,6 +95,8 @@ def extract_metadata(html: str, text: str | None = None) -> NoticeMetadata:
         roots = []
     with contextlib.suppress(Exception):
         _from_labelled_elements(found, roots)
+    with contextlib.suppress(Exception):
+        _info_line_dates(found, roots)
     try:
         if not isinstance(text, str):
             text = _as_str(text) if text is not None else _body_text(roots)
@@ -115,7 +118,7 @@ def normalize_document_number(raw: str) -> str | None:
     if not isinstance(raw, str):
         return None
     compact = _normalise_chars(_clean(raw[:_MAX_VALUE])).replace(" ", "")
-    if not (_DOCUMENT_NUMBER.fullmatch(compact) or _DECREE_NUMBER.fullmatch(compact)):
+    if not any(form.fullmatch(compact) for form in _NUMBER_FORMS):
         return None  # the whole string must be the number, not a sentence around it
     match = _find_document_number(compact)
     return match[0] if match else None
@@ -173,6 +176,11 @@ _DOCUMENT_NUMBER = re.compile(
 )
 # Decrees have no year: 国务院令第750号, 工业和信息化部令第61号.
 _DECREE_NUMBER = re.compile(f"(?P<prefix>[{_CJK}]{{1,30}}令) ?第 ?(?P<num>\\d{{1,6}}) ?号")
+# Announcements number by year: 工业和信息化部公告2022年第8号.
+_NOTICE_NUMBER = re.compile(
+    f"(?P<prefix>[{_CJK}]{{1,30}}公告) ?(?P<year>(?:19|20)\\d\\d) ?年 ?第 ?(?P<num>\\d{{1,6}}) ?号"
+)
+_NUMBER_FORMS = (_DOCUMENT_NUMBER, _DECREE_NUMBER, _NOTICE_NUMBER)
 
 _DATE = re.compile(
     r"(?<!\d)(?P<y>(?:19|20)\d\d) ?(?:"
@@ -195,6 +203,10 @@ def _find_document_number(s: str) -> tuple[str, int, int] | None:
     match = _DOCUMENT_NUMBER.search(s)
     if match:
         number = f"{match['prefix']}〔{match['year']}〕{int(match['num'])}号"
+        return number, match.start(), match.end()
+    match = _NOTICE_NUMBER.search(s)
+    if match:
+        number = f"{match['prefix']}{match['year']}年第{int(match['num'])}号"
         return number, match.start(), match.end()
     match = _DECREE_NUMBER.search(s)
     if match:
@@ -281,6 +293,7 @@ _LABELS: dict[str, tuple[str, int]] = {
     **dict.fromkeys(("日期", "时间"), ("published_date", 1)),
     **dict.fromkeys(("索引号", "信息索引号"), ("index_number", 0)),
     **dict.fromkeys(("主题分类", "主题类别"), ("topic", 0)),
+    **dict.fromkeys(("有效性", "时效性", "效力状态"), ("validity", 0)),
     **dict.fromkeys(("标题", "文件标题"), ("title", 0)),
     **dict.fromkeys(("信息来源", "文章来源", "稿件来源"), ("source", 0)),
     "来源": ("source", 1),
@@ -375,7 +388,7 @@ def _field_value(name: str, value: str) -> tuple[str, str | None] | None:
 # --- collecting -----------------------------------------------------------------------
 
 _FIELDS = ("document_number", "issuer", "written_date", "published_date", "index_number")
-_FIELDS += ("topic", "last_modified", "title", "source")
+_FIELDS += ("topic", "validity", "last_modified", "title", "source")
 _LISTING_VALUES = 3  # distinct values of one label in one source: a listing page
 
 
@@ -643,6 +656,55 @@ def _from_labelled_elements(found: _Found, roots: list[etree._Element]) -> None:
             found.offer(pair.field, got[0], got[1], source, pair.rank)
 
 
+_DATE_FIRST_CHARS = frozenset("0123456789０１２３４５６７８９" + _CN_DIGITS)
+_BARE_DATE_RANK = 2  # below any labelled 发布日期 / 时间 in the text
+_MAX_SIBLINGS = 12
+
+
+def _info_line_dates(found: _Found, roots: list[etree._Element]) -> None:
+    """A date standing alone in an element next to a labelled one: the info line under
+    a title (kepu.gov.cn: ``<li>来源：新华社</li><li>作者：</li><li>2023-12-01 14:43</li>``).
+
+    A date alone anywhere else (a list of links, a calendar) says nothing of the page.
+    """
+    budget = _MAX_LABEL_ELEMENTS
+    for element in _elements(roots):
+        if not isinstance(element.tag, str) or element.tag in _CONTAINER_TAGS:
+            continue
+        if _first_char(element) not in _DATE_FIRST_CHARS:
+            continue
+        budget -= 1
+        if budget < 0:
+            break
+        raw = _short_text(element, _DATE_LINE_MAX)
+        compact = _normalise_chars(_clean(raw)).replace(" ", "") if raw else ""
+        # the time keeps a separator: "2023-12-0114:43" would not read as one
+        spaced = _normalise_chars(_clean(raw)) if raw else ""
+        if not compact or not (_DATE.fullmatch(spaced) or _CN_DATE.fullmatch(compact)):
+            continue
+        if _labelled_sibling(element):
+            found.offer("published_date", _parse_date(spaced), None, "text", _BARE_DATE_RANK)
+
+
+def _labelled_sibling(element: etree._Element) -> bool:
+    parent = element.getparent()
+    if parent is None:
+        return False
+    for i, sibling in enumerate(parent):
+        if i >= _MAX_SIBLINGS:
+            return False
+        if sibling is element or not isinstance(sibling.tag, str):
+            continue
+        if _first_char(sibling) not in _LABEL_FIRST_CHARS:
+            continue
+        text = _short_text(sibling, _MAX_LABEL_ELEMENT)
+        line = _clean(text) if text else ""
+        match = _LABEL.match(line)
+        if match and match["colon"]:
+            return True
+    return False
+
+
 # Where notice bodies live on the templates seen (gov.cn, MIIT, SASTIND, TRS, Hanweb),
 # best first: ids, then classes.
 _CONTENT_IDS = ("UCAP-CONTENT", "con_con", "zoom", "dochtmlcon", "article", "content")
@@ -735,7 +797,7 @@ def _standalone_number(found: _Found, head: str) -> None:
         compact = _normalise_chars(raw).replace(" ", "")
         if not 4 <= len(compact) <= 40:
             continue
-        if _DOCUMENT_NUMBER.fullmatch(compact) or _DECREE_NUMBER.fullmatch(compact):
+        if any(form.fullmatch(compact) for form in _NUMBER_FORMS):
             number = _find_document_number(compact)
             if number:
                 found.offer("document_number", number[0], raw, "text", _STANDALONE_RANK)
