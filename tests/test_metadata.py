@@ -6,6 +6,8 @@ pages by hand (see SOURCES.md there); the made-up pages cover one source kind ea
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from httpserver import HTTPServer
 
 from watcher.analysis.metadata import NoticeMetadata, extract_metadata, normalize_document_number
 
@@ -573,3 +576,121 @@ def test_threads_share_nothing() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(extract_metadata, pages))
     assert results == [extract_metadata(p) for p in pages]
+
+
+# --- plain targets: stored on the capture, told by check / history / the API -----------
+
+POLICY_TABLE = """<table class="bd1"><tbody>
+<tr><td><b>索<span></span>引<span></span>号：</b></td><td>000014349/2022-00012</td>
+    <td><b>主题分类：</b></td><td class="zcwj_ztfl">工业、交通\\信息产业（含电信）</td></tr>
+<tr><td><b>发文机关：</b></td><td>工业和信息化部</td>
+    <td><b>成文日期：</b></td><td>2022年03月01日</td></tr>
+<tr><td><b>发文字号：</b></td><td>工信部联规〔2022〕12号</td>
+    <td><b>发布日期：</b></td><td>2022年03月08日</td></tr>
+</tbody></table>
+"""
+
+
+def gov_policy_page() -> bytes:
+    """The real gov.cn page with the policy library's table.bd1 above its body, as
+    gov.cn's policy pages carry it (the real page is a gazette item without one)."""
+    html = page("gov.cn/gongbao_2007-23_content_711039.html")
+    anchor = '<div class="pages_content" id="UCAP-CONTENT">'
+    assert anchor in html
+    return html.replace(anchor, POLICY_TABLE + anchor, 1).encode("utf-8")
+
+
+PLAIN = {  # target -> path on the local site
+    "gov-policy": "/zhengce/content_1.htm",
+    "kepu": "/politics/content_1755244.html",
+    "zj-fgw": "/art/2016/11/22/art_1621004_30332664.html",
+}
+POLICY_METADATA = {
+    "document_number": "工信部联规〔2022〕12号",
+    "document_number_raw": "工信部联规〔2022〕12号",
+    "issuer": "工业和信息化部",
+    "written_date": "2022-03-01",
+    "published_date": "2022-03-08",
+    "index_number": "000014349/2022-00012",
+    "topic": "工业、交通\\信息产业（含电信）",
+    "last_modified": "2007-08-20T23:59:59",
+}
+
+
+def plain_site(server: HTTPServer, folder: Path) -> Path:
+    """Plain targets (no ``follow``) over real pages."""
+    bodies = {
+        "gov-policy": gov_policy_page(),
+        "kepu": (PAGES / "kepu.gov.cn/article_content_1755244.html").read_bytes(),
+        "zj-fgw": (PAGES / "fgw.zj.gov.cn/article_art_1621004_30332664.html").read_bytes(),
+    }
+    lines = ["settings: {host_delay: 0}", "targets:"]
+    for name, path in PLAIN.items():
+        server.route(path, body=bodies[name], headers={"Content-Type": "text/html; charset=utf-8"})
+        lines += [f"  - name: {name}", f"    url: {server.url(path)}", "    retries: 0"]
+    config = folder / "targets.yaml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config
+
+
+def run_cli(config: Path, *args: str) -> list[dict]:
+    from click.testing import CliRunner
+
+    from watcher.cli.main import main
+
+    data = config.parent / "snapshots"
+    result = CliRunner().invoke(main, ["--config", str(config), "--data", str(data), *args])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def test_plain_targets_keep_their_metadata_and_every_output_tells_it(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    config = plain_site(http_server, tmp_path)
+    first = {line["target"]: line for line in run_cli(config, "check", "--json", "--no-notify")}
+    assert first["gov-policy"]["metadata"] == POLICY_METADATA
+    assert first["kepu"]["metadata"] == {"published_date": "2023-12-01T14:43", "source": "新华社"}
+    assert first["zj-fgw"]["metadata"] == {
+        "published_date": "2016-11-22T09:53",
+        "title": "1-10月德清县固定资产投资结构趋稳趋优",
+        "source": "省发改委",
+    }
+    # the same bytes again: nothing new is stored, and the capture's metadata is still told
+    again = {line["target"]: line for line in run_cli(config, "check", "--json", "--no-notify")}
+    assert again["gov-policy"]["status"] == "unchanged"
+    assert again["gov-policy"]["metadata"] == POLICY_METADATA
+
+    (history,) = run_cli(config, "history", "gov-policy", "--json")
+    assert history["id"] == first["gov-policy"]["capture_id"]
+    assert history["metadata"] == POLICY_METADATA
+    (shown,) = run_cli(config, "show", history["id"], "--json")
+    assert shown["metadata"] == POLICY_METADATA
+
+    import httpx
+
+    from watcher.web.app import create_app
+
+    async def api() -> tuple[dict, dict]:
+        app = create_app(tmp_path / "snapshots", config)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            one = (await client.get(f"/api/captures/{history['id']}?text=false")).json()
+            listed = (await client.get("/api/targets/kepu/captures")).json()
+        return one, listed
+
+    one, listed = asyncio.run(api())
+    assert one["metadata"] == POLICY_METADATA
+    assert listed["captures"][0]["metadata"]["published_date"] == "2023-12-01T14:43"
+
+
+def test_a_page_without_metadata_says_so_with_an_empty_object(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    http_server.route("/p", body=b"<html><body><p>plain words</p></body></html>")
+    config = tmp_path / "targets.yaml"
+    config.write_text(f"targets:\n  - name: p\n    url: {http_server.url('/p')}\n")
+    (line,) = run_cli(config, "check", "--json", "--no-notify")
+    assert line["metadata"] == {}
+    (history,) = run_cli(config, "history", "p", "--json")
+    assert history["metadata"] == {}

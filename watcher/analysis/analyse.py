@@ -51,7 +51,7 @@ class Page:
     previous_text_sha256: str | None = None  # None on a first capture
     diff_timeout: float = 2.0
     excerpt_limit: int = 1500  # changed characters kept for the alert message
-    document: bool = False  # a listing's document: its attachment links and metadata
+    document: bool = False  # a listing's document: its attachment links
     previous_last_modified: str | None = None  # the notice's last metadata time, if any
 
 
@@ -73,7 +73,7 @@ class Analysis:
     excerpt: Excerpt | None = None  # what changed, bounded, for messages
     looks_removed: bool = False  # a short page saying it does not exist (soft 404)
     attachment_links: tuple[tuple[str, str], ...] = ()  # (absolute URL, link text)
-    metadata: dict[str, str] | None = None  # a document's 发文字号, dates, issuer …
+    metadata: dict[str, str] | None = None  # a notice's 发文字号, dates, issuer …
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +150,7 @@ def analyse(
 
     document, encoding, source = document_of(page, links=page.document)
     text = document.text
-    metadata = _metadata(page, text) if page.document else None
+    metadata = _metadata(page, text)  # any HTML page: plain targets cite notices too
     # a notice re-published with a new lastmodifiedtime has changed, whatever its text
     touched = bool(
         metadata

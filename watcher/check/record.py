@@ -163,6 +163,7 @@ def stored_result(
         title=analysis.title,
         looks_removed=analysis.looks_removed,
         attachment_links=analysis.attachment_links if role and role.attachments else (),
+        metadata=new.metadata,
     )
 
 
@@ -182,4 +183,5 @@ def unchanged_result(
         duration=duration,
         size=len(fetched.body) if not fetched.not_modified else last.raw_size,
         title=last.title,
+        metadata=last.metadata,
     )

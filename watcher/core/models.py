@@ -158,6 +158,7 @@ class CheckResult:
     error_kind: str | None = None  # a failed fetch: http, blocked, timeout, connection …
     attachment_links: tuple[tuple[str, str], ...] = ()  # a document's (url, text) links
     listing: ListingOutcome | None = None  # a listing target's documents
+    metadata: dict[str, str] | None = None  # the capture's 发文字号, dates, issuer …
 
     def to_json(self) -> dict[str, object]:
         listing = self.listing or ListingOutcome()
@@ -176,6 +177,7 @@ class CheckResult:
             "added": self.added,
             "removed": self.removed,
             "hits": [h.to_json() for h in self.hits],
+            "metadata": dict(self.metadata or {}),  # keys: README, "Notice metadata"
             "documents": [d.to_json() for d in listing.new],
             # `removed` is the removed characters (DESIGN.md); documents gone are these
             "removed_documents": [d.url for d in listing.removed],

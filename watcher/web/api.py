@@ -43,6 +43,7 @@ def capture_json(c: CaptureRow) -> dict[str, Any]:
         "added": c.added,
         "removed": c.removed,
         "hit_count": c.hit_count,
+        "metadata": c.metadata or {},  # keys: README, "Notice metadata"
     }
 
 
