@@ -15,6 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from govpages import gov_policy_page
 from httpserver import HTTPServer
 
 from watcher.analysis.metadata import NoticeMetadata, extract_metadata, normalize_document_number
@@ -579,26 +580,6 @@ def test_threads_share_nothing() -> None:
 
 
 # --- plain targets: stored on the capture, told by check / history / the API -----------
-
-POLICY_TABLE = """<table class="bd1"><tbody>
-<tr><td><b>索<span></span>引<span></span>号：</b></td><td>000014349/2022-00012</td>
-    <td><b>主题分类：</b></td><td class="zcwj_ztfl">工业、交通\\信息产业（含电信）</td></tr>
-<tr><td><b>发文机关：</b></td><td>工业和信息化部</td>
-    <td><b>成文日期：</b></td><td>2022年03月01日</td></tr>
-<tr><td><b>发文字号：</b></td><td>工信部联规〔2022〕12号</td>
-    <td><b>发布日期：</b></td><td>2022年03月08日</td></tr>
-</tbody></table>
-"""
-
-
-def gov_policy_page() -> bytes:
-    """The real gov.cn page with the policy library's table.bd1 above its body, as
-    gov.cn's policy pages carry it (the real page is a gazette item without one)."""
-    html = page("gov.cn/gongbao_2007-23_content_711039.html")
-    anchor = '<div class="pages_content" id="UCAP-CONTENT">'
-    assert anchor in html
-    return html.replace(anchor, POLICY_TABLE + anchor, 1).encode("utf-8")
-
 
 PLAIN = {  # target -> path on the local site
     "gov-policy": "/zhengce/content_1.htm",

@@ -38,12 +38,18 @@ import contextlib
 import datetime as dt
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 
 from lxml import etree
 
-__all__ = ["NoticeMetadata", "extract_metadata", "normalize_document_number"]
+__all__ = [
+    "NoticeMetadata",
+    "extract_metadata",
+    "merge_listed",
+    "normalize_date",
+    "normalize_document_number",
+]
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,34 @@ def normalize_document_number(raw: str) -> str | None:
         return None  # the whole string must be the number, not a sentence around it
     match = _find_document_number(compact)
     return match[0] if match else None
+
+
+def normalize_date(raw: str) -> str | None:
+    """The first date in ``raw`` as the ISO string metadata uses (``2024.04.22`` ->
+    ``2024-04-22``), or None: listings write dates their own way."""
+    if not isinstance(raw, str):
+        return None
+    return _parse_date(_normalise_chars(_clean(raw[:_MAX_VALUE])))
+
+
+LISTED_PREFIX = "listing_"
+
+
+def merge_listed(
+    page: Mapping[str, str] | None, listed: Mapping[str, str] | None
+) -> dict[str, str] | None:
+    """A document's metadata: its own page's, and what its listing said of it.
+
+    The page wins where both give a field: it is the document itself. The listing's
+    values are kept under ``listing_<key>`` all the same, so a listing that
+    disagrees with its page (another 发文字号, another date) stays visible; a field
+    only the listing gives is also the document's.
+    """
+    merged = dict(page or {})
+    for key, value in (listed or {}).items():
+        merged[LISTED_PREFIX + key] = value
+        merged.setdefault(key, value)
+    return merged or None
 
 
 # --- characters -----------------------------------------------------------------------
