@@ -99,10 +99,11 @@ def extract_metadata(html: str, text: str | None = None) -> NoticeMetadata:
         _strip_dead(roots)  # changes the tree: after meta, before everything else
     except Exception:
         roots = []
+    dates: list[etree._Element] = []
     with contextlib.suppress(Exception):
-        _from_labelled_elements(found, roots)
+        dates = _from_labelled_elements(found, roots)
     with contextlib.suppress(Exception):
-        _info_line_dates(found, roots)
+        _info_line_dates(found, dates)
     try:
         if not isinstance(text, str):
             text = _as_str(text) if text is not None else _body_text(roots)
@@ -189,7 +190,7 @@ def _clean(s: str | None) -> str:
     """One line as written (full-width digits kept), whitespace collapsed, stripped."""
     if not s:
         return ""
-    return _SPACES.sub(" ", _INVISIBLE.sub("", s)).strip()
+    return " ".join(_INVISIBLE.sub("", s).split())  # split(): what \s+ matches, in C
 
 
 def _as_str(value: object) -> str:
@@ -608,7 +609,12 @@ def _short_text(element: etree._Element, limit: int) -> str | None:
 
 
 def _first_char(element: etree._Element) -> str:
-    """The first non-space character of the element's text, looked for near its start.
+    """The first non-space character of the element's text, looked for near its start."""
+    return _first_text(element)[:1]
+
+
+def _first_text(element: etree._Element) -> str:
+    """The first piece of the element's text, stripped on the left, or "".
 
     Only the first-child chain is followed (a few levels: ``<td><b>发文字号：``), so
     the test costs the same on a flat page and on one nested thousands deep.
@@ -617,12 +623,12 @@ def _first_char(element: etree._Element) -> str:
     for _ in range(4):
         text = (node.text or "").lstrip()
         if text:
-            return text[0]
+            return text
         if len(node) == 0 or not isinstance(node[0].tag, str):
             return ""
         tail = (node[0].tail or "").lstrip()
         if tail and len(node[0]) == 0 and not (node[0].text or "").strip():
-            return tail[0]  # <div><img>发布日期：…
+            return tail  # <div><img>发布日期：…
         node = node[0]
     return ""
 
@@ -657,14 +663,22 @@ def _in_table(*elements: etree._Element) -> bool:
     return False
 
 
-def _from_labelled_elements(found: _Found, roots: list[etree._Element]) -> None:
-    """Elements whose text starts with a label: metadata tables, info lines."""
+def _from_labelled_elements(found: _Found, roots: list[etree._Element]) -> list[etree._Element]:
+    """Elements whose text starts with a label: metadata tables, info lines.
+
+    Returns the elements whose text starts with a date, for ``_info_line_dates``
+    (one walk over the tree serves both).
+    """
     budget = _MAX_LABEL_ELEMENTS
+    dates: list[etree._Element] = []
     for element in _elements(roots):
         if not isinstance(element.tag, str) or element.tag in _CONTAINER_TAGS:
             continue
-        if _first_char(element) not in _LABEL_FIRST_CHARS:
-            continue  # cheap test that rules out nearly every element
+        first = _first_text(element)
+        if not first or first[0] not in _LABEL_FIRST_CHARS:  # rules out nearly every element
+            if _starts_with_date(first) and len(dates) < _MAX_LABEL_ELEMENTS:
+                dates.append(element)
+            continue
         budget -= 1
         if budget < 0:
             break
@@ -688,6 +702,7 @@ def _from_labelled_elements(found: _Found, roots: list[etree._Element]) -> None:
                 continue
             source = "table" if _in_table(element, where) else "text"
             found.offer(pair.field, got[0], got[1], source, pair.rank)
+    return dates
 
 
 _DATE_FIRST_CHARS = frozenset("0123456789０１２３４５６７８９" + _CN_DIGITS)
@@ -695,21 +710,19 @@ _BARE_DATE_RANK = 2  # below any labelled 发布日期 / 时间 in the text
 _MAX_SIBLINGS = 12
 
 
-def _info_line_dates(found: _Found, roots: list[etree._Element]) -> None:
+def _starts_with_date(text: str) -> bool:
+    if not text or text[0] not in _DATE_FIRST_CHARS:
+        return False
+    return bool(_DATE_START.match(_normalise_chars(text[:6])))
+
+
+def _info_line_dates(found: _Found, candidates: list[etree._Element]) -> None:
     """A date standing alone in an element next to a labelled one: the info line under
     a title (kepu.gov.cn: ``<li>来源：新华社</li><li>作者：</li><li>2023-12-01 14:43</li>``).
 
     A date alone anywhere else (a list of links, a calendar) says nothing of the page.
     """
-    budget = _MAX_LABEL_ELEMENTS
-    for element in _elements(roots):
-        if not isinstance(element.tag, str) or element.tag in _CONTAINER_TAGS:
-            continue
-        if _first_char(element) not in _DATE_FIRST_CHARS:
-            continue
-        budget -= 1
-        if budget < 0:
-            break
+    for element in candidates:
         raw = _short_text(element, _DATE_LINE_MAX)
         compact = _normalise_chars(_clean(raw)).replace(" ", "") if raw else ""
         # the time keeps a separator: "2023-12-0114:43" would not read as one
