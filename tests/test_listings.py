@@ -569,7 +569,9 @@ def test_a_json_listings_own_fields_are_kept_and_the_page_wins_visibly(site: Sit
         encoding="utf-8",
     )
     line = site.check()
-    assert len(line["documents"]) == 2
+    told = {site.path(d["url"]): d["metadata"] for d in line["documents"]}
+    assert told[policy]["document_number"] == "工信部联规〔2022〕12号"
+    assert told[plain]["issuer"] == "工业和信息化部"  # check --json tells what was stored
     docs = site.documents()
     assert docs[policy].listed_fields == listed[0]  # the item as the listing gave it
     assert docs[plain].listed_fields == listed[1]
@@ -602,3 +604,18 @@ def test_a_json_listings_own_fields_are_kept_and_the_page_wins_visibly(site: Sit
     )
     site.check()
     assert site.documents()[plain].listed_fields["puborg"] == "工业和信息化部科技司"
+    import httpx
+
+    from watcher.web.app import create_app
+
+    async def api() -> list[dict]:
+        app = create_app(site.folder / "snapshots", site.folder / "targets.yaml")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return (await client.get("/api/targets/miit-notices/documents")).json()
+
+    import asyncio
+
+    by_path = {site.path(d["url"]): d for d in asyncio.run(api())}
+    assert by_path[policy]["listed_fields"]["pcode"] == "工信部联规[2022]12号"
+    assert by_path[plain]["listed_fields"]["puborg"] == "工业和信息化部科技司"

@@ -91,6 +91,7 @@ class DocumentCheck:
     capture_id: str | None
     hits: tuple[Hit, ...] = ()
     kind: str = "document"  # or "attachment"
+    metadata: dict[str, str] | None = None  # its capture's 发文字号, dates, issuer …
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -100,6 +101,7 @@ class DocumentCheck:
             "capture_id": self.capture_id,
             "kind": self.kind,
             "hits": [h.to_json() for h in self.hits],
+            "metadata": dict(self.metadata or {}),
         }
 
 

@@ -374,6 +374,7 @@ class Follower:
                 capture_id=outcome.capture_id,
                 hits=outcome.hits,
                 kind=doc.kind,
+                metadata=outcome.metadata,
             )
             (tally.new if first else tally.changed).append(checked)
 

@@ -171,6 +171,7 @@ def listed(request: Request, name: str) -> list[dict[str, Any]]:
             "captures": d.captures,
             "hits": d.hits,
             "last_capture_id": d.last_capture_id,
+            "listed_fields": d.listed_fields or {},  # a JSON listing's item, as given
         }
         for d in views.listed_documents(context_of(request).store, name, limit=1000)
     ]
