@@ -23,6 +23,7 @@ from govsite import generate_pages
 from watcher.analysis.analyse import looks_removed
 from watcher.analysis.decode import decode_html
 from watcher.analysis.extract import extract_with_report
+from watcher.analysis.metadata import extract_metadata
 from watcher.keywords import KeywordMatcher, find_hits
 from watcher.store.blobs import ZSTD_LEVEL, sha256
 from watcher.store.search import index_terms
@@ -50,6 +51,7 @@ def main() -> None:
         timed("sha256", sha256, page.body)
         decoded = timed("decode", decode_html, page.body, page.content_type)
         doc, _ = timed("extract", extract_with_report, decoded.text, "http://127.0.0.1/")
+        timed("metadata", extract_metadata, decoded.text, doc.text)  # every HTML page's
         timed("keywords", find_hits, matcher, None, doc.text, None)
         timed("search terms", index_terms, doc.text)
         timed("soft 404", looks_removed, doc.title, doc.text)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from govpages import gov_policy_page
 from httpserver import HTTPServer
 
 from watcher.cli.main import main
@@ -523,3 +524,98 @@ def test_the_test_command_shows_the_items_and_the_first_notice(site: Site) -> No
     )
     assert f"{len(ITEMS) + len(PAGE2)} items the listing would follow" in human.stdout
     assert "first item: " + ITEMS[0][1] in human.stdout
+
+
+def test_a_json_listings_own_fields_are_kept_and_the_page_wins_visibly(site: Site) -> None:
+    """gov.cn's policy search gives pcode, puborg and pubtime per item: they are kept
+    with the document, fill in what its page lacks, and stay beside what it says."""
+    policy, plain = "/zhengce/content_1.htm", "/zhengce/content_2.htm"
+    site.server.route(policy, body=gov_policy_page(), headers=UTF8)
+    site.server.route(plain, body=notice("关于船舶工业的通知", "正文。"), headers=UTF8)
+    listed = [
+        {
+            "title": "工业和信息化部关于<em>船舶</em>工业的通知",
+            "url": site.server.url(policy),
+            "pcode": "工信部联规[2022]12号",  # the same number, written another way
+            "puborg": "工业和信息化部办公厅",  # not what the page says
+            "pubtime": 1646731805000,  # 2022-03-08 17:30:05 in Beijing
+            "pubtimeStr": "2022.03.08",
+            "summary": "推动船舶工业高质量发展",
+            "childtype": "工业、交通",
+        },
+        {
+            "title": "关于船舶工业的通知",
+            "url": site.server.url(plain),
+            "pcode": "工信厅科函〔2026〕３号",
+            "puborg": "工业和信息化部",
+            "pubtimeStr": "2026.11.10",
+        },
+    ]
+    search = {"code": 200, "searchVO": {"listVO": listed}}
+    site.server.route(
+        "/search",
+        body=json.dumps(search, ensure_ascii=False).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    config = site.write_config()
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        .replace(site.server.url("/list.html"), site.server.url("/search"))
+        .replace('      links: "ul.list li a"\n', '      items: "searchVO.listVO"\n')
+        .replace('      select: "#con_con"\n', "")
+        .replace("      pages: 2\n", "")
+        .replace('      next: "a.next"\n', "")
+        + "      date: pubtimeStr\n      baseline: false\n      attachments: false\n",
+        encoding="utf-8",
+    )
+    line = site.check()
+    told = {site.path(d["url"]): d["metadata"] for d in line["documents"]}
+    assert told[policy]["document_number"] == "工信部联规〔2022〕12号"
+    assert told[plain]["issuer"] == "工业和信息化部"  # check --json tells what was stored
+    docs = site.documents()
+    assert docs[policy].listed_fields == listed[0]  # the item as the listing gave it
+    assert docs[plain].listed_fields == listed[1]
+    with Store(site.folder / "snapshots", readonly=True) as store:
+        own = store.history(docs[policy].name)[0].metadata
+        filled = store.history(docs[plain].name)[0].metadata
+    assert own["document_number"] == "工信部联规〔2022〕12号"
+    assert own["document_number_raw"] == "工信部联规〔2022〕12号"  # the page's own writing
+    assert own["listing_document_number_raw"] == "工信部联规[2022]12号"
+    assert own["issuer"] == "工业和信息化部"  # the page wins …
+    assert own["listing_issuer"] == "工业和信息化部办公厅"  # … and the listing stays visible
+    assert own["published_date"] == "2022-03-08"
+    assert own["listing_published_date"] == "2022-03-08T17:30:05"
+    assert filled == {  # the page says nothing: what the listing said is the document's
+        "document_number": "工信厅科函〔2026〕3号",
+        "document_number_raw": "工信厅科函〔2026〕３号",
+        "issuer": "工业和信息化部",
+        "published_date": "2026-11-10",
+        "listing_document_number": "工信厅科函〔2026〕3号",
+        "listing_document_number_raw": "工信厅科函〔2026〕３号",
+        "listing_issuer": "工业和信息化部",
+        "listing_published_date": "2026-11-10",
+    }
+    # the listing changes a field: the document keeps the newest, the capture its own
+    listed[1]["puborg"] = "工业和信息化部科技司"
+    site.server.route(
+        "/search",
+        body=json.dumps(search, ensure_ascii=False).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    site.check()
+    assert site.documents()[plain].listed_fields["puborg"] == "工业和信息化部科技司"
+    import httpx
+
+    from watcher.web.app import create_app
+
+    async def api() -> list[dict]:
+        app = create_app(site.folder / "snapshots", site.folder / "targets.yaml")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return (await client.get("/api/targets/miit-notices/documents")).json()
+
+    import asyncio
+
+    by_path = {site.path(d["url"]): d for d in asyncio.run(api())}
+    assert by_path[policy]["listed_fields"]["pcode"] == "工信部联规[2022]12号"
+    assert by_path[plain]["listed_fields"]["puborg"] == "工业和信息化部科技司"

@@ -6,6 +6,8 @@ pages by hand (see SOURCES.md there); the made-up pages cover one source kind ea
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +15,8 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from govpages import gov_policy_page
+from httpserver import HTTPServer
 
 from watcher.analysis.metadata import NoticeMetadata, extract_metadata, normalize_document_number
 
@@ -71,10 +75,10 @@ GOLDEN: dict[str, tuple[dict[str, str], dict[str, str]]] = {
         {"published_date": "text", "source": "text"},
     ),
     # <li>来源：新华社</li><li>作者：</li><li>2023-12-01 14:43</li>: the date has no
-    # label, so it is not taken (a known gap, see the report).
+    # label, but it stands alone on the info line next to a labelled item.
     "kepu.gov.cn/article_content_1755244.html": (
-        {"source": "新华社"},
-        {"source": "text"},
+        {"source": "新华社", "published_date": "2023-12-01T14:43"},
+        {"source": "text", "published_date": "text"},
     ),
     # A search-results listing: every row has its own 发布时间; none is the page's.
     "jiujiang.gov.cn/irs_search_results.html": ({}, {}),
@@ -356,6 +360,11 @@ def test_dates_that_are_not_the_publication_date(text: str) -> None:
         ("工信部联规［２０２２］１２号", "工信部联规〔2022〕12号"),
         ("国卫办医函〔2024〕012号", "国卫办医函〔2024〕12号"),
         ("国务院令第750号", "国务院令第750号"),
+        ("工业和信息化部令 第 61 号", "工业和信息化部令第61号"),
+        ("工业和信息化部公告2022年第8号", "工业和信息化部公告2022年第8号"),
+        ("国家国防科技工业局公告 ２０２３年 第０３号", "国家国防科技工业局公告2023年第3号"),
+        ("工信厅科函〔2022〕12号", "工信厅科函〔2022〕12号"),
+        ("工信部规函[2023]5号", "工信部规函〔2023〕5号"),
     ],
 )
 def test_bracket_variants(raw: str, normalised: str) -> None:
@@ -365,6 +374,42 @@ def test_bracket_variants(raw: str, normalised: str) -> None:
     assert (meta.document_number, meta.document_number_raw) == (normalised, raw)
     text_meta = extract_metadata("", f"示例通知\n{raw}\n各有关单位：")
     assert (text_meta.document_number, text_meta.document_number_raw) == (normalised, raw)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2023-12-01 14:43",
+        "2023年12月1日",
+        "2023/12/01",
+        "２０２３－１２－０１",
+        "二〇二三年十二月一日",
+    ],
+)
+def test_a_bare_date_on_an_info_line_is_the_publication_date(value: str) -> None:
+    """The kepu.gov.cn info line (real page above), with each way dates are written."""
+    html = f"<h1>标题</h1><ul><li>来源：新华社</li><li>作者：</li><li>{value}</li></ul>"
+    meta = extract_metadata(html)
+    assert meta.published_date == ("2023-12-01T14:43" if ":" in value else "2023-12-01")
+    assert meta.sources["published_date"] == "text"
+
+
+def test_a_bare_date_loses_to_a_labelled_one_and_alone_means_nothing() -> None:
+    labelled = (
+        "<ul><li>来源：新华社</li><li>2023-12-01</li></ul><p>发布时间：2023-12-02 来源：x</p>"
+    )
+    assert extract_metadata(labelled).published_date == "2023-12-02"
+    # dates beside links, with no labelled neighbour: a list, not the page's date
+    assert (
+        extract_metadata("<ul><li><a>通知</a></li><li>2023-12-01</li></ul>").published_date is None
+    )
+
+
+def test_validity_where_the_page_states_it() -> None:
+    html = "<table><tr><td>有效性：</td><td>有效</td><td>主题分类：</td><td>工业</td></tr></table>"
+    meta = extract_metadata(html)
+    assert (meta.validity, meta.topic) == ("有效", "工业")
+    assert meta.sources["validity"] == "table"
 
 
 @pytest.mark.parametrize("raw", ["", "无", "国发2024年5号", "根据通知执行", "ICP备05070218号"])
@@ -532,3 +577,101 @@ def test_threads_share_nothing() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(extract_metadata, pages))
     assert results == [extract_metadata(p) for p in pages]
+
+
+# --- plain targets: stored on the capture, told by check / history / the API -----------
+
+PLAIN = {  # target -> path on the local site
+    "gov-policy": "/zhengce/content_1.htm",
+    "kepu": "/politics/content_1755244.html",
+    "zj-fgw": "/art/2016/11/22/art_1621004_30332664.html",
+}
+POLICY_METADATA = {
+    "document_number": "工信部联规〔2022〕12号",
+    "document_number_raw": "工信部联规〔2022〕12号",
+    "issuer": "工业和信息化部",
+    "written_date": "2022-03-01",
+    "published_date": "2022-03-08",
+    "index_number": "000014349/2022-00012",
+    "topic": "工业、交通\\信息产业（含电信）",
+    "last_modified": "2007-08-20T23:59:59",
+}
+
+
+def plain_site(server: HTTPServer, folder: Path) -> Path:
+    """Plain targets (no ``follow``) over real pages."""
+    bodies = {
+        "gov-policy": gov_policy_page(),
+        "kepu": (PAGES / "kepu.gov.cn/article_content_1755244.html").read_bytes(),
+        "zj-fgw": (PAGES / "fgw.zj.gov.cn/article_art_1621004_30332664.html").read_bytes(),
+    }
+    lines = ["settings: {host_delay: 0}", "targets:"]
+    for name, path in PLAIN.items():
+        server.route(path, body=bodies[name], headers={"Content-Type": "text/html; charset=utf-8"})
+        lines += [f"  - name: {name}", f"    url: {server.url(path)}", "    retries: 0"]
+    config = folder / "targets.yaml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config
+
+
+def run_cli(config: Path, *args: str) -> list[dict]:
+    from click.testing import CliRunner
+
+    from watcher.cli.main import main
+
+    data = config.parent / "snapshots"
+    result = CliRunner().invoke(main, ["--config", str(config), "--data", str(data), *args])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def test_plain_targets_keep_their_metadata_and_every_output_tells_it(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    config = plain_site(http_server, tmp_path)
+    first = {line["target"]: line for line in run_cli(config, "check", "--json", "--no-notify")}
+    assert first["gov-policy"]["metadata"] == POLICY_METADATA
+    assert first["kepu"]["metadata"] == {"published_date": "2023-12-01T14:43", "source": "新华社"}
+    assert first["zj-fgw"]["metadata"] == {
+        "published_date": "2016-11-22T09:53",
+        "title": "1-10月德清县固定资产投资结构趋稳趋优",
+        "source": "省发改委",
+    }
+    # the same bytes again: nothing new is stored, and the capture's metadata is still told
+    again = {line["target"]: line for line in run_cli(config, "check", "--json", "--no-notify")}
+    assert again["gov-policy"]["status"] == "unchanged"
+    assert again["gov-policy"]["metadata"] == POLICY_METADATA
+
+    (history,) = run_cli(config, "history", "gov-policy", "--json")
+    assert history["id"] == first["gov-policy"]["capture_id"]
+    assert history["metadata"] == POLICY_METADATA
+    (shown,) = run_cli(config, "show", history["id"], "--json")
+    assert shown["metadata"] == POLICY_METADATA
+
+    import httpx
+
+    from watcher.web.app import create_app
+
+    async def api() -> tuple[dict, dict]:
+        app = create_app(tmp_path / "snapshots", config)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            one = (await client.get(f"/api/captures/{history['id']}?text=false")).json()
+            listed = (await client.get("/api/targets/kepu/captures")).json()
+        return one, listed
+
+    one, listed = asyncio.run(api())
+    assert one["metadata"] == POLICY_METADATA
+    assert listed["captures"][0]["metadata"]["published_date"] == "2023-12-01T14:43"
+
+
+def test_a_page_without_metadata_says_so_with_an_empty_object(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    http_server.route("/p", body=b"<html><body><p>plain words</p></body></html>")
+    config = tmp_path / "targets.yaml"
+    config.write_text(f"targets:\n  - name: p\n    url: {http_server.url('/p')}\n")
+    (line,) = run_cli(config, "check", "--json", "--no-notify")
+    assert line["metadata"] == {}
+    (history,) = run_cli(config, "history", "p", "--json")
+    assert history["metadata"] == {}

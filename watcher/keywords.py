@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from watcher.core.models import Hit, Where
-from watcher.core.text import MATCH_SPACE, snippet, t2s
+from watcher.core.text import MATCH_SPACE, fold_document_numbers, snippet, t2s
 from watcher.diff.ops import TextDiff
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def _per_char(text: str, step: Callable[[str], str]) -> tuple[str, list[int]]:
 
 def normalize_term(text: str) -> str:
     """The form a term or a text is compared in."""
-    return _fold_spaces(t2s().convert(_nfkc(text)[0]))[0]
+    return _fold_spaces(t2s().convert(_nfkc(fold_document_numbers(text)[0])[0]))[0]
 
 
 _LINE_BREAKS = str.maketrans("\n\r", "  ")
@@ -153,12 +153,15 @@ def normalize(text: str) -> tuple[str, list[int] | None]:
     positions are the same on both sides. Latin case is left alone: patterns are
     compiled with IGNORECASE, which is much cheaper than casefolding a page.
     """
+    text, folded = fold_document_numbers(text)  # 国发[2022]5号 is 国发〔2022〕5号
     text, mapping = _nfkc(text)
     simplified = t2s().convert(text)
     if len(simplified) != len(text):  # a phrase rule changed length: go per character
         convert = t2s().convert
         simplified, step = _per_char(text, convert)
         mapping = step if mapping is None else [mapping[i] for i in step]
+    if folded is not None:
+        mapping = folded if mapping is None else [folded[i] for i in mapping]
     return simplified, mapping
 
 
@@ -215,8 +218,9 @@ class KeywordMatcher:
 
 
 def _compile(source: str) -> re.Pattern[str]:
-    if source.startswith(REGEX_PREFIX):
-        return re.compile(normalize_term(source[len(REGEX_PREFIX) :]), re.IGNORECASE)
+    if source.startswith(REGEX_PREFIX):  # a pattern's brackets are syntax: not folded
+        pattern = t2s().convert(_nfkc(source[len(REGEX_PREFIX) :])[0])
+        return re.compile(pattern, re.IGNORECASE)
     term = normalize_term(source)
     # IGNORECASE defeats the regex engine's fast literal search: use it only for cased terms
     flags = re.IGNORECASE if term.lower() != term.upper() else 0

@@ -28,6 +28,7 @@ METADATA_LABELS = {
     "published_date": "发布日期",
     "index_number": "索引号",
     "topic": "主题分类",
+    "validity": "有效性",
     "last_modified": "最后修改",
 }
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")

@@ -60,7 +60,7 @@ class Page:
     previous_text_sha256: str | None = None  # None on a first capture
     diff_timeout: float = 2.0
     excerpt_limit: int = 1500  # changed characters kept for the alert message
-    document: bool = False  # a listing's document: its attachment links and metadata
+    document: bool = False  # a listing's document: its attachment links
     previous_last_modified: str | None = None  # the notice's last metadata time, if any
     previous_extraction: int | None = None  # version that made the previous text, if known
     previous_source_sha256: str | None = None  # the bytes that text came from (raw or DOM)
@@ -201,7 +201,9 @@ def analyse(
     document, encoding, source = reading.document, reading.encoding, reading.source
     moved = 0
     text = document.text
-    metadata = reading.metadata or (_metadata(page, text) if page.document else None)
+    # any HTML page: plain targets cite notices too; a download's own facts (its file
+    # name) come with the reading
+    metadata = {**(_metadata(page, text) or {}), **(reading.metadata or {})} or None
     # a notice re-published with a new lastmodifiedtime has changed, whatever its text
     touched = bool(
         metadata

@@ -38,12 +38,18 @@ import contextlib
 import datetime as dt
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 
 from lxml import etree
 
-__all__ = ["NoticeMetadata", "extract_metadata", "normalize_document_number"]
+__all__ = [
+    "NoticeMetadata",
+    "extract_metadata",
+    "merge_listed",
+    "normalize_date",
+    "normalize_document_number",
+]
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class NoticeMetadata:
     published_date: str | None = None  # 发布日期
     index_number: str | None = None  # 索引号
     topic: str | None = None  # 主题分类
+    validity: str | None = None  # 有效性 / 时效性: 有效, 失效, 废止 …
     last_modified: str | None = None  # meta lastmodifiedtime: a change here is a change
     title: str | None = None  # 标题 / meta ArticleTitle
     source: str | None = None  # 信息来源 / meta ContentSource
@@ -92,8 +99,11 @@ def extract_metadata(html: str, text: str | None = None) -> NoticeMetadata:
         _strip_dead(roots)  # changes the tree: after meta, before everything else
     except Exception:
         roots = []
+    dates: list[etree._Element] = []
     with contextlib.suppress(Exception):
-        _from_labelled_elements(found, roots)
+        dates = _from_labelled_elements(found, roots)
+    with contextlib.suppress(Exception):
+        _info_line_dates(found, dates)
     try:
         if not isinstance(text, str):
             text = _as_str(text) if text is not None else _body_text(roots)
@@ -115,10 +125,38 @@ def normalize_document_number(raw: str) -> str | None:
     if not isinstance(raw, str):
         return None
     compact = _normalise_chars(_clean(raw[:_MAX_VALUE])).replace(" ", "")
-    if not (_DOCUMENT_NUMBER.fullmatch(compact) or _DECREE_NUMBER.fullmatch(compact)):
+    if not any(form.fullmatch(compact) for form in _NUMBER_FORMS):
         return None  # the whole string must be the number, not a sentence around it
     match = _find_document_number(compact)
     return match[0] if match else None
+
+
+def normalize_date(raw: str) -> str | None:
+    """The first date in ``raw`` as the ISO string metadata uses (``2024.04.22`` ->
+    ``2024-04-22``), or None: listings write dates their own way."""
+    if not isinstance(raw, str):
+        return None
+    return _parse_date(_normalise_chars(_clean(raw[:_MAX_VALUE])))
+
+
+LISTED_PREFIX = "listing_"
+
+
+def merge_listed(
+    page: Mapping[str, str] | None, listed: Mapping[str, str] | None
+) -> dict[str, str] | None:
+    """A document's metadata: its own page's, and what its listing said of it.
+
+    The page wins where both give a field: it is the document itself. The listing's
+    values are kept under ``listing_<key>`` all the same, so a listing that
+    disagrees with its page (another 发文字号, another date) stays visible; a field
+    only the listing gives is also the document's.
+    """
+    merged = dict(page or {})
+    for key, value in (listed or {}).items():
+        merged[LISTED_PREFIX + key] = value
+        merged.setdefault(key, value)
+    return merged or None
 
 
 # --- characters -----------------------------------------------------------------------
@@ -152,7 +190,7 @@ def _clean(s: str | None) -> str:
     """One line as written (full-width digits kept), whitespace collapsed, stripped."""
     if not s:
         return ""
-    return _SPACES.sub(" ", _INVISIBLE.sub("", s)).strip()
+    return " ".join(_INVISIBLE.sub("", s).split())  # split(): what \s+ matches, in C
 
 
 def _as_str(value: object) -> str:
@@ -173,6 +211,11 @@ _DOCUMENT_NUMBER = re.compile(
 )
 # Decrees have no year: 国务院令第750号, 工业和信息化部令第61号.
 _DECREE_NUMBER = re.compile(f"(?P<prefix>[{_CJK}]{{1,30}}令) ?第 ?(?P<num>\\d{{1,6}}) ?号")
+# Announcements number by year: 工业和信息化部公告2022年第8号.
+_NOTICE_NUMBER = re.compile(
+    f"(?P<prefix>[{_CJK}]{{1,30}}公告) ?(?P<year>(?:19|20)\\d\\d) ?年 ?第 ?(?P<num>\\d{{1,6}}) ?号"
+)
+_NUMBER_FORMS = (_DOCUMENT_NUMBER, _DECREE_NUMBER, _NOTICE_NUMBER)
 
 _DATE = re.compile(
     r"(?<!\d)(?P<y>(?:19|20)\d\d) ?(?:"
@@ -195,6 +238,10 @@ def _find_document_number(s: str) -> tuple[str, int, int] | None:
     match = _DOCUMENT_NUMBER.search(s)
     if match:
         number = f"{match['prefix']}〔{match['year']}〕{int(match['num'])}号"
+        return number, match.start(), match.end()
+    match = _NOTICE_NUMBER.search(s)
+    if match:
+        number = f"{match['prefix']}{match['year']}年第{int(match['num'])}号"
         return number, match.start(), match.end()
     match = _DECREE_NUMBER.search(s)
     if match:
@@ -281,6 +328,7 @@ _LABELS: dict[str, tuple[str, int]] = {
     **dict.fromkeys(("日期", "时间"), ("published_date", 1)),
     **dict.fromkeys(("索引号", "信息索引号"), ("index_number", 0)),
     **dict.fromkeys(("主题分类", "主题类别"), ("topic", 0)),
+    **dict.fromkeys(("有效性", "时效性", "效力状态"), ("validity", 0)),
     **dict.fromkeys(("标题", "文件标题"), ("title", 0)),
     **dict.fromkeys(("信息来源", "文章来源", "稿件来源"), ("source", 0)),
     "来源": ("source", 1),
@@ -375,7 +423,7 @@ def _field_value(name: str, value: str) -> tuple[str, str | None] | None:
 # --- collecting -----------------------------------------------------------------------
 
 _FIELDS = ("document_number", "issuer", "written_date", "published_date", "index_number")
-_FIELDS += ("topic", "last_modified", "title", "source")
+_FIELDS += ("topic", "validity", "last_modified", "title", "source")
 _LISTING_VALUES = 3  # distinct values of one label in one source: a listing page
 
 
@@ -561,7 +609,12 @@ def _short_text(element: etree._Element, limit: int) -> str | None:
 
 
 def _first_char(element: etree._Element) -> str:
-    """The first non-space character of the element's text, looked for near its start.
+    """The first non-space character of the element's text, looked for near its start."""
+    return _first_text(element)[:1]
+
+
+def _first_text(element: etree._Element) -> str:
+    """The first piece of the element's text, stripped on the left, or "".
 
     Only the first-child chain is followed (a few levels: ``<td><b>发文字号：``), so
     the test costs the same on a flat page and on one nested thousands deep.
@@ -570,12 +623,12 @@ def _first_char(element: etree._Element) -> str:
     for _ in range(4):
         text = (node.text or "").lstrip()
         if text:
-            return text[0]
+            return text
         if len(node) == 0 or not isinstance(node[0].tag, str):
             return ""
         tail = (node[0].tail or "").lstrip()
         if tail and len(node[0]) == 0 and not (node[0].text or "").strip():
-            return tail[0]  # <div><img>发布日期：…
+            return tail  # <div><img>发布日期：…
         node = node[0]
     return ""
 
@@ -610,14 +663,22 @@ def _in_table(*elements: etree._Element) -> bool:
     return False
 
 
-def _from_labelled_elements(found: _Found, roots: list[etree._Element]) -> None:
-    """Elements whose text starts with a label: metadata tables, info lines."""
+def _from_labelled_elements(found: _Found, roots: list[etree._Element]) -> list[etree._Element]:
+    """Elements whose text starts with a label: metadata tables, info lines.
+
+    Returns the elements whose text starts with a date, for ``_info_line_dates``
+    (one walk over the tree serves both).
+    """
     budget = _MAX_LABEL_ELEMENTS
+    dates: list[etree._Element] = []
     for element in _elements(roots):
         if not isinstance(element.tag, str) or element.tag in _CONTAINER_TAGS:
             continue
-        if _first_char(element) not in _LABEL_FIRST_CHARS:
-            continue  # cheap test that rules out nearly every element
+        first = _first_text(element)
+        if not first or first[0] not in _LABEL_FIRST_CHARS:  # rules out nearly every element
+            if _starts_with_date(first) and len(dates) < _MAX_LABEL_ELEMENTS:
+                dates.append(element)
+            continue
         budget -= 1
         if budget < 0:
             break
@@ -641,6 +702,54 @@ def _from_labelled_elements(found: _Found, roots: list[etree._Element]) -> None:
                 continue
             source = "table" if _in_table(element, where) else "text"
             found.offer(pair.field, got[0], got[1], source, pair.rank)
+    return dates
+
+
+_DATE_FIRST_CHARS = frozenset("0123456789０１２３４５６７８９" + _CN_DIGITS)
+_BARE_DATE_RANK = 2  # below any labelled 发布日期 / 时间 in the text
+_MAX_SIBLINGS = 12
+
+
+def _starts_with_date(text: str) -> bool:
+    if not text or text[0] not in _DATE_FIRST_CHARS:
+        return False
+    return bool(_DATE_START.match(_normalise_chars(text[:6])))
+
+
+def _info_line_dates(found: _Found, candidates: list[etree._Element]) -> None:
+    """A date standing alone in an element next to a labelled one: the info line under
+    a title (kepu.gov.cn: ``<li>来源：新华社</li><li>作者：</li><li>2023-12-01 14:43</li>``).
+
+    A date alone anywhere else (a list of links, a calendar) says nothing of the page.
+    """
+    for element in candidates:
+        raw = _short_text(element, _DATE_LINE_MAX)
+        compact = _normalise_chars(_clean(raw)).replace(" ", "") if raw else ""
+        # the time keeps a separator: "2023-12-0114:43" would not read as one
+        spaced = _normalise_chars(_clean(raw)) if raw else ""
+        if not compact or not (_DATE.fullmatch(spaced) or _CN_DATE.fullmatch(compact)):
+            continue
+        if _labelled_sibling(element):
+            found.offer("published_date", _parse_date(spaced), None, "text", _BARE_DATE_RANK)
+
+
+def _labelled_sibling(element: etree._Element) -> bool:
+    parent = element.getparent()
+    if parent is None:
+        return False
+    for i, sibling in enumerate(parent):
+        if i >= _MAX_SIBLINGS:
+            return False
+        if sibling is element or not isinstance(sibling.tag, str):
+            continue
+        if _first_char(sibling) not in _LABEL_FIRST_CHARS:
+            continue
+        text = _short_text(sibling, _MAX_LABEL_ELEMENT)
+        line = _clean(text) if text else ""
+        match = _LABEL.match(line)
+        if match and match["colon"]:
+            return True
+    return False
 
 
 # Where notice bodies live on the templates seen (gov.cn, MIIT, SASTIND, TRS, Hanweb),
@@ -735,7 +844,7 @@ def _standalone_number(found: _Found, head: str) -> None:
         compact = _normalise_chars(raw).replace(" ", "")
         if not 4 <= len(compact) <= 40:
             continue
-        if _DOCUMENT_NUMBER.fullmatch(compact) or _DECREE_NUMBER.fullmatch(compact):
+        if any(form.fullmatch(compact) for form in _NUMBER_FORMS):
             number = _find_document_number(compact)
             if number:
                 found.offer("document_number", number[0], raw, "text", _STANDALONE_RANK)

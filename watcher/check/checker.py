@@ -267,7 +267,7 @@ class Checker:
         role: DocumentRole | None,
         evidence: record.Evidence | None = None,
     ) -> CheckResult:
-        new = record.capture_of(target, state, fetched, analysis, evidence)
+        new = record.capture_of(target, state, fetched, analysis, evidence, role)
         screenshot = evidence.screenshot_sha256 if evidence and target.attach_screenshot else None
         found = record.capture_events(
             target, state, new, analysis, role, self._rules(target), screenshot

@@ -9,6 +9,7 @@ from datetime import datetime
 from watcher.alerts import events
 from watcher.alerts.events import Event
 from watcher.analysis.analyse import Analysis
+from watcher.analysis.metadata import merge_listed
 from watcher.config import Target
 from watcher.core.ids import new_id
 from watcher.core.models import CheckResult, FetchResult, Status
@@ -39,6 +40,7 @@ def capture_of(
     fetched: FetchResult,
     analysis: Analysis,
     evidence: Evidence | None = None,
+    role: DocumentRole | None = None,
 ) -> NewCapture:
     """The index row of a new version; with evidence (a browser fetch) the raw bytes
     are the server's first answer and the DOM the text's source."""
@@ -67,7 +69,7 @@ def capture_of(
         removed=analysis.removed,
         hits=analysis.hits,
         id=new_id(fetched.fetched_at.timestamp()),
-        metadata=analysis.metadata,
+        metadata=merge_listed(analysis.metadata, role.listed if role else None),
         dom_sha256=analysis.raw_sha256 if evidence is not None else None,
         screenshot_sha256=evidence.screenshot_sha256 if evidence is not None else None,
         extraction_version=analysis.extraction_version,
@@ -126,7 +128,7 @@ def capture_events(
         page_title=analysis.title,
         listing=role.listing_title if role else "",
         listed_date=role.listed_date if role else None,
-        metadata=analysis.metadata,
+        metadata=new.metadata,  # with what the listing said of it
         attachment_of=role.attachment_of if role else None,
         attachment_sha256=attachment_sha256,
     )
@@ -168,6 +170,7 @@ def stored_result(
         looks_removed=analysis.looks_removed,
         attachment_links=analysis.attachment_links if role and role.attachments else (),
         warnings=analysis.warnings,
+        metadata=new.metadata,
     )
 
 
@@ -187,4 +190,5 @@ def unchanged_result(
         duration=duration,
         size=len(fetched.body) if not fetched.not_modified else last.raw_size,
         title=last.title,
+        metadata=last.metadata,
     )

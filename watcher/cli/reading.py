@@ -146,6 +146,7 @@ def _capture_json(row: Any) -> dict[str, Any]:
         "added": row.added,
         "removed": row.removed,
         "hits": row.hit_count,
+        "metadata": row.metadata or {},  # keys: README, "Notice metadata"
     }
 
 
@@ -198,7 +199,6 @@ def show(ctx: Context, capture_id: str, raw: bool, as_json: bool) -> None:
             "content_type": capture.content_type,
             "encoding_source": capture.encoding_source,
             "headers": capture.headers,
-            "metadata": capture.metadata or {},
             "hits": [h.to_json() for h in found],
             "screenshot_sha256": capture.screenshot_sha256,
             "dom_sha256": capture.dom_sha256,

@@ -97,6 +97,7 @@ class DocumentCheck:
     hits: tuple[Hit, ...] = ()
     kind: str = "document"  # or "attachment"
     warnings: tuple[dict[str, object], ...] = ()  # its capture's (see CheckResult)
+    metadata: dict[str, str] | None = None  # its capture's 发文字号, dates, issuer …
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -107,6 +108,7 @@ class DocumentCheck:
             "kind": self.kind,
             "hits": [h.to_json() for h in self.hits],
             "warnings": list(self.warnings),
+            "metadata": dict(self.metadata or {}),
         }
 
 
@@ -169,6 +171,7 @@ class CheckResult:
     # capture's warnings, each {"kind", "message", …details}
     warnings: tuple[dict[str, object], ...] = ()
     moved: int = 0  # characters of text that moved, counted neither as added nor removed
+    metadata: dict[str, str] | None = None  # the capture's 发文字号, dates, issuer …
 
     def to_json(self) -> dict[str, object]:
         listing = self.listing or ListingOutcome()
@@ -188,6 +191,7 @@ class CheckResult:
             "removed": self.removed,
             "moved": self.moved,
             "hits": [h.to_json() for h in self.hits],
+            "metadata": dict(self.metadata or {}),  # keys: README, "Notice metadata"
             "documents": [d.to_json() for d in listing.new],
             # `removed` is the removed characters (DESIGN.md); documents gone are these
             "removed_documents": [d.url for d in listing.removed],

@@ -60,3 +60,68 @@ def snippet(text: str, start: int, end: int, context: int = SNIPPET_CONTEXT) -> 
     right = min(len(text), end + context)
     body = text[left:right].replace("\n", " ").strip()
     return ("…" if left > 0 else "") + body + ("…" if right < len(text) else "")
+
+
+# --- 文号: one written form for search and matching -------------------------------------
+
+_SPACE_CHARS = " \t\u3000\xa0"
+_L_BRACKETS = "〔\\[（［(【〖﹝"
+_R_BRACKETS = "〕\\]）］)】〗﹞"
+_S = f"[{_SPACE_CHARS}]*"
+_DIGIT = "[0-9０-９]"
+# a bracketed year, and the number and 号 after it; or 第N号 (令第61号, 公告2022年第8号)
+_DOCUMENT_NUMBER_PART = re.compile(
+    f"[{_L_BRACKETS}]{_S}(?:[1１][9９]|[2２][0０]){_DIGIT}{{2}}{_S}[{_R_BRACKETS}]"
+    f"(?:{_S}(?:第{_S})?{_DIGIT}{{1,6}}{_S}号)?"
+    f"|第{_S}{_DIGIT}{{1,6}}{_S}号"
+)
+_DOCUMENT_NUMBER_FOLD = {
+    **{ord(c): "〔" for c in "〔[（［(【〖﹝"},
+    **{ord(c): "〕" for c in "〕]）］)】〗﹞"},
+    **{ord("０") + i: str(i) for i in range(10)},
+}
+_HANZI_BEFORE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def fold_document_numbers(text: str) -> tuple[str, list[int] | None]:
+    """Every 文号 in ``text`` in one written form, and where each character came from.
+
+    Sites, listings and analysts write the same number many ways: 工信部联规〔2022〕12号,
+    [2022], （2022）, 【2022】, (2022), ［2022］, full-width ２０２２, a space here and there.
+    Inside a number (a bracketed year with the number and 号 after it, or 第N号), the
+    brackets become 〔〕, full-width digits ASCII, and spaces go, also the ones between
+    the number and the Hanzi before it. Nothing else in the text changes. Search folds
+    both the indexed text and the query; keyword matching both the terms and the text.
+
+    The map gives, for each index of the folded text, the index in ``text`` it came
+    from; it is None when no character was dropped (positions are the same).
+    """
+    if not _DOCUMENT_NUMBER_PART.search(text):
+        return text, None
+    out: list[str] = []
+    mapping: list[int] = []
+    last = 0
+    for match in _DOCUMENT_NUMBER_PART.finditer(text):
+        start = match.start()
+        while start > last and text[start - 1] in _SPACE_CHARS:
+            start -= 1
+        if start == match.start() or start == 0 or not _HANZI_BEFORE.match(text[start - 1]):
+            start = match.start()  # spaces before it only go after a Hanzi (国发 〔2022〕)
+        out.append(text[last:start])
+        mapping.extend(range(last, start))
+        for i in range(start, match.end()):
+            char = text[i]
+            if char in _SPACE_CHARS:
+                continue
+            out.append(char.translate(_DOCUMENT_NUMBER_FOLD))
+            mapping.append(i)
+        last = match.end()
+    out.append(text[last:])
+    mapping.extend(range(last, len(text)))
+    folded = "".join(out)
+    return folded, (mapping if len(folded) != len(text) else None)
+
+
+def normalize_document_numbers(text: str) -> str:
+    """``fold_document_numbers`` without the map: 国办发 [２０２４] 5 号 -> 国办发〔2024〕5号."""
+    return fold_document_numbers(text)[0]

@@ -39,7 +39,7 @@ from watcher.core.models import (
     ListingOutcome,
 )
 from watcher.fetch.client import FetchError
-from watcher.listings.items import Item, ListingError, items_of, next_page
+from watcher.listings.items import Item, ListingError, items_of, listed_metadata, next_page
 from watcher.store.documents import DocumentRow
 from watcher.store.index import Store, TargetState
 from watcher.store.outbox import NewMessage
@@ -57,6 +57,7 @@ class DocumentRole:
     listed_date: str | None = None
     attachments: bool = False  # report its attachment links
     attachment_of: str | None = None  # for an attachment: its notice's title
+    listed: dict[str, str] | None = None  # the metadata its JSON listing gave (pcode …)
 
 
 CheckDocument = Callable[[Target, TargetState, DocumentRole], Awaitable[CheckResult]]
@@ -163,12 +164,24 @@ class Follower:
             if d.url in seen
         ]
         self.documents.listed(again, now)
+        self._keep_fields(items, [*known.values(), *added])
         self._delistings(listing, items, known, now, tally)
         if baseline and added:
             log.info("%s: %d items recorded as the baseline", listing.name, len(added))
         out = dict(known)
         out.update({d.url: d for d in added})
         return out
+
+    def _keep_fields(self, items: list[Item], rows: list[DocumentRow]) -> None:
+        """A JSON listing's own fields of each item, stored with its document when new
+        or changed (the fields of earlier listings stay in the listing's captures)."""
+        given = {item.url: item.fields for item in items if item.fields}
+        changed = [
+            (row.target_id, given[row.url])
+            for row in rows
+            if row.url in given and given[row.url] != row.listed_fields
+        ]
+        self.documents.keep_fields(changed)
 
     def _delistings(
         self,
@@ -223,12 +236,14 @@ class Follower:
         follow = listing.follow
         assert follow is not None
         states = self.store.target_states([(d.name, d.url) for d in due], now)
-        parents = {d.target_id: d.title for d in self.documents.of_listing(listing_id).values()}
+        rows = self.documents.of_listing(listing_id)
+        parents = {d.target_id: d.title for d in rows.values()}
 
         async def one(doc: DocumentRow) -> tuple[DocumentRow, CheckResult]:
             wants_files = follow.attachments and doc.kind == "document"
             parent = parents.get(doc.parent_id) if doc.parent_id else None
-            role = DocumentRole(listing.title, doc.listed_date, wants_files, parent)
+            listed = listed_metadata(rows[doc.url].listed_fields if doc.url in rows else None)
+            role = DocumentRole(listing.title, doc.listed_date, wants_files, parent, listed)
             target = document_target(listing, doc)
             return doc, await self.check_document(target, states[doc.name], role)
 
@@ -360,6 +375,7 @@ class Follower:
                 hits=outcome.hits,
                 kind=doc.kind,
                 warnings=outcome.warnings,
+                metadata=outcome.metadata,
             )
             (tally.new if first else tally.changed).append(checked)
 

@@ -9,9 +9,11 @@ dates are read from the item's row when the site prints them next to the link.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -20,6 +22,7 @@ from watcher.config import Follow
 _DATE = re.compile(r"(20\d\d|19\d\d)\s*(?:[-./年])\s*(\d{1,2})\s*(?:[-./月])\s*(\d{1,2})\s*日?")
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
+_DIGIT = re.compile(r"\d")
 
 
 class ListingError(ValueError):
@@ -31,6 +34,62 @@ class Item:
     url: str
     title: str
     date: str | None = None  # YYYY-MM-DD when one was found
+    # a JSON listing's own fields of the item, as given (gov.cn: pcode, puborg, pubtime …)
+    fields: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+
+
+# A JSON listing's field -> the notice metadata key it means (the keys of a capture's
+# ``metadata``). gov.cn's policy library (pcode, puborg, pubtime / pubtimeStr) and
+# MIIT's policy-file search (publishgroupname, deploytime). Epoch times are read in
+# Beijing time, as the pages write theirs. Fields not named here are kept, unmapped.
+LISTED_FIELDS: dict[str, str] = {
+    "pcode": "document_number",
+    "puborg": "issuer",
+    "publishgroupname": "issuer",
+    "pubtime": "published_date",
+    "pubtimestr": "published_date",
+    "deploytime": "published_date",
+}
+_BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+def listed_metadata(fields: Mapping[str, Any] | None) -> dict[str, str]:
+    """The notice metadata a JSON listing's item fields state, under the capture's keys.
+
+    A field whose value is not one of its kind (a 发文字号 that is no number, a date
+    that is none) is left out here; it stays in the item's fields as given.
+    """
+    from watcher.analysis.metadata import normalize_date, normalize_document_number
+
+    out: dict[str, str] = {}
+    for name, value in (fields or {}).items():
+        key = LISTED_FIELDS.get(str(name).lower())
+        if key is None or key in out or value is None or isinstance(value, bool):
+            continue
+        if key == "published_date":
+            found = _epoch_date(value) if isinstance(value, int | float) else None
+            found = found or (normalize_date(value) if isinstance(value, str) else None)
+        elif key == "document_number" and isinstance(value, str):
+            # a form not known (国办发明电〔2024〕) is kept as written, as on a page
+            raw = _clean(value)
+            found = normalize_document_number(raw) or (raw if _DIGIT.search(raw) else None)
+            if found:
+                out["document_number_raw"] = raw
+        else:
+            found = _clean(value) if isinstance(value, str) else None
+        if found:
+            out[key] = found
+    return out
+
+
+def _epoch_date(value: float) -> str | None:
+    """Epoch milliseconds (or seconds) as Beijing time, ``YYYY-MM-DDTHH:MM:SS``."""
+    seconds = value / 1000 if value > 10**11 else value
+    try:
+        moment = dt.datetime.fromtimestamp(seconds, _BEIJING)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") if 1949 <= moment.year <= 2100 else None
 
 
 def items_of(text: str, content_type: str | None, base_url: str, follow: Follow) -> list[Item]:
@@ -103,6 +162,7 @@ def _json_items(data: Any, base_url: str, follow: Follow) -> list[Item]:
                 url=urljoin(base_url, url.strip()),
                 title=_clean(str(title)) if title is not None else "",
                 date=_date(str(date)) if date is not None else None,
+                fields=dict(row) if isinstance(row, dict) else None,
             )
         )
     return out

@@ -38,6 +38,7 @@ class DocumentRow:
     last_good_capture_id: str | None
     next_check_at: datetime | None
     kind: str  # document | attachment
+    listed_fields: dict[str, Any] | None = None  # a JSON listing's own fields of the item
 
 
 def document_name(listing: str, url: str) -> str:
@@ -117,6 +118,18 @@ class Documents:
         with self.engine.begin() as conn:
             conn.execute(stmt, [{"tid": i, "pos": p, "t": t, "d": d} for i, p, t, d in rows])
 
+    def keep_fields(self, rows: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """The item's fields as its JSON listing gave them last: (target_id, fields)."""
+        if not rows:
+            return
+        stmt = (
+            sa.update(documents)
+            .where(documents.c.target_id == sa.bindparam("tid"))
+            .values(metadata=sa.bindparam("f"))
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt, [{"tid": i, "f": f} for i, f in rows])
+
     def update(
         self, target_id: int, messages: Sequence[outbox.NewMessage] = (), **values: Any
     ) -> None:
@@ -154,4 +167,5 @@ def _row(r: sa.Row[Any]) -> DocumentRow:
         last_good_capture_id=m["last_good_capture_id"],
         next_check_at=m["next_check_at"],
         kind=m["kind"],
+        listed_fields=m["metadata"],
     )

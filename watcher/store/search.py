@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from watcher.core.text import normalize_document_numbers
+
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _RUNS = re.compile(f"[{_CJK}]+")
 _SPACE_IN_RUN = re.compile(f"(?<=[{_CJK}])\\s+(?=[{_CJK}])")
@@ -30,6 +32,7 @@ _QUERY_PARTS = re.compile(r'"([^"]+)"|(\S+)')
 
 
 def _tokens(text: str) -> set[str]:
+    text = normalize_document_numbers(text)  # 〔2022〕 and [２０２２] index alike
     if _FULL_WIDTH.search(text):
         text = text.translate(_FOLD)
     text = _SPACE_IN_RUN.sub("", text.lower())

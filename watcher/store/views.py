@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -332,6 +333,7 @@ class ListedDocument:
     captures: int
     hits: int
     last_capture_id: str | None
+    listed_fields: dict[str, Any] | None = None  # a JSON listing's own fields of the item
 
 
 def listed_documents(store: Store, listing: str, limit: int = 200) -> list[ListedDocument]:
@@ -360,6 +362,7 @@ def listed_documents(store: Store, listing: str, limit: int = 200) -> list[Liste
             stats.c.n,
             stats.c.hits,
             doc.c.last_capture_id,
+            documents.c.metadata.label("listed_fields"),
         )
         .join(doc, doc.c.id == documents.c.target_id)
         .join(listing_row, listing_row.c.id == documents.c.listing_id)
@@ -382,6 +385,7 @@ def listed_documents(store: Store, listing: str, limit: int = 200) -> list[Liste
                 r.n or 0,
                 int(r.hits or 0),
                 r.last_capture_id,
+                r.listed_fields,
             )
             for r in conn.execute(query)
         ]

@@ -43,6 +43,7 @@ def capture_json(c: CaptureRow) -> dict[str, Any]:
         "added": c.added,
         "removed": c.removed,
         "hit_count": c.hit_count,
+        "metadata": c.metadata or {},  # keys: README, "Notice metadata"
     }
 
 
@@ -171,6 +172,7 @@ def listed(request: Request, name: str) -> list[dict[str, Any]]:
             "captures": d.captures,
             "hits": d.hits,
             "last_capture_id": d.last_capture_id,
+            "listed_fields": d.listed_fields or {},  # a JSON listing's item, as given
         }
         for d in views.listed_documents(context_of(request).store, name, limit=1000)
     ]
