@@ -141,17 +141,40 @@ def site(tmp_path: Path) -> Iterator[Site]:
         yield Site(server, tmp_path)
 
 
-def test_first_check_is_a_baseline_of_both_pages_without_alerts(site: Site) -> None:
+def test_first_check_is_a_baseline_of_both_pages_archived_without_alerts(site: Site) -> None:
+    """Baseline means no alerts for what was already there, not no evidence: the
+    items are fetched and archived, quietly."""
     site.write_config()
     line = site.check()
     assert line["status"] == "new" and line["documents"] == []
     docs = site.documents()
     assert set(docs) == {"/art/3.html", "/art/2.html", "/art/1.html", "/art/0.html"}
-    assert {d.state for d in docs.values()} == {"baseline"}
+    assert {d.state for d in docs.values()} == {"active"}
+    assert all(d.last_good_capture_id for d in docs.values())  # the evidence
     assert docs["/art/2.html"].title == "关于印发船舶工业标准化工作要点的通知"  # from a[title]
     assert docs["/art/2.html"].listed_date == "2026-11-10"
-    assert site.server.hits("/art/3.html") == 0  # not fetched
+    assert site.server.hits("/art/3.html") == 1
+    assert [(f["state"], f["reason"]) for f in line["document_fates"]] == [
+        ("captured", "baseline")
+    ] * 4
     assert site.alerts() == []
+
+
+def test_a_long_baseline_is_archived_a_few_per_check(site: Site) -> None:
+    from watcher.listings.follow import ARCHIVE_PER_CHECK
+
+    many = [(f"/art/b{n}.html", f"关于第{n}批船舶项目的通知", "2026-11-01") for n in range(15)]
+    for href, title, _ in many:
+        site.server.route(href, body=notice(title, "船舶。正文。"), headers=UTF8)
+    site.items = many
+    site.publish()
+    site.write_config(pages=1, next=None)
+    site.check()
+    states = [d.state for d in site.documents().values()]
+    assert states.count("active") == ARCHIVE_PER_CHECK and states.count("baseline") == 5
+    line = site.check()
+    assert {d.state for d in site.documents().values()} == {"active"}
+    assert line["documents"] == [] and site.alerts() == []  # archived, never alerted
 
 
 def test_a_new_notice_with_hits_is_fetched_and_alerted(site: Site) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from watcher.store import outbox
-from watcher.store.schema import documents, targets
+from watcher.store.schema import document_events, documents, targets
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,8 @@ class DocumentRow:
     last_good_capture_id: str | None
     next_check_at: datetime | None
     kind: str  # document | attachment
+    reason: str | None = None  # what was seen when the state last changed
+    select_missed: bool = False  # told once that follow.select matched nothing
 
 
 def document_name(listing: str, url: str) -> str:
@@ -118,14 +120,42 @@ class Documents:
             conn.execute(stmt, [{"tid": i, "pos": p, "t": t, "d": d} for i, p, t, d in rows])
 
     def update(
-        self, target_id: int, messages: Sequence[outbox.NewMessage] = (), **values: Any
+        self,
+        target_id: int,
+        messages: Sequence[outbox.NewMessage] = (),
+        fate: Fate | None = None,
+        **values: Any,
     ) -> None:
-        """Change a document's state, with the alerts the change causes, in one transaction."""
+        """Change a document's state, with the alerts the change causes and the entry
+        of its fate in the log (``fate``), in one transaction."""
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(documents).where(documents.c.target_id == target_id).values(**values)
-            )
+            if values:
+                conn.execute(
+                    sa.update(documents).where(documents.c.target_id == target_id).values(**values)
+                )
+            if fate is not None:
+                conn.execute(
+                    sa.insert(document_events).values(
+                        target_id=target_id,
+                        listing_id=fate.listing_id,
+                        at=fate.at,
+                        state=fate.state,
+                        reason=fate.reason,
+                        evidence_id=fate.evidence_id,
+                    )
+                )
             outbox.insert(conn, messages)
+
+
+@dataclass(frozen=True, slots=True)
+class Fate:
+    """One entry of the log of documents' state changes."""
+
+    listing_id: int
+    at: datetime  # the listing check's time: one check's entries share it
+    state: str
+    reason: str | None = None
+    evidence_id: str | None = None
 
 
 def _query() -> sa.Select[Any]:
@@ -154,4 +184,6 @@ def _row(r: sa.Row[Any]) -> DocumentRow:
         last_good_capture_id=m["last_good_capture_id"],
         next_check_at=m["next_check_at"],
         kind=m["kind"],
+        reason=m["reason"],
+        select_missed=bool(m["select_missed"]),
     )
