@@ -676,3 +676,35 @@ def test_a_document_the_select_does_not_fit_is_captured_whole_and_told_once(
     with Store(site.folder / "snapshots", readonly=True) as store:
         assert "特别国债" in store.text(store.history(stored.name)[-1])
     assert len(said) == 1 and "#con_con" in said[0] and "whole page" in said[0]
+
+
+async def test_the_dashboard_row_and_the_feeds_tell_each_fate(site: Site) -> None:
+    import asyncio
+
+    import feedparser
+    import httpx
+
+    from watcher.web.app import create_app
+
+    site.write_config(baseline=False, recheck="0s", removal_checks=1)
+    await asyncio.to_thread(site.check)
+    site.server.route("/art/1.html", status=410, body=b"gone")
+    site.server.route("/art/4.html", body=notice("关于新通知", "内容。"), headers=UTF8)
+    site.items[:0] = [("/art/4.html", "关于新通知", "2026-11-25"), ("/art/6.html", "坏链接", "")]
+    site.publish()
+    line = await asyncio.to_thread(site.check)
+    assert sorted(f["state"] for f in line["document_fates"]) == ["broken", "captured", "removed"]
+    app = create_app(site.folder / "snapshots", site.folder / "targets.yaml")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as c:
+        dashboard = (await c.get("/")).text
+        row = re.search(r'<div class="sub documents">(.*?)</div>', dashboard)
+        assert row and sorted(row.group(1).split(", ")) == ["1 broken", "1 new", "1 removed"]
+        for path in ("/t/miit-notices/feed.atom", "/feed.atom"):
+            feed = feedparser.parse((await c.get(path)).content)
+            titles = [e.title for e in feed.entries]
+            assert "关于公布第一批示范项目名单的通知 removed (MIIT 通知公告)" in titles
+            assert "坏链接 broken link (MIIT 通知公告)" in titles
+            removed = next(e for e in feed.entries if e.title.endswith("removed (MIIT 通知公告)"))
+            assert "(HTTP 410)" in removed.summary and "/c/" in removed.link  # the evidence
