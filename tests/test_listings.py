@@ -708,3 +708,13 @@ async def test_the_dashboard_row_and_the_feeds_tell_each_fate(site: Site) -> Non
             assert "坏链接 broken link (MIIT 通知公告)" in titles
             removed = next(e for e in feed.entries if e.title.endswith("removed (MIIT 通知公告)"))
             assert "(HTTP 410)" in removed.summary and "/c/" in removed.link  # the evidence
+        page = (await c.get("/t/miit-notices")).text
+        assert '<span class="mark removed">broken link</span>' in page
+        api = {
+            site.path(d["url"]): d
+            for d in (await c.get("/api/targets/miit-notices/documents")).json()
+        }
+        assert (api["/art/6.html"]["state"], api["/art/6.html"]["reason"]) == (
+            "broken",
+            "HTTP 404",
+        )

@@ -340,6 +340,7 @@ class ListedDocument:
     captures: int
     hits: int
     last_capture_id: str | None
+    reason: str | None = None  # what was seen when its state last changed
 
 
 def listed_documents(store: Store, listing: str, limit: int = 200) -> list[ListedDocument]:
@@ -365,6 +366,7 @@ def listed_documents(store: Store, listing: str, limit: int = 200) -> list[Liste
             documents.c.first_seen_at,
             documents.c.state,
             documents.c.delisted_at,
+            documents.c.reason,
             stats.c.n,
             stats.c.hits,
             doc.c.last_capture_id,
@@ -390,6 +392,7 @@ def listed_documents(store: Store, listing: str, limit: int = 200) -> list[Liste
                 r.n or 0,
                 int(r.hits or 0),
                 r.last_capture_id,
+                r.reason,
             )
             for r in conn.execute(query)
         ]
