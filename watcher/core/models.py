@@ -147,17 +147,6 @@ class ListingOutcome:
     deferred: tuple[DocumentFate, ...] = ()  # new items over ``max_new``, for later checks
     fates: tuple[DocumentFate, ...] = ()  # every document whose state changed, in order
 
-    def summary(self) -> str:
-        """What the check did, for people: "2 new, 1 removed" ("" when nothing)."""
-        counts: dict[str, int] = {}
-        for fate in self.fates:
-            word = fate.state or ""
-            if word == "captured":
-                word = "archived" if fate.reason == "baseline" else "new"
-            if word:
-                counts[word] = counts.get(word, 0) + 1
-        return ", ".join(f"{n} {word}" for word, n in counts.items())
-
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
