@@ -6,12 +6,14 @@ import asyncio
 import itertools
 import logging
 import pickle
+import re
 import threading
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import pytest
 from clock import PATIENCE, FakeClock, eventually, settle
@@ -29,6 +31,7 @@ from httpserver import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from watcher.fetch.challenges import CHALLENGES, classify
 from watcher.fetch.client import (
     DECODE_CHUNK,
     ContentDecoder,
@@ -604,23 +607,81 @@ async def _enter_and_leave(politeness: LocalPoliteness, host: str) -> None:
 # --- anti-bot answers ------------------------------------------------------------------------
 
 BLOCKED_CASES = {
-    "rivers-412": (412, "<html><script>$_ts=window['$_ts'];$_ts.nsd=1;</script></html>", "瑞数"),
-    "jiasule-521": (521, "<script>document.cookie='__jsl_clearance=1;'</script>", "加速乐"),
-    "wzws-202": (202, "<script>location='/WZWSREL?wzwschallenge=abc'</script>", "WZWS"),
-    "telecom-405": (405, "该网站正在使用电信云防护服务，您的访问被阻断。", "电信云防护"),
+    f"{row.vendor.split(' ')[0]}-{sample.status}": (row, sample)
+    for row in CHALLENGES
+    for sample in row.samples()
 }
+
+
+def test_the_table_covers_every_status_and_vendor_of_the_research() -> None:
+    statuses = {sample.status for _, sample in BLOCKED_CASES.values()}
+    assert statuses >= {200, 202, 403, 405, 412, 468, 503, 521}
+    vendors = " ".join(row.vendor for row in CHALLENGES)
+    for name in ("加速乐", "瑞数", "WZWS", "安全狗", "云锁", "创宇盾", "Cloudflare", "安全验证"):
+        assert name in vendors
 
 
 @pytest.mark.parametrize("case", BLOCKED_CASES)
 async def test_anti_bot_answers_are_blocked_and_retried_once(
     http_server: HTTPServer, fetcher: Fetcher, case: str
 ):
-    status, page, vendor = BLOCKED_CASES[case]
-    encoding = "gbk" if case == "telecom-405" else "utf-8"  # the WAF page is often GBK
-    http_server.route("/p", page.encode(encoding), status=status)
+    """Every row of the table, served for real, whatever its status: blocked, with the
+    vendor named (a 200 challenge is never content)."""
+    row, sample = BLOCKED_CASES[case]
+    http_server.route("/p", sample.bytes(), status=sample.status, headers=list(sample.headers))
     error = await fetch_error(fetcher, http_server.url("/p"), FetchOptions(retries=3))
-    assert (error.kind, error.status_code, error.attempts) == ("blocked", status, 2)
-    assert vendor in str(error) and http_server.hits("/p") == 2
+    assert (error.kind, error.status_code, error.attempts) == ("blocked", sample.status, 2)
+    assert f"blocked by {row.vendor}: HTTP {sample.status}" in str(error)
+    assert http_server.hits("/p") == 2
+
+
+PAGES = Path(__file__).parent / "fixtures" / "pages"
+REAL_PAGES = sorted(str(p.relative_to(PAGES)) for p in PAGES.glob("*.gov.cn/*.html"))
+
+
+def security_notice(small: bool) -> bytes:
+    """A real gov.cn page turned into a notice about 网络安全验证 (and, small, cut
+    down to its head and first paragraphs, under the size the generic markers look at)."""
+    page = (PAGES / "gov.cn" / "gongbao_2007-23_content_711039.html").read_text(encoding="utf-8")
+    title = "关于开展网络安全验证和访问验证工作的通知"
+    page = re.sub(r"<title>.*?</title>", f"<title>{title}</title>", page, flags=re.S)
+    body = (
+        f"<p>{title}。各有关单位：为做好网络安全验证工作，请按要求完成访问验证、"
+        "人机验证和滑动验证功能的安全评估，拖动滑块等交互方式应符合无障碍要求。"
+        "请于2026年12月31日前将安全验证工作总结报送工业和信息化部网络安全管理局。</p>" * 2
+    )
+    page = page.replace("<body", f"<body><div id='UCAP-CONTENT'>{body}</div><x", 1)
+    if small:
+        head = page[: page.index("</head>") + len("</head>")]
+        page = f"{head}<body><div id='UCAP-CONTENT'>{body}</div></body></html>"
+        assert len(page.encode()) < 16 * 1024
+    return page.encode()
+
+
+@pytest.mark.parametrize("name", [*REAL_PAGES, "security-notice", "small-security-notice"])
+async def test_ordinary_pages_stay_content(http_server: HTTPServer, fetcher: Fetcher, name: str):
+    """Real government pages, and notices that merely speak of 安全验证, are content."""
+    if name.endswith("security-notice"):
+        body = security_notice(small=name.startswith("small"))
+    else:
+        body = (PAGES / name).read_bytes()
+    http_server.route("/p", body, headers={"Content-Type": "text/html; charset=utf-8"})
+    result = await fetcher.fetch(http_server.url("/p"), FAST)
+    assert result.status_code == 200 and result.body == body
+
+
+def test_classifying_an_answer_is_cheap() -> None:
+    """It runs on every answer: a large real page costs well under a millisecond."""
+    import time
+
+    import httpx
+
+    body = (PAGES / "cmse.gov.cn" / "article_t20120624_43188.html").read_bytes()
+    headers = httpx.Headers({"Content-Type": "text/html", "Server": "nginx"})
+    started = time.perf_counter()
+    for _ in range(100):
+        assert classify(200, headers, [], body) is None
+    assert (time.perf_counter() - started) / 100 < 0.005  # measured: about 0.02 ms
 
 
 async def test_redirect_to_wzws_challenge_is_blocked(http_server: HTTPServer, fetcher: Fetcher):

@@ -111,6 +111,7 @@ class Site:
         )
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception
+        self.stderr = result.stderr
         lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
         (line,) = [x for x in lines if x["target"] == "miit-notices"]
         return line
@@ -142,17 +143,40 @@ def site(tmp_path: Path) -> Iterator[Site]:
         yield Site(server, tmp_path)
 
 
-def test_first_check_is_a_baseline_of_both_pages_without_alerts(site: Site) -> None:
+def test_first_check_is_a_baseline_of_both_pages_archived_without_alerts(site: Site) -> None:
+    """Baseline means no alerts for what was already there, not no evidence: the
+    items are fetched and archived, quietly."""
     site.write_config()
     line = site.check()
     assert line["status"] == "new" and line["documents"] == []
     docs = site.documents()
     assert set(docs) == {"/art/3.html", "/art/2.html", "/art/1.html", "/art/0.html"}
-    assert {d.state for d in docs.values()} == {"baseline"}
+    assert {d.state for d in docs.values()} == {"active"}
+    assert all(d.last_good_capture_id for d in docs.values())  # the evidence
     assert docs["/art/2.html"].title == "关于印发船舶工业标准化工作要点的通知"  # from a[title]
     assert docs["/art/2.html"].listed_date == "2026-11-10"
-    assert site.server.hits("/art/3.html") == 0  # not fetched
+    assert site.server.hits("/art/3.html") == 1
+    assert [(f["state"], f["reason"]) for f in line["document_fates"]] == [
+        ("captured", "baseline")
+    ] * 4
     assert site.alerts() == []
+
+
+def test_a_long_baseline_is_archived_a_few_per_check(site: Site) -> None:
+    from watcher.listings.follow import ARCHIVE_PER_CHECK
+
+    many = [(f"/art/b{n}.html", f"关于第{n}批船舶项目的通知", "2026-11-01") for n in range(15)]
+    for href, title, _ in many:
+        site.server.route(href, body=notice(title, "船舶。正文。"), headers=UTF8)
+    site.items = many
+    site.publish()
+    site.write_config(pages=1, next=None)
+    site.check()
+    states = [d.state for d in site.documents().values()]
+    assert states.count("active") == ARCHIVE_PER_CHECK and states.count("baseline") == 5
+    line = site.check()
+    assert {d.state for d in site.documents().values()} == {"active"}
+    assert line["documents"] == [] and site.alerts() == []  # archived, never alerted
 
 
 def test_a_new_notice_with_hits_is_fetched_and_alerted(site: Site) -> None:
@@ -619,3 +643,174 @@ def test_a_json_listings_own_fields_are_kept_and_the_page_wins_visibly(site: Sit
     by_path = {site.path(d["url"]): d for d in asyncio.run(api())}
     assert by_path[policy]["listed_fields"]["pcode"] == "工信部联规[2022]12号"
     assert by_path[plain]["listed_fields"]["puborg"] == "工业和信息化部科技司"
+
+
+# --- the document life cycle (README: "A notice's life cycle"), every arrow walked ----------
+
+WZWS_CHALLENGE = (
+    b'<html><head><script type="text/javascript">var dynamicurl="/WZWSREL3pod";'
+    b'var wzwschallenge="RANDOMSTR";</script></head><body></body></html>'
+)
+NOTICE_2 = notice(ITEMS[1][1], f"{ITEMS[1][1]}。正文。", "gbk")
+
+# arrow, what the site does before the check, days that pass, URL path, the fate told
+# in that check's `document_fates` (state, a fragment of the reason), the stored state
+LIFE_CYCLE: list[tuple[str, str, float, str, tuple[str, str], str]] = [
+    ("listed → captured (baseline)", "start", 0, "/art/2.html", ("captured", "baseline"), "active"),
+    ("listed → captured (new)", "publish 4", 0, "/art/4.html", ("captured", "new"), "active"),
+    ("listed → broken", "publish 5 (404)", 0, "/art/5.html", ("broken", "HTTP 404"), "broken"),
+    ("broken → captured", "5 works", 0, "/art/5.html", ("captured", "new"), "active"),
+    ("captured → blocked", "2 challenge", 0, "/art/2.html", ("blocked", "WZWS"), "blocked"),
+    ("blocked → captured", "2 back", 0, "/art/2.html", ("captured", "no challenge"), "active"),
+    ("captured → suspected", "2 404", 0, "/art/2.html", ("suspected", "HTTP 404"), "suspected"),
+    ("suspected → captured", "2 back", 0, "/art/2.html", ("captured", "again"), "active"),
+    ("captured → suspected", "2 410", 0, "/art/2.html", ("suspected", "HTTP 410"), "suspected"),
+    ("suspected → removed", "2 410", 1.5, "/art/2.html", ("removed", "HTTP 410"), "removed"),
+    ("removed → restored", "2 back", 0, "/art/2.html", ("restored", "again"), "active"),
+    # taken out of the listing and deleted: checked at once, both told in that check
+    ("captured → delisted", "1 out", 0, "/art/1.html", ("delisted", "no longer"), "suspected"),
+]
+
+
+def act(site: Site, what: str) -> None:
+    server = site.server
+    if what == "publish 4":
+        server.route("/art/4.html", body=notice("关于新通知", "内容。"), headers=UTF8)
+        site.items.insert(0, ("/art/4.html", "关于新通知", "2026-11-25"))
+    elif what == "publish 5 (404)":  # listed, but the link never worked
+        site.items.insert(0, ("/art/5.html", "关于某项目的通知", "2026-11-26"))
+    elif what == "5 works":
+        server.route("/art/5.html", body=notice("关于某项目的通知", "现已发布。"), headers=UTF8)
+    elif what == "2 challenge":
+        server.route("/art/2.html", body=WZWS_CHALLENGE, headers=UTF8)
+    elif what == "2 back":
+        server.route("/art/2.html", body=NOTICE_2, headers=GBK)
+    elif what == "2 404":
+        server.route("/art/2.html", status=404, body=b"<html>404 Not Found</html>")
+    elif what == "2 410":
+        server.route("/art/2.html", status=410, body=b"<html>410 Gone</html>")
+    elif what == "1 out":  # taken out of the listing (an item below it stays) and deleted
+        site.items = [i for i in site.items if i[0] != "/art/1.html"]
+        server.route("/art/1.html", status=404, body=b"<html>404 Not Found</html>")
+    site.publish()
+
+
+async def test_every_arrow_of_the_life_cycle(site: Site) -> None:
+    from clock import FakeClock
+
+    from watcher.check.pages import Pages
+    from watcher.check.run import run_once
+    from watcher.config import load_config
+    from watcher.fetch.client import Fetcher, FetchSettings
+    from watcher.fetch.session import BrowserSession
+
+    config = load_config(site.write_config(recheck="0s", removal_after="1d"))
+    clock = FakeClock()
+    told: dict[str, list[tuple[str, str | None]]] = {}
+    with Store(site.folder / "snapshots") as store:
+        async with Fetcher(FetchSettings(host_delay=0), clock=clock) as fetcher:
+            pages = Pages(fetcher, BrowserSession())
+            for arrow, what, days, path, (state, reason), stored in LIFE_CYCLE:
+                act(site, what)
+                await clock.advance(days * 86400 + 60)
+                async with clock.autojump():
+                    (result,) = await run_once(config, store, pages, clock=clock)
+                line = json.loads(json.dumps(result.to_json()))
+                fates = [
+                    (f["state"], f["reason"] or "")
+                    for f in line["document_fates"]
+                    if site.path(f["url"]) == path
+                ]
+                told[arrow] = fates
+                assert any(s == state and reason in r for s, r in fates), (arrow, fates)
+                assert site.documents()[path].state == stored, arrow
+    # the state changes, and only they, are told: once each
+    assert [s for s, _ in told["captured → delisted"]] == ["delisted", "suspected"]
+    assert told["suspected → removed"] == [("removed", "HTTP 410")]
+    docs = site.documents()
+    assert docs["/art/2.html"].last_good_capture_id  # the evidence was kept throughout
+    with Store(site.folder / "snapshots", readonly=True) as store:
+        # the challenge was never a version of the notice
+        texts = [store.text(c) for c in store.history(docs["/art/2.html"].name)]
+        assert texts and not any("wzwschallenge" in t or not t.strip() for t in texts)
+
+
+def test_a_link_that_never_worked_is_broken_not_removed(site: Site) -> None:
+    site.write_config(recheck="0s", removal_checks=1)
+    site.check()
+    site.items.insert(0, ("/art/6.html", "关于船舶项目的通知", "2026-11-27"))  # answers 404
+    site.publish()
+    line = site.check()
+    assert [(d["state"], d["reason"]) for d in line["broken_documents"]] == [("broken", "HTTP 404")]
+    line = site.check()
+    assert line["removed_documents"] == [] and line["document_fates"] == []  # told once
+    assert site.documents()["/art/6.html"].state == "broken"
+    assert not [a for a in site.alerts() if a["title"].startswith("Removed:")]
+
+
+def test_a_document_the_select_does_not_fit_is_captured_whole_and_told_once(
+    site: Site,
+) -> None:
+    """Listings mix templates: a notice without #con_con (here a real gov.cn page) is
+    evidence all the same."""
+    page = Path(__file__).parent / "fixtures" / "pages" / "gov.cn"
+    body = (page / "gongbao_2007-23_content_711039.html").read_bytes()
+    site.write_config(recheck="0s")
+    site.check()
+    site.server.route("/art/7.html", body=body, headers=UTF8)
+    site.items.insert(0, ("/art/7.html", "全国人民代表大会常务委员会关于批准的决议", "2007-06-29"))
+    site.publish()
+    line = site.check()
+    said = [x for x in site.stderr.splitlines() if "matched nothing" in x]
+    site.server.route("/art/7.html", body=body.replace(b"</body>", b"<p>x</p></body>"))
+    site.check()
+    said += [x for x in site.stderr.splitlines() if "matched nothing" in x]
+    (doc,) = line["documents"]
+    assert doc["status"] == "new" and doc["capture_id"]
+    stored = site.documents()["/art/7.html"]
+    assert stored.state == "active" and stored.select_missed
+    with Store(site.folder / "snapshots", readonly=True) as store:
+        assert "特别国债" in store.text(store.history(stored.name)[-1])
+    assert len(said) == 1 and "#con_con" in said[0] and "whole page" in said[0]
+
+
+async def test_the_dashboard_row_and_the_feeds_tell_each_fate(site: Site) -> None:
+    import asyncio
+
+    import feedparser
+    import httpx
+
+    from watcher.web.app import create_app
+
+    site.write_config(baseline=False, recheck="0s", removal_checks=1)
+    await asyncio.to_thread(site.check)
+    site.server.route("/art/1.html", status=410, body=b"gone")
+    site.server.route("/art/4.html", body=notice("关于新通知", "内容。"), headers=UTF8)
+    site.items[:0] = [("/art/4.html", "关于新通知", "2026-11-25"), ("/art/6.html", "坏链接", "")]
+    site.publish()
+    line = await asyncio.to_thread(site.check)
+    assert sorted(f["state"] for f in line["document_fates"]) == ["broken", "captured", "removed"]
+    app = create_app(site.folder / "snapshots", site.folder / "targets.yaml")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as c:
+        dashboard = (await c.get("/")).text
+        row = re.search(r'<div class="sub documents">(.*?)</div>', dashboard)
+        assert row and sorted(row.group(1).split(", ")) == ["1 broken", "1 new", "1 removed"]
+        for path in ("/t/miit-notices/feed.atom", "/feed.atom"):
+            feed = feedparser.parse((await c.get(path)).content)
+            titles = [e.title for e in feed.entries]
+            assert "关于公布第一批示范项目名单的通知 removed (MIIT 通知公告)" in titles
+            assert "坏链接 broken link (MIIT 通知公告)" in titles
+            removed = next(e for e in feed.entries if e.title.endswith("removed (MIIT 通知公告)"))
+            assert "(HTTP 410)" in removed.summary and "/c/" in removed.link  # the evidence
+        page = (await c.get("/t/miit-notices")).text
+        assert '<span class="mark removed">broken link</span>' in page
+        api = {
+            site.path(d["url"]): d
+            for d in (await c.get("/api/targets/miit-notices/documents")).json()
+        }
+        assert (api["/art/6.html"]["state"], api["/art/6.html"]["reason"]) == (
+            "broken",
+            "HTTP 404",
+        )

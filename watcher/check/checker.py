@@ -210,6 +210,7 @@ class Checker:
         if role is not None:
             last = state.last.metadata if state.last and state.last.metadata else {}
             page = replace(page, document=True, previous_last_modified=last.get("last_modified"))
+        missed = False
         try:
             analysis = await self.analyzer.analyse(page)
         except (ExtractionProblem, WorkerCrashed) as exc:
@@ -217,8 +218,15 @@ class Checker:
                 # the selected region is empty: a shell page that a script fills
                 return await self._to_browser(target, state, started, role, exc)
             status = fetched.status_code
-            return _Checked(self._error(target, state, str(exc), started, role, status))
-        return _Checked(self._store(target, state, fetched, analysis, started, role), fetched)
+            if not (role is not None and isinstance(exc, ExtractionProblem) and page.select):
+                return _Checked(self._error(target, state, str(exc), started, role, status))
+            try:  # a listing mixes templates: evidence first, the whole page's text
+                analysis = await self.analyzer.analyse(replace(page, select=()))
+            except (ExtractionProblem, WorkerCrashed) as again:
+                return _Checked(self._error(target, state, str(again), started, role, status))
+            missed = True
+        result = self._store(target, state, fetched, analysis, started, role)
+        return _Checked(replace(result, select_missed=missed), fetched)
 
     async def _rendered(
         self, target: Target, state: TargetState, started: float, role: DocumentRole | None

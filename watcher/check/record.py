@@ -132,8 +132,10 @@ def capture_events(
         attachment_of=role.attachment_of if role else None,
         attachment_sha256=attachment_sha256,
     )
-    if role is not None and analysis.looks_removed:
-        return []  # a notice replaced by "页面不存在": the removal rules decide
+    if role is not None and (analysis.looks_removed or role.quiet):
+        # a notice replaced by "页面不存在": the removal rules decide; a baseline
+        # document archived in the background: evidence, not news
+        return []
     if target.follow is not None:
         # a listing's own text changes with every new item: its documents are the
         # news (`document` events), so the listing only tells of recovery

@@ -112,20 +112,30 @@ class DocumentCheck:
         }
 
 
+DocumentState = Literal[
+    "captured", "suspected", "removed", "restored", "delisted", "broken", "blocked", "deferred"
+]
+
+
 @dataclass(frozen=True, slots=True)
 class DocumentFate:
-    """A document whose standing changed: suspected or confirmed removed, delisted,
-    restored, or deferred to a later check."""
+    """A document whose standing changed in a check (captured, suspected or confirmed
+    removed, delisted, restored, broken, blocked), or deferred to a later check;
+    ``reason`` says what was seen (``HTTP 404``, ``soft 404``, the challenge …)."""
 
     url: str
     title: str
     evidence_id: str | None = None  # its last good capture
     failed_checks: int = 0
+    state: DocumentState | None = None
+    reason: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
             "url": self.url,
             "title": self.title,
+            "state": self.state,
+            "reason": self.reason,
             "evidence_id": self.evidence_id,
             "failed_checks": self.failed_checks,
         }
@@ -141,7 +151,10 @@ class ListingOutcome:
     removed: tuple[DocumentFate, ...] = ()
     delisted: tuple[DocumentFate, ...] = ()
     restored: tuple[DocumentFate, ...] = ()
+    blocked: tuple[DocumentFate, ...] = ()
+    broken: tuple[DocumentFate, ...] = ()
     deferred: tuple[DocumentFate, ...] = ()  # new items over ``max_new``, for later checks
+    fates: tuple[DocumentFate, ...] = ()  # every document whose state changed, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +179,7 @@ class CheckResult:
     looks_removed: bool = False  # the page says it is gone (soft 404)
     error_kind: str | None = None  # a failed fetch: http, blocked, timeout, connection …
     attachment_links: tuple[tuple[str, str], ...] = ()  # a document's (url, text) links
+    select_missed: bool = False  # a document's ``follow.select`` matched nothing: whole page
     listing: ListingOutcome | None = None  # a listing target's documents
     # what reading the stored bytes could not do right (undecodable bytes, …): the
     # capture's warnings, each {"kind", "message", …details}
@@ -201,5 +215,9 @@ class CheckResult:
             "delisted_documents": [d.to_json() for d in listing.delisted],
             "restored_documents": [d.to_json() for d in listing.restored],
             "warnings": list(self.warnings),
+            "blocked_documents": [d.to_json() for d in listing.blocked],
+            "broken_documents": [d.to_json() for d in listing.broken],
+            # every document whose state changed in this check, with what was seen
+            "document_fates": [d.to_json() for d in listing.fates],
             "error": self.error,
         }

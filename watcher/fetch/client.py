@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
@@ -34,6 +33,7 @@ import httpx
 
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import FetchResult
+from watcher.fetch.challenges import classify
 from watcher.fetch.politeness import LocalPoliteness, Politeness
 from watcher.fetch.transport import LanedTransport, check_internals, use_asyncio_backend
 
@@ -385,29 +385,6 @@ def _too_large(limit: int, what: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Anti-bot challenge classification (see research notes, section 5)
-
-_RS_COOKIE = re.compile(r"^[0-9A-Za-z]{10,}[ST]$")
-_TELECOM_WAF = ("电信云防护".encode(), "电信云防护".encode("gb18030"))
-
-
-def _challenge(status: int, headers: httpx.Headers, body: bytes, location: str) -> str | None:
-    """Name the anti-bot vendor pattern this answer matches, or None for a normal answer."""
-    cookies = [c.split("=", 1)[0].strip() for c in headers.get_list("set-cookie")]
-    if status == 412 and (b"$_ts" in body or any(_RS_COOKIE.match(c) for c in cookies)):
-        return "瑞数 (Rivers Security) dynamic-cookie challenge: HTTP 412 with $_ts script"
-    jsl_cookie = any(c.startswith(("__jsluid", "__jsl_clearance")) for c in cookies)
-    if status == 521 and (b"__jsl_clearance" in body or jsl_cookie):
-        return "加速乐 (Jiasule) JS-cookie challenge: HTTP 521 setting __jsl_clearance"
-    wzws = "wzwschallenge" in location.lower() or (status == 202 and b"wzwschallenge" in body)
-    if wzws or (status == 202 and "wzws_cid" in cookies):
-        return f"WZWS challenge: HTTP {status} to wzwschallenge"
-    if status == 405 and any(sig in body for sig in _TELECOM_WAF):
-        return "电信云防护 (China Telecom cloud WAF): HTTP 405, often geo-blocking non-CN IPs"
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
 # The fetcher
 
 
@@ -702,7 +679,8 @@ def _check_content_length(response: httpx.Response, max_size: int, sniff: bool) 
 def _raise_for_answer(answer: _Answer) -> None:
     """Turn challenge pages and error statuses into failures; pass content and redirects."""
     location = str(answer.next_request.url) if answer.next_request else ""
-    vendor = _challenge(answer.status, answer.headers, answer.body, location)
+    cookies = answer.headers.get_list("set-cookie")
+    vendor = classify(answer.status, answer.headers, cookies, answer.body, location)
     status = answer.status
     if vendor:
         raise _Failure("blocked", f"blocked by {vendor}", status_code=status, retryable=True)

@@ -4,7 +4,9 @@ After a listing page's own check (its text is diffed like any page), its items
 are compared with the documents it listed before:
 
 - items seen for the first time become documents; the first check of a listing
-  only records them (a baseline, no alerts) unless ``follow.baseline`` is off;
+  records them as a baseline (no alerts) unless ``follow.baseline`` is off, and
+  archives them in the background, ``ARCHIVE_PER_CHECK`` per check, quietly: no
+  alert for what was already there, but evidence of it;
 - new documents are fetched, at most ``follow.max_new`` per check; the rest
   are deferred to the next checks;
 - documents are checked again every ``follow.recheck`` for ``follow.recheck_for``
@@ -13,9 +15,15 @@ are compared with the documents it listed before:
   *suspected* removed; after ``follow.removal_checks`` such checks spanning
   ``follow.removal_after`` it is *removed* (an alert with the last good capture);
   blocks, 5xx and timeouts never count; a removed document that answers again
-  is *restored*;
+  is *restored*. Only a captured document can be gone: one that never answered
+  with content is *broken*; one that answers with a challenge is *blocked*;
 - an item missing from the listing while items listed below it remain is
-  *delisted* (one that scrolled off the end is not).
+  *delisted* (one that scrolled off the end is not), and checked at once;
+- a document that ``follow.select`` does not fit is captured whole, and that is
+  told once.
+
+Every change of a document's state is logged (``documents.Fate``) with what was
+seen, and reported in the check's ``ListingOutcome.fates``.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -40,13 +48,14 @@ from watcher.core.models import (
 )
 from watcher.fetch.client import FetchError
 from watcher.listings.items import Item, ListingError, items_of, listed_metadata, next_page
-from watcher.store.documents import DocumentRow
+from watcher.store.documents import DocumentRow, Fate
 from watcher.store.index import Store, TargetState
 from watcher.store.outbox import NewMessage
 
 log = logging.getLogger(__name__)
 
 REMOVAL_STATUS = (404, 410)
+ARCHIVE_PER_CHECK = 10  # baseline documents archived per listing per check
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +67,7 @@ class DocumentRole:
     attachments: bool = False  # report its attachment links
     attachment_of: str | None = None  # for an attachment: its notice's title
     listed: dict[str, str] | None = None  # the metadata its JSON listing gave (pcode …)
+    quiet: bool = False  # archived as evidence of the baseline: no alerts
 
 
 CheckDocument = Callable[[Target, TargetState, DocumentRole], Awaitable[CheckResult]]
@@ -69,12 +79,27 @@ Alerts = Callable[[Sequence[Event]], list[NewMessage]]
 class _Tally:
     """The fates of one listing check's documents, gathered as they are settled."""
 
+    listing_id: int
+    at: datetime  # the check's time, shared by its entries in the log
     new: list[DocumentCheck] = field(default_factory=list)
     changed: list[DocumentCheck] = field(default_factory=list)
     suspected: list[DocumentFate] = field(default_factory=list)
     removed: list[DocumentFate] = field(default_factory=list)
     delisted: list[DocumentFate] = field(default_factory=list)
     restored: list[DocumentFate] = field(default_factory=list)
+    blocked: list[DocumentFate] = field(default_factory=list)
+    broken: list[DocumentFate] = field(default_factory=list)
+    fates: list[DocumentFate] = field(default_factory=list)
+    delisted_ids: set[int] = field(default_factory=set)
+
+    def told(
+        self, doc: DocumentRow, state: str, reason: str | None, failed: int | None = None
+    ) -> tuple[DocumentFate, Fate]:
+        """A state change: in the outcome, and as the log's entry."""
+        fate = replace(_fate(doc, failed), state=state, reason=reason)  # type: ignore[arg-type]
+        self.fates.append(fate)
+        entry = Fate(self.listing_id, self.at, state, reason, doc.last_good_capture_id)
+        return fate, entry
 
     def outcome(self, deferred: Sequence[DocumentRow]) -> ListingOutcome:
         return ListingOutcome(
@@ -84,7 +109,10 @@ class _Tally:
             removed=tuple(self.removed),
             delisted=tuple(self.delisted),
             restored=tuple(self.restored),
+            blocked=tuple(self.blocked),
+            broken=tuple(self.broken),
             deferred=tuple(_fate(d) for d in deferred),
+            fates=tuple(self.fates),
         )
 
 
@@ -116,7 +144,7 @@ class Follower:
         follow = listing.follow
         assert follow is not None
         now = self.clock.now()
-        tally = _Tally()
+        tally = _Tally(state.id, now)
         known = self.documents.of_listing(state.id, kind="document")
         if page is not None and status != "error":
             try:
@@ -128,7 +156,7 @@ class Follower:
                 first = not known and status == "new"
                 known = self._register(listing, state, items, known, now, first, tally)
         everything = {**self.documents.of_listing(state.id, kind="attachment"), **known}
-        due = self._due(listing, everything, now)
+        due = self._due(listing, everything, now, tally.delisted_ids)
         if due:
             await self._check_documents(listing, state.id, due, now, tally)
         waiting = [d for d in self.documents.of_listing(state.id).values() if d.state == "deferred"]
@@ -200,30 +228,35 @@ class Follower:
                 continue
             if doc.position < lowest:  # an item below it is still listed: it was taken out
                 event = _event(listing, doc, "delisted", now)
-                self.documents.update(doc.target_id, self.alerts([event]), delisted_at=now)
-                tally.delisted.append(_fate(doc))
+                fate, entry = tally.told(doc, "delisted", "no longer listed; items below it are")
+                self.documents.update(doc.target_id, self.alerts([event]), entry, delisted_at=now)
+                tally.delisted.append(fate)
+                tally.delisted_ids.add(doc.target_id)  # checked now: is it gone too?
                 log.info("%s: delisted %s", listing.name, doc.url)
 
     # -- the documents ------------------------------------------------------------------
 
     def _due(
-        self, listing: Target, known: dict[str, DocumentRow], now: datetime
+        self, listing: Target, known: dict[str, DocumentRow], now: datetime, delisted: set[int]
     ) -> list[DocumentRow]:
         follow = listing.follow
         assert follow is not None
-        deferred = sorted(
-            (d for d in known.values() if d.state == "deferred"),
-            key=lambda d: (d.first_seen_at, d.position or 0),
-        )[: follow.max_new]
+        order = lambda d: (d.first_seen_at, d.position or 0)  # noqa: E731
+        deferred = sorted((d for d in known.values() if d.state == "deferred"), key=order)
+        deferred = deferred[: follow.max_new]
+        baseline = sorted((d for d in known.values() if d.state == "baseline"), key=order)
+        baseline = baseline[:ARCHIVE_PER_CHECK]  # the rest on later checks
         recheck_until = timedelta(seconds=follow.recheck_for)
         again = [
             d
             for d in known.values()
-            if d.state in ("active", "suspected", "removed")
-            and (d.state != "active" or now - d.first_seen_at <= recheck_until)
+            if d.state in ("active", "broken", "blocked", "suspected", "removed")
+            and (d.state not in ("active", "broken") or now - d.first_seen_at <= recheck_until)
             and (d.next_check_at is None or d.next_check_at <= now)
         ]
-        return deferred + again
+        chosen = {d.target_id for d in (*deferred, *baseline, *again)}
+        taken_out = [d for d in known.values() if d.target_id in delisted - chosen]
+        return deferred + baseline + again + taken_out
 
     async def _check_documents(
         self,
@@ -243,7 +276,10 @@ class Follower:
             wants_files = follow.attachments and doc.kind == "document"
             parent = parents.get(doc.parent_id) if doc.parent_id else None
             listed = listed_metadata(rows[doc.url].listed_fields if doc.url in rows else None)
-            role = DocumentRole(listing.title, doc.listed_date, wants_files, parent, listed)
+            quiet = doc.state == "baseline"
+            role = DocumentRole(
+                listing.title, doc.listed_date, wants_files, parent, listed, quiet=quiet
+            )
             target = document_target(listing, doc)
             return doc, await self.check_document(target, states[doc.name], role)
 
@@ -277,7 +313,7 @@ class Follower:
                 listing.name,
                 listing_id,
                 new,
-                "deferred",
+                "baseline" if doc.state == "baseline" else "deferred",  # quiet as its notice
                 now,
                 kind="attachment",
                 parent_id=doc.target_id,
@@ -294,23 +330,76 @@ class Follower:
         assert follow is not None
         now = self.clock.now()
         next_check = now + timedelta(seconds=follow.recheck)
+        if outcome.select_missed and not doc.select_missed:
+            log.warning(
+                "%s: follow.select %s matched nothing in %s; its whole page was captured",
+                listing.name,
+                ", ".join(follow.select),
+                doc.url,
+            )
+            self.documents.update(doc.target_id, select_missed=True)  # told once
         # the same bytes as the page that made it suspect (a soft 404 page) are still gone
         still_gone = (
             outcome.status == "unchanged"
-            and doc.state in ("suspected", "removed")
+            and doc.state in ("suspected", "removed", "broken")
             and outcome.capture_id != doc.last_good_capture_id
         )
-        if still_gone or _gone(outcome, doc.url):
-            self._gone(listing, doc, now, next_check, tally)
-        elif outcome.status == "error":  # blocked, 5xx, timeouts: never a removal
+        reason = (doc.reason or "the same page as before") if still_gone else None
+        reason = reason or removal_reason(outcome, doc.url)
+        if reason and doc.last_good_capture_id is None:
+            self._broken(doc, reason, next_check, tally)  # never captured: no evidence
+        elif reason:
+            self._gone(listing, doc, reason, now, next_check, tally)
+        elif outcome.status == "error" and outcome.error_kind == "blocked":
+            self._blocked(doc, _what(outcome.error), now, next_check, tally)
+        elif outcome.status == "error":  # 5xx, timeouts: never a removal
             self.documents.update(doc.target_id, next_check_at=next_check)
         else:
             self._answered(listing, doc, outcome, now, next_check, tally)
+
+    def _broken(self, doc: DocumentRow, reason: str, next_check: datetime, tally: _Tally) -> None:
+        """A link that never worked: broken, never a removal (nothing was there)."""
+        entry = None
+        if doc.state != "broken":
+            fate, entry = tally.told(doc, "broken", reason, doc.failed_checks + 1)
+            tally.broken.append(fate)
+            log.info("%s: broken link %s (%s)", doc.name, doc.url, reason)
+        self.documents.update(
+            doc.target_id,
+            (),
+            entry,
+            state="broken",
+            reason=reason,
+            state_since=tally.at if entry else doc.state_since,
+            failed_checks=doc.failed_checks + 1,
+            next_check_at=next_check,
+        )
+
+    def _blocked(
+        self, doc: DocumentRow, reason: str, now: datetime, next_check: datetime, tally: _Tally
+    ) -> None:
+        """A challenge instead of the page: blocked, never a version, never a removal.
+        A confirmed removal stays one (a challenge says nothing either way)."""
+        if doc.state in ("blocked", "removed"):
+            self.documents.update(doc.target_id, next_check_at=next_check)
+            return
+        fate, entry = tally.told(doc, "blocked", reason)
+        tally.blocked.append(fate)
+        self.documents.update(
+            doc.target_id,
+            (),
+            entry,
+            state="blocked",
+            reason=reason,
+            state_since=now,
+            next_check_at=next_check,
+        )
 
     def _gone(
         self,
         listing: Target,
         doc: DocumentRow,
+        reason: str,
         now: datetime,
         next_check: datetime,
         tally: _Tally,
@@ -318,7 +407,7 @@ class Follower:
         """One more removal signal: suspected, or removed once it has persisted."""
         follow = listing.follow
         assert follow is not None
-        failed = doc.failed_checks + 1
+        failed = doc.failed_checks + 1 if doc.state in ("suspected", "removed") else 1
         since = doc.state_since if doc.state == "suspected" else now
         confirmed = (
             doc.state != "removed"
@@ -327,16 +416,23 @@ class Follower:
         )
         state = "removed" if confirmed or doc.state == "removed" else "suspected"
         messages: list[NewMessage] = []
+        entry = None
         if confirmed:
             messages = self.alerts([_event(listing, doc, "removed", now)])
-            tally.removed.append(_fate(doc, failed))
+            fate, entry = tally.told(doc, "removed", reason, failed)
+            tally.removed.append(fate)
             log.info("%s: removed %s (%d failed checks)", listing.name, doc.url, failed)
         elif state == "suspected":
-            tally.suspected.append(_fate(doc, failed))
+            fate = replace(_fate(doc, failed), state="suspected", reason=reason)
+            if doc.state != "suspected":  # the change of state is told once
+                fate, entry = tally.told(doc, "suspected", reason, failed)
+            tally.suspected.append(fate)
         self.documents.update(
             doc.target_id,
             messages,
+            entry,
             state=state,
+            reason=reason if entry else doc.reason,
             state_since=since if state == "suspected" else (now if confirmed else since),
             failed_checks=failed,
             next_check_at=next_check,
@@ -351,21 +447,36 @@ class Follower:
         next_check: datetime,
         tally: _Tally,
     ) -> None:
-        """The document answered with content: active (restored if it was removed)."""
+        """The document answered with content: captured (restored if it was removed)."""
         messages = []
+        entry = None
         if doc.state == "removed":
             messages = self.alerts([_event(listing, doc, "restored", now)])
-            tally.restored.append(_fate(doc))
+            fate, entry = tally.told(doc, "restored", "answers with content again")
+            tally.restored.append(fate)
+        elif doc.state != "active":
+            why = {
+                "baseline": "baseline",
+                "deferred": "new",
+                "broken": "new",
+                "suspected": "answers with content again",
+                "blocked": "no challenge this time",
+            }[doc.state]
+            _, entry = tally.told(doc, "captured", why)
         self.documents.update(
             doc.target_id,
             messages,
+            entry,
             state="active",
+            reason=None if entry else doc.reason,
             state_since=now if doc.state != "active" else doc.state_since,
             failed_checks=0,
             last_good_capture_id=outcome.capture_id or doc.last_good_capture_id,
             next_check_at=next_check,
         )
-        first = doc.state in ("deferred", "baseline") or outcome.status == "new"
+        if doc.state == "baseline":
+            return  # evidence of what was there already, not news
+        first = doc.state in ("deferred", "broken") or outcome.status == "new"
         if first or outcome.status == "changed":
             checked = DocumentCheck(
                 url=doc.url,
@@ -443,14 +554,22 @@ def _fate(doc: DocumentRow, failed_checks: int | None = None) -> DocumentFate:
     )
 
 
-def _gone(outcome: CheckResult, url: str) -> bool:
-    """A removal signal: 404/410, a soft 404, or a redirect to the site's home page."""
+def removal_reason(outcome: CheckResult, url: str) -> str | None:
+    """A removal signal, named: 404/410, a soft 404, or a redirect to the site's home."""
     if outcome.status == "error":
-        return outcome.error_kind == "http" and outcome.http_status in REMOVAL_STATUS
+        gone = outcome.error_kind == "http" and outcome.http_status in REMOVAL_STATUS
+        return f"HTTP {outcome.http_status}" if gone else None
     if outcome.looks_removed:
-        return True
+        return "soft 404: the page says it does not exist"
     final = outcome.final_url or url
-    return final != url and urlsplit(final).path in ("", "/", "/index.html", "/index.htm")
+    if final != url and urlsplit(final).path in ("", "/", "/index.html", "/index.htm"):
+        return f"redirect to the home page {final}"
+    return None
+
+
+def _what(error: str | None) -> str:
+    """An error's detail without the URL it names: "blocked by …: HTTP 200"."""
+    return (error or "blocked").split(" → ", 1)[-1]
 
 
 def _title(items: list[Item], url: str) -> str | None:

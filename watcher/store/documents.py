@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from watcher.store import outbox
-from watcher.store.schema import documents, targets
+from watcher.store.schema import document_events, documents, targets
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,8 @@ class DocumentRow:
     next_check_at: datetime | None
     kind: str  # document | attachment
     listed_fields: dict[str, Any] | None = None  # a JSON listing's own fields of the item
+    reason: str | None = None  # what was seen when the state last changed
+    select_missed: bool = False  # told once that follow.select matched nothing
 
 
 def document_name(listing: str, url: str) -> str:
@@ -131,14 +133,42 @@ class Documents:
             conn.execute(stmt, [{"tid": i, "f": f} for i, f in rows])
 
     def update(
-        self, target_id: int, messages: Sequence[outbox.NewMessage] = (), **values: Any
+        self,
+        target_id: int,
+        messages: Sequence[outbox.NewMessage] = (),
+        fate: Fate | None = None,
+        **values: Any,
     ) -> None:
-        """Change a document's state, with the alerts the change causes, in one transaction."""
+        """Change a document's state, with the alerts the change causes and the entry
+        of its fate in the log (``fate``), in one transaction."""
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(documents).where(documents.c.target_id == target_id).values(**values)
-            )
+            if values:
+                conn.execute(
+                    sa.update(documents).where(documents.c.target_id == target_id).values(**values)
+                )
+            if fate is not None:
+                conn.execute(
+                    sa.insert(document_events).values(
+                        target_id=target_id,
+                        listing_id=fate.listing_id,
+                        at=fate.at,
+                        state=fate.state,
+                        reason=fate.reason,
+                        evidence_id=fate.evidence_id,
+                    )
+                )
             outbox.insert(conn, messages)
+
+
+@dataclass(frozen=True, slots=True)
+class Fate:
+    """One entry of the log of documents' state changes."""
+
+    listing_id: int
+    at: datetime  # the listing check's time: one check's entries share it
+    state: str
+    reason: str | None = None
+    evidence_id: str | None = None
 
 
 def _query() -> sa.Select[Any]:
@@ -168,4 +198,6 @@ def _row(r: sa.Row[Any]) -> DocumentRow:
         next_check_at=m["next_check_at"],
         kind=m["kind"],
         listed_fields=m["metadata"],
+        reason=m["reason"],
+        select_missed=bool(m["select_missed"]),
     )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_HEAD = "0007_evidence"  # the newest migration's revision; a test keeps it in step
+SCHEMA_HEAD = "0008_fate"  # the newest migration's revision; a test keeps it in step
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -197,8 +197,9 @@ documents = sa.Table(
     sa.Column("position", sa.Integer),  # its place in the listing when last seen (0 = top)
     sa.Column("first_seen_at", UTCDateTime, nullable=False),
     sa.Column("last_listed_at", UTCDateTime),
-    # baseline (known before the first check) | deferred (over the cap) | active |
-    # suspected (gone, not yet confirmed) | removed
+    # baseline (known before the first check, archived in the background) | deferred
+    # (over the cap) | active (captured) | suspected (gone, not yet confirmed) | removed |
+    # broken (never answered with content) | blocked (an anti-bot answer)
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("state_since", UTCDateTime),
     sa.Column("failed_checks", sa.Integer, nullable=False, server_default="0"),
@@ -206,6 +207,23 @@ documents = sa.Table(
     sa.Column("last_good_capture_id", sa.String(26)),
     sa.Column("next_check_at", UTCDateTime),
     sa.Column("metadata", sa.JSON),
+    sa.Column("reason", sa.Text),  # what was seen when the state last changed (HTTP 404 …)
+    sa.Column("select_missed", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_documents_listing", "listing_id"),
     sa.UniqueConstraint("listing_id", "url", name="uq_documents_listing_url"),
+)
+
+document_events = sa.Table(
+    "document_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("listing_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),  # the listing check's time
+    # captured | suspected | removed | restored | delisted | broken | blocked
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("evidence_id", sa.String(26)),
+    sa.Index("ix_document_events_listing", "listing_id", "at"),
+    sa.Index("ix_document_events_at", "at"),
 )

@@ -17,7 +17,15 @@ import sqlalchemy as sa
 
 from watcher.store import sqlite
 from watcher.store.index import CaptureRow, Store, capture_query, to_capture
-from watcher.store.schema import captures, checks, documents, hits, search_texts, targets
+from watcher.store.schema import (
+    captures,
+    checks,
+    document_events,
+    documents,
+    hits,
+    search_texts,
+    targets,
+)
 from watcher.store.search import Query
 
 CHANGE_KINDS = ("new", "changed")
@@ -334,6 +342,7 @@ class ListedDocument:
     hits: int
     last_capture_id: str | None
     listed_fields: dict[str, Any] | None = None  # a JSON listing's own fields of the item
+    reason: str | None = None  # what was seen when its state last changed
 
 
 def listed_documents(store: Store, listing: str, limit: int = 200) -> list[ListedDocument]:
@@ -359,6 +368,7 @@ def listed_documents(store: Store, listing: str, limit: int = 200) -> list[Liste
             documents.c.first_seen_at,
             documents.c.state,
             documents.c.delisted_at,
+            documents.c.reason,
             stats.c.n,
             stats.c.hits,
             doc.c.last_capture_id,
@@ -386,6 +396,7 @@ def listed_documents(store: Store, listing: str, limit: int = 200) -> list[Liste
                 int(r.hits or 0),
                 r.last_capture_id,
                 r.listed_fields,
+                r.reason,
             )
             for r in conn.execute(query)
         ]
@@ -424,3 +435,76 @@ def fetch_learned(store: Store, name: str) -> str | None:
         return conn.execute(
             sa.select(targets.c.fetch_learned).where(targets.c.name == name)
         ).scalar()
+
+
+def last_fates(store: Store) -> dict[str, str]:
+    """Per listing, what its last check did to its documents: "2 new, 1 removed"."""
+    latest = (
+        sa.select(document_events.c.listing_id, sa.func.max(document_events.c.at).label("at"))
+        .group_by(document_events.c.listing_id)
+        .subquery()
+    )
+    query = (
+        sa.select(targets.c.name, document_events.c.state, document_events.c.reason)
+        .join(latest, latest.c.listing_id == document_events.c.listing_id)
+        .join(targets, targets.c.id == document_events.c.listing_id)
+        .where(document_events.c.at == latest.c.at)
+        .order_by(document_events.c.id)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    with store.engine.connect() as conn:
+        for name, state, reason in conn.execute(query):
+            if state == "captured":
+                if reason not in ("new", "baseline"):
+                    continue
+                state = "archived" if reason == "baseline" else "new"
+            mine = counts.setdefault(name, {})
+            mine[state] = mine.get(state, 0) + 1
+    return {name: ", ".join(f"{n} {w}" for w, n in c.items()) for name, c in counts.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class FateEntry:
+    """A document's change of state, for the feeds."""
+
+    id: int
+    at: datetime
+    listing: str
+    document: str  # its target name
+    url: str
+    title: str
+    state: str
+    reason: str | None
+    evidence_id: str | None
+
+
+TOLD_STATES = ("suspected", "removed", "restored", "delisted", "broken", "blocked")
+
+
+def fate_entries(store: Store, listing: str | None = None, limit: int = 50) -> list[FateEntry]:
+    """The newest removals, delistings, restorations and failures of documents."""
+    listing_row = targets.alias("listing")
+    doc = targets.alias("doc")
+    query = (
+        sa.select(
+            document_events.c.id,
+            document_events.c.at,
+            listing_row.c.name.label("listing"),
+            doc.c.name.label("document"),
+            documents.c.url,
+            documents.c.title,
+            document_events.c.state,
+            document_events.c.reason,
+            document_events.c.evidence_id,
+        )
+        .join(listing_row, listing_row.c.id == document_events.c.listing_id)
+        .join(doc, doc.c.id == document_events.c.target_id)
+        .join(documents, documents.c.target_id == document_events.c.target_id)
+        .where(document_events.c.state.in_(TOLD_STATES))
+        .order_by(document_events.c.at.desc(), document_events.c.id.desc())
+        .limit(limit)
+    )
+    if listing is not None:
+        query = query.where(listing_row.c.name == listing)
+    with store.engine.connect() as conn:
+        return [FateEntry(**r._mapping) for r in conn.execute(query)]

@@ -157,8 +157,10 @@ def search(
 
 @router.get("/targets/{name}/documents", summary="A listing's documents and their state")
 def listed(request: Request, name: str) -> list[dict[str, Any]]:
-    """State is ``baseline``, ``deferred`` (over the cap, fetched later), ``active``,
-    ``suspected`` (looks removed, not yet confirmed) or ``removed``."""
+    """State is ``baseline`` (there at the first check; archived in the background),
+    ``deferred`` (over the cap, fetched later), ``active`` (captured), ``suspected``
+    (looks removed, not yet confirmed), ``removed``, ``broken`` (never answered with
+    content) or ``blocked`` (an anti-bot answer)."""
     return [
         {
             "name": d.name,
@@ -168,6 +170,7 @@ def listed(request: Request, name: str) -> list[dict[str, Any]]:
             "listed_date": d.listed_date,
             "first_seen_at": _iso(d.first_seen_at),
             "state": d.state,
+            "reason": d.reason,
             "delisted_at": _iso(d.delisted_at),
             "captures": d.captures,
             "hits": d.hits,

@@ -1,7 +1,9 @@
-"""Atom feeds: all changes, one target's, and one keyword group's hits."""
+"""Atom feeds: all changes, one target's, and one keyword group's hits; the first
+two also tell of documents removed, delisted, restored, broken or blocked."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
@@ -36,7 +38,38 @@ def _terms(store: Store, capture_ids: list[str]) -> dict[str, list[str]]:
     }
 
 
-def _feed(request: Request, title: str, path: str, rows: list[CaptureRow]) -> Response:
+_SAYS = {
+    "suspected": "removal suspected",
+    "removed": "removed",
+    "restored": "back again",
+    "delisted": "no longer listed",
+    "broken": "broken link",
+    "blocked": "blocked",
+}
+
+
+def _fate_entry(feed: ET.Element, base: str, titles: dict[str, str], e: views.FateEntry) -> None:
+    entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
+    listing = titles.get(e.listing) or e.listing
+    what = _SAYS.get(e.state, e.state)
+    ET.SubElement(entry, f"{{{ATOM}}}title").text = f"{e.title or e.url} {what} ({listing})"
+    ET.SubElement(entry, f"{{{ATOM}}}id").text = f"{base}/t/{e.document}#fate-{e.id}"
+    link = f"{base}/c/{e.evidence_id}" if e.evidence_id else f"{base}/t/{e.document}"
+    ET.SubElement(entry, f"{{{ATOM}}}link", rel="alternate", href=link)
+    ET.SubElement(entry, f"{{{ATOM}}}updated").text = _stamp(e.at)
+    evidence = f"; the last good capture: {link}" if e.evidence_id else "; never captured"
+    ET.SubElement(entry, f"{{{ATOM}}}summary").text = (
+        f"{e.title or e.url}: {what} at {e.url}" + (f" ({e.reason})" if e.reason else "") + evidence
+    )
+
+
+def _feed(
+    request: Request,
+    title: str,
+    path: str,
+    rows: list[CaptureRow],
+    fates: Sequence[views.FateEntry] = (),
+) -> Response:
     base = _base(request)
     context = context_of(request)
     config = context.config()
@@ -48,7 +81,8 @@ def _feed(request: Request, title: str, path: str, rows: list[CaptureRow]) -> Re
     ET.SubElement(feed, f"{{{ATOM}}}id").text = f"{base}{path}"
     ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=f"{base}{path}")
     ET.SubElement(feed, f"{{{ATOM}}}link", rel="alternate", href=f"{base}/")
-    updated = rows[0].fetched_at if rows else datetime(2000, 1, 1, tzinfo=UTC)
+    times = [r.fetched_at for r in rows[:1]] + [f.at for f in fates[:1]]
+    updated = max(times) if times else datetime(2000, 1, 1, tzinfo=UTC)
     ET.SubElement(feed, f"{{{ATOM}}}updated").text = _stamp(updated)
     author = ET.SubElement(feed, f"{{{ATOM}}}author")
     ET.SubElement(author, f"{{{ATOM}}}name").text = "watcher"
@@ -77,20 +111,26 @@ def _feed(request: Request, title: str, path: str, rows: list[CaptureRow]) -> Re
         summary.text = f"{row.title or name}: {what} at {row.url}" + (
             f"; keyword hits: {', '.join(found)}" if found else ""
         )
+    for fate in fates:
+        _fate_entry(feed, base, titles, fate)
     body = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return Response(body, media_type="application/atom+xml; charset=utf-8")
 
 
 @router.get("/feed.atom")
 def all_changes(request: Request) -> Response:
-    rows = views.changes(context_of(request).store, limit=ENTRIES)
-    return _feed(request, "watcher: all changes", "/feed.atom", rows)
+    store = context_of(request).store
+    rows = views.changes(store, limit=ENTRIES)
+    fates = views.fate_entries(store, limit=ENTRIES)
+    return _feed(request, "watcher: all changes", "/feed.atom", rows, fates)
 
 
 @router.get("/t/{name}/feed.atom")
 def target_changes(request: Request, name: str) -> Response:
-    rows = views.changes(context_of(request).store, name, limit=ENTRIES)
-    return _feed(request, f"watcher: {name}", f"/t/{name}/feed.atom", rows)
+    store = context_of(request).store
+    rows = views.changes(store, name, limit=ENTRIES)
+    fates = views.fate_entries(store, name, limit=ENTRIES)
+    return _feed(request, f"watcher: {name}", f"/t/{name}/feed.atom", rows, fates)
 
 
 @router.get("/hits/{group}/feed.atom")

@@ -70,6 +70,7 @@ class DashboardRow:
     groups_7d: tuple[str, ...]
     captures: int
     configured: bool
+    documents: str = ""  # a listing: what its last check did, "2 new, 1 removed"
 
     @property
     def last_checked_ts(self) -> float:
@@ -83,6 +84,7 @@ class DashboardRow:
 def dashboard_rows(context: WebContext) -> list[DashboardRow]:
     """Targets of the config, plus any the store knows that the config no longer has."""
     summaries = views.summaries(context.store)
+    fates = views.last_fates(context.store)
     config = context.config()
     rows = []
     configured = {t.name: t for t in config.targets} if config else {}
@@ -105,6 +107,7 @@ def dashboard_rows(context: WebContext) -> list[DashboardRow]:
                 groups_7d=s.groups_7d if s else (),
                 captures=s.captures if s else 0,
                 configured=t is not None,
+                documents=fates.get(name, ""),
             )
         )
     return rows
