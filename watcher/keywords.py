@@ -117,13 +117,10 @@ def normalize_term(text: str) -> str:
     return _fold_spaces(t2s().convert(_nfkc(fold_document_numbers(text)[0])[0]))[0]
 
 
-_LINE_BREAKS = str.maketrans("\n\r", "  ")
-
-
 def _fold_spaces(text: str) -> tuple[str, list[tuple[int, int]] | None]:
     """Whitespace folded for matching, and where it was cut: (folded index, shift)
     pairs, ascending, or None when nothing was cut."""
-    text = text.translate(_LINE_BREAKS)
+    text = text.replace("\n", " ").replace("\r", " ")  # str.translate is slow on Hanzi
     if " " not in text and "\t" not in text and "\u3000" not in text:
         return text, None
     pieces: list[str] = []
