@@ -83,7 +83,9 @@ def run(ctx: Context, host: str, port: int) -> None:
 def serve(ctx: Context, host: str, port: int) -> None:
     """The web UI, feeds and JSON API alone, over the store (no checks, no alerts).
 
-    Set WATCHER_PASSWORD to require a login.
+    Set WATCHER_PASSWORD to require a login. The UI answers to 127.0.0.1,
+    localhost, ::1 and the host names in settings.base_url and
+    settings.allowed_hosts; other Host headers get 400 (DNS rebinding).
 
     \b
     Examples:
