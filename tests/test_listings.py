@@ -381,7 +381,7 @@ def test_notice_metadata_is_kept_and_a_new_lastmodifiedtime_is_a_change(site: Si
     async def capture_page() -> str:
         app = create_app(site.folder / "snapshots", site.folder / "targets.yaml")
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
             with Store(site.folder / "snapshots", readonly=True) as store:
                 newest = store.history(name)[0].id
             return (await c.get(f"/c/{newest}")).text
@@ -408,7 +408,7 @@ async def test_the_ui_shows_documents_under_their_listing_with_new_and_removed_m
     await asyncio.to_thread(site.check)
     app = create_app(site.folder / "snapshots", site.folder / "targets.yaml")
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
     ) as c:
         dashboard = (await c.get("/")).text
         assert "MIIT 通知公告" in dashboard and "关于印发船舶" not in dashboard  # not a row
