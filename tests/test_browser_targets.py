@@ -147,7 +147,7 @@ def test_auto_passes_a_challenge_with_the_browser_and_remembers(site: Site) -> N
     from watcher.web.app import create_app
 
     app = create_app(site.folder / "data", site.folder / "targets.yaml")
-    page = TestClient(app).get("/t/guarded").text
+    page = TestClient(app, base_url="http://127.0.0.1").get("/t/guarded").text
     assert "rendered in Chromium" in page and "found a JavaScript challenge" in page
     site.check()
     # the second check went straight to the browser: no plain-HTTP attempt first
@@ -200,7 +200,7 @@ async def test_the_capture_page_shows_the_screenshot(site: Site) -> None:
     with Store(site.folder / "data", readonly=True) as store:
         (capture,) = store.history("shell")
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
     ) as c:
         page = (await c.get(f"/c/{capture.id}")).text
         assert f'src="/c/{capture.id}/screenshot.png"' in page

@@ -504,7 +504,7 @@ def test_decoding_warnings_are_stored_and_shown_everywhere(
     assert as_json["warnings"] == [bad]
     assert "\ufffd\ufffd\ufffd" in as_json["text"]
 
-    with TestClient(create_app(data, config)) as web:
+    with TestClient(create_app(data, config), base_url="http://127.0.0.1") as web:
         page = web.get(f"/c/{lines['mixed']['capture_id']}").text
         assert 'class="warning" data-kind="mixed-encoding"' in page
         assert f"runs start at byte {mixed_at:,}" in page

@@ -406,7 +406,7 @@ def test_notice_metadata_is_kept_and_a_new_lastmodifiedtime_is_a_change(site: Si
     async def capture_page() -> str:
         app = create_app(site.folder / "snapshots", site.folder / "targets.yaml")
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
             with Store(site.folder / "snapshots", readonly=True) as store:
                 newest = store.history(name)[0].id
             return (await c.get(f"/c/{newest}")).text
@@ -433,7 +433,7 @@ async def test_the_ui_shows_documents_under_their_listing_with_new_and_removed_m
     await asyncio.to_thread(site.check)
     app = create_app(site.folder / "snapshots", site.folder / "targets.yaml")
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
     ) as c:
         dashboard = (await c.get("/")).text
         assert "MIIT 通知公告" in dashboard and "关于印发船舶" not in dashboard  # not a row
@@ -635,7 +635,7 @@ def test_a_json_listings_own_fields_are_kept_and_the_page_wins_visibly(site: Sit
     async def api() -> list[dict]:
         app = create_app(site.folder / "snapshots", site.folder / "targets.yaml")
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             return (await client.get("/api/targets/miit-notices/documents")).json()
 
     import asyncio
@@ -792,7 +792,7 @@ async def test_the_dashboard_row_and_the_feeds_tell_each_fate(site: Site) -> Non
     assert sorted(f["state"] for f in line["document_fates"]) == ["broken", "captured", "removed"]
     app = create_app(site.folder / "snapshots", site.folder / "targets.yaml")
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
     ) as c:
         dashboard = (await c.get("/")).text
         row = re.search(r'<div class="sub documents">(.*?)</div>', dashboard)

@@ -655,7 +655,7 @@ def test_plain_targets_keep_their_metadata_and_every_output_tells_it(
     async def api() -> tuple[dict, dict]:
         app = create_app(tmp_path / "snapshots", config)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             one = (await client.get(f"/api/captures/{history['id']}?text=false")).json()
             listed = (await client.get("/api/targets/kepu/captures")).json()
         return one, listed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,7 @@ from httpserver import HTTPServer, free_port
 from watcher.alerts.compose import Composer, escape_markdown, hits_summary
 from watcher.alerts.events import Event, Rules, capture_events, error_events, recovery_events
 from watcher.alerts.plan import plan
-from watcher.alerts.send import ChannelsError, Sender, expand_env, load_channels
+from watcher.alerts.send import ChannelsError, Secrets, Sender, expand_env, load_channels
 from watcher.cli.main import main
 from watcher.core.models import Hit
 from watcher.diff.excerpt import of_diff, of_text
@@ -630,3 +631,99 @@ def test_a_moved_paragraph_is_told_as_moved_not_as_added() -> None:
     assert "(moved here) 一、验收范围：船舶工业科研项目。" in composed.text
     assert composed.text.count("{+") == 1  # only in the legend of the markers
     assert "<i>(moved here)</i> 一、验收范围：船舶工业科研项目。" in composed.html
+
+
+# --------------------------------------------------------------------------- secrets
+
+TOKEN = "Zq9 Tk-4f1c8e"  # apprise shows it percent-encoded: Zq9%20Tk-4f1c8e
+SMTP_PASSWORD = "Pw-77-secret"
+
+
+def secret_channels(folder: Path, server: HTTPServer, monkeypatch) -> Path:
+    """The README's shape: a webhook whose token is in its path, and SMTP with a
+    password, both from the environment, both failing (nothing listens there)."""
+    monkeypatch.setenv("WEBHOOK_TOKEN", TOKEN)
+    monkeypatch.setenv("SMTP_PASSWORD", SMTP_PASSWORD)
+    dead = free_port()
+    return write_config(
+        folder,
+        server,
+        [
+            (f"json://127.0.0.1:{dead}/hook/${{WEBHOOK_TOKEN}}", "analysts"),
+            (
+                f"mailtos://bob:${{SMTP_PASSWORD}}@127.0.0.1:{dead}?from=w@example.org"
+                "&to=a@example.org",
+                "analysts",
+            ),
+        ],
+    )
+
+
+def assert_no_secret(text: str, where: str) -> None:
+    for secret in (TOKEN, "Zq9%20Tk-4f1c8e", "Zq9+Tk-4f1c8e", SMTP_PASSWORD):
+        assert secret not in text, f"{secret!r} shown in {where}"
+
+
+def test_a_token_from_the_environment_is_hidden_wherever_a_channel_is_named(
+    site, monkeypatch
+) -> None:
+    server, folder = site
+    config = secret_channels(folder, server, monkeypatch)
+    names = [c.name for c in load_channels(folder / "notifiers").all]
+    assert names[0].startswith("json://127.0.0.1:") and "/hook/${WEBHOOK_TOKEN}?" in names[0]
+    assert "bob:" in names[1] and "@127.0.0.1:" in names[1]
+    for name in names:
+        assert_no_secret(name, "the channel's name")
+
+    code, out = cli(config, "notify-test")
+    assert code == 1 and out.count("failed     ") == 2 and "${WEBHOOK_TOKEN}" in out
+    assert_no_secret(out, "notify-test")
+
+    cli(config, "check")
+    server.route("/n", body=HIT_PAGE.encode())
+    code, out = cli(config, "-v", "check")  # the sender's log lines name the channels
+    assert "failed (attempt 1" in out and "/hook/${WEBHOOK_TOKEN}" in out
+    assert_no_secret(out, "the log")
+
+    index = sqlite3.connect(folder / "snapshots" / "index.sqlite")
+    rows = index.execute("SELECT channel_name, error FROM deliveries").fetchall()
+    index.close()
+    assert len(rows) == 2 and all(error for _, error in rows)
+    assert_no_secret(repr(rows), "deliveries")
+
+    (message,) = outbox_of(config)
+    assert {c["channel"] for c in message["channels"]} == {n for n in names}
+    assert_no_secret(json.dumps(message, ensure_ascii=False), "outbox --json")
+    monkeypatch.setenv("COLUMNS", "400")  # the table whole, not cut to a terminal's width
+    code, out = cli(config, "outbox")
+    assert "${WEBHOOK_TOKEN}" in out
+    assert_no_secret(out, "outbox")
+
+
+def test_deliveries_recorded_with_the_token_in_clear_get_it_hidden(site, monkeypatch) -> None:
+    server, folder = site
+    config = secret_channels(folder, server, monkeypatch)
+    cli(config, "check")
+    server.route("/n", body=HIT_PAGE.encode())
+    cli(config, "check")
+    index = sqlite3.connect(folder / "snapshots" / "index.sqlite")
+    clear = f"json://127.0.0.1:9/hook/{TOKEN}"  # as an older watcher recorded it
+    with index:
+        index.execute(
+            "UPDATE deliveries SET channel_name = ?, error = ? WHERE channel_name LIKE 'json:%'",
+            (clear, f"cannot reach {clear}"),
+        )
+    index.close()
+    assert TOKEN in json.dumps(outbox_of(config), ensure_ascii=False)
+    with Store(folder / "snapshots") as store:
+        make_sender(store, folder / "notifiers", clock=lambda: datetime.now(UTC))
+    text = json.dumps(outbox_of(config), ensure_ascii=False)
+    assert "${WEBHOOK_TOKEN}" in text
+    assert_no_secret(text, "outbox --json")
+
+
+def test_every_form_of_a_substituted_value_is_hidden() -> None:
+    secrets = Secrets({"TOKEN": "a b/c+d", "EMPTY": "", "PORT": "587"})
+    shown = "x://h:587/a%20b%2Fc%2Bd/a b/c+d/a+b%2Fc%2Bd/a%20b/c%2Bd"
+    assert secrets.hide(shown) == "x://h:${PORT}/" + "/".join(["${TOKEN}"] * 4)
+    assert Secrets().hide("nothing to hide") == "nothing to hide"

@@ -63,7 +63,7 @@ def search(store, q: str) -> dict:  # type: ignore[no-untyped-def]
     async def ask() -> dict:
         app = create_app(data, config)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             response = await client.get("/api/search", params={"q": q})
             assert response.status_code == 200, response.text
             return response.json()

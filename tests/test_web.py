@@ -87,7 +87,7 @@ targets:
 def app_client(site, password: str | None = None) -> httpx.AsyncClient:
     config, data = site
     app = create_app(data, config, password=password)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
 
 
 @pytest.fixture
@@ -241,7 +241,7 @@ async def test_healthz_and_metrics(client, site, tmp_path) -> None:
     config, _ = site
     broken = create_app(tmp_path / "missing", config)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=broken), base_url="http://test"
+        transport=httpx.ASGITransport(app=broken), base_url="http://127.0.0.1"
     ) as c:
         response = await c.get("/healthz")
     assert response.status_code == 503 and "store unreadable" in response.text
@@ -264,7 +264,7 @@ async def test_check_now_starts_a_check_in_the_service(site) -> None:
 
     app = create_app(data, config, check_now=check_now)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
     ) as c:
         html = (await c.get("/t/miit")).text
         assert "Check now" in html
@@ -423,7 +423,7 @@ async def test_reindex_fills_the_search_index_of_an_older_store(tmp_path: Path) 
         db.execute("DELETE FROM search_texts")
     app = create_app(data, config)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
     ) as c:
         before = (await c.get("/search", params={"q": "船只"})).text
         assert "Nothing found" in before and "1 captured text is not in the search index" in before

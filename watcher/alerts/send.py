@@ -17,7 +17,7 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ class Channel:
     name: str  # the URL with secrets hidden, for people
     tags: frozenset[str]
     service: Any  # the apprise plugin instance
+    secrets: Secrets = field(default_factory=lambda: Secrets())  # hidden in name and errors
 
 
 class Channels:
@@ -73,8 +74,44 @@ def find_config(folder: Path) -> Path | None:
     return None
 
 
+class Secrets:
+    """The values ``${VAR}`` put into the channels file: each is hidden (shown as
+    ``${VAR}``) wherever a channel is named or its errors are told, in every form a
+    URL may carry it (as given, or percent-encoded by apprise)."""
+
+    def __init__(self, values: dict[str, str] | None = None) -> None:
+        forms: dict[str, str] = {}
+        for name, value in (values or {}).items():
+            if value:
+                for form in _encodings(value):
+                    forms.setdefault(form, "${" + name + "}")
+        self._forms = forms
+        # longest first, in one pass: a value inside another, or inside a name shown, is
+        # not replaced twice
+        alternatives = sorted(forms, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, alternatives))) if forms else None
+
+    def hide(self, text: str) -> str:
+        if self._pattern is None or not text:
+            return text
+        return self._pattern.sub(lambda m: self._forms[m.group(0)], text)
+
+
+def _encodings(value: str) -> set[str]:
+    from urllib.parse import quote, quote_plus
+
+    return {value, quote(value, safe=""), quote(value, safe="/"), quote_plus(value)}
+
+
 def expand_env(text: str, source: Path, environ: dict[str, str] | None = None) -> str:
     """``${VAR}`` → its value; a variable that is not set is an error naming its line."""
+    return expand_env_secrets(text, source, environ)[0]
+
+
+def expand_env_secrets(
+    text: str, source: Path, environ: dict[str, str] | None = None
+) -> tuple[str, Secrets]:
+    """``expand_env``, and the values it put in, to be hidden wherever they would show."""
     env = os.environ if environ is None else environ
     missing = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -88,13 +125,17 @@ def expand_env(text: str, source: Path, environ: dict[str, str] | None = None) -
             "(export it, or put it in the .env file the service reads)"
         )
 
+    used: dict[str, str] = {}
+
     def value(match: re.Match[str]) -> str:
+        used[match.group(1)] = env[match.group(1)]
         return env[match.group(1)]
 
-    return "\n".join(
+    expanded = "\n".join(
         line if line.lstrip().startswith("#") else _VAR.sub(value, line)
         for line in text.splitlines()
     )
+    return expanded, Secrets(used)
 
 
 def load_channels(folder: Path) -> Channels:
@@ -106,7 +147,7 @@ def load_channels(folder: Path) -> Channels:
         text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ChannelsError(f"{source}: cannot read: {exc}") from exc
-    text = expand_env(text, source)
+    text, secrets = expand_env_secrets(text, source)
     import apprise
 
     config = apprise.AppriseConfig()
@@ -114,20 +155,24 @@ def load_channels(folder: Path) -> Channels:
         if not config.add_config(text, format="yaml"):
             raise ChannelsError(f"{source}: not a valid apprise YAML configuration")
         services = list(config.services())
+    problems = [secrets.hide(p) for p in problems]
     if problems and not services:
         raise ChannelsError(f"{source}: {'; '.join(problems)}")
     for problem in problems:
         log.warning("%s: %s", source, problem)
-    return Channels([_channel(s) for s in services], source)
+    return Channels([_channel(s, secrets) for s in services], source)
 
 
-def _channel(service: Any) -> Channel:
+def _channel(service: Any, secrets: Secrets) -> Channel:
     full = service.url(privacy=False)
     return Channel(
         key=hashlib.sha256(full.encode()).hexdigest()[:16],
-        name=service.url(privacy=True),
+        # apprise hides what it knows to be secret (passwords, most tokens); what came
+        # from the environment is hidden too (a token in a webhook's path, say)
+        name=secrets.hide(service.url(privacy=True)),
         tags=frozenset(str(t) for t in service.tags),
         service=service,
+        secrets=secrets,
     )
 
 
@@ -191,10 +236,10 @@ def send(
                 **extra,
             )
         except Exception as exc:  # a plugin bug must not stop the sender
-            return f"{type(exc).__name__}: {exc}"
+            return channel.secrets.hide(f"{type(exc).__name__}: {exc}")
     if ok:
         return None
-    return "; ".join(problems[-3:]) or "the channel refused the message"
+    return channel.secrets.hide("; ".join(problems[-3:])) or "the channel refused the message"
 
 
 # --------------------------------------------------------------------------- the sender
@@ -255,6 +300,8 @@ class Sender:
         digests: dict[str, float] | None = None,
     ) -> None:
         """New channels and settings (a reload), for the next pass."""
+        for channel in channels.all:  # deliveries recorded before secrets were hidden
+            self.outbox.rename_channel(channel.key, channel.name, channel.secrets.hide)
         self.channels = channels
         self.composer = composer
         self.max_age = timedelta(seconds=max_age)

@@ -61,7 +61,7 @@ def run(ctx: Context, host: str, port: int) -> None:
     from watcher.service.webserver import ListenError
     from watcher.store.index import StoreError
 
-    password = os.environ.get("WATCHER_PASSWORD") or None
+    password = _take_password()
     _warn_if_open(host, password)
     try:
         service = Service(
@@ -83,7 +83,9 @@ def run(ctx: Context, host: str, port: int) -> None:
 def serve(ctx: Context, host: str, port: int) -> None:
     """The web UI, feeds and JSON API alone, over the store (no checks, no alerts).
 
-    Set WATCHER_PASSWORD to require a login.
+    Set WATCHER_PASSWORD to require a login. The UI answers to 127.0.0.1,
+    localhost, ::1 and the host names in settings.base_url and
+    settings.allowed_hosts; other Host headers get 400 (DNS rebinding).
 
     \b
     Examples:
@@ -94,7 +96,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
     from watcher.service.webserver import ListenError, listen, web_server
 
     setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
-    password = os.environ.get("WATCHER_PASSWORD") or None
+    password = _take_password()
     _warn_if_open(host, password)
     if not (ctx.data / "index.sqlite").exists():
         ctx.fail(f"no store at {ctx.data}: run `watcher check` or `watcher run` first")
@@ -108,6 +110,12 @@ def serve(ctx: Context, host: str, port: int) -> None:
     log.info("web UI on http://%s:%d/", host, port)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn stopped, raised again
         server.run(sockets)
+
+
+def _take_password() -> str | None:
+    """``WATCHER_PASSWORD``, taken out of the environment: the processes this one
+    starts (analysis workers, Chromium) have no use for it."""
+    return os.environ.pop("WATCHER_PASSWORD", None) or None
 
 
 def _warn_if_open(host: str, password: str | None) -> None:

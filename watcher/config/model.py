@@ -8,6 +8,7 @@ written (None: not set there), ``Target`` the resolved result later stages use.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -162,6 +163,25 @@ def _check_name(name: str) -> str:
     )
 
 
+_HOST_RE = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?")
+
+
+def _check_host_name(name: str) -> str:
+    """A host name the web UI answers to: ``watcher.example.org``, ``10.0.0.5``, ``fd00::5``."""
+    value = name.strip().lower().rstrip(".")
+    if value.startswith("[") and value.endswith("]"):
+        value = value[1:-1]
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if not _HOST_RE.fullmatch(value):
+        bare = urlsplit(value if "//" in value else f"//{value}").hostname
+        hint = f"; did you mean {bare!r}?" if bare and _HOST_RE.fullmatch(bare) else ""
+        raise ValueError(f"is not a host name (no scheme, port or path): {name!r}{hint}")
+    return value
+
+
 _TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
@@ -189,6 +209,7 @@ Name = Annotated[Text, AfterValidator(_check_name)]
 Cron = Annotated[Text, AfterValidator(check_cron)]
 HeaderName = Annotated[Text, AfterValidator(_check_header_name)]
 HeaderValue = Annotated[Text, AfterValidator(_check_header_value)]
+HostName = Annotated[Text, AfterValidator(_check_host_name)]
 Selectors = Annotated[tuple[Css, ...], BeforeValidator(_one_or_many)]
 Regexes = Annotated[tuple[Regex, ...], BeforeValidator(_one_or_many)]
 Labels = Annotated[tuple[NonEmptyText, ...], BeforeValidator(_one_or_many)]
@@ -212,6 +233,8 @@ class Settings(_Model):
     per_host: PositiveCount = 2  # fetches in flight to one host
     host_delay: Delay = 1.0  # minimum seconds between request starts to one host
     base_url: Url | None = None  # the web UI's public URL, for links in alerts
+    # host names the web UI answers to besides 127.0.0.1, localhost, ::1 and base_url's
+    allowed_hosts: Annotated[tuple[HostName, ...], BeforeValidator(_one_or_many)] = ()
     diff_timeout: Duration = 2.0  # seconds the differ may spend on one pair of texts
     error_after: PositiveCount = 3  # consecutive failed checks before one `error` alert
     outbox_max_age: Duration = 2 * 86400.0  # undelivered this long: the message has failed

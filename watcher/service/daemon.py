@@ -235,11 +235,12 @@ class Service:
         service keeps the signals to itself."""
         assert self.web is not None
         host, port = self.web
+        password, self.password = self.password, None  # the web app hashes it; not kept
         server = web_server(
             self.runtime.paths,
             host,
             port,
-            password=self.password,
+            password=password,
             check_now=self.check_now,
             own_signals=False,
         )
@@ -249,7 +250,7 @@ class Service:
         if not server.started:
             await self._web_task  # raises what stopped it, here rather than at exit
             raise RuntimeError(f"the web UI on {host}:{port} ended before it started")
-        log.info("web UI on http://%s:%d/%s", host, port, "" if self.password else " (no password)")
+        log.info("web UI on http://%s:%d/%s", host, port, "" if password else " (no password)")
         return server
 
     def wake_sender(self) -> None:

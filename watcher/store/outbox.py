@@ -10,7 +10,7 @@ message either delivered to a channel or still due there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -215,6 +215,24 @@ class Outbox:
         ]
         with self.engine.begin() as conn:
             conn.execute(sqlite.insert_or_ignore(deliveries), rows)
+
+    def rename_channel(self, key: str, name: str, hide: Callable[[str], str]) -> int:
+        """Give a channel's deliveries its current display name, and ``hide`` what their
+        errors should not show: rows written before secrets were hidden get them hidden."""
+        with self.engine.begin() as conn:
+            stale = conn.execute(
+                sa.select(deliveries.c.id, deliveries.c.error).where(
+                    deliveries.c.channel == key, deliveries.c.channel_name != name
+                )
+            ).all()
+            for row in stale:
+                error = hide(row.error) if row.error else row.error
+                conn.execute(
+                    sa.update(deliveries)
+                    .where(deliveries.c.id == row.id)
+                    .values(channel_name=name, error=error)
+                )
+        return len(stale)
 
     def finish_message(self, message_id: str, status: str, error: str | None = None) -> None:
         """Close a message that has no deliveries to make (no channels, none matching)."""

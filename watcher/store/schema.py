@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_HEAD = "0008_fate"  # the newest migration's revision; a test keeps it in step
+SCHEMA_HEAD = "0009_websec"  # the newest migration's revision; a test keeps it in step
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -226,4 +226,25 @@ document_events = sa.Table(
     sa.Column("evidence_id", sa.String(26)),
     sa.Index("ix_document_events_listing", "listing_id", "at"),
     sa.Index("ix_document_events_at", "at"),
+)
+
+# The web UI's login: a random key made once per store (``key``: CSRF tokens are HMACs
+# under it) and the password's argon2 hash (``password``: a new password ends every
+# session), then one row per session, named by the SHA-256 of its cookie so that the
+# index holds no usable session. Written by watcher.store.websec only.
+web_secrets = sa.Table(
+    "web_secrets",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # SHA-256 of the cookie's value
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Index("ix_web_sessions_expires", "expires_at"),
 )

@@ -35,10 +35,12 @@ IN_BATCH = 500  # values in one ``IN (…)``: SQLite caps the bound parameters o
 # -- connecting -----------------------------------------------------------------------
 
 
-def engine(index: Path, *, readonly: bool) -> sa.Engine:
-    """An engine on the index file; read-only engines cannot write even by mistake."""
-    if readonly:
-        url = f"sqlite:///file:{urllib.parse.quote(str(index))}?mode=ro&uri=true"
+def engine(index: Path, *, readonly: bool, create: bool = True) -> sa.Engine:
+    """An engine on the index file; read-only engines cannot write even by mistake.
+    ``create`` False: a missing file is an error, not a new empty index."""
+    if readonly or not create:
+        mode = "ro" if readonly else "rw"
+        url = f"sqlite:///file:{urllib.parse.quote(str(index))}?mode={mode}&uri=true"
     else:
         url = f"sqlite:///{index}"
     made = sa.create_engine(url)

@@ -11,12 +11,17 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from watcher.config import Config
+from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.store.index import StoreError
+from watcher.store.websec import WebAuthStore
 from watcher.web import api, feeds, pages
 from watcher.web.context import WebContext
 from watcher.web.security import Guard
@@ -30,8 +35,12 @@ def create_app(
     *,
     password: str | None = None,
     check_now: Callable[[str], Awaitable[bool]] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    password_hasher: PasswordHasher | None = None,
 ) -> FastAPI:
-    """The ASGI app. ``password`` (from ``WATCHER_PASSWORD``) turns on login."""
+    """The ASGI app. ``password`` (from ``WATCHER_PASSWORD``) turns on login; it is
+    hashed here (argon2, ``password_hasher``'s parameters) and not kept. ``clock``
+    times sessions and the login rate limit."""
     app = FastAPI(
         title="watcher",
         summary="Captures, diffs and keyword hits of watched government pages",
@@ -40,7 +49,13 @@ def create_app(
         openapi_url="/api/openapi.json",
     )
     context = WebContext(data, config_path, check_now)
-    guard = Guard(password)
+    guard = Guard(
+        WebAuthStore(data),
+        password,
+        clock=clock,
+        allowed_hosts=lambda: configured_hosts(context.config()),
+        hasher=password_hasher,
+    )
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["now"] = lambda: datetime.now(UTC)
     templates.env.filters["when"] = _when
@@ -59,6 +74,19 @@ def create_app(
         return pages.error_page(request, 404 if "no capture" in str(exc) else 503, str(exc))
 
     return app
+
+
+def configured_hosts(config: Config | None) -> list[str]:
+    """Host names the config adds to the loopback ones: ``settings.base_url``'s host
+    and ``settings.allowed_hosts``."""
+    if config is None:
+        return []
+    names = list(config.settings.allowed_hosts)
+    if config.settings.base_url:
+        host = urlsplit(config.settings.base_url).hostname
+        if host:
+            names.append(host)
+    return names
 
 
 def _when(value: datetime | None) -> str:

@@ -19,7 +19,7 @@ from watcher.store import views
 from watcher.store.index import StoreError
 from watcher.store.search import QueryError, parse_query
 from watcher.web.context import WebContext, context_of
-from watcher.web.security import ARCHIVE_CSP, SESSION_COOKIE, SESSION_DAYS, Guard, safe_next
+from watcher.web.security import ARCHIVE_CSP, SESSION_COOKIE, Guard, safe_next, too_many_message
 
 router = APIRouter(include_in_schema=False)
 
@@ -392,26 +392,32 @@ def login(
         raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
     if guard.password is None:
         return RedirectResponse(safe_next(next), status_code=303)
-    if not guard.password_ok(password):
-        return render(
-            request, "login.html", 401, title="Log in — watcher", next=safe_next(next), failed=True
+    attempt = guard.log_in(request, password)
+    if attempt.session is None:
+        status, wait = (429, attempt.retry_after) if attempt.retry_after else (401, 0)
+        page = render(
+            request,
+            "login.html",
+            status,
+            title="Log in — watcher",
+            next=safe_next(next),
+            failed=not wait,
+            wait=too_many_message(wait) if wait else None,
         )
+        if wait:
+            page.headers["Retry-After"] = str(wait)
+        return page
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        guard.new_session(),
-        max_age=SESSION_DAYS * 86400,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    guard.set_session_cookie(response, request, attempt.session)
     return response
 
 
 @router.post("/logout")
 def logout(request: Request, csrf: str = Form("")) -> Response:
-    if not _guard(request).csrf_ok(request, csrf):
+    guard = _guard(request)
+    if not guard.csrf_ok(request, csrf):
         raise HTTPException(403, "missing or wrong CSRF token")
+    guard.log_out(request)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
