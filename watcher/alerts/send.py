@@ -100,7 +100,9 @@ class Secrets:
 def _encodings(value: str) -> set[str]:
     from urllib.parse import quote, quote_plus
 
-    return {value, quote(value, safe=""), quote(value, safe="/"), quote_plus(value)}
+    once = {value, quote(value, safe=""), quote(value, safe="/"), quote_plus(value)}
+    # some apprise versions encode a value already in the URL once more (% → %25)
+    return once | {quote(form, safe="/") for form in once}
 
 
 def expand_env(text: str, source: Path, environ: dict[str, str] | None = None) -> str:
