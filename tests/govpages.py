@@ -1,4 +1,5 @@
-"""A gov.cn policy page of real shape, for the tests of metadata, listings and search.
+"""Real-shaped pages for the tests: a gov.cn policy page (metadata, listings, search)
+and real pages with two paragraphs swapped (moves, keywords).
 
 The real gov.cn page in ``fixtures/pages/gov.cn`` is a gazette item without the
 policy library's ``table.bd1``; this puts one above its body, as gov.cn's policy
@@ -9,6 +10,22 @@ pages carry it (research notes: 索引号, 主题分类, 发文机关, 成文日
 from __future__ import annotations
 
 from pathlib import Path
+
+PAGES = Path(__file__).parent / "fixtures" / "pages"
+CMSE = PAGES / "cmse.gov.cn" / "article_t20210106_47506.html"  # a real page
+NOTICE = PAGES / "made" / "notice_gbk_meta_gb2312.html"  # a real-shaped GBK notice
+
+
+def swap_paragraphs(html: str, first: str, second: str) -> str:
+    """The page with the two ``<p>`` holding ``first`` and ``second`` swapped."""
+
+    def para(key: str) -> tuple[int, int]:
+        at = html.index(key)
+        return html.rindex("<p", 0, at), html.index("</p>", at) + 4
+
+    (a1, b1), (a2, b2) = sorted([para(first), para(second)])
+    return html[:a1] + html[a2:b2] + html[b1:a2] + html[a1:b1] + html[b2:]
+
 
 GOV_CN_PAGE = (
     Path(__file__).parent / "fixtures" / "pages" / "gov.cn" / "gongbao_2007-23_content_711039.html"

@@ -1,8 +1,8 @@
 import json
 import random
 import time
-from pathlib import Path
 
+from govpages import CMSE, swap_paragraphs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -104,21 +104,6 @@ def test_json_renderer_has_counts_and_change_ops() -> None:
 
 
 # -- moves ----------------------------------------------------------------------------------
-
-PAGES = Path(__file__).parent / "fixtures" / "pages"
-CMSE = PAGES / "cmse.gov.cn" / "article_t20210106_47506.html"
-NOTICE = PAGES / "made" / "notice_gbk_meta_gb2312.html"
-
-
-def swap_paragraphs(html: str, first: str, second: str) -> str:
-    """The page with the two ``<p>`` holding ``first`` and ``second`` swapped."""
-
-    def para(key: str) -> tuple[int, int]:
-        at = html.index(key)
-        return html.rindex("<p", 0, at), html.index("</p>", at) + 4
-
-    (a1, b1), (a2, b2) = sorted([para(first), para(second)])
-    return html[:a1] + html[a2:b2] + html[b1:a2] + html[a1:b1] + html[b2:]
 
 
 def page_text(html: str) -> str:

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from govpages import CMSE, NOTICE, swap_paragraphs
 
 from watcher.diff.ops import diff_texts
 from watcher.keywords import KeywordMatcher, changed_ranges, find_hits, normalize, snippet
@@ -90,21 +91,7 @@ def test_a_space_put_inside_a_term_does_not_add_it() -> None:
 
 # -- moved paragraphs: their terms were not added ---------------------------------------
 
-PAGES = Path(__file__).parent / "fixtures" / "pages"
-NOTICE = PAGES / "made" / "notice_gbk_meta_gb2312.html"  # a real-shaped GBK notice
-CMSE = PAGES / "cmse.gov.cn" / "article_t20210106_47506.html"  # a real page
 SPACE = {"space": ["空间站", "长征五号B", "运载火箭"], "shipbuilding": ["船舶"]}
-
-
-def swap_paragraphs(html: str, first: str, second: str) -> str:
-    """The page with the two ``<p>`` holding ``first`` and ``second`` swapped."""
-
-    def para(key: str) -> tuple[int, int]:
-        at = html.index(key)
-        return html.rindex("<p", 0, at), html.index("</p>", at) + 4
-
-    (a1, b1), (a2, b2) = sorted([para(first), para(second)])
-    return html[:a1] + html[a2:b2] + html[b1:a2] + html[a1:b1] + html[b2:]
 
 
 def notice_versions(edit: tuple[str, str] | None = None) -> tuple[str, str]:

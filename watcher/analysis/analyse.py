@@ -203,7 +203,7 @@ def analyse(
     text = document.text
     # any HTML page: plain targets cite notices too; a download's own facts (its file
     # name) come with the reading
-    metadata = {**(_metadata(page, text) or {}), **(reading.metadata or {})} or None
+    metadata = {**(_metadata(reading.html, text) or {}), **(reading.metadata or {})} or None
     # a notice re-published with a new lastmodifiedtime has changed, whatever its text
     touched = bool(
         metadata
@@ -295,15 +295,14 @@ _ATTACHMENT_EXTENSIONS = (
 )
 
 
-def _metadata(page: Page, text: str) -> dict[str, str] | None:
-    """A notice's citable metadata, when the page shows any (HTML only)."""
-    from watcher.analysis.decode import decode_html
+def _metadata(html: str | None, text: str) -> dict[str, str] | None:
+    """A notice's citable metadata, when the page shows any (HTML only: ``html`` is
+    None for files and JSON)."""
     from watcher.analysis.metadata import extract_metadata
 
-    mime = (page.content_type or "").split(";")[0].strip().lower()
-    if _is_binary(mime, page.body) or mime.endswith("json"):
+    if html is None:
         return None
-    found = extract_metadata(decode_html(page.body, page.content_type).text, text).to_json()
+    found = extract_metadata(html, text).to_json()
     found.pop("sources", None)
     return {k: str(v) for k, v in found.items() if v} or None
 
@@ -328,6 +327,7 @@ class Reading:
     source: str
     warnings: tuple[dict[str, object], ...] = ()
     metadata: dict[str, str] | None = None  # a file's name from its Content-Disposition
+    html: str | None = None  # the decoded page, for its metadata (HTML pages only)
 
 
 def document_of(page: Page, links: bool = False) -> tuple[Document, str, str]:
@@ -364,9 +364,9 @@ def read_page(page: Page, links: bool = False) -> Reading:
     if page.select and not document.text:
         whole, _ = extract_with_report(decoded.text, page.final_url, ignore=page.ignore)
         if looks_removed(whole.title, whole.text):  # "页面不存在": the page says so
-            return Reading(whole, decoded.encoding, decoded.source, warned)
+            return Reading(whole, decoded.encoding, decoded.source, warned, html=decoded.text)
         raise ExtractionProblem("; ".join(warnings) or "select matched no text")
-    return Reading(document, decoded.encoding, decoded.source, warned)
+    return Reading(document, decoded.encoding, decoded.source, warned, html=decoded.text)
 
 
 _BINARY_MAGIC = (b"%PDF-", b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"\x89PNG", b"\xff\xd8\xff", b"GIF8")
