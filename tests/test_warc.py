@@ -387,3 +387,28 @@ def test_the_export_command_writes_a_warc_that_warcio_accepts(site: Site, tmp_pa
     assert warcio("check", str(out)).returncode == 0
     both = CliRunner().invoke(main, [*base, "export", "x", "--all", "--warc", str(out)])
     assert both.exit_code == 2
+
+
+def test_a_captures_decoding_warnings_are_in_its_metadata_record(tmp_path: Path) -> None:
+    """The archive is the evidence handed on: what watcher could not read of the bytes
+    (here one GBK paragraph in a UTF-8 page) travels with it, not only in the UI."""
+    page = "<html><head><meta charset='utf-8'><title>通知</title></head><body><p>{}</p><p>{}</p>"
+    body = (
+        page.format("国防科工局发布通知", "").encode() + "船舶工业".encode("gbk") + b"</p></body>"
+    )
+    with HTTPServer() as server:
+        server.route("/mixed.html", body=body, headers={"Content-Type": "text/html"})
+        config = tmp_path / "targets.yaml"
+        config.write_text(
+            f"targets:\n  - name: mixed\n    url: {server.url('/mixed.html')}\n", "utf-8"
+        )
+        assert check(config, tmp_path / "snapshots") == 0
+    with Store(tmp_path / "snapshots", readonly=True) as store:
+        stats = export(store, ["mixed"], tmp_path / "out.warc")
+        [row] = store.history("mixed")
+    assert stats.captures == 1 and row.warnings
+    [metadata] = [r for r in read_warc(tmp_path / "out.warc") if r.type == "metadata"]
+    lines = metadata.payload.decode("utf-8").split("\r\n")
+    warnings = [line.split(": ", 1)[1] for line in lines if line.startswith("warning: ")]
+    assert warnings == [" ".join(str(row.warnings[0]["message"]).split())]
+    assert "UTF-8" in warnings[0] or "utf-8" in warnings[0]

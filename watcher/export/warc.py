@@ -13,7 +13,8 @@ Per capture, oldest first, four records share the capture time as ``WARC-Date``:
                below) and the stored body, byte for byte
     request    a GET for the final URL: reconstructed, watcher does not store the
                request headers it sent (the records and the warcinfo say so)
-    metadata   watcher's own fields: capture id, target, requested URL, digests …
+    metadata   watcher's own fields: capture id, target, requested URL, digests,
+               a warning line for each thing reading the bytes could not do …
 
 after one ``warcinfo`` record naming the software and the format. Records are
 linked by ``WARC-Concurrent-To`` (and the metadata by ``WARC-Refers-To``), and all
@@ -40,7 +41,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from warcio.recordloader import ArcWarcRecord
@@ -301,8 +302,14 @@ def _capture_fields(row: CaptureRow, date: str, rewritten: list[str]) -> bytes:
             ("previous-capture-id", row.previous_id or ""),
             ("http-headers-rewritten", ", ".join(rewritten)),
             ("request-headers", RECONSTRUCTED_NOTE),
+            # what reading the bytes could not do (undecodable bytes, a file read in part)
+            *(("warning", _warning_text(w)) for w in row.warnings or []),
         ]
     )
+
+
+def _warning_text(warning: dict[str, Any]) -> str:
+    return " ".join(str(warning.get("message", warning)).split())
 
 
 # Content types warcio would pick; ours are set explicitly so readers need not guess.
