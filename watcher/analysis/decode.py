@@ -401,17 +401,24 @@ def decode_html(body: bytes, content_type: str | None) -> Decoded:
 
 
 def _decode_legacy(body: bytes, declared: list[tuple[str, _Declared]]) -> Decoded:
-    """Bytes that are not UTF-8: a declaration that fits, else detection, else UTF-8
-    with its bad runs read as GB18030 where they can be, else GB18030.
+    """Bytes that are not UTF-8: a declaration that fits, else detection, else the
+    reading the evidence of the bytes favours (declared), else UTF-8 with its bad runs
+    read as GB18030 where they can be, else GB18030 (undeclared).
 
     A multibyte declaration that decodes cleanly beats a single-byte one (which
     decodes anything): a Tomcat-default ``ISO-8859-1`` header must not win over a
-    ``gb2312`` meta on GBK bytes.
+    ``gb2312`` meta on GBK bytes. A windows-1252 declaration fits only bytes that do
+    not look CJK (see ``_paired``), since it never fails.
     """
+    non_ascii = len(body) - sum(map(len, _ASCII_BYTES.findall(body)))
     ranked = sorted(declared, key=lambda pair: pair[0] in _SINGLE_BYTE)
     for encoding, source in ranked:
         if encoding == "utf-8":
             continue
+        if encoding == _WESTERN:
+            if _paired(body) * 4 > non_ascii:
+                continue  # CJK-looking bytes: judged by evidence below
+            return _result(_decode_replacing(body, encoding), encoding, source, declared)
         decoded = _decode_strict(body, encoding)
         if decoded is not None:
             return _result(decoded, encoding, source, declared)
@@ -421,31 +428,72 @@ def _decode_legacy(body: bytes, declared: list[tuple[str, _Declared]]) -> Decode
     detected = _detect_chinese(body) or (None if declared else _detect_other(body))
     if detected is not None:
         return _result(detected[0], detected[1], "detected", declared)
-    mixed = _mostly_utf8(body, declared)
-    if mixed is not None:
-        source = next((src for enc, src in declared if enc == "utf-8"), "utf-8")
-        return _result(mixed, "utf-8", source, declared)
     if declared:
-        encoding, source = declared[0]
-        return _result(_decode_replacing(body, encoding), encoding, source, declared)
+        return _by_evidence(body, ranked, declared, non_ascii)
+    mixed = _mostly_utf8(body, non_ascii)
+    if mixed is not None:
+        return _result(mixed, "utf-8", "utf-8", declared)
     return _result(_decode_replacing(body, "gb18030"), "gb18030", "fallback", declared)
 
 
-def _mostly_utf8(body: bytes, declared: list[tuple[str, _Declared]]) -> _Reading | None:
-    """A UTF-8 page with some bytes that are not UTF-8 (a GBK paragraph pasted in, a
-    damaged character): read as UTF-8, each bad run as GB18030 if it reads cleanly as
-    common Chinese, else U+FFFD. Taken when UTF-8 is declared first, or when nothing
-    is declared and most non-ASCII bytes are UTF-8."""
-    first = declared[0][0] if declared else None
-    if first not in (None, "utf-8"):
-        return None
-    reading = _decode_replacing(body, "utf-8", "watcher.utf8-or-gb18030")
-    if first is None:
-        foreign = reading.bad_bytes + reading.recovered_bytes
-        non_ascii = len(body) - sum(map(len, _ASCII_BYTES.findall(body)))
-        if foreign * 2 > non_ascii:
-            return None
-    return reading
+_WESTERN = "cp1252"  # what iso-8859-1, latin1, ascii and windows-1252 labels decode as
+_PAIRED_HIGH = re.compile(rb"[\x80-\xff]{2,}")
+
+
+def _paired(body: bytes) -> int:
+    """High bytes next to another high byte: nearly all of GBK or UTF-8 Chinese, few
+    of a Western page (an accented letter sits between ASCII ones)."""
+    return sum(map(len, _PAIRED_HIGH.findall(body)))
+
+
+def _by_evidence(
+    body: bytes,
+    ranked: list[tuple[str, _Declared]],
+    declared: list[tuple[str, _Declared]],
+    non_ascii: int,
+) -> Decoded:
+    """No reading is clean: keep the first declaration unless it gets more than a
+    quarter of the non-ASCII bytes wrong and another reading (the other declaration,
+    UTF-8, GB18030, Big5) at most a tenth as many. One broken byte in a GBK page
+    behind a ``charset=utf-8`` header then costs one U+FFFD, not the page; the
+    overruled declaration stays in ``declared`` and ``warnings_of`` says so."""
+    utf8_source = next((src for enc, src in declared if enc == "utf-8"), "utf-8")
+    candidates = [*ranked, ("utf-8", utf8_source), ("gb18030", "detected")]
+    candidates.append(("big5hkscs", "detected"))
+    seen: set[str] = set()
+    readings: list[tuple[int, _Reading, str, str]] = []
+    for encoding, source in candidates:
+        if encoding not in seen:
+            seen.add(encoding)
+            reading, wrong = _read_as(body, encoding, non_ascii)
+            readings.append((wrong, reading, encoding, source))
+    first = readings[0]
+    best = min(readings, key=lambda r: r[0])  # the earliest of equals
+    if first[0] * 4 > non_ascii and best[0] * 10 <= first[0]:
+        first = best
+    return _result(first[1], first[2], first[3], declared)
+
+
+def _read_as(body: bytes, encoding: str, non_ascii: int) -> tuple[_Reading, int]:
+    """A tolerant reading and how many non-ASCII bytes it (likely) gets wrong."""
+    if encoding == "utf-8":
+        reading = _decode_replacing(body, "utf-8", "watcher.utf8-or-gb18030")
+        return reading, reading.bad_bytes + reading.recovered_bytes
+    reading = _decode_replacing(body, encoding)
+    if encoding == _WESTERN:  # never wrong by its errors; by CJK-looking pairs
+        return reading, max(reading.bad_bytes, _paired(body))
+    common = _common_characters().get(encoding)
+    if common is not None and _common_share(reading.text, common) < _MIN_COMMON_SHARE:
+        return reading, non_ascii  # decodes, but not as Chinese
+    return reading, reading.bad_bytes
+
+
+def _mostly_utf8(body: bytes, non_ascii: int) -> _Reading | None:
+    """An undeclared UTF-8 page with some bytes that are not UTF-8 (a GBK paragraph
+    pasted in, a damaged character): read as UTF-8, each bad run as GB18030 if it
+    reads cleanly as common Chinese, else U+FFFD; when most non-ASCII bytes are UTF-8."""
+    reading, foreign = _read_as(body, "utf-8", non_ascii)
+    return None if foreign * 2 > non_ascii else reading
 
 
 _ASCII_BYTES = re.compile(rb"[\x00-\x7f]+")
