@@ -499,12 +499,39 @@ def _mostly_utf8(body: bytes, non_ascii: int) -> _Reading | None:
 _ASCII_BYTES = re.compile(rb"[\x00-\x7f]+")
 
 
+_HOW = {
+    "bom": "its byte-order mark",
+    "header": "the header declares",
+    "meta": "the <meta> declares",
+    "detected": "detected",
+    "utf-8": "valid UTF-8",
+    "fallback": "nothing fits better",
+}
+
+
 def warnings_of(decoded: Decoded) -> list[dict[str, object]]:
     """What decoding did to the bytes, as warnings to keep with the capture and show:
-    bytes that could not be decoded, and bytes read in another encoding than the page's."""
+    a declaration the bytes overruled, bytes that could not be decoded, and bytes read
+    in another encoding than the page's."""
     declared = {where: codec for where, codec in decoded.declared}
     said = ", ".join(f"{codec} ({where})" for where, codec in decoded.declared) or "nothing"
     found: list[dict[str, object]] = []
+    overruled = {w: c for w, c in decoded.declared if c != decoded.encoding}
+    if overruled and not decoded.text.isascii():  # ASCII reads the same in all of them
+        named = ", ".join(f"{codec} ({where})" for where, codec in overruled.items())
+        found.append(
+            {
+                "kind": "declaration-overruled",
+                "message": (
+                    f"declared {named}, which the bytes are not: decoded as"
+                    f" {decoded.encoding} ({_HOW[decoded.source]})"
+                ),
+                "overruled": overruled,
+                "encoding": decoded.encoding,
+                "source": decoded.source,
+                "declared": declared,
+            }
+        )
     if decoded.bad_bytes:
         first = ", ".join(f"{o:,}" for o in decoded.bad_offsets)
         found.append(
