@@ -11,6 +11,12 @@ Decisions worth knowing:
   declare gb2312 and use GBK characters such as 镕 堃 喆. ``big5`` decodes as
   ``big5hkscs``; ``iso-8859-1``/``ascii`` as ``cp1252`` (WHATWG).
 * Non-ASCII bytes that are valid UTF-8 are UTF-8, whatever the declaration says.
+* The bytes outrank declarations. When no reading is clean (one broken byte in a
+  GBK page behind a server-default ``charset=utf-8``), the declaration stands
+  unless it misreads most of the page and another reading nearly none of it; a
+  ``windows-1252`` label (``iso-8859-1`` too) never fails to decode, so its evidence
+  is whether the high bytes come in pairs, as CJK does and Western text does not.
+  An overruled declaration is a warning of the capture.
 * Undeclared legacy bytes: GB18030 and Big5 both decode almost any byte string
   without error, so neither strict decoding nor a general detector tells them
   apart on short pages. We decode both and keep the one whose CJK characters are
