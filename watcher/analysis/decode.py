@@ -416,7 +416,7 @@ def _decode_legacy(body: bytes, declared: list[tuple[str, _Declared]]) -> Decode
     ``gb2312`` meta on GBK bytes. A windows-1252 declaration fits only bytes that do
     not look CJK (see ``_paired``), since it never fails.
     """
-    non_ascii = len(body) - sum(map(len, _ASCII_BYTES.findall(body)))
+    non_ascii = len(body.translate(None, _ASCII))
     ranked = sorted(declared, key=lambda pair: pair[0] in _SINGLE_BYTE)
     for encoding, source in ranked:
         if encoding == "utf-8":
@@ -464,20 +464,20 @@ def _by_evidence(
     behind a ``charset=utf-8`` header then costs one U+FFFD, not the page; the
     overruled declaration stays in ``declared`` and ``warnings_of`` says so."""
     utf8_source = next((src for enc, src in declared if enc == "utf-8"), "utf-8")
-    candidates = [*ranked, ("utf-8", utf8_source), ("gb18030", "detected")]
-    candidates.append(("big5hkscs", "detected"))
-    seen: set[str] = set()
-    readings: list[tuple[int, _Reading, str, str]] = []
-    for encoding, source in candidates:
-        if encoding not in seen:
+    reading, wrong = _read_as(body, ranked[0][0], non_ascii)
+    chosen = (reading, *ranked[0])
+    if wrong * 4 > non_ascii:  # it misreads much: read the others too
+        seen = {ranked[0][0]}
+        fewest = wrong // 10 + 1  # to overrule, at most a tenth as many
+        others = [*ranked[1:], ("utf-8", utf8_source), ("gb18030", "detected")]
+        for encoding, source in [*others, ("big5hkscs", "detected")]:
+            if encoding in seen:
+                continue
             seen.add(encoding)
-            reading, wrong = _read_as(body, encoding, non_ascii)
-            readings.append((wrong, reading, encoding, source))
-    first = readings[0]
-    best = min(readings, key=lambda r: r[0])  # the earliest of equals
-    if first[0] * 4 > non_ascii and best[0] * 10 <= first[0]:
-        first = best
-    return _result(first[1], first[2], first[3], declared)
+            other, other_wrong = _read_as(body, encoding, non_ascii)
+            if other_wrong < fewest:
+                chosen, fewest = (other, encoding, source), other_wrong
+    return _result(*chosen, declared)
 
 
 def _read_as(body: bytes, encoding: str, non_ascii: int) -> tuple[_Reading, int]:
@@ -502,7 +502,7 @@ def _mostly_utf8(body: bytes, non_ascii: int) -> _Reading | None:
     return None if foreign * 2 > non_ascii else reading
 
 
-_ASCII_BYTES = re.compile(rb"[\x00-\x7f]+")
+_ASCII = bytes(range(128))  # deleted, to count the high bytes
 
 
 _HOW = {
