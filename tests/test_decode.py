@@ -21,7 +21,7 @@ from watcher.analysis.extract import extract
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 MADE = PAGES / "made"
-REAL = sorted(p for p in PAGES.glob("*/*.html") if p.parent.name != "made")
+REAL = sorted(PAGES.glob("*gov.cn/*.html"))  # the Chinese government pages, all UTF-8
 
 SOURCES = {"bom", "header", "meta", "detected", "utf-8", "fallback"}
 
@@ -511,3 +511,116 @@ def test_decoding_warnings_are_stored_and_shown_everywhere(
         assert paragraph[:20] in page
         api = web.get(f"/api/captures/{junk_id}").json()
         assert api["warnings"] == [bad]
+
+
+# --- declarations the bytes overrule ------------------------------------------------
+
+GONGBAO_GBK = MADE / "gongbao_gb18030_undeclared.html"  # the gov.cn page in GBK, no meta
+FULL_STOP = "。</p>".encode("gbk")
+
+
+def _broken_gbk(page: Path) -> tuple[bytes, int, str]:
+    """A GBK page with one broken byte: the second byte of its first paragraph's last
+    full stop lost (as when a CMS cuts text by bytes). The bytes, where the broken
+    character starts, and the text a GBK reader should see."""
+    body = page.read_bytes()
+    at = body.index(FULL_STOP)
+    text = body.decode("gb18030")
+    stop = text.index("。</p>")
+    return body[: at + 1] + body[at + 2 :], at, text[:stop] + "\ufffd" + text[stop + 1 :]
+
+
+@pytest.mark.parametrize(
+    ("page", "source"),
+    [(GONGBAO_GBK, "detected"), (MADE / "gongbao_gb18030_meta_gb2312.html", "meta")],
+)
+def test_one_broken_byte_does_not_let_a_lying_utf8_header_misread_a_gbk_page(
+    page: Path, source: str
+) -> None:
+    body, at, expected = _broken_gbk(page)
+    decoded = decode_html(body, "text/html; charset=utf-8")
+    assert (decoded.encoding, decoded.source) == ("gb18030", source)
+    assert decoded.text == expected  # one U+FFFD, every other character right
+    assert (decoded.bad_bytes, decoded.bad_offsets, decoded.recovered_bytes) == (1, (at,), 0)
+    overruled, undecodable = decode.warnings_of(decoded)
+    assert overruled["kind"] == "declaration-overruled"
+    assert overruled["overruled"] == {"header": "utf-8"}
+    assert "utf-8 (header)" in str(overruled["message"])
+    assert undecodable["kind"] == "undecodable" and undecodable["offsets"] == [at]
+
+
+def test_a_broken_gbk_page_behind_a_utf8_header_keeps_its_keyword_hits(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    """Over real HTTP, through check --json: the capture's warnings name the overruled
+    header and the one undecodable byte; the keywords of the page are all found."""
+    import json
+
+    from click.testing import CliRunner
+
+    from watcher.cli.main import main
+
+    body, at, expected = _broken_gbk(GONGBAO_GBK)
+    http_server.route("/gbk.htm", body=body, headers={"Content-Type": "text/html; charset=utf-8"})
+    config = tmp_path / "targets.yaml"
+    config.write_text(
+        "settings: {host_delay: 0}\n"
+        "keywords: {npc: [全国人民代表大会], bonds: [特别国债]}\n"
+        f"targets:\n  - {{name: gbk, url: '{http_server.url('/gbk.htm')}', retries: 0}}\n",
+        encoding="utf-8",
+    )
+    base = ["--config", str(config), "--data", str(tmp_path / "snapshots")]
+    result = CliRunner().invoke(main, [*base, "check", "--json", "--no-notify"])
+    assert result.exit_code == 0, result.output
+    [line] = map(json.loads, result.stdout.splitlines())
+    found = {(hit["group"], hit["term"]) for hit in line["hits"]}
+    assert found == {("npc", "全国人民代表大会"), ("bonds", "特别国债")}
+    npc = sum(hit["term"] == "全国人民代表大会" for hit in line["hits"])
+    assert npc == extract(expected, "http://www.gov.cn/").text.count("全国人民代表大会") > 1
+    overruled, undecodable = line["warnings"]
+    assert (overruled["kind"], overruled["overruled"]) == (
+        "declaration-overruled",
+        {"header": "utf-8"},
+    )
+    assert (undecodable["bytes"], undecodable["offsets"]) == (1, [at])
+
+
+GONGBAO_UTF8 = PAGES / "gov.cn" / "gongbao_2007-23_content_711039.html"
+WESTERN = PAGES / "finanzen.net" / "anzeige-value-stars.html"  # real cp1252, lying utf-8 meta
+BBC = PAGES / "bbc.co.uk" / "606_forum_conversation.html"  # real cp1252, no charset
+
+
+def _broken_utf8() -> tuple[bytes, int]:
+    """The real UTF-8 gov.cn page with the last byte of its first body paragraph's first
+    character lost."""
+    body = GONGBAO_UTF8.read_bytes()
+    match = PARAGRAPH.search(body)
+    assert match is not None
+    at = match.start(1)
+    return body[: at + 2] + body[at + 3 :], at
+
+
+@pytest.mark.parametrize("label", ["iso-8859-1", "ISO_8859-1", "latin1", "windows-1252", "cp1252"])
+def test_a_windows_1252_header_yields_to_chinese_bytes_but_not_on_western_pages(
+    label: str,
+) -> None:
+    """A latin-1 decode never fails, so the evidence is what the bytes are: GBK that
+    reads as Chinese, UTF-8 but for one byte; a real Western page stays cp1252."""
+    header = f"text/html; charset={label}"
+    gbk = decode_html(GONGBAO_GBK.read_bytes(), header)
+    assert (gbk.encoding, gbk.source) == ("gb18030", "detected")
+    assert gbk.text == GONGBAO_GBK.read_bytes().decode("gb18030")
+    [warning] = decode.warnings_of(gbk)
+    assert warning["overruled"] == {"header": "cp1252"}
+
+    body, at = _broken_utf8()
+    utf8 = decode_html(body, header)
+    assert (utf8.encoding, utf8.source, utf8.bad_offsets) == ("utf-8", "meta", (at,))
+    assert utf8.text == body.decode("utf-8", "replace") and "特别国债" in utf8.text
+
+    for page in (WESTERN, BBC):
+        western = decode_html(page.read_bytes(), header)
+        assert (western.encoding, western.source, western.bad_bytes) == ("cp1252", "header", 0)
+        assert western.text == page.read_bytes().decode("cp1252")
+    assert "„grünes“" in decode_html(WESTERN.read_bytes(), header).text
+    assert "£825" in decode_html(BBC.read_bytes(), header).text

@@ -275,9 +275,13 @@ def _within(positions: list[int], start: int, end: int) -> int:
     return bisect.bisect_left(positions, end) - bisect.bisect_left(positions, start)
 
 
+# "404" as a status code: not part of a number (1,404, 404.5, 第404), nor a quantity
+# (404 bytes, as a file's own description line says, 404 KB, 404条); "404页面" is one.
+_QUANTITY = r"\s*(?:(?:bytes?|[kmg]?i?b)(?![a-z])|字节|[个条号期次元万人份件项篇位名天年]|页(?!面))"
+_STATUS_404 = rf"(?<![0-9a-z_第])(?<![0-9][.,])404(?![0-9a-z_]|[.,][0-9]|{_QUANTITY})"
 _GONE = re.compile(
     r"页面不存在|页面未找到|访问的页面不存在|该信息已删除|信息已删除|已被删除|已经删除|"
-    r"找不到(?:该|您|你)?(?:要)?(?:访问)?的?页面|page not found|404 not found|\b404\b",
+    r"找不到(?:该|您|你)?(?:要)?(?:访问)?的?页面|page not found|404 not found|" + _STATUS_404,
     re.IGNORECASE,
 )
 _ATTACHMENT_EXTENSIONS = (

@@ -11,6 +11,12 @@ Decisions worth knowing:
   declare gb2312 and use GBK characters such as 镕 堃 喆. ``big5`` decodes as
   ``big5hkscs``; ``iso-8859-1``/``ascii`` as ``cp1252`` (WHATWG).
 * Non-ASCII bytes that are valid UTF-8 are UTF-8, whatever the declaration says.
+* The bytes outrank declarations. When no reading is clean (one broken byte in a
+  GBK page behind a server-default ``charset=utf-8``), the declaration stands
+  unless it misreads most of the page and another reading nearly none of it; a
+  ``windows-1252`` label (``iso-8859-1`` too) never fails to decode, so its evidence
+  is whether the high bytes come in pairs, as CJK does and Western text does not.
+  An overruled declaration is a warning of the capture.
 * Undeclared legacy bytes: GB18030 and Big5 both decode almost any byte string
   without error, so neither strict decoding nor a general detector tells them
   apart on short pages. We decode both and keep the one whose CJK characters are
@@ -401,17 +407,24 @@ def decode_html(body: bytes, content_type: str | None) -> Decoded:
 
 
 def _decode_legacy(body: bytes, declared: list[tuple[str, _Declared]]) -> Decoded:
-    """Bytes that are not UTF-8: a declaration that fits, else detection, else UTF-8
-    with its bad runs read as GB18030 where they can be, else GB18030.
+    """Bytes that are not UTF-8: a declaration that fits, else detection, else the
+    reading the evidence of the bytes favours (declared), else UTF-8 with its bad runs
+    read as GB18030 where they can be, else GB18030 (undeclared).
 
     A multibyte declaration that decodes cleanly beats a single-byte one (which
     decodes anything): a Tomcat-default ``ISO-8859-1`` header must not win over a
-    ``gb2312`` meta on GBK bytes.
+    ``gb2312`` meta on GBK bytes. A windows-1252 declaration fits only bytes that do
+    not look CJK (see ``_paired``), since it never fails.
     """
+    non_ascii = len(body.translate(None, _ASCII))
     ranked = sorted(declared, key=lambda pair: pair[0] in _SINGLE_BYTE)
     for encoding, source in ranked:
         if encoding == "utf-8":
             continue
+        if encoding == _WESTERN:
+            if _paired(body) * 4 > non_ascii:
+                continue  # CJK-looking bytes: judged by evidence below
+            return _result(_decode_replacing(body, encoding), encoding, source, declared)
         decoded = _decode_strict(body, encoding)
         if decoded is not None:
             return _result(decoded, encoding, source, declared)
@@ -421,42 +434,111 @@ def _decode_legacy(body: bytes, declared: list[tuple[str, _Declared]]) -> Decode
     detected = _detect_chinese(body) or (None if declared else _detect_other(body))
     if detected is not None:
         return _result(detected[0], detected[1], "detected", declared)
-    mixed = _mostly_utf8(body, declared)
-    if mixed is not None:
-        source = next((src for enc, src in declared if enc == "utf-8"), "utf-8")
-        return _result(mixed, "utf-8", source, declared)
     if declared:
-        encoding, source = declared[0]
-        return _result(_decode_replacing(body, encoding), encoding, source, declared)
+        return _by_evidence(body, ranked, declared, non_ascii)
+    mixed = _mostly_utf8(body, non_ascii)
+    if mixed is not None:
+        return _result(mixed, "utf-8", "utf-8", declared)
     return _result(_decode_replacing(body, "gb18030"), "gb18030", "fallback", declared)
 
 
-def _mostly_utf8(body: bytes, declared: list[tuple[str, _Declared]]) -> _Reading | None:
-    """A UTF-8 page with some bytes that are not UTF-8 (a GBK paragraph pasted in, a
-    damaged character): read as UTF-8, each bad run as GB18030 if it reads cleanly as
-    common Chinese, else U+FFFD. Taken when UTF-8 is declared first, or when nothing
-    is declared and most non-ASCII bytes are UTF-8."""
-    first = declared[0][0] if declared else None
-    if first not in (None, "utf-8"):
-        return None
-    reading = _decode_replacing(body, "utf-8", "watcher.utf8-or-gb18030")
-    if first is None:
-        foreign = reading.bad_bytes + reading.recovered_bytes
-        non_ascii = len(body) - sum(map(len, _ASCII_BYTES.findall(body)))
-        if foreign * 2 > non_ascii:
-            return None
-    return reading
+_WESTERN = "cp1252"  # what iso-8859-1, latin1, ascii and windows-1252 labels decode as
+_HIGH = bytes(int(b > 0x7F) for b in range(256))  # translate: ASCII -> 0, high -> 1
 
 
-_ASCII_BYTES = re.compile(rb"[\x00-\x7f]+")
+def _paired(body: bytes) -> int:
+    """High bytes next to another high byte (about: two per adjacent pair): nearly all
+    of GBK or UTF-8 Chinese, few of a Western page (an accented letter sits between
+    ASCII ones)."""
+    return 2 * body.translate(_HIGH).count(b"\x01\x01")
+
+
+def _by_evidence(
+    body: bytes,
+    ranked: list[tuple[str, _Declared]],
+    declared: list[tuple[str, _Declared]],
+    non_ascii: int,
+) -> Decoded:
+    """No reading is clean: keep the first declaration unless it gets more than a
+    quarter of the non-ASCII bytes wrong and another reading (the other declaration,
+    UTF-8, GB18030, Big5) at most a tenth as many. One broken byte in a GBK page
+    behind a ``charset=utf-8`` header then costs one U+FFFD, not the page; the
+    overruled declaration stays in ``declared`` and ``warnings_of`` says so."""
+    utf8_source = next((src for enc, src in declared if enc == "utf-8"), "utf-8")
+    reading, wrong = _read_as(body, ranked[0][0], non_ascii)
+    chosen = (reading, *ranked[0])
+    if wrong * 4 > non_ascii:  # it misreads much: read the others too
+        seen = {ranked[0][0]}
+        fewest = wrong // 10 + 1  # to overrule, at most a tenth as many
+        others = [*ranked[1:], ("utf-8", utf8_source), ("gb18030", "detected")]
+        for encoding, source in [*others, ("big5hkscs", "detected")]:
+            if encoding in seen:
+                continue
+            seen.add(encoding)
+            other, other_wrong = _read_as(body, encoding, non_ascii)
+            if other_wrong < fewest:
+                chosen, fewest = (other, encoding, source), other_wrong
+    return _result(*chosen, declared)
+
+
+def _read_as(body: bytes, encoding: str, non_ascii: int) -> tuple[_Reading, int]:
+    """A tolerant reading and how many non-ASCII bytes it (likely) gets wrong."""
+    if encoding == "utf-8":
+        reading = _decode_replacing(body, "utf-8", "watcher.utf8-or-gb18030")
+        return reading, reading.bad_bytes + reading.recovered_bytes
+    reading = _decode_replacing(body, encoding)
+    if encoding == _WESTERN:  # never wrong by its errors; by CJK-looking pairs
+        return reading, max(reading.bad_bytes, _paired(body))
+    common = _common_characters().get(encoding)
+    if common is not None and _common_share(reading.text, common) < _MIN_COMMON_SHARE:
+        return reading, non_ascii  # decodes, but not as Chinese
+    return reading, reading.bad_bytes
+
+
+def _mostly_utf8(body: bytes, non_ascii: int) -> _Reading | None:
+    """An undeclared UTF-8 page with some bytes that are not UTF-8 (a GBK paragraph
+    pasted in, a damaged character): read as UTF-8, each bad run as GB18030 if it
+    reads cleanly as common Chinese, else U+FFFD; when most non-ASCII bytes are UTF-8."""
+    reading, foreign = _read_as(body, "utf-8", non_ascii)
+    return None if foreign * 2 > non_ascii else reading
+
+
+_ASCII = bytes(range(128))  # deleted, to count the high bytes
+
+
+_HOW = {
+    "bom": "its byte-order mark",
+    "header": "the header declares",
+    "meta": "the <meta> declares",
+    "detected": "detected",
+    "utf-8": "valid UTF-8",
+    "fallback": "nothing fits better",
+}
 
 
 def warnings_of(decoded: Decoded) -> list[dict[str, object]]:
     """What decoding did to the bytes, as warnings to keep with the capture and show:
-    bytes that could not be decoded, and bytes read in another encoding than the page's."""
+    a declaration the bytes overruled, bytes that could not be decoded, and bytes read
+    in another encoding than the page's."""
     declared = {where: codec for where, codec in decoded.declared}
     said = ", ".join(f"{codec} ({where})" for where, codec in decoded.declared) or "nothing"
     found: list[dict[str, object]] = []
+    overruled = {w: c for w, c in decoded.declared if c != decoded.encoding}
+    if overruled and not decoded.text.isascii():  # ASCII reads the same in all of them
+        named = ", ".join(f"{codec} ({where})" for where, codec in overruled.items())
+        found.append(
+            {
+                "kind": "declaration-overruled",
+                "message": (
+                    f"declared {named}, which the bytes are not: decoded as"
+                    f" {decoded.encoding} ({_HOW[decoded.source]})"
+                ),
+                "overruled": overruled,
+                "encoding": decoded.encoding,
+                "source": decoded.source,
+                "declared": declared,
+            }
+        )
     if decoded.bad_bytes:
         first = ", ".join(f"{o:,}" for o in decoded.bad_offsets)
         found.append(
