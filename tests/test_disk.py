@@ -1,0 +1,183 @@
+"""A full disk and a read-only data folder, on real file systems: small tmpfs mounts
+(as root), so that writes fail where and as they fail in production."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from httpserver import HTTPServer, free_port
+
+from watcher.alerts.send import load_channels
+from watcher.config import load_config
+from watcher.service.runtime import Paths, Runtime
+from watcher.store.index import Store
+
+ROOT = Path(__file__).parent.parent
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def page(text: str) -> bytes:
+    return (
+        "<html><head><meta charset='utf-8'><title>通知公告</title></head><body>"
+        f"<div id='con'><p>{text}</p></div></body></html>"
+    ).encode()
+
+
+@contextlib.contextmanager
+def mounted(where: Path, options: str) -> Iterator[Path]:
+    """A tmpfs at ``where`` (needs root and a kernel that lets this process mount)."""
+    where.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Write a file until the file system has no byte left; returns it."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (1 << 20, 4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
+    probe = folder / "probe"
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with pytest.raises(OSError) as refused:
+            os.write(fd, b"x" * 8192)
+    finally:
+        os.close(fd)
+        probe.unlink()
+    assert refused.value.errno == errno.ENOSPC
+    return filler
+
+
+def write_config(path: Path, url: str, **settings: object) -> None:
+    doc = {
+        "settings": {"host_delay": 0, "base_url": "http://127.0.0.1:8080", **settings},
+        "keywords": {"shipbuilding": ["船舶"]},
+        "targets": [{"name": "miit", "url": url, "retries": 0, "timeout": "5s"}],
+    }
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), "utf-8")
+
+
+# --------------------------------------------------------------------------- full disk
+
+
+async def test_a_full_disk_counts_as_an_error_and_the_count_reaches_the_store_later(
+    http_server: HTTPServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The disk fills between two checks: the change cannot be stored, each check is an
+    error "disk full on <folder>" that counts towards the error alert (kept in memory
+    while even the check log cannot be written), and once there is space again the
+    count, the check log and the alert reach the store; the earlier capture is intact."""
+    http_server.route("/n", body=page("关于开展年度检查工作的通知。"), headers=HTML)
+    config_path = tmp_path / "targets.yaml"
+    write_config(config_path, http_server.url("/n"), error_after=2)
+    config = load_config(config_path)
+    disk = tmp_path / "disk"
+    with mounted(disk, "size=16m"):
+        data = disk / "snapshots"
+        paths = Paths(config_path, data, tmp_path / "notifiers")
+        channels = load_channels(paths.notifiers)
+        with Store(data) as store:
+            async with Runtime(config, paths, store, channels=channels, queue_alerts=True) as rt:
+                first = await rt.check()
+        assert [r.status for r in first] == ["new"]
+        with Store(data) as store:  # the WAL folded back: a new write needs new space
+            async with Runtime(config, paths, store, channels=channels, queue_alerts=True) as rt:
+                store.target_states([("miit", http_server.url("/n"))])  # opened, read
+                filler = fill(disk)
+                http_server.route("/n", body=page("推动船舶工业高质量发展。" * 200), headers=HTML)
+                failed = [(await rt.check())[0] for _ in range(2)]
+                assert [r.status for r in failed] == ["error", "error"]
+                assert failed[0].error == (
+                    f"disk full on {data}: nothing new could be stored; free space there"
+                )
+                assert store.disk_full
+                state = store.target_states([("miit", http_server.url("/n"))])["miit"]
+                assert state.consecutive_errors == 2  # counted, though not yet written
+                assert "2 check records kept in memory until space returns" in caplog.text
+                filler.unlink()
+                third = await rt.check()
+                assert [r.status for r in third] == ["changed"]
+                assert not store.disk_full
+        with Store(data, readonly=True) as store:
+            checks = store.checks_of("miit")
+            assert [c.status for c in reversed(checks)] == ["new", "error", "error", "changed"]
+            assert all("disk full on" in (c.error or "") for c in checks[1:3])
+            alerts = [m.kind for m in store.outbox.messages()]
+            assert store.verify() == []
+            assert [c.kind for c in reversed(store.history("miit"))] == ["new", "changed"]
+        assert "error" in alerts  # the second failure in a row: the alert, made and kept
+
+
+# --------------------------------------------------------------------------- read-only
+
+
+@contextlib.contextmanager
+def read_only_copy(data: Path, where: Path) -> Iterator[Path]:
+    """``data`` copied to a folder this process cannot write: a tmpfs remounted
+    read-only as root (chmod does not stop root), else a folder chmod'ed 0555."""
+    if os.geteuid() != 0:
+        shutil.copytree(data, where)
+        where.chmod(0o555)
+        try:
+            yield where
+        finally:
+            where.chmod(0o755)
+        return
+    with mounted(where, "size=16m"):
+        shutil.copytree(data, where, dirs_exist_ok=True)
+        remounted = subprocess.run(["mount", "-o", "remount,ro", str(where)], capture_output=True)
+        if remounted.returncode != 0:
+            pytest.skip(f"cannot remount read-only: {remounted.stderr.decode().strip()}")
+        yield where
+
+
+@pytest.mark.parametrize("command", [["check"], ["run", "--port", "0"], ["serve", "--port", "0"]])
+def test_a_read_only_data_folder_is_one_clear_line_and_a_failed_exit(
+    http_server: HTTPServer, tmp_path: Path, command: list[str]
+) -> None:
+    http_server.route("/n", body=page("关于开展年度检查工作的通知。"), headers=HTML)
+    config = tmp_path / "targets.yaml"
+    write_config(config, http_server.url("/n"))
+    base = [sys.executable, "-m", "watcher", "--config", str(config)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    made = subprocess.run([*base, "--data", str(tmp_path / "data"), "check"], env=env)
+    assert made.returncode == 0
+    with read_only_copy(tmp_path / "data", tmp_path / "ro") as data:
+        if command[1:]:
+            command = [command[0], "--port", str(free_port())]
+        done = subprocess.run(
+            [*base, "--data", str(data), *command], env=env, capture_output=True, timeout=60
+        )
+    err = done.stderr.decode()
+    assert done.returncode != 0, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error" in line]
+    why = "read-only file system" if os.geteuid() == 0 else "permission denied"
+    assert lines == [
+        f"error: the data folder {data} cannot be written ({why}): make it "
+        f"writable for user {os.getuid()}, or point --data (WATCHER_DATA) to a writable folder"
+    ], err
