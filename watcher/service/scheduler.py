@@ -45,20 +45,24 @@ def trigger_of(target: Target) -> BaseTrigger:
     return IntervalTrigger(seconds=target.interval, timezone=UTC, jitter=jitter)
 
 
+def due_after(target: Target, last_checked: datetime | None, now: datetime) -> datetime:
+    """When the target's schedule wants its next check after ``last_checked`` (None:
+    never checked, due ``now``), before any spreading or jitter."""
+    if last_checked is None:
+        return now
+    if target.cron:
+        trigger = trigger_of(target)
+        return trigger.get_next_fire_time(None, last_checked + timedelta(seconds=1)) or now
+    assert target.interval is not None
+    return last_checked + timedelta(seconds=target.interval)
+
+
 def first_run(
     target: Target, last_checked: datetime | None, now: datetime, rng: random.Random | None = None
 ) -> datetime:
     """When to check a target first after (re)starting, from its last check."""
     rng = rng or random.Random()
-    if target.cron:
-        if last_checked is None:
-            due = now
-        else:
-            trigger = trigger_of(target)
-            due = trigger.get_next_fire_time(None, last_checked + timedelta(seconds=1)) or now
-    else:
-        assert target.interval is not None
-        due = now if last_checked is None else last_checked + timedelta(seconds=target.interval)
+    due = due_after(target, last_checked, now)
     if due > now:
         return due
     spread = min(CATCH_UP_WINDOW, (target.interval or CATCH_UP_WINDOW) / 10)
