@@ -4,11 +4,14 @@ the data folder's disk is (nearly) full, over real HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from clock import FakeClock, eventually
 from disks import fill, mounted, page, write_config
 from httpserver import HTTPServer, free_port
@@ -106,3 +109,29 @@ async def test_the_service_reports_a_write_that_failed_for_lack_of_space(
         finally:
             await service.runtime.aclose()
             service.store.close()
+
+
+async def test_a_skipped_run_is_logged_by_target_and_why(
+    http_server: HTTPServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Interval 1 s, the page takes 2.5 s: the runs due meanwhile are skipped, each in a
+    line naming the target and the reason, not APScheduler's description of its job."""
+    http_server.route("/n", body=page("关于开展年度检查工作的通知。"), headers=HTML, delay=2.5)
+    config = tmp_path / "targets.yaml"
+    write_config(config, http_server.url("/n"), {"interval": "1s"})
+    service = Service(config, tmp_path / "data", tmp_path / "notifiers")
+    caplog.set_level(logging.INFO)
+    task = asyncio.create_task(service.run())
+    try:
+        await eventually(lambda: "still running" in caplog.text, "a skipped run")
+    finally:
+        service.stop()
+        await task
+    skipped = [r for r in caplog.records if "skipped:" in r.getMessage()]
+    assert skipped[0].name == "watcher.service.scheduler"
+    assert re.fullmatch(
+        r"miit: check due at \d\d:\d\d:\d\d UTC skipped: "
+        r"the previous check of this target is still running",
+        skipped[0].getMessage(),
+    )
+    assert all(r.name == "watcher.service.scheduler" for r in skipped)

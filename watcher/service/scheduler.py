@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -25,6 +26,17 @@ from watcher.core.clock import SYSTEM_CLOCK, Clock
 log = logging.getLogger(__name__)
 
 CATCH_UP_WINDOW = 60.0  # seconds over which due targets are spread at start-up
+
+
+class _NoRawSkips(logging.Filter):
+    """APScheduler's own line for a skipped run names the job by its repr; the
+    scheduler logs its own line instead (``Scheduler._skipped``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.msg
+
+
+_NO_RAW_SKIPS = _NoRawSkips()
 
 
 def trigger_of(target: Target) -> BaseTrigger:
@@ -81,6 +93,16 @@ class Scheduler:
         self._clock = clock
         self._aps = AsyncIOScheduler(timezone=UTC)
         self._schedules: dict[str, tuple[Any, ...]] = {}
+        self._aps.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
+        logging.getLogger("apscheduler.scheduler").addFilter(_NO_RAW_SKIPS)  # added once
+
+    def _skipped(self, event: JobSubmissionEvent) -> None:
+        due = ", ".join(f"{t:%H:%M:%S} UTC" for t in event.scheduled_run_times)
+        log.warning(
+            "%s: check due at %s skipped: the previous check of this target is still running",
+            event.job_id,
+            due,
+        )
 
     def start(self) -> None:
         self._aps.start()
