@@ -16,7 +16,9 @@ from clock import FakeClock, eventually
 from disks import fill, mounted, page, write_config
 from httpserver import HTTPServer, free_port
 
+from watcher.config import Target
 from watcher.service.daemon import Service
+from watcher.service.health import Progress
 from watcher.store.index import Store
 from watcher.web.app import create_app
 
@@ -135,3 +137,22 @@ async def test_a_skipped_run_is_logged_by_target_and_why(
         skipped[0].getMessage(),
     )
     assert all(r.name == "watcher.service.scheduler" for r in skipped)
+
+
+def test_quiet_hours_of_a_daily_schedule_and_a_newly_added_target_are_not_a_stall() -> None:
+    """A daily cron target checked at 09:00 leaves the service quiet all day: not a
+    stall. A target a reload adds at 18:00 is due from then, not from the start; an
+    hour on without its first check ending, it is."""
+    start = datetime(2024, 5, 10, 8, 0, tzinfo=UTC)
+    daily = Target(name="daily", url="http://127.0.0.1:1/d", cron="0 9 * * *")
+    added = Target(name="added", url="http://127.0.0.1:1/a", interval=3600)
+    progress = Progress(start, {"daily": None})
+    progress.ended("daily", start.replace(hour=9))
+    assert progress.stalled([daily], start.replace(hour=18)) is None
+    progress.added(["added"], start.replace(hour=18))
+    assert progress.stalled([daily, added], start.replace(hour=18, minute=1)) is None
+    assert progress.stalled([daily, added], start.replace(hour=19)) == (
+        "checks stalled: none finished for 600 min while 1 target is overdue "
+        "(longest: added, 60 min; limit 15 min)"
+    )
+    assert progress.stalled([daily], start.replace(hour=23)) is None

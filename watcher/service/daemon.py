@@ -407,6 +407,8 @@ class Service:
         if retired is not None:
             self._retired.append(retired)
         self.scheduler.sync(config.targets, self.store.last_checked())
+        if self.progress is not None:
+            self.progress.added(added, self.clock.now())
         log.info(
             "reloaded (%s): %d targets (+%d −%d ~%d), %d channels",
             why,

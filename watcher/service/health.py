@@ -31,6 +31,15 @@ class Progress:
         self.started = started
         self._ended: dict[str, datetime | None] = dict(last_checked)
         self._last_end: datetime | None = None  # the last check this process finished
+        self._since: dict[str, datetime] = {}  # targets added by a reload: when
+        # a cron's next time costs ~80 µs: kept per (schedule, last check), not redone per poll
+        self._due: dict[str, tuple[tuple[object, ...], datetime]] = {}
+
+    def added(self, names: Sequence[str], at: datetime) -> None:
+        """Targets a reload added are due from ``at``, not from the service's start."""
+        for name in names:
+            self._ended.setdefault(name, None)
+            self._since[name] = at
 
     def ended(self, name: str, at: datetime) -> None:
         self._ended[name] = at
@@ -46,7 +55,7 @@ class Progress:
         ended = dict(self._ended)  # a copy: the service's loop writes while the web reads
         late: list[tuple[float, str]] = []
         for target in targets:
-            due = max(due_after(target, ended.get(target.name), self.started), self.started)
+            due = self._due_of(target, ended.get(target.name))
             overdue = (now - due).total_seconds() - target.jitter
             if overdue > limit:
                 late.append((overdue, target.name))
@@ -58,6 +67,16 @@ class Progress:
             f"target{'s are' if len(late) != 1 else ' is'} overdue (longest: {name}, "
             f"{_minutes(overdue)}; limit {_minutes(limit)})"
         )
+
+    def _due_of(self, target: Target, last: datetime | None) -> datetime:
+        since = self._since.get(target.name, self.started)
+        key = (target.interval, target.cron, last, since)
+        known = self._due.get(target.name)
+        if known is not None and known[0] == key:
+            return known[1]
+        due = max(due_after(target, last, since), since)
+        self._due[target.name] = (key, due)
+        return due
 
 
 def _minutes(seconds: float) -> str:
