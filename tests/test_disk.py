@@ -18,7 +18,7 @@ from httpserver import HTTPServer, free_port
 from watcher.alerts.send import load_channels
 from watcher.config import load_config
 from watcher.service.runtime import Paths, Runtime
-from watcher.store.index import Store
+from watcher.store.index import Store, StoreError
 
 ROOT = Path(__file__).parent.parent
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -124,3 +124,18 @@ def test_a_read_only_data_folder_is_one_clear_line_and_a_failed_exit(
         f"error: the data folder {data} cannot be written ({why}): make it "
         f"writable for user {os.getuid()}, or point --data (WATCHER_DATA) to a writable folder"
     ], err
+
+
+def test_a_store_on_a_full_disk_says_so_when_it_cannot_be_opened(tmp_path: Path) -> None:
+    """SQLite reports a full disk at open as "disk I/O error" (its shared-memory file):
+    the message says what is wrong, and does not advise moving the index aside."""
+    with mounted(tmp_path / "disk", "size=16m") as disk:
+        data = disk / "snapshots"
+        Store(data).close()
+        fill(disk)
+        with pytest.raises(StoreError) as refused:
+            Store(data)
+    assert str(refused.value) == (
+        f"cannot open the index {data / 'index.sqlite'}: disk full on {data}: nothing new "
+        "could be stored; free space there"
+    )

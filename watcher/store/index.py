@@ -191,6 +191,10 @@ class Store:
                 self._prepare()
         except sa.exc.DBAPIError as exc:
             self._release()
+            if space.is_disk_full(exc) or space.no_room(root):  # SQLite may say "I/O error"
+                raise StoreError(
+                    f"cannot open the index {index}: {space.full_message(root)}"
+                ) from None
             reason = getattr(exc.orig, "args", [str(exc)])[0]
             raise StoreError(
                 f"cannot open the index {index}: {reason}; nothing was changed "

@@ -74,6 +74,14 @@ def free_bytes(folder: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
+def no_room(folder: Path) -> bool:
+    """Whether ``folder``'s file system is as good as full (under 1 MiB free)."""
+    try:
+        return free_bytes(folder) < 2**20
+    except OSError:
+        return False
+
+
 def low_space(folder: Path, min_free: int = MIN_FREE) -> str | None:
     """A sentence when ``folder`` has less than ``min_free`` bytes free, else None."""
     try:
