@@ -107,8 +107,7 @@ def test_a_read_only_data_folder_is_one_clear_line_and_a_failed_exit(
     write_config(config, http_server.url("/n"))
     base = [sys.executable, "-m", "watcher", "--config", str(config)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    made = subprocess.run([*base, "--data", str(tmp_path / "data"), "check"], env=env)
-    assert made.returncode == 0
+    Store(tmp_path / "data").close()  # a store, as a first `watcher check` leaves it
     with read_only_copy(tmp_path / "data", tmp_path / "ro") as data:
         if command[1:]:
             command = [command[0], "--port", str(free_port())]
