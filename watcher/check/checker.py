@@ -127,8 +127,8 @@ class Checker:
         except Exception as exc:  # a bug must not stop the other targets
             if space.is_disk_full(exc):  # an error like a failed fetch: it counts, it alerts
                 self.store.note_disk_full()
-                log.error("%s: %s", target.name, space.full_message(self.store.root))
                 message = space.full_message(self.store.root)
+                log.error("%s: %s", target.name, message)
                 return self._error(target, state, message, started, document)
             log.exception("%s: internal error", target.name)
             return self._error(target, state, f"internal error: {exc!r}", started, document)

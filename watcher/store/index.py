@@ -330,6 +330,8 @@ class Store:
             raise space.DiskFull(space.full_message(self.root)) from exc
 
     def _wrote(self) -> None:
+        if self._held:
+            log.info("%d check records kept while the disk was full written", len(self._held))
         self._held, self._held_messages = [], []
         self.disk_full = False
 
@@ -340,14 +342,14 @@ class Store:
     def _write_held(self, conn: sa.Connection) -> None:
         """The check records a full disk refused, in their order (each counts on
         ``consecutive_errors`` or resets it), with their alerts."""
-        if not self._held:
+        if not self._held and not self._held_messages:
             return
         outbox.insert(conn, self._held_messages)
-        conn.execute(_INSERT_CHECK, [_check_values(c, None) for c in self._held])
+        if self._held:
+            conn.execute(_INSERT_CHECK, [_check_values(c, None) for c in self._held])
         for failed, run in itertools.groupby(self._held, key=lambda c: c.status == "error"):
             update = _UPDATE_TARGET_FAILED if failed else _UPDATE_TARGET_OK
             conn.execute(update, [_target_values(c, None) for c in run])
-        log.info("%d check records kept while the disk was full are written", len(self._held))
 
     def _with_held(self, state: TargetState) -> TargetState:
         """The state as the store will hold it once the held records are written."""
@@ -405,7 +407,7 @@ class Store:
     ) -> None:
         """Record many such checks in one transaction (a cycle's unchanged targets),
         with the alerts they cause (``error``, ``recovered``)."""
-        if not records and not messages:
+        if not records and not messages and not self._held:
             return
         try:
             with self._writing(), self.engine.begin() as conn:
