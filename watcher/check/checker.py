@@ -24,6 +24,7 @@ from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import CheckResult, FetchResult
 from watcher.fetch.client import FetchError
 from watcher.listings.follow import Alerts, DocumentRole, Follower
+from watcher.store import space
 from watcher.store.blobs import sha256
 from watcher.store.index import CheckRecord, Store, TargetState
 from watcher.store.outbox import NewMessage
@@ -124,6 +125,11 @@ class Checker:
             )
             return replace(checked.result, listing=outcome)
         except Exception as exc:  # a bug must not stop the other targets
+            if space.is_disk_full(exc):  # an error like a failed fetch: it counts, it alerts
+                self.store.note_disk_full()
+                message = space.full_message(self.store.root)
+                log.error("%s: %s", target.name, message)
+                return self._error(target, state, message, started, document)
             log.exception("%s: internal error", target.name)
             return self._error(target, state, f"internal error: {exc!r}", started, document)
 

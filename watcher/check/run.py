@@ -15,6 +15,7 @@ from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import CheckResult
 from watcher.listings.follow import Alerts
 from watcher.store.index import Store
+from watcher.store.space import DiskFull
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ async def run_once(
     finally:
         try:
             checker.flush()
+        except DiskFull as exc:
+            log.error("this cycle's check log: %s", exc)
         except Exception:  # e.g. the index locked by another writer for too long
             log.exception("could not write this cycle's check log (captures are stored)")
         finally:

@@ -100,6 +100,10 @@ def serve(ctx: Context, host: str, port: int) -> None:
     _warn_if_open(host, password)
     if not (ctx.data / "index.sqlite").exists():
         ctx.fail(f"no store at {ctx.data}: run `watcher check` or `watcher run` first")
+    from watcher.store.space import unwritable
+
+    if problem := unwritable(ctx.data):  # logins and sessions are written to the index
+        ctx.fail(problem)
     try:
         sockets = listen(host, port)  # bound here: uvicorn would log the error and exit 3
     except ListenError as exc:

@@ -30,9 +30,11 @@ from watcher.analysis.workers import Analyzer
 from watcher.config import Config, ConfigError, load_config
 from watcher.core import heap
 from watcher.core.clock import SYSTEM_CLOCK, Clock
+from watcher.service.health import Progress
 from watcher.service.runtime import Paths, Runtime
 from watcher.service.scheduler import Scheduler
 from watcher.service.webserver import ListenError, listen, web_server
+from watcher.store import space
 from watcher.store.index import Store
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,7 @@ class Service:
         for watched in self._watched:
             watched.changed()  # remember the current state
         self.checks_done = 0
+        self.progress: Progress | None = None  # from the start of ``run``
 
     @property
     def config(self) -> Config:
@@ -157,7 +160,9 @@ class Service:
         server: uvicorn.Server | None = None
         try:
             self.scheduler.start()
-            self.scheduler.sync(self.config.targets, self.store.last_checked())
+            last_checked = self.store.last_checked()
+            self.progress = Progress(self.clock.now(), last_checked)
+            self.scheduler.sync(self.config.targets, last_checked)
             self.started = True
             log.info(
                 "watching %d targets; %d notification channels; data in %s",
@@ -242,6 +247,7 @@ class Service:
             port,
             password=password,
             check_now=self.check_now,
+            health=self.health,
             own_signals=False,
         )
         self._web_task = asyncio.create_task(server.serve(sockets), name="web")
@@ -252,6 +258,17 @@ class Service:
             raise RuntimeError(f"the web UI on {host}:{port} ended before it started")
         log.info("web UI on http://%s:%d/%s", host, port, "" if password else " (no password)")
         return server
+
+    def health(self) -> list[str]:
+        """What is wrong with the service, for ``/healthz`` (nothing: [])."""
+        problems = []
+        if self.progress is not None and not self._stop.is_set():
+            stalled = self.progress.stalled(self.config.targets, self.clock.now())
+            if stalled:
+                problems.append(stalled)
+        if self.store.disk_full:
+            problems.append(f"the last write failed: {space.full_message(self.store.root)}")
+        return problems
 
     def wake_sender(self) -> None:
         self._wake.set()
@@ -273,6 +290,8 @@ class Service:
         try:
             await self.runtime.check([target], on_messages=self.wake_sender)
             self.checks_done += 1
+            if self.progress is not None:
+                self.progress.ended(name, self.clock.now())
         finally:
             self._running.discard(task)
             self._checking.discard(name)
@@ -388,6 +407,8 @@ class Service:
         if retired is not None:
             self._retired.append(retired)
         self.scheduler.sync(config.targets, self.store.last_checked())
+        if self.progress is not None:
+            self.progress.added(added, self.clock.now())
         log.info(
             "reloaded (%s): %d targets (+%d −%d ~%d), %d channels",
             why,

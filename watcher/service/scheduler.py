@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -25,6 +26,17 @@ from watcher.core.clock import SYSTEM_CLOCK, Clock
 log = logging.getLogger(__name__)
 
 CATCH_UP_WINDOW = 60.0  # seconds over which due targets are spread at start-up
+
+
+class _NoRawSkips(logging.Filter):
+    """APScheduler's own line for a skipped run names the job by its repr; the
+    scheduler logs its own line instead (``Scheduler._skipped``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.msg
+
+
+_NO_RAW_SKIPS = _NoRawSkips()
 
 
 def trigger_of(target: Target) -> BaseTrigger:
@@ -45,20 +57,24 @@ def trigger_of(target: Target) -> BaseTrigger:
     return IntervalTrigger(seconds=target.interval, timezone=UTC, jitter=jitter)
 
 
+def due_after(target: Target, last_checked: datetime | None, now: datetime) -> datetime:
+    """When the target's schedule wants its next check after ``last_checked`` (None:
+    never checked, due ``now``), before any spreading or jitter."""
+    if last_checked is None:
+        return now
+    if target.cron:
+        trigger = trigger_of(target)
+        return trigger.get_next_fire_time(None, last_checked + timedelta(seconds=1)) or now
+    assert target.interval is not None
+    return last_checked + timedelta(seconds=target.interval)
+
+
 def first_run(
     target: Target, last_checked: datetime | None, now: datetime, rng: random.Random | None = None
 ) -> datetime:
     """When to check a target first after (re)starting, from its last check."""
     rng = rng or random.Random()
-    if target.cron:
-        if last_checked is None:
-            due = now
-        else:
-            trigger = trigger_of(target)
-            due = trigger.get_next_fire_time(None, last_checked + timedelta(seconds=1)) or now
-    else:
-        assert target.interval is not None
-        due = now if last_checked is None else last_checked + timedelta(seconds=target.interval)
+    due = due_after(target, last_checked, now)
     if due > now:
         return due
     spread = min(CATCH_UP_WINDOW, (target.interval or CATCH_UP_WINDOW) / 10)
@@ -77,6 +93,16 @@ class Scheduler:
         self._clock = clock
         self._aps = AsyncIOScheduler(timezone=UTC)
         self._schedules: dict[str, tuple[Any, ...]] = {}
+        self._aps.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
+        logging.getLogger("apscheduler.scheduler").addFilter(_NO_RAW_SKIPS)  # added once
+
+    def _skipped(self, event: JobSubmissionEvent) -> None:
+        due = ", ".join(f"{t:%H:%M:%S} UTC" for t in event.scheduled_run_times)
+        log.warning(
+            "%s: check due at %s skipped: the previous check of this target is still running",
+            event.job_id,
+            due,
+        )
 
     def start(self) -> None:
         self._aps.start()

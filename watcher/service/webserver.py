@@ -58,15 +58,17 @@ def web_server(
     *,
     password: str | None,
     check_now: Callable[[str], Awaitable[bool]] | None = None,
+    health: Callable[[], list[str]] | None = None,
     own_signals: bool = True,
 ) -> uvicorn.Server:
     """The web UI over the store at ``paths.data``. ``check_now``: the service's "check
-    now" (``serve`` has none). ``own_signals`` False: the caller handles SIGTERM/SIGINT
+    now" (``serve`` has none). ``health``: the service's own problems
+    for ``/healthz`` (``serve`` has none). ``own_signals`` False: the caller handles SIGTERM/SIGINT
     and stops the server itself (the service does, to stop its checks first)."""
     from watcher.web.app import create_app
 
     config = paths.config if paths.config.exists() else None
-    app = create_app(paths.data, config, password=password, check_now=check_now)
+    app = create_app(paths.data, config, password=password, check_now=check_now, health=health)
     settings = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     return uvicorn.Server(settings) if own_signals else _QuietServer(settings)
 

@@ -8,10 +8,12 @@ unreferenced blob, never a row pointing at a missing or partial blob.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ import sqlalchemy as sa
 from watcher.core.ids import new_id
 from watcher.core.models import Hit
 from watcher.core.text import snippet
-from watcher.store import outbox, schema, sqlite
+from watcher.store import outbox, schema, space, sqlite
 from watcher.store.blobs import BlobMissing, LocalBlobStore, sha256
 from watcher.store.documents import Documents
 from watcher.store.schema import captures, checks, hits, targets
@@ -159,6 +161,11 @@ class Store:
         self.root = root
         self.readonly = readonly
         self._lock: int | None = None
+        # check records (and their alerts) a full disk refused: written with the next
+        # write that finds space, counted meanwhile (``consecutive_errors`` goes on)
+        self._held: list[CheckRecord] = []
+        self._held_messages: list[outbox.NewMessage] = []
+        self.disk_full = False  # the last write failed for lack of space
         self.blobs = LocalBlobStore(root / "blobs", fsync=fsync)
         index = root / INDEX_NAME
         if readonly:
@@ -169,6 +176,9 @@ class Store:
                 root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create data folder {root}: {exc.strerror}") from exc
+            for folder in (root, self.blobs.root):
+                if folder.is_dir() and (problem := space.unwritable(folder)):
+                    raise StoreError(problem)
             self._lock = _writer_lock(root, shared, lock_wait)
         self.engine = sqlite.engine(index, readonly=readonly)
         self.outbox = outbox.Outbox(self.engine)
@@ -181,6 +191,10 @@ class Store:
                 self._prepare()
         except sa.exc.DBAPIError as exc:
             self._release()
+            if space.is_disk_full(exc) or space.no_room(root):  # SQLite may say "I/O error"
+                raise StoreError(
+                    f"cannot open the index {index}: {space.full_message(root)}"
+                ) from None
             reason = getattr(exc.orig, "args", [str(exc)])[0]
             raise StoreError(
                 f"cannot open the index {index}: {reason}; nothing was changed "
@@ -269,7 +283,9 @@ class Store:
                 known = {r.name: r for r in conn.execute(sa.select(targets))}
             ids = [known[n].last_capture_id for n in urls if known[n].last_capture_id]
             last = {c.id: c for c in self._captures(conn, ids)}
-        return {n: _state(known[n], last.get(known[n].last_capture_id)) for n in urls}
+        return {
+            n: self._with_held(_state(known[n], last.get(known[n].last_capture_id))) for n in urls
+        }
 
     def write_blobs(self, new: NewCapture) -> tuple[str, str]:
         """Store the raw and text blobs (fsynced, renamed); safe in a worker thread."""
@@ -287,9 +303,11 @@ class Store:
     ) -> str:
         """Commit the capture, its hits, the check and the alerts it causes in one
         transaction, after its blobs: an alert exists exactly when its capture does."""
-        raw_digest, text_digest = digests or self.write_blobs(new)
+        with self._writing():
+            raw_digest, text_digest = digests or self.write_blobs(new)
         capture_id = new.id or new_id(new.fetched_at.timestamp())
-        with self.engine.begin() as conn:
+        with self._writing(), self.engine.begin() as conn:
+            self._write_held(conn)
             # statements without .values(): compiled once and cached, the rows as parameters
             values = self._capture_values(new, capture_id, raw_digest, text_digest)
             conn.execute(_INSERT_CAPTURE, values)
@@ -297,7 +315,53 @@ class Store:
                 conn.execute(_INSERT_HIT, _hit_rows(capture_id, new.hits))
             self._record_check(conn, check, capture_id)
             outbox.insert(conn, messages)
+        self._wrote()
         return capture_id
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write that finds no space raises ``DiskFull`` naming the data folder."""
+        try:
+            yield
+        except Exception as exc:
+            if not space.is_disk_full(exc):
+                raise
+            self.disk_full = True
+            raise space.DiskFull(space.full_message(self.root)) from exc
+
+    def _wrote(self) -> None:
+        if self._held:
+            log.info("%d check records kept while the disk was full written", len(self._held))
+        self._held, self._held_messages = [], []
+        self.disk_full = False
+
+    def note_disk_full(self) -> None:
+        """A write elsewhere (an analysis worker's blob) found the disk full."""
+        self.disk_full = True
+
+    def _write_held(self, conn: sa.Connection) -> None:
+        """The check records a full disk refused, in their order (each counts on
+        ``consecutive_errors`` or resets it), with their alerts."""
+        if not self._held and not self._held_messages:
+            return
+        outbox.insert(conn, self._held_messages)
+        if self._held:
+            conn.execute(_INSERT_CHECK, [_check_values(c, None) for c in self._held])
+        for failed, run in itertools.groupby(self._held, key=lambda c: c.status == "error"):
+            update = _UPDATE_TARGET_FAILED if failed else _UPDATE_TARGET_OK
+            conn.execute(update, [_target_values(c, None) for c in run])
+
+    def _with_held(self, state: TargetState) -> TargetState:
+        """The state as the store will hold it once the held records are written."""
+        errors = state.consecutive_errors
+        for check in self._held:
+            if check.target_id == state.id:
+                errors = errors + 1 if check.status == "error" else 0
+        return (
+            state
+            if errors == state.consecutive_errors
+            else replace(state, consecutive_errors=errors)
+        )
 
     @staticmethod
     def _capture_values(
@@ -343,17 +407,27 @@ class Store:
     ) -> None:
         """Record many such checks in one transaction (a cycle's unchanged targets),
         with the alerts they cause (``error``, ``recovered``)."""
-        if not records:
+        if not records and not messages and not self._held:
             return
-        with self.engine.begin() as conn:
-            outbox.insert(conn, messages)
-            conn.execute(_INSERT_CHECK, [_check_values(c, None) for c in records])
-            failed = [_target_values(c, None) for c in records if c.status == "error"]
-            ok = [_target_values(c, None) for c in records if c.status != "error"]
-            if failed:
-                conn.execute(_UPDATE_TARGET_FAILED, failed)
-            if ok:
-                conn.execute(_UPDATE_TARGET_OK, ok)
+        try:
+            with self._writing(), self.engine.begin() as conn:
+                self._write_held(conn)
+                outbox.insert(conn, messages)
+                if records:
+                    conn.execute(_INSERT_CHECK, [_check_values(c, None) for c in records])
+                failed = [_target_values(c, None) for c in records if c.status == "error"]
+                ok = [_target_values(c, None) for c in records if c.status != "error"]
+                if failed:
+                    conn.execute(_UPDATE_TARGET_FAILED, failed)
+                if ok:
+                    conn.execute(_UPDATE_TARGET_OK, ok)
+        except space.DiskFull as full:
+            self._held.extend(records)
+            self._held_messages.extend(messages)
+            raise space.DiskFull(
+                f"{full}; {len(self._held)} check records kept in memory until space returns"
+            ) from full.__cause__
+        self._wrote()
 
     @staticmethod
     def _record_check(conn: sa.Connection, check: CheckRecord, capture_id: str | None) -> None:

@@ -35,6 +35,7 @@ def create_app(
     *,
     password: str | None = None,
     check_now: Callable[[str], Awaitable[bool]] | None = None,
+    health: Callable[[], list[str]] | None = None,
     clock: Clock = SYSTEM_CLOCK,
     password_hasher: PasswordHasher | None = None,
 ) -> FastAPI:
@@ -48,7 +49,7 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    context = WebContext(data, config_path, check_now)
+    context = WebContext(data, config_path, check_now, health=health)
     guard = Guard(
         WebAuthStore(data),
         password,

@@ -20,6 +20,7 @@ class WebContext:
     config_path: Path | None
     check_now: Callable[[str], Awaitable[bool]] | None = None
     base_url: str | None = None
+    health: Callable[[], list[str]] | None = None  # the service's problems (``run`` only)
     _store: Store | None = field(default=None, repr=False)
     _config: tuple[float, Config] | None = field(default=None, repr=False)
 

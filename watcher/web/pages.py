@@ -15,7 +15,7 @@ from watcher.core.models import Hit
 from watcher.diff.ops import diff_texts
 from watcher.diff.render import line_marks, to_html_inline, to_html_side_by_side
 from watcher.keywords import KeywordMatcher, all_terms_in, find_hits
-from watcher.store import views
+from watcher.store import space, views
 from watcher.store.index import StoreError
 from watcher.store.search import QueryError, parse_query
 from watcher.web.context import WebContext, context_of
@@ -425,11 +425,18 @@ def logout(request: Request, csrf: str = Form("")) -> Response:
 
 @router.get("/healthz")
 def healthz(request: Request) -> PlainTextResponse:
-    """200 when the store answers a query; 503 with the reason otherwise."""
+    """200 when the store answers, its disk has room and (in the service) checks make
+    progress; 503 with the reasons, one a line, otherwise."""
+    context = context_of(request)
     try:
-        context_of(request).store.target_names()
+        context.store.target_names()
     except Exception as exc:
         return PlainTextResponse(f"store unreadable: {exc}\n", status_code=503)
+    problems = [p for p in [space.low_space(context.data)] if p]
+    if context.health is not None:
+        problems.extend(context.health())
+    if problems:
+        return PlainTextResponse("".join(f"{p}\n" for p in problems), status_code=503)
     return PlainTextResponse("ok\n")
 
 
