@@ -22,7 +22,7 @@ from watcher.core.ids import new_id
 from watcher.core.models import Hit
 from watcher.core.text import snippet
 from watcher.store import outbox, schema, sqlite
-from watcher.store.blobs import BlobMissing, DamagedBlob, LocalBlobStore
+from watcher.store.blobs import BlobError, BlobMissing, DamagedBlob, LocalBlobStore
 from watcher.store.documents import Documents
 from watcher.store.schema import captures, checks, hits, targets
 
@@ -456,21 +456,24 @@ class Store:
 
     def hits_of(self, capture_id: str) -> list[Hit]:
         """A capture's hits, snippets cut from the stored texts (added: this capture's
-        text; removed: the previous capture's), so the index holds no copies of text."""
+        text; removed: the previous capture's), so the index holds no copies of text.
+        A damaged text gives no snippets (never words cut from other bytes); its
+        damage is the reader's to tell."""
         query = sa.select(hits).where(hits.c.capture_id == capture_id).order_by(hits.c.id)
         with self.engine.connect() as conn:
             rows = list(conn.execute(query))
         if not rows:
             return []
         capture = self.capture(capture_id)
-        texts = {"added": self.text(capture)}
+        texts = {"added": self._sound_text(capture)}
         if capture.previous_id and any(r.where == "removed" for r in rows):
-            texts["removed"] = self.text(self.capture(capture.previous_id))
+            texts["removed"] = self._sound_text(self.capture(capture.previous_id))
         found = []
         for r in rows:
+            text = texts[r.where]
             for span in r.spans.split(","):
                 start, length = (int(n) for n in span.split(":"))
-                context = snippet(texts[r.where], start, start + length)
+                context = snippet(text, start, start + length) if text is not None else ""
                 found.append(Hit(r.group_name, r.term, context, r.where, start, length))
         found.sort(key=lambda h: (h.where != "added", h.position))
         return found
@@ -489,6 +492,12 @@ class Store:
 
     def text(self, capture: CaptureRow) -> str:
         return self.blobs.get(capture.text_sha256).decode("utf-8")
+
+    def _sound_text(self, capture: CaptureRow) -> str | None:
+        try:
+            return self.text(capture)
+        except BlobError:
+            return None
 
     def raw(self, capture: CaptureRow) -> bytes:
         return self.blobs.get(capture.raw_sha256)
