@@ -123,7 +123,7 @@ class LocalBlobStore:
 
     def get(self, digest: str) -> bytes:
         """The blob's bytes, checked against their SHA-256 on every read: a reader is
-        never handed other bytes as the evidence (about 2 ms a MB, bench/blobs.py)."""
+        never handed other bytes as the evidence (hashing: about 1 ms a MB, bench/blobs.py)."""
         path = self.path(digest)
         try:
             compressed = path.read_bytes()
