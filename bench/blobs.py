@@ -61,15 +61,13 @@ def main() -> None:
         frame = store.blobs.path(capture.raw_sha256).read_bytes()
         plain = zstandard.ZstdDecompressor().decompress(frame)
         print(f"raw {len(raw) / 1e6:.1f} MB, text {capture.text_size / 1e6:.1f} MB")
-        print(
-            f"decompress raw   {median_ms(lambda: zstandard.ZstdDecompressor().decompress(frame), args.runs):7.1f} ms"
-        )  # noqa: E501
-        print(
-            f"sha256 raw       {median_ms(lambda: hashlib.sha256(plain).hexdigest(), args.runs):7.1f} ms"
-        )  # noqa: E501
-        print(
-            f"blobs.get raw    {median_ms(lambda: store.blobs.get(capture.raw_sha256), args.runs):7.1f} ms"
-        )  # noqa: E501
+        timed = {
+            "decompress raw": lambda: zstandard.ZstdDecompressor().decompress(frame),
+            "sha256 raw": lambda: hashlib.sha256(plain).hexdigest(),
+            "blobs.get raw": lambda: store.blobs.get(capture.raw_sha256),
+        }
+        for label, action in timed.items():
+            print(f"{label:21} {median_ms(action, args.runs):7.1f} ms")
         with TestClient(create_app(Path(folder)), base_url="http://127.0.0.1") as client:
             for path in (f"/c/{capture_id}", f"/c/{capture_id}/raw", f"/c/{capture_id}/download"):
                 ms = median_ms(lambda p=path: client.get(p).raise_for_status(), args.runs)

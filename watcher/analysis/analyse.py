@@ -171,11 +171,7 @@ def _reextracted(blobs: LocalBlobStore, page: Page, *, force: bool = False) -> s
         )
         return document_of(old)[0].text
     except Exception as exc:  # a lost or damaged blob, or bytes the new code cannot read
-        log.warning(
-            "previous bytes %s not re-extracted (%s); comparing with the stored text",
-            page.previous_source_sha256,
-            exc,
-        )
+        log.warning("previous bytes %s not re-extracted (%s)", page.previous_source_sha256, exc)
         return None
 
 

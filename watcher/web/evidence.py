@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from fastapi.responses import PlainTextResponse
 
-from watcher.store.blobs import BlobError, BlobMissing
+from watcher.store.blobs import BlobError, BlobMissing, DamagedBlob
 from watcher.store.index import CaptureRow
 
 DAMAGED_STATUS = 500  # the server cannot give what it holds; not 410: a backup restores it
@@ -24,7 +24,7 @@ def notice(capture: CaptureRow, what: str, exc: BlobError) -> str:
         return (
             f"missing evidence: {where}, is not in the store; `watcher verify` lists what is lost"
         )
-    reason = getattr(exc, "reason", str(exc))
+    reason = exc.reason if isinstance(exc, DamagedBlob) else str(exc)
     return (
         f"damaged evidence: {where}, cannot be shown: {reason}. Nothing is shown in its "
         "place; `watcher verify` lists the damage, and the blob file can be restored "

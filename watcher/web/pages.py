@@ -287,6 +287,13 @@ def capture_page(request: Request, capture_id: str) -> HTMLResponse:
     except BlobError as exc:
         damage.append(evidence.notice(capture, "raw bytes", exc))
         raw_sound = False
+    shot_sound = capture.screenshot_sha256 is not None
+    if capture.screenshot_sha256:
+        try:
+            context.store.blobs.get(capture.screenshot_sha256)
+        except BlobError as exc:
+            damage.append(evidence.notice(capture, "screenshot", exc))
+            shot_sound = False
     hits = context.store.hits_of(capture.id) if capture.hit_count else []
     return render(
         request,
@@ -296,6 +303,7 @@ def capture_page(request: Request, capture_id: str) -> HTMLResponse:
         text=text,
         damage=damage,
         raw_sound=raw_sound,
+        shot_sound=shot_sound,
         hits=hits,
         is_html="html" in (capture.content_type or "text/html"),
         metadata_rows=[
