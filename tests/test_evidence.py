@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -19,7 +20,7 @@ from httpserver import HTTPServer
 
 from watcher.cli.main import main
 from watcher.store.blobs import DamagedBlob, LocalBlobStore, compress
-from watcher.store.index import CaptureRow, Store
+from watcher.store.index import CaptureRow, CheckRecord, NewCapture, Store
 from watcher.web.app import create_app
 from watcher.web.evidence import attachment
 
@@ -276,3 +277,27 @@ def test_with_its_bytes_damaged_too_the_next_check_compares_as_a_first(site) -> 
     assert warning["message"].endswith(
         "this capture was compared as a first one (everything counts as added)"
     )
+
+
+def test_a_replaced_screenshot_is_not_served_nor_shown(tmp_path: Path) -> None:
+    data = tmp_path / "snapshots"
+    with Store(data) as store:
+        state = store.target_state("shot", "http://127.0.0.1/shot")
+        now = datetime.now(UTC)
+        png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+        new = NewCapture(
+            state.id, "new", "http://127.0.0.1/shot", "http://127.0.0.1/shot", 200, [], now,
+            0.1, b"<html><p>x</p></html>", "x", content_type="text/html",
+            screenshot_sha256=store.blobs.put(png),
+        )  # fmt: skip
+        capture = store.capture(
+            store.save_capture(new, CheckRecord(state.id, now, "new", 0.1, 200))
+        )
+    blob_file(data, capture.screenshot_sha256).write_bytes(compress(png[:-8] + b"FORGED!!"))
+    with TestClient(create_app(data), base_url="http://127.0.0.1") as client:
+        shot = client.get(f"/c/{capture.id}/screenshot.png")
+        page = client.get(f"/c/{capture.id}").text
+    assert shot.status_code == 500 and b"FORGED" not in shot.content
+    assert shot.text.startswith(f"damaged evidence: the screenshot of capture {capture.id}")
+    assert f"damaged evidence: the screenshot of capture {capture.id}" in page
+    assert f'src="/c/{capture.id}/screenshot.png"' not in page
