@@ -556,7 +556,10 @@ def test_show_of_a_damaged_blob_points_at_verify_and_exits_1(site) -> None:
     code, out = watcher(config, data, "show", capture.id)
     assert code == 1
     [line] = out.splitlines()
-    assert line.startswith(f"error: capture {capture.id}: cannot read the stored text: ")
+    assert line.startswith(
+        f"error: capture {capture.id} of 'gbk-notice': cannot read the stored text: "
+        f"blob {capture.text_sha256} is damaged: not a readable zstd frame"
+    )
     assert line.endswith("; `watcher verify` lists damage")
 
     from watcher.store.blobs import compress
@@ -566,6 +569,7 @@ def test_show_of_a_damaged_blob_points_at_verify_and_exits_1(site) -> None:
     assert (code, out) == (1, "")
     code, out = watcher(config, data, "show", capture.id, "--raw")
     assert out == (
-        f"error: capture {capture.id}: cannot read the stored raw bytes: "
-        f"blob {capture.raw_sha256} does not match its hash; `watcher verify` lists damage\n"
+        f"error: capture {capture.id} of 'gbk-notice': cannot read the stored raw bytes: "
+        f"blob {capture.raw_sha256} is damaged: the stored bytes no longer match their "
+        f"SHA-256 ({raw_blob}); `watcher verify` lists damage\n"
     )

@@ -22,14 +22,14 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from watcher.core import heap
 from watcher.core.models import Document, Hit
 from watcher.diff import excerpt
-from watcher.store.blobs import LocalBlobStore, compress, sha256
+from watcher.store.blobs import DamagedBlob, LocalBlobStore, compress, sha256
 
 if TYPE_CHECKING:
     from watcher.diff.excerpt import Excerpt
@@ -115,36 +115,49 @@ def run(page: Page) -> Analysis:
     """Analyse one page in this process; ``init`` must have been called."""
     if _context is None:
         raise RuntimeError("watcher.analysis.analyse.init() was not called in this process")
-    previous = _reextracted(_context.blobs, page)
-    if previous is None:
-        previous = _previous_text(_context.blobs, page.previous_text_sha256)
+    previous, note = _previous(_context.blobs, page)
     analysis, frames = analyse(page, previous, _context.matcher.restricted(page.groups))
+    if note is not None:
+        analysis = replace(analysis, warnings=(*analysis.warnings, note))
     for digest, frame in frames.items():
         _context.blobs.put_compressed(digest, frame)
     _context.blobs.sync_dirs(list(frames))
     return analysis
 
 
-def _previous_text(blobs: LocalBlobStore, digest: str | None) -> str | None:
-    """The text to diff against; a lost or damaged blob must not stop a target for
-    good, so the page is then treated as a first capture (and the damage logged)."""
-    if digest is None:
-        return None
+def _previous(blobs: LocalBlobStore, page: Page) -> tuple[str | None, dict[str, object] | None]:
+    """The text to diff against, and a warning for the capture when the stored one
+    is damaged or lost. A damaged text must neither stop a target for good nor make
+    a diff of garbage: it is read again from the previous capture's bytes when those
+    are sound, else the page is compared as a first capture."""
+    again = _reextracted(blobs, page)
+    if again is not None or page.previous_text_sha256 is None:
+        return again, None
+    digest = page.previous_text_sha256
     try:
-        return blobs.get(digest).decode("utf-8")
+        return blobs.get(digest).decode("utf-8"), None
     except Exception as exc:
-        log.error("previous text %s unreadable (%s); comparing as a first capture", digest, exc)
-        return None
+        problem = exc.reason if isinstance(exc, DamagedBlob) else str(exc)
+    again = _reextracted(blobs, page, force=True)
+    if again is not None:
+        log.error("previous text %s unreadable (%s); read again from its bytes", digest, problem)
+        how = "its text was read again from that capture's stored bytes"
+    else:
+        log.error("previous text %s unreadable (%s); comparing as a first capture", digest, problem)
+        how = "this capture was compared as a first one (everything counts as added)"
+    message = f"the previous capture's text (blob {digest}) is unreadable: {problem}; {how}"
+    return again, {"kind": "previous-text-damaged", "message": message}
 
 
-def _reextracted(blobs: LocalBlobStore, page: Page) -> str | None:
+def _reextracted(blobs: LocalBlobStore, page: Page, *, force: bool = False) -> str | None:
     """The previous capture's text as this code reads its bytes, when an older
-    extraction made its stored text; None when it needs none or cannot have one."""
+    extraction made its stored text (or ``force``: the stored text is damaged);
+    None when it needs none or cannot have one."""
     from watcher.analysis.extract import EXTRACTION_VERSION
 
     if page.previous_text_sha256 is None or page.previous_source_sha256 is None:
         return None
-    if page.previous_extraction in (None, EXTRACTION_VERSION):
+    if not force and page.previous_extraction in (None, EXTRACTION_VERSION):
         return None
     try:
         body = blobs.get(page.previous_source_sha256)
@@ -157,12 +170,8 @@ def _reextracted(blobs: LocalBlobStore, page: Page) -> str | None:
             ignore=page.ignore,
         )
         return document_of(old)[0].text
-    except Exception as exc:  # a lost blob, or bytes the new code cannot read
-        log.warning(
-            "previous bytes %s not re-extracted (%s); comparing with the stored text",
-            page.previous_source_sha256,
-            exc,
-        )
+    except Exception as exc:  # a lost or damaged blob, or bytes the new code cannot read
+        log.warning("previous bytes %s not re-extracted (%s)", page.previous_source_sha256, exc)
         return None
 
 

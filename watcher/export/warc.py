@@ -51,7 +51,7 @@ from warcio.warcwriter import WARCWriter
 from watcher import __version__
 from watcher.config import DEFAULT_USER_AGENT
 from watcher.fetch.client import DEFAULT_HEADERS
-from watcher.store.blobs import BlobMissing
+from watcher.store.blobs import BlobMissing, DamagedBlob
 from watcher.store.index import CaptureRow, Store
 
 __all__ = ["ExportError", "ExportStats", "captures_of", "export"]
@@ -218,21 +218,20 @@ def _write(
 
 
 def _body(store: Store, row: CaptureRow) -> bytes:
-    """The stored body, checked against its SHA-256: evidence must not be exported
-    from a damaged blob without anyone noticing."""
+    """The stored body, which the store checks against its SHA-256: evidence must not
+    be exported from a damaged blob without anyone noticing."""
     try:
-        body = store.raw(row)
+        return store.raw(row)
     except BlobMissing:
         raise ExportError(
             f"capture {row.id} of {row.target!r}: its body (blob {row.raw_sha256}) is "
             "missing from the store; run `watcher verify`"
         ) from None
-    if hashlib.sha256(body).hexdigest() != row.raw_sha256:
+    except DamagedBlob as exc:
         raise ExportError(
             f"capture {row.id} of {row.target!r}: its body does not match its SHA-256 "
-            f"{row.raw_sha256}; run `watcher verify`"
-        )
-    return body
+            f"{row.raw_sha256} ({exc.reason}); run `watcher verify`"
+        ) from None
 
 
 def _write_capture(

@@ -24,7 +24,7 @@ from watcher.core.ids import new_id
 from watcher.core.models import Hit
 from watcher.core.text import snippet
 from watcher.store import outbox, schema, space, sqlite
-from watcher.store.blobs import BlobMissing, LocalBlobStore, sha256
+from watcher.store.blobs import BlobError, BlobMissing, DamagedBlob, LocalBlobStore
 from watcher.store.documents import Documents
 from watcher.store.schema import captures, checks, hits, targets
 
@@ -530,21 +530,24 @@ class Store:
 
     def hits_of(self, capture_id: str) -> list[Hit]:
         """A capture's hits, snippets cut from the stored texts (added: this capture's
-        text; removed: the previous capture's), so the index holds no copies of text."""
+        text; removed: the previous capture's), so the index holds no copies of text.
+        A damaged text gives no snippets (never words cut from other bytes); its
+        damage is the reader's to tell."""
         query = sa.select(hits).where(hits.c.capture_id == capture_id).order_by(hits.c.id)
         with self.engine.connect() as conn:
             rows = list(conn.execute(query))
         if not rows:
             return []
         capture = self.capture(capture_id)
-        texts = {"added": self.text(capture)}
+        texts = {"added": self._sound_text(capture)}
         if capture.previous_id and any(r.where == "removed" for r in rows):
-            texts["removed"] = self.text(self.capture(capture.previous_id))
+            texts["removed"] = self._sound_text(self.capture(capture.previous_id))
         found = []
         for r in rows:
+            text = texts[r.where]
             for span in r.spans.split(","):
                 start, length = (int(n) for n in span.split(":"))
-                context = snippet(texts[r.where], start, start + length)
+                context = snippet(text, start, start + length) if text is not None else ""
                 found.append(Hit(r.group_name, r.term, context, r.where, start, length))
         found.sort(key=lambda h: (h.where != "added", h.position))
         return found
@@ -563,6 +566,12 @@ class Store:
 
     def text(self, capture: CaptureRow) -> str:
         return self.blobs.get(capture.text_sha256).decode("utf-8")
+
+    def _sound_text(self, capture: CaptureRow) -> str | None:
+        try:
+            return self.text(capture)
+        except BlobError:
+            return None
 
     def raw(self, capture: CaptureRow) -> bytes:
         return self.blobs.get(capture.raw_sha256)
@@ -600,15 +609,11 @@ class Store:
 
     def _check_blob(self, capture_id: str, what: str, digest: str) -> Iterator[str]:
         try:
-            data = self.blobs.get(digest)
+            self.blobs.get(digest)  # checks the SHA-256 itself
         except BlobMissing:
             yield f"capture {capture_id}: {what} blob {digest} is missing"
-            return
-        except Exception as exc:  # a truncated or corrupt zstd frame
-            yield f"capture {capture_id}: {what} blob {digest} is unreadable: {exc}"
-            return
-        if sha256(data) != digest:
-            yield f"capture {capture_id}: {what} blob {digest} does not match its hash"
+        except DamagedBlob as exc:
+            yield f"capture {capture_id}: {what} blob {digest} is damaged: {exc.reason}"
 
 
 _INSERT_CAPTURE = captures.insert()

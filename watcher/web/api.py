@@ -10,8 +10,10 @@ from watcher.diff.ops import diff_texts
 from watcher.diff.render import to_json
 from watcher.keywords import all_terms_in
 from watcher.store import views
+from watcher.store.blobs import BlobError
 from watcher.store.index import CaptureRow, StoreError
 from watcher.store.search import QueryError, parse_query
+from watcher.web import evidence
 from watcher.web.context import context_of
 from watcher.web.pages import dashboard_rows
 
@@ -89,8 +91,11 @@ def capture(request: Request, capture_id: str, text: bool = True) -> dict[str, A
     out["headers"] = row.headers
     out["warnings"] = row.warnings or []
     out["hits"] = [h.to_json() for h in store.hits_of(row.id)] if row.hit_count else []
-    if text:
-        out["text"] = store.text(row)
+    if text:  # a damaged text is never given as the text: null, and why
+        try:
+            out["text"], out["damaged"] = store.text(row), None
+        except BlobError as exc:
+            out["text"], out["damaged"] = None, evidence.notice(row, "text", exc)
     return out
 
 
@@ -104,9 +109,16 @@ def diff(
     store = context_of(request).store
     try:
         old, new = views.capture_pair(store, name, from_, to)
-        result = diff_texts(store.text(old), store.text(new), timeout=5.0)
     except (StoreError, LookupError) as exc:
         raise HTTPException(404, str(exc)) from None
+    texts = []
+    for row in (old, new):
+        try:
+            texts.append(store.text(row))
+        except BlobError as exc:
+            detail = evidence.notice(row, "text", exc)
+            raise HTTPException(evidence.DAMAGED_STATUS, detail) from None
+    result = diff_texts(*texts, timeout=5.0)
     return {"from": old.id, "to": new.id, **to_json(result)}
 
 

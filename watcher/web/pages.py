@@ -16,8 +16,10 @@ from watcher.diff.ops import diff_texts
 from watcher.diff.render import line_marks, to_html_inline, to_html_side_by_side
 from watcher.keywords import KeywordMatcher, all_terms_in, find_hits
 from watcher.store import space, views
-from watcher.store.index import StoreError
+from watcher.store.blobs import BlobError
+from watcher.store.index import CaptureRow, StoreError
 from watcher.store.search import QueryError, parse_query
+from watcher.web import evidence
 from watcher.web.context import WebContext, context_of
 from watcher.web.security import ARCHIVE_CSP, SESSION_COOKIE, Guard, safe_next, too_many_message
 
@@ -203,9 +205,13 @@ def diff_page(request: Request, name: str, view: str = "inline", lines: int = 3)
     params = request.query_params
     try:
         old, new = views.capture_pair(context.store, name, params.get("from"), params.get("to"))
-        old_text, new_text = context.store.text(old), context.store.text(new)
     except (StoreError, LookupError) as exc:
         return error_page(request, 404, str(exc))
+    try:
+        old_text = _text(context, old)
+        new_text = _text(context, new)
+    except DamagedEvidence as exc:
+        return error_page(request, evidence.DAMAGED_STATUS, str(exc))
     diff = diff_texts(old_text, new_text, timeout=DIFF_BUDGET)
     config = context.config()
     groups: dict[str, list[str]] = {}
@@ -252,14 +258,42 @@ def _pair_hits(groups: dict[str, list[str]], old: str | None, new: str, diff: An
     return find_hits(KeywordMatcher(groups), old, new, diff)
 
 
+class DamagedEvidence(Exception):
+    """A capture's text cannot be shown; the message is ``evidence.notice``'s."""
+
+
+def _text(context: WebContext, capture: CaptureRow) -> str:
+    try:
+        return context.store.text(capture)
+    except BlobError as exc:
+        raise DamagedEvidence(evidence.notice(capture, "text", exc)) from None
+
+
 @router.get("/c/{capture_id}", response_class=HTMLResponse)
 def capture_page(request: Request, capture_id: str) -> HTMLResponse:
+    """The capture's facts and text; a damaged text or raw body is said in their place
+    (both are checked here: the archived page and the download link are evidence too)."""
     context = context_of(request)
     capture = context.store.capture(capture_id)
+    damage: list[str] = []
+    text = None
     try:
-        text = context.store.text(capture)
-    except Exception as exc:
-        text = f"(the stored text cannot be read: {exc})"
+        text = _text(context, capture)
+    except DamagedEvidence as exc:
+        damage.append(str(exc))
+    raw_sound = True
+    try:
+        context.store.raw(capture)
+    except BlobError as exc:
+        damage.append(evidence.notice(capture, "raw bytes", exc))
+        raw_sound = False
+    shot_sound = capture.screenshot_sha256 is not None
+    if capture.screenshot_sha256:
+        try:
+            context.store.blobs.get(capture.screenshot_sha256)
+        except BlobError as exc:
+            damage.append(evidence.notice(capture, "screenshot", exc))
+            shot_sound = False
     hits = context.store.hits_of(capture.id) if capture.hit_count else []
     return render(
         request,
@@ -267,6 +301,9 @@ def capture_page(request: Request, capture_id: str) -> HTMLResponse:
         title=f"{capture.target}: capture {capture.id} — watcher",
         capture=capture,
         text=text,
+        damage=damage,
+        raw_sound=raw_sound,
+        shot_sound=shot_sound,
         hits=hits,
         is_html="html" in (capture.content_type or "text/html"),
         metadata_rows=[
@@ -282,7 +319,10 @@ def capture_raw(request: Request, capture_id: str) -> Response:
     """The archived original, for the sandboxed iframe: never runs in our origin."""
     context = context_of(request)
     capture = context.store.capture(capture_id)
-    body = context.store.raw(capture)
+    try:
+        body = context.store.raw(capture)
+    except BlobError as exc:
+        return evidence.damaged_response(capture, "raw bytes", exc)
     media = (capture.content_type or "text/html").split(";")[0].strip().lower()
     if media not in ("text/html", "application/xhtml+xml", "text/plain"):
         media = "text/plain"
@@ -301,7 +341,10 @@ def capture_screenshot(request: Request, capture_id: str) -> Response:
     capture = context.store.capture(capture_id)
     if not capture.screenshot_sha256:
         return error_page(request, 404, "this capture has no screenshot (it was not rendered)")
-    png = context.store.blobs.get(capture.screenshot_sha256)
+    try:
+        png = context.store.blobs.get(capture.screenshot_sha256)
+    except BlobError as exc:
+        return evidence.damaged_response(capture, "screenshot", exc)
     return Response(
         png, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"}
     )
@@ -311,15 +354,19 @@ def capture_screenshot(request: Request, capture_id: str) -> Response:
 def capture_download(request: Request, capture_id: str) -> Response:
     context = context_of(request)
     capture = context.store.capture(capture_id)
-    body = context.store.raw(capture)
+    try:
+        body = context.store.raw(capture)
+    except BlobError as exc:
+        return evidence.damaged_response(capture, "raw bytes", exc)
     filename = f"{capture.target}-{capture.id}.bin"
     return Response(
         body,
         media_type="application/octet-stream",
         headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Disposition": evidence.attachment(filename),
             "Content-Security-Policy": ARCHIVE_CSP,
-            "X-Original-Content-Type": capture.content_type or "",
+            # a server's header, in its bytes: may hold UTF-8, which HTTP cannot carry
+            "X-Original-Content-Type": evidence.header_value(capture.content_type or ""),
         },
     )
 
