@@ -863,3 +863,34 @@ def test_a_server_dropping_after_data_gets_each_message_once_marked_unconfirmed(
     assert "may have arrived" in shown[0]["error"]
     code, table = cli(config, "outbox")
     assert code == 0 and table.count("unconfirmed") >= 9 and "9 unconfirmed" in table
+
+
+def test_a_server_silent_after_the_whole_message_leaves_it_unconfirmed(site) -> None:
+    """The reply to the message never comes within send_timeout: it may have arrived."""
+    server, folder = site
+    smtp = SMTP(free_port())
+    smtp.mailbox = SlowMailbox()
+    smtp.start()
+    try:
+        config = write_config(folder, server, [(smtp.url, "analysts")])
+        with Store(config.parent / "snapshots") as store:
+            now = datetime.now(UTC)
+            store.outbox.queue(
+                [
+                    NewMessage(
+                        "changed", "miit", None, ("analysts",), "通知", "正文", "正文", "正文", now
+                    )
+                ]
+            )
+            channels = load_channels(folder / "notifiers")
+            sender = Sender(store.outbox, channels, Composer(), send_timeout=0.5, clock=lambda: now)
+            run(sender.deliver_due())
+            later = now + timedelta(hours=1)
+            run(Sender(store.outbox, channels, Composer(), clock=lambda: later).deliver_due())
+    finally:
+        smtp.mailbox.released.set()
+        smtp.stop()
+    assert len(smtp.mailbox.envelopes) == 1
+    (message,) = outbox_of(config)
+    assert message["status"] == "unconfirmed"
+    assert "timed out" in message["error"] and "may have arrived" in message["error"]

@@ -525,7 +525,7 @@ def test_sigterm_while_a_send_hangs_stops_in_time_and_keeps_the_alert(
     )
     write_channels(notifiers, url, "analysts")
     miit = target("miit", http_server.url("/n"), keywords=["shipbuilding"], notify=["analysts"])
-    settings = {"host_delay": 0, "send_timeout": "3s"}
+    settings = {"host_delay": 0, "send_timeout": "2s"}  # the stop waits 3 s for sends
     write_config(config, [miit], settings=settings)
     log = tmp_path / "run.log"
 
