@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from watcher.alerts import plan, smtp
 from watcher.alerts.compose import Composer
@@ -221,7 +221,7 @@ class Failure:
     """
 
     reason: str
-    kind: str = "retry"  # retry | permanent | unconfirmed
+    kind: Literal["retry", "permanent", "unconfirmed"] = "retry"
 
 
 def send(

@@ -31,8 +31,9 @@ class Conversation:
     _body_next: bool = False  # a 354 came: the next reply judges the whole message
 
     def refusal(self) -> tuple[int, str] | None:
-        """The server's last error reply (4xx or 5xx), if it gave one."""
-        errors = [r for r in self.replies if r[0] >= 400]
+        """The server's last refusal (4xx or 5xx), if it gave one. 500-504 answer a
+        command, not the message: smtplib meets them when it falls back from EHLO."""
+        errors = [r for r in self.replies if r[0] >= 400 and not 500 <= r[0] <= 504]
         return errors[-1] if errors else None
 
     def heard(self, code: int, text: bytes) -> None:
