@@ -727,3 +727,170 @@ def test_every_form_of_a_substituted_value_is_hidden() -> None:
     shown = "x://h:587/a%20b%2Fc%2Bd/a b/c+d/a+b%2Fc%2Bd/a%20b/c%2Bd"
     assert secrets.hide(shown) == "x://h:${PORT}/" + "/".join(["${TOKEN}"] * 4)
     assert Secrets().hide("nothing to hide") == "nothing to hide"
+
+
+# --------------------------------------------------------------------------- SMTP answers
+
+
+class Refusing(Mailbox):
+    """Answers every RCPT TO with ``reply`` (or DATA, with ``at="DATA"``); counts tries."""
+
+    def __init__(self, reply: str, at: str) -> None:
+        super().__init__()
+        self.reply, self.at, self.tries = reply, at, 0
+
+    async def handle_RCPT(self, server, session, envelope, address, options) -> str:
+        self.tries += 1
+        if self.at == "RCPT":
+            return self.reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        return self.reply
+
+
+@pytest.mark.parametrize(
+    ("reply", "at"),
+    [
+        ("550 5.1.1 <analyst@example.org>: mailbox unavailable", "RCPT"),
+        ("553 5.7.1 sender address rejected", "RCPT"),
+        ("554 5.7.1 message refused as spam", "DATA"),
+    ],
+)
+def test_a_permanent_smtp_refusal_fails_at_once_with_the_servers_words(site, reply, at) -> None:
+    server, folder = site
+    smtp = SMTP(free_port())
+    smtp.mailbox = Refusing(reply, at)
+    smtp.start()
+    try:
+        config = write_config(folder, server, [(smtp.url, "analysts")])
+        cli(config, "check")
+        server.route("/n", body=HIT_PAGE.encode())
+        cli(config, "check")
+        with Store(config.parent / "snapshots") as store:
+            later = datetime.now(UTC) + timedelta(hours=1)  # past any retry's wait
+            run(make_sender(store, folder / "notifiers", clock=lambda: later).deliver_due())
+    finally:
+        smtp.stop()
+    assert smtp.mailbox.tries == 1  # never tried again
+    (message,) = outbox_of(config)
+    (channel,) = message["channels"]
+    assert message["status"] == "failed" and channel["status"] == "failed"
+    assert channel["attempts"] == 1
+    assert channel["error"] == f"SMTP {reply} (a permanent refusal: not tried again)"
+    assert message["error"] == channel["error"]
+    code, shown = cli(config, "outbox")
+    assert code == 0 and f"SMTP {reply.split()[0]}" in shown
+
+
+@pytest.mark.parametrize("reply", ["451 4.3.0 try again later", "421 4.7.0 too busy"])
+def test_a_temporary_smtp_refusal_keeps_the_retry_schedule(site, reply) -> None:
+    server, folder = site
+    smtp = SMTP(free_port())
+    smtp.mailbox = Refusing(reply, "RCPT")
+    smtp.start()
+    try:
+        config = write_config(folder, server, [(smtp.url, "analysts")])
+        cli(config, "check")
+        server.route("/n", body=HIT_PAGE.encode())
+        cli(config, "check")
+        (message,) = outbox_of(config)
+        assert message["status"] == "pending"
+        assert message["channels"][0]["error"] == f"SMTP {reply}"
+        with Store(config.parent / "snapshots") as store:
+            later = datetime.now(UTC) + timedelta(minutes=5)  # past the first retry's wait
+            run(make_sender(store, folder / "notifiers", clock=lambda: later).deliver_due())
+    finally:
+        smtp.stop()
+    assert smtp.mailbox.tries == 2
+    (message,) = outbox_of(config)
+    assert message["status"] == "pending" and message["channels"][0]["attempts"] == 2
+
+
+class DropsAfterData(Mailbox):
+    """Keeps the whole message, then cuts the connection instead of answering."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.envelopes.append(envelope)
+        server.transport.abort()
+        return "250 OK"  # never reaches the client
+
+
+def test_a_server_dropping_after_data_gets_each_message_once_marked_unconfirmed(site) -> None:
+    """9 alerts, a server that keeps each one and drops the connection before its
+    verdict: every retry would be a second copy. Each arrives once, and the outbox
+    says it may have arrived."""
+    server, folder = site
+    smtp = SMTP(free_port())
+    smtp.mailbox = DropsAfterData()
+    smtp.start()
+    try:
+        config = write_config(folder, server, [(smtp.url, "analysts")])
+        with Store(config.parent / "snapshots") as store:
+            start = datetime.now(UTC)
+            store.outbox.queue(
+                [
+                    NewMessage(
+                        "changed",
+                        "miit",
+                        None,
+                        ("analysts",),
+                        f"通知 {n}",
+                        "正文",
+                        "<p>正文</p>",
+                        "正文",
+                        start,
+                    )
+                    for n in range(9)
+                ]
+            )
+            channels = load_channels(folder / "notifiers")
+            for channel in channels.all:
+                channel.service.request_rate_per_sec = 0  # apprise's 5.5 s between emails
+            for hour in range(60):  # the whole retry schedule, and past outbox_max_age
+                later = start + timedelta(hours=hour)
+                sender = Sender(store.outbox, channels, Composer(), clock=lambda t=later: t)
+                run(sender.deliver_due())
+    finally:
+        smtp.stop()
+    copies = len(smtp.mailbox.envelopes)
+    print(f"copies received of 9 messages: {copies}")
+    assert sorted(m["Subject"] for m in smtp.mailbox.messages) == [f"通知 {n}" for n in range(9)]
+    shown = outbox_of(config)
+    assert [m["status"] for m in shown] == ["unconfirmed"] * 9
+    assert {c["status"] for m in shown for c in m["channels"]} == {"unconfirmed"}
+    assert "may have arrived" in shown[0]["error"]
+    code, table = cli(config, "outbox")
+    assert code == 0 and table.count("unconfirmed") >= 9 and "9 unconfirmed" in table
+
+
+def test_a_server_silent_after_the_whole_message_leaves_it_unconfirmed(site) -> None:
+    """The reply to the message never comes within send_timeout: it may have arrived."""
+    server, folder = site
+    smtp = SMTP(free_port())
+    smtp.mailbox = SlowMailbox()
+    smtp.start()
+    try:
+        config = write_config(folder, server, [(smtp.url, "analysts")])
+        with Store(config.parent / "snapshots") as store:
+            now = datetime.now(UTC)
+            store.outbox.queue(
+                [
+                    NewMessage(
+                        "changed", "miit", None, ("analysts",), "通知", "正文", "正文", "正文", now
+                    )
+                ]
+            )
+            channels = load_channels(folder / "notifiers")
+            sender = Sender(store.outbox, channels, Composer(), send_timeout=0.5, clock=lambda: now)
+            run(sender.deliver_due())
+            later = now + timedelta(hours=1)
+            run(Sender(store.outbox, channels, Composer(), clock=lambda: later).deliver_due())
+    finally:
+        smtp.mailbox.released.set()
+        smtp.stop()
+    assert len(smtp.mailbox.envelopes) == 1
+    (message,) = outbox_of(config)
+    assert message["status"] == "unconfirmed"
+    assert "timed out" in message["error"] and "may have arrived" in message["error"]

@@ -32,6 +32,8 @@ from click.testing import CliRunner
 from clock import PATIENCE, FakeClock, eventually, eventually_sync
 from httpserver import HTTPServer, free_port
 
+from watcher.alerts.compose import Composer
+from watcher.alerts.send import Sender, load_channels
 from watcher.cli.main import main
 from watcher.config import Target
 from watcher.service.daemon import Service, ServiceTimings
@@ -505,3 +507,68 @@ def test_alert_stored_before_a_sigkill_is_sent_exactly_once_after_restart(
     body = mail.get_body(("plain", "html"))
     assert body is not None
     assert "船舶工业" in body.get_content() and http_server.url("/n") in body.get_content()
+
+
+def test_sigterm_while_a_send_hangs_stops_in_time_and_keeps_the_alert(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    """An SMTP server that accepts and never answers: SIGTERM still ends `watcher run`
+    well within Docker's 10 s grace, and the alert waits in the outbox for the next start."""
+    import time
+
+    http_server.route("/n", body=PAGE, headers=HTML)
+    config, data, notifiers = paths(tmp_path)
+    hole = BlackHole()
+    url = (
+        f"mailto://127.0.0.1:{hole.port}?smtp=127.0.0.1&mode=insecure"
+        "&from=watcher@example.org&to=analyst@example.org"
+    )
+    write_channels(notifiers, url, "analysts")
+    miit = target("miit", http_server.url("/n"), keywords=["shipbuilding"], notify=["analysts"])
+    settings = {"host_delay": 0, "send_timeout": "2s"}  # the stop waits 3 s for sends
+    write_config(config, [miit], settings=settings)
+    log = tmp_path / "run.log"
+
+    def deliveries() -> list[tuple[str, int]]:
+        def read(store: Store) -> list[tuple[str, int]]:
+            box = Outbox(store.engine)
+            found = box.deliveries_of([m.id for m in box.messages()]).values()
+            return [(d.status, d.attempts) for rows in found for d in rows]
+
+        return readonly(data, read, [])
+
+    try:
+        with reaped(start_service(config, data, log)) as proc:
+            eventually_sync(
+                lambda: readonly(data, lambda s: len(s.history("miit")), 0) >= 1, "a capture"
+            )
+            http_server.route("/n", body=HIT_PAGE, headers=HTML)
+            eventually_sync(lambda: len(hole.accepted) >= 1, "the send to reach the SMTP server")
+            assert deliveries() == [("pending", 0)]  # the send is on its way, unanswered
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=PATIENCE)
+            took = time.monotonic() - started
+    finally:
+        hole.close()
+    stderr = log.read_text("utf-8")
+    print(f"SIGTERM to exit with a hung SMTP server: {took:.2f} s")
+    assert code == 0, stderr
+    assert took < 8.0, stderr  # Docker kills at 10 s
+    assert "Traceback" not in stderr
+    # the send ended at send_timeout, inside the stop's budget, and was recorded
+    assert deliveries() == [("pending", 1)]
+    assert "timed out" in stderr
+    # to be sent at the next start: as the restarted service does
+    inbox = Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=hole.port)
+    smtp.start()
+    try:
+        with Store(data) as store:
+            later = datetime.now(UTC) + timedelta(minutes=5)  # past the first retry's wait
+            sender = Sender(store.outbox, load_channels(notifiers), Composer(), clock=lambda: later)
+            asyncio.run(sender.deliver_due())
+    finally:
+        smtp.stop()
+    assert [m["Subject"] for m in inbox.messages] == ["miit changed — 船舶"]
+    assert deliveries() == [("sent", 2)]

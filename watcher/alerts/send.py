@@ -9,6 +9,7 @@ backoff: a slow or failing channel never holds back another.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -20,9 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from watcher.alerts import plan
+from watcher.alerts import plan, smtp
 from watcher.alerts.compose import Composer
 from watcher.store.outbox import DeliveryRow, MessageRow, Outbox, backoff
 
@@ -209,6 +210,20 @@ def capture_apprise_log() -> Iterator[list[str]]:
         _capture.records = None
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a send failed, and what trying again would do.
+
+    ``retry``: a temporary failure, tried again later. ``permanent``: the server
+    refused the message for good (SMTP 5xx); the same message would be refused
+    again. ``unconfirmed``: the server took the whole message and the connection
+    ended before its verdict, so it may have arrived; sending it again may double it.
+    """
+
+    reason: str
+    kind: Literal["retry", "permanent", "unconfirmed"] = "retry"
+
+
 def send(
     channel: Channel,
     title: str,
@@ -216,7 +231,7 @@ def send(
     html: str,
     markdown: str,
     attachment: Path | None = None,
-) -> str | None:
+) -> Failure | None:
     """Send one message to one channel, in its best format; None, or why it failed."""
     from apprise import NotifyFormat, NotifyType
 
@@ -227,7 +242,7 @@ def send(
         NotifyFormat.HTML: (html, NotifyFormat.HTML),
         NotifyFormat.MARKDOWN: (markdown, NotifyFormat.MARKDOWN),
     }.get(fmt, (text, NotifyFormat.TEXT))
-    with capture_apprise_log() as problems:
+    with capture_apprise_log() as problems, smtp.listening() as conversation:
         try:
             extra = {"attach": str(attachment)} if attachment is not None else {}
             ok = channel.service.notify(
@@ -238,10 +253,42 @@ def send(
                 **extra,
             )
         except Exception as exc:  # a plugin bug must not stop the sender
-            return channel.secrets.hide(f"{type(exc).__name__}: {exc}")
+            return Failure(channel.secrets.hide(f"{type(exc).__name__}: {exc}"))
     if ok:
         return None
-    return channel.secrets.hide("; ".join(problems[-3:])) or "the channel refused the message"
+    return _failure(conversation, channel.secrets.hide("; ".join(problems[-3:])), channel)
+
+
+def _failure(conversation: smtp.Conversation, logged: str, channel: Channel) -> Failure:
+    """The SMTP server's own words where it spoke; else what apprise logged."""
+    if conversation.lost_verdict is not None:
+        return Failure(
+            "the server took the whole message, then the connection ended before its "
+            f"reply ({conversation.lost_verdict}): it may have arrived; not sent again "
+            "by itself (`watcher outbox --retry` sends it once more)",
+            "unconfirmed",
+        )
+    refusal = conversation.refusal()
+    if refusal is None:
+        logged = logged or "the channel refused the message"
+        lost = conversation.lost_reason
+        return Failure(f"{logged} ({lost})" if lost else logged)
+    code, words = refusal
+    reply = channel.secrets.hide(f"SMTP {code} {words}".strip())
+    if 500 <= code < 600:
+        return Failure(f"{reply} (a permanent refusal: not tried again)", "permanent")
+    return Failure(reply)
+
+
+def limit_waits(channels: Channels, seconds: float) -> None:
+    """Every network wait of a send (connecting, each answer) at most ``seconds``.
+
+    apprise's email waits 15 s per answer; a hung server would hold a send, and a
+    stopping service, that long for each of them."""
+    for channel in channels.all:
+        for name in ("socket_connect_timeout", "socket_read_timeout"):
+            if hasattr(channel.service, name):
+                setattr(channel.service, name, seconds)
 
 
 # --------------------------------------------------------------------------- the sender
@@ -258,13 +305,16 @@ class Sender:
         *,
         max_age: float = 2 * 86400.0,
         digests: dict[str, float] | None = None,
+        send_timeout: float = 5.0,
         clock: Any = lambda: datetime.now(UTC),
         blobs: Any = None,
     ) -> None:
         self.outbox = outbox
         self.blobs = blobs  # where attached screenshots are
         self.clock = clock
-        self.configure(channels, composer, max_age=max_age, digests=digests)
+        self.configure(
+            channels, composer, max_age=max_age, digests=digests, send_timeout=send_timeout
+        )
         self.sent = 0
         self.failed_attempts = 0
         # deliveries being sent on a thread right now: a pass that starts before
@@ -272,6 +322,8 @@ class Sender:
         # them again
         self._in_flight: set[int] = set()
         self._in_flight_lock = threading.Lock()
+        self._threads: set[asyncio.Future[None]] = set()  # sends on their threads
+        self._closing = threading.Event()  # a thread takes no further delivery
         self._pass = asyncio.Lock()
 
     @classmethod
@@ -290,6 +342,7 @@ class Sender:
             composer,
             max_age=settings.outbox_max_age,
             digests=dict(settings.digest),
+            send_timeout=settings.send_timeout,
             **options,
         )
 
@@ -300,8 +353,10 @@ class Sender:
         *,
         max_age: float = 2 * 86400.0,
         digests: dict[str, float] | None = None,
+        send_timeout: float = 5.0,
     ) -> None:
         """New channels and settings (a reload), for the next pass."""
+        limit_waits(channels, send_timeout)
         for channel in channels.all:  # deliveries recorded before secrets were hidden
             self.outbox.rename_channel(channel.key, channel.name, channel.secrets.hide)
         self.channels = channels
@@ -327,13 +382,51 @@ class Sender:
                         by_channel.setdefault(delivery.channel, []).append((delivery, message))
             if by_channel:
                 await asyncio.gather(
-                    *(
-                        asyncio.to_thread(self._send_all, key, items)
-                        for key, items in by_channel.items()
-                    )
+                    *(self._on_thread(key, items) for key, items in by_channel.items())
                 )
             upcoming = [t for t in (self.outbox.next_attempt(), next_digest) if t is not None]
             return min(upcoming) if upcoming else None
+
+    def _on_thread(
+        self, key: str, items: list[tuple[DeliveryRow, MessageRow]]
+    ) -> asyncio.Future[None]:
+        """``_send_all`` on a daemon thread of its own: a send hung in a silent server
+        can be left behind when the service stops (the executor of ``to_thread`` is
+        joined at exit). Its delivery stays pending in the store until recorded."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def settle(error: BaseException | None) -> None:
+            if done.done():
+                return
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+        def work() -> None:
+            error: BaseException | None = None
+            try:
+                self._send_all(key, items)
+            except BaseException as exc:
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop has ended: nobody waits
+                loop.call_soon_threadsafe(settle, error)
+
+        self._threads.add(done)
+        done.add_done_callback(self._threads.discard)
+        threading.Thread(target=work, name=f"send-{key}", daemon=True).start()
+        return asyncio.shield(done)  # a cancelled pass still knows its threads at ``finish``
+
+    async def finish(self) -> None:
+        """The last pass of a stopping service: what is due, then the sends still on
+        their threads. Cut off (cancelled), it leaves the rest pending in the store."""
+        try:
+            await self.deliver_due()
+            while self._threads:
+                await asyncio.wait(list(self._threads))
+        finally:
+            self._closing.set()
 
     def _gather_digests(self, now: datetime) -> datetime | None:
         next_due = None
@@ -368,7 +461,8 @@ class Sender:
         channel = self.channels.by_key.get(key)
         for delivery, message in items:
             try:
-                self._send_one(channel, delivery, message)
+                if not self._closing.is_set():
+                    self._send_one(channel, delivery, message)
             finally:
                 with self._in_flight_lock:
                     self._in_flight.discard(delivery.id)
@@ -405,7 +499,7 @@ class Sender:
             log.error("message %s to %s: %s", message.id, channel.name, error)
             return
         with self._attachment(message) as attachment:
-            error = send(
+            failure = send(
                 channel,
                 message.title,
                 message.body_text,
@@ -414,12 +508,18 @@ class Sender:
                 attachment,
             )
         now = self.clock()
-        if error is None:
+        if failure is None:
             self.outbox.delivered(delivery.id, now)
             self.sent += 1
             log.info("sent %s %r to %s", message.kind, message.title, channel.name)
             return
         self.failed_attempts += 1
+        error = failure.reason
+        if failure.kind != "retry":
+            final = "unconfirmed" if failure.kind == "unconfirmed" else "failed"
+            self.outbox.attempt_failed(delivery.id, error, None, now, status=final)
+            log.error("message %s to %s %s: %s", message.id, channel.name, final, error)
+            return
         attempts = delivery.attempts + 1
         wait = backoff(attempts) * random.uniform(0.9, 1.1)
         self.outbox.attempt_failed(delivery.id, error, now + wait, now)
@@ -442,7 +542,8 @@ def send_test(
     event = Event("test", "", "watcher", "", datetime.now(UTC))
     composed = composer.compose(event)
     chosen = channels.matching([tag] if tag else [])
-    return [
-        (c.name, send(c, composed.title, composed.text, composed.html, composed.markdown))
-        for c in chosen
-    ]
+    outcomes: list[tuple[str, str | None]] = []
+    for c in chosen:
+        failure = send(c, composed.title, composed.text, composed.html, composed.markdown)
+        outcomes.append((c.name, failure.reason if failure else None))
+    return outcomes

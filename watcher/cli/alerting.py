@@ -58,20 +58,26 @@ def _default_composer(ctx: Context) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per message per line.")
 @pass_ctx
 def outbox(ctx: Context, retry: bool, show_all: bool, as_json: bool) -> None:
-    """Alerts waiting to be sent or that failed, with each channel's state.
+    """Alerts waiting to be sent, failed or unconfirmed, with each channel's state.
+
+    failed: refused for good, or given up after outbox_max_age; unconfirmed: the
+    server took the message but never confirmed it, so it may have arrived and is
+    not sent again by itself.
 
     \b
     Examples:
       watcher outbox
       watcher outbox --retry
-    With --retry, failed messages are due again: a running service sends them
-    within 30 s, otherwise this command sends them now.
+    With --retry, failed and unconfirmed messages are due again: a running
+    service sends them within 30 s, otherwise this command sends them now.
     """
+    from watcher.store.outbox import STUCK
+
     if retry:
         _retry(ctx)
     with ctx.store(readonly=True) as store:
         box = store.outbox
-        statuses = None if show_all else ("pending", "failed")
+        statuses = None if show_all else ("pending", *STUCK)
         rows = box.messages(statuses, limit=50 if show_all else None)
         deliveries = box.deliveries_of([m.id for m in rows])
         counts = box.counts()
@@ -134,12 +140,22 @@ def _print_outbox(
         table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
         for column in ("created", "status", "kind", "target", "title", "channels"):
             table.add_column(column, no_wrap=column != "channels", overflow="ellipsis")
-        style = {"pending": "yellow", "failed": "bold red", "sent": "green"}
+        style = {
+            "pending": "yellow",
+            "failed": "bold red",
+            "unconfirmed": "bold magenta",
+            "sent": "green",
+        }
+        reasons: list[str] = []
         for m in rows:
             channels = "\n".join(
-                f"{d.status} ×{d.attempts} {d.channel_name}" + (f": {d.error}" if d.error else "")
-                for d in deliveries[m.id]
+                f"{d.status} ×{d.attempts} {d.channel_name}" for d in deliveries[m.id]
             ) or (m.error or "")
+            reasons += [
+                f"{m.created_at:%Y-%m-%d %H:%M} {m.title} → {d.channel_name}: {d.status}: {d.error}"
+                for d in deliveries[m.id]
+                if d.error
+            ]
             table.add_row(
                 m.created_at.strftime("%Y-%m-%d %H:%M"),
                 Text(m.status, style=style.get(m.status, "")),
@@ -149,5 +165,9 @@ def _print_outbox(
                 channels,
             )
         ctx.out.print(table)
+        if reasons:
+            ctx.out.print("\nwhy:", highlight=False)
+            for reason in reasons:
+                ctx.out.print(f"  {reason}", highlight=False, markup=False)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     ctx.out.print(f"\noutbox: {summary or 'no messages yet'}", highlight=False)

@@ -238,6 +238,7 @@ class Settings(_Model):
     diff_timeout: Duration = 2.0  # seconds the differ may spend on one pair of texts
     error_after: PositiveCount = 3  # consecutive failed checks before one `error` alert
     outbox_max_age: Duration = 2 * 86400.0  # undelivered this long: the message has failed
+    send_timeout: Duration = 5.0  # longest network wait of one alert's send (connect, a reply)
     digest: dict[NonEmptyText, Duration] = Field(default_factory=dict)  # tag -> window
     excerpt: PositiveCount = 1500  # characters of changed text shown in a message
     browser: BrowserSettings = Field(default_factory=lambda: BrowserSettings())

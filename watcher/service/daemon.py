@@ -49,7 +49,9 @@ class ServiceTimings:
     They are timed by the service's clock."""
 
     stop_grace: float = 10.0  # running checks get to finish after SIGTERM
-    flush_budget: float = 10.0  # the last outbox pass may take
+    # the last outbox pass may take, sends still on their threads included; a send
+    # hung past it is left behind, pending (a container stop kills at 10 s)
+    flush_budget: float = 3.0
     watch_every: float = 2.0  # between looks at the config files
     settle: float = 0.5  # a changed file must stay the same this long before it is read
     sender_poll: float = 30.0  # the sender looks at the outbox at least this often
@@ -353,7 +355,7 @@ class Service:
 
     async def _last_delivery(self) -> None:
         try:
-            await _wait_for(self.clock, self.sender.deliver_due(), self.timings.flush_budget)
+            await _wait_for(self.clock, self.sender.finish(), self.timings.flush_budget)
         except TimeoutError:
             budget = self.timings.flush_budget
             log.warning("outbox: last delivery pass cut off after %.0f s", budget)

@@ -111,7 +111,11 @@ class Runtime:
                 assert self.composer is not None
                 s = config.settings
                 self._sender.configure(
-                    channels, self.composer, max_age=s.outbox_max_age, digests=dict(s.digest)
+                    channels,
+                    self.composer,
+                    max_age=s.outbox_max_age,
+                    digests=dict(s.digest),
+                    send_timeout=s.send_timeout,
                 )
         if config.settings != old.settings:
             log.info("settings changed; fetch limits apply to new requests after restart")

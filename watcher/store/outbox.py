@@ -21,7 +21,9 @@ from watcher.core.ids import new_id
 from watcher.store import sqlite
 from watcher.store.schema import deliveries, messages
 
-FINAL = ("sent", "failed", "skipped", "digested")
+FINAL = ("sent", "failed", "unconfirmed", "skipped", "digested")
+# needs a person: refused for good, or maybe delivered (the server never confirmed)
+STUCK = ("failed", "unconfirmed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,12 +255,19 @@ class Outbox:
             self._settle(conn, delivery_id, now)
 
     def attempt_failed(
-        self, delivery_id: int, error: str, retry_at: datetime | None, now: datetime
+        self,
+        delivery_id: int,
+        error: str,
+        retry_at: datetime | None,
+        now: datetime,
+        *,
+        status: str = "failed",
     ) -> None:
-        """Record a failed attempt: due again at ``retry_at``, or failed for good (None)."""
+        """Record a failed attempt: due again at ``retry_at``, or ended (None) as
+        ``status``: ``failed``, or ``unconfirmed`` when it may have arrived."""
         values: dict[str, Any] = {"attempts": deliveries.c.attempts + 1, "error": error}
         if retry_at is None:
-            values["status"] = "failed"
+            values["status"] = status
         else:
             values["next_attempt_at"] = retry_at
         with self.engine.begin() as conn:
@@ -290,12 +299,12 @@ class Outbox:
         ]
         if any(s == "pending" for s, _ in states):
             return
-        failed = [e for s, e in states if s == "failed"]
-        values: dict[str, Any] = (
-            {"status": "failed", "error": "; ".join(e or "failed" for e in failed)}
-            if failed
-            else {"status": "sent", "sent_at": now, "error": None}
-        )
+        values: dict[str, Any] = {"status": "sent", "sent_at": now, "error": None}
+        for status in STUCK:  # failed on one channel outweighs unconfirmed on another
+            ended = [e for s, e in states if s == status]
+            if ended:
+                values = {"status": status, "error": "; ".join(e or status for e in ended)}
+                break
         conn.execute(sa.update(messages).where(messages.c.id == message_id).values(values))
 
     def gather_digest(self, parts: Sequence[MessageRow], digest: NewMessage) -> str:
@@ -310,20 +319,19 @@ class Outbox:
         return digest_id
 
     def retry_failed(self, now: datetime) -> int:
-        """Make failed messages due again on the channels that failed; returns how many.
+        """Make failed and unconfirmed messages due again on the channels where they
+        ended so; returns how many.
 
         Their age is not reset: past ``outbox_max_age`` each channel gets one more try."""
         with self.engine.begin() as conn:
             ids = list(
-                conn.execute(
-                    sa.select(messages.c.id).where(messages.c.status == "failed")
-                ).scalars()
+                conn.execute(sa.select(messages.c.id).where(messages.c.status.in_(STUCK))).scalars()
             )
             if not ids:
                 return 0
             conn.execute(
                 sa.update(deliveries)
-                .where(deliveries.c.message_id.in_(ids), deliveries.c.status == "failed")
+                .where(deliveries.c.message_id.in_(ids), deliveries.c.status.in_(STUCK))
                 .values(status="pending", next_attempt_at=now, attempts=0)
             )
             conn.execute(

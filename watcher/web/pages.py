@@ -510,7 +510,7 @@ def metrics(request: Request) -> PlainTextResponse:
         "# TYPE watcher_outbox_messages gauge",
         *(
             f'watcher_outbox_messages{{status="{s}"}} {backlog.get(s, 0)}'
-            for s in ("pending", "failed", "sent")
+            for s in ("pending", "failed", "unconfirmed", "sent")
         ),
         "# HELP watcher_outbox_backlog Alerts waiting to be sent.",
         "# TYPE watcher_outbox_backlog gauge",
