@@ -144,7 +144,8 @@ class Checker:
             return await self.check(target, state, document=role)
 
         async def fetch_page(url: str) -> FetchResult:
-            return await self.pages.fetcher.fetch(url, fetch_options(listing))
+            allow = self.config.settings.allow_private
+            return await self.pages.fetcher.fetch(url, fetch_options(listing, allow_private=allow))
 
         return Follower(self.store, check_document, fetch_page, self._alerts_now, self.clock)
 
@@ -165,7 +166,10 @@ class Checker:
         # conditional headers only when there is a capture to fall back on
         reuse = state.last is not None
         options = fetch_options(
-            target, state.etag if reuse else None, state.last_modified if reuse else None
+            target,
+            state.etag if reuse else None,
+            state.last_modified if reuse else None,
+            allow_private=self.config.settings.allow_private,
         )
         try:
             fetched = await self.pages.http(target, options)
