@@ -238,7 +238,7 @@ class Checker:
         """Render the page in the shared Chromium: the text comes from the final DOM,
         the server's first answer and a screenshot are kept as evidence."""
         try:
-            rendered = await self.pages.render(target)
+            rendered = await self.pages.render(target, self.config.settings.allow_private)
         except RenderFailed as exc:
             return _Checked(self._error(target, state, str(exc), started, role, kind=exc.kind))
         fetched = rendered.fetched

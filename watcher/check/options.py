@@ -47,7 +47,9 @@ def fetch_options(
     )
 
 
-def browser_options(target: Target, cookies: dict[str, str]) -> BrowserOptions:
+def browser_options(
+    target: Target, cookies: dict[str, str], allow_private: bool | tuple[str, ...] = False
+) -> BrowserOptions:
     """A rendering visit of the target's page; the target's own cookies win."""
     from watcher.fetch.visits import BrowserOptions
 
@@ -58,6 +60,7 @@ def browser_options(target: Target, cookies: dict[str, str]) -> BrowserOptions:
         user_agent=target.user_agent,
         headers=dict(target.headers),
         cookies={**cookies, **dict(target.cookies)},
+        reach=reach_of(target, allow_private),
     )
 
 
