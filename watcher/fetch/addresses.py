@@ -55,10 +55,10 @@ def classify(address: IPAddress | str) -> str | None:
         return "multicast"
     if ip.version == 4 and ip in _SHARED:
         return "shared (carrier-grade NAT)"
+    if ip.is_reserved:  # before private, which includes 240.0.0.0/4
+        return "reserved"
     if ip.is_private:
         return "private"
-    if ip.is_reserved:
-        return "reserved"
     if not ip.is_global:
         return "non-public"
     return None

@@ -665,7 +665,10 @@ async def _refuse_other_schemes(response: httpx.Response) -> None:
     if not response.has_redirect_location:
         return
     location = response.headers["location"]
-    scheme = urlsplit(urljoin(str(response.request.url), location)).scheme.lower()
+    try:
+        scheme = urlsplit(urljoin(str(response.request.url), location)).scheme.lower()
+    except ValueError:
+        return  # not a URL at all: httpx says so ("bad redirect")
     if scheme not in ("http", "https"):
         detail = (
             f"redirect to a {scheme or 'schemeless'}: URL, {_one_line(location, 120)}"
