@@ -13,7 +13,7 @@ def _keep_loopback_off_proxies() -> None:
     """Tests talk to 127.0.0.1 only; a proxy from the environment must never see that traffic."""
     for name in ("NO_PROXY", "no_proxy"):
         entries = [e.strip() for e in os.environ.get(name, "").split(",") if e.strip()]
-        for host in ("127.0.0.1", "localhost"):
+        for host in ("127.0.0.1", "localhost", "127.0.0.5", "intranet.test"):
             if host not in entries:
                 entries.append(host)
         os.environ[name] = ",".join(entries)

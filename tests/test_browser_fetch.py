@@ -16,6 +16,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from clock import PATIENCE, FakeClock, eventually
 from httpserver import HTTPServer, Request, Response
 
 from watcher.fetch import browser
+from watcher.fetch.addresses import Reach
 from watcher.fetch.browser import (
     BrowserError,
     BrowserOptions,
@@ -557,3 +559,74 @@ async def test_process_tree_without_children_files(monkeypatch: pytest.MonkeyPat
             await asyncio.sleep(0.25)
         assert by_scan == with_files
         assert len(with_files) >= 3  # the browser, its zygotes, its utility processes
+
+
+# -- where a visit may connect (watcher.fetch.addresses) ----------------------------------------
+
+
+@pytest.fixture
+def other_server() -> Iterator[HTTPServer]:
+    """A real server on 127.0.0.5: loopback, but not 127.0.0.1 where the UI listens."""
+    with HTTPServer("127.0.0.5") as server:
+        yield server
+
+
+async def test_a_redirect_to_another_loopback_address_is_refused(
+    http_server: HTTPServer, other_server: HTTPServer, pool: BrowserPool
+):
+    other_server.route("/secret", body=page("<p>内部</p>"), headers=HTML)
+    http_server.redirect("/old", other_server.url("/secret"))
+    with pytest.raises(BrowserError) as caught:
+        await pool.fetch(http_server.url("/old"), BrowserOptions(budget=20))
+    assert caught.value.kind == "private"
+    assert f"refused to fetch {other_server.url('/secret')}" in str(caught.value)
+    assert "settings.allow_private" in str(caught.value)
+    # Chromium follows a redirect without asking the router: the hop is sent, and its
+    # answer refused on the address it came from (a direct navigation is not sent)
+    assert other_server.hits("/secret") == 1
+    with pytest.raises(BrowserError, match=r"127\.0\.0\.5 is a loopback address"):
+        # a listing's document: the reach of its listing, on 127.0.0.1
+        reach = Reach.of(http_server.url("/list"))
+        await pool.fetch(other_server.url("/x"), BrowserOptions(budget=20, reach=reach))
+    assert other_server.hits("/x") == 0
+
+
+async def test_a_script_from_another_loopback_address_is_not_loaded(
+    http_server: HTTPServer, other_server: HTTPServer, pool: BrowserPool
+):
+    other_server.route(
+        "/s.js",
+        body=b"document.body.insertAdjacentHTML('beforeend', '<p>SECRET-5</p>');",
+        headers={"Content-Type": "text/javascript"},
+    )
+    script = f"<script src='{other_server.url('/s.js')}'></script>"
+    http_server.route("/page", body=page("<p>正文</p>" + script), headers=HTML)
+    result = await pool.fetch(http_server.url("/page"), BrowserOptions(budget=20))
+    assert "正文" in result.html.decode()
+    assert b"SECRET-5" not in result.html
+    assert other_server.hits("/s.js") == 0
+
+
+async def test_the_address_connected_to_is_checked_for_names(
+    http_server: HTTPServer, other_server: HTTPServer, pool: BrowserPool
+):
+    """localhost may resolve to ::1 (allowed here) but is answered on 127.0.0.1: the
+    address Chromium connected to is refused after the visit, nothing returned."""
+    port = http_server.base_url.rsplit(":", 1)[1]
+    http_server.route("/admin", body=page("<p>SECRET-1</p>"), headers=HTML)
+    other_server.redirect("/old", f"http://localhost:{port}/admin")
+    reach = Reach.of(other_server.url("/"), ["::1"])
+    with pytest.raises(BrowserError) as caught:
+        await pool.fetch(other_server.url("/old"), BrowserOptions(budget=20, reach=reach))
+    assert caught.value.kind == "private"
+    assert "localhost, at 127.0.0.1, is a loopback address" in str(caught.value)
+
+
+async def test_allow_private_lets_a_visit_reach_another_address(
+    http_server: HTTPServer, other_server: HTTPServer, pool: BrowserPool
+):
+    other_server.route("/secret", body=page("<p>内部</p>"), headers=HTML)
+    http_server.redirect("/old", other_server.url("/secret"))
+    reach = Reach.of(http_server.url("/"), ["127.0.0.5"])
+    result = await pool.fetch(http_server.url("/old"), BrowserOptions(budget=20, reach=reach))
+    assert "内部" in result.html.decode()

@@ -481,6 +481,48 @@ def test_alias_bomb_and_deep_nesting_are_refused() -> None:
     assert "refers to itself" in issues_of("x-a: &a [*a]\n" + OK_TARGET)[0].message
 
 
+# Hostile configs as real files. Measured (2 shared cores): a 100 MB file is refused in
+# 0.02 s before it is read; 9.9 MB of 75,000 targets in 2 s and 77 MB (it took 127 s and
+# 640 MB and said "too many aliases?"); a billion laughs in 1.5 s.
+
+
+def test_a_config_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "targets.yaml"
+    with path.open("w") as file:
+        file.write(OK_TARGET)
+        file.write("# a comment line, repeated until the file is too big\n" * 200_000)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (issue,) = info.value.issues
+    assert issue.file == str(path)
+    assert "the file is 10.6 MB, more than the 10 MB a config may be" in issue.message
+
+
+def test_a_config_of_too_many_values_is_refused_without_composing_it(tmp_path: Path) -> None:
+    path = tmp_path / "targets.yaml"
+    row = "  - name: t{0}\n    url: https://www.gov.cn/{0}/\n    tags: [a, b, c]\n"
+    path.write_text("targets:\n" + "".join(row.format(i) for i in range(40_000)))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (issue,) = info.value.issues
+    assert "the document holds more than 200,000 values" in issue.message
+    assert "alias" not in issue.message  # there are none
+    # 2 values, then 10 per target: the 200,001st is the "c" of the 20,000th target
+    assert issue.line == 2 + 3 * 19_999 + 2
+
+
+def test_a_billion_laughs_file_is_refused_as_aliases(tmp_path: Path) -> None:
+    bomb = "x-a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    for name, prev in zip("bcdefghi", "abcdefgh", strict=True):
+        bomb += f"x-{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]\n"
+    path = tmp_path / "targets.yaml"
+    path.write_text(bomb + OK_TARGET)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (issue,) = info.value.issues
+    assert issue.message.startswith("aliases expand the document to more than 200,000 values")
+
+
 # --------------------------------------------------------------------------- resolution
 
 

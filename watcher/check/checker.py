@@ -150,7 +150,8 @@ class Checker:
             return await self.check(target, state, document=role)
 
         async def fetch_page(url: str) -> FetchResult:
-            return await self.pages.fetcher.fetch(url, fetch_options(listing))
+            allow = self.config.settings.allow_private
+            return await self.pages.fetcher.fetch(url, fetch_options(listing, allow_private=allow))
 
         return Follower(self.store, check_document, fetch_page, self._alerts_now, self.clock)
 
@@ -171,7 +172,10 @@ class Checker:
         # conditional headers only when there is a capture to fall back on
         reuse = state.last is not None
         options = fetch_options(
-            target, state.etag if reuse else None, state.last_modified if reuse else None
+            target,
+            state.etag if reuse else None,
+            state.last_modified if reuse else None,
+            allow_private=self.config.settings.allow_private,
         )
         try:
             fetched = await self.pages.http(target, options)
@@ -240,7 +244,7 @@ class Checker:
         """Render the page in the shared Chromium: the text comes from the final DOM,
         the server's first answer and a screenshot are kept as evidence."""
         try:
-            rendered = await self.pages.render(target)
+            rendered = await self.pages.render(target, self.config.settings.allow_private)
         except RenderFailed as exc:
             return _Checked(self._error(target, state, str(exc), started, role, kind=exc.kind))
         fetched = rendered.fetched

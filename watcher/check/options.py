@@ -10,6 +10,7 @@ from watcher.analysis.analyse import Page
 from watcher.config import BrowserSettings as ConfigBrowserSettings
 from watcher.config import Target
 from watcher.core.models import FetchResult
+from watcher.fetch.addresses import Reach
 from watcher.fetch.client import FetchOptions
 
 if TYPE_CHECKING:
@@ -17,8 +18,18 @@ if TYPE_CHECKING:
     from watcher.store.index import CaptureRow
 
 
+def reach_of(target: Target, allow_private: bool | tuple[str, ...] = False) -> Reach:
+    """Where the target's fetches may connect: public addresses, its own (a listing's
+    document: its listing's), and what ``settings.allow_private`` opens."""
+    return Reach.of(target.home or target.url, allow_private)
+
+
 def fetch_options(
-    target: Target, etag: str | None = None, last_modified: str | None = None
+    target: Target,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    *,
+    allow_private: bool | tuple[str, ...] = False,
 ) -> FetchOptions:
     """Per-target fetch settings, with conditional headers when given."""
     return FetchOptions(
@@ -32,10 +43,13 @@ def fetch_options(
         cookies=dict(target.cookies),
         etag=etag,
         last_modified=last_modified,
+        reach=reach_of(target, allow_private),
     )
 
 
-def browser_options(target: Target, cookies: dict[str, str]) -> BrowserOptions:
+def browser_options(
+    target: Target, cookies: dict[str, str], allow_private: bool | tuple[str, ...] = False
+) -> BrowserOptions:
     """A rendering visit of the target's page; the target's own cookies win."""
     from watcher.fetch.visits import BrowserOptions
 
@@ -46,6 +60,7 @@ def browser_options(target: Target, cookies: dict[str, str]) -> BrowserOptions:
         user_agent=target.user_agent,
         headers=dict(target.headers),
         cookies={**cookies, **dict(target.cookies)},
+        reach=reach_of(target, allow_private),
     )
 
 

@@ -66,7 +66,10 @@ class Pages:
         from watcher.fetch.visits import BrowserError, BrowserOptions, BrowserUnavailable
 
         visit = BrowserOptions(
-            budget=target.timeout, user_agent=target.user_agent, screenshot=False
+            budget=target.timeout,
+            user_agent=target.user_agent,
+            screenshot=False,
+            reach=options.reach,
         )
         try:
             async with self.fetcher.slot(target.url):
@@ -81,11 +84,14 @@ class Pages:
         except FetchError:
             return None
 
-    async def render(self, target: Target) -> Rendered:
+    async def render(
+        self, target: Target, allow_private: bool | tuple[str, ...] = False
+    ) -> Rendered:
         """The page in the shared Chromium; raises ``RenderFailed``."""
         from watcher.fetch.visits import BrowserError, BrowserUnavailable
 
-        options = browser_options(target, self.browser.cookies_for(target.url))
+        cookies = self.browser.cookies_for(target.url)
+        options = browser_options(target, cookies, allow_private)
         try:
             async with self.fetcher.slot(target.url):  # the host's limits hold for browsers too
                 seen = await self.browser.pool().fetch(target.url, options)

@@ -44,10 +44,9 @@ async def trial(
         found = _trial(store, target, result, page)
         if target.follow is None or page is None:
             return found
+        options = fetch_options(target, allow_private=config.settings.allow_private)
         try:
-            items = await read_items(
-                target, page, lambda url: pages.fetcher.fetch(url, fetch_options(target))
-            )
+            items = await read_items(target, page, lambda url: pages.fetcher.fetch(url, options))
         except (ListingError, FetchError) as exc:
             return replace(found, items_error=str(exc))
         first = None

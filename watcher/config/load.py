@@ -17,6 +17,7 @@ YAML anchors (``&name`` / ``<<: *name``) a place to live.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -41,14 +42,19 @@ from watcher.config.model import (
     number_as_text,
 )
 
-__all__ = ["load_config", "parse_config_text"]
+__all__ = ["MAX_CONFIG_BYTES", "load_config", "parse_config_text"]
 
 # --------------------------------------------------------------------------- YAML -> Python
 
 Loc = tuple[str | int, ...]
 _TAG = "tag:yaml.org,2002:"
-_MAX_NODES = 200_000
+_MAX_NODES = 200_000  # values after aliases are expanded; 1,000 targets are about 10,000
 _MAX_DEPTH = 20  # the config itself needs 5 levels
+MAX_CONFIG_BYTES = 10_000_000  # 1,000 targets are about 100 KB
+# Every value takes at least two characters ("1,"), so a shorter text cannot hold more
+# than _MAX_NODES of them before aliases; a longer one is counted before it is composed.
+_COUNT_ABOVE = 2 * _MAX_NODES
+_VALUE_EVENTS = (yaml.ScalarEvent, yaml.CollectionStartEvent, yaml.AliasEvent)
 
 
 class _TooLarge(Exception):
@@ -58,6 +64,10 @@ class _TooLarge(Exception):
         super().__init__(message)
         self.line = line
         self.message = message
+
+
+class _Refused(ConfigError):
+    """Too big to be a config: said at once, the file not read again for nicer messages."""
 
 
 @dataclass
@@ -109,7 +119,11 @@ class _Converter:
     def convert(self, node: yaml.Node, loc: Loc) -> Any:
         self.count += 1
         if self.count > _MAX_NODES:
-            message = f"the document expands to more than {_MAX_NODES} values (too many aliases?)"
+            # the text itself has fewer (it was counted): aliases multiplied them
+            message = (
+                f"aliases expand the document to more than {_MAX_NODES:,} values"
+                " (too many aliases?); a config is far smaller"
+            )
             raise _TooLarge(node.start_mark.line + 1, message)
         if len(loc) > _MAX_DEPTH:
             message = f"nested more than {_MAX_DEPTH} levels deep"
@@ -202,6 +216,26 @@ class _Converter:
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def _count_values(text: str, filename: str) -> None:
+    """Refuse a text with more values than a config has, having read no more of them
+    than that: composing 10 MB of YAML into nodes takes half a minute, counting the
+    first 200,000 values a second."""
+    count = 0
+    try:
+        for event in yaml.parse(text, Loader=_FAST_LOADER):
+            if isinstance(event, _VALUE_EVENTS):
+                count += 1
+                if count > _MAX_NODES:
+                    message = (
+                        f"the document holds more than {_MAX_NODES:,} values; a config is far"
+                        " smaller (1,000 targets are about 10,000): is this the right file?"
+                    )
+                    line = event.start_mark.line + 1
+                    raise _Refused([ConfigIssue(filename, line, message)])
+    except yaml.YAMLError:
+        return  # composing reports it, with its line
+
+
 def _compose(text: str, filename: str, loader: type = yaml.SafeLoader) -> _Doc:
     try:
         root = yaml.compose(text, Loader=loader)
@@ -217,7 +251,7 @@ def _compose(text: str, filename: str, loader: type = yaml.SafeLoader) -> _Doc:
     try:
         doc.data = _Converter(doc).convert(root, ())
     except _TooLarge as exc:
-        raise ConfigError([ConfigIssue(filename, exc.line, exc.message)]) from None
+        raise _Refused([ConfigIssue(filename, exc.line, exc.message)]) from None
     return doc
 
 
@@ -600,12 +634,29 @@ def _merge_headers(base: dict[str, str], own: dict[str, str]) -> dict[str, str]:
 
 def parse_config_text(text: str, filename: str) -> Config:
     """Validate config text; `filename` only labels the issues. Raises ConfigError."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError([_too_big(filename, len(text.encode("utf-8", "replace")))])
+    large = len(text) > _COUNT_ABOVE
+    if large:
+        _count_values(text, filename)
     if _FAST_LOADER is not yaml.SafeLoader:
         try:
             return _parse(text, filename, _FAST_LOADER)
+        except _Refused:
+            raise
         except ConfigError:
-            pass  # report with the Python loader's messages, which the tests pin down
+            if large:
+                raise  # not read a second time, 10x slower, for nicer messages
+            # report with the Python loader's messages, which the tests pin down
     return _parse(text, filename, yaml.SafeLoader)
+
+
+def _too_big(filename: str, size: int) -> ConfigIssue:
+    message = (
+        f"the file is {size / 1e6:,.1f} MB, more than the {MAX_CONFIG_BYTES // 1_000_000} MB"
+        " a config may be (1,000 targets are about 100 KB): is this the right file?"
+    )
+    return ConfigIssue(filename, 0, message)
 
 
 def _parse(text: str, filename: str, loader: type) -> Config:
@@ -622,11 +673,22 @@ def load_config(path: Path) -> Config:
     """Read and validate a config file. Raises ConfigError, never anything else for bad input."""
     filename = str(path)
     try:
-        data = Path(path).read_bytes()
+        with Path(path).open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)  # not all of a runaway file
+            if len(data) > MAX_CONFIG_BYTES:
+                size = max(_size_of(file), len(data))
+                raise ConfigError([_too_big(filename, size)])
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ConfigError([ConfigIssue(filename, 0, f"cannot read: {reason}")]) from None
     return parse_config_text(_decode(data, filename), filename)
+
+
+def _size_of(file: Any) -> int:
+    try:
+        return os.fstat(file.fileno()).st_size
+    except OSError:
+        return 0
 
 
 def _decode(data: bytes, filename: str) -> str:

@@ -166,6 +166,25 @@ def _check_name(name: str) -> str:
 _HOST_RE = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?")
 
 
+def _allow_private(value: Any) -> Any:
+    """``true``/``false``, or the addresses and networks (``10.0.0.5``, ``192.168.0.0/16``,
+    ``fd00::/8``) that fetches may reach besides a target's own."""
+    if isinstance(value, bool):
+        return value
+    items = _one_or_many(value)
+    if not isinstance(items, list | tuple):
+        raise ValueError("must be true, false or a list of IP addresses and networks")
+    networks = []
+    for item in items:
+        try:
+            networks.append(str(ipaddress.ip_network(str(item).strip().strip("[]"), strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"is not an IP address or network (e.g. 10.0.0.5, 192.168.0.0/16): {item!r}"
+            ) from None
+    return tuple(networks)
+
+
 def _check_host_name(name: str) -> str:
     """A host name the web UI answers to: ``watcher.example.org``, ``10.0.0.5``, ``fd00::5``."""
     value = name.strip().lower().rstrip(".")
@@ -210,6 +229,7 @@ Cron = Annotated[Text, AfterValidator(check_cron)]
 HeaderName = Annotated[Text, AfterValidator(_check_header_name)]
 HeaderValue = Annotated[Text, AfterValidator(_check_header_value)]
 HostName = Annotated[Text, AfterValidator(_check_host_name)]
+AllowPrivate = Annotated[bool | tuple[str, ...], BeforeValidator(_allow_private)]
 Selectors = Annotated[tuple[Css, ...], BeforeValidator(_one_or_many)]
 Regexes = Annotated[tuple[Regex, ...], BeforeValidator(_one_or_many)]
 Labels = Annotated[tuple[NonEmptyText, ...], BeforeValidator(_one_or_many)]
@@ -235,6 +255,8 @@ class Settings(_Model):
     base_url: Url | None = None  # the web UI's public URL, for links in alerts
     # host names the web UI answers to besides 127.0.0.1, localhost, ::1 and base_url's
     allowed_hosts: Annotated[tuple[HostName, ...], BeforeValidator(_one_or_many)] = ()
+    # non-public addresses fetches may reach besides a target's own: true, or a list
+    allow_private: AllowPrivate = False
     diff_timeout: Duration = 2.0  # seconds the differ may spend on one pair of texts
     error_after: PositiveCount = 3  # consecutive failed checks before one `error` alert
     outbox_max_age: Duration = 2 * 86400.0  # undelivered this long: the message has failed
@@ -368,6 +390,8 @@ class Target(_Model):
     exclude: Selectors = ()
     ignore: Regexes = ()
     follow: Follow | None = None
+    # a listing's document: the listing's URL, whose own address it may reach too
+    home: Url | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from watcher.core.clock import SYSTEM_CLOCK, Clock
+from watcher.fetch.addresses import Reach
 from watcher.fetch.visits import (
     BrowserError,
     BrowserOptions,
@@ -201,6 +202,7 @@ class _Visit:
     last: Response | None = None
     latest: Request | None = None
     stage: str = "starting"  # what the visit was doing, for a timeout's message
+    refused: str | None = None  # why a main-frame document request was not sent
     requests: int = 0
     committed: int = 0
     settled: int = 0
@@ -423,6 +425,8 @@ class BrowserPool:
             what = "the browser process died" if live.gone.is_set() else "the page crashed"
             raise BrowserError("crashed", f"{url}: {what} during the visit") from None
         except _PlaywrightError as exc:
+            if visit.refused is not None:
+                raise BrowserError("private", f"{url}: {visit.refused}") from None
             if _closed_error(exc) or live.gone.is_set() or visit.crashed.is_set():
                 # the browser, its page or the Playwright driver died; when "disconnected"
                 # does not follow (a dead driver sends nothing), recycle before the next fetch
@@ -449,9 +453,9 @@ class BrowserPool:
         self, live: _Live, visit: _Visit, url: str, options: BrowserOptions, started: float
     ) -> BrowserResult:
         visit.stage = "opening a page"
-        context = visit.context = await _new_context(
-            live.browser, self._context_args(live, url, options)
-        )
+        reach = options.reach if options.reach is not None else Reach.of(url)
+        args = self._context_args(live, url, options)
+        context = visit.context = await _new_context(live.browser, args)
         context.set_default_timeout((options.budget + 5) * 1000)  # the visit's budget acts first
         if options.cookies:  # host-only, path "/": as the HTTP fetcher binds them
             parts = urlsplit(url)
@@ -462,8 +466,7 @@ class BrowserPool:
         page = visit.page = await context.new_page()
         self._watch(page, visit)
         visit.first_body = await _FirstBody.start(context, page)
-        if options.block or self._before_request is not None:
-            await page.route("**/*", self._router(page, options.block))
+        await page.route("**/*", self._router(page, options.block, reach, visit))
 
         visit.stage = "loading"
         try:
@@ -474,6 +477,11 @@ class BrowserPool:
             if visit.requests < 2 or not _interrupted(exc):
                 raise
         await self._settle(visit)
+        if "proxy" not in args:  # through a proxy, the address is the proxy's
+            for answer in (visit.first, visit.last):
+                refused = await _refusal_of_chain(answer, reach)
+                if refused is not None:
+                    raise BrowserError("private", f"{url}: {refused}")
         visit.stage = f"waiting for {options.wait_for!r}"
         if options.wait_for == "networkidle":
             await page.wait_for_load_state("networkidle")
@@ -571,10 +579,11 @@ class BrowserPool:
         page.on("crash", on_crash)
 
     def _router(
-        self, page: Page, block: tuple[str, ...]
+        self, page: Page, block: tuple[str, ...], reach: Reach, visit: _Visit
     ) -> Callable[[Route], Coroutine[Any, Any, None]]:
-        """Blocked resource types are aborted; a main-frame document request waits for the
-        caller's ``before_request`` first."""
+        """Blocked resource types, and requests to addresses out of reach (named by
+        the URL: a name's address is known only after), are aborted; a main-frame
+        document request waits for the caller's ``before_request`` first."""
         before = self._before_request
 
         async def route(route: Route) -> None:
@@ -584,6 +593,13 @@ class BrowserPool:
                     await route.abort("blockedbyclient")
                     return
                 document = request.is_navigation_request() and request.frame == page.main_frame
+                refused = reach.refusal_of_host(request.url)
+                if refused is not None:
+                    if document:
+                        visit.refused = refused
+                    log.info("request not sent: %s", refused)
+                    await route.abort("blockedbyclient")
+                    return
                 if before is not None and document:
                     try:
                         await before(request.url)
@@ -609,6 +625,21 @@ class BrowserPool:
             if not await visit.until(lambda: visit.requests > seen, quiet):  # noqa: B023
                 return
         log.info("%s: still navigating after %d reloads", visit.page, MAX_SELF_NAVIGATIONS)
+
+
+async def _refusal_of_chain(answer: Response | None, reach: Reach) -> str | None:
+    """Why a main-frame answer, or a redirect before it, came from an address out of
+    ``reach`` (the address Chromium connected to), or None."""
+    request = answer.request if answer is not None else None
+    while request is not None:
+        response = await request.response()
+        server = await response.server_addr() if response is not None else None
+        if server:
+            refused = reach.refusal(str(server["ipAddress"]), request.url)
+            if refused is not None:
+                return refused
+        request = request.redirected_from
+    return None
 
 
 _background: set[asyncio.Future[Any]] = set()  # tasks nobody awaits, kept from the GC

@@ -26,16 +26,23 @@ from http import HTTPStatus
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import brotli
 import httpx
 
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import FetchResult
+from watcher.fetch.addresses import Reach
 from watcher.fetch.challenges import classify
 from watcher.fetch.politeness import LocalPoliteness, Politeness
-from watcher.fetch.transport import LanedTransport, check_internals, use_asyncio_backend
+from watcher.fetch.transport import (
+    LanedTransport,
+    Unreachable,
+    check_internals,
+    reaching,
+    use_asyncio_backend,
+)
 
 __all__ = [
     "ContentDecoder",
@@ -51,7 +58,15 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ErrorKind = Literal[
-    "timeout", "connection", "http", "too_large", "blocked", "redirects", "decoding", "invalid"
+    "timeout",
+    "connection",
+    "http",
+    "too_large",
+    "blocked",
+    "redirects",
+    "decoding",
+    "invalid",
+    "private",
 ]
 
 DEFAULT_HEADERS: Mapping[str, str] = {
@@ -96,6 +111,8 @@ class FetchOptions:
     backoff_base: float = 1.0
     backoff_max: float = 60.0
     retry_after_max: float = 300.0
+    # the non-public addresses the fetch may connect to; None: only the URL's own
+    reach: Reach | None = None
 
     def __post_init__(self) -> None:
         timeouts = (self.connect_timeout, self.read_timeout, self.total_timeout)
@@ -456,6 +473,7 @@ class Fetcher:
             follow_redirects=False,  # followed hop by hop below, each hop in its own slot
             headers=DEFAULT_HEADERS,
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # no shared jar
+            event_hooks={"response": [_refuse_other_schemes]},
         )
         check_internals(self._client)
         if transport is None:
@@ -491,12 +509,13 @@ class Fetcher:
         """GET ``url`` (following redirects, retrying transient failures); raises FetchError."""
         started = self._clock.monotonic()
         target = _parse_url(url)
+        reach = options.reach if options.reach is not None else Reach.of(url)
         attempt = 0
         while True:
             attempt += 1
             log.debug("GET %s (attempt %d of %d)", url, attempt, options.retries + 1)
             try:
-                answer = await self._attempt(target, options)
+                answer = await self._attempt(target, options, reach)
             except _Failure as failure:
                 await self._clock.sleep(self._retry_delay(url, failure, attempt, options))
                 continue
@@ -528,7 +547,7 @@ class Fetcher:
         )
         return delay
 
-    async def _attempt(self, target: httpx.URL, options: FetchOptions) -> _Answer:
+    async def _attempt(self, target: httpx.URL, options: FetchOptions, reach: Reach) -> _Answer:
         """One attempt: the request and its redirects, within one total deadline."""
         request = self._build_request(target, options)
         jar = _target_cookies(target, options.cookies)
@@ -537,7 +556,7 @@ class Fetcher:
         chain = [str(target)]
         for _ in range(self.settings.max_redirects + 1):
             _set_cookie_header(request, jar, extra_cookie)
-            answer = await self._hop(request, jar, options, budget)
+            answer = await self._hop(request, jar, options, budget, reach)
             _raise_for_answer(answer)
             if answer.next_request is None:
                 return answer
@@ -545,12 +564,22 @@ class Fetcher:
         raise _Failure("redirects", _too_many_redirects(chain, self.settings.max_redirects))
 
     async def _hop(
-        self, request: httpx.Request, jar: httpx.Cookies, options: FetchOptions, budget: _Budget
+        self,
+        request: httpx.Request,
+        jar: httpx.Cookies,
+        options: FetchOptions,
+        budget: _Budget,
+        reach: Reach,
     ) -> _Answer:
         """Send one request inside a politeness slot and read its (capped) body."""
+        url = str(request.url)
+        refused = reach.refusal_of_host(url)  # also through a proxy, which resolves names
+        if refused is not None:
+            raise _Failure("private", refused)
         async with self._politeness.slot(request.url.host), budget.running():
             try:
-                response = await self._client.send(request, stream=True)
+                with reaching(reach, url):
+                    response = await self._client.send(request, stream=True)
             except httpx.HTTPError as exc:
                 raise _transport_failure(exc, options) from exc
             try:
@@ -628,6 +657,24 @@ def _follow(request: httpx.Request, chain: list[str]) -> httpx.Request:
     if request.url.scheme not in ("http", "https") or not request.url.host:
         raise _Failure("redirects", f"redirect to unsupported URL {_one_line(str(request.url))}")
     return request
+
+
+async def _refuse_other_schemes(response: httpx.Response) -> None:
+    """A redirect to ``data:``, ``javascript:``, ``file:`` … is the page's error, said
+    before httpx tries to make a request of it (and fails with InvalidURL)."""
+    if not response.has_redirect_location:
+        return
+    location = response.headers["location"]
+    try:
+        scheme = urlsplit(urljoin(str(response.request.url), location)).scheme.lower()
+    except ValueError:
+        return  # not a URL at all: httpx says so ("bad redirect")
+    if scheme not in ("http", "https"):
+        detail = (
+            f"redirect to a {scheme or 'schemeless'}: URL, {_one_line(location, 120)}"
+            f" (from {_one_line(str(response.request.url))}); only http and https are followed"
+        )
+        raise _Failure("redirects", detail)
 
 
 def _too_many_redirects(chain: list[str], limit: int) -> str:
@@ -716,6 +763,11 @@ _TRANSPORT_DETAILS: list[tuple[type[httpx.HTTPError], ErrorKind, str]] = [
 def _transport_failure(exc: httpx.HTTPError, options: FetchOptions) -> _Failure:
     """Map an httpx exception to a failure with a short, specific message."""
     text = _one_line(str(exc)) or type(exc).__name__
+    cause: BaseException | None = exc
+    while cause is not None:  # httpx raises its own error from httpcore's
+        if isinstance(cause, Unreachable):
+            return _Failure("private", cause.refusal)
+        cause = cause.__cause__ or cause.__context__
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
         return _Failure("invalid", f"invalid request: {text}")
     if isinstance(exc, httpx.RemoteProtocolError) and "location header" in text.lower():

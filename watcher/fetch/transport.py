@@ -38,12 +38,16 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from importlib.metadata import version
 from typing import Any
 
 import httpcore
 import httpx
+
+from watcher.fetch.addresses import Reach
 
 __all__ = [
     "HTTPCORE_SUPPORTED",
@@ -51,7 +55,9 @@ __all__ = [
     "AsyncioBackend",
     "IncompatibleHttpx",
     "LanedTransport",
+    "Unreachable",
     "check_internals",
+    "reaching",
     "use_asyncio_backend",
 ]
 
@@ -99,6 +105,46 @@ def _missing_internal(client: Any) -> str | None:
         if not hasattr(pool, "_network_backend"):
             return "AsyncConnectionPool._network_backend"
     return None
+
+
+# --- where a connection may go -----------------------------------------------------------
+
+# The reach of the request being sent, and its URL. httpcore connects inside the task
+# that sends the request, and its backend interface has no room for a request's
+# context, so the fetcher sets this around each send.
+_REACHING: ContextVar[tuple[Reach, str] | None] = ContextVar("watcher_reaching", default=None)
+
+
+class Unreachable(httpcore.ConnectError):
+    """A connection was made to an address the request may not reach; it was closed
+    before a byte was sent. ``refusal`` says which address and how to allow it."""
+
+    def __init__(self, refusal: str) -> None:
+        super().__init__(refusal)
+        self.refusal = refusal
+
+
+@contextmanager
+def reaching(reach: Reach, url: str) -> Iterator[None]:
+    """Connections made while sending the request for ``url`` must be within ``reach``."""
+    token = _REACHING.set((reach, url))
+    try:
+        yield
+    finally:
+        _REACHING.reset(token)
+
+
+def _refuse_unreachable(writer: asyncio.StreamWriter) -> None:
+    """Close the connection and raise Unreachable if its peer is out of reach."""
+    current = _REACHING.get()
+    if current is None:
+        return
+    reach, url = current
+    peer = writer.get_extra_info("peername")
+    refusal = reach.refusal(str(peer[0]), url) if peer else None
+    if refusal is not None:
+        writer.close()
+        raise Unreachable(refusal)
 
 
 # --- the network backend ------------------------------------------------------------------
@@ -177,6 +223,13 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    """``police``: refuse connections out of the current request's reach (the
+    address connected to is checked). A proxy's backend does not police: the proxy
+    is the operator's choice, and it resolves the target's name itself."""
+
+    def __init__(self, *, police: bool = True) -> None:
+        self._police = police
+
     async def connect_tcp(
         self,
         host: str,
@@ -197,6 +250,8 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectTimeout(exc) from exc
         except OSError as exc:
             raise httpcore.ConnectError(exc) from exc
+        if self._police:
+            _refuse_unreachable(writer)
         sock = writer.get_extra_info("socket")
         for option in socket_options or ():
             sock.setsockopt(*option)
@@ -224,11 +279,12 @@ def use_asyncio_backend(client: Any) -> None:
 
     httpx builds its pools without a way to pass a backend, so this sets the
     pools' backend attribute; a client whose transports are not httpcore pools
-    (tests' mock transports) is left as it is.
+    (tests' mock transports) is left as it is. The mounts are proxies from the
+    environment: their connections go to the proxy, so they are not policed.
     """
-    backend = AsyncioBackend()
-    transports = [client._transport, *client._mounts.values()]
-    for transport in transports:
+    direct, proxied = AsyncioBackend(), AsyncioBackend(police=False)
+    transports = [(client._transport, direct), *((t, proxied) for t in client._mounts.values())]
+    for transport, backend in transports:
         pool = getattr(transport, "_pool", None)
         if isinstance(pool, httpcore.AsyncConnectionPool):
             pool._network_backend = backend
@@ -237,12 +293,17 @@ def use_asyncio_backend(client: Any) -> None:
 # --- the lanes ---------------------------------------------------------------------------
 
 
+# scheme, host, port, and the reach the connection was checked against: a connection
+# one target may use is not handed to a target that may not reach its address
+_Origin = tuple[bytes, bytes, int | None, Reach | None]
+
+
 class _Lane:
     __slots__ = ("origin", "transport")
 
     def __init__(self, transport: httpx.AsyncHTTPTransport) -> None:
         self.transport = transport
-        self.origin: tuple[bytes, bytes, int | None] | None = None  # of the kept connection
+        self.origin: _Origin | None = None  # of the kept connection
 
 
 class _Releasing(httpx.AsyncByteStream):
@@ -293,18 +354,22 @@ class LanedTransport(httpx.AsyncBaseTransport):
         self._lanes.append(lane)
         return lane
 
-    def _take(self, origin: tuple[bytes, bytes, int | None]) -> _Lane:
+    def _take(self, origin: _Origin) -> _Lane:
         free = self._free
         for index in range(len(free) - 1, -1, -1):
             if free[index].origin == origin:
                 return free.pop(index)
-        if free and len(self._lanes) >= self._keep:
-            return free.pop(0)
+        if len(self._lanes) >= self._keep:
+            # not a lane whose connection httpcore would reuse under another reach
+            for index, lane in enumerate(free):
+                if lane.origin is None or lane.origin[:3] != origin[:3]:
+                    return free.pop(index)
         return self._new_lane()  # more than keep only if more than keep are in flight
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        origin = (url.raw_scheme, url.raw_host, url.port)
+        current = _REACHING.get()
+        origin = (url.raw_scheme, url.raw_host, url.port, current[0] if current else None)
         lane = self._take(origin)
 
         def release() -> None:

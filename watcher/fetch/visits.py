@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from watcher.fetch.addresses import Reach
+
 DEFAULT_EXECUTABLE = "/usr/bin/chromium"
 
 
@@ -46,6 +48,8 @@ class BrowserOptions:
     cookies: Mapping[str, str] = field(default_factory=dict)  # sent to the URL's host
     proxy: str | None = None  # None: HTTPS_PROXY/HTTP_PROXY/ALL_PROXY unless NO_PROXY matches
     screenshot: bool = True
+    # the non-public addresses the page may load from; None: only the URL's own
+    reach: Reach | None = None
 
     def __post_init__(self) -> None:
         if self.budget <= 0:
@@ -74,10 +78,13 @@ class BrowserUnavailable(Exception):
 
 
 class BrowserError(Exception):
-    """A visit failed. ``kind``: "timeout" (budget spent), "crashed" (browser or page died)
-    or "navigation" (the page could not be loaded: DNS, connection, TLS, a download...)."""
+    """A visit failed. ``kind``: "timeout" (budget spent), "crashed" (browser or page died),
+    "navigation" (the page could not be loaded: DNS, connection, TLS, a download...) or
+    "private" (the page is at an address out of the visit's reach)."""
 
-    def __init__(self, kind: Literal["timeout", "crashed", "navigation"], message: str) -> None:
+    def __init__(
+        self, kind: Literal["timeout", "crashed", "navigation", "private"], message: str
+    ) -> None:
         super().__init__(message)
         self.kind = kind
 

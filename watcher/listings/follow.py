@@ -526,6 +526,7 @@ def document_target(listing: Target, doc: DocumentRow | Item) -> Target:
             "exclude": follow.exclude,
             "follow": None,
             "alert_new": False,
+            "home": listing.home or listing.url,
         }
     )
 
