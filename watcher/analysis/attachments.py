@@ -871,16 +871,16 @@ def _docx_stream(source: IO[bytes], text: _BoundedText, deadline: float) -> str:
                     )
                 continue
             inside -= 1
-            if inside:
+            if inside and not skipping:
                 continue
-            if not skipping:
+            if not inside and not skipping:
                 for fallback in list(element.iter(_MC_FALLBACK)):  # the same text again
                     fallback.getparent().remove(fallback)
                 is_row = element.tag == f"{_W}tr"
                 text.add(_docx_row(element) if is_row else _docx_paragraph(element))
                 if text.full:
                     return text.cut_note()
-        elif event == "start":
+        elif event == "start":  # outside blocks; skipped elements are freed at their end
             mode = _docx_mode(modes[-1] if modes else "", element.tag)
             if mode in ("held", "skip"):
                 inside, held, skipping = 1, 1, mode == "skip"
