@@ -502,6 +502,150 @@ def test_xlsx_rows_one_per_line_sheets_named() -> None:
     ]
 
 
+# --- bombs: budgets of time, text and parts held, whatever the bytes ----------------
+
+
+def paragraphs_xml(texts: list[str]) -> str:
+    return "".join(f"<w:p><w:r><w:t>{t}</w:t></w:r></w:p>" for t in texts)
+
+
+def test_docx_time_budget_is_checked_while_parsing() -> None:
+    """A part of many small paragraphs: the budget stops the reading, not its end."""
+    texts = [f"第{n}段" for n in range(20_000)]
+    result = extract_attachment_text(handmade_docx(paragraphs_xml(texts)), timeout=1e-9)
+    read = result.text.split("\n")
+    assert result.extracted
+    assert result.note == f"stopped after {len(read):,} paragraphs and rows: time budget spent"
+    assert read == texts[: len(read)] and len(read) < len(texts)
+
+
+def test_docx_reading_stops_at_the_text_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What lies past the budget is never parsed: here it is not even well-formed XML."""
+    monkeypatch.setattr(attachments, "MAX_TEXT_CHARS", 1_000)
+    broken = paragraphs_xml(["船舶工业"] * 5_000) + "<w:p><w:r><w:t>未完"
+    result = extract_attachment_text(handmade_docx(broken))
+    assert result.extracted
+    assert result.note == "text cut at 1,000 characters (reading stopped at 2,000)"
+    assert result.text.split("\n") == ["船舶工业"] * 200  # 1,000 characters with line breaks
+
+
+def test_docx_paragraph_of_too_many_elements_stops_the_reading_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(attachments, "_DOCX_MAX_BLOCK_ELEMENTS", 100)
+    huge = "<w:p>" + "<w:r><w:t>a</w:t></w:r>" * 100 + "</w:p>"
+    body = paragraphs_xml(["通知"]) + huge + paragraphs_xml(["附件"])
+    result = extract_attachment_text(handmade_docx(body))
+    assert (result.text, result.extracted) == ("通知", True)
+    assert result.note == "stopped after 1 paragraphs and rows: one has more than 100 XML elements"
+
+
+def test_an_attachment_over_its_text_budget_is_a_named_warning_of_its_capture(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(attachments, "MAX_TEXT_CHARS", 1_000)
+    body = handmade_docx(paragraphs_xml(["船舶工业"] * 5_000) + "<w:p><w:r><w:t>未完")
+    result, text = _analysed(body, None, url="http://127.0.0.1/a.docx")
+    note = "text cut at 1,000 characters (reading stopped at 2,000)"
+    assert text.split("\n")[:2] == [f"[docx] ({note})", "船舶工业"]
+    assert result.warnings == ({"kind": "file-partly-read", "message": note, "file_kind": "docx"},)
+    assert result.hits  # the text read is searched like any other
+
+
+S_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+R_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def names_workbook(names: list[str]) -> bytes:
+    """One column of distinct shared strings, as Excel and WPS write them (openpyxl
+    writes inline strings), built by hand; a name may be an ``<si>`` element."""
+    package_rels = "http://schemas.openxmlformats.org/package/2006/relationships"
+    office = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    rows = "".join(
+        f'<row r="{n}"><c r="A{n}" t="s"><v>{n - 1}</v></c></row>' for n in range(1, len(names) + 1)
+    )
+    return zip_bytes(
+        {
+            "[Content_Types].xml": (
+                '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+                'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+                f'<Override PartName="/xl/workbook.xml" ContentType="{office}.sheet.main+xml"/>'
+                f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{office}.'
+                'worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" '
+                f'ContentType="{office}.sharedStrings+xml"/></Types>'
+            ),
+            "_rels/.rels": (
+                f'<Relationships xmlns="{package_rels}"><Relationship Id="rId1" '
+                f'Type="{R_NS}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+            ),
+            "xl/workbook.xml": (
+                f'<workbook xmlns="{S_NS}" xmlns:r="{R_NS}"><sheets>'
+                '<sheet name="名单" sheetId="1" r:id="rId1"/></sheets></workbook>'
+            ),
+            "xl/_rels/workbook.xml.rels": (
+                f'<Relationships xmlns="{package_rels}">'
+                f'<Relationship Id="rId1" Type="{R_NS}/worksheet" Target="worksheets/sheet1.xml"/>'
+                f'<Relationship Id="rId2" Type="{R_NS}/sharedStrings" Target="sharedStrings.xml"/>'
+                "</Relationships>"
+            ),
+            "xl/worksheets/sheet1.xml": (
+                f'<worksheet xmlns="{S_NS}"><sheetData>{rows}</sheetData></worksheet>'
+            ),
+            "xl/sharedStrings.xml": f'<sst xmlns="{S_NS}">'
+            + "".join(
+                name if name.startswith("<si>") else f"<si><t>{name}</t></si>" for name in names
+            )
+            + "</sst>",
+        }
+    )
+
+
+def test_xlsx_shared_strings_past_their_budget_stop_the_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(attachments, "_XLSX_MAX_SHARED_STRINGS", 100)
+    names = [f"船舶企业{n}" for n in range(300)]
+    names[1] = "<si><r><t>船舶</t></r><r><rPr><b/></rPr><t>工业</t></r><rPh><t>フリ</t></rPh></si>"
+    result = extract_attachment_text(names_workbook(names))
+    assert result.extracted
+    assert result.text.split("\n") == [names[0], "船舶工业", *names[2:100]]  # as openpyxl reads
+    assert result.note == (
+        "stopped at shared string 100: the budget is 100 strings or 4,000,000 characters"
+    )
+
+
+def test_xlsx_time_budget_is_checked_in_the_shared_strings() -> None:
+    result = extract_attachment_text(
+        names_workbook([f"企业{n}" for n in range(3_000)]), timeout=1e-9
+    )
+    assert (result.extracted, result.note) == (
+        False,
+        "stopped at shared string 1,024: time budget spent",
+    )
+
+
+def test_xlsx_parts_read_whole_have_a_smaller_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(attachments, "_XLSX_MAX_WHOLE_PART", 300)
+    result = extract_attachment_text(names_workbook(["国防科工局"]))
+    assert (result.kind, result.extracted) == ("xlsx", False)
+    assert "inflates to" in result.note and "sharedStrings" not in result.note
+
+
+def test_pdf_pages_past_max_pages_are_never_built() -> None:
+    """pypdf's page list would build all 5,000 pages before the first is read (a
+    100,000-page file took 19 s and 400 MB so); its page tree limit, lowered here,
+    stands in for such a file."""
+    from pypdf import apply_configuration
+
+    with apply_configuration(page_tree_maximum_entries=1_000):
+        result = extract_attachment_text(many_pages_pdf(5_000), max_pages=3)
+    assert (result.text, result.note) == (
+        "Annex page\nAnnex page\nAnnex page",
+        "first 3 of 5,000 pages",
+    )
+
+
 # --- formats without an extractor, and identification -----------------------------
 
 

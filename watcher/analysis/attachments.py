@@ -33,17 +33,29 @@ inflated streams (75 MB), arrays, page trees and form XObject uses
 
 Nothing here raises on a corrupt or hostile file: ``extract_attachment_text``
 returns ``extracted=False`` with the reason in ``note``. Time is checked between
-pages and between the operators of a page (and every 1,000 spreadsheet rows), so
-a file stops soon after its budget; only one content stream is parsed whole before
-its first operator (up to ~2-5 s for 500,000 tokens on a busy machine). Pages are
-capped by ``max_pages``, the text by ``MAX_TEXT_CHARS`` and the inflated XML of
-DOCX/XLSX by ``MAX_XML_BYTES``. DOCX text is the body's (paragraphs, tables, text
-boxes, tracked insertions); headers, footers, footnotes and list numbers are not
-included.
+pages and between the operators of a page, every spreadsheet row, every 1,024
+shared strings and every 4,096 XML events of a DOCX, so a file stops soon after its
+budget; only one content stream is parsed whole before its first operator (up to
+~2-5 s for 500,000 tokens on a busy machine). Memory is bounded whatever the bytes:
+a DOCX is parsed as a stream holding one paragraph or table row at a time (at most
+``_DOCX_MAX_BLOCK_ELEMENTS`` elements), its text kept in batches and reading stopped
+at twice ``MAX_TEXT_CHARS``; an XLSX keeps at most ``_XLSX_MAX_SHARED_STRINGS``
+shared strings (openpyxl would keep them all); a PDF's page tree is walked only to
+its first ``max_pages`` pages. The inflated XML of DOCX/XLSX is capped by
+``MAX_XML_BYTES`` (16 MB for the XLSX parts openpyxl reads whole), a part over it
+refused unread. A file over a budget says which one in ``note``. DOCX text is the
+body's (paragraphs, tables, text boxes, tracked insertions); headers, footers,
+footnotes and list numbers are not included.
+
+Measured by ``bench/bombs.py``: a 265 KB DOCX of 62 MB of tiny paragraphs took 949 MB
+over the reader's start and 18 s, now 10 MB, stopped by its 20 s budget; a 237 KB
+XLSX of 62 MB of shared strings 347 MB and 70 s, now 17 MB and 2 s of CPU; a 100,000-
+page PDF (16 MB) 437 MB and 23 s, now 72 MB and 5 s.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
@@ -54,7 +66,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from lxml import etree
@@ -140,8 +152,15 @@ _DOCX_MAIN_TYPES = (
     "application/vnd.ms-word.template.macroEnabledTemplate.main+xml",
 )
 
+_DOCX_EVENTS_PER_TIME_CHECK = 4_096
+_DOCX_MAX_BLOCK_ELEMENTS = 200_000
+"""XML elements of one paragraph or table row, which is held whole until its end."""
+
+_S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _XLSX_MAX_CELLS = 2_000_000
-_XLSX_ROWS_PER_TIME_CHECK = 1_000
+_XLSX_MAX_SHARED_STRINGS = 500_000
+"""Shared strings kept (a 100,000-row list of companies has tens of thousands)."""
+_XLSX_MAX_WHOLE_PART = 16_000_000  # styles, workbook, theme: openpyxl reads them whole
 
 # Lines that are only a page number, e.g. "— 3 —", "- 3 -", "3", "第3页", "第 3 页 共 20 页",
 # "3/20", "Page 3 of 20" (matched after whitespace is removed).
@@ -251,7 +270,8 @@ def extract_attachment_text(
         return AttachmentText(kind, "", False, f"{_LABEL[kind]} could not be read: {_why(exc)}")
     if len(text) > MAX_TEXT_CHARS:
         text = text[: text.rfind("\n", 0, MAX_TEXT_CHARS) + 1 or MAX_TEXT_CHARS].rstrip("\n")
-        notes.append(f"text cut at {MAX_TEXT_CHARS:,} characters")
+        if not any(note.startswith("text cut at") for note in notes):
+            notes.append(f"text cut at {MAX_TEXT_CHARS:,} characters")
     if not text:
         return AttachmentText(kind, "", False, "; ".join(notes) or "no text in the file")
     unreadable = len(_UNREADABLE.findall(text))
@@ -343,6 +363,50 @@ def _why(exc: BaseException) -> str:
 
 
 # --- text normalisation ------------------------------------------------------------
+
+
+class _BoundedText:
+    """Lines as a reader finds them, under a budget of characters.
+
+    Lines are joined in batches as they come (as ``_normalise`` would join them), so
+    two million one-character paragraphs cost their characters, not a string object
+    each. Reading stops at twice ``MAX_TEXT_CHARS``: normalising can shrink the text
+    (runs of spaces), and the final cut keeps ``MAX_TEXT_CHARS``.
+    """
+
+    _BATCH = 4_096
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.chars = 0
+        self.limit = 2 * MAX_TEXT_CHARS
+        self._chunks: list[str] = []
+        self._batch: list[str] = []
+
+    @property
+    def full(self) -> bool:
+        return self.chars > self.limit
+
+    def add(self, line: str) -> None:
+        self._batch.append(line)
+        self.count += 1
+        self.chars += len(line) + 1
+        if len(self._batch) >= self._BATCH:
+            self._flush()
+
+    def cut_note(self) -> str:
+        return f"text cut at {MAX_TEXT_CHARS:,} characters (reading stopped at {self.limit:,})"
+
+    def lines(self) -> list[str]:
+        self._flush()
+        return self._chunks
+
+    def _flush(self) -> None:
+        if self._batch:
+            self._chunks.append(
+                _html._LINE.join(ln.replace("\n", _html._LINE) for ln in self._batch)
+            )
+            self._batch = []
 
 
 def _normalise(lines: Iterable[str]) -> str:
@@ -621,7 +685,7 @@ def _pdf_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str],
             return [], [f"encrypted PDF could not be opened: {_why(exc)}"]
         if not opened:
             return [], ["encrypted PDF: a password is needed to open it"]
-    total = len(reader.pages)
+    first, total = _first_pages(reader, max_pages, deadline)
     pages: list[list[_Line]] = []
     failed = 0
     stopped = ""  # why the pages were not all read
@@ -634,14 +698,15 @@ def _pdf_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str],
 
         return before
 
-    for number in range(min(total, max_pages)):
+    if len(first) < min(total, max_pages):  # the page tree took the whole budget
+        stopped = f"stopped after 0 of {total:,} pages: time budget spent"
+    for number, page in enumerate(first):
         if time.monotonic() > deadline:
             stopped = f"stopped after {number:,} of {total:,} pages: time budget spent"
             break
         collector = _LineCollector()
         try:
             with apply_configuration(stream_parsing_work_maximum_count=PDF_MAX_STREAM_TOKENS):
-                page = reader.pages[number]
                 page.extract_text(
                     visitor_text=collector, visitor_operand_before=check_time(collector)
                 )
@@ -659,9 +724,59 @@ def _pdf_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str],
     if failed:
         notes.append(f"{failed:,} of {len(pages):,} pages could not be read")
     if pages and not any(pages) and failed < len(pages) and "time" not in stopped:
-        scanned = any(_has_image(reader.pages[n]) for n in range(min(len(pages), 20)))
+        scanned = any(_has_image(page) for page in first[:20])
         notes.insert(0, "scanned PDF: no text layer" if scanned else "PDF without text or images")
     return _pdf_paragraphs(pages), notes
+
+
+_INHERITED = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")  # ISO 32000 table 31
+_PDF_MAX_TREE_DEPTH = 64
+
+
+def _first_pages(reader: Any, limit: int, deadline: float) -> tuple[list[Any], int]:
+    """The first ``limit`` pages, walking only as much of the page tree as they need,
+    and the page count the tree claims.
+
+    pypdf's ``reader.pages`` builds every page object first: 19 s and 400 MB for a
+    16 MB file of 100,000 pages, before the first one is read.
+    """
+    from pypdf import PageObject
+    from pypdf.generic import DictionaryObject, IndirectObject
+
+    root = reader.root_object["/Pages"].get_object()
+    claimed = root.get("/Count")
+    pages: list[Any] = []
+    seen: set[int] = set()
+    stack = [(iter(root.get("/Kids") or ()), {k: root[k] for k in _INHERITED if k in root})]
+    complete = True
+    while stack:
+        if len(pages) >= limit or time.monotonic() > deadline:
+            complete = False
+            break
+        kids, inherited = stack[-1]
+        kid = next(kids, None)
+        if kid is None:
+            stack.pop()
+            continue
+        reference = kid if isinstance(kid, IndirectObject) else None
+        node = kid.get_object()
+        if not isinstance(node, DictionaryObject) or id(node) in seen:
+            continue  # not a node, or a cycle in the tree
+        seen.add(id(node))
+        if node.get("/Type") == "/Pages" or "/Kids" in node:
+            if len(stack) < _PDF_MAX_TREE_DEPTH:
+                own = {k: node[k] for k in _INHERITED if k in node}
+                stack.append((iter(node.get("/Kids") or ()), {**inherited, **own}))
+            continue
+        page = PageObject(reader, reference)
+        if reference is None:
+            page.update(node)
+        for key, value in inherited.items():
+            if key not in page:
+                page[key] = value
+        pages.append(page)
+    count = int(claimed) if isinstance(claimed, int) else 0
+    return pages, len(pages) if complete else max(len(pages), count)
 
 
 class _OutOfTime(Exception):
@@ -711,14 +826,102 @@ def _docx_main_part(archive: zipfile.ZipFile) -> str:
 
 def _docx_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str], list[str]]:
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
-        root = _xml(_read_member(archive, _docx_main_part(archive)))
-    for fallback in list(root.iter(_MC_FALLBACK)):  # the same text again, for old readers
-        fallback.getparent().remove(fallback)
-    document_body = root.find(f"{_W}body")
-    lines: list[str] = []
-    if document_body is not None:
-        _docx_blocks(document_body, lines)
-    return lines, []
+        name = _docx_main_part(archive)
+        info = archive.getinfo(name)
+        if info.file_size > MAX_XML_BYTES:
+            raise ValueError(f"{name} inflates to {info.file_size:,} bytes")
+        text = _BoundedText()
+        with archive.open(info) as member:  # zipfile stops at the declared size
+            stopped = _docx_stream(member, text, deadline)
+    return text.lines(), [stopped] if stopped else []
+
+
+def _docx_stream(source: IO[bytes], text: _BoundedText, deadline: float) -> str:
+    """Paragraphs and table rows as they are parsed, each freed once read.
+
+    The tree built is never more than the path to the current element plus the one
+    paragraph or table row being read, so a part of two million tiny paragraphs costs
+    their text, not their elements. Returns why it stopped early ("" if it did not).
+    """
+    events = etree.iterparse(
+        source,
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+    )
+    modes: list[str] = []  # per open element outside blocks: what it is to the reader
+    inside = 0  # depth inside the paragraph or row being read, or being skipped
+    held = 0  # elements of that paragraph or row
+    skipping = False
+    count = 0
+    for event, element in events:
+        count += 1
+        if not count % _DOCX_EVENTS_PER_TIME_CHECK and time.monotonic() > deadline:
+            return f"stopped after {text.count:,} paragraphs and rows: time budget spent"
+        if inside:  # the hot path: an element of a block, kept until the block's end
+            if event == "start":
+                inside += 1
+                held += 1
+                if held > _DOCX_MAX_BLOCK_ELEMENTS and not skipping:
+                    return (
+                        f"stopped after {text.count:,} paragraphs and rows: one has more"
+                        f" than {_DOCX_MAX_BLOCK_ELEMENTS:,} XML elements"
+                    )
+                continue
+            inside -= 1
+            if inside and not skipping:
+                continue
+            if not inside and not skipping:
+                for fallback in list(element.iter(_MC_FALLBACK)):  # the same text again
+                    fallback.getparent().remove(fallback)
+                is_row = element.tag == f"{_W}tr"
+                text.add(_docx_row(element) if is_row else _docx_paragraph(element))
+                if text.full:
+                    return text.cut_note()
+        elif event == "start":  # outside blocks; skipped elements are freed at their end
+            mode = _docx_mode(modes[-1] if modes else "", element.tag)
+            if mode in ("held", "skip"):
+                inside, held, skipping = 1, 1, mode == "skip"
+            else:
+                modes.append(mode)
+            continue
+        else:
+            modes.pop()
+        element.clear()  # read or skipped: only the path to the next element stays
+        parent = element.getparent()
+        if parent is not None:
+            while element.getprevious() is not None:
+                del parent[0]
+    return ""
+
+
+def _docx_mode(outer: str, tag: object) -> str:
+    """What an element is to the reader, given its parent's mode.
+
+    ``document`` (the root), ``pass`` (a container of the body's blocks), ``held``
+    (a paragraph or top-level table row, or inside one: read at its end), ``table``
+    (inside a top-level table, outside its rows), ``skip`` (not text of the body).
+    The same choices as ``_docx_blocks`` makes over a whole tree.
+    """
+    if not outer:
+        return "document"
+    if outer == "document":
+        return "pass" if tag == f"{_W}body" else "skip"
+    if tag == _MC_FALLBACK:
+        return "skip"
+    if outer == "table":
+        if tag == f"{_W}tr":
+            return "held"
+        return "skip" if tag == f"{_W}tbl" else "table"  # a nested table's rows are its cell's
+    if tag == f"{_W}p":
+        return "held"
+    if tag == f"{_W}tbl":
+        return "table"
+    if isinstance(tag, str) and not tag.endswith(("}sectPr", "}tblPr", "}tblGrid")):
+        return "pass"
+    return "skip"
 
 
 def _docx_blocks(container: etree._Element, lines: list[str]) -> None:
@@ -729,16 +932,20 @@ def _docx_blocks(container: etree._Element, lines: list[str]) -> None:
             lines.append(_docx_paragraph(child))
         elif tag == f"{_W}tbl":
             for row in child.iter(f"{_W}tr"):
-                if next(row.iterancestors(f"{_W}tbl"), None) is not child:
-                    continue  # a nested table's row: part of its cell's text
-                cells = []
-                for cell in row.iterchildren(f"{_W}tc"):
-                    cell_lines: list[str] = []
-                    _docx_blocks(cell, cell_lines)
-                    cells.append(" ".join(" ".join(cell_lines).split()))
-                lines.append(" | ".join(c for c in cells if c))
+                if next(row.iterancestors(f"{_W}tbl"), None) is child:
+                    lines.append(_docx_row(row))  # not a nested table's: its cell's text
         elif isinstance(tag, str) and not tag.endswith(("}sectPr", "}tblPr", "}tblGrid")):
             _docx_blocks(child, lines)  # sdt/sdtContent, customXml, ins, ...
+
+
+def _docx_row(row: etree._Element) -> str:
+    """A table row: its cells' text joined with " | " (a cell's lines with spaces)."""
+    cells = []
+    for cell in row.iterchildren(f"{_W}tc"):
+        cell_lines: list[str] = []
+        _docx_blocks(cell, cell_lines)
+        cells.append(" ".join(" ".join(cell_lines).split()))
+    return " | ".join(c for c in cells if c)
 
 
 _DOCX_TEXT_TAGS = (f"{_W}t", f"{_W}tab", f"{_W}ptab", f"{_W}br", f"{_W}cr", f"{_W}noBreakHyphen")
@@ -764,22 +971,39 @@ def _docx_paragraph(paragraph: etree._Element) -> str:
 
 def _xlsx_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str], list[str]]:
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
-        for info in archive.infolist():  # openpyxl reads shared strings whole
-            if info.filename.endswith((".xml", ".rels")) and info.file_size > MAX_XML_BYTES:
+        for info in archive.infolist():
+            if not info.filename.endswith((".xml", ".rels")):
+                continue
+            streamed = info.filename.startswith("xl/worksheets/") or info.filename.endswith(
+                "sharedStrings.xml"
+            )  # other parts are read whole by openpyxl
+            if info.file_size > (MAX_XML_BYTES if streamed else _XLSX_MAX_WHOLE_PART):
                 raise ValueError(f"{info.filename} inflates to {info.file_size:,} bytes")
 
-    from openpyxl import load_workbook
-
-    workbook = load_workbook(io.BytesIO(body), read_only=True, data_only=True)
+    strings = _SharedStrings(deadline)
+    workbook = _xlsx_reader()(io.BytesIO(body), strings).read_only_workbook()
     lines: list[str] = []
     notes: list[str] = []
     cells = 0
     try:
+        if strings.out_of_time:
+            return [], [strings.stopped]
         sheets = workbook.worksheets
         for sheet in sheets:
             if len(sheets) > 1:
                 lines.append(sheet.title)
-            for number, row in enumerate(sheet.iter_rows(values_only=True)):
+            rows = sheet.iter_rows(values_only=True)
+            while True:
+                if time.monotonic() > deadline:
+                    notes.append(f"stopped in sheet {sheet.title!r}: time budget spent")
+                    return lines, notes
+                try:
+                    row = next(rows, None)
+                except _StringsCut:
+                    notes.append(strings.stopped)
+                    return lines, notes
+                if row is None:
+                    break
                 values = [_cell(v) for v in row if v is not None]
                 line = " | ".join(v for v in values if v)
                 if line:
@@ -788,12 +1012,98 @@ def _xlsx_lines(body: bytes, max_pages: int, deadline: float) -> tuple[list[str]
                 if cells > _XLSX_MAX_CELLS:
                     notes.append(f"stopped after {_XLSX_MAX_CELLS:,} cells")
                     return lines, notes
-                if number % _XLSX_ROWS_PER_TIME_CHECK == 0 and time.monotonic() > deadline:
-                    notes.append(f"stopped in sheet {sheet.title!r}: time budget spent")
-                    return lines, notes
     finally:
         workbook.close()
-    return lines, notes
+    return lines, [*notes, strings.stopped] if strings.stopped else notes
+
+
+class _StringsCut(Exception):
+    """A cell refers to a shared string past the ones read."""
+
+
+class _SharedStrings(list[str]):
+    """The shared strings read, within their budget; a cell referring past them
+    raises ``_StringsCut`` (openpyxl would read them all, whatever their number)."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self.deadline = deadline
+        self.stopped = ""  # why not all were read
+        self.out_of_time = False
+
+    def read(self, source: IO[bytes]) -> None:
+        events = etree.iterparse(
+            source,
+            events=("end",),
+            tag=f"{_S}si",
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+        )
+        chars = 0
+        for _, si in events:
+            text = _shared_string(si)
+            self.append(text)
+            chars += len(text)
+            si.clear()
+            parent = si.getparent()
+            while parent is not None and si.getprevious() is not None:
+                del parent[0]
+            if len(self) >= _XLSX_MAX_SHARED_STRINGS or chars > 2 * MAX_TEXT_CHARS:
+                self.stopped = (
+                    f"stopped at shared string {len(self):,}: the budget is"
+                    f" {_XLSX_MAX_SHARED_STRINGS:,} strings or {2 * MAX_TEXT_CHARS:,} characters"
+                )
+                return
+            if not len(self) % 1_024 and time.monotonic() > self.deadline:
+                self.stopped = f"stopped at shared string {len(self):,}: time budget spent"
+                self.out_of_time = True
+                return
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, int) and index >= len(self) and self.stopped:
+            raise _StringsCut
+        return super().__getitem__(index)
+
+
+def _shared_string(si: etree._Element) -> str:
+    """A shared string's text as openpyxl gives it: its own ``t``, then its runs' ``t``
+    (phonetic runs left out)."""
+    plain = ""
+    runs = []
+    for child in si:
+        if child.tag == f"{_S}t":
+            plain = child.text or ""
+        elif child.tag == f"{_S}r":
+            for t in child.iterchildren(f"{_S}t"):
+                runs.append(t.text or "")
+    return (plain + "".join(runs)).replace("x005F_", "")
+
+
+@functools.cache
+def _xlsx_reader() -> Any:
+    """openpyxl's reader, its shared strings read by ``_SharedStrings``."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.xml.constants import SHARED_STRINGS
+
+    class Reader(ExcelReader):  # type: ignore[misc]
+        def __init__(self, source: IO[bytes], strings: _SharedStrings) -> None:
+            super().__init__(source, read_only=True, data_only=True)
+            self._strings = strings
+
+        def read_strings(self) -> None:
+            self.shared_strings = self._strings
+            part = self.package.find(SHARED_STRINGS)
+            if part is not None:
+                with self.archive.open(part.PartName[1:]) as source:
+                    self._strings.read(source)
+
+        def read_only_workbook(self) -> Any:
+            self.read()
+            return self.wb
+
+    return Reader
 
 
 def _cell(value: object) -> str:
