@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Protocol
@@ -39,7 +39,12 @@ class Analyzer(Protocol):
 
 
 class ThreadAnalyzer:
-    """Analysis in a thread of this process."""
+    """Analysis in threads of this process, never more than ``capacity`` pages at once.
+
+    A page's analysis can take hundreds of megabytes, and a thread that was asked
+    for goes on after its caller stops waiting: so the threads are the pool's own,
+    ``capacity`` of them, and the pages beyond wait as bytes.
+    """
 
     capacity = 2
 
@@ -47,9 +52,10 @@ class ThreadAnalyzer:
         self, keywords: Mapping[str, Sequence[str]], blob_root: Path, fsync: bool = True
     ) -> None:
         analyse.init(keywords, blob_root, fsync)
+        self._pool = ThreadPoolExecutor(self.capacity, thread_name_prefix="analysis")
 
     async def analyse(self, page: analyse.Page) -> analyse.Analysis:
-        return await asyncio.to_thread(analyse.run, page)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, _run, page)
 
     def warm_up(self) -> None:
         pass
@@ -58,7 +64,11 @@ class ThreadAnalyzer:
         pass
 
     def close(self) -> None:
-        pass
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _run(page: analyse.Page) -> analyse.Analysis:
+    return analyse.run(page)  # looked up at each call: tests count the pages in flight
 
 
 class ProcessAnalyzer:
@@ -127,12 +137,15 @@ class ProcessAnalyzer:
             sent.add_done_callback(lambda done, b=batch, p=pool: self._settle(b, done, p))
 
     def _next_batch_size(self) -> int:
-        """Up to MAX_BATCH pages, but a page on its second try goes alone: if it is
-        what kills workers, it must not take other pages down with it."""
+        """Up to MAX_BATCH pages and MAX_BATCH_BYTES, but a page on its second try
+        goes alone: if it is what kills workers, it must not take other pages down
+        with it. Big pages go alone too: a batch is held whole by its worker."""
         if id(self._waiting[0][1]) in self._retried:
             return 1
-        for i, (_, future) in enumerate(self._waiting[:MAX_BATCH]):
-            if id(future) in self._retried:
+        size = 0
+        for i, (page, future) in enumerate(self._waiting[:MAX_BATCH]):
+            size += len(page.body)
+            if id(future) in self._retried or (i and size > MAX_BATCH_BYTES):
                 return i
         return min(MAX_BATCH, len(self._waiting))
 
@@ -176,6 +189,7 @@ class ProcessAnalyzer:
 
 
 MAX_BATCH = 16
+MAX_BATCH_BYTES = 2_000_000  # a 1 MB page is big for a notice; a batch holds a few
 
 
 def _outcomes(
