@@ -1,11 +1,14 @@
 """Peak memory and time of hostile pages: one 19.2 MB page of ``<p>x</p>``
 analysed alone, and six of them in one ``watcher check`` (a thread analyser).
+``--shape words`` makes the page paragraphs of 100 bytes of Latin words instead
+(192,000 tags: just under the default budget of 200,000).
 
 Each measurement runs in a fresh process; peak memory is its high-water RSS
 (``VmHWM``, or the child's ``ru_maxrss``), with the same process's RSS before
 the page was read given as the baseline.
 
     .venv/bin/python bench/page_budget.py [--mb 19.2] [--pages 6] [--max-elements N]
+        [--shape tiny|words]
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def rss(key):
         if line.startswith(key):
             return int(line.split()[1]) / 1024
 
-body = b"<p>x</p>" * int({mb} * 1_000_000 / 8)
+body = {piece!r} * int({mb} * 1_000_000 / len({piece!r}))
 analyse.init({{"g": ["船舶", "re:军民(两用|结合)"]}}, Path(tempfile.mkdtemp()), fsync=False)
 before = rss("VmRSS")
 started = time.perf_counter()
@@ -47,9 +50,12 @@ print(before, rss("VmHWM"), time.perf_counter() - started, outcome, sep="\\t")
 """
 
 
-def one_page(mb: float, max_elements: int | None) -> None:
+PIECES = {"tiny": b"<p>x</p>", "words": b"<p>" + b"watching " * 10 + b"page</p>"}
+
+
+def one_page(mb: float, max_elements: int | None, piece: bytes) -> None:
     extra = f", max_elements={max_elements}" if max_elements else ""
-    script = ONE_PAGE.format(root=str(ROOT), mb=mb, extra=extra)
+    script = ONE_PAGE.format(root=str(ROOT), mb=mb, extra=extra, piece=piece)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     if out.returncode:
         print(out.stderr, file=sys.stderr)
@@ -61,8 +67,8 @@ def one_page(mb: float, max_elements: int | None) -> None:
     )
 
 
-def six_pages(mb: float, pages: int, max_elements: int | None) -> None:
-    body = b"<p>x</p>" * int(mb * 1_000_000 / 8)
+def six_pages(mb: float, pages: int, max_elements: int | None, piece: bytes) -> None:
+    body = piece * int(mb * 1_000_000 / len(piece))
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -112,9 +118,10 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=19.2)
     parser.add_argument("--pages", type=int, default=6)
     parser.add_argument("--max-elements", type=int, default=None, help="raise the budget")
+    parser.add_argument("--shape", choices=sorted(PIECES), default="tiny")
     args = parser.parse_args()
-    one_page(args.mb, args.max_elements)
-    six_pages(args.mb, args.pages, args.max_elements)
+    one_page(args.mb, args.max_elements, PIECES[args.shape])
+    six_pages(args.mb, args.pages, args.max_elements, PIECES[args.shape])
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ over it is that target's error, named, and the other targets' checks go on."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from pathlib import Path
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from httpserver import HTTPServer
 
 from watcher.analysis import analyse
+from watcher.analysis.workers import ThreadAnalyzer
 from watcher.cli.main import main
 from watcher.store.index import Store
 
@@ -157,3 +159,46 @@ def test_a_catastrophic_user_pattern_is_a_named_error_within_its_limit(
     )
     assert results["fine"]["status"] == "new"
     assert [h["term"] for h in results["fine"]["hits"]] == ["船舶"]
+
+
+async def test_big_pages_are_analysed_one_at_a_time_small_ones_beside_each_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pages whose bodies together exceed the byte budget never overlap; two that
+    fit go together (a barrier holds each small page until its partner is in)."""
+    real_run = analyse.run
+    lock = threading.Lock()
+    events: list[tuple[str, str]] = []
+    pairs = threading.Barrier(2, timeout=30)
+
+    def recorded(page: analyse.Page) -> analyse.Analysis:
+        name = page.final_url.rsplit("/", 1)[1]
+        with lock:
+            events.append(("start", name))
+        if name.startswith("small"):
+            pairs.wait()
+        try:
+            return real_run(page)
+        finally:
+            with lock:
+                events.append(("end", name))
+
+    monkeypatch.setattr(analyse, "run", recorded)
+    paragraph = "<p>" + "各有关单位：船舶工业发展规划。" * 20 + "</p>\n"
+
+    def page(name: str, paragraphs: int) -> analyse.Page:
+        body = f"<html><body>{paragraph * paragraphs}</body></html>".encode()
+        return analyse.Page(
+            body=body, content_type="text/html", final_url=f"http://127.0.0.1/{name}"
+        )
+
+    analyzer = ThreadAnalyzer({}, tmp_path, max_bytes=1_000_000)
+    try:
+        pages = [page("big-1", 700), page("big-2", 700), page("small-1", 10), page("small-2", 10)]
+        assert all(len(p.body) > 600_000 for p in pages[:2])
+        await asyncio.gather(*(analyzer.analyse(p) for p in pages))
+    finally:
+        analyzer.close()
+    at = {event: i for i, event in enumerate(events)}
+    assert at[("end", "big-1")] < at[("start", "big-2")]  # 1.4 MB together: one at a time
+    assert at[("start", "small-2")] < at[("end", "small-1")]  # they fit together

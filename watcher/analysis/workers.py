@@ -9,20 +9,24 @@ cost of a process. Both run ``watcher.analysis.analyse.run`` with the same set-u
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import logging
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Protocol
 
 from watcher.analysis import analyse
+from watcher.core import heap
 
 log = logging.getLogger(__name__)
 
 MIN_PAGES_FOR_PROCESSES = 20  # below this, starting a process costs more than it saves
+MAX_BYTES_IN_ANALYSIS = 20_000_000  # bodies analysed at once in threads: one max_size page
 
 
 class WorkerCrashed(Exception):
@@ -39,23 +43,39 @@ class Analyzer(Protocol):
 
 
 class ThreadAnalyzer:
-    """Analysis in threads of this process, never more than ``capacity`` pages at once.
+    """Analysis in threads of this process: at most ``capacity`` pages at once, and
+    a big page alone.
 
-    A page's analysis can take hundreds of megabytes, and a thread that was asked
-    for goes on after its caller stops waiting: so the threads are the pool's own,
-    ``capacity`` of them, and the pages beyond wait as bytes.
+    A page's analysis costs about ten times its size (a 19 MB page of text, 210 MB),
+    so pages are let in, in the order they came, while the bodies in analysis stay
+    within ``max_bytes``; one page always may. A page is counted until its thread
+    is done, not until its caller stops waiting.
     """
 
     capacity = 2
 
     def __init__(
-        self, keywords: Mapping[str, Sequence[str]], blob_root: Path, fsync: bool = True
+        self,
+        keywords: Mapping[str, Sequence[str]],
+        blob_root: Path,
+        fsync: bool = True,
+        max_bytes: int = MAX_BYTES_IN_ANALYSIS,
     ) -> None:
         analyse.init(keywords, blob_root, fsync)
         self._pool = ThreadPoolExecutor(self.capacity, thread_name_prefix="analysis")
+        self._admission = _Admission(self.capacity, max_bytes)
 
     async def analyse(self, page: analyse.Page) -> analyse.Analysis:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, _run, page)
+        size = len(page.body)
+        await self._admission.enter(size)
+        loop = asyncio.get_running_loop()
+        try:
+            running = self._pool.submit(_run, page)
+        except BaseException:
+            self._admission.leave(size)
+            raise
+        running.add_done_callback(lambda _: _call_soon(loop, self._admission.leave, size))
+        return await asyncio.wrap_future(running)
 
     def warm_up(self) -> None:
         pass
@@ -67,8 +87,62 @@ class ThreadAnalyzer:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+class _Admission:
+    """Pages in analysis, first come first served, within a count and a byte budget."""
+
+    def __init__(self, pages: int, max_bytes: int) -> None:
+        self._max_pages, self._max_bytes = pages, max_bytes
+        self._pages = self._bytes = 0
+        self._waiting: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    async def enter(self, size: int) -> None:
+        if not self._waiting and self._fits(size):
+            self._take(size)
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((size, turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.leave(size)  # let in just as its caller gave up
+            else:
+                self._waiting.remove((size, turn))
+                self._wake()
+            raise
+
+    def leave(self, size: int) -> None:
+        self._pages -= 1
+        self._bytes -= size
+        self._wake()
+
+    def _fits(self, size: int) -> bool:
+        if self._pages == 0:
+            return True
+        return self._pages < self._max_pages and self._bytes + size <= self._max_bytes
+
+    def _take(self, size: int) -> None:
+        self._pages += 1
+        self._bytes += size
+
+    def _wake(self) -> None:
+        while self._waiting and self._fits(self._waiting[0][0]):
+            size, turn = self._waiting.popleft()
+            self._take(size)
+            turn.set_result(None)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[int], None], arg: int) -> None:
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+        loop.call_soon_threadsafe(callback, arg)
+
+
 def _run(page: analyse.Page) -> analyse.Analysis:
-    return analyse.run(page)  # looked up at each call: tests count the pages in flight
+    try:
+        return analyse.run(page)  # looked up at each call: tests count the pages in flight
+    finally:
+        if len(page.body) >= analyse.TRIM_AFTER_BYTES:
+            heap.trim()  # this process lives on: a big page's heap goes back
 
 
 class ProcessAnalyzer:
