@@ -202,3 +202,25 @@ async def test_big_pages_are_analysed_one_at_a_time_small_ones_beside_each_other
     at = {event: i for i, event in enumerate(events)}
     assert at[("end", "big-1")] < at[("start", "big-2")]  # 1.4 MB together: one at a time
     assert at[("start", "small-2")] < at[("end", "small-1")]  # they fit together
+
+
+def test_a_listing_page_over_the_budget_reads_no_items_and_says_why(tmp_path: Path) -> None:
+    from test_listings import Site, listing_html
+
+    with HTTPServer() as server:
+        site = Site(server, tmp_path)
+        config = site.write_config()
+        text = config.read_text("utf-8").replace(
+            "    retries: 0\n", "    retries: 0\n    max_elements: 60\n"
+        )
+        config.write_text(text, "utf-8")
+        many = [(f"/art/{i}.html", f"通知{i}", "2026-10-01") for i in range(100, 130)]
+        server.route("/list_2.html", body=listing_html(many), headers={"Content-Type": "text/html"})
+        line = site.check()
+        assert line["status"] == "new"  # the first page is within its budget
+        assert site.documents() == {}  # no items: a partial list would delist the rest
+        assert (
+            f"{server.url('/list_2.html')}: the listing page has 98 tags, over its analysis"
+            " budget of 60 (raise max_elements for this target)" in site.stderr
+        )
+        assert server.hits("/art/3.html") == 0  # nor any document fetched
