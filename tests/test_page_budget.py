@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
-from httpserver import HTTPServer
+from clock import PATIENCE, eventually_sync
+from httpserver import HTTPServer, free_port
 
 from watcher.analysis import analyse
 from watcher.analysis.workers import ThreadAnalyzer
 from watcher.cli.main import main
 from watcher.store.index import Store
 
+ROOT = Path(__file__).parent.parent
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 NOTICE = "<html><head><title>通知</title></head><body><p>国防科工局：船舶工业。</p></body></html>"
 HUGE = b"<p>x</p>" * 2_400_000  # 19.2 MB: under the default max_size of 20 MB
@@ -149,13 +156,13 @@ def test_a_catastrophic_user_pattern_is_a_named_error_within_its_limit(
     hint = "(settings.regex_timeout; or make the pattern simpler)"
     assert results["by-ignore"]["status"] == "error"
     assert results["by-ignore"]["error"] == (
-        f"ignore pattern '{CATASTROPHIC}' took over 0.2 s on {http_server.url('/ignore.html')}"
-        f" {hint}"
+        f"ignore pattern '{CATASTROPHIC}' took over 0.2 s of CPU on"
+        f" {http_server.url('/ignore.html')} {hint}"
     )
     assert results["by-keyword"]["status"] == "error"
     assert results["by-keyword"]["error"] == (
-        f"keyword pattern '{CATASTROPHIC}' took over 0.2 s on {http_server.url('/keyword.html')}"
-        f" {hint}"
+        f"keyword pattern '{CATASTROPHIC}' took over 0.2 s of CPU on"
+        f" {http_server.url('/keyword.html')} {hint}"
     )
     assert results["fine"]["status"] == "new"
     assert [h["term"] for h in results["fine"]["hits"]] == ["船舶"]
@@ -224,3 +231,57 @@ def test_a_listing_page_over_the_budget_reads_no_items_and_says_why(tmp_path: Pa
             " budget of 60 (raise max_elements for this target)" in site.stderr
         )
         assert server.hits("/art/3.html") == 0  # nor any document fetched
+
+
+def test_the_service_answers_its_health_check_and_sigterm_while_a_pattern_runs(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    """The pattern runs for its whole limit (3 s of CPU) with the interpreter lock released."""
+    hostile = f"<html><body><p>{'a' * 60}b</p></body></html>".encode()
+    stats = http_server.route("/hostile.html", body=hostile, headers=HTML)
+    config = write_config(
+        tmp_path,
+        "settings: {host_delay: 0, regex_timeout: 3s}\ntargets:\n"
+        f"  - name: hostile\n    url: {http_server.url('/hostile.html')}\n"
+        f"    interval: 1s\n    retries: 0\n    ignore: ['{CATASTROPHIC}']\n",
+    )
+    data = tmp_path / "snapshots"
+    port = free_port()
+    command = [sys.executable, "-m", "watcher", "--config", str(config), "--data", str(data)]
+    log = tmp_path / "run.log"
+    with log.open("ab") as err:
+        proc = subprocess.Popen(
+            [*command, "run", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    try:
+        eventually_sync(lambda: stats.hits >= 1, "the hostile page fetched")
+        fetched = cpu_ticks(proc.pid)
+        eventually_sync(lambda: cpu_ticks(proc.pid) > fetched + 30, "the pattern running")
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=3)
+        assert health.status_code == 200
+        assert not checks_of(data, "hostile")  # answered while the pattern ran
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=PATIENCE) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert "stopping" in log.read_text("utf-8")
+
+
+def cpu_ticks(pid: int) -> int:
+    """Clock ticks of CPU a process has used (user + system), from /proc."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def checks_of(data: Path, name: str) -> list[object]:
+    try:
+        with Store(data, readonly=True) as store:
+            return list(store.checks_of(name))
+    except Exception:  # no store yet: no check either
+        return []

@@ -6,7 +6,8 @@ page of ``<p>x</p>`` is 2.4 million elements, 800 MB), so the tags of a page are
 counted before it is parsed. Time: a user's regex (an ignore rule, a keyword
 pattern) can backtrack without end; the stdlib ``re`` can be neither stopped nor
 kept from holding the interpreter lock, so user patterns run in the ``regex``
-module, with a timeout and the lock released. watcher's own fixed patterns keep
+module, with a timeout (the module counts it in CPU time, so a loaded machine
+takes longer by the clock) and the lock released. watcher's own fixed patterns keep
 using ``re``.
 """
 
@@ -17,7 +18,7 @@ import re
 import regex
 
 DEFAULT_MAX_ELEMENTS = 200_000  # about 60 MB of tree; a big real notice has 20,000
-DEFAULT_REGEX_TIMEOUT = 1.0  # seconds one user pattern may spend on one page's text
+DEFAULT_REGEX_TIMEOUT = 1.0  # CPU seconds one user pattern may spend on one page's text
 
 _TAG_START = re.compile(r"<[A-Za-z]")  # a fixed pattern: re is faster
 
@@ -45,7 +46,7 @@ def compile_user_pattern(pattern: str, flags: int = 0) -> regex.Pattern[str]:
 
 def timed_out(what: str, pattern: str, seconds: float) -> PatternTimeout:
     """The error of a pattern that ran past its time (the caller adds the page)."""
-    return PatternTimeout(f"{what} {pattern!r} took over {seconds:g} s")
+    return PatternTimeout(f"{what} {pattern!r} took over {seconds:g} s of CPU")
 
 
 def count_elements(html: str, limit: int) -> int | None:
