@@ -22,6 +22,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import regex
+
+from watcher.core.budget import DEFAULT_REGEX_TIMEOUT, compile_user_pattern, timed_out
 from watcher.core.models import Hit, Where
 from watcher.core.text import MATCH_SPACE, fold_document_numbers, snippet, t2s
 from watcher.diff.ops import TextDiff
@@ -166,7 +169,7 @@ def normalize(text: str) -> tuple[str, list[int] | None]:
 class Term:
     group: str
     source: str  # as written in the config, e.g. "re:军民(两用|结合)"
-    pattern: re.Pattern[str]
+    pattern: re.Pattern[str] | regex.Pattern[str]  # a user's pattern: regex, timed
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,17 +183,22 @@ class Occurrence:
 class KeywordMatcher:
     """Compiled keyword groups; build once per config and reuse for every check."""
 
-    def __init__(self, groups: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self, groups: Mapping[str, Sequence[str]], regex_timeout: float = DEFAULT_REGEX_TIMEOUT
+    ) -> None:
         self.terms: tuple[Term, ...] = tuple(
             Term(group, source, _compile(source))
             for group, terms in groups.items()
             for source in terms
         )
+        self.regex_timeout = regex_timeout  # per pattern and text; then PatternTimeout
 
-    def restricted(self, groups: Iterable[str]) -> KeywordMatcher:
+    def restricted(
+        self, groups: Iterable[str], regex_timeout: float | None = None
+    ) -> KeywordMatcher:
         """The same matcher limited to a target's groups (no recompiling)."""
         wanted = set(groups)
-        clone = KeywordMatcher({})
+        clone = KeywordMatcher({}, self.regex_timeout if regex_timeout is None else regex_timeout)
         clone.terms = tuple(t for t in self.terms if t.group in wanted)
         return clone
 
@@ -203,7 +211,7 @@ class KeywordMatcher:
         starts = [s for s, _ in shifts] if shifts else []
         found: list[Occurrence] = []
         for term in self.terms:
-            for m in term.pattern.finditer(folded):
+            for m in self._matches(term, folded):
                 if m.end() > m.start():
                     first, last = m.start(), m.end()
                     if shifts:
@@ -213,11 +221,20 @@ class KeywordMatcher:
                     found.append(Occurrence(term.group, term.source, start, end))
         return _drop_overlapping_aliases(found)
 
+    def _matches(self, term: Term, text: str) -> list[re.Match[str]] | list[regex.Match[str]]:
+        if isinstance(term.pattern, re.Pattern):  # an escaped literal: nothing to backtrack
+            return list(term.pattern.finditer(text))
+        try:  # the interpreter lock released: the event loop answers meanwhile
+            return list(term.pattern.finditer(text, timeout=self.regex_timeout, concurrent=True))
+        except TimeoutError:
+            pattern = term.source[len(REGEX_PREFIX) :]
+            raise timed_out("keyword pattern", pattern, self.regex_timeout) from None
 
-def _compile(source: str) -> re.Pattern[str]:
+
+def _compile(source: str) -> re.Pattern[str] | regex.Pattern[str]:
     if source.startswith(REGEX_PREFIX):  # a pattern's brackets are syntax: not folded
         pattern = t2s().convert(_nfkc(source[len(REGEX_PREFIX) :])[0])
-        return re.compile(pattern, re.IGNORECASE)
+        return compile_user_pattern(pattern, regex.IGNORECASE)
     term = normalize_term(source)
     # IGNORECASE defeats the regex engine's fast literal search: use it only for cased terms
     flags = re.IGNORECASE if term.lower() != term.upper() else 0

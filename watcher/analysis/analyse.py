@@ -27,6 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from watcher.core import heap
+from watcher.core.budget import (
+    DEFAULT_MAX_ELEMENTS,
+    DEFAULT_REGEX_TIMEOUT,
+    OverBudget,
+    PatternTimeout,
+    count_elements,
+)
 from watcher.core.models import Document, Hit
 from watcher.diff import excerpt
 from watcher.store.blobs import DamagedBlob, LocalBlobStore, compress, sha256
@@ -59,6 +66,8 @@ class Page:
     groups: tuple[str, ...] = ()  # keyword groups that apply to this target
     previous_text_sha256: str | None = None  # None on a first capture
     diff_timeout: float = 2.0
+    regex_timeout: float = DEFAULT_REGEX_TIMEOUT  # one ignore or keyword pattern on the text
+    max_elements: int = DEFAULT_MAX_ELEMENTS  # tags the page may have: its memory budget
     excerpt_limit: int = 1500  # changed characters kept for the alert message
     document: bool = False  # a listing's document: its attachment links
     previous_last_modified: str | None = None  # the notice's last metadata time, if any
@@ -116,7 +125,13 @@ def run(page: Page) -> Analysis:
     if _context is None:
         raise RuntimeError("watcher.analysis.analyse.init() was not called in this process")
     previous, note = _previous(_context.blobs, page)
-    analysis, frames = analyse(page, previous, _context.matcher.restricted(page.groups))
+    matcher = _context.matcher.restricted(page.groups, page.regex_timeout)
+    try:
+        analysis, frames = analyse(page, previous, matcher)
+    except PatternTimeout as exc:  # named with the page, and how to give it more time
+        raise PatternTimeout(
+            f"{exc} on {page.final_url} (settings.regex_timeout; or make the pattern simpler)"
+        ) from None
     if note is not None:
         analysis = replace(analysis, warnings=(*analysis.warnings, note))
     for digest, frame in frames.items():
@@ -168,6 +183,8 @@ def _reextracted(blobs: LocalBlobStore, page: Page, *, force: bool = False) -> s
             select=page.select,
             exclude=page.exclude,
             ignore=page.ignore,
+            regex_timeout=page.regex_timeout,
+            max_elements=page.max_elements,
         )
         return document_of(old)[0].text
     except Exception as exc:  # a lost or damaged blob, or bytes the new code cannot read
@@ -366,6 +383,7 @@ def read_page(page: Page, links: bool = False) -> Reading:
     warned = tuple(warnings_of(decoded))
     if mime.endswith("json"):
         return Reading(_json_document(decoded.text), decoded.encoding, decoded.source, warned)
+    _within_element_budget(decoded.text, page)
     document, warnings = extract_with_report(
         decoded.text,
         page.final_url,
@@ -373,13 +391,27 @@ def read_page(page: Page, links: bool = False) -> Reading:
         exclude=page.exclude,
         ignore=page.ignore,
         links=links,
+        regex_timeout=page.regex_timeout,
     )
     if page.select and not document.text:
-        whole, _ = extract_with_report(decoded.text, page.final_url, ignore=page.ignore)
+        whole, _ = extract_with_report(
+            decoded.text, page.final_url, ignore=page.ignore, regex_timeout=page.regex_timeout
+        )
         if looks_removed(whole.title, whole.text):  # "页面不存在": the page says so
             return Reading(whole, decoded.encoding, decoded.source, warned, html=decoded.text)
         raise ExtractionProblem("; ".join(warnings) or "select matched no text")
     return Reading(document, decoded.encoding, decoded.source, warned, html=decoded.text)
+
+
+def _within_element_budget(html: str, page: Page) -> None:
+    """Refuse, before parsing, a page whose tree would not fit its memory budget."""
+    tags = count_elements(html, page.max_elements)
+    if tags is not None and tags > page.max_elements:
+        raise OverBudget(
+            f"{page.final_url}: the page has {tags:,} tags, over its analysis budget of"
+            f" {page.max_elements:,} (about 300 bytes of memory each; raise max_elements"
+            " for this target)"
+        )
 
 
 _BINARY_MAGIC = (b"%PDF-", b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"\x89PNG", b"\xff\xd8\xff", b"GIF8")

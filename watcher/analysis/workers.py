@@ -9,20 +9,24 @@ cost of a process. Both run ``watcher.analysis.analyse.run`` with the same set-u
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import logging
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Protocol
 
 from watcher.analysis import analyse
+from watcher.core import heap
 
 log = logging.getLogger(__name__)
 
 MIN_PAGES_FOR_PROCESSES = 20  # below this, starting a process costs more than it saves
+MAX_BYTES_IN_ANALYSIS = 20_000_000  # bodies analysed at once in threads: one max_size page
 
 
 class WorkerCrashed(Exception):
@@ -39,17 +43,39 @@ class Analyzer(Protocol):
 
 
 class ThreadAnalyzer:
-    """Analysis in a thread of this process."""
+    """Analysis in threads of this process: at most ``capacity`` pages at once, and
+    a big page alone.
+
+    A page's analysis costs about ten times its size (a 19 MB page of text, 210 MB),
+    so pages are let in, in the order they came, while the bodies in analysis stay
+    within ``max_bytes``; one page always may. A page is counted until its thread
+    is done, not until its caller stops waiting.
+    """
 
     capacity = 2
 
     def __init__(
-        self, keywords: Mapping[str, Sequence[str]], blob_root: Path, fsync: bool = True
+        self,
+        keywords: Mapping[str, Sequence[str]],
+        blob_root: Path,
+        fsync: bool = True,
+        max_bytes: int = MAX_BYTES_IN_ANALYSIS,
     ) -> None:
         analyse.init(keywords, blob_root, fsync)
+        self._pool = ThreadPoolExecutor(self.capacity, thread_name_prefix="analysis")
+        self._admission = _Admission(self.capacity, max_bytes)
 
     async def analyse(self, page: analyse.Page) -> analyse.Analysis:
-        return await asyncio.to_thread(analyse.run, page)
+        size = len(page.body)
+        await self._admission.enter(size)
+        loop = asyncio.get_running_loop()
+        try:
+            running = self._pool.submit(_run, page)
+        except BaseException:
+            self._admission.leave(size)
+            raise
+        running.add_done_callback(lambda _: _call_soon(loop, self._admission.leave, size))
+        return await asyncio.wrap_future(running)
 
     def warm_up(self) -> None:
         pass
@@ -58,7 +84,65 @@ class ThreadAnalyzer:
         pass
 
     def close(self) -> None:
-        pass
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Admission:
+    """Pages in analysis, first come first served, within a count and a byte budget."""
+
+    def __init__(self, pages: int, max_bytes: int) -> None:
+        self._max_pages, self._max_bytes = pages, max_bytes
+        self._pages = self._bytes = 0
+        self._waiting: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    async def enter(self, size: int) -> None:
+        if not self._waiting and self._fits(size):
+            self._take(size)
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((size, turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.leave(size)  # let in just as its caller gave up
+            else:
+                self._waiting.remove((size, turn))
+                self._wake()
+            raise
+
+    def leave(self, size: int) -> None:
+        self._pages -= 1
+        self._bytes -= size
+        self._wake()
+
+    def _fits(self, size: int) -> bool:
+        if self._pages == 0:
+            return True
+        return self._pages < self._max_pages and self._bytes + size <= self._max_bytes
+
+    def _take(self, size: int) -> None:
+        self._pages += 1
+        self._bytes += size
+
+    def _wake(self) -> None:
+        while self._waiting and self._fits(self._waiting[0][0]):
+            size, turn = self._waiting.popleft()
+            self._take(size)
+            turn.set_result(None)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[int], None], arg: int) -> None:
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+        loop.call_soon_threadsafe(callback, arg)
+
+
+def _run(page: analyse.Page) -> analyse.Analysis:
+    try:
+        return analyse.run(page)  # looked up at each call: tests count the pages in flight
+    finally:
+        if len(page.body) >= analyse.TRIM_AFTER_BYTES:
+            heap.trim()  # this process lives on: a big page's heap goes back
 
 
 class ProcessAnalyzer:
@@ -127,12 +211,15 @@ class ProcessAnalyzer:
             sent.add_done_callback(lambda done, b=batch, p=pool: self._settle(b, done, p))
 
     def _next_batch_size(self) -> int:
-        """Up to MAX_BATCH pages, but a page on its second try goes alone: if it is
-        what kills workers, it must not take other pages down with it."""
+        """Up to MAX_BATCH pages and MAX_BATCH_BYTES, but a page on its second try
+        goes alone: if it is what kills workers, it must not take other pages down
+        with it. Big pages go alone too: a batch is held whole by its worker."""
         if id(self._waiting[0][1]) in self._retried:
             return 1
-        for i, (_, future) in enumerate(self._waiting[:MAX_BATCH]):
-            if id(future) in self._retried:
+        size = 0
+        for i, (page, future) in enumerate(self._waiting[:MAX_BATCH]):
+            size += len(page.body)
+            if id(future) in self._retried or (i and size > MAX_BATCH_BYTES):
                 return i
         return min(MAX_BATCH, len(self._waiting))
 
@@ -176,6 +263,7 @@ class ProcessAnalyzer:
 
 
 MAX_BATCH = 16
+MAX_BATCH_BYTES = 2_000_000  # a 1 MB page is big for a notice; a batch holds a few
 
 
 def _outcomes(

@@ -20,6 +20,7 @@ from watcher.check import record
 from watcher.check.options import compared_with, fetch_options, page_of
 from watcher.check.pages import Pages, Rendered, RenderFailed
 from watcher.config import Config, Target
+from watcher.core.budget import OverBudget
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import CheckResult, FetchResult
 from watcher.fetch.client import FetchError
@@ -215,7 +216,9 @@ class Checker:
         if state.last is not None and (fetched.not_modified or digest == state.last.raw_sha256):
             return _Checked(self._unchanged(target, state, fetched, started))
         settings = self.config.settings
-        page = page_of(target, fetched, None, settings.diff_timeout, settings.excerpt)
+        page = page_of(
+            target, fetched, None, settings.diff_timeout, settings.excerpt, settings.regex_timeout
+        )
         page = compared_with(page, state.last)
         if role is not None:
             last = state.last.metadata if state.last and state.last.metadata else {}
@@ -223,7 +226,7 @@ class Checker:
         missed = False
         try:
             analysis = await self.analyzer.analyse(page)
-        except (ExtractionProblem, WorkerCrashed) as exc:
+        except (ExtractionProblem, WorkerCrashed, OverBudget) as exc:
             if target.fetch == "auto" and isinstance(exc, ExtractionProblem) and target.select:
                 # the selected region is empty: a shell page that a script fills
                 return await self._to_browser(target, state, started, role, exc)
@@ -232,7 +235,7 @@ class Checker:
                 return _Checked(self._error(target, state, str(exc), started, role, status))
             try:  # a listing mixes templates: evidence first, the whole page's text
                 analysis = await self.analyzer.analyse(replace(page, select=()))
-            except (ExtractionProblem, WorkerCrashed) as again:
+            except (ExtractionProblem, WorkerCrashed, OverBudget) as again:
                 return _Checked(self._error(target, state, str(again), started, role, status))
             missed = True
         result = self._store(target, state, fetched, analysis, started, role)
@@ -249,12 +252,14 @@ class Checker:
             return _Checked(self._error(target, state, str(exc), started, role, kind=exc.kind))
         fetched = rendered.fetched
         settings = self.config.settings
-        page = page_of(target, fetched, None, settings.diff_timeout, settings.excerpt)
+        page = page_of(
+            target, fetched, None, settings.diff_timeout, settings.excerpt, settings.regex_timeout
+        )
         page = compared_with(page, state.last)
         page = replace(page, content_type="text/html; charset=utf-8", document=role is not None)
         try:
             analysis = await self.analyzer.analyse(page)
-        except (ExtractionProblem, WorkerCrashed) as exc:
+        except (ExtractionProblem, WorkerCrashed, OverBudget) as exc:
             status = fetched.status_code
             return _Checked(self._error(target, state, str(exc), started, role, status))
         if state.last is not None and not analysis.text_changed:

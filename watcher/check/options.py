@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from watcher.analysis.analyse import Page
 from watcher.config import BrowserSettings as ConfigBrowserSettings
 from watcher.config import Target
+from watcher.core.budget import DEFAULT_REGEX_TIMEOUT
 from watcher.core.models import FetchResult
 from watcher.fetch.addresses import Reach
 from watcher.fetch.client import FetchOptions
@@ -82,6 +83,7 @@ def page_of(
     previous_text_sha256: str | None,
     diff_timeout: float = 2.0,
     excerpt_limit: int = 1500,
+    regex_timeout: float = DEFAULT_REGEX_TIMEOUT,
 ) -> Page:
     """What the analysis needs of a target and its fetched page, and nothing more."""
     return Page(
@@ -94,6 +96,8 @@ def page_of(
         groups=tuple(target.keywords),
         previous_text_sha256=previous_text_sha256,
         diff_timeout=diff_timeout,
+        regex_timeout=regex_timeout,
+        max_elements=target.max_elements,
         excerpt_limit=excerpt_limit,
         content_disposition=fetched.header("content-disposition"),
     )

@@ -12,6 +12,7 @@ from watcher.check.checker import Checker
 from watcher.check.options import fetch_options, page_of
 from watcher.check.pages import RENDERED_HEADER, Pages
 from watcher.config import Config, Target
+from watcher.core.budget import OverBudget
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import CheckResult, FetchResult, Link
 from watcher.fetch.client import FetchError
@@ -77,6 +78,6 @@ def _links(target: Target, page: FetchResult | None) -> tuple[Link, ...]:
         read = replace(read, content_type="text/html; charset=utf-8")
     try:
         document, _encoding, _source = document_of(read, links=True)
-    except ExtractionProblem:
+    except (ExtractionProblem, OverBudget):  # the check itself told why
         return ()
     return document.links

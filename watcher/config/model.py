@@ -13,6 +13,7 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import regex
 from cssselect import HTMLTranslator
 from pydantic import (
     AfterValidator,
@@ -25,6 +26,7 @@ from pydantic import (
 
 from watcher.config.errors import describe
 from watcher.config.units import check_cron, parse_duration, parse_size
+from watcher.core.budget import DEFAULT_MAX_ELEMENTS, DEFAULT_REGEX_TIMEOUT, compile_user_pattern
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -106,11 +108,9 @@ def _check_css(selector: str) -> str:
     return selector
 
 
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except (re.error, OverflowError, RecursionError) as exc:
-        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+def compile_regex(pattern: str) -> regex.Pattern[str]:
+    """As the analysis compiles it, so what validates is what runs."""
+    return compile_user_pattern(pattern)
 
 
 def _check_jmespath(expression: str) -> str:
@@ -258,6 +258,7 @@ class Settings(_Model):
     # non-public addresses fetches may reach besides a target's own: true, or a list
     allow_private: AllowPrivate = False
     diff_timeout: Duration = 2.0  # seconds the differ may spend on one pair of texts
+    regex_timeout: Duration = DEFAULT_REGEX_TIMEOUT  # one user pattern on one page's text
     error_after: PositiveCount = 3  # consecutive failed checks before one `error` alert
     outbox_max_age: Duration = 2 * 86400.0  # undelivered this long: the message has failed
     send_timeout: Duration = 5.0  # longest network wait of one alert's send (connect, a reply)
@@ -327,6 +328,7 @@ class Defaults(_Model):
     read_timeout: Duration | None = None
     retries: Count | None = None
     max_size: Size | None = None
+    max_elements: PositiveCount | None = None
     user_agent: NonEmptyText | None = None
     headers: dict[HeaderName, HeaderValue] | None = None
     cookies: dict[HeaderName, HeaderValue] | None = None
@@ -373,6 +375,7 @@ class Target(_Model):
     read_timeout: Duration = 20.0
     retries: Count = 3
     max_size: Size = 20_000_000
+    max_elements: PositiveCount = DEFAULT_MAX_ELEMENTS  # tags a page may have (memory)
     user_agent: NonEmptyText = DEFAULT_USER_AGENT
     headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
     cookies: dict[HeaderName, HeaderValue] = Field(default_factory=dict)

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 from watcher.alerts.events import Event
 from watcher.analysis.decode import decode_html
 from watcher.config import Target
+from watcher.core.budget import count_elements
 from watcher.core.clock import Clock
 from watcher.core.models import (
     CheckResult,
@@ -500,6 +501,7 @@ async def read_items(listing: Target, first: FetchResult, fetch_page: FetchPage)
     while True:
         content_type = fetched.header("content-type")
         text = decode_html(fetched.body, content_type).text
+        _within_element_budget(listing, fetched.final_url, text)
         found.extend(
             await asyncio.to_thread(items_of, text, content_type, fetched.final_url, follow)
         )
@@ -508,6 +510,17 @@ async def read_items(listing: Target, first: FetchResult, fetch_page: FetchPage)
             return found
         fetched = await fetch_page(url)
         number += 1
+
+
+def _within_element_budget(listing: Target, url: str, text: str) -> None:
+    """A listing page is parsed whole too: over its target's budget, no items are
+    read this time (a partial list would look like delisted items)."""
+    tags = count_elements(text, listing.max_elements)
+    if tags is not None and tags > listing.max_elements:
+        raise ListingError(
+            f"{url}: the listing page has {tags:,} tags, over its analysis budget of"
+            f" {listing.max_elements:,} (raise max_elements for this target)"
+        )
 
 
 def document_target(listing: Target, doc: DocumentRow | Item) -> Target:
