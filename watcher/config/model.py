@@ -185,6 +185,14 @@ def _allow_private(value: Any) -> Any:
     return tuple(networks)
 
 
+def _networks(value: Any) -> Any:
+    """Addresses and networks (``10.0.0.5``, ``192.168.0.0/16``), one or a list."""
+    items = _one_or_many(value)
+    if not isinstance(items, list | tuple):
+        raise ValueError("must be a list of IP addresses and networks")
+    return _allow_private(tuple(items)) if items else ()
+
+
 def _check_host_name(name: str) -> str:
     """A host name the web UI answers to: ``watcher.example.org``, ``10.0.0.5``, ``fd00::5``."""
     value = name.strip().lower().rstrip(".")
@@ -240,6 +248,7 @@ Count = Annotated[int, Field(ge=0), BeforeValidator(_whole_number)]
 PositiveCount = Annotated[int, Field(ge=1), BeforeValidator(_whole_number)]
 Alert = Literal["hits", "changes"]
 FetchMode = Literal["http", "browser", "auto"]
+Role = Literal["viewer", "analyst", "admin"]
 
 
 class _Model(BaseModel):
@@ -265,6 +274,25 @@ class Settings(_Model):
     digest: dict[NonEmptyText, Duration] = Field(default_factory=dict)  # tag -> window
     excerpt: PositiveCount = 1500  # characters of changed text shown in a message
     browser: BrowserSettings = Field(default_factory=lambda: BrowserSettings())
+    # sign-in through a login proxy: the user name in this header is believed only from
+    # these addresses; an unknown name is refused, or created with the default role
+    trusted_proxies: Annotated[tuple[str, ...], BeforeValidator(_networks)] = ()
+    trusted_user_header: NonEmptyText = "Remote-User"
+    trusted_default_role: Role | None = None
+    oidc: OidcSettings | None = None
+
+
+class OidcSettings(_Model):
+    """Sign-in with an OpenID Connect provider (Authorization Code flow with PKCE)."""
+
+    issuer: Url  # its discovery document is at <issuer>/.well-known/openid-configuration
+    client_id: NonEmptyText
+    client_secret: NonEmptyText  # ${VAR}: read from the environment when used
+    scope: NonEmptyText = "openid profile email"
+    name_claim: NonEmptyText = "preferred_username"  # the user's name in watcher
+    role_claim: NonEmptyText | None = None  # a claim holding a role name or a list of them
+    roles: dict[NonEmptyText, Role] = Field(default_factory=dict)  # claim value -> role
+    default_role: Role | None = None  # no role from the claim: this one, or refused
 
 
 class BrowserSettings(_Model):

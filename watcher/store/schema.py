@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_HEAD = "0009_websec"  # the newest migration's revision; a test keeps it in step
+SCHEMA_HEAD = "0010_users"  # the newest migration's revision; a test keeps it in step
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -246,5 +246,33 @@ web_sessions = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),  # SHA-256 of the cookie's value
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
+    # the account the session is of (None: the WATCHER_PASSWORD shortcut's); removing
+    # the user ends their sessions
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE")),
     sa.Index("ix_web_sessions_expires", "expires_at"),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),  # viewer / analyst / admin
+    sa.Column("password_hash", sa.Text),  # argon2; None: signs in through a proxy or OIDC
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_login_at", UTCDateTime),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("user_name", sa.String(128), nullable=False),  # kept when the user goes
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(512), nullable=False),  # what it was done to
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_audit_subject", "subject", "at"),
+    sa.Index("ix_audit_at", "at"),
 )

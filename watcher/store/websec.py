@@ -18,6 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from watcher.store import sqlite
+from watcher.store.accounts import Accounts
 from watcher.store.index import INDEX_NAME, StoreError
 from watcher.store.schema import web_secrets, web_sessions
 
@@ -33,6 +34,7 @@ class WebAuthStore:
         self._engine: sa.Engine | None = None
         self._key: bytes | None = None
         self._lock = threading.Lock()
+        self.accounts = Accounts(self._connected)
 
     def _connected(self) -> sa.Engine:
         """Opened on first use: the service may create the index after the web app."""
@@ -85,24 +87,38 @@ class WebAuthStore:
             conn.execute(
                 sa.insert(web_secrets).values(name=PASSWORD, value=encoded, created_at=now)
             )
-            return conn.execute(sa.delete(web_sessions)).rowcount
+            shortcut = web_sessions.c.user_id.is_(None)  # accounts keep theirs
+            return conn.execute(sa.delete(web_sessions).where(shortcut)).rowcount
 
     # -- sessions ---------------------------------------------------------------------
 
-    def add_session(self, session_id: str, now: datetime, expires: datetime) -> None:
-        """A new session (``session_id``: the SHA-256 of its cookie); expired ones go."""
+    def add_session(
+        self, session_id: str, now: datetime, expires: datetime, user_id: int | None = None
+    ) -> None:
+        """A new session (``session_id``: the SHA-256 of its cookie) of account
+        ``user_id`` (None: of the password shortcut); expired ones go."""
         with self._transaction() as conn:
             conn.execute(sa.delete(web_sessions).where(web_sessions.c.expires_at <= now))
             conn.execute(
-                sa.insert(web_sessions).values(id=session_id, created_at=now, expires_at=expires)
+                sa.insert(web_sessions).values(
+                    id=session_id, created_at=now, expires_at=expires, user_id=user_id
+                )
             )
+
+    def session(self, session_id: str) -> tuple[datetime, int | None] | None:
+        """When the session ends and whose it is; None when there is no such session."""
+        with self._transaction() as conn:
+            row = conn.execute(
+                sa.select(web_sessions.c.expires_at, web_sessions.c.user_id).where(
+                    web_sessions.c.id == session_id
+                )
+            ).first()
+            return (row.expires_at, row.user_id) if row else None
 
     def session_expires(self, session_id: str) -> datetime | None:
         """When the session ends; None when there is no such session."""
-        with self._transaction() as conn:
-            return conn.execute(
-                sa.select(web_sessions.c.expires_at).where(web_sessions.c.id == session_id)
-            ).scalar()
+        found = self.session(session_id)
+        return found[0] if found else None
 
     def end_session(self, session_id: str) -> None:
         with self._transaction() as conn:

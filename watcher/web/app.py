@@ -14,15 +14,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from watcher.config import Config
+from watcher.config import Config, Settings
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.store.index import StoreError
 from watcher.store.websec import WebAuthStore
-from watcher.web import api, feeds, pages
+from watcher.web import admin, api, feeds, pages
 from watcher.web.context import WebContext
 from watcher.web.security import Guard
 
@@ -56,6 +57,7 @@ def create_app(
         clock=clock,
         allowed_hosts=lambda: configured_hosts(context.config()),
         hasher=password_hasher,
+        settings=lambda: _settings(context.config()),
     )
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["now"] = lambda: datetime.now(UTC)
@@ -67,14 +69,27 @@ def create_app(
     app.middleware("http")(guard.middleware)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(pages.router)
+    app.include_router(admin.router)
     app.include_router(api.router)
     app.include_router(feeds.router)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Any:
+        """A refused action (403) in the pages is a page saying why; the API and other
+        answers stay JSON."""
+        if exc.status_code == 403 and not request.url.path.startswith("/api/"):
+            return pages.error_page(request, 403, str(exc.detail))
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(StoreError)
     async def _store_error(request: Any, exc: StoreError) -> Any:
         return pages.error_page(request, 404 if "no capture" in str(exc) else 503, str(exc))
 
     return app
+
+
+def _settings(config: Config | None) -> Settings | None:
+    return config.settings if config is not None else None
 
 
 def configured_hosts(config: Config | None) -> list[str]:

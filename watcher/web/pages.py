@@ -21,6 +21,7 @@ from watcher.store.index import CaptureRow, StoreError
 from watcher.store.search import QueryError, parse_query
 from watcher.web import evidence
 from watcher.web.context import WebContext, context_of
+from watcher.web.identity import current_user, require
 from watcher.web.security import ARCHIVE_CSP, SESSION_COOKIE, Guard, safe_next, too_many_message
 
 router = APIRouter(include_in_schema=False)
@@ -45,8 +46,10 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
     values.setdefault("title", "watcher")
     values["request"] = request
     values["csrf"] = _guard(request).csrf_token(request)
-    values["login"] = _guard(request).password is not None
-    values["can_check"] = context_of(request).check_now is not None
+    user = current_user(request)
+    values["user"] = user
+    values["login"] = _guard(request).signed_in(request) is not None  # "Log out" shown
+    values["can_check"] = context_of(request).check_now is not None and user.may("analyst")
     return request.app.state.templates.TemplateResponse(
         request, template, values, status_code=status_code
     )
@@ -189,11 +192,13 @@ async def check_now(request: Request, name: str, csrf: str = Form("")) -> Respon
     context = context_of(request)
     if not _guard(request).csrf_ok(request, csrf or request.headers.get("x-csrf-token")):
         raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+    user = require(request, "analyst")
     if context.check_now is None:
         raise HTTPException(503, "checks run only in `watcher run`, not in `watcher serve`")
     started = await context.check_now(name)
     if not started:
         raise HTTPException(404, f"no target named {name!r} in the config")
+    _guard(request).record(user, "check now", name)
     return RedirectResponse(f"/t/{name}?checking=1", status_code=303)
 
 
@@ -425,32 +430,47 @@ def search_page(request: Request, q: str = "", page: int = 1) -> HTMLResponse:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/") -> HTMLResponse:
+    return _login_page(request, 200, next)
+
+
+def _login_page(
+    request: Request, status: int, next: str, failed: bool = False, wait: int = 0, name: str = ""
+) -> HTMLResponse:
+    """The form: a user name field unless only the shortcut's password is asked for."""
+    guard = _guard(request)
+    settings = context_of(request).config()
+    oidc = settings.settings.oidc if settings is not None else None
     return render(
-        request, "login.html", title="Log in — watcher", next=safe_next(next), failed=False
+        request,
+        "login.html",
+        status,
+        title="Log in — watcher",
+        next=safe_next(next),
+        failed=failed,
+        wait=too_many_message(wait) if wait else None,
+        ask_name=guard.password is None or guard.has_accounts(),
+        name=name,
+        oidc=oidc.issuer if oidc is not None else None,
     )
 
 
 @router.post("/login")
 def login(
-    request: Request, password: str = Form(""), next: str = Form("/"), csrf: str = Form("")
+    request: Request,
+    password: str = Form(""),
+    user: str = Form(""),
+    next: str = Form("/"),
+    csrf: str = Form(""),
 ) -> Response:
     guard = _guard(request)
     if not guard.csrf_ok(request, csrf):
         raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
-    if guard.password is None:
+    if not guard.sign_in_configured():
         return RedirectResponse(safe_next(next), status_code=303)
-    attempt = guard.log_in(request, password)
+    attempt = guard.log_in(request, password, user.strip())
     if attempt.session is None:
         status, wait = (429, attempt.retry_after) if attempt.retry_after else (401, 0)
-        page = render(
-            request,
-            "login.html",
-            status,
-            title="Log in — watcher",
-            next=safe_next(next),
-            failed=not wait,
-            wait=too_many_message(wait) if wait else None,
-        )
+        page = _login_page(request, status, next, failed=not wait, wait=wait, name=user)
         if wait:
             page.headers["Retry-After"] = str(wait)
         return page

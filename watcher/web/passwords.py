@@ -70,3 +70,36 @@ def _verifies(hasher: PasswordHasher, encoded: str, given: str) -> bool:
         return hasher.verify(encoded, given)
     except (VerificationError, InvalidHashError):
         return False
+
+
+class AccountPasswords:
+    """Checks the passwords of accounts: argon2 against each user's stored hash, with a
+    right one remembered (per user, and only while their hash stays the same)."""
+
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        self.hasher = hasher or PasswordHasher()
+        self._process_key = secrets.token_bytes(32)
+        self._known_good: dict[str, tuple[str, bytes]] = {}
+        self._dummy: str | None = None
+
+    def hash(self, clear: str) -> str:
+        return self.hasher.hash(clear)
+
+    def matches(self, name: str, encoded: str | None, given: str) -> bool:
+        """Whether ``given`` is the password of ``name`` whose hash is ``encoded``
+        (None: no such user, or no password; checked against a dummy all the same, so
+        that the time taken does not tell which names exist)."""
+        tag = hmac.new(self._process_key, f"{name}\0{given}".encode(), hashlib.sha256).digest()
+        known = self._known_good.get(name)
+        remembered = encoded is not None and known is not None and known[0] == encoded
+        if remembered and known is not None and hmac.compare_digest(known[1], tag):
+            return True
+        if encoded is None:
+            if self._dummy is None:
+                self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+            _verifies(self.hasher, self._dummy, given)
+            return False
+        if not _verifies(self.hasher, encoded, given):
+            return False
+        self._known_good[name] = (encoded, tag)
+        return True

@@ -1,8 +1,12 @@
 """Who may see the UI, and what every response tells the browser.
 
 Only known host names are answered (see ``watcher.web.hosts``: DNS rebinding). With
-``WATCHER_PASSWORD`` set, every page and API call needs it: HTTP Basic (any user
-name) for programs, or a session cookie from ``/login`` for people. Sessions live
+accounts in the store (``watcher user add``), a login proxy or OIDC configured, or
+``WATCHER_PASSWORD`` set (the one-user shortcut: an admin named "admin"), every page
+and API call needs a sign-in: HTTP Basic (user:password; any user name for the
+shortcut) for programs, or a session cookie from ``/login`` for people; whoever it
+is ends up as a ``User`` on ``request.state.user`` (``watcher.web.identity``). The
+proxy's user header is believed only from ``settings.trusted_proxies``. Sessions live
 in the store under random ids, so logging out ends them and a restart keeps them;
 wrong passwords are rate-limited per client address and over all
 (``watcher.web.ratelimit``). POSTs carry a CSRF token (a form field or
@@ -20,6 +24,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
 import threading
@@ -32,11 +37,14 @@ from argon2 import PasswordHasher
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
+from watcher.config import Settings
 from watcher.core.clock import Clock
+from watcher.store.accounts import Account
 from watcher.store.index import StoreError
 from watcher.store.websec import WebAuthStore
 from watcher.web import hosts
-from watcher.web.passwords import Password
+from watcher.web.identity import User
+from watcher.web.passwords import AccountPasswords, Password
 from watcher.web.ratelimit import LoginLimiter
 
 log = logging.getLogger(__name__)
@@ -47,6 +55,7 @@ SESSION_DAYS = 14
 OPEN_PATHS = ("/healthz", "/login", "/static/")
 _LONGEST_COOKIE = 128  # characters; anything longer is not one of ours
 _UNSET = object()
+SHORTCUT_USER = User(name="admin", role="admin")  # who WATCHER_PASSWORD signs in
 
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -75,6 +84,8 @@ class Attempt:
     ok: bool
     retry_after: int = 0
     session: str | None = None  # a login's new session: the cookie's value
+    user: User | None = None  # who the password is of
+    account_id: int | None = None  # their row in `users` (None: the shortcut)
 
 
 class Guard:
@@ -89,77 +100,194 @@ class Guard:
         allowed_hosts: Callable[[], Iterable[str]] = tuple,
         hasher: PasswordHasher | None = None,
         limiter: LoginLimiter | None = None,
+        settings: Callable[[], Settings | None] = lambda: None,
     ) -> None:
         """``password``: the clear text, hashed here and not kept. ``allowed_hosts``:
         the host names answered besides the loopback ones (read at every request, so
-        a reloaded config counts)."""
+        a reloaded config counts). ``settings``: the config's, for the login proxy and
+        OIDC (also read at every request)."""
         self.auth = auth
         self.clock = clock
         self.allowed_hosts = allowed_hosts
         self.limiter = limiter or LoginLimiter(clock)
         self.password = Password.adopt(password, auth, clock, hasher) if password else None
+        self.accounts = auth.accounts
+        self.account_passwords = AccountPasswords(hasher)
+        self.settings = settings
         self._trying = threading.Lock()  # one argon2 check at a time: each takes 64 MB
 
     # -- passwords --------------------------------------------------------------------
 
-    def try_password(self, address: str, given: str) -> Attempt:
-        """Check ``given`` unless ``address`` (or everyone) must wait; the wait and the
-        check happen under one lock, so parallel guesses cannot slip past the limit."""
-        if self.password is None:
-            return Attempt(False)
+    def sign_in_configured(self) -> bool:
+        """Whether anyone must sign in: a password, accounts, a login proxy or OIDC.
+        Without any, whoever reaches the UI is the local admin."""
+        if self.password is not None:
+            return True
+        settings = self.settings()
+        if settings is not None and (settings.trusted_proxies or settings.oidc is not None):
+            return True
+        if not self.auth.index.exists():
+            return False
+        try:
+            return self.accounts.any()
+        except StoreError as exc:  # accounts may exist: refuse rather than open the UI
+            log.warning("cannot tell whether accounts exist, so a sign-in is needed: %s", exc)
+            return True
+
+    def has_accounts(self) -> bool:
+        """Whether the store holds any user (the login form then asks for a name)."""
+        try:
+            return self.auth.index.exists() and self.accounts.any()
+        except StoreError:
+            return False
+
+    def try_password(self, address: str, given: str, name: str = "") -> Attempt:
+        """Check ``given`` (of account ``name``, or else the shortcut's password) unless
+        ``address`` (or everyone) must wait; the wait and the check happen under one
+        lock, so parallel guesses cannot slip past the limit."""
         with self._trying:
             wait = self.limiter.retry_after(address)
             if wait:
                 return Attempt(False, wait)
-            if self.password.matches(given):
+            found = self._check(name, given)
+            if found is not None:
                 self.limiter.succeeded(address)
-                return Attempt(True)
+                return Attempt(True, user=found[0], account_id=found[1])
             self.limiter.failed(address)
-        log.warning("wrong web UI password from %s", address)
+        who = f" for user {name!r}" if name else ""
+        log.warning("wrong web UI password%s from %s", who, address)
         return Attempt(False)
 
-    def log_in(self, request: Request, given: str) -> Attempt:
-        """The login form's password: on success a new session, stored."""
-        attempt = self.try_password(_address(request), given)
-        if not attempt.ok:
+    def _check(self, name: str, given: str) -> tuple[User, int | None] | None:
+        account: Account | None = None
+        if name:
+            try:
+                account = self.accounts.get(name)
+            except StoreError as exc:
+                log.warning("account %r not checked: %s", name, exc)
+        if account is not None or (name and self.password is None):
+            usable = account is not None and not account.disabled
+            encoded = account.password_hash if usable and account else None
+            if not self.account_passwords.matches(name, encoded, given) or account is None:
+                return None
+            return User(account.name, account.role), account.id
+        if self.password is not None and self.password.matches(given):
+            return SHORTCUT_USER, None
+        return None
+
+    def log_in(self, request: Request, given: str, name: str = "") -> Attempt:
+        """The login form's user name and password: on success a new session, stored."""
+        attempt = self.try_password(_address(request), given, name)
+        if not attempt.ok or attempt.user is None:
             return attempt
+        token = self.start_session(request, attempt.user, attempt.account_id, "password")
+        return Attempt(True, session=token, user=attempt.user, account_id=attempt.account_id)
+
+    def start_session(self, request: Request, user: User, account_id: int | None, how: str) -> str:
+        """A new stored session for ``user`` (signed in by ``how``): the cookie's value.
+        The sign-in is recorded in the audit."""
         token = secrets.token_urlsafe(32)
         now = self.clock.now()
-        self.auth.add_session(_session_id(token), now, now + timedelta(days=SESSION_DAYS))
-        return Attempt(True, session=token)
+        self.auth.add_session(
+            _session_id(token), now, now + timedelta(days=SESSION_DAYS), account_id
+        )
+        if account_id is not None:
+            self.accounts.logged_in(account_id, now)
+        self.record(user, "sign in", user.name, f"{how}, from {_address(request)}")
+        return token
 
     def log_out(self, request: Request) -> None:
         """End the request's session for good: its cookie is refused from now on."""
-        session = self._session(request)
-        if session is not None:
-            self.auth.end_session(session)
-        request.state.session = None
+        signed = self._signed_in(request)
+        if signed is not None:
+            self.auth.end_session(signed[0])
+            self.record(signed[1], "sign out", signed[1].name, f"from {_address(request)}")
+        request.state.signed_in = None
+
+    def record(self, user: User, action: str, subject: str, detail: str = "") -> None:
+        """Keep who did what in the audit; a store that cannot is logged, not fatal."""
+        try:
+            self.accounts.record_action(user.name, action, subject, detail, self.clock.now())
+        except StoreError as exc:
+            log.warning("not recorded (%s %s by %s): %s", action, subject, user.name, exc)
 
     # -- sessions ---------------------------------------------------------------------
 
-    def _session(self, request: Request) -> str | None:
-        """The id of the request's live session, looked up once per request."""
-        session = getattr(request.state, "session", _UNSET)
-        if session is _UNSET:
-            session = self._live_session(request.cookies.get(SESSION_COOKIE))
-            request.state.session = session
-        return session  # type: ignore[return-value]
+    def signed_in(self, request: Request) -> User | None:
+        """The user of the request's live session (one that can log out), if any."""
+        signed = self._signed_in(request)
+        return signed[1] if signed else None
 
-    def _live_session(self, token: str | None) -> str | None:
-        if self.password is None or not token or len(token) > _LONGEST_COOKIE:
+    def _session(self, request: Request) -> str | None:
+        signed = self._signed_in(request)
+        return signed[0] if signed else None
+
+    def _signed_in(self, request: Request) -> tuple[str, User] | None:
+        """The id and user of the request's live session, looked up once per request."""
+        signed = getattr(request.state, "signed_in", _UNSET)
+        if signed is _UNSET:
+            signed = self._live_session(request.cookies.get(SESSION_COOKIE))
+            request.state.signed_in = signed
+        return signed  # type: ignore[return-value]
+
+    def _live_session(self, token: str | None) -> tuple[str, User] | None:
+        if not token or len(token) > _LONGEST_COOKIE or not self.auth.index.exists():
             return None
         session = _session_id(token)
         try:
-            expires = self.auth.session_expires(session)
-            if expires is None:
+            found = self.auth.session(session)
+            if found is None:
                 return None
+            expires, account_id = found
             if expires <= self.clock.now():
                 self.auth.end_session(session)
                 return None
+            user = self._user_of(account_id)
         except StoreError as exc:
             log.warning("session not checked: %s", exc)
             return None
-        return session
+        return (session, user) if user is not None else None
+
+    def _user_of(self, account_id: int | None) -> User | None:
+        if account_id is None:  # a session of the shortcut: valid while it is on
+            return SHORTCUT_USER if self.password is not None else None
+        account = self.accounts.by_id(account_id)
+        if account is None or account.disabled:
+            return None
+        return User(account.name, account.role)
+
+    # -- the login proxy --------------------------------------------------------------
+
+    def proxy_user(self, request: Request) -> User | None:
+        """The user the login proxy names in ``settings.trusted_user_header``: believed
+        only from ``settings.trusted_proxies``; an unknown name is refused unless
+        ``settings.trusted_default_role`` makes them a user."""
+        settings = self.settings()
+        if settings is None or not settings.trusted_proxies:
+            return None
+        name = request.headers.get(settings.trusted_user_header, "").strip()
+        if not name:
+            return None
+        address = _address(request)
+        if not _within(address, settings.trusted_proxies):
+            log.warning(
+                "%s header from %s ignored: not in settings.trusted_proxies",
+                settings.trusted_user_header, address,
+            )  # fmt: skip
+            return None
+        try:
+            account = self.accounts.get(name)
+            if account is None and settings.trusted_default_role is not None:
+                role = settings.trusted_default_role
+                account = self.accounts.add(name, role, None, self.clock.now())
+                self.record(User(name, role), "user add", name, f"{role}, named by the proxy")
+        except StoreError as exc:
+            log.warning("user %r named by the proxy not signed in: %s", name, exc)
+            return None
+        if account is None or account.disabled:
+            log.warning("the proxy names %r, who is no user here (`watcher user add`)", name)
+            return None
+        return User(account.name, account.role)
 
     def set_session_cookie(self, response: Response, request: Request, token: str) -> None:
         response.set_cookie(
@@ -221,6 +349,7 @@ class Guard:
         if not hosts.allowed(request.headers.get("host"), self.allowed_hosts()):
             response = _wrong_host(request)
         elif request.url.path.startswith(OPEN_PATHS):
+            request.state.user = self.proxy_user(request) or self.signed_in(request)
             response = await call_next(request)
         else:
             attempt = await self._authenticated(request)
@@ -243,13 +372,23 @@ class Guard:
         return response
 
     async def _authenticated(self, request: Request) -> Attempt:
-        if self.password is None or self._session(request) is not None:
-            return Attempt(True)
-        given = _basic_password(request.headers.get("authorization", ""))
-        if given is None:
+        """Who the request is of, on ``request.state.user``: the proxy's user, a
+        session's, or HTTP Basic's; nobody needed when no sign-in is configured."""
+        user = self.proxy_user(request) or self.signed_in(request)
+        if user is not None:
+            request.state.user = user
+            return Attempt(True, user=user)
+        if not self.sign_in_configured():
+            return Attempt(True)  # request.state.user stays unset: the local admin
+        credentials = _basic_credentials(request.headers.get("authorization", ""))
+        if credentials is None:
             return Attempt(False)
         # argon2 takes a good part of a second: off the event loop the service shares
-        return await asyncio.to_thread(self.try_password, _address(request), given)
+        name, given = credentials
+        attempt = await asyncio.to_thread(self.try_password, _address(request), given, name)
+        if attempt.ok:
+            request.state.user = attempt.user
+        return attempt
 
     def _refuse(self, request: Request) -> Response:
         path = request.url.path
@@ -265,15 +404,24 @@ class Guard:
         return response
 
 
-def _basic_password(header: str) -> str | None:
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    """HTTP Basic's user name and password."""
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic" or not encoded:
         return None
     try:
-        _user, _, given = base64.b64decode(encoded, validate=True).decode().partition(":")
+        name, _, given = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return None
-    return given
+    return name, given
+
+
+def _within(address: str, networks: Iterable[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(network) for network in networks)
 
 
 def too_many_message(seconds: int) -> str:
