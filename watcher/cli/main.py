@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from watcher.cli import alerting, checking, exporting, reading, serving
+from watcher.cli import alerting, checking, exporting, reading, serving, users
 from watcher.cli.context import Context
 from watcher.cli.logs import setup_logging
 
@@ -87,6 +87,7 @@ main.add_command(alerting.notify_test)
 main.add_command(alerting.outbox)
 main.add_command(serving.run)
 main.add_command(serving.serve)
+main.add_command(users.user)
 
 
 if __name__ == "__main__":
