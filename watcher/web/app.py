@@ -23,7 +23,7 @@ from watcher.config import Config, Settings
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.store.index import StoreError
 from watcher.store.websec import WebAuthStore
-from watcher.web import admin, api, feeds, pages
+from watcher.web import admin, api, feeds, oidc, pages
 from watcher.web.context import WebContext
 from watcher.web.security import Guard
 
@@ -65,11 +65,13 @@ def create_app(
     templates.env.filters["ago"] = _ago
     app.state.context = context
     app.state.guard = guard
+    app.state.oidc = oidc.OidcClient(clock)
     app.state.templates = templates
     app.middleware("http")(guard.middleware)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(pages.router)
     app.include_router(admin.router)
+    app.include_router(oidc.router)
     app.include_router(api.router)
     app.include_router(feeds.router)
 
