@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 from clock import FakeClock
+from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
 
 from watcher.cli.main import main
 from watcher.store.index import Store
@@ -282,3 +284,95 @@ async def test_a_default_role_makes_users_the_proxy_names(site: Site) -> None:
         ignored = await proxy.get("/api/targets", headers={"Remote-User": "chen"})
         assert ignored.status_code == 401  # not the configured header
     assert site.rows("SELECT name, role, password_hash FROM users") == [("chen", "viewer", None)]
+
+
+# --------------------------------------------------------------------------- OIDC
+
+
+@pytest.fixture
+def provider(site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
+    with running_provider() as provider:
+        monkeypatch.setenv("WATCHER_TEST_OIDC_SECRET", CLIENT_SECRET)
+        site.config.write_text(
+            "settings:\n  oidc:\n"
+            f"    issuer: {provider.issuer}\n"
+            f"    client_id: {CLIENT_ID}\n"
+            "    client_secret: ${WATCHER_TEST_OIDC_SECRET}\n"
+            "    role_claim: groups\n"
+            "    roles: {watcher-analysts: analyst, watcher-admins: admin}\n" + CONFIG,
+            encoding="utf-8",
+        )
+        yield provider
+
+
+async def oidc_sign_in(c: httpx.AsyncClient, next: str = "/") -> httpx.Response:
+    """The browser's part: to the provider (real HTTP) and back with its code."""
+    start = await c.get("/login/oidc", params={"next": next})
+    assert start.status_code == 302, start.text
+    async with httpx.AsyncClient() as browser:
+        back = await browser.get(start.headers["location"])
+    assert back.status_code == 302, back.text
+    return await c.get(back.headers["location"])
+
+
+async def test_oidc_signs_in_with_pkce_and_maps_the_role_claim(
+    site: Site, provider: Provider
+) -> None:
+    provider.claims = {"preferred_username": "chen", "groups": ["staff", "watcher-analysts"]}
+    async with client(site.app()) as c:
+        assert (await c.get("/api/targets")).status_code == 401  # OIDC on: sign in
+        login = (await c.get("/login")).text
+        assert 'href="/login/oidc?next=/"' in login and provider.issuer in login
+        start = await c.get("/login/oidc", params={"next": "/t/miit"})
+        asked = dict(httpx.URL(start.headers["location"]).params)
+        assert asked["code_challenge_method"] == "S256" and asked["nonce"] and asked["state"]
+        async with httpx.AsyncClient() as browser:
+            back = await browser.get(start.headers["location"])
+        done = await c.get(back.headers["location"])
+        assert done.status_code == 200 and 'url=/t/miit"' in done.text
+        page = (await c.get("/t/miit")).text
+        assert "chen (analyst)" in page and "Log out" in page
+        assert provider.token_requests[0]["code_verifier"]  # PKCE: the verifier was sent
+        replay = await c.get(back.headers["location"])  # the same code and state again
+        assert replay.status_code == 400 and "expired or was not started here" in replay.text
+    assert site.rows("SELECT name, role, password_hash FROM users") == [("chen", "analyst", None)]
+    assert ("chen", "sign in") in site.rows("SELECT user_name, action FROM audit")
+
+
+REFUSED_BECAUSE = {"nonce": ("nonce",), "aud": ("aud", "azp")}
+
+
+@pytest.mark.parametrize("tamper", ["nonce", "aud"])
+async def test_oidc_refuses_an_id_token_with_a_wrong_nonce_or_audience(
+    site: Site, provider: Provider, tamper: str
+) -> None:
+    provider.claims = {"preferred_username": "chen", "groups": ["watcher-admins"]}
+    provider.tamper = tamper
+    async with client(site.app()) as c:
+        refused = await oidc_sign_in(c)
+        assert refused.status_code == 401 and "OIDC sign-in refused" in refused.text
+        # a token for another audience: Authlib names `azp`, which it then requires
+        assert any(word in refused.text for word in REFUSED_BECAUSE[tamper]), refused.text
+        assert "set-cookie" not in refused.headers or "watcher_session" not in str(
+            refused.headers.get_list("set-cookie")
+        )
+        assert (await c.get("/api/targets")).status_code == 401
+    assert site.rows("SELECT name FROM users") == []
+
+
+async def test_oidc_without_a_role_is_refused_unless_a_default_role_is_set(
+    site: Site, provider: Provider
+) -> None:
+    provider.claims = {"preferred_username": "sun", "groups": ["staff"]}
+    async with client(site.app()) as c:
+        refused = await oidc_sign_in(c)
+        assert refused.status_code == 403 and "&#39;sun&#39; has no role here" in refused.text
+    site.config.write_text(
+        site.config.read_text().replace(
+            "    role_claim", "    default_role: viewer\n    role_claim"
+        ),
+        encoding="utf-8",
+    )
+    async with client(site.app()) as c:
+        assert (await oidc_sign_in(c)).status_code == 200
+        assert "sun (viewer)" in (await c.get("/")).text

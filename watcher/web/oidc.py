@@ -16,8 +16,8 @@ import re
 import secrets
 import threading
 from datetime import datetime, timedelta
-from typing import Any
 from html import escape
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
