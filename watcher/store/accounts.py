@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -127,14 +128,26 @@ class Accounts:
     # -- the audit --------------------------------------------------------------------
 
     def record_action(
-        self, user: str, action: str, subject: str, detail: str, now: datetime
+        self,
+        user: str | Any,
+        action: str,
+        subject: str,
+        detail: str = "",
+        now: datetime | None = None,
     ) -> None:
-        """Keep that ``user`` did ``action`` to ``subject`` (a target, capture, event or
-        user name) at ``now``; ``detail``: what changed, in words."""
+        """Keep that ``user`` (a name, or anything with a ``name``: the web's ``User``)
+        did ``action`` to ``subject`` (a target, capture, event or user name) at
+        ``now`` (default: the system clock; the web passes its own);
+        ``detail``: what changed, in words."""
+        name = user if isinstance(user, str) else str(user.name)
         with self._transaction() as conn:
             conn.execute(
                 sa.insert(audit).values(
-                    at=now, user_name=user, action=action, subject=subject, detail=detail
+                    at=now or datetime.now(UTC),
+                    user_name=name,
+                    action=action,
+                    subject=subject,
+                    detail=detail,
                 )
             )
 
