@@ -13,6 +13,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -376,3 +377,24 @@ async def test_oidc_without_a_role_is_refused_unless_a_default_role_is_set(
     async with client(site.app()) as c:
         assert (await oidc_sign_in(c)).status_code == 200
         assert "sun (viewer)" in (await c.get("/")).text
+
+
+# --------------------------------------------------------------------------- the audit
+
+
+def test_actions_for_a_subject_are_its_own_newest_first(site: Site) -> None:
+    from watcher.store.websec import WebAuthStore
+    from watcher.web.identity import User
+
+    clock = FakeClock()
+    accounts = WebAuthStore(site.data).accounts
+    accounts.record_action(User("li", "analyst"), "triage", "event:7", "read", clock.now())
+    accounts.record_action("wang", "note", "event:8", "looked at it", clock.now())
+    later = clock.now() + timedelta(minutes=5)
+    accounts.record_action("zhao", "triage", "event:7", "dismissed", later)
+    found = accounts.actions_for("event:7")
+    assert [(a.user, a.action, a.detail, a.at) for a in found] == [
+        ("zhao", "triage", "dismissed", later),
+        ("li", "triage", "read", clock.now()),
+    ]
+    assert [a.subject for a in accounts.recent_actions()] == ["event:7", "event:8", "event:7"]
