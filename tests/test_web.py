@@ -117,7 +117,8 @@ async def test_dashboard_lists_targets_with_fresh_hits_first(client) -> None:
     html = page.text
     order = [html.index(t) for t in ("MIIT 通知公告", "Hostile page", "Broken site")]
     assert order[0] < order[1]  # the target with hits in the last 7 days comes first
-    assert 'class="status s-error"' in html and "HTTP 500" in html
+    # it never worked: said so, not shown as a target that just broke
+    assert 'class="status s-never-ok">never succeeded' in html and "HTTP 500" in html
     assert 'class="hits"' in html
 
 

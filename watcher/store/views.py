@@ -8,7 +8,7 @@ the index newest first, in pages, so its cost follows the page asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -343,21 +343,55 @@ class ListedDocument:
     last_capture_id: str | None
     listed_fields: dict[str, Any] | None = None  # a JSON listing's own fields of the item
     reason: str | None = None  # what was seen when its state last changed
+    parent: str | None = None  # an attachment's notice (its target name)
+    state_since: datetime | None = None  # when it became removed, suspected …
+    evidence_id: str | None = None  # its last good capture: what it said before it went
+    metadata: dict[str, Any] | None = None  # its newest capture's 文号, 发布日期 …
+    edits: int = 0  # captures that changed its text
+    last_edit: tuple[str, str] | None = None  # (previous, changed) capture ids of the last
+    new: bool = False  # first seen in the listing's latest check, and not gone
+
+    @property
+    def document_number(self) -> str:
+        """The 文号 as written, for the listing's table."""
+        md = self.metadata or {}
+        return str(md.get("document_number_raw") or md.get("document_number") or "")
+
+    @property
+    def published(self) -> str:
+        """发布日期 from the notice itself, else the date the listing showed."""
+        md = self.metadata or {}
+        return str(md.get("published_date") or self.listed_date or "")
+
+
+GONE_STATES = ("removed", "suspected", "broken")
 
 
 def listed_documents(store: Store, listing: str, limit: int = 200) -> list[ListedDocument]:
-    """A listing's documents and attachments, newest first."""
+    """A listing's documents and attachments, newest first, each with what its row
+    needs: its notice (attachments), 文号 and 发布日期, edits, and its removal."""
     doc = targets.alias("doc")
     listing_row = targets.alias("listing")
+    parent = targets.alias("parent")
+    newest = captures.alias("newest")
     stats = (
         sa.select(
             captures.c.target_id,
             sa.func.count().label("n"),
             sa.func.sum(captures.c.hit_count).label("hits"),
+            sa.func.sum(sa.case((captures.c.kind == "changed", 1), else_=0)).label("edits"),
         )
         .group_by(captures.c.target_id)
         .subquery()
     )
+    last_edit = (
+        sa.select(captures.c.id)
+        .where(captures.c.target_id == doc.c.id, captures.c.kind == "changed")
+        .order_by(captures.c.fetched_at.desc(), captures.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    edit = captures.alias("edit")
     query = (
         sa.select(
             doc.c.name,
@@ -369,14 +403,25 @@ def listed_documents(store: Store, listing: str, limit: int = 200) -> list[Liste
             documents.c.state,
             documents.c.delisted_at,
             documents.c.reason,
+            documents.c.state_since,
+            documents.c.last_good_capture_id,
             stats.c.n,
             stats.c.hits,
+            stats.c.edits,
             doc.c.last_capture_id,
             documents.c.metadata.label("listed_fields"),
+            parent.c.name.label("parent"),
+            newest.c.metadata.label("capture_metadata"),
+            edit.c.id.label("edit_id"),
+            edit.c.previous_id.label("edit_previous"),
+            listing_row.c.last_checked_at.label("listing_checked_at"),
         )
         .join(doc, doc.c.id == documents.c.target_id)
         .join(listing_row, listing_row.c.id == documents.c.listing_id)
+        .outerjoin(parent, parent.c.id == documents.c.parent_id)
         .outerjoin(stats, stats.c.target_id == documents.c.target_id)
+        .outerjoin(newest, newest.c.id == doc.c.last_capture_id)
+        .outerjoin(edit, edit.c.id == last_edit)
         .where(listing_row.c.name == listing)
         .order_by(documents.c.first_seen_at.desc(), documents.c.position)
         .limit(limit)
@@ -397,9 +442,114 @@ def listed_documents(store: Store, listing: str, limit: int = 200) -> list[Liste
                 r.last_capture_id,
                 r.listed_fields,
                 r.reason,
+                parent=r.parent,
+                state_since=r.state_since,
+                evidence_id=r.last_good_capture_id,
+                metadata=r.capture_metadata,
+                edits=int(r.edits or 0),
+                last_edit=(r.edit_previous, r.edit_id) if r.edit_id and r.edit_previous else None,
+                new=_is_new(r.first_seen_at, r.state, r.delisted_at, r.listing_checked_at),
             )
             for r in conn.execute(query)
         ]
+
+
+def _is_new(
+    first_seen: datetime, state: str, delisted: datetime | None, checked: datetime | None
+) -> bool:
+    """New: first seen by the listing's latest check (its documents are registered
+    after the listing's own fetch), neither a baseline nor gone nor delisted."""
+    if state in (*GONE_STATES, "baseline") or delisted is not None or checked is None:
+        return False
+    return first_seen >= checked
+
+
+def nested(docs: list[ListedDocument]) -> list[tuple[ListedDocument, list[ListedDocument]]]:
+    """Notices with their attachments under them; an attachment whose notice is not
+    among ``docs`` stands alone."""
+    names = {d.name for d in docs}
+    under: dict[str, list[ListedDocument]] = {}
+    for d in docs:
+        if d.kind == "attachment" and d.parent in names:
+            under.setdefault(d.parent or "", []).append(d)
+    return [
+        (d, under.get(d.name, []))
+        for d in docs
+        if not (d.kind == "attachment" and d.parent in names)
+    ]
+
+
+def display_titles(
+    store: Store, names: Iterable[str], configured: Mapping[str, str]
+) -> dict[str, str]:
+    """What a person calls each target: a listed document's title, else the config's
+    title, else its name (``sastind-notices~d8bc0e5e8769`` is nobody's word for it)."""
+    wanted = list(dict.fromkeys(names))
+    found: dict[str, str] = {}
+    if wanted:
+        newest = captures.alias("newest")
+        query = (
+            sa.select(targets.c.name, documents.c.title, newest.c.title.label("page_title"))
+            .join(documents, documents.c.target_id == targets.c.id)
+            .outerjoin(newest, newest.c.id == targets.c.last_capture_id)
+            .where(targets.c.name.in_(wanted))
+        )
+        with store.engine.connect() as conn:
+            for name, title, page_title in conn.execute(query):
+                if (title or page_title or "").strip():
+                    found[name] = (title or page_title).strip()
+    return {n: found.get(n) or configured.get(n) or n for n in wanted}
+
+
+def display_title(store: Store, name: str, configured: Mapping[str, str]) -> str:
+    """One target's display title (see ``display_titles``)."""
+    return display_titles(store, [name], configured)[name]
+
+
+@dataclass(frozen=True, slots=True)
+class FailingRun:
+    """A target's current run of failed checks."""
+
+    since: datetime  # the first failed check of the run
+    checks: int
+    ever_succeeded: bool
+
+
+def failing_runs(store: Store) -> dict[str, FailingRun]:
+    """Per target that fails now: since when, how many checks, and whether any check
+    ever succeeded (a target that never worked is not one that just broke)."""
+    last_ok = (
+        sa.select(checks.c.target_id, sa.func.max(checks.c.checked_at).label("at"))
+        .where(checks.c.status != "error")
+        .group_by(checks.c.target_id)
+        .subquery()
+    )
+    query = (
+        sa.select(
+            targets.c.name,
+            sa.func.min(checks.c.checked_at),
+            sa.func.count(),
+            sa.func.max(last_ok.c.at),
+        )
+        .join(targets, targets.c.id == checks.c.target_id)
+        .outerjoin(last_ok, last_ok.c.target_id == checks.c.target_id)
+        .where(
+            targets.c.consecutive_errors > 0,
+            checks.c.status == "error",
+            sa.or_(last_ok.c.at.is_(None), checks.c.checked_at > last_ok.c.at),
+        )
+        .group_by(targets.c.name)
+    )
+    out = {}
+    with store.engine.connect() as conn:
+        for name, since, count, ok_at in conn.execute(query):
+            since = (
+                checks.c.checked_at.type.process_result_value(since, None)
+                if isinstance(since, str)
+                else since
+            )
+            out[name] = FailingRun(since, int(count), ok_at is not None)
+    return out
 
 
 def document_of(store: Store, name: str) -> tuple[ListedDocument, str] | None:

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from fastapi import FastAPI
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -64,6 +66,7 @@ def create_app(
     app.state.context = context
     app.state.guard = guard
     app.state.templates = templates
+    app.state.clock = clock
     app.middleware("http")(guard.middleware)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(pages.router)
@@ -74,7 +77,25 @@ def create_app(
     async def _store_error(request: Any, exc: StoreError) -> Any:
         return pages.error_page(request, 404 if "no capture" in str(exc) else 503, str(exc))
 
+    @app.exception_handler(RequestValidationError)
+    async def _bad_query(request: Any, exc: RequestValidationError) -> Any:
+        if request.url.path.startswith("/api/"):  # the API keeps FastAPI's JSON
+            return await request_validation_exception_handler(request, exc)
+        return pages.error_page(request, 400, bad_values(exc))
+
     return app
+
+
+def bad_values(exc: RequestValidationError) -> str:
+    """FastAPI's complaint about a page's query, as one sentence a person can act on."""
+    said = []
+    for error in exc.errors():
+        where = error.get("loc", ())
+        name = str(where[-1]) if where else "a value"
+        given = error.get("input")
+        wants = "a whole number" if "int" in str(error.get("type", "")) else error.get("msg", "")
+        said.append(f"{name}={given!s} is not {wants}" if given is not None else f"{name}: {wants}")
+    return "this address has a value the page cannot use: " + "; ".join(said)
 
 
 def configured_hosts(config: Config | None) -> list[str]:
