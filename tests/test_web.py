@@ -145,7 +145,7 @@ async def test_diff_marks_one_changed_character_and_the_hit(client) -> None:
     assert re.search(r'<ins><mark class="hit" data-group="shipbuilding"[^>]*>舶</mark></ins>', html)
     assert 'id="change-1"' in html and 'id="change-2"' in html
     side = (await client.get("/t/miit/diff", params={"view": "side"})).text
-    assert '<table class="diff diff-side">' in side and '<td class="old">' in side
+    assert '<table class="diff diff-side"' in side and '<td class="old">' in side
 
 
 async def test_capture_page_shows_facts_and_the_original_only_sandboxed(client) -> None:

@@ -315,7 +315,7 @@ def to_html_inline(
 ) -> str:
     """One column: removed lines then added lines, characters marked with del/ins;
     ``marks`` highlights keyword hits (by side, ``old`` / ``new``, and line)."""
-    out = ['<div class="diff diff-inline">']
+    out = ['<div class="diff diff-inline" lang="zh-CN">']
     change, in_change = 0, False
     for row in rows(diff, context):
         if row.kind != "change":
@@ -361,7 +361,7 @@ def to_html_side_by_side(
     # the columns are declared: a fixed-layout table takes its widths from the first
     # row, which may be a fold spanning all four
     out = [
-        '<table class="diff diff-side"><colgroup><col class="ln"><col class="old">'
+        '<table class="diff diff-side" lang="zh-CN"><colgroup><col class="ln"><col class="old">'
         '<col class="ln"><col class="new"></colgroup>'
     ]
     change, in_change = 0, False

@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -69,6 +70,11 @@ def create_app(
     app.state.clock = clock
     app.middleware("http")(guard.middleware)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def _favicon() -> FileResponse:  # asked for by browsers whatever the page links
+        return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
+
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(feeds.router)
