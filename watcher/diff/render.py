@@ -466,7 +466,7 @@ def to_html_side_by_side(
             hidden = "".join(_side_equal(r, marks) for r in row.hidden)
             out.append(
                 f'<tr class="fold"><td colspan="4"><details><summary>{row.folded} unchanged'
-                f' lines</summary><table class="diff-side folded">{_SIDE_COLUMNS}{hidden}'
+                f' lines</summary><table class="folded">{_SIDE_COLUMNS}{hidden}'
                 "</table></details></td></tr>"
             )
             continue
