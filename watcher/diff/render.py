@@ -404,7 +404,8 @@ def to_html_inline(
                 f'<div class="line move {_move_class(row)}"{anchor}>{_move_cells(row, marks)}</div>'
             )
         elif row.kind == "fold":
-            hidden = "".join(_inline_equal(r, marks) for r in row.hidden)
+            hidden = "".join(_inline_equal(r, marks) for r in row.hidden[:FOLD_SHOWN])
+            hidden += _more_folded(row, '<div class="line ctx more">{}</div>')
             out.append(
                 f'<details class="fold"><summary>{row.folded} unchanged lines</summary>'
                 f"{hidden}</details>"
@@ -431,6 +432,17 @@ def to_html_inline(
                 )
     out.append("</div>")
     return "\n".join(out)
+
+
+FOLD_SHOWN = 2000  # folded lines a page carries to expand; the capture page has them all
+
+
+def _more_folded(row: Row, template: str) -> str:
+    """Past ``FOLD_SHOWN`` lines a fold says how many more it leaves out."""
+    more = len(row.hidden) - FOLD_SHOWN
+    return (
+        template.format(f"… {more} more unchanged lines: the capture has them") if more > 0 else ""
+    )
 
 
 def _inline_equal(row: Row, marks: Mapping[str, Marks] | None) -> str:
@@ -463,7 +475,8 @@ def to_html_side_by_side(
     for row in rows(diff, context):
         if row.kind == "fold":
             in_change = False
-            hidden = "".join(_side_equal(r, marks) for r in row.hidden)
+            hidden = "".join(_side_equal(r, marks) for r in row.hidden[:FOLD_SHOWN])
+            hidden += _more_folded(row, '<tr class="ctx more"><td colspan="4">{}</td></tr>')
             out.append(
                 f'<tr class="fold"><td colspan="4"><details><summary>{row.folded} unchanged'
                 f' lines</summary><table class="folded">{_SIDE_COLUMNS}{hidden}'
