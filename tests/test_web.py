@@ -211,7 +211,7 @@ async def test_search_lists_a_page_once_with_its_versions(client) -> None:
     assert newest and newest.group(1) in (await client.get("/t/miit")).text
     assert "<mark>Industrial</mark> Internet" in html
     api = (await client.get("/api/search", params={"q": "Industrial"})).json()
-    assert [r["capture"]["target"] for r in api["results"]] == ["miit"]
+    assert [(r["capture"]["target"], r["versions"]) for r in api["results"]] == [("miit", 2)]
 
 
 async def test_search_marks_terms_and_escapes_the_text(client) -> None:

@@ -167,7 +167,10 @@ def search(
     return {
         "query": q,
         "more": more,
-        "results": [{"capture": capture_json(r.capture), "snippets": r.snippets} for r in results],
+        "results": [
+            {"capture": capture_json(r.capture), "snippets": r.snippets, "versions": r.versions}
+            for r in results
+        ],
     }
 
 
