@@ -9,7 +9,7 @@ the index newest first, in pages, so its cost follows the page asked for.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -132,6 +132,7 @@ class HitRow:
     term: str
     where: str
     count: int
+    spans: str = ""  # "start:length,…" in the capture's text (the previous one's if removed)
 
 
 def hit_rows(
@@ -152,6 +153,7 @@ def hit_rows(
             hits.c.term,
             hits.c.where,
             hits.c.count,
+            hits.c.spans,
         )
         .join(captures, captures.c.id == hits.c.capture_id)
         .join(targets, targets.c.id == captures.c.target_id)
@@ -164,7 +166,7 @@ def hit_rows(
     if target:
         query = query.where(targets.c.name == target)
     with store.engine.connect() as conn:
-        return [HitRow(*r) for r in conn.execute(query)]
+        return [HitRow(*r[:-1], spans=r[-1] or "") for r in conn.execute(query)]
 
 
 def added_terms(store: Store, capture_ids: list[str]) -> dict[str, list[tuple[str, int]]]:
@@ -213,8 +215,20 @@ def changes_with_hits(store: Store, group: str, limit: int = 50) -> list[Capture
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    capture: CaptureRow
+    capture: CaptureRow  # the newest capture of the newest matching text
     snippets: list[str]
+    versions: int = 1  # distinct matching texts of this target that were read
+    versions_exact: bool = True  # False: the search stopped before reading them all
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """What a search is narrowed to: one target, a kind of target, a time range."""
+
+    target: str | None = None
+    kind: str | None = None  # page | document | attachment (``targets.kind``)
+    since: datetime | None = None  # captures fetched at or after
+    until: datetime | None = None  # ... and before
 
 
 Confirm = Callable[[str], list[str] | None]  # a text's snippets if it matches, else None
@@ -227,32 +241,50 @@ def search(
     limit: int = 20,
     offset: int = 0,
     budget: int = 400,
+    narrow: SearchFilter | None = None,
 ) -> tuple[list[SearchResult], bool]:
-    """Texts holding every term of ``query``, newest text first (search_texts ids
-    grow as texts are first stored), each shown with its newest capture and snippets.
+    """One result per target (a page, a listing's document or attachment) holding
+    every term of ``query``: its newest matching text first (search_texts ids grow
+    as texts are first stored), with its newest capture, snippets and how many
+    versions matched; the same page is not listed once per capture.
 
     The index is read 100 texts at a time, newest first, so the cost follows the
     page asked for, not the number of matching texts. Candidates (all tokens present)
     are confirmed on the stored text by ``confirm`` (the keyword matcher, which sits
     above the store); ``budget`` caps the texts read for one page.
     """
-    found: list[SearchResult] = []
+    groups: dict[str, SearchResult] = {}
     seen_texts: set[tuple[str, str]] = set()
-    skipped = read = 0
+    read = 0
     before = 2**62
+    wanted = offset + limit + 1  # one more than the page: is there a next page?
+    first, *others = [b.tokens for b in query.branches]
+    base = capture_query().join(search_texts, search_texts.c.text_sha256 == captures.c.text_sha256)
+    if narrow and narrow.target:
+        base = base.where(targets.c.name == narrow.target)
+    if narrow and narrow.kind:
+        base = base.where(targets.c.kind == narrow.kind)
+    if narrow and narrow.since:
+        base = base.where(captures.c.fetched_at >= narrow.since)
+    if narrow and narrow.until:
+        base = base.where(captures.c.fetched_at < narrow.until)
+
+    def page(stopped: bool) -> tuple[list[SearchResult], bool]:
+        results = list(groups.values())
+        if stopped:
+            results = [replace(r, versions_exact=False) for r in results]
+        return results[offset : offset + limit], len(results) > offset + limit or stopped
+
     while True:
         with store.engine.connect() as conn:
-            text_ids = sqlite.texts_matching(conn, query.tokens, before, 100)
+            text_ids = sqlite.texts_matching(conn, first, before, 100, *others)
             if not text_ids:
-                return found, False
+                return page(False)
             before = text_ids[-1]
             chunk = [
                 to_capture(r)
                 for r in conn.execute(
-                    capture_query()
-                    .join(search_texts, search_texts.c.text_sha256 == captures.c.text_sha256)
-                    .where(search_texts.c.id.in_(text_ids))
-                    .order_by(
+                    base.where(search_texts.c.id.in_(text_ids)).order_by(
                         search_texts.c.id.desc(), captures.c.fetched_at.desc(), captures.c.id.desc()
                     )
                 )
@@ -261,9 +293,11 @@ def search(
             key = (capture.target, capture.text_sha256)
             if key in seen_texts:
                 continue  # an older capture of the same text: its newest one is shown
+            if len(groups) >= wanted and capture.target not in groups:
+                return page(True)
             seen_texts.add(key)
             if read >= budget:
-                return found, True
+                return page(True)
             read += 1
             try:
                 text = store.text(capture)
@@ -272,12 +306,11 @@ def search(
             snippets = confirm(text)
             if snippets is None:
                 continue  # tokens all there, but not the words or phrases themselves
-            if skipped < offset:
-                skipped += 1
-                continue
-            if len(found) == limit:
-                return found, True
-            found.append(SearchResult(capture, snippets))
+            found = groups.get(capture.target)
+            if found is None:
+                groups[capture.target] = SearchResult(capture, snippets)
+            else:
+                groups[capture.target] = replace(found, versions=found.versions + 1)
 
 
 @dataclass(frozen=True, slots=True)

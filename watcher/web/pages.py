@@ -5,19 +5,21 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from markupsafe import Markup, escape
 
 from watcher.alerts.compose import METADATA_LABELS
 from watcher.config import Config, Target
 from watcher.core.models import Hit
+from watcher.core.text import snippet
 from watcher.diff.ops import diff_texts
-from watcher.diff.render import line_marks, to_html_inline, to_html_side_by_side
-from watcher.keywords import KeywordMatcher, all_terms_in, find_hits
+from watcher.diff.render import line_marks, small_edits, to_html_inline, to_html_side_by_side
+from watcher.keywords import KeywordMatcher, any_branch_in, find_hits
 from watcher.store import space, views
 from watcher.store.blobs import BlobError
 from watcher.store.index import CaptureRow, StoreError
@@ -29,6 +31,8 @@ from watcher.web.security import ARCHIVE_CSP, SESSION_COOKIE, Guard, safe_next, 
 router = APIRouter(include_in_schema=False)
 
 PER_PAGE = 50
+PICKER_CAPTURES = 200  # the newest captures the diff page's from / to pickers offer
+SMALL_EDITS = 10  # small edits listed at the top of a diff
 DIFF_BUDGET = 5.0  # seconds for a diff shown in the UI
 SORTS = {
     "target": lambda r: r.name,
@@ -374,9 +378,19 @@ def diff_page(request: Request, name: str, view: str = "inline", lines: int = 3)
         else to_html_inline(diff, context_lines, marks)
     )
     changes = body.count('id="change-')
+    edits, edit_count = small_edits(diff, SMALL_EDITS)
+    choices = context.store.history(name, PICKER_CAPTURES)
+    for chosen in (old, new):  # an older capture named in the URL stays choosable
+        if all(c.id != chosen.id for c in choices):
+            choices.append(chosen)
+    original = new.final_url or new.url
     return render(
         request,
         "diff.html",
+        edits=edits,
+        edit_count=edit_count,
+        choices=choices,
+        original=original if original.startswith(("http://", "https://")) else None,
         title=f"{views.display_title(context.store, name, _configured_titles(config))}: diff"
         " — watcher",
         name=name,
@@ -520,13 +534,15 @@ def hits_page(
     groups = sorted(config.keywords) if config else []
     names = context.store.target_names()
     titles = _titles(context, [*names, *(r.target for r in rows)])
+    rows = rows[:PER_PAGE]
     return render(
         request,
         "hits.html",
         title="Keyword hits — watcher",
         titles=titles,
         target_options=sorted((titles[n], n) for n in names),
-        rows=rows[:PER_PAGE],
+        rows=rows,
+        snippets=_hit_snippets(context, rows),
         more=len(rows) > PER_PAGE,
         page=page,
         group=group,
@@ -536,19 +552,99 @@ def hits_page(
     )
 
 
+def _hit_snippets(context: WebContext, rows: list[views.HitRow]) -> list[Markup | None]:
+    """Each hit's first occurrence with the text around it, the term marked: cut from
+    the stored text (the previous capture's for a removed term), read once per page."""
+    texts: dict[str, str | None] = {}
+    out: list[Markup | None] = []
+    for row in rows:
+        capture_id = row.previous_id if row.where == "removed" else row.capture_id
+        first = row.spans.split(",")[0].split(":") if row.spans else []
+        if not capture_id or len(first) != 2 or not all(p.isdigit() for p in first):
+            out.append(None)
+            continue
+        if capture_id not in texts:
+            try:
+                texts[capture_id] = _text(context, context.store.capture(capture_id))
+            except (DamagedEvidence, StoreError, LookupError):
+                texts[capture_id] = None
+        text = texts[capture_id]
+        start, length = int(first[0]), int(first[1])
+        if text is None or start + length > len(text):
+            out.append(None)
+            continue
+        out.append(_marked(snippet(text, start, start + length), [row.term]))
+    return out
+
+
+def _marked(text: str, terms: list[str] | tuple[str, ...]) -> Markup:
+    """``text`` escaped, with every occurrence of the terms (matched as keywords are:
+    case, width, traditional forms) in ``<mark>``."""
+    spans = sorted(
+        (o.start, o.end)
+        for o in KeywordMatcher({str(i): [t] for i, t in enumerate(terms)}).occurrences(text)
+    )
+    out, at = [], 0
+    for start, end in spans:
+        if start < at:
+            continue
+        out.append(escape(text[at:start]))
+        out.append(Markup("<mark>%s</mark>") % text[start:end])
+        at = end
+    out.append(escape(text[at:]))
+    return Markup("").join(out)
+
+
+SEARCH_KINDS = {"pages": "page", "documents": "document", "attachments": "attachment"}
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
 @router.get("/search", response_class=HTMLResponse)
-def search_page(request: Request, q: str = "", page: int = 1) -> HTMLResponse:
+def search_page(
+    request: Request,
+    q: str = "",
+    page: int = 1,
+    target: str = "",
+    kind: str = "",
+    since: str = "",
+    until: str = "",
+) -> HTMLResponse:
+    """One result per page or document, its terms marked; narrowed by target, kind and
+    days (``since``, ``until``: inclusive, UTC); says how the query was read."""
     context = context_of(request)
     page = max(page, 1)
     results: list[views.SearchResult] = []
+    marked: list[list[Markup]] = []
     more = False
     problem = None
+    query = None
+    first, last = _day(since), _day(until)
+    narrow = views.SearchFilter(
+        target=target or None,
+        kind=SEARCH_KINDS.get(kind),
+        since=datetime.combine(first, datetime.min.time(), UTC) if first else None,
+        until=datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC)
+        if last
+        else None,
+    )
     if q.strip():
         try:
             query = parse_query(q)
             results, more = views.search(
-                context.store, query, all_terms_in(query.terms), 20, (page - 1) * 20
+                context.store,
+                query,
+                any_branch_in([b.terms for b in query.branches]),
+                20,
+                (page - 1) * 20,
+                narrow=narrow,
             )
+            marked = [[_marked(s, query.terms) for s in r.snippets] for r in results]
         except QueryError as exc:
             problem = str(exc)
     titles = _titles(context, [r.capture.target for r in results])
@@ -559,6 +655,7 @@ def search_page(request: Request, q: str = "", page: int = 1) -> HTMLResponse:
         for r in results
     ]
     waiting = views.unindexed_count(context.store) if q.strip() else 0
+    filters = {"target": target, "kind": kind, "since": since, "until": until}
     return render(
         request,
         "search.html",
@@ -566,10 +663,16 @@ def search_page(request: Request, q: str = "", page: int = 1) -> HTMLResponse:
         waiting=waiting,
         title=f"{q} — search — watcher" if q else "Search — watcher",
         q=q,
-        results=results,
+        query=query,
+        results=list(zip(results, marked, strict=True)),
         more=more,
         page=page,
         problem=problem,
+        filters=filters,
+        narrowed=any(filters.values()),
+        paging=urlencode({k: v for k, v in filters.items() if v}),
+        targets=context.store.target_names(),
+        kinds=list(SEARCH_KINDS),
     )
 
 
