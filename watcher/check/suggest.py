@@ -30,7 +30,7 @@ from watcher.diff.rules import (
 from watcher.store.blobs import BlobError
 from watcher.store.index import CaptureRow, Store, StoreError
 
-__all__ = ["HISTORY", "Suggestions", "replace_exclude", "suggest_rules"]
+__all__ = ["HISTORY", "Suggestions", "replace_exclude", "suggest_rules", "suggestions_json"]
 
 HISTORY = 200  # captures replayed: a year of daily changes, seconds of work
 _MAX_EXCLUDES = 3  # selectors tried (each re-reads every capture's bytes)
@@ -195,3 +195,28 @@ def _reread(
             except (ExtractionProblem, OverBudget, ValueError):
                 cache[key] = stored
     return cache[key]
+
+
+def suggestions_json(found: Suggestions) -> dict[str, object]:
+    """The suggestions as the API and ``suggest-ignore --json`` give them."""
+    return {
+        "target": found.target,
+        "capture_id": found.capture_id,
+        "previous_id": found.previous_id,
+        "changes": found.changes,
+        "rules": [
+            {
+                "kind": s.rule.kind,
+                "patterns": list(s.rule.patterns),
+                "silenced": len(s.silenced),
+                "left": s.left,
+                "of": s.total,
+                "silences_this_change": s.focus_silenced,
+                "silenced_captures": list(s.silenced),
+                "flags": list(s.flags),
+                "safe": not s.flags,
+                "yaml": s.yaml,
+            }
+            for s in found.rules
+        ],
+    }
