@@ -96,7 +96,7 @@ def suggest_rules(
             assess(rule, changes, rewritten, focus=focus.id, ignore=ignore, exclude=exclude)
         )
 
-    html = {r.id: _html(store, r) for r in {previous, focus}}
+    html = {r.id: _html(store, r) for r in (previous, focus)}
     if html[previous.id] is not None and html[focus.id] is not None:
         selectors = [
             s for s in changed_selectors(html[previous.id], html[focus.id]) if s not in exclude
