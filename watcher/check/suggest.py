@@ -102,9 +102,11 @@ def suggest_rules(
             s for s in changed_selectors(html[previous.id], html[focus.id]) if s not in exclude
         ]
         reread: dict[tuple[str, tuple[str, ...]], str] = {}
-        for selector in selectors[:_MAX_EXCLUDES]:
-            rule = Rule("exclude", (selector,))
-            page_target = replace_exclude(target, (*exclude, selector))
+        chosen = selectors[:_MAX_EXCLUDES]
+        groups = [(s,) for s in chosen] + ([tuple(chosen)] if len(chosen) > 1 else [])
+        for group in groups:  # each element alone, and all of them together
+            rule = Rule("exclude", group)
+            page_target = replace_exclude(target, (*exclude, *group))
             rewritten = [
                 (
                     _reread(store, old, page_target, texts[old.id], reread, regex_timeout),

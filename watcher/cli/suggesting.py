@@ -66,7 +66,7 @@ def _print(ctx: Context, found: object) -> None:
         return
     table = Table(show_lines=False)
     for column in ("#", "rule", "kind", "silenced", "flags"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for n, s in enumerate(found.rules, 1):
         silenced = f"{len(s.silenced)} of {s.total}" + (
             "" if s.focus_silenced else " (not this one)"
