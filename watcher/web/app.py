@@ -25,7 +25,7 @@ from watcher.config import Config
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.store.index import StoreError
 from watcher.store.websec import WebAuthStore
-from watcher.web import api, feeds, pages
+from watcher.web import api, feeds, pages, rules_api
 from watcher.web.context import WebContext
 from watcher.web.security import Guard
 
@@ -77,6 +77,7 @@ def create_app(
 
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(rules_api.router)
     app.include_router(feeds.router)
 
     @app.exception_handler(StoreError)
