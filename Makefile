@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LOWEST := .venv-lowest
 
-.PHONY: run check test test-lowest lint format bench clean
+.PHONY: run check test test-lowest lint format bench clean axe
 
 $(BIN)/watcher: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,14 +19,25 @@ run: $(BIN)/watcher
 check: $(BIN)/watcher
 	$(BIN)/watcher check
 
-test: $(BIN)/watcher
+test: $(BIN)/watcher axe
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
+# axe-core for tests/test_a11y.py, at the version tests/a11y/package.json pins; without npm
+# that test is skipped, saying so (.ci/run installs npm)
+AXE := tests/a11y/node_modules/axe-core/axe.min.js
+axe:
+	@if command -v npm >/dev/null; then $(MAKE) -s --no-print-directory $(AXE); \
+	else echo "no npm: tests/test_a11y.py will be skipped (apt-get install npm)"; fi
+
+$(AXE): tests/a11y/package.json
+	cd tests/a11y && npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error
+	touch $@
+
 # The suite against the lowest versions pyproject.toml allows (uv's lowest-direct), so that
 # its lower bounds stay true; built afresh, since uv keeps what an old venv already has.
-test-lowest: $(LOWEST)/bin/watcher
+test-lowest: $(LOWEST)/bin/watcher axe
 	$(LOWEST)/bin/pytest
 
 $(LOWEST)/bin/watcher: pyproject.toml | $(BIN)/watcher

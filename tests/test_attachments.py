@@ -14,7 +14,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -1004,3 +1004,35 @@ def test_a_right_aligned_signature_is_not_glued_to_the_last_article() -> None:
     assert lines[0].startswith(
         "第一条 为规范船舶工业标准化工作"
     )  # wrapped lines still joined; the page's space kept
+
+
+def test_a_files_reading_time_is_its_targets_timeout_when_that_is_shorter() -> None:
+    """An attachment's 20 s reading budget must not outlast the target's own timeout:
+    a target given 5 s is over in about 5 s, whatever its file holds."""
+    from watcher.analysis.analyse import Page, analyse
+    from watcher.check.options import page_of
+    from watcher.config import parse_config_text
+    from watcher.core.models import FetchResult
+    from watcher.keywords import KeywordMatcher
+
+    body = handmade_docx(paragraphs_xml([f"第{n}段" for n in range(20_000)]))
+    config = parse_config_text(
+        "targets:\n  - {name: quick, url: 'http://127.0.0.1/a.docx', timeout: 5s}\n"
+        "  - {name: slow, url: 'http://127.0.0.1/b.docx', timeout: 90s}\n",
+        "targets.yaml",
+    )
+    quick, slow = config.targets
+    fetched = FetchResult(
+        url=quick.url,
+        final_url=quick.url,
+        status_code=200,
+        headers=[],
+        body=body,
+        fetched_at=datetime.now(UTC),
+        duration=0.1,
+    )
+    assert page_of(quick, fetched, None).file_timeout == 5.0
+    assert page_of(slow, fetched, None).file_timeout == 20.0  # the file budget itself
+    page = Page(body=body, content_type=None, final_url=quick.url, file_timeout=1e-9)
+    result, _ = analyse(page, None, KeywordMatcher({}))
+    assert any("time budget spent" in str(w["message"]) for w in result.warnings)

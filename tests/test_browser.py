@@ -483,6 +483,127 @@ def test_side_by_side_gives_the_text_the_width(page: Page, base: str, site: Site
     assert text["width"] > 0.4 * table["width"], f"a text column is {text['width']}px wide"
 
 
+WIDE = {"width": 1366, "height": 800}
+
+
+def widths(page: Page, row: str) -> tuple[float, float]:
+    """A side-by-side row's first line-number cell and its new text cell."""
+    numbers = page.locator(f"{row} td.ln").first.bounding_box()
+    text = page.locator(f"{row} td.new").bounding_box()
+    assert numbers and text
+    return numbers["width"], text["width"]
+
+
+def test_side_by_side_when_the_first_row_is_a_fold(page: Page, base: str, site: Site) -> None:
+    """A fold spanning all four columns first must not make them 25 % each; on a phone
+    the table falls back to one text column."""
+    old, new = site.capture("miit-notices", 0), site.capture("miit-notices", 1)
+    page.set_viewport_size(WIDE)
+    page.goto(f"{base}/t/miit-notices/diff?from={old}&to={new}&view=side&lines=1")
+    expect(page.locator("table.diff-side > tbody > tr").first).to_have_class("fold")
+    table = page.locator("table.diff-side").bounding_box()
+    numbers, text = widths(page, "table.diff-side tr#change-1")
+    assert table
+    assert numbers < 70, f"a line-number column is {numbers}px wide at 1366 px"
+    assert text > 0.42 * table["width"], f"a text column is {text}px of {table['width']}"
+
+    page.set_viewport_size(PHONE)
+    page.reload()
+    expect(page.locator("table.diff-side td.ln").first).to_be_hidden()
+    box = page.locator("table.diff-side tr#change-1 td.new").bounding_box()
+    assert box
+    text, viewport = box["width"], PHONE["width"]
+    assert text >= 0.8 * viewport, f"the text is {text}px of {viewport} on a phone"
+    old_box = page.locator("table.diff-side tr#change-1 td.old").bounding_box()
+    new_box = page.locator("table.diff-side tr#change-1 td.new").bounding_box()
+    assert old_box and new_box and new_box["y"] >= old_box["y"] + old_box["height"] - 1  # stacked
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport + 1
+    page.set_viewport_size(DESKTOP)
+
+
+def luminance(css: str) -> float:
+    r, g, b = (int(v) / 255 for v in re.findall(r"\d+", css)[:3])
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def test_a_changed_character_stands_out_and_small_edits_are_listed(
+    page: Page, base: str, site: Site, shots: Path
+) -> None:
+    old, new = site.capture("miit-notices", 1), site.capture("miit-notices", 2)
+    page.set_viewport_size(WIDE)
+    page.goto(f"{base}/t/miit-notices/diff?from={old}&to={new}")
+    inserted = page.locator(".diff-inline .line.ins ins")
+    expect(inserted).to_have_text(["（2024年3月5日更新）"])
+    expect(inserted).to_be_visible()
+    style = inserted.evaluate(
+        "e => { const s = getComputedStyle(e), l = getComputedStyle(e.parentElement);"
+        " return [s.color, s.backgroundColor, l.backgroundColor, s.fontWeight,"
+        " s.textDecorationLine]; }"
+    )
+    color, background, line, weight, decoration = style
+    lighter, darker = sorted((luminance(color), luminance(background)), reverse=True)
+    assert (lighter + 0.05) / (darker + 0.05) >= 4.5, style  # readable
+    assert abs(luminance(background) - luminance(line)) > 0.3, style  # not a faint shade
+    assert int(weight) >= 700 and "underline" in decoration, style
+    # the summary at the top names the edit and jumps to it
+    summary = page.locator(".small-edits li a")
+    expect(summary).to_have_count(1)
+    expect(summary).to_contain_text("+（2024年3月5日更新） in paragraph")
+    shoot(page, shots, "diff-small-edit")
+
+    first, second = site.capture("miit-notices", 0), site.capture("miit-notices", 1)
+    page.set_viewport_size({"width": 1366, "height": 400})
+    page.goto(f"{base}/t/miit-notices/diff?from={first}&to={second}&lines=0")
+    summary = page.locator(".small-edits li a")
+    expect(summary).to_have_count(1)  # 只→舶; the added paragraph is no small edit
+    expect(summary.locator(".edit-label")).to_have_text("只→舶")
+    summary.click()
+    expect(page).to_have_url(re.compile(r"#edit-\d+$"))
+    anchor = page.url.rsplit("#", 1)[1]
+    line = page.locator(f".line.ins:has(#{anchor})")
+    expect(line.locator("ins")).to_have_text(["舶"])
+    expect(line).to_be_in_viewport()
+    page.set_viewport_size(DESKTOP)
+
+
+def test_folds_expand_without_script(browser: Browser, base: str, site: Site) -> None:
+    context = browser.new_context(viewport=WIDE, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        old, new = site.capture("miit-notices", 0), site.capture("miit-notices", 1)
+        for view, line in (("inline", ".line.ctx"), ("side", "tr.ctx td.new")):
+            page.goto(f"{base}/t/miit-notices/diff?from={old}&to={new}&view={view}")
+            hidden = page.locator(line).filter(has_text="（二）提升建造质量")  # between the changes
+            fold = page.locator("details.fold, tr.fold details").filter(has=hidden)
+            expect(fold).to_have_count(1)
+            expect(fold.locator("summary")).to_contain_text("unchanged lines")
+            expect(hidden).to_be_hidden()
+            fold.locator("summary").click()
+            expect(hidden).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_pickers_choose_the_versions_and_the_original_is_linked(
+    page: Page, base: str, site: Site
+) -> None:
+    ids = site.ids["miit-notices"]
+    page.goto(f"{base}/t/miit-notices/diff?view=side")  # the newest two by default
+    expect(page.get_by_label("From version")).to_have_value(ids[1])
+    expect(page.get_by_label("To version")).to_have_value(ids[2])
+    expect(page.get_by_label("From version").locator("option")).to_have_count(3)
+    page.get_by_label("From version").select_option(ids[0])
+    page.get_by_role("button", name="Compare").click()
+    expect(page).to_have_url(re.compile(r"/t/miit-notices/diff\?"))
+    assert query_of(page.url) == {"from": ids[0], "to": ids[2], "view": "side"}
+    expect(page.locator("table.diff-side td.old del").first).to_have_text("只")
+    original = page.locator("p.meta a.original")
+    href = original.get_attribute("href")
+    assert href and re.fullmatch(r"http://127\.0\.0\.1:\d+/miit", href), href
+    expect(original).to_have_attribute("rel", re.compile("noopener"))
+
+
 # -- 4. search ------------------------------------------------------------------------------
 
 
@@ -499,9 +620,11 @@ def test_search_from_the_header(page: Page, base: str, site: Site, shots: Path) 
     expect(page.locator("header input[name=q]")).to_have_value("船舶")
     results = page.locator("ol.results > li")
     miit = results.filter(has=page.locator("a[href='/t/miit-notices']"))
-    expect(miit).to_have_count(2)  # the second and third captures, newest first
-    expect(miit.first.locator(".snippet").first).to_contain_text("船舶")
-    expect(miit.first.locator("a.result-title")).to_have_attribute(
+    expect(miit).to_have_count(1)  # once, with its versions: the second and third captures
+    expect(miit.locator(".versions")).to_have_text("2 versions")
+    expect(miit.locator(".snippet mark").first).to_have_text("船舶")
+    expect(miit.locator(".snippet mark").first).to_be_visible()
+    expect(miit.locator("a.result-title")).to_have_attribute(
         "href", f"/c/{site.capture('miit-notices', 2)}"
     )
     expect(results.filter(has=page.locator("a[href='/t/county-notices']"))).to_have_count(0)
@@ -532,8 +655,13 @@ def test_hit_links_to_its_diff(page: Page, base: str, site: Site, shots: Path) -
     rows = page.locator("table.hits-table tbody tr")
     expect(rows.first).to_be_visible()
     shoot(page, shots, "hits")
-    hit = rows.filter(has_text="miit-notices").filter(has_text="船舶").first
+    # the row names the target by its title; its internal name is the link's tooltip
+    hit = rows.filter(has=page.locator('a[title="miit-notices"]')).filter(has_text="船舶").first
     expect(hit.locator(".group")).to_have_text("shipbuilding")
+    # the hit in its context, the term marked
+    expect(hit.locator(".hit-snippet")).to_contain_text("为推动内河船舶标准化")
+    expect(hit.locator(".hit-snippet mark")).to_have_text("船舶")
+    expect(hit.locator(".hit-snippet mark")).to_be_visible()
     hit.get_by_role("link", name="diff").click()
     old, new = site.capture("miit-notices", 0), site.capture("miit-notices", 1)
     expect(page).to_have_url(re.compile(r"/t/miit-notices/diff\?"))
@@ -608,8 +736,10 @@ def test_hostile_page_runs_no_script(watched: Watched, base: str, site: Site) ->
 
     page.goto(f"{base}/search?q=alert")
     results = page.locator("ol.results > li")
-    expect(results).to_have_count(2)  # both captures of the page
-    expect(results.locator(".result-title")).to_have_text([PWN_TITLE, PWN_TITLE])
+    expect(results).to_have_count(1)  # the page once, with both its captures' texts
+    expect(results.locator(".versions")).to_have_text("2 versions")
+    expect(results.locator(".result-title")).to_have_text([PWN_TITLE])
+    expect(results.locator(".snippet mark").first).to_have_text("alert")
     # the title line comes first in the text, then the body: both shown as text
     expect(results.first.locator(".snippet").first).to_contain_text("onerror=alert(4)")
     expect(results.first.locator(".snippet")).to_contain_text([PWN_TEXT])

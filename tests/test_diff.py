@@ -85,7 +85,38 @@ def test_side_by_side_aligns_changed_lines() -> None:
     d = diff_texts("同\n旧行", "同\n新行")
     html = render.to_html_side_by_side(d)
     assert '<td class="old"><del>旧</del>行</td>' in html
-    assert '<td class="new"><ins>新</ins>行</td>' in html
+    assert (
+        '<td class="new"><span class="edit-anchor" id="edit-2"></span><ins>新</ins>行</td>' in html
+    )
+
+
+def test_small_edits_are_listed_with_anchors_and_rewrites_are_not() -> None:
+    old = "\n".join(["标题", "各单位：请于本月底前提出意见。", "旧的一段", "联系人：张三"])
+    new = "\n".join(
+        ["标题", "各单位：请于本月底前交出意见。", "完全不同的新段落内容", "联系人：张三"]
+    )
+    d = diff_texts(old, new)
+    edits, total = render.small_edits(d)
+    assert [(e.label, e.line, e.anchor) for e in edits] == [("提→交", 2, "edit-2")]
+    assert total == 1
+    for html in (render.to_html_inline(d), render.to_html_side_by_side(d)):
+        assert html.count('id="edit-2"') == 1 and "edit-3" not in html
+        assert "<del>提</del>" in html and "<ins>交</ins>" in html  # marked hard: no class
+        assert '<ins class="whole">' in html  # the rewritten line: shaded, not shouted
+    many, total = render.small_edits(diff_texts("甲乙\n" * 30, "甲丙\n" * 30), limit=10)
+    assert len(many) == 10 and total == 30
+
+
+def test_folds_carry_their_lines_escaped_to_expand() -> None:
+    lines = [f"第{i}行 <img src=x onerror=alert({i})>" for i in range(12)]
+    d = diff_texts("\n".join([*lines, "旧"]), "\n".join([*lines, "新"]))
+    inline = render.to_html_inline(d, context=2)
+    assert '<details class="fold"><summary>10 unchanged lines</summary>' in inline
+    assert "<img" not in inline and "第0行 &lt;img src=x onerror=alert(0)&gt;" in inline
+    side = render.to_html_side_by_side(d, context=2)
+    assert "<details><summary>10 unchanged lines</summary>" in side
+    assert '<td class="ln">10</td><td class="old">第9行 &lt;img' in side and "<img" not in side
+    assert "@@ 10 unchanged lines @@" in render.to_text(d, context=2)
 
 
 def test_json_renderer_has_counts_and_change_ops() -> None:

@@ -351,3 +351,18 @@ def all_terms_in(terms: Sequence[str]) -> Callable[[str], list[str] | None]:
         return [h.snippet for h in found[:3]]
 
     return confirm
+
+
+def any_branch_in(branches: Sequence[Sequence[str]]) -> Callable[[str], list[str] | None]:
+    """A search with ``OR``: the snippets of the first alternative whose terms are
+    all in the text, else None."""
+    confirms = [all_terms_in(terms) for terms in branches]
+
+    def confirm(text: str) -> list[str] | None:
+        for one in confirms:
+            found = one(text)
+            if found is not None:
+                return found
+        return None
+
+    return confirm

@@ -30,6 +30,7 @@ from watcher.core import heap
 from watcher.core.budget import (
     DEFAULT_MAX_ELEMENTS,
     DEFAULT_REGEX_TIMEOUT,
+    FILE_TEXT_SECONDS,
     OverBudget,
     PatternTimeout,
     count_elements,
@@ -68,6 +69,8 @@ class Page:
     diff_timeout: float = 2.0
     regex_timeout: float = DEFAULT_REGEX_TIMEOUT  # one ignore or keyword pattern on the text
     max_elements: int = DEFAULT_MAX_ELEMENTS  # tags the page may have: its memory budget
+    # seconds a file's text may take to read: no longer than the target's own timeout
+    file_timeout: float = FILE_TEXT_SECONDS
     excerpt_limit: int = 1500  # changed characters kept for the alert message
     document: bool = False  # a listing's document: its attachment links
     previous_last_modified: str | None = None  # the notice's last metadata time, if any
@@ -444,7 +447,9 @@ def _binary_document(
     from watcher.analysis.filelinks import file_name_of
 
     name = file_name_of(page.content_disposition)
-    found = extract_attachment_text(page.body, mime or None, page.final_url, file_name=name)
+    found = extract_attachment_text(
+        page.body, mime or None, page.final_url, file_name=name, timeout=page.file_timeout
+    )
     kind = found.kind if found.kind != "other" else mime or "binary file"
     if found.extracted and found.text:
         line = f"[{kind}]"

@@ -78,6 +78,7 @@ from watcher.analysis.filelinks import (
     extension_of,
     is_attachment_url,
 )
+from watcher.core.budget import FILE_TEXT_SECONDS
 from watcher.core.text import CJK
 
 __all__ = [
@@ -248,7 +249,7 @@ def extract_attachment_text(
     *,
     file_name: str | None = None,
     max_pages: int = 200,
-    timeout: float = 20.0,
+    timeout: float = FILE_TEXT_SECONDS,
 ) -> AttachmentText:
     """The normalised text of an attachment, never raising on a bad file.
 

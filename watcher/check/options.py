@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from watcher.analysis.analyse import Page
 from watcher.config import BrowserSettings as ConfigBrowserSettings
 from watcher.config import Target
-from watcher.core.budget import DEFAULT_REGEX_TIMEOUT
+from watcher.core.budget import DEFAULT_REGEX_TIMEOUT, FILE_TEXT_SECONDS
 from watcher.core.models import FetchResult
 from watcher.fetch.addresses import Reach
 from watcher.fetch.client import FetchOptions
@@ -98,6 +98,7 @@ def page_of(
         diff_timeout=diff_timeout,
         regex_timeout=regex_timeout,
         max_elements=target.max_elements,
+        file_timeout=min(FILE_TEXT_SECONDS, target.timeout),
         excerpt_limit=excerpt_limit,
         content_disposition=fetched.header("content-disposition"),
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from watcher.cli import alerting, checking, exporting, reading, serving, users
+from watcher.cli import alerting, checking, exporting, reading, serving, suggesting, users
 from watcher.cli.context import Context
 from watcher.cli.logs import setup_logging
 
@@ -81,6 +81,7 @@ main.add_command(reading.history)
 main.add_command(reading.diff)
 main.add_command(reading.show)
 main.add_command(reading.verify)
+main.add_command(suggesting.suggest_ignore)
 main.add_command(exporting.export_command)
 main.add_command(exporting.reindex)
 main.add_command(alerting.notify_test)

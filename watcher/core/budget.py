@@ -19,6 +19,7 @@ import regex
 
 DEFAULT_MAX_ELEMENTS = 200_000  # about 60 MB of tree; a big real notice has 20,000
 DEFAULT_REGEX_TIMEOUT = 1.0  # CPU seconds one user pattern may spend on one page's text
+FILE_TEXT_SECONDS = 20.0  # reading a file's text, at most (and never past its target's timeout)
 
 _TAG_START = re.compile(r"<[A-Za-z]")  # a fixed pattern: re is faster
 

@@ -31,6 +31,7 @@ class Row:
     move: int | None = None  # for "move" rows: the move's number, from 1
     other: tuple[int, int] | None = None  # ... the lines (1-based, inclusive) on the other side
     first: bool = False  # ... the first row of the moved block on this side
+    hidden: tuple[Row, ...] = ()  # for "fold" rows: the folded lines, for expanding
 
 
 def side_lines(ops: tuple[Op, ...], side: str) -> list[tuple[Segment, ...]]:
@@ -78,7 +79,11 @@ def _equal_rows(
         keep += [(k, True) for k in range(n - tail, n)]
     for k, shown in keep:
         if not shown:
-            yield Row("fold", None, None, None, None, folded=n - head - tail)
+            hidden = tuple(
+                Row("equal", block.old_start + j + 1, block.new_start + j + 1, lines[j], lines[j])
+                for j in range(head, n - tail)
+            )
+            yield Row("fold", None, None, None, None, folded=n - head - tail, hidden=hidden)
             continue
         yield Row("equal", block.old_start + k + 1, block.new_start + k + 1, lines[k], lines[k])
 
@@ -227,6 +232,74 @@ def to_json(diff: TextDiff) -> dict[str, object]:
     }
 
 
+# -- small edits --------------------------------------------------------------------------
+
+SMALL_EDIT = 20  # characters: a longer run is a rewrite, not an edit to point at
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """A few characters changed inside a line that otherwise stayed: 出→交."""
+
+    old: str
+    new: str
+    line: int  # 1-based, in the new text
+
+    @property
+    def anchor(self) -> str:
+        return f"edit-{self.line}"
+
+    @property
+    def label(self) -> str:
+        if self.old and self.new:
+            return f"{self.old}→{self.new}"
+        return f"+{self.new}" if self.new else f"−{self.old}"
+
+
+def _gaps(segments: tuple[Segment, ...]) -> tuple[list[str], list[str]]:
+    """A line's changed runs between its unchanged pieces, and those pieces."""
+    gaps, same = [""], []
+    for kind, text in segments:
+        if kind == "equal":
+            same.append(text)
+            gaps.append("")
+        else:
+            gaps[-1] += text
+    return gaps, same
+
+
+def line_edits(row: Row) -> list[tuple[str, str]]:
+    """(old, new) runs of a line that was edited, not replaced: both sides keep the
+    same unchanged text around short changed runs."""
+    if row.kind != "change" or row.old is None or row.new is None:
+        return []
+    old_gaps, old_same = _gaps(row.old)
+    new_gaps, new_same = _gaps(row.new)
+    if old_same != new_same or not "".join(old_same).strip():
+        return []
+    pairs = [(o, n) for o, n in zip(old_gaps, new_gaps, strict=True) if o or n]
+    if any(len(o) > SMALL_EDIT or len(n) > SMALL_EDIT for o, n in pairs):
+        return []
+    return pairs
+
+
+def small_edits(diff: TextDiff, limit: int = 10) -> tuple[list[Edit], int]:
+    """The first ``limit`` small edits, for a summary at the top (a one-character edit
+    in a long paragraph is easy to miss), and how many there are."""
+    found: list[Edit] = []
+    total = 0
+    for row in rows(diff, 0):
+        for old, new in line_edits(row):
+            total += 1
+            if len(found) < limit and row.new_no is not None:
+                found.append(Edit(old, new, row.new_no))
+    return found, total
+
+
+def _edit_anchor(row: Row) -> str:
+    return f'<span class="edit-anchor" id="edit-{row.new_no}"></span>' if line_edits(row) else ""
+
+
 # -- HTML ---------------------------------------------------------------------------------
 
 _TAG = {"delete": "del", "insert": "ins"}
@@ -259,6 +332,8 @@ def _html_segments(segments: tuple[Segment, ...] | None, spans: Sequence[Span] =
         return ""
     out = []
     column = 0
+    # a line changed whole is shaded; characters changed inside a line are marked hard
+    whole = "" if any(kind == "equal" for kind, _ in segments) else ' class="whole"'
     for kind, text in segments:
         pieces = _split_marked(text, column, spans) if spans else [(text, None)]
         column += len(text)
@@ -270,7 +345,7 @@ def _html_segments(segments: tuple[Segment, ...] | None, spans: Sequence[Span] =
             for piece, group in pieces
         )
         tag = _TAG.get(kind)
-        out.append(f"<{tag}>{inner}</{tag}>" if tag else inner)
+        out.append(f"<{tag}{whole}>{inner}</{tag}>" if tag else inner)
     return "".join(out)
 
 
@@ -315,7 +390,7 @@ def to_html_inline(
 ) -> str:
     """One column: removed lines then added lines, characters marked with del/ins;
     ``marks`` highlights keyword hits (by side, ``old`` / ``new``, and line)."""
-    out = ['<div class="diff diff-inline">']
+    out = ['<div class="diff diff-inline" lang="zh-CN">']
     change, in_change = 0, False
     for row in rows(diff, context):
         if row.kind != "change":
@@ -329,10 +404,14 @@ def to_html_inline(
                 f'<div class="line move {_move_class(row)}"{anchor}>{_move_cells(row, marks)}</div>'
             )
         elif row.kind == "fold":
-            out.append(f'<div class="fold">{row.folded} unchanged lines</div>')
+            hidden = "".join(_inline_equal(r, marks) for r in row.hidden[:FOLD_SHOWN])
+            hidden += _more_folded(row, '<div class="line ctx more">{}</div>')
+            out.append(
+                f'<details class="fold"><summary>{row.folded} unchanged lines</summary>'
+                f"{hidden}</details>"
+            )
         elif row.kind == "equal":
-            segments = _html_segments(row.new, _spans(marks, "new", row.new_no))
-            out.append(f'<div class="line ctx">{_ln(row.new_no)}{segments}</div>')
+            out.append(_inline_equal(row, marks))
         else:
             anchor = ""
             if not in_change:  # the first row of a changed region: a place to jump to
@@ -348,10 +427,41 @@ def to_html_inline(
             if row.new is not None:
                 segments = _html_segments(row.new, _spans(marks, "new", row.new_no))
                 out.append(
-                    f'<div class="line ins change"{anchor}>{_ln(row.new_no)}{segments}</div>'
+                    f'<div class="line ins change"{anchor}>{_ln(row.new_no)}'
+                    f"{_edit_anchor(row)}{segments}</div>"
                 )
     out.append("</div>")
     return "\n".join(out)
+
+
+FOLD_SHOWN = 2000  # folded lines a page carries to expand; the capture page has them all
+
+
+def _more_folded(row: Row, template: str) -> str:
+    """Past ``FOLD_SHOWN`` lines a fold says how many more it leaves out."""
+    more = len(row.hidden) - FOLD_SHOWN
+    return (
+        template.format(f"… {more} more unchanged lines: the capture has them") if more > 0 else ""
+    )
+
+
+def _inline_equal(row: Row, marks: Mapping[str, Marks] | None) -> str:
+    segments = _html_segments(row.new, _spans(marks, "new", row.new_no))
+    return f'<div class="line ctx">{_ln(row.new_no)}{segments}</div>'
+
+
+_SIDE_COLUMNS = (
+    '<colgroup><col class="ln"><col class="old"><col class="ln"><col class="new"></colgroup>'
+)
+
+
+def _side_equal(row: Row, marks: Mapping[str, Marks] | None) -> str:
+    old = _html_segments(row.old, _spans(marks, "old", row.old_no))
+    new = _html_segments(row.new, _spans(marks, "new", row.new_no))
+    return (
+        f'<tr class="ctx"><td class="ln">{row.old_no or ""}</td><td class="old">{old}</td>'
+        f'<td class="ln">{row.new_no or ""}</td><td class="new">{new}</td></tr>'
+    )
 
 
 def to_html_side_by_side(
@@ -360,15 +470,18 @@ def to_html_side_by_side(
     """Two columns, old on the left and new on the right, rows aligned by change."""
     # the columns are declared: a fixed-layout table takes its widths from the first
     # row, which may be a fold spanning all four
-    out = [
-        '<table class="diff diff-side"><colgroup><col class="ln"><col class="old">'
-        '<col class="ln"><col class="new"></colgroup>'
-    ]
+    out = [f'<table class="diff diff-side" lang="zh-CN">{_SIDE_COLUMNS}']
     change, in_change = 0, False
     for row in rows(diff, context):
         if row.kind == "fold":
             in_change = False
-            out.append(f'<tr class="fold"><td colspan="4">{row.folded} unchanged lines</td></tr>')
+            hidden = "".join(_side_equal(r, marks) for r in row.hidden[:FOLD_SHOWN])
+            hidden += _more_folded(row, '<tr class="ctx more"><td colspan="4">{}</td></tr>')
+            out.append(
+                f'<tr class="fold"><td colspan="4"><details><summary>{row.folded} unchanged'
+                f' lines</summary><table class="folded">{_SIDE_COLUMNS}{hidden}'
+                "</table></details></td></tr>"
+            )
             continue
         if row.kind == "move":
             in_change = False
@@ -402,7 +515,7 @@ def to_html_side_by_side(
             f'<tr class="{cls}"{anchor}><td class="ln">{row.old_no or ""}</td>'
             f'<td class="old">{old}</td>'
             f'<td class="ln">{row.new_no or ""}</td>'
-            f'<td class="new">{new}</td></tr>'
+            f'<td class="new">{_edit_anchor(row)}{new}</td></tr>'
         )
     out.append("</table>")
     return "\n".join(out)

@@ -58,30 +58,87 @@ def index_terms(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Query:
+class Branch:
+    """One alternative of a query: texts holding all of its terms match."""
+
     terms: tuple[str, ...]  # what must occur in a text, as the user wrote them
     tokens: tuple[str, ...]  # index tokens that every matching text holds (all of them)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Alternatives joined by ``OR``; each is words and phrases that must all occur."""
+
+    branches: tuple[Branch, ...]
+    notes: tuple[str, ...] = ()  # how the query was read where that may surprise
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """Every term of every alternative, once: what a snippet marks."""
+        return tuple(dict.fromkeys(t for b in self.branches for t in b.terms))
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        return tuple(sorted({t for b in self.branches for t in b.tokens}))
+
+    @property
+    def read_as(self) -> str:
+        """The query as it was understood: 船舶 OR (造船 AND "industrial internet")."""
+
+        def term(t: str) -> str:
+            return f'"{t}"' if " " in t or t.upper() in _OPERATORS else t
+
+        parts = [" AND ".join(map(term, b.terms)) for b in self.branches]
+        if len(parts) > 1:
+            parts = [f"({p})" if " AND " in p else p for p in parts]
+        return " OR ".join(parts)
 
 
 class QueryError(ValueError):
     """A search the index cannot answer; the message says why."""
 
 
+_OPERATORS = {"OR", "AND", "|"}
+
+
 def parse_query(q: str) -> Query:
-    """Words and ``"quoted phrases"``; each must be found, in any order."""
-    terms = tuple(
-        (phrase or word).strip()
-        for phrase, word in _QUERY_PARTS.findall(q)
-        if (phrase or word).strip()
-    )
-    if not terms:
+    """Words and ``"quoted phrases"``, each to be found, in any order; ``OR`` (or ``|``)
+    between them gives alternatives. A capitalised ``AND`` is the default and is dropped;
+    brackets are ignored (the index has no grouping), and the notes say so."""
+    groups: list[list[str]] = [[]]
+    notes: list[str] = []
+    for phrase, word in _QUERY_PARTS.findall(q):
+        if phrase.strip():
+            groups[-1].append(phrase.strip())
+            continue
+        if word in ("OR", "|"):
+            groups.append([])
+            continue
+        if word == "AND":
+            continue
+        bare = word.strip("()")
+        if bare != word and "brackets" not in " ".join(notes):
+            notes.append("brackets are ignored: each word is looked for on its own")
+        if bare == "or":
+            notes.append('"or" was searched for as a word; write OR to find either side')
+        if bare:
+            groups[-1].append(bare)
+    branches = [_branch(tuple(g)) for g in groups if g]
+    if not branches:
         raise QueryError("type something to search for")
+    return Query(tuple(branches), tuple(notes))
+
+
+def _branch(terms: tuple[str, ...]) -> Branch:
     tokens: set[str] = set()
     for term in terms:
         if _RUNS.fullmatch(term) and len(term) == 1:
-            raise QueryError(f"{term!r}: search for at least two Chinese characters")
+            raise QueryError(
+                f"{term!r}: search for at least two Chinese characters (the index holds"
+                " pairs of characters, so one alone cannot be looked up)"
+            )
         found = _simplified(" ".join(_tokens(term))).split()
         if not found:
             raise QueryError(f"{term!r} has no letters, digits or Chinese characters to search")
         tokens.update(found)
-    return Query(terms, tuple(sorted(tokens)))
+    return Branch(terms, tuple(sorted(tokens)))

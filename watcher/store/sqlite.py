@@ -192,10 +192,17 @@ def index_text(conn: sa.Connection, digest: str, terms: str) -> None:
         conn.execute(SEARCH_INSERT, {"id": added.lastrowid, "terms": terms})
 
 
-def texts_matching(conn: sa.Connection, tokens: Sequence[str], before: int, n: int) -> list[int]:
-    """Ids (``search_texts.id``) of up to ``n`` texts holding every token, below
-    ``before``, newest first: the index is read in pages, never all of it."""
-    match = " AND ".join('"' + t.replace('"', '""') + '"' for t in tokens)  # no operators
+def texts_matching(
+    conn: sa.Connection, tokens: Sequence[str], before: int, n: int, *alternatives: Sequence[str]
+) -> list[int]:
+    """Ids (``search_texts.id``) of up to ``n`` texts holding every token (of ``tokens``
+    or of any of the ``alternatives``), below ``before``, newest first: the index is
+    read in pages, never all of it."""
+
+    def every(group: Sequence[str]) -> str:  # tokens quoted: no operator of the user's
+        return "(" + " AND ".join('"' + t.replace('"', '""') + '"' for t in group) + ")"
+
+    match = " OR ".join(every(group) for group in (tokens, *alternatives))
     params = {"q": match, "before": before, "n": n}
     return list(conn.execute(_TEXTS_NEWEST_FIRST, params).scalars())
 

@@ -8,8 +8,8 @@ the index newest first, in pages, so its cost follows the page asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -132,6 +132,7 @@ class HitRow:
     term: str
     where: str
     count: int
+    spans: str = ""  # "start:length,…" in the capture's text (the previous one's if removed)
 
 
 def hit_rows(
@@ -152,6 +153,7 @@ def hit_rows(
             hits.c.term,
             hits.c.where,
             hits.c.count,
+            hits.c.spans,
         )
         .join(captures, captures.c.id == hits.c.capture_id)
         .join(targets, targets.c.id == captures.c.target_id)
@@ -164,7 +166,7 @@ def hit_rows(
     if target:
         query = query.where(targets.c.name == target)
     with store.engine.connect() as conn:
-        return [HitRow(*r) for r in conn.execute(query)]
+        return [HitRow(*r[:-1], spans=r[-1] or "") for r in conn.execute(query)]
 
 
 def added_terms(store: Store, capture_ids: list[str]) -> dict[str, list[tuple[str, int]]]:
@@ -213,8 +215,20 @@ def changes_with_hits(store: Store, group: str, limit: int = 50) -> list[Capture
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    capture: CaptureRow
+    capture: CaptureRow  # the newest capture of the newest matching text
     snippets: list[str]
+    versions: int = 1  # distinct matching texts of this target that were read
+    versions_exact: bool = True  # False: the search stopped before reading them all
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """What a search is narrowed to: one target, a kind of target, a time range."""
+
+    target: str | None = None
+    kind: str | None = None  # page | document | attachment (``targets.kind``)
+    since: datetime | None = None  # captures fetched at or after
+    until: datetime | None = None  # ... and before
 
 
 Confirm = Callable[[str], list[str] | None]  # a text's snippets if it matches, else None
@@ -227,32 +241,50 @@ def search(
     limit: int = 20,
     offset: int = 0,
     budget: int = 400,
+    narrow: SearchFilter | None = None,
 ) -> tuple[list[SearchResult], bool]:
-    """Texts holding every term of ``query``, newest text first (search_texts ids
-    grow as texts are first stored), each shown with its newest capture and snippets.
+    """One result per target (a page, a listing's document or attachment) holding
+    every term of ``query``: its newest matching text first (search_texts ids grow
+    as texts are first stored), with its newest capture, snippets and how many
+    versions matched; the same page is not listed once per capture.
 
     The index is read 100 texts at a time, newest first, so the cost follows the
     page asked for, not the number of matching texts. Candidates (all tokens present)
     are confirmed on the stored text by ``confirm`` (the keyword matcher, which sits
     above the store); ``budget`` caps the texts read for one page.
     """
-    found: list[SearchResult] = []
+    groups: dict[str, SearchResult] = {}
     seen_texts: set[tuple[str, str]] = set()
-    skipped = read = 0
+    read = 0
     before = 2**62
+    wanted = offset + limit + 1  # one more than the page: is there a next page?
+    first, *others = [b.tokens for b in query.branches]
+    base = capture_query().join(search_texts, search_texts.c.text_sha256 == captures.c.text_sha256)
+    if narrow and narrow.target:
+        base = base.where(targets.c.name == narrow.target)
+    if narrow and narrow.kind:
+        base = base.where(targets.c.kind == narrow.kind)
+    if narrow and narrow.since:
+        base = base.where(captures.c.fetched_at >= narrow.since)
+    if narrow and narrow.until:
+        base = base.where(captures.c.fetched_at < narrow.until)
+
+    def page(stopped: bool) -> tuple[list[SearchResult], bool]:
+        results = list(groups.values())
+        if stopped:
+            results = [replace(r, versions_exact=False) for r in results]
+        return results[offset : offset + limit], len(results) > offset + limit or stopped
+
     while True:
         with store.engine.connect() as conn:
-            text_ids = sqlite.texts_matching(conn, query.tokens, before, 100)
+            text_ids = sqlite.texts_matching(conn, first, before, 100, *others)
             if not text_ids:
-                return found, False
+                return page(False)
             before = text_ids[-1]
             chunk = [
                 to_capture(r)
                 for r in conn.execute(
-                    capture_query()
-                    .join(search_texts, search_texts.c.text_sha256 == captures.c.text_sha256)
-                    .where(search_texts.c.id.in_(text_ids))
-                    .order_by(
+                    base.where(search_texts.c.id.in_(text_ids)).order_by(
                         search_texts.c.id.desc(), captures.c.fetched_at.desc(), captures.c.id.desc()
                     )
                 )
@@ -261,9 +293,11 @@ def search(
             key = (capture.target, capture.text_sha256)
             if key in seen_texts:
                 continue  # an older capture of the same text: its newest one is shown
+            if len(groups) >= wanted and capture.target not in groups:
+                return page(True)
             seen_texts.add(key)
             if read >= budget:
-                return found, True
+                return page(True)
             read += 1
             try:
                 text = store.text(capture)
@@ -272,12 +306,11 @@ def search(
             snippets = confirm(text)
             if snippets is None:
                 continue  # tokens all there, but not the words or phrases themselves
-            if skipped < offset:
-                skipped += 1
-                continue
-            if len(found) == limit:
-                return found, True
-            found.append(SearchResult(capture, snippets))
+            found = groups.get(capture.target)
+            if found is None:
+                groups[capture.target] = SearchResult(capture, snippets)
+            else:
+                groups[capture.target] = replace(found, versions=found.versions + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,21 +376,55 @@ class ListedDocument:
     last_capture_id: str | None
     listed_fields: dict[str, Any] | None = None  # a JSON listing's own fields of the item
     reason: str | None = None  # what was seen when its state last changed
+    parent: str | None = None  # an attachment's notice (its target name)
+    state_since: datetime | None = None  # when it became removed, suspected …
+    evidence_id: str | None = None  # its last good capture: what it said before it went
+    metadata: dict[str, Any] | None = None  # its newest capture's 文号, 发布日期 …
+    edits: int = 0  # captures that changed its text
+    last_edit: tuple[str, str] | None = None  # (previous, changed) capture ids of the last
+    new: bool = False  # first seen in the listing's latest check, and not gone
+
+    @property
+    def document_number(self) -> str:
+        """The 文号 as written, for the listing's table."""
+        md = self.metadata or {}
+        return str(md.get("document_number_raw") or md.get("document_number") or "")
+
+    @property
+    def published(self) -> str:
+        """发布日期 from the notice itself, else the date the listing showed."""
+        md = self.metadata or {}
+        return str(md.get("published_date") or self.listed_date or "")
+
+
+GONE_STATES = ("removed", "suspected", "broken")
 
 
 def listed_documents(store: Store, listing: str, limit: int = 200) -> list[ListedDocument]:
-    """A listing's documents and attachments, newest first."""
+    """A listing's documents and attachments, newest first, each with what its row
+    needs: its notice (attachments), 文号 and 发布日期, edits, and its removal."""
     doc = targets.alias("doc")
     listing_row = targets.alias("listing")
+    parent = targets.alias("parent")
+    newest = captures.alias("newest")
     stats = (
         sa.select(
             captures.c.target_id,
             sa.func.count().label("n"),
             sa.func.sum(captures.c.hit_count).label("hits"),
+            sa.func.sum(sa.case((captures.c.kind == "changed", 1), else_=0)).label("edits"),
         )
         .group_by(captures.c.target_id)
         .subquery()
     )
+    last_edit = (
+        sa.select(captures.c.id)
+        .where(captures.c.target_id == doc.c.id, captures.c.kind == "changed")
+        .order_by(captures.c.fetched_at.desc(), captures.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    edit = captures.alias("edit")
     query = (
         sa.select(
             doc.c.name,
@@ -369,14 +436,25 @@ def listed_documents(store: Store, listing: str, limit: int = 200) -> list[Liste
             documents.c.state,
             documents.c.delisted_at,
             documents.c.reason,
+            documents.c.state_since,
+            documents.c.last_good_capture_id,
             stats.c.n,
             stats.c.hits,
+            stats.c.edits,
             doc.c.last_capture_id,
             documents.c.metadata.label("listed_fields"),
+            parent.c.name.label("parent"),
+            newest.c.metadata.label("capture_metadata"),
+            edit.c.id.label("edit_id"),
+            edit.c.previous_id.label("edit_previous"),
+            listing_row.c.last_checked_at.label("listing_checked_at"),
         )
         .join(doc, doc.c.id == documents.c.target_id)
         .join(listing_row, listing_row.c.id == documents.c.listing_id)
+        .outerjoin(parent, parent.c.id == documents.c.parent_id)
         .outerjoin(stats, stats.c.target_id == documents.c.target_id)
+        .outerjoin(newest, newest.c.id == doc.c.last_capture_id)
+        .outerjoin(edit, edit.c.id == last_edit)
         .where(listing_row.c.name == listing)
         .order_by(documents.c.first_seen_at.desc(), documents.c.position)
         .limit(limit)
@@ -397,9 +475,114 @@ def listed_documents(store: Store, listing: str, limit: int = 200) -> list[Liste
                 r.last_capture_id,
                 r.listed_fields,
                 r.reason,
+                parent=r.parent,
+                state_since=r.state_since,
+                evidence_id=r.last_good_capture_id,
+                metadata=r.capture_metadata,
+                edits=int(r.edits or 0),
+                last_edit=(r.edit_previous, r.edit_id) if r.edit_id and r.edit_previous else None,
+                new=_is_new(r.first_seen_at, r.state, r.delisted_at, r.listing_checked_at),
             )
             for r in conn.execute(query)
         ]
+
+
+def _is_new(
+    first_seen: datetime, state: str, delisted: datetime | None, checked: datetime | None
+) -> bool:
+    """New: first seen by the listing's latest check (its documents are registered
+    after the listing's own fetch), neither a baseline nor gone nor delisted."""
+    if state in (*GONE_STATES, "baseline") or delisted is not None or checked is None:
+        return False
+    return first_seen >= checked
+
+
+def nested(docs: list[ListedDocument]) -> list[tuple[ListedDocument, list[ListedDocument]]]:
+    """Notices with their attachments under them; an attachment whose notice is not
+    among ``docs`` stands alone."""
+    names = {d.name for d in docs}
+    under: dict[str, list[ListedDocument]] = {}
+    for d in docs:
+        if d.kind == "attachment" and d.parent in names:
+            under.setdefault(d.parent or "", []).append(d)
+    return [
+        (d, under.get(d.name, []))
+        for d in docs
+        if not (d.kind == "attachment" and d.parent in names)
+    ]
+
+
+def display_titles(
+    store: Store, names: Iterable[str], configured: Mapping[str, str]
+) -> dict[str, str]:
+    """What a person calls each target: a listed document's title, else the config's
+    title, else its name (``sastind-notices~d8bc0e5e8769`` is nobody's word for it)."""
+    wanted = list(dict.fromkeys(names))
+    found: dict[str, str] = {}
+    if wanted:
+        newest = captures.alias("newest")
+        query = (
+            sa.select(targets.c.name, documents.c.title, newest.c.title.label("page_title"))
+            .join(documents, documents.c.target_id == targets.c.id)
+            .outerjoin(newest, newest.c.id == targets.c.last_capture_id)
+            .where(targets.c.name.in_(wanted))
+        )
+        with store.engine.connect() as conn:
+            for name, title, page_title in conn.execute(query):
+                if (title or page_title or "").strip():
+                    found[name] = (title or page_title).strip()
+    return {n: found.get(n) or configured.get(n) or n for n in wanted}
+
+
+def display_title(store: Store, name: str, configured: Mapping[str, str]) -> str:
+    """One target's display title (see ``display_titles``)."""
+    return display_titles(store, [name], configured)[name]
+
+
+@dataclass(frozen=True, slots=True)
+class FailingRun:
+    """A target's current run of failed checks."""
+
+    since: datetime  # the first failed check of the run
+    checks: int
+    ever_succeeded: bool
+
+
+def failing_runs(store: Store) -> dict[str, FailingRun]:
+    """Per target that fails now: since when, how many checks, and whether any check
+    ever succeeded (a target that never worked is not one that just broke)."""
+    last_ok = (
+        sa.select(checks.c.target_id, sa.func.max(checks.c.checked_at).label("at"))
+        .where(checks.c.status != "error")
+        .group_by(checks.c.target_id)
+        .subquery()
+    )
+    query = (
+        sa.select(
+            targets.c.name,
+            sa.func.min(checks.c.checked_at),
+            sa.func.count(),
+            sa.func.max(last_ok.c.at),
+        )
+        .join(targets, targets.c.id == checks.c.target_id)
+        .outerjoin(last_ok, last_ok.c.target_id == checks.c.target_id)
+        .where(
+            targets.c.consecutive_errors > 0,
+            checks.c.status == "error",
+            sa.or_(last_ok.c.at.is_(None), checks.c.checked_at > last_ok.c.at),
+        )
+        .group_by(targets.c.name)
+    )
+    out = {}
+    with store.engine.connect() as conn:
+        for name, since, count, ok_at in conn.execute(query):
+            since = (
+                checks.c.checked_at.type.process_result_value(since, None)
+                if isinstance(since, str)
+                else since
+            )
+            out[name] = FailingRun(since, int(count), ok_at is not None)
+    return out
 
 
 def document_of(store: Store, name: str) -> tuple[ListedDocument, str] | None:

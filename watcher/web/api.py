@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from watcher.diff.ops import diff_texts
 from watcher.diff.render import to_json
-from watcher.keywords import all_terms_in
+from watcher.keywords import any_branch_in
 from watcher.store import views
 from watcher.store.blobs import BlobError
 from watcher.store.index import CaptureRow, StoreError
@@ -158,12 +158,19 @@ def search(
     except QueryError as exc:
         raise HTTPException(400, str(exc)) from None
     results, more = views.search(
-        context_of(request).store, query, all_terms_in(query.terms), limit=limit, offset=offset
+        context_of(request).store,
+        query,
+        any_branch_in([b.terms for b in query.branches]),
+        limit=limit,
+        offset=offset,
     )
     return {
         "query": q,
         "more": more,
-        "results": [{"capture": capture_json(r.capture), "snippets": r.snippets} for r in results],
+        "results": [
+            {"capture": capture_json(r.capture), "snippets": r.snippets, "versions": r.versions}
+            for r in results
+        ],
     }
 
 

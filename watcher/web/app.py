@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -23,7 +25,7 @@ from watcher.config import Config, Settings
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.store.index import StoreError
 from watcher.store.websec import WebAuthStore
-from watcher.web import admin, api, feeds, oidc, pages
+from watcher.web import admin, api, feeds, oidc, pages, rules_api
 from watcher.web.context import WebContext
 from watcher.web.security import Guard
 
@@ -67,12 +69,19 @@ def create_app(
     app.state.guard = guard
     app.state.oidc = oidc.OidcClient(clock)
     app.state.templates = templates
+    app.state.clock = clock
     app.middleware("http")(guard.middleware)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def _favicon() -> FileResponse:  # asked for by browsers whatever the page links
+        return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
+
     app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(oidc.router)
     app.include_router(api.router)
+    app.include_router(rules_api.router)
     app.include_router(feeds.router)
 
     @app.exception_handler(HTTPException)
@@ -87,11 +96,29 @@ def create_app(
     async def _store_error(request: Any, exc: StoreError) -> Any:
         return pages.error_page(request, 404 if "no capture" in str(exc) else 503, str(exc))
 
+    @app.exception_handler(RequestValidationError)
+    async def _bad_query(request: Any, exc: RequestValidationError) -> Any:
+        if request.url.path.startswith("/api/"):  # the API keeps FastAPI's JSON
+            return await request_validation_exception_handler(request, exc)
+        return pages.error_page(request, 400, bad_values(exc))
+
     return app
 
 
 def _settings(config: Config | None) -> Settings | None:
     return config.settings if config is not None else None
+
+
+def bad_values(exc: RequestValidationError) -> str:
+    """FastAPI's complaint about a page's query, as one sentence a person can act on."""
+    said = []
+    for error in exc.errors():
+        where = error.get("loc", ())
+        name = str(where[-1]) if where else "a value"
+        given = error.get("input")
+        wants = "a whole number" if "int" in str(error.get("type", "")) else error.get("msg", "")
+        said.append(f"{name}={given!s} is not {wants}" if given is not None else f"{name}: {wants}")
+    return "this address has a value the page cannot use: " + "; ".join(said)
 
 
 def configured_hosts(config: Config | None) -> list[str]:

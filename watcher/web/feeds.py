@@ -73,7 +73,9 @@ def _feed(
     base = _base(request)
     context = context_of(request)
     config = context.config()
-    titles = {t.name: t.title for t in config.targets} if config else {}
+    configured = {t.name: t.title for t in config.targets} if config else {}
+    names = [r.target for r in rows] + [f.listing for f in fates]
+    titles = views.display_titles(context.store, names, configured)
     terms = _terms(context.store, [r.id for r in rows])
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
@@ -87,7 +89,7 @@ def _feed(
     author = ET.SubElement(feed, f"{{{ATOM}}}author")
     ET.SubElement(author, f"{{{ATOM}}}name").text = "watcher"
     for row in rows:
-        name = titles.get(row.target) or row.title or row.target
+        name = titles[row.target]
         found = terms[row.id]
         is_document = "~" in row.target  # a listing's document (see watcher.store.documents)
         what = (
@@ -127,10 +129,14 @@ def all_changes(request: Request) -> Response:
 
 @router.get("/t/{name}/feed.atom")
 def target_changes(request: Request, name: str) -> Response:
-    store = context_of(request).store
+    context = context_of(request)
+    store = context.store
     rows = views.changes(store, name, limit=ENTRIES)
     fates = views.fate_entries(store, name, limit=ENTRIES)
-    return _feed(request, f"watcher: {name}", f"/t/{name}/feed.atom", rows, fates)
+    config = context.config()
+    configured = {t.name: t.title for t in config.targets} if config else {}
+    title = views.display_title(store, name, configured)
+    return _feed(request, f"watcher: {title}", f"/t/{name}/feed.atom", rows, fates)
 
 
 @router.get("/hits/{group}/feed.atom")

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from markupsafe import Markup, escape
 
 from watcher.alerts.compose import METADATA_LABELS
+from watcher.config import Config, Target
 from watcher.core.models import Hit
+from watcher.core.text import snippet
 from watcher.diff.ops import diff_texts
-from watcher.diff.render import line_marks, to_html_inline, to_html_side_by_side
-from watcher.keywords import KeywordMatcher, all_terms_in, find_hits
+from watcher.diff.render import line_marks, small_edits, to_html_inline, to_html_side_by_side
+from watcher.keywords import KeywordMatcher, any_branch_in, find_hits
 from watcher.store import space, views
 from watcher.store.blobs import BlobError
 from watcher.store.index import CaptureRow, StoreError
@@ -27,6 +32,8 @@ from watcher.web.security import ARCHIVE_CSP, SESSION_COOKIE, Guard, safe_next, 
 router = APIRouter(include_in_schema=False)
 
 PER_PAGE = 50
+PICKER_CAPTURES = 200  # the newest captures the diff page's from / to pickers offer
+SMALL_EDITS = 10  # small edits listed at the top of a diff
 DIFF_BUDGET = 5.0  # seconds for a diff shown in the UI
 SORTS = {
     "target": lambda r: r.name,
@@ -55,8 +62,97 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
     )
 
 
-def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
-    return render(request, "error.html", status_code, title="watcher: error", message=message)
+def error_page(
+    request: Request, status_code: int, message: str, link: tuple[str, str] | None = None
+) -> HTMLResponse:
+    """A readable page with the right status; ``link`` (href, words) is the way on."""
+    return render(
+        request,
+        "error.html",
+        status_code,
+        title="watcher: error",
+        message=message,
+        link=link,
+        code=status_code,
+    )
+
+
+def _now(request: Request) -> datetime:
+    """The app's clock (injected in tests)."""
+    return request.app.state.clock.now()
+
+
+def _titles(context: WebContext, names: list[str]) -> dict[str, str]:
+    """Display titles of targets (see ``views.display_titles``)."""
+    return views.display_titles(context.store, names, _configured_titles(context.config()))
+
+
+def _configured_titles(config: Config | None) -> dict[str, str]:
+    return {t.name: t.title for t in config.targets} if config else {}
+
+
+_CAUSES = [
+    (
+        re.compile(r"connection refused|connect call failed|errno 111", re.I),
+        "connection refused by {host}",
+    ),
+    (
+        re.compile(r"name or service not known|nodename nor servname|getaddrinfo", re.I),
+        "the host name {hostname} is not known",
+    ),
+    (re.compile(r"connect timeout", re.I), "{host} did not answer the connection in time"),
+    (re.compile(r"read timeout", re.I), "{host} accepted the connection but sent no page in time"),
+    (re.compile(r"certificate|ssl", re.I), "the TLS certificate of {hostname} was refused"),
+    (re.compile(r"^HTTP (\d{3}) ?(.*)$"), "the server answered HTTP {0} {1}"),
+]
+
+
+def plain_cause(error: str | None, url: str) -> str:
+    """A check's error in plain words, naming the host where it helps."""
+    if not error:
+        return "unknown error"
+    parts = urlsplit(url)
+    hostname = parts.hostname or url
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = f"{hostname}:{port}" if port else hostname
+    said = error.split(" → ", 1)[-1].strip()  # the URL is said apart
+    for pattern, words in _CAUSES:
+        found = pattern.search(said)
+        if found:
+            return words.format(*found.groups(), host=host, hostname=hostname).strip()
+    return said
+
+
+def next_try(target: Target | None, last_checked: datetime | None) -> datetime | None:
+    """When the schedule checks the target again (an interval's; a cron's is not
+    worked out here)."""
+    if target is None or last_checked is None or not target.interval:
+        return None
+    return last_checked + timedelta(seconds=target.interval)
+
+
+def status_words(
+    run: views.FailingRun | None,
+    error: str | None,
+    url: str,
+    target: Target | None,
+    last_checked: datetime | None,
+) -> str | None:
+    """A failing target's state in plain words: "never succeeded: connection refused
+    by 127.0.0.1:1234 — next try 10:35 UTC" or "failing since … (3 checks): …"."""
+    if run is None:
+        return None
+    cause = plain_cause(error, url)
+    checks = f"{run.checks} check{'s' if run.checks != 1 else ''}"
+    if run.ever_succeeded:
+        head = f"failing since {run.since.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({checks}): {cause}"
+    else:
+        head = f"never succeeded ({checks}): {cause}"
+    due = next_try(target, last_checked)
+    return head + (f" — next try {due.astimezone(UTC):%H:%M} UTC" if due else "")
 
 
 @dataclass
@@ -76,6 +172,7 @@ class DashboardRow:
     captures: int
     configured: bool
     documents: str = ""  # a listing: what its last check did, "2 new, 1 removed"
+    trouble: str | None = None  # a failing target's state in plain words
 
     @property
     def last_checked_ts(self) -> float:
@@ -90,16 +187,20 @@ def dashboard_rows(context: WebContext) -> list[DashboardRow]:
     """Targets of the config, plus any the store knows that the config no longer has."""
     summaries = views.summaries(context.store)
     fates = views.last_fates(context.store)
+    runs = views.failing_runs(context.store)
     config = context.config()
     rows = []
     configured = {t.name: t for t in config.targets} if config else {}
-    for name in dict.fromkeys([*configured, *summaries]):
+    names = list(dict.fromkeys([*configured, *summaries]))
+    titles = _titles(context, names)
+    for name in names:
         s = summaries.get(name)
         t = configured.get(name)
+        url = t.url if t else (s.url if s else "")
         rows.append(
             DashboardRow(
                 name=name,
-                title=t.title if t else name,
+                title=titles[name],
                 url=t.url if t else (s.url if s else ""),
                 tags=tuple(t.tags) if t else (),
                 groups=tuple(t.keywords) if t else (),
@@ -113,6 +214,13 @@ def dashboard_rows(context: WebContext) -> list[DashboardRow]:
                 captures=s.captures if s else 0,
                 configured=t is not None,
                 documents=fates.get(name, ""),
+                trouble=status_words(
+                    runs.get(name),
+                    s.last_error if s else None,
+                    url,
+                    t,
+                    s.last_checked_at if s else None,
+                ),
             )
         )
     return rows
@@ -163,11 +271,30 @@ def target_page(request: Request, name: str, page: int = 1) -> HTMLResponse:
     target = next((t for t in config.targets if t.name == name), None) if config else None
     if not total and target is None:
         return error_page(request, 404, f"no target named {name!r}")
+    pages = max(1, math.ceil(total / PER_PAGE))
+    if page > pages:
+        return error_page(
+            request,
+            404,
+            f"page {page} is past the end: {total} capture{'s' if total != 1 else ''}, "
+            f"{pages} page{'s' if pages != 1 else ''}",
+            (f"/t/{quote(name)}?page={pages}", f"the last page ({pages})"),
+        )
     checks = context.store.checks_of(name, 10)
     listed = views.listed_documents(context.store, name) if target and target.follow else []
     document = None if target else views.document_of(context.store, name)
     learned = views.fetch_learned(context.store, name)
-    heading = target.title if target else (document[0].title if document else name)
+    heading = views.display_title(context.store, name, _configured_titles(config))
+    row = context.store.target_row(name)
+    trouble = None
+    if row is not None and row.consecutive_errors:
+        trouble = status_words(
+            views.failing_runs(context.store).get(name),
+            row.last_error,
+            target.url if target else row.url,
+            target,
+            row.last_checked_at,
+        )
     return render(
         request,
         "target.html",
@@ -175,15 +302,17 @@ def target_page(request: Request, name: str, page: int = 1) -> HTMLResponse:
         name=name,
         heading=heading,
         document=document,
-        listed=listed,
+        listed=views.nested(listed),
+        listed_count=len(listed),
         learned=learned,
-        now_utc=datetime.now(UTC),
+        now_utc=_now(request),
         target=target,
         captures=captures,
         page=page,
-        pages=max(1, math.ceil(total / PER_PAGE)),
+        pages=pages,
         total=total,
         checks=checks,
+        trouble=trouble,
     )
 
 
@@ -191,15 +320,27 @@ def target_page(request: Request, name: str, page: int = 1) -> HTMLResponse:
 async def check_now(request: Request, name: str, csrf: str = Form("")) -> Response:
     context = context_of(request)
     if not _guard(request).csrf_ok(request, csrf or request.headers.get("x-csrf-token")):
-        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+        return error_page(
+            request, 403, "missing or wrong CSRF token; reload the page and try again"
+        )
     user = require(request, "analyst")
     if context.check_now is None:
-        raise HTTPException(503, "checks run only in `watcher run`, not in `watcher serve`")
+        return error_page(request, 503, "checks run only in `watcher run`, not in `watcher serve`")
+    document = views.document_of(context.store, name)
+    if document is not None:  # checked with its listing, on the listing's schedule
+        listing = document[1]
+        return error_page(
+            request,
+            404,
+            f"{document[0].title or name} is a document of {listing}: it is checked with "
+            "its listing, which has a Check now of its own",
+            (f"/t/{quote(listing)}", f"the listing {listing}"),
+        )
     started = await context.check_now(name)
     if not started:
-        raise HTTPException(404, f"no target named {name!r} in the config")
+        return error_page(request, 404, f"no target named {name!r} in the config")
     _guard(request).record(user, "check now", name)
-    return RedirectResponse(f"/t/{name}?checking=1", status_code=303)
+    return RedirectResponse(f"/t/{quote(name)}?checking=1", status_code=303)
 
 
 @router.get("/t/{name}/diff", response_class=HTMLResponse)
@@ -242,10 +383,21 @@ def diff_page(request: Request, name: str, view: str = "inline", lines: int = 3)
         else to_html_inline(diff, context_lines, marks)
     )
     changes = body.count('id="change-')
+    edits, edit_count = small_edits(diff, SMALL_EDITS)
+    choices = context.store.history(name, PICKER_CAPTURES)
+    for chosen in (old, new):  # an older capture named in the URL stays choosable
+        if all(c.id != chosen.id for c in choices):
+            choices.append(chosen)
+    original = new.final_url or new.url
     return render(
         request,
         "diff.html",
-        title=f"{name}: diff — watcher",
+        edits=edits,
+        edit_count=edit_count,
+        choices=choices,
+        original=original if original.startswith(("http://", "https://")) else None,
+        title=f"{views.display_title(context.store, name, _configured_titles(config))}: diff"
+        " — watcher",
         name=name,
         old=old,
         new=new,
@@ -385,11 +537,17 @@ def hits_page(
     rows = views.hit_rows(context.store, group, target, PER_PAGE + 1, (page - 1) * PER_PAGE)
     config = context.config()
     groups = sorted(config.keywords) if config else []
+    names = context.store.target_names()
+    titles = _titles(context, [*names, *(r.target for r in rows)])
+    rows = rows[:PER_PAGE]
     return render(
         request,
         "hits.html",
         title="Keyword hits — watcher",
-        rows=rows[:PER_PAGE],
+        titles=titles,
+        target_options=sorted((titles[n], n) for n in names),
+        rows=rows,
+        snippets=_hit_snippets(context, rows),
         more=len(rows) > PER_PAGE,
         page=page,
         group=group,
@@ -399,32 +557,127 @@ def hits_page(
     )
 
 
+def _hit_snippets(context: WebContext, rows: list[views.HitRow]) -> list[Markup | None]:
+    """Each hit's first occurrence with the text around it, the term marked: cut from
+    the stored text (the previous capture's for a removed term), read once per page."""
+    texts: dict[str, str | None] = {}
+    out: list[Markup | None] = []
+    for row in rows:
+        capture_id = row.previous_id if row.where == "removed" else row.capture_id
+        first = row.spans.split(",")[0].split(":") if row.spans else []
+        if not capture_id or len(first) != 2 or not all(p.isdigit() for p in first):
+            out.append(None)
+            continue
+        if capture_id not in texts:
+            try:
+                texts[capture_id] = _text(context, context.store.capture(capture_id))
+            except (DamagedEvidence, StoreError, LookupError):
+                texts[capture_id] = None
+        text = texts[capture_id]
+        start, length = int(first[0]), int(first[1])
+        if text is None or start + length > len(text):
+            out.append(None)
+            continue
+        out.append(_marked(snippet(text, start, start + length), [row.term]))
+    return out
+
+
+def _marked(text: str, terms: list[str] | tuple[str, ...]) -> Markup:
+    """``text`` escaped, with every occurrence of the terms (matched as keywords are:
+    case, width, traditional forms) in ``<mark>``."""
+    spans = sorted(
+        (o.start, o.end)
+        for o in KeywordMatcher({str(i): [t] for i, t in enumerate(terms)}).occurrences(text)
+    )
+    out, at = [], 0
+    for start, end in spans:
+        if start < at:
+            continue
+        out.append(escape(text[at:start]))
+        out.append(Markup("<mark>%s</mark>") % text[start:end])
+        at = end
+    out.append(escape(text[at:]))
+    return Markup("").join(out)
+
+
+SEARCH_KINDS = {"pages": "page", "documents": "document", "attachments": "attachment"}
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
 @router.get("/search", response_class=HTMLResponse)
-def search_page(request: Request, q: str = "", page: int = 1) -> HTMLResponse:
+def search_page(
+    request: Request,
+    q: str = "",
+    page: int = 1,
+    target: str = "",
+    kind: str = "",
+    since: str = "",
+    until: str = "",
+) -> HTMLResponse:
+    """One result per page or document, its terms marked; narrowed by target, kind and
+    days (``since``, ``until``: inclusive, UTC); says how the query was read."""
     context = context_of(request)
     page = max(page, 1)
     results: list[views.SearchResult] = []
+    marked: list[list[Markup]] = []
     more = False
     problem = None
+    query = None
+    first, last = _day(since), _day(until)
+    narrow = views.SearchFilter(
+        target=target or None,
+        kind=SEARCH_KINDS.get(kind),
+        since=datetime.combine(first, datetime.min.time(), UTC) if first else None,
+        until=datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC)
+        if last
+        else None,
+    )
     if q.strip():
         try:
             query = parse_query(q)
             results, more = views.search(
-                context.store, query, all_terms_in(query.terms), 20, (page - 1) * 20
+                context.store,
+                query,
+                any_branch_in([b.terms for b in query.branches]),
+                20,
+                (page - 1) * 20,
+                narrow=narrow,
             )
+            marked = [[_marked(s, query.terms) for s in r.snippets] for r in results]
         except QueryError as exc:
             problem = str(exc)
+    titles = _titles(context, [r.capture.target for r in results])
+    results = [  # an attachment's capture has no page title: its notice's words stand in
+        r
+        if r.capture.title
+        else replace(r, capture=replace(r.capture, title=titles[r.capture.target]))
+        for r in results
+    ]
     waiting = views.unindexed_count(context.store) if q.strip() else 0
+    filters = {"target": target, "kind": kind, "since": since, "until": until}
     return render(
         request,
         "search.html",
+        titles=titles,
         waiting=waiting,
         title=f"{q} — search — watcher" if q else "Search — watcher",
         q=q,
-        results=results,
+        query=query,
+        results=list(zip(results, marked, strict=True)),
         more=more,
         page=page,
         problem=problem,
+        filters=filters,
+        narrowed=any(filters.values()),
+        paging=urlencode({k: v for k, v in filters.items() if v}),
+        targets=context.store.target_names(),
+        kinds=list(SEARCH_KINDS),
     )
 
 

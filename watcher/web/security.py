@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 SESSION_COOKIE = "watcher_session"
 CSRF_COOKIE = "watcher_csrf"  # the random value a login form's token is bound to
 SESSION_DAYS = 14
-OPEN_PATHS = ("/healthz", "/login", "/static/")
+OPEN_PATHS = ("/healthz", "/login", "/static/", "/favicon.ico")
 _LONGEST_COOKIE = 128  # characters; anything longer is not one of ours
 _UNSET = object()
 SHORTCUT_USER = User(name="admin", role="admin")  # who WATCHER_PASSWORD signs in
