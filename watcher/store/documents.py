@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from watcher.store import outbox
+from watcher.store import inbox, outbox
 from watcher.store.schema import document_events, documents, targets
 
 
@@ -156,6 +156,14 @@ class Documents:
                         reason=fate.reason,
                         evidence_id=fate.evidence_id,
                     )
+                )
+                inbox.record_fate(
+                    conn,
+                    target_id=target_id,
+                    at=fate.at,
+                    state=fate.state,
+                    reason=fate.reason,
+                    evidence_id=fate.evidence_id,
                 )
             outbox.insert(conn, messages)
 
