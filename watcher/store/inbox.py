@@ -418,7 +418,10 @@ def items(
 
 def _filtered(query: sa.Select[Any], wanted: Filter) -> sa.Select[Any]:
     if wanted.targets is not None:
-        ids = sa.select(targets.c.id).where(targets.c.name.in_(wanted.targets))
+        named = sa.select(targets.c.id).where(targets.c.name.in_(wanted.targets))
+        ids = sa.select(targets.c.id).where(  # a listing's documents are under it
+            sa.or_(targets.c.id.in_(named), targets.c.parent_id.in_(named))
+        )
         query = query.where(
             inbox_items.c.id.in_(
                 sa.select(inbox_events.c.item_id).where(inbox_events.c.target_id.in_(ids))
@@ -553,22 +556,25 @@ def unread_count(store: Store, user: str) -> int:
 
 
 def unread_by_target(store: Store, user: str) -> dict[str, int]:
-    """Unread items per target name (an item counts for each of its targets): the
-    dashboard's column."""
+    """Unread items per target name, a listing's documents under the listing (an
+    item counts for each of its targets): the dashboard's column."""
     r = inbox_reads.alias("r")
+    parent = targets.alias("parent")
+    name = sa.func.coalesce(parent.c.name, targets.c.name)
     with store.engine.connect() as conn:
-        unread = _unread_expr(r, _read_before(conn, user))
+        before = _read_before(conn, user)
         query = (
-            sa.select(targets.c.name, sa.func.count(sa.distinct(inbox_items.c.id)))
+            sa.select(name, sa.func.count(sa.distinct(inbox_items.c.id)))
             .select_from(
                 inbox_items.join(inbox_events, inbox_events.c.item_id == inbox_items.c.id)
                 .join(targets, targets.c.id == inbox_events.c.target_id)
+                .outerjoin(parent, parent.c.id == targets.c.parent_id)
                 .outerjoin(r, sa.and_(r.c.item_id == inbox_items.c.id, r.c.user == user))
             )
-            .where(unread, inbox_items.c.last_at > _read_before(conn, user))
-            .group_by(targets.c.name)
+            .where(_unread_expr(r, before))
+            .group_by(name)
         )
-        return {name: int(n) for name, n in conn.execute(query)}
+        return {n: int(count) for n, count in conn.execute(query)}
 
 
 def last_visit(store: Store, user: str) -> datetime | None:

@@ -20,9 +20,10 @@ from fastapi.templating import Jinja2Templates
 
 from watcher.config import Config
 from watcher.core.clock import SYSTEM_CLOCK, Clock
+from watcher.store.inbox import InboxWriter
 from watcher.store.index import StoreError
 from watcher.store.websec import WebAuthStore
-from watcher.web import api, feeds, pages
+from watcher.web import api, feeds, inbox, pages
 from watcher.web.context import WebContext
 from watcher.web.security import Guard
 
@@ -64,8 +65,11 @@ def create_app(
     app.state.context = context
     app.state.guard = guard
     app.state.templates = templates
+    app.state.clock = clock
+    app.state.inbox_writer = InboxWriter(data)
     app.middleware("http")(guard.middleware)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(inbox.router)
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(feeds.router)

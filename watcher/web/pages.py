@@ -19,7 +19,7 @@ from watcher.store import space, views
 from watcher.store.blobs import BlobError
 from watcher.store.index import CaptureRow, StoreError
 from watcher.store.search import QueryError, parse_query
-from watcher.web import evidence
+from watcher.web import evidence, inbox
 from watcher.web.context import WebContext, context_of
 from watcher.web.security import ARCHIVE_CSP, SESSION_COOKIE, Guard, safe_next, too_many_message
 
@@ -148,6 +148,7 @@ def dashboard(
         group=group,
         all_tags=all_tags,
         all_groups=all_groups,
+        **inbox.unread_summary(request),
     )
 
 
