@@ -201,12 +201,13 @@ def _add(
             )
         ).inserted_primary_key[0]
     else:
+        when = sa.literal(at, inbox_items.c.last_at.type)  # stored as the column stores it
         conn.execute(
             sa.update(inbox_items)
             .where(inbox_items.c.id == item_id)
             .values(
                 count=inbox_items.c.count + 1,
-                last_at=sa.case((inbox_items.c.last_at < at, at), else_=inbox_items.c.last_at),
+                last_at=sa.case((inbox_items.c.last_at < when, when), else_=inbox_items.c.last_at),
             )
         )
     conn.execute(
