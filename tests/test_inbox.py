@@ -25,7 +25,7 @@ from httpserver import HTTPServer
 from watcher.alerts.compose import Composer
 from watcher.alerts.events import Event
 from watcher.cli.main import main
-from watcher.store import inbox
+from watcher.store import inbox, inboxlog
 from watcher.store.index import Store
 from watcher.web.app import create_app
 from watcher.web.identity import User
@@ -392,7 +392,7 @@ def test_an_older_store_gets_its_past_events_backfilled(site, tmp_path: Path) ->
     with engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM inbox_events")
         conn.exec_driver_sql("DELETE FROM inbox_items")
-        made = inbox.backfill(conn)
+        made = inboxlog.backfill(conn)
     engine.dispose()
     rows = all_items(data)
     assert made == len(rows) == 5 + 4  # five first captures, four changes

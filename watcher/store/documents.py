@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from watcher.store import inbox, outbox
+from watcher.store import inboxlog, outbox
 from watcher.store.schema import document_events, documents, targets
 
 
@@ -157,7 +157,7 @@ class Documents:
                         evidence_id=fate.evidence_id,
                     )
                 )
-                inbox.record_fate(
+                inboxlog.record_fate(
                     conn,
                     target_id=target_id,
                     at=fate.at,

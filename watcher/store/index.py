@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from watcher.core.ids import new_id
 from watcher.core.models import Hit
 from watcher.core.text import snippet
-from watcher.store import inbox, outbox, schema, space, sqlite
+from watcher.store import inboxlog, outbox, schema, space, sqlite
 from watcher.store.blobs import BlobError, BlobMissing, DamagedBlob, LocalBlobStore
 from watcher.store.documents import Documents
 from watcher.store.schema import captures, checks, hits, targets
@@ -314,7 +314,7 @@ class Store:
             conn.execute(_INSERT_CAPTURE, values)
             if new.hits:
                 conn.execute(_INSERT_HIT, _hit_rows(capture_id, new.hits))
-            inbox.record_capture(
+            inboxlog.record_capture(
                 conn,
                 capture_id=capture_id,
                 target_id=new.target_id,
@@ -426,7 +426,7 @@ class Store:
                 outbox.insert(conn, messages)
                 if records:
                     conn.execute(_INSERT_CHECK, [_check_values(c, None) for c in records])
-                    inbox.record_checks(conn, map(_inbox_check, records))
+                    inboxlog.record_checks(conn, map(_inbox_check, records))
                 failed = [_target_values(c, None) for c in records if c.status == "error"]
                 ok = [_target_values(c, None) for c in records if c.status != "error"]
                 if failed:
@@ -444,7 +444,7 @@ class Store:
     @staticmethod
     def _record_check(conn: sa.Connection, check: CheckRecord, capture_id: str | None) -> None:
         conn.execute(_INSERT_CHECK, _check_values(check, capture_id))
-        inbox.record_checks(conn, [_inbox_check(check)])
+        inboxlog.record_checks(conn, [_inbox_check(check)])
         update = _UPDATE_TARGET_FAILED if check.status == "error" else _UPDATE_TARGET_OK
         conn.execute(update, _target_values(check, capture_id))
 

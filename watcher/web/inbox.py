@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -21,6 +21,7 @@ from watcher.store import inbox
 from watcher.store.inbox import EventRow, Filter, InboxWriter
 from watcher.web.context import context_of
 from watcher.web.identity import current_user, require
+from watcher.web.pages import error_page, render
 from watcher.web.security import Guard, safe_next
 
 router = APIRouter(include_in_schema=False)
@@ -129,8 +130,6 @@ def inbox_page(
     until: str = "",
     page: int = 1,
 ) -> HTMLResponse:
-    from watcher.web.pages import render
-
     context = context_of(request)
     user = current_user(request)
     params = Params(view, target, tag, group, state, assignee, since, until)
@@ -176,8 +175,6 @@ def open_alert(request: Request, target: str, kind: str, capture: str = "") -> R
 
 @router.get("/inbox/{item_id}", response_class=HTMLResponse)
 def item_page(request: Request, item_id: int) -> HTMLResponse:
-    from watcher.web.pages import error_page, render
-
     context = context_of(request)
     user = current_user(request)
     detail = inbox.item(context.store, user.name, item_id)
@@ -259,12 +256,3 @@ def act(
         raise HTTPException(400, f"no action {action!r}")
     where = "/inbox" if action == "unread" else f"/inbox/{item_id}"
     return RedirectResponse(where, status_code=303)
-
-
-def unread_summary(request: Request) -> dict[str, Any]:
-    """The dashboard's share: the user's unread total and per target."""
-    store, user = context_of(request).store, current_user(request).name
-    return {
-        "inbox_unread": inbox.unread_count(store, user),
-        "inbox_by_target": inbox.unread_by_target(store, user),
-    }

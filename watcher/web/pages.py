@@ -15,12 +15,13 @@ from watcher.core.models import Hit
 from watcher.diff.ops import diff_texts
 from watcher.diff.render import line_marks, to_html_inline, to_html_side_by_side
 from watcher.keywords import KeywordMatcher, all_terms_in, find_hits
-from watcher.store import space, views
+from watcher.store import inbox, space, views
 from watcher.store.blobs import BlobError
 from watcher.store.index import CaptureRow, StoreError
 from watcher.store.search import QueryError, parse_query
-from watcher.web import evidence, inbox
+from watcher.web import evidence
 from watcher.web.context import WebContext, context_of
+from watcher.web.identity import current_user
 from watcher.web.security import ARCHIVE_CSP, SESSION_COOKIE, Guard, safe_next, too_many_message
 
 router = APIRouter(include_in_schema=False)
@@ -148,7 +149,8 @@ def dashboard(
         group=group,
         all_tags=all_tags,
         all_groups=all_groups,
-        **inbox.unread_summary(request),
+        inbox_unread=inbox.unread_count(context.store, current_user(request).name),
+        inbox_by_target=inbox.unread_by_target(context.store, current_user(request).name),
     )
 
 

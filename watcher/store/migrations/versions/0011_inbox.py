@@ -74,9 +74,9 @@ def upgrade() -> None:
         sa.Column("visit_at", UTCDateTime),
         sa.Column("read_before", UTCDateTime),
     )
-    from watcher.store import inbox  # the same events the checks now write
+    from watcher.store import inboxlog  # the same events the checks now write
 
-    inbox.backfill(op.get_bind())
+    inboxlog.backfill(op.get_bind())
 
 
 def downgrade() -> None:
