@@ -73,7 +73,7 @@ def bob(browser: Browser, base: str) -> Iterator[Page]:
     assert not page.errors  # type: ignore[attr-defined]
 
 
-def row(page: Page, item_id: int):  # noqa: ANN201 - a Locator
+def row(page: Page, item_id: int):  # a Locator
     return page.locator(f'li.item[data-id="{item_id}"]')
 
 
