@@ -49,6 +49,15 @@ PAGES = {
 }
 
 
+def listing(items: list[str]) -> bytes:
+    links = "".join(f'<li><a href="/n{n}">通知{n}</a></li>' for n in items)
+    return f"<html><head><meta charset=utf-8><title>通知公告</title></head><body><ul>{links}</ul></body></html>".encode()
+
+
+def notice(n: str, extra: str = "") -> bytes:
+    return page(f"通知{n}", f"第{n}号通知：关于频率规划的意见。{extra}", footer="")
+
+
 def check(config: Path, data: Path) -> str:
     result = CliRunner().invoke(
         main, ["--config", str(config), "--data", str(data), "check", "--no-notify"]
@@ -69,6 +78,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]
         for key, (title, body) in PAGES.items():
             server.route(f"/{key}", body=page(title, body), headers={"Content-Type": "text/html"})
         server.route("/down", status=500, body=b"down")
+        html = {"Content-Type": "text/html"}
+        server.route("/list", body=listing(["1", "2", "3"]), headers=html)
+        for n in "123":
+            server.route(f"/n{n}", body=notice(n), headers=html)
         targets = "".join(
             f"  - {{name: page-{k}, title: 'Page {k.upper()}', url: '{server.url('/' + k)}', "
             f"tags: [{'miit' if k in 'ab' else 'other'}]}}\n"
@@ -79,11 +92,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]
             'settings: {host_delay: 0, base_url: "http://watcher.example"}\n'
             "keywords:\n  shipbuilding: [船舶, 造船]\n  icp: [ICP]\n"
             f"targets:\n{targets}"
-            f"  - {{name: down, title: Down site, url: '{server.url('/down')}', retries: 0}}\n",
+            f"  - {{name: down, title: Down site, url: '{server.url('/down')}', retries: 0}}\n"
+            f"  - {{name: notices, title: 通知公告, url: '{server.url('/list')}', "
+            "follow: {links: 'ul li a', baseline: false, recheck: 1s}}\n",
             encoding="utf-8",
         )
         data = folder / "snapshots"
-        check(config, data)  # four new pages; down fails (1)
+        check(config, data)  # four new pages, three new notices; down fails (1)
         for key in "abc":
             title, body = PAGES[key]
             server.route(
@@ -95,8 +110,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]
             body=page(title, body + "新增造船产能目录。"),
             headers={"Content-Type": "text/html"},
         )
-        check(config, data)  # the footer on a, b, c; d's own edit; down fails (2)
-        check(config, data)  # down fails (3): failing
+        server.route("/n1", status=404, body=b"not here")
+        server.route("/n2", body=notice("2", "补充说明。"), headers=html)
+        check(
+            config, data
+        )  # the footer on a, b, c; d's own edit; down fails (2); n1 404, n2 edited
+        server.route("/list", body=listing(["1", "3"]), headers=html)
+        check(config, data)  # down fails (3): failing; n2 delisted
         server.route(
             "/down", body=page("恢复", "网站恢复访问。"), headers={"Content-Type": "text/html"}
         )
@@ -207,6 +227,24 @@ def test_first_captures_and_a_failing_then_recovering_target_are_events(site) ->
         failing = next(r for r in all_items(data) if r.kind == "failing")
         detail = inbox.item(store, "nobody", failing.id)
     assert detail is not None and "HTTP 500" in (detail.events[0].detail or "")
+
+
+def test_a_listings_notices_their_edits_and_fates_are_events(site) -> None:
+    _, data = site
+    rows = [r for r in all_items(data) if r.target.startswith("notices")]
+    kinds = sorted((r.kind, r.title) for r in rows)
+    assert kinds == [
+        ("delisted", "通知2"),
+        ("document", "通知1"),
+        ("document", "通知2"),
+        ("document", "通知3"),
+        ("edited", "通知2"),
+        ("suspected", "通知1"),
+    ]  # the listing's own page is no item: its documents are the news
+    suspected = next(r for r in rows if r.kind == "suspected")
+    assert suspected.first is not None and suspected.first.detail == "HTTP 404"
+    assert suspected.first.capture_id  # the evidence: its last good capture
+    assert {r.id for r in all_items(data, targets=("notices",))} == {r.id for r in rows}
 
 
 def test_the_item_page_lists_each_target_with_its_diff(app, site) -> None:
@@ -395,5 +433,8 @@ def test_an_older_store_gets_its_past_events_backfilled(site, tmp_path: Path) ->
         made = inboxlog.backfill(conn)
     engine.dispose()
     rows = all_items(data)
-    assert made == len(rows) == 5 + 4  # five first captures, four changes
-    assert sorted(r.kind for r in rows) == ["changed"] * 4 + ["new"] * 5
+    kinds = sorted(r.kind for r in rows)
+    assert made == len(rows) == 5 + 4 + 3 + 1 + 2  # pages: new, changed; notices; fates
+    assert kinds == sorted(
+        ["changed"] * 4 + ["new"] * 5 + ["document"] * 3 + ["edited", "suspected", "delisted"]
+    )

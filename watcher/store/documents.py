@@ -77,6 +77,7 @@ class Documents:
         if not found:
             return []
         with self.engine.begin() as conn:
+            inboxlog.forget_listing(conn, listing_id)
             for url, title, date, position in found:
                 name = document_name(listing_name, url)
                 target_id = conn.execute(

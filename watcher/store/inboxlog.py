@@ -78,6 +78,19 @@ def record_capture(
     )
 
 
+def forget_listing(conn: sa.Connection, listing_id: int) -> None:
+    """A target found to be a listing (its first items are being added): its own
+    page's events go, as its later ones are never made; its documents are the news."""
+    own = sa.select(inbox_events.c.item_id).where(
+        inbox_events.c.target_id == listing_id, inbox_events.c.kind.in_(("new", "changed"))
+    )
+    ids = list(conn.execute(own).scalars())
+    if not ids:
+        return
+    conn.execute(sa.delete(inbox_events).where(inbox_events.c.item_id.in_(ids)))
+    conn.execute(sa.delete(inbox_items).where(inbox_items.c.id.in_(ids)))
+
+
 def record_fate(
     conn: sa.Connection,
     *,
