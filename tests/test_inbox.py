@@ -51,7 +51,8 @@ PAGES = {
 
 def listing(items: list[str]) -> bytes:
     links = "".join(f'<li><a href="/n{n}">通知{n}</a></li>' for n in items)
-    return f"<html><head><meta charset=utf-8><title>通知公告</title></head><body><ul>{links}</ul></body></html>".encode()
+    head = "<html><head><meta charset=utf-8><title>通知公告</title></head>"
+    return f"{head}<body><ul>{links}</ul></body></html>".encode()
 
 
 def notice(n: str, extra: str = "") -> bytes:
