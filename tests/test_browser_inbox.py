@@ -142,13 +142,21 @@ def test_keys_mark_and_open_the_diff(alice: Page, base: str, site) -> None:
     move_to(alice, failing.id)
     alice.keyboard.press("x")
     expect(row(alice, failing.id).locator(".state")).to_have_text("noise")
-    alice.keyboard.press("k")
-    alice.keyboard.press("j")
-    alice.keyboard.press("r")
+    alice.keyboard.press("r")  # the same item, another state
     expect(row(alice, failing.id).locator(".state")).to_have_text("reviewed")
     assert {r.id: r.state for r in all_items(site[1])}[failing.id] == "reviewed"
     alice.reload()
     expect(row(alice, failing.id).locator(".state")).to_have_text("reviewed")  # stored
+    ids = [
+        int(i) for i in alice.locator("li.item").evaluate_all("els => els.map(e => e.dataset.id)")
+    ]
+    alice.reload()
+    alice.keyboard.press("j")
+    alice.keyboard.press("j")
+    expect(row(alice, ids[1])).to_have_class(re.compile(r"\bcurrent\b"))
+    alice.keyboard.press("k")
+    expect(row(alice, ids[0])).to_have_class(re.compile(r"\bcurrent\b"))
+    expect(row(alice, ids[1])).not_to_have_class(re.compile(r"\bcurrent\b"))
     move_to(alice, footer.id)
     alice.keyboard.press("o")
     expect(alice).to_have_url(re.compile(r"/t/page-[abc]/diff\?from=\w+&to=\w+$"))
