@@ -175,7 +175,7 @@ async def measure(app: Any, runs: int, warmup: int, item: int) -> list[dict[str,
 
     out = []
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://watcher.bench") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         for label, path in pages(item):
             times, cpu = [], []
             status, size = 0, 0
@@ -193,7 +193,7 @@ async def measure(app: Any, runs: int, warmup: int, item: int) -> list[dict[str,
                 {
                     "label": label,
                     "path": path,
-                    "status": status,
+                    "status": status,  # (a refused Host would be 400)
                     "kb": round(size / 1024, 1),
                     "median_ms": round(median, 1),
                     "p90_ms": round(sorted(times)[int(0.9 * len(times)) - 1], 1),

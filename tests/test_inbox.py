@@ -95,7 +95,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]
             f"targets:\n{targets}"
             f"  - {{name: down, title: Down site, url: '{server.url('/down')}', retries: 0}}\n"
             f"  - {{name: notices, title: 通知公告, url: '{server.url('/list')}', "
-            "follow: {links: 'ul li a', baseline: false, recheck: 1s}}\n",
+            "follow: {links: 'ul li a', baseline: false, recheck: 0s}}\n",
             encoding="utf-8",
         )
         data = folder / "snapshots"

@@ -128,15 +128,17 @@ def record_checks(
     checks = list(checks)
     if not checks:
         return
-    counts = dict(
+    counts = dict(  # a document's failures are its fates (suspected, removed ...)
         conn.execute(
             sa.select(targets.c.id, targets.c.consecutive_errors).where(
-                targets.c.id.in_({c[0] for c in checks})
+                targets.c.id.in_({c[0] for c in checks}), targets.c.kind == "page"
             )
         ).all()
     )
     for target_id, at, ok, error in checks:
-        before = counts.get(target_id, 0)
+        if target_id not in counts:
+            continue
+        before = counts[target_id]
         if not ok and before + 1 == FAILING_AFTER:
             kind, detail = "failing", error
         elif ok and before >= FAILING_AFTER:

@@ -270,6 +270,7 @@ inbox_items = sa.Table(
     sa.Column("assignee", sa.String(64)),
     sa.Index("ix_inbox_items_last", "last_at", "id"),
     sa.Index("ix_inbox_items_key", "change_key", "last_at"),
+    sa.Index("ix_inbox_items_target", "target_id", "last_at"),
 )
 
 inbox_events = sa.Table(

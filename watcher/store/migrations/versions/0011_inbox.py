@@ -36,6 +36,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_inbox_items_last", "inbox_items", ["last_at", "id"])
     op.create_index("ix_inbox_items_key", "inbox_items", ["change_key", "last_at"])
+    op.create_index("ix_inbox_items_target", "inbox_items", ["target_id", "last_at"])
     op.create_table(
         "inbox_events",
         sa.Column("id", sa.Integer, primary_key=True),
