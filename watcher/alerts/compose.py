@@ -13,13 +13,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import jinja2
 
 from watcher.alerts.events import Event
 from watcher.core.models import Hit
 
+# events the inbox holds (watcher.store.inbox.ALERT_KINDS): their alerts link to it
+INBOX_KINDS = (
+    "changed",
+    "new",
+    "document",
+    "removed",
+    "delisted",
+    "restored",
+    "error",
+    "recovered",
+)
 MAX_HITS = 20  # hits listed in one message; the rest are counted
 METADATA_LABELS = {
     "document_number": "发文字号",
@@ -118,6 +129,7 @@ class Composer:
             "capture_url": self._url(f"/c/{event.capture_id}") if event.capture_id else None,
             "target_url": self._url(f"/t/{quote(event.target)}") if event.target else None,
             "evidence_url": self._url(f"/c/{event.evidence_id}") if event.evidence_id else None,
+            "inbox_url": self._inbox_url(event),
             "metadata_rows": [
                 (label, event.metadata[key])
                 for key, label in METADATA_LABELS.items()
@@ -132,6 +144,16 @@ class Composer:
             query = f"from={event.previous_id}&to={event.capture_id}"
             return self._url(f"/t/{quote(event.target)}/diff?{query}")
         return self._url(f"/c/{event.capture_id}")
+
+    def _inbox_url(self, event: Event) -> str | None:
+        """The event's inbox item (the web UI resolves it), where people triage it."""
+        if event.kind not in INBOX_KINDS or not event.target:
+            return None
+        query = {"target": event.target, "kind": event.kind}
+        capture = event.evidence_id if event.kind in ("removed", "delisted") else event.capture_id
+        if capture:
+            query["capture"] = capture
+        return self._url(f"/inbox/open?{urlencode(query)}")
 
     def _url(self, path: str) -> str | None:
         return f"{self.base_url}{path}" if self.base_url else None

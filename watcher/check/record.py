@@ -74,6 +74,7 @@ def capture_of(
         screenshot_sha256=evidence.screenshot_sha256 if evidence is not None else None,
         extraction_version=analysis.extraction_version,
         warnings=[dict(w) for w in analysis.warnings] or None,
+        change_key=analysis.change_key,
     )
 
 

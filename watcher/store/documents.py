@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from watcher.store import outbox
+from watcher.store import inboxlog, outbox
 from watcher.store.schema import document_events, documents, targets
 
 
@@ -77,6 +77,7 @@ class Documents:
         if not found:
             return []
         with self.engine.begin() as conn:
+            inboxlog.forget_listing(conn, listing_id)
             for url, title, date, position in found:
                 name = document_name(listing_name, url)
                 target_id = conn.execute(
@@ -156,6 +157,14 @@ class Documents:
                         reason=fate.reason,
                         evidence_id=fate.evidence_id,
                     )
+                )
+                inboxlog.record_fate(
+                    conn,
+                    target_id=target_id,
+                    at=fate.at,
+                    state=fate.state,
+                    reason=fate.reason,
+                    evidence_id=fate.evidence_id,
                 )
             outbox.insert(conn, messages)
 

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from watcher.core.ids import new_id
 from watcher.core.models import Hit
 from watcher.core.text import snippet
-from watcher.store import outbox, schema, space, sqlite
+from watcher.store import inboxlog, outbox, schema, space, sqlite
 from watcher.store.blobs import BlobError, BlobMissing, DamagedBlob, LocalBlobStore
 from watcher.store.documents import Documents
 from watcher.store.schema import captures, checks, hits, targets
@@ -109,6 +109,7 @@ class NewCapture:
     screenshot_sha256: str | None = None  # browser fetches: the full-page PNG
     extraction_version: int | None = None  # the extraction that made the text
     warnings: list[dict[str, Any]] | None = None  # undecodable bytes, a file read in part …
+    change_key: str | None = None  # a hash of the added and removed text (the inbox's groups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +314,16 @@ class Store:
             conn.execute(_INSERT_CAPTURE, values)
             if new.hits:
                 conn.execute(_INSERT_HIT, _hit_rows(capture_id, new.hits))
+            inboxlog.record_capture(
+                conn,
+                capture_id=capture_id,
+                target_id=new.target_id,
+                kind=new.kind,
+                at=new.fetched_at,
+                previous_id=new.previous_id,
+                change_key=new.change_key,
+                title=new.title,
+            )
             self._record_check(conn, check, capture_id)
             outbox.insert(conn, messages)
         self._wrote()
@@ -415,6 +426,7 @@ class Store:
                 outbox.insert(conn, messages)
                 if records:
                     conn.execute(_INSERT_CHECK, [_check_values(c, None) for c in records])
+                    inboxlog.record_checks(conn, map(_inbox_check, records))
                 failed = [_target_values(c, None) for c in records if c.status == "error"]
                 ok = [_target_values(c, None) for c in records if c.status != "error"]
                 if failed:
@@ -432,6 +444,7 @@ class Store:
     @staticmethod
     def _record_check(conn: sa.Connection, check: CheckRecord, capture_id: str | None) -> None:
         conn.execute(_INSERT_CHECK, _check_values(check, capture_id))
+        inboxlog.record_checks(conn, [_inbox_check(check)])
         update = _UPDATE_TARGET_FAILED if check.status == "error" else _UPDATE_TARGET_OK
         conn.execute(update, _target_values(check, capture_id))
 
@@ -646,6 +659,10 @@ def _check_values(check: CheckRecord, capture_id: str | None) -> dict[str, Any]:
         "capture_id": capture_id,
         "error": check.error,
     }
+
+
+def _inbox_check(check: CheckRecord) -> tuple[int, datetime, bool, str | None]:
+    return check.target_id, check.checked_at, check.status != "error", check.error
 
 
 def _target_values(check: CheckRecord, capture_id: str | None) -> dict[str, Any]:

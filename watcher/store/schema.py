@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_HEAD = "0010_users"  # the newest migration's revision; a test keeps it in step
+SCHEMA_HEAD = "0011_inbox"  # the newest migration's revision; a test keeps it in step
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -275,4 +275,78 @@ audit = sa.Table(
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
     sa.Index("ix_audit_subject", "subject", "at"),
     sa.Index("ix_audit_at", "at"),
+)
+
+# The inbox (watcher.store.inbox): one row per event a person may want to see (a page
+# changed, a new or edited notice, a document's removal, delisting, restoration or
+# block, a target failing or recovering), written in the transaction that recorded
+# it. Events are shown as items: one edit seen on many targets (the same
+# ``change_key``: a hash of the added and removed text) is one item with a count.
+inbox_items = sa.Table(
+    "inbox_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # its first event's
+    sa.Column("change_key", sa.String(64)),  # NULL: an event of its own
+    sa.Column("first_at", UTCDateTime, nullable=False),
+    sa.Column("last_at", UTCDateTime, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False, server_default="1"),  # its events
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("title", sa.Text, nullable=False, server_default=""),
+    # shared triage: reviewed | important | noise (NULL: not yet), and who has it
+    sa.Column("state", sa.String(16)),
+    sa.Column("assignee", sa.String(64)),
+    sa.Index("ix_inbox_items_last", "last_at", "id"),
+    sa.Index("ix_inbox_items_key", "change_key", "last_at"),
+    sa.Index("ix_inbox_items_target", "target_id", "last_at"),
+)
+
+inbox_events = sa.Table(
+    "inbox_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("inbox_items.id"), nullable=False),
+    # new | changed (a page) | document | edited (a notice) | suspected | removed |
+    # delisted | restored | blocked | broken | failing | recovered
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("capture_id", sa.String(26)),  # the capture it shows (the evidence, removals)
+    sa.Column("previous_id", sa.String(26)),  # what that capture is compared with
+    sa.Column("detail", sa.Text),  # the reason or the error
+    sa.Index("ix_inbox_events_item", "item_id"),
+    sa.Index("ix_inbox_events_target", "target_id", "at"),
+    sa.Index("ix_inbox_events_capture", "capture_id"),
+)
+
+# Who did what to an item: a state, an assignment, a note (shown on the item).
+inbox_actions = sa.Table(
+    "inbox_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("inbox_items.id"), nullable=False),
+    sa.Column("user", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # state | assign | note
+    sa.Column("value", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_inbox_actions_item", "item_id", "id"),
+)
+
+# Each user's own reading: marks on items, and when they last marked everything read.
+inbox_reads = sa.Table(
+    "inbox_reads",
+    metadata,
+    sa.Column("user", sa.String(64), primary_key=True),
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("inbox_items.id"), primary_key=True),
+    sa.Column("read", sa.Boolean, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+inbox_visits = sa.Table(
+    "inbox_visits",
+    metadata,
+    sa.Column("user", sa.String(64), primary_key=True),
+    sa.Column("last_visit_at", UTCDateTime),  # the visit before this one: "since"
+    sa.Column("visit_at", UTCDateTime),
+    sa.Column("read_before", UTCDateTime),  # "mark all read": older items are read
 )

@@ -23,9 +23,10 @@ from fastapi.templating import Jinja2Templates
 
 from watcher.config import Config, Settings
 from watcher.core.clock import SYSTEM_CLOCK, Clock
+from watcher.store.inbox import InboxWriter
 from watcher.store.index import StoreError
 from watcher.store.websec import WebAuthStore
-from watcher.web import admin, api, feeds, oidc, pages, rules_api
+from watcher.web import admin, api, feeds, inbox, oidc, pages, rules_api
 from watcher.web.context import WebContext
 from watcher.web.security import Guard
 
@@ -70,6 +71,7 @@ def create_app(
     app.state.oidc = oidc.OidcClient(clock)
     app.state.templates = templates
     app.state.clock = clock
+    app.state.inbox_writer = InboxWriter(data)
     app.middleware("http")(guard.middleware)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
@@ -77,6 +79,7 @@ def create_app(
     def _favicon() -> FileResponse:  # asked for by browsers whatever the page links
         return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
 
+    app.include_router(inbox.router)
     app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(oidc.router)

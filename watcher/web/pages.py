@@ -20,7 +20,7 @@ from watcher.core.text import snippet
 from watcher.diff.ops import diff_texts
 from watcher.diff.render import line_marks, small_edits, to_html_inline, to_html_side_by_side
 from watcher.keywords import KeywordMatcher, any_branch_in, find_hits
-from watcher.store import space, views
+from watcher.store import inbox, space, views
 from watcher.store.blobs import BlobError
 from watcher.store.index import CaptureRow, StoreError
 from watcher.store.search import QueryError, parse_query
@@ -259,6 +259,8 @@ def dashboard(
         group=group,
         all_tags=all_tags,
         all_groups=all_groups,
+        inbox_unread=inbox.unread_count(context.store, current_user(request).name),
+        inbox_by_target=inbox.unread_by_target(context.store, current_user(request).name),
     )
 
 

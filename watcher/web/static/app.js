@@ -26,3 +26,46 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+// the inbox: j / k move, r / i / x mark reviewed / important / noise, o opens the diff
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("inbox-bulk");
+  if (!form) return;
+  const items = Array.from(form.querySelectorAll("li.item"));
+  const all = document.getElementById("select-all");
+  if (all) {
+    all.addEventListener("change", () => {
+      form.querySelectorAll('input[name="ids"]').forEach((box) => { box.checked = all.checked; });
+    });
+  }
+  let current = -1;
+  const go = (step) => {
+    if (!items.length) return;
+    current = Math.max(0, Math.min(items.length - 1, current + step));
+    items.forEach((el) => el.classList.remove("current"));
+    const el = items[current];
+    el.classList.add("current");
+    el.focus({ preventScroll: true });
+    el.scrollIntoView({ block: "nearest" });
+  };
+  const mark = async (el, action) => {
+    const body = new URLSearchParams({ csrf: form.dataset.csrf, action: action, next: "/inbox" });
+    body.append("ids", el.dataset.id);
+    const answer = await fetch("/inbox/bulk", { method: "POST", body: body, redirect: "manual" });
+    if (answer.type !== "opaqueredirect" && !answer.ok) return;
+    el.classList.remove("st-reviewed", "st-important", "st-noise", "unread");
+    el.classList.add("st-" + action);
+    el.querySelector(".state").textContent = action;
+  };
+  const keys = { r: "reviewed", i: "important", x: "noise" };
+  document.addEventListener("keydown", (event) => {
+    if (event.target.closest("input, textarea, select") || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "j") go(1);
+    else if (event.key === "k") go(-1);
+    else if (current >= 0 && keys[event.key]) mark(items[current], keys[event.key]);
+    else if (current >= 0 && event.key === "o" && items[current].dataset.open) window.location.href = items[current].dataset.open;
+    else if (current >= 0 && event.key === "Enter") window.location.href = items[current].dataset.item;
+    else return;
+    event.preventDefault();
+  });
+});
