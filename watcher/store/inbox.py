@@ -8,7 +8,6 @@ read-only engine and writes with ``InboxWriter``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,8 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from watcher.store import sqlite
-from watcher.store.index import INDEX_NAME, Store, StoreError
+from watcher.store.index import SideEngine, Store
 from watcher.store.schema import (
     hits,
     inbox_actions,
@@ -399,23 +397,11 @@ class InboxWriter:
     creates or migrates the index."""
 
     def __init__(self, root: Path) -> None:
-        self.index = root / INDEX_NAME
-        self._engine: sa.Engine | None = None
-        self._lock = threading.Lock()
-
-    def _connected(self) -> sa.Engine:
-        with self._lock:
-            if self._engine is None:
-                if not self.index.exists():
-                    raise StoreError(f"no store at {self.index.parent}; run `watcher check`")
-                self._engine = sqlite.engine(self.index, readonly=False, create=False)
-            return self._engine
+        self._connected = SideEngine(root)
+        self.index = self._connected.index
 
     def close(self) -> None:
-        with self._lock:
-            if self._engine is not None:
-                self._engine.dispose()
-                self._engine = None
+        self._connected.close()
 
     def visit(self, user: str, now: datetime) -> None:
         """A look at the inbox: a new visit if the last one was ``VISIT_GAP`` ago."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,31 @@ LOCK_WAIT = 10.0  # seconds a second writer waits before giving up
 
 class StoreError(Exception):
     """The store cannot be opened or a lookup failed; the message says which."""
+
+
+class SideEngine:
+    """A writer's own engine on the index in ``root`` (the web UI's sessions, the
+    inbox's triage), opened on first use: the service may create the index after the
+    web app. It never creates or migrates the index."""
+
+    def __init__(self, root: Path) -> None:
+        self.index = root / INDEX_NAME
+        self._engine: sa.Engine | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> sa.Engine:
+        with self._lock:
+            if self._engine is None:
+                if not self.index.exists():
+                    raise StoreError(f"no store at {self.index.parent}; run `watcher check`")
+                self._engine = sqlite.engine(self.index, readonly=False, create=False)
+            return self._engine
+
+    def close(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
 
 
 @dataclass(frozen=True, slots=True)

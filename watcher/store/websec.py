@@ -9,7 +9,6 @@ migrates the index: a missing index or an older schema is a ``StoreError``.
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,7 +18,7 @@ import sqlalchemy as sa
 
 from watcher.store import sqlite
 from watcher.store.accounts import Accounts
-from watcher.store.index import INDEX_NAME, StoreError
+from watcher.store.index import SideEngine, StoreError
 from watcher.store.schema import web_secrets, web_sessions
 
 KEY = "key"
@@ -30,26 +29,13 @@ class WebAuthStore:
     """Key, password hash and sessions of the web UI over the index in ``root``."""
 
     def __init__(self, root: Path) -> None:
-        self.index = root / INDEX_NAME
-        self._engine: sa.Engine | None = None
+        self._connected = SideEngine(root)
+        self.index = self._connected.index
         self._key: bytes | None = None
-        self._lock = threading.Lock()
         self.accounts = Accounts(self._connected)
 
-    def _connected(self) -> sa.Engine:
-        """Opened on first use: the service may create the index after the web app."""
-        with self._lock:
-            if self._engine is None:
-                if not self.index.exists():
-                    raise StoreError(f"no store at {self.index.parent}; run `watcher check`")
-                self._engine = sqlite.engine(self.index, readonly=False, create=False)
-            return self._engine
-
     def close(self) -> None:
-        with self._lock:
-            if self._engine is not None:
-                self._engine.dispose()
-                self._engine = None
+        self._connected.close()
 
     # -- the key ----------------------------------------------------------------------
 
