@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import brotli
 import yaml
@@ -661,6 +661,19 @@ class Result:
         return "FAIL" if self.failures else "PASS"
 
 
+def _start(command: list[str], work: Path, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    """The command in its own session (so a kill takes its workers too), logging to ``log``."""
+    return subprocess.Popen(
+        command,
+        cwd=work,
+        env=_environment(),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+
+
 def _environment() -> dict[str, str]:
     """This environment without WATCHER_* settings (a password, another config)."""
     return {k: v for k, v in os.environ.items() if not k.startswith("WATCHER_")}
@@ -685,15 +698,7 @@ def run_service(attack: Attack, opts: Options) -> Result:
         command = [opts.python, "-m", "watcher", "--config", str(work / "targets.yaml")]
         command += ["--data", str(work / "data"), "run", "--host", "127.0.0.1", "--port", str(port)]
         with (work / "service.log").open("wb") as log:
-            process = subprocess.Popen(
-                command,
-                cwd=work,
-                env=_environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
+            process = _start(command, work, log)
         memory = TreeRss(process.pid, opts.kill_above_mb)
         memory.start()
         try:
@@ -816,15 +821,7 @@ def run_validate(attack: Attack, opts: Options) -> Result:
     command += ["--data", str(work / "data"), "validate"]
     with (work / "validate.log").open("wb") as log:
         started = time.monotonic()
-        process = subprocess.Popen(
-            command,
-            cwd=work,
-            env=_environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
+        process = _start(command, work, log)
         memory = TreeRss(process.pid, opts.kill_above_mb)
         memory.start()
         try:
