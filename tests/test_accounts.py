@@ -229,7 +229,8 @@ def test_user_commands_add_list_role_passwd_remove(site: Site) -> None:
     code, out = site.cli("user", "add", "li", "--password-stdin", stdin="x\n")
     assert code == 2 and "there is already a user named 'li'" in out
     code, out = site.cli("user", "add", "ma", stdin="pw\nother\n")
-    assert code != 0 and site.rows("SELECT name FROM users WHERE name = 'ma'") == []
+    assert code == 2 and "the two passwords differ" in out
+    assert site.rows("SELECT name FROM users WHERE name = 'ma'") == []
     site.add("wang", "viewer", "pw")
     code, out = site.cli("user", "role", "wang", "admin")
     assert code == 0 and "wang is now admin" in out

@@ -35,7 +35,12 @@ def _password(password_stdin: bool) -> str:
     if password_stdin:
         given = sys.stdin.readline().rstrip("\r\n")
     else:
-        given = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        # Asked twice by hand rather than with click's confirmation_prompt, which asks
+        # again on a mismatch and, at the end of a piped stdin, can ask forever.
+        given = click.prompt("Password", hide_input=True, default="", show_default=False)
+        again = click.prompt("Repeat password", hide_input=True, default="", show_default=False)
+        if given != again:
+            raise click.UsageError("the two passwords differ; nothing was changed")
     if not given:
         raise click.UsageError("the password is empty")
     return given
