@@ -74,8 +74,9 @@ def generate(count: int, dense: bool, seed: int) -> list[analyse.Page]:
         rng = random.Random(seed * 7919 + index)
         gbk = rng.random() < GBK_SHARE
         charset = "gbk" if gbk else "utf-8"
+        title = "关于船舶工业的通知" if dense else "关于征集典型案例的通知"
         html = (
-            f'<html><head><meta charset="{charset}"><title>关于船舶工业的通知 {index}</title>'
+            f'<html><head><meta charset="{charset}"><title>{title} {index}</title>'
             f'</head><body><div id="con_con">{_text(rng, PAGE_SIZE, dense)}</div></body></html>'
         )
         pages.append(
