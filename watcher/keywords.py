@@ -218,8 +218,10 @@ class KeywordMatcher:
         """Every match in ``text``; overlapping aliases of one group count once (the longest)."""
         # the terms' own forms first: a page that cannot hold any costs no normalising
         terms = [t for t in self.terms if t.may_match(text)] if text else []
-        if not terms:
-            return []
+        return self._found(terms, text) if terms else []
+
+    def _found(self, terms: Sequence[Term], text: str) -> list[Occurrence]:
+        """``terms`` matched on the normalised text, whatever the screen says."""
         normalised, mapping = normalize(text)
         folded, shifts = _fold_spaces(normalised)
         starts = [s for s, _ in shifts] if shifts else []
