@@ -5,6 +5,11 @@ Both the terms and the page text are normalised the same way before matching
 so 國防科工局 is 国防科工局, Latin matched case-insensitively), while hit positions and
 snippets refer to the original text the analyst will read.
 
+Normalising a page costs more than matching on it, so each term first screens the
+text as written for any form normalising could turn into it (its traditional and
+full-width characters, either case, whitespace inside); a page where no term can
+be is not normalised, and only the terms that may be there are matched.
+
 Whitespace is folded for matching as a reader reads: a space or line break beside
 a Hanzi or full-width punctuation goes (a title split by ``<br>``, 国防 科工局),
 and a line break between Latin words is a space. Edits that only add or remove
