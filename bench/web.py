@@ -326,7 +326,7 @@ def build_target(spec: Spec) -> Built:
             "title": title,
             "added": added,
             "removed": removed,
-            "hit_count": len(found),
+            "hit_count": sum(h.count for h in found),
         }
         built.captures.append(previous)
         built.hits.extend((fetched, row) for row in _hit_rows(capture_id, found))

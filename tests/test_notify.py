@@ -27,7 +27,7 @@ from watcher.alerts.events import Event, Rules, capture_events, error_events, re
 from watcher.alerts.plan import plan
 from watcher.alerts.send import ChannelsError, Secrets, Sender, expand_env, load_channels
 from watcher.cli.main import main
-from watcher.core.models import Hit
+from watcher.core.models import TermHits
 from watcher.diff.excerpt import of_diff, of_text
 from watcher.diff.ops import diff_texts
 from watcher.store.index import Store
@@ -460,11 +460,10 @@ def _event(**details) -> Event:
 
 def test_title_counts_terms_and_names_removed_ones() -> None:
     hits = (
-        Hit("shipbuilding", "船舶", "", "added", 1, 2),
-        Hit("sastind", "国防科工局", "", "added", 9, 5),
-        Hit("shipbuilding", "船舶", "", "added", 20, 2),
-        Hit("mcf", "re:军民(两用|结合)", "", "added", 30, 4),
-        Hit("shipbuilding", "造船", "", "removed", 3, 2),
+        TermHits("shipbuilding", "船舶", "added", (1, 2, 20, 2)),
+        TermHits("sastind", "国防科工局", "added", (9, 5)),
+        TermHits("mcf", "re:军民(两用|结合)", "added", (30, 4)),
+        TermHits("shipbuilding", "造船", "removed", (3, 2)),
     )
     assert hits_summary(hits) == "船舶 ×2, 国防科工局, mcf; removed: 造船"
     composed = Composer().compose(_event(hits=hits))
@@ -508,7 +507,7 @@ def test_links_need_a_base_url() -> None:
 
 def test_event_rules() -> None:
     base = _event()
-    hit = (Hit("shipbuilding", "船舶", "", "added", 1, 2),)
+    hit = (TermHits("shipbuilding", "船舶", "added", (1, 2)),)
     hits_rule, every = Rules("hits", False, 3), Rules("changes", False, 3)
     assert capture_events("changed", hits_rule, 0, base) == []
     assert [e.kind for e in capture_events("changed", hits_rule, 0, _event(hits=hit))] == [

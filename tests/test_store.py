@@ -14,7 +14,7 @@ import sqlalchemy
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from watcher.core.models import Hit
+from watcher.core.models import Hit, TermHits
 from watcher.store import schema, sqlite
 from watcher.store.blobs import sha256
 from watcher.store.index import CheckRecord, CheckRow, NewCapture, Store, StoreError
@@ -37,7 +37,9 @@ def _capture(
         raw,
         text,
         previous_id=state.last.id if state.last else None,
-        hits=[Hit("g", "国防", "…", "added", text.find("国防"), 2)] if "国防" in text else [],
+        hits=[TermHits("g", "国防", "added", (text.find("国防"), 2), ("…",))]
+        if "国防" in text
+        else [],
     )
     return store.save_capture(new, CheckRecord(state.id, now, kind, 0.01, 200, etag='"1"'))
 
@@ -211,8 +213,10 @@ def test_hits_are_grouped_per_term_and_read_back_per_occurrence(tmp_path: Path) 
         first = _capture(store, "a", b"1", "船舶与国防")
         state = store.target_state("a", "http://127.0.0.1/a")
         text = "船舶，船舶，还是船舶"
-        found = [Hit("ship", "船舶", "", "added", p, 2) for p in (0, 3, 8)]
-        found.append(Hit("mil", "国防", "", "removed", 3, 2))
+        found = [
+            TermHits("ship", "船舶", "added", (0, 2, 3, 2, 8, 2)),
+            TermHits("mil", "国防", "removed", (3, 2)),
+        ]
         now = datetime.now(UTC)
         new = NewCapture(
             state.id,

@@ -39,7 +39,7 @@ def test_a_space_between_hanzi_is_kept_in_the_text_but_is_no_change() -> None:
     old_text, second = _analysed(old, new)
     assert old_text == "通知\n联系人：王堃电话：010-1234"
     assert not second.text_changed and (second.added, second.removed) == (0, 0)
-    assert second.hits == []  # 王 堃 is still 王堃: no hit added by a space
+    assert second.hits == ()  # 王 堃 is still 王堃: no hit added by a space
 
 
 def test_counts_and_hits_of_a_change_ignore_the_spaces_it_also_made() -> None:
@@ -48,7 +48,7 @@ def test_counts_and_hits_of_a_change_ignore_the_spaces_it_also_made() -> None:
     _, second = _analysed(old, new)
     assert second.text_changed
     assert (second.added, second.removed) == (2, 2)  # 手机 for 电话; its spaces not counted
-    assert second.hits == []  # neither term was added or removed by this edit
+    assert second.hits == ()  # neither term was added or removed by this edit
 
 
 def test_a_change_of_the_title_alone_is_a_change_and_its_terms_are_hits() -> None:

@@ -5,6 +5,11 @@ Both the terms and the page text are normalised the same way before matching
 so 國防科工局 is 国防科工局, Latin matched case-insensitively), while hit positions and
 snippets refer to the original text the analyst will read.
 
+Normalising a page costs more than matching on it, so each term first screens the
+text as written for any form normalising could turn into it (its traditional and
+full-width characters, either case, whitespace inside); a page where no term can
+be is not normalised, and only the terms that may be there are matched.
+
 Whitespace is folded for matching as a reader reads: a space or line break beside
 a Hanzi or full-width punctuation goes (a title split by ``<br>``, 国防 科工局),
 and a line break between Latin words is a space. Edits that only add or remove
@@ -25,12 +30,12 @@ from typing import TYPE_CHECKING
 import regex
 
 from watcher.core.budget import DEFAULT_REGEX_TIMEOUT, compile_user_pattern, timed_out
-from watcher.core.models import Hit, Where
+from watcher.core.models import SNIPPETS_PER_TERM, TermHits, Where
 from watcher.core.text import MATCH_SPACE, fold_document_numbers, snippet, t2s
 from watcher.diff.ops import TextDiff
 
 if TYPE_CHECKING:
-    pass
+    import opencc
 
 REGEX_PREFIX = "re:"
 
@@ -45,12 +50,16 @@ _NFKC_SCAN = ((0, 0xD800), (0xE000, 0x10000))
 
 
 @functools.cache
-def _nfkc_unstable() -> re.Pattern[str]:
-    points = [
+def _nfkc_points() -> tuple[int, ...]:
+    return tuple(
         cp for start, end in _NFKC_SCAN for cp in range(start, end) if _folds_to_word(chr(cp))
-    ]
+    )
+
+
+@functools.cache
+def _nfkc_unstable() -> re.Pattern[str]:
     ranges: list[list[int]] = []
-    for cp in points:  # as ranges: a class of 4,600 single characters matches slowly
+    for cp in _nfkc_points():  # as ranges: a class of 4,600 single characters matches slowly
         if ranges and ranges[-1][1] == cp - 1:
             ranges[-1][1] = cp
         else:
@@ -171,6 +180,14 @@ class Term:
     source: str  # as written in the config, e.g. "re:军民(两用|结合)"
     pattern: re.Pattern[str] | regex.Pattern[str]  # a user's pattern: regex, timed
 
+    def may_match(self, text: str) -> bool:
+        """Whether ``text`` can hold this term at all, without normalising it (a
+        user's pattern always may)."""
+        if not isinstance(self.pattern, re.Pattern):
+            return True
+        screen = _screen(self.pattern.pattern, self.pattern.flags)
+        return any((lead is None or lead.search(text)) and p.search(text) for lead, p in screen)
+
 
 @dataclass(frozen=True, slots=True)
 class Occurrence:
@@ -204,13 +221,17 @@ class KeywordMatcher:
 
     def occurrences(self, text: str) -> list[Occurrence]:
         """Every match in ``text``; overlapping aliases of one group count once (the longest)."""
-        if not self.terms or not text:
-            return []
+        # the terms' own forms first: a page that cannot hold any costs no normalising
+        terms = [t for t in self.terms if t.may_match(text)] if text else []
+        return self._found(terms, text) if terms else []
+
+    def _found(self, terms: Sequence[Term], text: str) -> list[Occurrence]:
+        """``terms`` matched on the normalised text, whatever the screen says."""
         normalised, mapping = normalize(text)
         folded, shifts = _fold_spaces(normalised)
         starts = [s for s, _ in shifts] if shifts else []
         found: list[Occurrence] = []
-        for term in self.terms:
+        for term in terms:
             for m in self._matches(term, folded):
                 if m.end() > m.start():
                     first, last = m.start(), m.end()
@@ -229,6 +250,86 @@ class KeywordMatcher:
         except TimeoutError:
             pattern = term.source[len(REGEX_PREFIX) :]
             raise timed_out("keyword pattern", pattern, self.regex_timeout) from None
+
+
+# --- the screen: where a term could be, in the text as written ---------------------------
+
+
+@functools.cache
+def _sources() -> tuple[dict[str, str], dict[str, str]]:
+    """For each character of normalised text, the characters of a page that become
+    it (NFKC, then traditional → simplified, one character at a time); and the
+    characters that become several (㈱ is (株)), which a screen cannot place.
+
+    Found once by converting every character NFKC or OpenCC may change (40 ms)."""
+    unstable = [chr(cp) for cp in _nfkc_points()]
+    chars = unstable + [chr(cp) for start, end in _HANZI for cp in range(start, end)]
+    once = [_nfkc_char(c) for c in unstable] + chars[len(unstable) :]
+    simplified = t2s().convert("\n".join(once)).split("\n")
+    sources: dict[str, list[str]] = {}
+    expanding: dict[str, str] = {}
+    for char, becomes in zip(chars, simplified, strict=True):
+        if becomes == char:
+            continue
+        if len(becomes) == 1:
+            sources.setdefault(becomes, []).append(char)
+        else:
+            expanding[char] = becomes
+    return {k: "".join(v) for k, v in sources.items()}, expanding
+
+
+# where OpenCC's t2s changes characters (measured over all of Unicode): the ideographs
+_HANZI = ((0x3400, 0xA000), (0xF900, 0xFB00), (0x20000, 0x32400))
+_BRACKETS = ("〔[（［(【〖﹝", "〕]）］)】〗﹞")  # what a 文号's brackets are folded from
+
+
+@functools.lru_cache(maxsize=1024)
+def _screen(term: str, flags: int) -> tuple[tuple[re.Pattern[str] | None, re.Pattern[str]], ...]:
+    """Patterns over the text as written, one of which finds every place the
+    normalised literal ``term`` can match: each character as any character that
+    normalises to it (traditional, full-width, either case, a 文号's brackets),
+    any whitespace between them, and the term's own traditional spellings; plus,
+    if any, the characters that normalise to several including one of the term's.
+
+    A superset: it may find what matching will not (then matching decides), never
+    miss what it would. Each pattern may come with a lead: its part from the first
+    character that has one form, which the regex engine finds as fast as a plain
+    string (a class of forms first is ten times slower: 工 has two)."""
+    literal = re.sub(r"\\(.)", r"\1", term)  # the escaped term, unescaped
+    sources, expanding = _sources()
+    seen = {c for ch in literal for c in (ch, ch.lower(), ch.upper())}
+    forms_of = []
+    for ch in literal:
+        if ch.isspace():
+            continue
+        forms = {ch, ch.lower(), ch.upper()}
+        forms |= {s for f in list(forms) for s in sources.get(f, "")}
+        forms |= {b for brackets in _BRACKETS if ch in brackets for b in brackets}
+        forms_of.append(forms)
+    classes = ["[" + "".join(sorted(re.escape(f) for f in forms)) + "]" for forms in forms_of]
+    single = next((i for i, forms in enumerate(forms_of) if len(forms) == 1), 0)
+    lead = re.compile(r"\s*".join(classes[single:]), flags) if single else None
+    patterns = [(lead, re.compile(r"\s*".join(classes), flags))] if classes else []
+    for spelling in _spellings(literal) - {literal}:
+        spelt = r"\s*".join(re.escape(c) for c in spelling if not c.isspace())
+        patterns.append((None, re.compile(spelt, flags)))
+    placed = "".join(c for c, becomes in expanding.items() if seen & set(becomes))
+    if placed:
+        patterns.append((None, re.compile("[" + re.escape(placed) + "]")))
+    return tuple(patterns) or ((None, re.compile("")),)
+
+
+def _spellings(term: str) -> set[str]:
+    """The term's traditional spellings as whole words, as OpenCC writes them
+    (phrases included: a phrase's characters need not be each one's usual form)."""
+    return {_converter(config).convert(term) for config in ("s2t", "s2tw", "s2hk")}
+
+
+@functools.cache
+def _converter(config: str) -> opencc.OpenCC:
+    import opencc
+
+    return opencc.OpenCC(config)
 
 
 def _compile(source: str) -> re.Pattern[str] | regex.Pattern[str]:
@@ -300,26 +401,36 @@ def _overlaps(spans: list[tuple[int, int]], starts: list[int], start: int, end: 
 
 def _hits_in(
     matcher: KeywordMatcher, text: str, spans: list[tuple[int, int]] | None, where: Where
-) -> list[Hit]:
+) -> list[TermHits]:
+    """Per term, every occurrence in ``spans`` (None: anywhere), the first few cut
+    in context: one object per term, whatever the count."""
     starts = [s for s, _ in spans] if spans is not None else []
-    hits = []
+    found: dict[tuple[str, str], list[int]] = {}
     for occ in matcher.occurrences(text):
         if spans is None or _overlaps(spans, starts, occ.start, occ.end):
-            context = snippet(text, occ.start, occ.end)
-            hits.append(Hit(occ.group, occ.term, context, where, occ.start, occ.end - occ.start))
-    return hits
+            found.setdefault((occ.group, occ.term), []).extend((occ.start, occ.end - occ.start))
+    return [
+        TermHits(group, term, where, tuple(flat), _snippets(text, flat))
+        for (group, term), flat in found.items()
+    ]
+
+
+def _snippets(text: str, flat: list[int]) -> tuple[str, ...]:
+    shown = flat[: 2 * SNIPPETS_PER_TERM]
+    return tuple(snippet(text, p, p + n) for p, n in zip(shown[::2], shown[1::2], strict=True))
 
 
 def find_hits(
     matcher: KeywordMatcher, old_text: str | None, new_text: str, diff: TextDiff | None
-) -> list[Hit]:
+) -> list[TermHits]:
     """Hits where the change added a term (including one completed by the edit,
-    e.g. 船只 → 船舶) and, separately, where a term went away with removed text.
+    e.g. 船只 → 船舶) and, separately, where a term went away with removed text:
+    per term and direction, added first, each in order of its first occurrence.
 
     With no previous text (a first capture) every occurrence is an added hit.
     """
     if old_text is None or diff is None:
-        return _hits_in(matcher, new_text, None, "added")
+        return _in_order(_hits_in(matcher, new_text, None, "added"))
     if not diff.changed:
         return []
     inserted, deleted = changed_ranges(diff)
@@ -327,10 +438,16 @@ def find_hits(
     removed = _hits_in(matcher, old_text, deleted, "removed") if deleted else []
     if removed:
         removed = _disappeared(matcher, removed, old_text, new_text)
-    return added + removed
+    return _in_order(added + removed)
 
 
-def _disappeared(matcher: KeywordMatcher, removed: list[Hit], old: str, new: str) -> list[Hit]:
+def _in_order(hits: list[TermHits]) -> list[TermHits]:
+    return sorted(hits, key=lambda h: (h.where != "added", h.position))
+
+
+def _disappeared(
+    matcher: KeywordMatcher, removed: list[TermHits], old: str, new: str
+) -> list[TermHits]:
     """Keep removed hits only for terms the new text has fewer of: an edit that
     rewrites 国防科工局 as 國防科工局 did not make the term go away."""
     before = Counter(o.term for o in matcher.occurrences(old))
@@ -348,7 +465,8 @@ def all_terms_in(terms: Sequence[str]) -> Callable[[str], list[str] | None]:
         found = find_hits(matcher, None, text, None)
         if {h.group for h in found} != wanted:
             return None
-        return [h.snippet for h in found[:3]]
+        shown = sorted((s.position, s.snippet) for h in found for s in h.shown())
+        return [context for _, context in shown[:3]]
 
     return confirm
 

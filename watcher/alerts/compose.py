@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 import jinja2
 
 from watcher.alerts.events import Event
-from watcher.core.models import Hit
+from watcher.core.models import TermHits
 
 # events the inbox holds (watcher.store.inbox.ALERT_KINDS): their alerts link to it
 INBOX_KINDS = (
@@ -31,7 +31,7 @@ INBOX_KINDS = (
     "error",
     "recovered",
 )
-MAX_HITS = 20  # hits listed in one message; the rest are counted
+MAX_HITS = 20  # terms listed in one message (each with its first snippets); the rest counted
 METADATA_LABELS = {
     "document_number": "发文字号",
     "issuer": "发文机关",
@@ -58,14 +58,14 @@ def escape_markdown(value: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(value))
 
 
-def hits_summary(hits: Sequence[Hit]) -> str:
+def hits_summary(hits: Sequence[TermHits]) -> str:
     """``船舶 ×2, 国防科工局; removed: 造船`` — terms in order of first appearance."""
     added: dict[str, int] = {}
     removed: dict[str, int] = {}
-    for hit in hits:
+    for hit in sorted(hits, key=lambda h: h.position):
         counts = added if hit.where == "added" else removed
         name = hit.group if hit.term.startswith("re:") else hit.term
-        counts[name] = counts.get(name, 0) + 1
+        counts[name] = counts.get(name, 0) + hit.count
 
     def listed(counts: dict[str, int]) -> str:
         return ", ".join(f"{t} ×{n}" if n > 1 else t for t, n in counts.items())

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from watcher.core.models import Hit
+from watcher.core.models import TermHits
 from watcher.diff.excerpt import Excerpt
 
 EventKind = Literal[
@@ -39,7 +39,7 @@ class Event:
     at: datetime
     capture_id: str | None = None
     previous_id: str | None = None
-    hits: tuple[Hit, ...] = ()
+    hits: tuple[TermHits, ...] = ()  # per term and direction
     added: int = 0
     removed: int = 0
     moved: int = 0  # characters that moved, neither added nor removed
@@ -105,7 +105,7 @@ def error_events(rules: Rules, failures_before: int, base: Event) -> list[Event]
     return []
 
 
-def _added_or_removed(hits: Sequence[Hit]) -> bool:
+def _added_or_removed(hits: Sequence[TermHits]) -> bool:
     return bool(hits)  # hits are only where the change added or removed a term
 
 

@@ -35,7 +35,7 @@ from watcher.core.budget import (
     PatternTimeout,
     count_elements,
 )
-from watcher.core.models import Document, Hit
+from watcher.core.models import Document, TermHits
 from watcher.diff import excerpt
 from watcher.store.blobs import DamagedBlob, LocalBlobStore, compress, sha256
 
@@ -91,7 +91,7 @@ class Analysis:
     text_changed: bool
     added: int
     removed: int
-    hits: list[Hit]
+    hits: tuple[TermHits, ...]  # per term and direction: positions as ints, a few snippets
     diff_timed_out: bool
     raw_sha256: str
     text_sha256: str
@@ -242,15 +242,15 @@ def analyse(
         and metadata.get("last_modified") not in (None, page.previous_last_modified)
     )
     if previous_text is None:
-        hits = find_hits(matcher, None, text, None)
+        hits = tuple(find_hits(matcher, None, text, None))
         changed, added, removed, timed_out = True, len(text) - text.count("\n"), 0, False
         shown = excerpt.of_text(text, page.excerpt_limit)
     elif previous_text == text or comparison_key(previous_text) == comparison_key(text):
-        hits, changed, added, removed, timed_out = [], touched, 0, 0, False
+        hits, changed, added, removed, timed_out = (), touched, 0, 0, False
         shown = None
     else:
         diff = diff_texts(previous_text, text, timeout=page.diff_timeout)
-        hits = find_hits(matcher, previous_text, text, diff)
+        hits = tuple(find_hits(matcher, previous_text, text, diff))
         added, removed = _counts(diff, previous_text, text)
         key = change_key(diff)
         changed, timed_out, moved = True, diff.timed_out, diff.moved

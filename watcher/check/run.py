@@ -12,7 +12,7 @@ from watcher.check.checker import Checker
 from watcher.check.pages import Pages
 from watcher.config import Config, Target
 from watcher.core.clock import SYSTEM_CLOCK, Clock
-from watcher.core.models import CheckResult
+from watcher.core.models import CheckResult, occurrence_count
 from watcher.listings.follow import Alerts
 from watcher.store.index import Store
 from watcher.store.space import DiskFull
@@ -86,14 +86,14 @@ def _log_result(result: CheckResult) -> None:
         result.status,
         result.duration,
         result.size,
-        len(result.hits),
+        occurrence_count(result.hits),
         f": {result.error}" if result.error else "",
         extra={
             "target": result.target,
             "status": result.status,
             "duration": round(result.duration, 3),
             "bytes": result.size,
-            "hits": len(result.hits),
+            "hits": occurrence_count(result.hits),
             "capture_id": result.capture_id,
             "error": result.error,
         },

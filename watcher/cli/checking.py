@@ -103,7 +103,7 @@ def _hits_summary(result: CheckResult) -> str:
     counts: dict[str, int] = {}
     for hit in result.hits:
         key = hit.term if hit.where == "added" else f"−{hit.term}"
-        counts[key] = counts.get(key, 0) + 1
+        counts[key] = counts.get(key, 0) + hit.count
     return ", ".join(f"{k} ×{n}" if n > 1 else k for k, n in counts.items())
 
 
@@ -215,11 +215,13 @@ def _print_trial(ctx: Context, found: Any, heading: str = "") -> None:
     ctx.out.print(Text(found.text))
     ctx.out.rule()
     ctx.out.print(
-        f"{len(found.text)} characters, {len(found.links)} links, {len(r.hits)} hits",
+        f"{len(found.text)} characters, {len(found.links)} links,"
+        f" {sum(h.count for h in r.hits)} hits",
         highlight=False,
     )
     for hit in r.hits:
-        ctx.out.print(f"  [yellow]{hit.group}[/] {hit.term}: {hit.snippet}", highlight=False)
+        times = f" ×{hit.count}" if hit.count > 1 else ""
+        ctx.out.print(f"  [yellow]{hit.group}[/] {hit.term}{times}: {hit.snippet}", highlight=False)
     if found.items_error:
         ctx.err.print(f"[bold red]listing items:[/] {found.items_error}", highlight=False)
     if found.items:

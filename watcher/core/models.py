@@ -6,6 +6,7 @@ stage can be tested on its own (fetch -> extract -> store -> diff -> keywords).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -86,6 +87,69 @@ class Hit:
         }
 
 
+SNIPPETS_PER_TERM = 3  # occurrences of a term shown in context; the rest are counted
+
+
+@dataclass(frozen=True, slots=True)
+class TermHits:
+    """A term's hits in one direction of one change: every position, the first few
+    in context. One object per term, not per occurrence: a first capture of a page
+    on shipbuilding names 船舶 hundreds of times, and its hits come back from an
+    analysis worker pickled, then go to alerts, ``--json`` and the index."""
+
+    group: str
+    term: str  # the alias as written in the config
+    where: Where
+    spans: tuple[int, ...]  # start, length, start, length … in the text they were found in
+    snippets: tuple[str, ...] = ()  # the first SNIPPETS_PER_TERM occurrences in context
+
+    @property
+    def count(self) -> int:
+        return len(self.spans) // 2
+
+    @property
+    def position(self) -> int:
+        return self.spans[0]
+
+    @property
+    def length(self) -> int:
+        return self.spans[1]
+
+    @property
+    def snippet(self) -> str:
+        """The first occurrence in context (what a template showing one line uses)."""
+        return self.snippets[0] if self.snippets else ""
+
+    def occurrences(self) -> list[tuple[int, int]]:
+        """(start, length) of every occurrence, in order."""
+        return list(zip(self.spans[::2], self.spans[1::2], strict=True))
+
+    def shown(self) -> list[Hit]:
+        """The occurrences in ``snippets``, one ``Hit`` each."""
+        pairs = zip(self.snippets, self.spans[::2], self.spans[1::2], strict=False)
+        return [Hit(self.group, self.term, s, self.where, p, n) for s, p, n in pairs]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "group": self.group,
+            "term": self.term,
+            "where": self.where,
+            "count": self.count,
+            "snippet": self.snippet,
+            "position": self.position,
+            "length": self.length,
+            "snippets": [
+                {"snippet": h.snippet, "position": h.position, "length": h.length}
+                for h in self.shown()
+            ],
+        }
+
+
+def occurrence_count(hits: Sequence[TermHits]) -> int:
+    """Occurrences in all, whatever the terms."""
+    return sum(h.count for h in hits)
+
+
 @dataclass(frozen=True, slots=True)
 class DocumentCheck:
     """A listing's document checked in this check and found new or changed."""
@@ -94,7 +158,7 @@ class DocumentCheck:
     title: str
     status: Status
     capture_id: str | None
-    hits: tuple[Hit, ...] = ()
+    hits: tuple[TermHits, ...] = ()
     kind: str = "document"  # or "attachment"
     warnings: tuple[dict[str, object], ...] = ()  # its capture's (see CheckResult)
     metadata: dict[str, str] | None = None  # its capture's 发文字号, dates, issuer …
@@ -173,7 +237,7 @@ class CheckResult:
     size: int = 0
     added: int = 0
     removed: int = 0
-    hits: tuple[Hit, ...] = ()
+    hits: tuple[TermHits, ...] = ()  # per term and direction: counts, the first snippets
     error: str | None = None
     title: str = ""
     looks_removed: bool = False  # the page says it is gone (soft 404)

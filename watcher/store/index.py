@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from watcher.core.ids import new_id
-from watcher.core.models import Hit
+from watcher.core.models import Hit, TermHits, occurrence_count
 from watcher.core.text import snippet
 from watcher.store import inboxlog, outbox, schema, space, sqlite
 from watcher.store.blobs import BlobError, BlobMissing, DamagedBlob, LocalBlobStore
@@ -128,7 +128,7 @@ class NewCapture:
     previous_id: str | None = None
     added: int = 0
     removed: int = 0
-    hits: list[Hit] = field(default_factory=list)
+    hits: Sequence[TermHits] = ()  # per term and direction
     id: str | None = None  # chosen by the caller when messages must name the capture
     metadata: dict[str, str] | None = None  # a notice's 发文字号, dates, issuer …
     dom_sha256: str | None = None  # browser fetches: the rendered DOM (the text source)
@@ -427,7 +427,7 @@ class Store:
             "title": new.title,
             "added": new.added,
             "removed": new.removed,
-            "hit_count": len(new.hits),
+            "hit_count": occurrence_count(new.hits),
             "metadata": new.metadata,
             "dom_sha256": new.dom_sha256,
             "screenshot_sha256": new.screenshot_sha256,
@@ -728,20 +728,18 @@ def _state(row: sa.Row[Any], last: CaptureRow | None) -> TargetState:
     )
 
 
-def _hit_rows(capture_id: str, found: Sequence[Hit]) -> list[dict[str, Any]]:
-    grouped: dict[tuple[str, str, str], list[Hit]] = {}
-    for hit in found:
-        grouped.setdefault((hit.group, hit.term, hit.where), []).append(hit)
+def _hit_rows(capture_id: str, found: Sequence[TermHits]) -> list[dict[str, Any]]:
+    """One row per term and direction, every position in it."""
     return [
         {
             "capture_id": capture_id,
-            "group_name": group,
-            "term": term,
-            "where": where,
-            "count": len(same),
-            "spans": ",".join(f"{h.position}:{h.length}" for h in same),
+            "group_name": h.group,
+            "term": h.term,
+            "where": h.where,
+            "count": h.count,
+            "spans": ",".join(f"{p}:{n}" for p, n in zip(h.spans[::2], h.spans[1::2], strict=True)),
         }
-        for (group, term, where), same in grouped.items()
+        for h in found
     ]
 
 

@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from watcher.alerts.compose import METADATA_LABELS
 from watcher.config import Config, Target
-from watcher.core.models import Hit
+from watcher.core.models import SNIPPETS_PER_TERM, Hit, TermHits
 from watcher.core.text import snippet
 from watcher.diff.ops import diff_texts
 from watcher.diff.render import line_marks, small_edits, to_html_inline, to_html_side_by_side
@@ -369,14 +369,8 @@ def diff_page(request: Request, name: str, view: str = "inline", lines: int = 3)
         groups = {g: terms for g, terms in config.keywords.items() if g in wanted}
     found = _pair_hits(groups, old_text, new_text, diff) if groups else []
     marks = {
-        "new": line_marks(
-            new_text,
-            [(h.position, h.position + h.length, h.group) for h in found if h.where == "added"],
-        ),
-        "old": line_marks(
-            old_text,
-            [(h.position, h.position + h.length, h.group) for h in found if h.where == "removed"],
-        ),
+        "new": line_marks(new_text, _spans(found, "added")),
+        "old": line_marks(old_text, _spans(found, "removed")),
     }
     context_lines = min(max(lines, 0), 50)
     body = (
@@ -412,9 +406,40 @@ def diff_page(request: Request, name: str, view: str = "inline", lines: int = 3)
     )
 
 
-def _pair_hits(groups: dict[str, list[str]], old: str | None, new: str, diff: Any) -> list[Hit]:
+def _pair_hits(
+    groups: dict[str, list[str]], old: str | None, new: str, diff: Any
+) -> list[TermHits]:
     """Hits of any two captures, computed for the pair (stored hits are per capture)."""
     return find_hits(KeywordMatcher(groups), old, new, diff)
+
+
+def _spans(found: list[TermHits], where: str) -> list[tuple[int, int, str]]:
+    """Every occurrence to mark, whatever the count (the list above shows a few)."""
+    return [
+        (start, start + length, h.group)
+        for h in found
+        if h.where == where
+        for start, length in h.occurrences()
+    ]
+
+
+def _per_term(hits: list[Hit]) -> list[TermHits]:
+    """A capture's stored hits as the page lists them: a term and direction per
+    line, its count and first snippets (a first capture names a term hundreds of
+    times)."""
+    grouped: dict[tuple[str, str, str], list[Hit]] = {}
+    for hit in hits:
+        grouped.setdefault((hit.group, hit.term, hit.where), []).append(hit)
+    return [
+        TermHits(
+            group,
+            term,
+            same[0].where,
+            tuple(n for h in same for n in (h.position, h.length)),
+            tuple(h.snippet for h in same[:SNIPPETS_PER_TERM]),
+        )
+        for (group, term, _), same in grouped.items()
+    ]
 
 
 class DamagedEvidence(Exception):
@@ -453,7 +478,7 @@ def capture_page(request: Request, capture_id: str) -> HTMLResponse:
         except BlobError as exc:
             damage.append(evidence.notice(capture, "screenshot", exc))
             shot_sound = False
-    hits = context.store.hits_of(capture.id) if capture.hit_count else []
+    hits = _per_term(context.store.hits_of(capture.id)) if capture.hit_count else []
     return render(
         request,
         "capture.html",
