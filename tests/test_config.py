@@ -212,6 +212,12 @@ BAD_CASES = [
         id="bad-select",
     ),
     pytest.param(
+        OK_TARGET + "    select: [auto, div.content]\n",
+        4,
+        "targets[0].select: select: auto finds the article by itself; use it alone",
+        id="auto-in-a-list",
+    ),
+    pytest.param(
         OK_TARGET + "    exclude: a::text\n",
         4,
         "invalid CSS selector 'a::text': Pseudo-elements are not supported",
