@@ -86,9 +86,9 @@ def _drop_furniture(body: etree._Element, headings: list[etree._Element]) -> Non
         if element in protected:
             continue
         text = _compact("".join(element.itertext()))
-        if len(text) <= _FURNITURE_MAX_CHARS and _FURNITURE.search(text):
-            if not _ARTICLE_FACTS.search(text):
-                matches.append(element)
+        short = len(text) <= _FURNITURE_MAX_CHARS
+        if short and _FURNITURE.search(text) and not _ARTICLE_FACTS.search(text):
+            matches.append(element)
     chosen = set(matches)
     for element in matches:
         if not any(ancestor in chosen for ancestor in element.iterancestors()):
