@@ -245,9 +245,7 @@ HeaderName = Annotated[Text, AfterValidator(_check_header_name)]
 HeaderValue = Annotated[Text, AfterValidator(_check_header_value)]
 HostName = Annotated[Text, AfterValidator(_check_host_name)]
 AllowPrivate = Annotated[bool | tuple[str, ...], BeforeValidator(_allow_private)]
-Selectors = Annotated[
-    tuple[Css, ...], BeforeValidator(_one_or_many), AfterValidator(_auto_alone)
-]
+Selectors = Annotated[tuple[Css, ...], BeforeValidator(_one_or_many), AfterValidator(_auto_alone)]
 Regexes = Annotated[tuple[Regex, ...], BeforeValidator(_one_or_many)]
 Labels = Annotated[tuple[NonEmptyText, ...], BeforeValidator(_one_or_many)]
 Duration = Annotated[float, BeforeValidator(_positive_duration)]
