@@ -7,7 +7,8 @@ unique ``[a-z0-9-]`` name and validates it with the config loader itself, so
 what is written is what ``watcher validate`` accepts.
 """
 
-from watcher.config.importers.common import FORMATS, Imported, Note, import_targets
+from watcher.config.importers.common import Imported, Note
+from watcher.config.importers.importing import FORMATS, import_targets
 from watcher.config.importers.writing import append_targets, targets_yaml
 
 __all__ = ["FORMATS", "Imported", "Note", "append_targets", "import_targets", "targets_yaml"]
