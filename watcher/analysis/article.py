@@ -58,12 +58,13 @@ def article_region(root: etree._Element, title: str) -> etree._Element | None:
     if body is None:
         body = root
     wanted = _compact(_TITLE_SEPARATORS.split(title.strip())[0]) if title else ""
-    _drop_furniture(body, _headings(body, wanted))
+    sizes, _ = _counts(body)  # so that only small subtrees have their text joined
+    _drop_furniture(body, _headings(body, wanted, sizes), sizes)
     text, links = _counts(body)
     core = _core(body, text, links)
     if core is None:
         return None
-    heading = _nearest(_headings(body, wanted), core, text)
+    heading = _nearest(_headings(body, wanted, text), core, text)
     region = _common_ancestor(core, heading) if heading is not None else core
     region = _grown(region, body, text, links)
     _drop_link_lists(region, text, links, keep={core, heading})
@@ -74,7 +75,9 @@ def _compact(text: str | None) -> str:
     return "".join(text.split()) if text else ""
 
 
-def _drop_furniture(body: etree._Element, headings: list[etree._Element]) -> None:
+def _drop_furniture(
+    body: etree._Element, headings: list[etree._Element], sizes: dict[etree._Element, int]
+) -> None:
     """Remove the outermost short blocks that are a share bar, a footer line ...
 
     A block holding the page's heading or a date line (a title with a 字号 bar
@@ -83,7 +86,7 @@ def _drop_furniture(body: etree._Element, headings: list[etree._Element]) -> Non
     protected = {a for h in headings for a in (h, *h.iterancestors())}
     matches = []
     for element in body.iter(*_CONTAINERS, "p", "span", "li", "ul", "dl", "font", "em", "a"):
-        if element in protected:
+        if element in protected or sizes.get(element, 0) > _FURNITURE_MAX_CHARS:
             continue
         text = _compact("".join(element.itertext()))
         short = len(text) <= _FURNITURE_MAX_CHARS
@@ -148,7 +151,9 @@ def _core(body: etree._Element, text: dict, links: dict) -> etree._Element | Non
         node = best
 
 
-def _headings(body: etree._Element, wanted: str) -> list[etree._Element]:
+def _headings(
+    body: etree._Element, wanted: str, sizes: dict[etree._Element, int]
+) -> list[etree._Element]:
     """Elements showing the page's title (its first part), or h1/h2 when it has none."""
     found = []
     for element in body.iter():
@@ -158,9 +163,9 @@ def _headings(body: etree._Element, wanted: str) -> list[etree._Element]:
             if element.tag in ("h1", "h2"):
                 found.append(element)
             continue
-        shown = _compact("".join(element.itertext()))
-        if not len(wanted) // 2 <= len(shown) <= 2 * len(wanted):
+        if not len(wanted) // 2 <= sizes.get(element, 0) <= 2 * len(wanted):
             continue
+        shown = _compact("".join(element.itertext()))
         if wanted in shown or (len(shown) >= 0.6 * len(wanted) and shown in wanted):
             found.append(element)
     return found
