@@ -18,6 +18,9 @@ trafilatura and readability-lxml), works on the tree ``extract`` already parsed:
    title, dates, 文号 block and attachment list come along;
 4. inside it, blocks that are mostly links and no attachments (related
    articles, tag clouds) go.
+
+A change to these rules changes texts of record: bump ``EXTRACTION_VERSION`` in
+``extract.py`` with it, so stored captures are read again before comparing.
 """
 
 from __future__ import annotations
