@@ -221,3 +221,37 @@ def test_into_a_config_that_would_not_validate_writes_nothing(tmp_path: Path) ->
     assert config.read_bytes() == before
     code, _, err = run(SAMPLES / "urls.txt", "--into", config, "-o", tmp_path / "x.yaml")
     assert code == 2 and "either -o/--output or --into" in err
+
+
+def test_values_of_the_wrong_kind_are_notes_not_crashes(tmp_path: Path) -> None:
+    jobs = tmp_path / "urls.yaml"
+    jobs.write_text(
+        "name: odd\nurl: https://www.miit.gov.cn/\nfilter: 5\nheaders: x\n---\n"
+        "name: odd css\nurl: https://www.sastind.gov.cn/\nfilter:\n  - css: {exclude: .x}\n",
+        encoding="utf-8",
+    )
+    code, out, err = run(jobs)
+    assert code == 0, err
+    odd, css = yaml.safe_load(out)["targets"]
+    assert "headers" not in odd and "select" not in css
+    assert "urls.yaml:3: odd: filter: neither a filter list nor text" in err
+    assert "odd css: filter: css: no selector given" in err
+    watches = tmp_path / "url-watches.json"
+    watches.write_text(
+        '{"watching": {"a": {"url": "https://www.gov.cn/", "include_filters": "div.list",'
+        ' "tags": 5, "time_between_check": "1h", "headers": [], "ignore_text": [3, "x"]}},'
+        ' "settings": []}',
+        encoding="utf-8",
+    )
+    code, out, err = run(watches)
+    assert code == 0, err
+    (target,) = yaml.safe_load(out)["targets"]
+    assert target["select"] == ["div.list"] and target["ignore"] == ["^.*(?:x).*$"]
+    assert "interval" not in target and "headers" not in target and "tags" not in target
+    export = tmp_path / "distill.json"
+    export.write_text(
+        '{"data": [{"uri": "https://www.gov.cn/", "config": {"selections": "x"}, "tags": 3}]}'
+    )
+    code, out, err = run(export)
+    assert code == 0, err
+    assert yaml.safe_load(out)["targets"][0]["url"] == "https://www.gov.cn/"

@@ -8,7 +8,15 @@ what is written is what ``watcher validate`` accepts.
 """
 
 from watcher.config.importers.common import Imported, Note
-from watcher.config.importers.importing import FORMATS, import_targets
+from watcher.config.importers.importing import FORMATS, import_targets, import_text
 from watcher.config.importers.writing import append_targets, targets_yaml
 
-__all__ = ["FORMATS", "Imported", "Note", "append_targets", "import_targets", "targets_yaml"]
+__all__ = [
+    "FORMATS",
+    "Imported",
+    "Note",
+    "append_targets",
+    "import_targets",
+    "import_text",
+    "targets_yaml",
+]

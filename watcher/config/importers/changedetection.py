@@ -14,7 +14,15 @@ import re
 from typing import Any
 
 from watcher.config.errors import ConfigError, ConfigIssue
-from watcher.config.importers.common import Imported, Note, Notes, duration, is_xpath
+from watcher.config.importers.common import (
+    Imported,
+    Note,
+    Notes,
+    duration,
+    is_xpath,
+    mapping,
+    strings,
+)
 
 __all__ = ["read"]
 
@@ -71,7 +79,7 @@ def read(text: str, filename: str) -> Imported:
 
 
 def _tags(data: dict[str, Any]) -> dict[str, str]:
-    found = data.get("settings", {}).get("application", {}).get("tags", {})
+    found = mapping(mapping(mapping(data.get("settings")).get("application")).get("tags"))
     return {k: str(v.get("title", k)) for k, v in found.items() if isinstance(v, dict)}
 
 
@@ -82,33 +90,40 @@ def _line_of(text: str, key: str) -> int:
 
 def _fill(target: dict[str, Any], watch: dict[str, Any], tags: dict[str, str], note: Notes) -> None:
     for key, kind in (("include_filters", "select"), ("subtractive_selectors", "exclude")):
-        for selector in watch.get(key) or []:
+        for selector in strings(watch.get(key)):
             if is_xpath(selector):
                 note(key, f"XPath {selector!r} has no equivalent ({kind} is CSS)")
             else:
                 target.setdefault(kind, []).append(selector)
-    if watch.get("css_filter"):  # before 0.40 a single filter
-        target.setdefault("select", []).append(watch["css_filter"])
-    for text in watch.get("ignore_text") or []:
+    for selector in strings(watch.get("css_filter")):  # before 0.40 a single filter
+        target.setdefault("select", []).append(selector)
+    for text in strings(watch.get("ignore_text")):
         target.setdefault("ignore", []).append(_pattern(text))
-    names = [tags.get(t, t) for t in watch.get("tags") or []]
-    if watch.get("tag"):
-        names += [t.strip() for t in str(watch["tag"]).split(",") if t.strip()]
+    names = [tags.get(t, t) for t in strings(watch.get("tags"))]
+    for tag in strings(watch.get("tag")):
+        names += [t.strip() for t in tag.split(",") if t.strip()]
     if names:
         target["tags"] = names
-    every = watch.get("time_between_check") or {}
-    seconds = sum(int(every.get(unit) or 0) * size for unit, size in _UNITS.items())
+    every = mapping(watch.get("time_between_check"))
+    seconds = sum(_whole(every.get(unit)) * size for unit, size in _UNITS.items())
     if seconds and not watch.get("time_between_check_use_default", False):
         target["interval"] = duration(seconds)
     if str(watch.get("fetch_backend") or "").startswith("html_webdriver"):
         target["fetch"] = "browser"
-    if watch.get("headers"):
+    if mapping(watch.get("headers")):
         target["headers"] = {str(k): str(v) for k, v in watch["headers"].items()}
     if watch.get("paused"):
         note("paused", "the watch was paused; it is imported, and will be checked")
     for key, (default, why) in _NO_EQUIVALENT.items():
         if key in watch and watch[key] not in (default, None, [], "", {}):
             note(key, why)
+
+
+def _whole(value: Any) -> int:
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _pattern(text: str) -> str:

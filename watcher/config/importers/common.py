@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Imported", "Note", "Notes", "duration", "is_xpath"]
+__all__ = ["Imported", "Note", "Notes", "duration", "is_xpath", "mapping", "strings"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +55,17 @@ def duration(seconds: float) -> str:
 
 def is_xpath(selector: str) -> bool:
     return selector.startswith(("/", "(", "xpath:", "xpath1:"))
+
+
+def strings(value: Any) -> list[str]:
+    """The strings of a list (or a lone string); anything else holds none."""
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str) and v.strip()]
+    return []
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    """A mapping as given, or an empty one when the file holds something else there."""
+    return value if isinstance(value, dict) else {}

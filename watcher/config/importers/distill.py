@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from watcher.config.errors import ConfigError, ConfigIssue
-from watcher.config.importers.common import Imported, Note, Notes, duration
+from watcher.config.importers.common import Imported, Note, Notes, duration, mapping
 
 __all__ = ["read"]
 
@@ -49,7 +49,7 @@ def read(text: str, filename: str) -> Imported:
         _selections(target, _json_field(monitor.get("config"), where, "config"), note)
         _schedule(target, _json_field(monitor.get("schedule"), where, "schedule"), note)
         tags = monitor.get("tags")
-        names = tags.split(",") if isinstance(tags, str) else tags or []
+        names = tags.split(",") if isinstance(tags, str) else tags if isinstance(tags, list) else []
         if [t for t in names if str(t).strip()]:
             target["tags"] = [str(t).strip() for t in names if str(t).strip()]
         for key in monitor:
@@ -85,10 +85,10 @@ def _json_field(value: Any, where: str, key: str) -> dict[str, Any]:
 
 
 def _selections(target: dict[str, Any], config: dict[str, Any], note: Notes) -> None:
-    for selection in config.get("selections") or []:
-        for frame in selection.get("frames") or []:
+    for selection in _mappings(config.get("selections")):
+        for frame in _mappings(selection.get("frames")):
             for key, kind in (("includes", "select"), ("excludes", "exclude")):
-                for rule in frame.get(key) or []:
+                for rule in _mappings(frame.get(key)):
                     if rule.get("type") == "css" and rule.get("expr"):
                         target.setdefault(kind, []).append(str(rule["expr"]))
                     elif rule.get("expr"):
@@ -96,13 +96,17 @@ def _selections(target: dict[str, Any], config: dict[str, Any], note: Notes) -> 
                         note(key, f"{what} has no equivalent ({kind} is CSS)")
         if selection.get("dynamic"):
             target["fetch"] = "auto"
-    regexp = (config.get("regexp") or {}).get("expr")
+    regexp = mapping(config.get("regexp")).get("expr")
     if regexp:
         note("regexp", "keeping only text matching a pattern has no equivalent")
 
 
+def _mappings(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def _schedule(target: dict[str, Any], schedule: dict[str, Any], note: Notes) -> None:
-    interval = (schedule.get("params") or {}).get("interval")
+    interval = mapping(schedule.get("params")).get("interval")
     if schedule.get("type") == "INTERVAL" and isinstance(interval, int | float) and interval > 0:
         target["interval"] = duration(interval)
     elif schedule.get("type") and schedule.get("type") != "INTERVAL":

@@ -16,7 +16,7 @@ from watcher.config.importers import changedetection, distill, urlists, urlwatch
 from watcher.config.importers.common import Imported, Note
 from watcher.config.load import parse_config_text
 
-__all__ = ["FORMATS", "detect", "import_targets", "name_for"]
+__all__ = ["FORMATS", "detect", "import_targets", "import_text", "name_for"]
 
 FORMATS = ("urlwatch", "changedetection", "distill", "opml", "urls")
 MAX_IMPORT_BYTES = 50_000_000  # a backup bigger than this is not a list of watches
@@ -32,6 +32,18 @@ def import_targets(
     Raises ConfigError (FILE:LINE: message) when the file cannot be read at all;
     an entry that cannot become a target is left out with a note saying why.
     """
+    filename = str(path)
+    return import_text(_read(path, filename), filename, fmt, taken, known_urls)
+
+
+def import_text(
+    text: str,
+    filename: str,
+    fmt: str | None = None,
+    taken: Iterable[str] = (),
+    known_urls: Iterable[str] = (),
+) -> Imported:
+    """``import_targets`` on text already read (an upload); ``filename`` labels the notes."""
     readers: dict[str, Reader] = {
         "urlwatch": urlwatch.read,
         "changedetection": changedetection.read,
@@ -39,9 +51,9 @@ def import_targets(
         "opml": urlists.read_opml,
         "urls": urlists.read_urls,
     }
-    filename = str(path)
-    text = _read(path, filename)
     fmt = fmt or detect(text, filename)
+    if fmt not in readers:
+        raise ConfigError([ConfigIssue(filename, 0, f"unknown format {fmt!r}; one of {FORMATS}")])
     imported = readers[fmt](text, filename)
     return _validated(imported, filename, set(taken), set(known_urls))
 

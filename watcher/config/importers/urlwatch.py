@@ -87,13 +87,15 @@ def _line(mapping: Any, key: str, default: int) -> int:
 def _setting(target: dict[str, Any], key: str, value: Any, note: Any) -> None:
     if key in _BOOKKEEPING:
         return
-    if key == "filter":
+    if key == "filter" and not isinstance(value, str | list):
+        note(key, "neither a filter list nor text; left aside")
+    elif key == "filter":
         for name, argument in _filters(value):
             _filter(target, name, argument, lambda why, n=name: note("filter", f"{n}: {why}"))
-    elif key in ("headers", "user_agent", "cookies"):
-        target[key] = (
-            {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else str(value)
-        )
+    elif key in ("headers", "cookies") and isinstance(value, dict):
+        target[key] = {str(k): str(v) for k, v in value.items()}
+    elif key == "user_agent" and isinstance(value, str):
+        target[key] = value
     elif key == "timeout" and isinstance(value, int | float) and value > 0:
         target["timeout"] = duration(value)
     elif key == "wait_for" and isinstance(value, str):
@@ -115,7 +117,7 @@ def _filters(value: Any) -> list[tuple[str, Any]]:
             out.append((name, argument or None))
         return out
     out = []
-    for item in value or []:
+    for item in value if isinstance(value, list) else []:
         if isinstance(item, dict):
             out.extend((str(k), v) for k, v in item.items())
         else:
@@ -129,7 +131,10 @@ def _filter(target: dict[str, Any], name: str, argument: Any, note: Any) -> None
         return
     if name in ("css", "xpath"):
         selector = options.get("selector") if options else argument
-        if name == "xpath" or is_xpath(str(selector)):
+        if not isinstance(selector, str) or not selector.strip():
+            note("no selector given")
+            return
+        if name == "xpath" or is_xpath(selector):
             note("XPath has no equivalent (select is CSS); the whole page is watched")
             return
         target.setdefault("select", []).append(str(selector))
