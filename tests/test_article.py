@@ -102,3 +102,17 @@ def test_auto_on_a_deeply_nested_page_finds_the_text() -> None:
     page = f"<html><head><title>关于船舶工业的通知_通知</title></head><body>{body}</body></html>"
     text = extract(page, "https://x/", select="auto").text
     assert text.splitlines() == ["关于船舶工业的通知", "正文。" * 50]
+
+
+def test_auto_keeps_footer_words_a_notice_itself_uses() -> None:
+    """主办单位 of a conference and a contact's E-mail are the notice's, not the footer's."""
+    page = (FIXTURES / "sites/miit.gov.cn/article.html").read_text(encoding="utf-8")
+    extra = "<p>主办单位：中国船舶工业行业协会</p><p>联系人：王 堃 E-mail：wangkun@miit.gov.cn</p>"
+    page = page.replace(
+        '<p style="text-align:right">工业和信息化部</p>',
+        extra + '<p style="text-align:right">工业和信息化部</p>',
+    )
+    text = extract(page, "https://x/", select="auto").text
+    assert "主办单位：中国船舶工业行业协会" in text
+    assert "联系人：王 堃 E-mail：wangkun@miit.gov.cn" in text
+    assert "主办单位：中华人民共和国工业和信息化部" not in text  # the footer's

@@ -35,14 +35,16 @@ __all__ = ["AUTO", "article_region"]
 
 AUTO = "auto"  # the value of `select` that asks for this
 
-# A block this short whose text says one of these is furniture, not the article.
+# A block this short whose text says one of these is furniture, not the article ...
 _FURNITURE = re.compile(
     r"扫一扫|网站标识码|分享到|打印本页|关闭窗口|字号[:：]|字体[:：]|【\s*[大中小]\s*】"
-    r"|\[\s*打印\s*\]|打印\s*[|丨]?\s*关闭|ICP备|公网安备|版权所有|主办单位|技术支持"
+    r"|\[\s*打印\s*\]|打印\s*[|丨]?\s*关闭|ICP备|公网安备"
     r"|当前位置|您现在的位置|您的位置|相关(?:稿件|新闻|文章|链接|阅读)|友情链接|上一篇|下一篇"
-    r"|二维码|^首页\s*[>＞›»]|TEL[:：]|E-?mail[:：]|联系我们",
-    re.IGNORECASE,
+    r"|二维码|^首页\s*[>＞›»]"
 )
+# ... and these are the footer's, but a notice may say them too (主办单位 of a
+# conference, a contact's E-mail): they go only outside the article's core.
+_FOOTER = re.compile(r"版权所有|主办单位|技术支持|TEL[:：]|E-?mail[:：]|联系我们", re.IGNORECASE)
 _FURNITURE_MAX_CHARS = 80
 # ... unless it also holds the article's own facts: a date line with a 字号 bar in it.
 _ARTICLE_FACTS = re.compile(
@@ -62,11 +64,14 @@ def article_region(root: etree._Element, title: str) -> etree._Element | None:
         body = root
     wanted = _compact(_TITLE_SEPARATORS.split(title.strip())[0]) if title else ""
     sizes, _ = _counts(body)  # so that only small subtrees have their text joined
-    _drop_furniture(body, _headings(body, wanted, sizes), sizes)
+    headings = _headings(body, wanted, sizes)
+    _drop_furniture(body, _FURNITURE, sizes, protected=headings)
     text, links = _counts(body)
     core = _core(body, text, links)
     if core is None:
         return None
+    _drop_furniture(body, _FOOTER, text, protected=[*headings, core], inside=core)
+    text, links = _counts(body)
     heading = _nearest(_headings(body, wanted, text), core, text)
     region = _common_ancestor(core, heading) if heading is not None else core
     region = _grown(region, body, text, links)
@@ -79,21 +84,28 @@ def _compact(text: str | None) -> str:
 
 
 def _drop_furniture(
-    body: etree._Element, headings: list[etree._Element], sizes: dict[etree._Element, int]
+    body: etree._Element,
+    pattern: re.Pattern[str],
+    sizes: dict[etree._Element, int],
+    protected: list[etree._Element],
+    inside: etree._Element | None = None,
 ) -> None:
     """Remove the outermost short blocks that are a share bar, a footer line ...
 
-    A block holding the page's heading or a date line (a title with a 字号 bar
-    beside it) stays; the furniture inside it goes.
+    A block holding a protected element (the page's heading) or a date line (a
+    title with a 字号 bar beside it) stays, the furniture inside it goes; nothing
+    inside ``inside`` (the core, for footer words a notice may use) goes.
     """
-    protected = {a for h in headings for a in (h, *h.iterancestors())}
+    kept = {a for h in protected for a in (h, *h.iterancestors())}
+    if inside is not None:
+        kept.update(inside.iter())
     matches = []
     for element in body.iter(*_CONTAINERS, "p", "span", "li", "ul", "dl", "font", "em", "a"):
-        if element in protected or sizes.get(element, 0) > _FURNITURE_MAX_CHARS:
+        if element in kept or sizes.get(element, 0) > _FURNITURE_MAX_CHARS:
             continue
         text = _compact("".join(element.itertext()))
         short = len(text) <= _FURNITURE_MAX_CHARS
-        if short and _FURNITURE.search(text) and not _ARTICLE_FACTS.search(text):
+        if short and pattern.search(text) and not _ARTICLE_FACTS.search(text):
             matches.append(element)
     chosen = set(matches)
     for element in matches:
