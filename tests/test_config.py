@@ -212,6 +212,12 @@ BAD_CASES = [
         id="bad-select",
     ),
     pytest.param(
+        OK_TARGET + "    select: [auto, div.content]\n",
+        4,
+        "targets[0].select: select: auto finds the article by itself; use it alone",
+        id="auto-in-a-list",
+    ),
+    pytest.param(
         OK_TARGET + "    exclude: a::text\n",
         4,
         "invalid CSS selector 'a::text': Pseudo-elements are not supported",
@@ -422,14 +428,15 @@ def test_config_error_text_is_the_issue_lines() -> None:
 def test_example_targets_yaml_is_valid() -> None:
     config = load_config(EXAMPLE)
     names = [target.name for target in config.targets]
-    assert len(names) == 5 and len(set(names)) == 5
+    assert len(names) == 6 and len(set(names)) == 6
     assert set(config.keywords) == {"shipbuilding", "sastind", "mcf", "industrial-internet"}
     assert "re:军民(两用|结合)" in config.keywords["mcf"]
     govcn = config.target("govcn-latest-policy")
     assert govcn.url == "https://www.gov.cn/zhengce/zuixin/"
     assert govcn.select == (".news_box .list",)
     assert config.target("sastind-news").select == ("div.list_infor_news",)
-    assert config.target("miit-notices").select == ()
+    assert config.target("miit-news").follow.select == ("auto",)
+    assert all(t.follow is not None and t.follow.select for t in config.targets)
     for target in config.targets:
         assert (target.interval, target.jitter, target.timeout) == (3600.0, 300.0, 30.0)
         assert target.notify == ("analysts",)

@@ -28,7 +28,7 @@ def test_readme_yaml_examples_validate() -> None:
 
 def test_example_targets_file_validates() -> None:
     config = load_config(ROOT / "targets.yaml")
-    assert {t.name for t in config.targets} >= {"miit-notices", "sastind-news"}
+    assert {t.name for t in config.targets} >= {"miit-policy-files", "sastind-news"}
 
 
 def test_every_config_key_is_in_the_readme() -> None:

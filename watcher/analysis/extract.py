@@ -45,6 +45,7 @@ import regex
 from cssselect import HTMLTranslator, SelectorError
 from lxml import etree
 
+from watcher.analysis.article import AUTO, article_region
 from watcher.analysis.filelinks import mark_attachment_links
 from watcher.core.budget import DEFAULT_REGEX_TIMEOUT, compile_user_pattern, timed_out
 from watcher.core.models import Document, Link
@@ -195,7 +196,7 @@ def extract_with_report(
     if isinstance(ignore, str | re.Pattern):
         ignore = [ignore]
     patterns = [_compile_ignore(p) for p in ignore]
-    select_xpaths = [_xpath_for(s) for s in select]
+    select_xpaths = [_xpath_for(s) for s in select if s != AUTO]
     exclude_xpaths = [_xpath_for(s) for s in exclude]
 
     root, warnings = _parse(html)
@@ -215,7 +216,12 @@ def extract_with_report(
         for element in root.xpath(xpath):
             _drop(element)
 
-    if select:
+    if select == [AUTO]:
+        article = article_region(root, title)
+        regions = [article] if article is not None else []
+        if article is None:
+            warnings.append("select: auto found no article text")
+    elif select:
         regions, unmatched = _select(root, select, select_xpaths)
         warnings += [f"select {s!r} matched nothing" for s in unmatched]
     else:

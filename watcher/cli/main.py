@@ -13,7 +13,16 @@ from pathlib import Path
 
 import click
 
-from watcher.cli import alerting, checking, exporting, reading, serving, suggesting, users
+from watcher.cli import (
+    alerting,
+    checking,
+    exporting,
+    importing,
+    reading,
+    serving,
+    suggesting,
+    users,
+)
 from watcher.cli.context import Context
 from watcher.cli.logs import setup_logging
 
@@ -89,6 +98,7 @@ main.add_command(alerting.outbox)
 main.add_command(serving.run)
 main.add_command(serving.serve)
 main.add_command(users.user)
+main.add_command(importing.import_command)
 
 
 if __name__ == "__main__":

@@ -108,6 +108,13 @@ def _check_css(selector: str) -> str:
     return selector
 
 
+def _auto_alone(selectors: tuple[str, ...]) -> tuple[str, ...]:
+    """``auto`` (the page's article, found by watcher) is a choice of its own, not a CSS part."""
+    if "auto" in selectors and len(selectors) > 1:
+        raise ValueError("select: auto finds the article by itself; use it alone, not in a list")
+    return selectors
+
+
 def compile_regex(pattern: str) -> regex.Pattern[str]:
     """As the analysis compiles it, so what validates is what runs."""
     return compile_user_pattern(pattern)
@@ -238,7 +245,7 @@ HeaderName = Annotated[Text, AfterValidator(_check_header_name)]
 HeaderValue = Annotated[Text, AfterValidator(_check_header_value)]
 HostName = Annotated[Text, AfterValidator(_check_host_name)]
 AllowPrivate = Annotated[bool | tuple[str, ...], BeforeValidator(_allow_private)]
-Selectors = Annotated[tuple[Css, ...], BeforeValidator(_one_or_many)]
+Selectors = Annotated[tuple[Css, ...], BeforeValidator(_one_or_many), AfterValidator(_auto_alone)]
 Regexes = Annotated[tuple[Regex, ...], BeforeValidator(_one_or_many)]
 Labels = Annotated[tuple[NonEmptyText, ...], BeforeValidator(_one_or_many)]
 Duration = Annotated[float, BeforeValidator(_positive_duration)]
