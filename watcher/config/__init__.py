@@ -12,6 +12,7 @@ from watcher.config.model import (
     Follow,
     Settings,
     Target,
+    zone_label,
     zone_of,
 )
 from watcher.config.units import parse_duration, parse_size
@@ -32,5 +33,6 @@ __all__ = [
     "parse_config_text",
     "parse_duration",
     "parse_size",
+    "zone_label",
     "zone_of",
 ]

@@ -46,6 +46,7 @@ __all__ = [
     "TargetSpec",
     "compile_regex",
     "number_as_text",
+    "zone_label",
     "zone_of",
 ]
 
@@ -266,6 +267,13 @@ TimeZone = Annotated[Text, AfterValidator(_check_zone)]
 def zone_of(settings: Settings | None) -> zoneinfo.ZoneInfo:
     """The zone the UI and exports show times in (the default without a config)."""
     return zoneinfo.ZoneInfo(settings.timezone if settings is not None else DEFAULT_TIMEZONE)
+
+
+def zone_label(zone: zoneinfo.ZoneInfo) -> str:
+    """How pages name the zone beside a time: ``Beijing time``, else its IANA name."""
+    return "Beijing time" if zone.key == DEFAULT_TIMEZONE else zone.key
+
+
 AllowPrivate = Annotated[bool | tuple[str, ...], BeforeValidator(_allow_private)]
 Selectors = Annotated[tuple[Css, ...], BeforeValidator(_one_or_many)]
 Regexes = Annotated[tuple[Regex, ...], BeforeValidator(_one_or_many)]

@@ -16,14 +16,23 @@ import io
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-__all__ = ["FORMATS", "MEDIA_TYPES", "Cell", "Table", "escape_formula", "to_csv", "to_xlsx", "write"]
+__all__ = [
+    "FORMATS",
+    "MEDIA_TYPES",
+    "Cell",
+    "Table",
+    "escape_formula",
+    "to_csv",
+    "to_xlsx",
+    "write",
+]
 
 Cell = str | int | float | datetime | date | None
 Format = Literal["csv", "xlsx"]
@@ -70,6 +79,8 @@ def to_csv(table: Table) -> bytes:
 def _csv_cell(cell: Cell) -> str | int | float:
     if cell is None:
         return ""
+    if isinstance(cell, datetime) and cell.utcoffset() == timedelta(0):
+        return cell.isoformat().replace("+00:00", "Z")  # as the API writes UTC
     if isinstance(cell, datetime | date):
         return cell.isoformat()
     return _text(cell)  # type: ignore[return-value]
@@ -129,4 +140,3 @@ def write(table: Table, format: Format) -> bytes:
     if format == "xlsx":
         return to_xlsx(table)
     raise ValueError(f"unknown export format {format!r}: use {' or '.join(FORMATS)}")
-
