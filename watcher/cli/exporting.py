@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -146,7 +147,9 @@ def export_table(
             table = records.inbox_table(store, citing, "", wanted)
     data = write(table, format_)  # type: ignore[arg-type]
     if output is not None and str(output) == "-":
-        click.get_binary_stream("stdout").write(data)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
         return
     if output is None:
         today = datetime.now(UTC).astimezone(citing.zone).date()

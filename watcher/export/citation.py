@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from watcher.config import zone_label
-from watcher.export.records import Citing
+from watcher.export.records import Citing, notice_title
 from watcher.store.index import CaptureRow
 
 __all__ = ["Citation", "cite"]
@@ -79,7 +79,7 @@ def cite(capture: CaptureRow, citing: Citing) -> Citation:
     md: dict[str, Any] = capture.metadata or {}
     link = citing.permalink(capture.id)
     return Citation(
-        title=str(md.get("title") or capture.title or capture.final_url or capture.url),
+        title=str(md.get("title") or notice_title(capture.title) or capture.final_url),
         issuer=str(md.get("issuer") or ""),
         document_number=str(md.get("document_number") or md.get("document_number_raw") or ""),
         written_date=str(md.get("written_date") or ""),

@@ -10,6 +10,7 @@ evidence.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -67,7 +68,7 @@ class Citing:
             return [title, "", "", published, "", None, None, "", "", ""]
         md: dict[str, Any] = capture.metadata or {}
         return [
-            str(md.get("title") or capture.title or title),
+            str(md.get("title") or notice_title(capture.title) or title),
             str(md.get("document_number") or md.get("document_number_raw") or ""),
             str(md.get("issuer") or ""),
             str(md.get("published_date") or published),
@@ -78,6 +79,16 @@ class Citing:
             capture.id,
             self.permalink(capture.id),
         ]
+
+
+SITE_SUFFIX = re.compile(r"\s*(?:_+|\s[|｜-]\s|｜)\s*")  # "标题_国务院文件_中国政府网"
+
+
+def notice_title(title: str) -> str:
+    """A page title without the site's trail (``关于…的通知_国务院文件_中国政府网`` →
+    ``关于…的通知``): what a citation calls the notice."""
+    first = SITE_SUFFIX.split(title.strip(), maxsplit=1)[0].strip()
+    return first if len(first) >= 4 else title.strip()
 
 
 def file_name(kind: str, extension: str, day: date, subject: str | None = None) -> str:
