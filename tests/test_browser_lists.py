@@ -102,7 +102,9 @@ def test_the_listing_shows_notices_with_their_fates(
     expect(page.locator("table.documents .mark.new")).to_have_count(2)
     removed = rows.filter(has_text=ITEMS[2][1])
     expect(removed.locator(".mark.removed")).to_have_text("removed")
-    expect(removed.locator(".since")).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$"))
+    expect(removed.locator(".since")).to_have_text(
+        re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d Beijing time$")
+    )
     expect(removed.locator(".mark.new")).to_have_count(0)
     edited = rows.filter(has_text=ITEMS[1][1])
     expect(edited.get_by_role("link", name="edited 1×")).to_be_visible()

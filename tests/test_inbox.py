@@ -284,7 +284,7 @@ def test_two_users_read_apart_and_share_states_notes_and_assignments(app, site) 
     assert 'id="item-state">important<' in seen and 'id="item-assignee">bob<' in seen
     assert "全站页脚：ICP备案号变更，无需处理" in seen
     history = re.findall(
-        r"<li><span class=\"sub\">([^<]+) UTC</span> <b>(\w+)</b> ([^<]+)</li>", seen
+        r"<li><span class=\"sub\">([^<]+) Beijing time</span> <b>(\w+)</b> ([^<]+)</li>", seen
     )
     assert [(who, what) for _, who, what in history] == [
         ("alice", "marked it important"),

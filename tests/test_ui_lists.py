@@ -87,7 +87,7 @@ def test_a_removed_notice_says_when_and_links_its_evidence(
     html = client.get("/t/miit-notices").text
     removed = row_of(html, site.names["/art/1.html"])
     assert '<span class="mark removed">removed</span>' in removed
-    assert re.search(r'<span class="since">\d{4}-\d\d-\d\d \d\d:\d\d UTC</span>', removed)
+    assert re.search(r'<span class="since">\d{4}-\d\d-\d\d \d\d:\d\d Beijing time</span>', removed)
     assert "(HTTP 410)" in removed
     (evidence,) = site.captures(site.names["/art/1.html"])
     assert f'<a href="/c/{evidence}" class="evidence">' in removed
