@@ -291,7 +291,7 @@ def test_two_users_read_apart_and_share_states_notes_and_assignments(app, site) 
         ("alice", "added a note"),
         ("alice", "assigned it to bob"),
     ]
-    assert history[0][0] == "2034-05-08 10:00"  # the app's clock, not the machine's
+    assert history[0][0] == "2034-05-08 18:00"  # the app's clock (10:00 UTC), not the machine's
     mine = bob.get("/inbox", params={"view": "all", "assignee": "me"}).text
     assert item_ids(mine) == [footer.id]
 
