@@ -248,7 +248,8 @@ async def test_pages_link_their_exports(client) -> None:
     assert 'href="/t/policy/history.xlsx"' in (await client.get("/t/policy")).text
     assert 'href="/export/documents.csv?target=listing"' in (await client.get("/t/listing")).text
     hits = (await client.get("/hits", params={"group": "sastind"})).text
-    assert 'href="/export/hits.csv?group=sastind&amp;"' in hits
+    assert 'href="/export/hits.csv?group=sastind"' in hits
+    assert 'href="/export/hits.xlsx"' in (await client.get("/hits")).text
 
 
 # --------------------------------------------------------------------------- citation

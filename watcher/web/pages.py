@@ -600,6 +600,7 @@ def hits_page(
         target=target,
         groups=groups,
         targets=context.store.target_names(),
+        export_query=urlencode({k: v for k, v in (("group", group), ("target", target)) if v}),
     )
 
 
