@@ -159,15 +159,15 @@ def test_a_target_that_never_worked_is_not_one_that_just_broke(
     port = site.refused_port
     assert re.fullmatch(
         rf"never succeeded \(3 checks\): connection refused by 127\.0\.0\.1:{port}"
-        r" — next try \d\d:\d\d UTC",
+        r" — next try \d\d:\d\d Beijing time",
         never.group(1),
     )
     broke = re.search(
         r'<div class="sub err trouble"[^>]*>([^<]*)</div>', row_of_target(html, "policy")
     )
     assert broke and re.fullmatch(
-        r"failing since \d{4}-\d\d-\d\d \d\d:\d\d UTC \(2 checks\): the server answered"
-        r" HTTP 503 Service Unavailable — next try \d\d:\d\d UTC",
+        r"failing since \d{4}-\d\d-\d\d \d\d:\d\d Beijing time \(2 checks\): the server answered"
+        r" HTTP 503 Service Unavailable — next try \d\d:\d\d Beijing time",
         broke.group(1),
     )
     page = client.get("/t/county").text

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -159,19 +160,24 @@ def status_words(
     url: str,
     target: Target | None,
     last_checked: datetime | None,
+    zone: ZoneInfo | None = None,
 ) -> str | None:
     """A failing target's state in plain words: "never succeeded: connection refused
-    by 127.0.0.1:1234 — next try 10:35 UTC" or "failing since … (3 checks): …"."""
+    by 127.0.0.1:1234 — next try 18:35 Beijing time" or "failing since … (3 checks):
+    …"; times in ``zone`` (default: UTC), named."""
     if run is None:
         return None
+    shown = zone or ZoneInfo("UTC")
+    name = zone_label(shown)
     cause = plain_cause(error, url)
     checks = f"{run.checks} check{'s' if run.checks != 1 else ''}"
     if run.ever_succeeded:
-        head = f"failing since {run.since.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({checks}): {cause}"
+        since = run.since.astimezone(shown)
+        head = f"failing since {since:%Y-%m-%d %H:%M} {name} ({checks}): {cause}"
     else:
         head = f"never succeeded ({checks}): {cause}"
     due = next_try(target, last_checked)
-    return head + (f" — next try {due.astimezone(UTC):%H:%M} UTC" if due else "")
+    return head + (f" — next try {due.astimezone(shown):%H:%M} {name}" if due else "")
 
 
 @dataclass
@@ -239,6 +245,7 @@ def dashboard_rows(context: WebContext) -> list[DashboardRow]:
                     url,
                     t,
                     s.last_checked_at if s else None,
+                    zone_of(_settings(config)),
                 ),
             )
         )
@@ -315,6 +322,7 @@ def target_page(request: Request, name: str, page: int = 1) -> HTMLResponse:
             target.url if target else row.url,
             target,
             row.last_checked_at,
+            zone_of(_settings(config)),
         )
     return render(
         request,
