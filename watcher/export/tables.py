@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import csv
 import io
-import unicodedata
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
@@ -44,6 +45,14 @@ MEDIA_TYPES = {
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_WIDTH = 60  # characters: a long title wraps the sheet no wider than this
 EXCEL_MAX_CELL = 32767  # characters Excel keeps in one cell
+WIDTH_SAMPLE = 2000  # rows measured for the column widths
+# East Asian wide and full-width characters (Unicode's W and F): CJK, kana, hangul,
+# full-width forms
+WIDE = re.compile(
+    "[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6"
+    "\U00020000-\U0003fffd]"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,21 +97,27 @@ def _csv_cell(cell: Cell) -> str | int | float:
 
 def to_xlsx(table: Table) -> bytes:
     """The table as one XLSX sheet: bold frozen header, fitted widths, datetimes as
-    Excel datetimes (timezone-aware ones as they read in their own zone)."""
-    book = Workbook()
-    sheet = book.active
-    sheet.title = _sheet_title(table.name)
-    sheet.append([_text(c) for c in table.columns])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
+    Excel datetimes (timezone-aware ones as they read in their own zone). Written in
+    openpyxl's streaming mode (several times faster, memory flat); the widths are
+    measured first, since a streamed sheet takes them before its rows."""
     widths = [_width(str(c)) for c in table.columns]
-    for row in table.rows:
-        sheet.append([_xlsx_cell(c) for c in row])
+    for row in table.rows[:WIDTH_SAMPLE]:
         for i, cell in enumerate(row[: len(widths)]):
             widths[i] = max(widths[i], _width(_shown(cell)))
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(_sheet_title(table.name))
     sheet.freeze_panes = "A2"
     for i, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(i)].width = min(width + 2, MAX_WIDTH)
+    bold = Font(bold=True)
+    header = []
+    for name in table.columns:
+        cell = WriteOnlyCell(sheet, _text(name))
+        cell.font = bold
+        header.append(cell)
+    sheet.append(header)
+    for row in table.rows:
+        sheet.append([_xlsx_cell(c) for c in row])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -123,8 +138,9 @@ def _shown(cell: Cell) -> str:
 
 
 def _width(text: str) -> int:
-    """Columns a text takes in a spreadsheet: wide (CJK) characters count two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text[:MAX_WIDTH])
+    """Columns a text takes in a spreadsheet: wide (CJK, full-width) characters count two."""
+    text = text[:MAX_WIDTH]
+    return len(text) + len(WIDE.findall(text))
 
 
 def _sheet_title(name: str) -> str:
