@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -402,3 +403,20 @@ def test_cli_export_table(site, tmp_path: Path) -> None:
     assert lacking.exit_code == 2 and "--target" in lacking.output
     unknown = CliRunner().invoke(main, [*common, "export-table", "history", "--target", "nope"])
     assert unknown.exit_code == 2 and "no target named 'nope'" in unknown.output
+
+
+async def test_a_viewer_may_export_and_nobody_signed_out_may(site, tmp_path: Path) -> None:
+    config, data = site
+    store = tmp_path / "snapshots"
+    shutil.copytree(data, store)  # accounts turn sign-in on: not in the shared store
+    common = ["--config", str(config), "--data", str(store)]
+    adding = [*common, "user", "add", "vera", "--role", "viewer", "--password-stdin"]
+    added = CliRunner().invoke(main, adding, input="correct horse battery\n")
+    assert added.exit_code == 0, added.output
+    app = create_app(store, config, clock=FakeClock(NOW))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+    ) as c:
+        assert (await c.get("/export/hits.csv")).status_code in (302, 303, 401)
+        viewer = await c.get("/export/hits.csv", auth=("vera", "correct horse battery"))
+        assert viewer.status_code == 200 and read_csv(viewer.content)
