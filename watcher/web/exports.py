@@ -11,7 +11,7 @@ from watcher.export.tables import FORMATS, MEDIA_TYPES, Table, write
 from watcher.web.context import context_of
 from watcher.web.evidence import attachment
 from watcher.web.identity import current_user
-from watcher.web.inbox import Params, _filter
+from watcher.web.inbox import Params, _filter  # /inbox's own reading of its query
 from watcher.web.pages import citing, error_page
 
 router = APIRouter(include_in_schema=False)
