@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from clock import FakeClock
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, TIMEOUT_MS, serving
+from test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, TIMEOUT_MS, serving, shoot, shots
 from test_exports import NOW, captures, read_csv, read_xlsx, site
 
 from watcher.web.app import create_app
 
-__all__ = ["site"]  # the fixture, used from test_exports
+__all__ = ["shots", "site"]  # fixtures, from test_browser and test_exports
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium")
 
@@ -51,7 +51,7 @@ def page(browser: Browser, base: str) -> Iterator[Page]:
     assert not errors  # no script error, nothing the pages' CSP refused
 
 
-def test_export_link_copy_button_and_api_docs(page: Page, base: str, site, tmp_path) -> None:
+def test_export_link_copy_button_and_api_docs(page: Page, base: str, site, tmp_path, shots) -> None:
     page.goto(f"{base}/t/formula")
     with page.expect_download() as saving:
         page.get_by_role("link", name="CSV").first.click()
@@ -80,7 +80,9 @@ def test_export_link_copy_button_and_api_docs(page: Page, base: str, site, tmp_p
     assert pasted == page.locator("#citation-text").text_content()
     assert "发文字号: 工信部联规〔2022〕12号" in pasted
     assert f"SHA-256 {capture.raw_sha256}" in pasted
+    shoot(page, shots, "citation")
 
     page.goto(f"{base}/api/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("watcher")
     expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    shoot(page, shots, "api-docs")
