@@ -102,7 +102,9 @@ def test_the_listing_shows_notices_with_their_fates(
     expect(page.locator("table.documents .mark.new")).to_have_count(2)
     removed = rows.filter(has_text=ITEMS[2][1])
     expect(removed.locator(".mark.removed")).to_have_text("removed")
-    expect(removed.locator(".since")).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$"))
+    expect(removed.locator(".since")).to_have_text(
+        re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d Beijing time$")
+    )
     expect(removed.locator(".mark.new")).to_have_count(0)
     edited = rows.filter(has_text=ITEMS[1][1])
     expect(edited.get_by_role("link", name="edited 1×")).to_be_visible()
@@ -126,12 +128,12 @@ def test_failing_targets_say_since_when_why_and_the_next_try(
     expect(county.locator(".trouble")).to_have_text(
         re.compile(
             rf"^never succeeded \(3 checks\): connection refused by 127\.0\.0\.1:"
-            rf"{site.refused_port} — next try \d\d:\d\d UTC$"
+            rf"{site.refused_port} — next try \d\d:\d\d Beijing time$"
         )
     )
     policy = page.locator("table.targets tbody tr").filter(has_text="政策解读")
     expect(policy.locator(".trouble")).to_have_text(
-        re.compile(r"^failing since .* UTC \(2 checks\): the server answered HTTP 503")
+        re.compile(r"^failing since .* Beijing time \(2 checks\): the server answered HTTP 503")
     )
     shoot(page, shots, "statuses" + suffix(page), full_page=True)
 

@@ -207,9 +207,11 @@ def test_download_of_a_capture_whose_stored_header_holds_utf8(checked) -> None:
     assert answer.content == "<html><body><p>头部含有UTF-8字节。</p></body></html>".encode()
     sent = answer.headers["x-original-content-type"]
     assert sent.isascii() and unquote(sent) == UTF8_TYPE
-    assert (
-        answer.headers["content-disposition"] == f'attachment; filename="odd-header-{odd.id}.bin"'
+    assert (  # typed by its stored header: an HTML file
+        answer.headers["content-disposition"] == f'attachment; filename="odd-header-{odd.id}.html"'
     )
+    assert answer.headers["content-type"].isascii()
+    assert unquote(answer.headers["content-type"]) == UTF8_TYPE
 
 
 def test_a_name_that_is_not_ascii_is_sent_in_rfc_5987_form() -> None:

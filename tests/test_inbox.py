@@ -284,14 +284,14 @@ def test_two_users_read_apart_and_share_states_notes_and_assignments(app, site) 
     assert 'id="item-state">important<' in seen and 'id="item-assignee">bob<' in seen
     assert "全站页脚：ICP备案号变更，无需处理" in seen
     history = re.findall(
-        r"<li><span class=\"sub\">([^<]+) UTC</span> <b>(\w+)</b> ([^<]+)</li>", seen
+        r"<li><span class=\"sub\">([^<]+) Beijing time</span> <b>(\w+)</b> ([^<]+)</li>", seen
     )
     assert [(who, what) for _, who, what in history] == [
         ("alice", "marked it important"),
         ("alice", "added a note"),
         ("alice", "assigned it to bob"),
     ]
-    assert history[0][0] == "2034-05-08 10:00"  # the app's clock, not the machine's
+    assert history[0][0] == "2034-05-08 18:00"  # the app's clock (10:00 UTC), not the machine's
     mine = bob.get("/inbox", params={"view": "all", "assignee": "me"}).text
     assert item_ids(mine) == [footer.id]
 

@@ -87,7 +87,7 @@ def test_a_removed_notice_says_when_and_links_its_evidence(
     html = client.get("/t/miit-notices").text
     removed = row_of(html, site.names["/art/1.html"])
     assert '<span class="mark removed">removed</span>' in removed
-    assert re.search(r'<span class="since">\d{4}-\d\d-\d\d \d\d:\d\d UTC</span>', removed)
+    assert re.search(r'<span class="since">\d{4}-\d\d-\d\d \d\d:\d\d Beijing time</span>', removed)
     assert "(HTTP 410)" in removed
     (evidence,) = site.captures(site.names["/art/1.html"])
     assert f'<a href="/c/{evidence}" class="evidence">' in removed
@@ -159,15 +159,15 @@ def test_a_target_that_never_worked_is_not_one_that_just_broke(
     port = site.refused_port
     assert re.fullmatch(
         rf"never succeeded \(3 checks\): connection refused by 127\.0\.0\.1:{port}"
-        r" — next try \d\d:\d\d UTC",
+        r" — next try \d\d:\d\d Beijing time",
         never.group(1),
     )
     broke = re.search(
         r'<div class="sub err trouble"[^>]*>([^<]*)</div>', row_of_target(html, "policy")
     )
     assert broke and re.fullmatch(
-        r"failing since \d{4}-\d\d-\d\d \d\d:\d\d UTC \(2 checks\): the server answered"
-        r" HTTP 503 Service Unavailable — next try \d\d:\d\d UTC",
+        r"failing since \d{4}-\d\d-\d\d \d\d:\d\d Beijing time \(2 checks\): the server answered"
+        r" HTTP 503 Service Unavailable — next try \d\d:\d\d Beijing time",
         broke.group(1),
     )
     page = client.get("/t/county").text

@@ -1,8 +1,11 @@
 """Commands that write the store out or bring its search index up to date:
-``export`` to WARC, ``reindex``."""
+``export`` to WARC, ``export-table`` to CSV or XLSX, ``reindex``."""
 
 from __future__ import annotations
 
+import os
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -86,3 +89,81 @@ def reindex(ctx: Context) -> None:
                 done += store.index_texts(batch)
                 advance(len(batch))
     ctx.out.print(f"indexed {done} of {len(missing)} texts", highlight=False)
+
+
+@click.command("export-table")
+@click.argument("kind", type=click.Choice(["hits", "documents", "inbox", "history"]))
+@click.option("--target", "name", help="Only this target's rows (history: the target).")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["csv", "xlsx"]),
+    help="Default: the output file's extension, else xlsx.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The file to write; `-` for stdout. Default: watcher-KIND-DATE.FORMAT here.",
+)
+@pass_ctx
+def export_table(
+    ctx: Context, kind: str, name: str | None, format_: str | None, output: Path | None
+) -> None:
+    """Write keyword hits, listings' documents, the inbox or a target's history as a
+    spreadsheet: each row with its notice's title, 发文字号, 发文机关, 发布日期, URL,
+    capture time (UTC and settings.timezone), SHA-256 and permalink.
+
+    \b
+    Examples:
+      watcher export-table hits -o hits.xlsx
+      watcher export-table history --target miit-notices --format csv
+      watcher export-table documents --target gov-zuixin
+    Exit 0 when written, 2 for an unknown target or a history without --target.
+    """
+    from watcher.config import zone_of
+    from watcher.export import records
+    from watcher.export.tables import write
+    from watcher.store.inbox import Filter
+
+    if format_ is None:
+        suffix = output.suffix.lower().lstrip(".") if output and str(output) != "-" else ""
+        format_ = suffix if suffix in ("csv", "xlsx") else "xlsx"
+    settings = ctx.config().settings if ctx.config_path.exists() else None
+    citing = records.Citing(settings.base_url if settings else None, zone_of(settings))
+    with ctx.store(readonly=True) as store:
+        if name is not None and name not in store.target_names():
+            ctx.fail(f"no target named {name!r} in {store.root}")
+        if kind == "history":
+            if name is None:
+                ctx.fail("export-table history needs --target NAME")
+            table = records.history_table(store, citing, name)
+        elif kind == "hits":
+            table = records.hits_table(store, citing, target=name)
+        elif kind == "documents":
+            table = records.documents_table(store, citing, name)
+        else:
+            wanted = Filter(view="all", targets=(name,) if name else None)
+            table = records.inbox_table(store, citing, "", wanted)
+    data = write(table, format_)  # type: ignore[arg-type]
+    if output is not None and str(output) == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    if output is None:
+        today = datetime.now(UTC).astimezone(citing.zone).date()
+        output = Path(records.file_name(kind, format_, today, name))
+    _write_file(output, data)
+    ctx.err.print(f"wrote {len(table.rows)} rows to {output}", highlight=False)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Whole or not at all: a temporary file beside it, renamed."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

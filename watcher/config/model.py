@@ -8,8 +8,10 @@ written (None: not set there), ``Target`` the resolved result later stages use.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
+import zoneinfo
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -30,6 +32,7 @@ from watcher.core.budget import DEFAULT_MAX_ELEMENTS, DEFAULT_REGEX_TIMEOUT, com
 
 __all__ = [
     "DEFAULT_INTERVAL",
+    "DEFAULT_TIMEZONE",
     "DEFAULT_USER_AGENT",
     "OPTION_KEYS",
     "TARGET_ONLY_KEYS",
@@ -43,9 +46,12 @@ __all__ = [
     "TargetSpec",
     "compile_regex",
     "number_as_text",
+    "zone_label",
+    "zone_of",
 ]
 
 DEFAULT_USER_AGENT = "watcher/0.1 (+change monitoring)"
+DEFAULT_TIMEZONE = "Asia/Shanghai"  # the watched sites' own: their dates are Beijing time
 DEFAULT_INTERVAL = 3600.0
 
 # --------------------------------------------------------------------------- field checks
@@ -244,6 +250,37 @@ Cron = Annotated[Text, AfterValidator(check_cron)]
 HeaderName = Annotated[Text, AfterValidator(_check_header_name)]
 HeaderValue = Annotated[Text, AfterValidator(_check_header_value)]
 HostName = Annotated[Text, AfterValidator(_check_host_name)]
+
+
+def _check_zone(name: str) -> str:
+    """An IANA zone name (``Asia/Shanghai``, ``UTC``, ``Europe/Berlin``), from the
+    ``tzdata`` package where the system has no zone files."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zones = {z.lower(): z for z in zoneinfo.available_timezones()}
+        close = difflib.get_close_matches(name.strip().lower(), zones, 1, 0.8)
+        hint = f" (did you mean {zones[close[0]]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown time zone {name!r}{hint}: expected an IANA name such as "
+            "'Asia/Shanghai' (Beijing time) or 'UTC'"
+        ) from None
+    return name
+
+
+TimeZone = Annotated[Text, AfterValidator(_check_zone)]
+
+
+def zone_of(settings: Settings | None) -> zoneinfo.ZoneInfo:
+    """The zone the UI and exports show times in (the default without a config)."""
+    return zoneinfo.ZoneInfo(settings.timezone if settings is not None else DEFAULT_TIMEZONE)
+
+
+def zone_label(zone: zoneinfo.ZoneInfo) -> str:
+    """How pages name the zone beside a time: ``Beijing time``, else its IANA name."""
+    return "Beijing time" if zone.key == DEFAULT_TIMEZONE else zone.key
+
+
 AllowPrivate = Annotated[bool | tuple[str, ...], BeforeValidator(_allow_private)]
 Selectors = Annotated[tuple[Css, ...], BeforeValidator(_one_or_many), AfterValidator(_auto_alone)]
 Regexes = Annotated[tuple[Regex, ...], BeforeValidator(_one_or_many)]
@@ -269,6 +306,7 @@ class Settings(_Model):
     per_host: PositiveCount = 2  # fetches in flight to one host
     host_delay: Delay = 1.0  # minimum seconds between request starts to one host
     base_url: Url | None = None  # the web UI's public URL, for links in alerts
+    timezone: TimeZone = DEFAULT_TIMEZONE  # times in the UI and exports (UTC stays in ISO fields)
     # host names the web UI answers to besides 127.0.0.1, localhost, ::1 and base_url's
     allowed_hosts: Annotated[tuple[HostName, ...], BeforeValidator(_one_or_many)] = ()
     # non-public addresses fetches may reach besides a target's own: true, or a list

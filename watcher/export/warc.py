@@ -54,7 +54,7 @@ from watcher.fetch.client import DEFAULT_HEADERS
 from watcher.store.blobs import BlobMissing, DamagedBlob
 from watcher.store.index import CaptureRow, Store
 
-__all__ = ["ExportError", "ExportStats", "captures_of", "export"]
+__all__ = ["ExportError", "ExportStats", "captures_of", "export", "export_captures"]
 
 WARC_VERSION = "1.1"
 SPEC_URL = "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/"
@@ -151,6 +151,18 @@ def export(
             tmp.unlink()
         raise
     return stats
+
+
+def export_captures(
+    store: Store, rows: Sequence[CaptureRow], out: BinaryIO, *, gzip: bool = True
+) -> ExportStats:
+    """Write the captures ``rows`` (a capture's own download) to the open file ``out``.
+
+    Raises ExportError for a body that is missing or does not match its SHA-256."""
+    per_target = dict.fromkeys((row.target for row in rows), 0)
+    for row in rows:
+        per_target[row.target] += 1
+    return _write(store, list(rows), out, gzip, None, None, per_target, None)
 
 
 # -- writing ------------------------------------------------------------------------------

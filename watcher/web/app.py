@@ -8,7 +8,7 @@ gives it a way to start a check now, ``watcher serve`` serves it alone.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,12 +21,12 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from watcher.config import Config, Settings
+from watcher.config import Config, Settings, zone_of
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.store.inbox import InboxWriter
 from watcher.store.index import StoreError
 from watcher.store.websec import WebAuthStore
-from watcher.web import admin, api, feeds, inbox, oidc, pages, rules_api
+from watcher.web import admin, api, docs, exports, feeds, inbox, oidc, pages, rules_api
 from watcher.web.context import WebContext
 from watcher.web.security import Guard
 
@@ -49,7 +49,7 @@ def create_app(
     app = FastAPI(
         title="watcher",
         summary="Captures, diffs and keyword hits of watched government pages",
-        docs_url="/api/docs",
+        docs_url=None,  # served below from the package's own files: the CSP allows no CDN
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
@@ -64,7 +64,7 @@ def create_app(
     )
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["now"] = lambda: datetime.now(UTC)
-    templates.env.filters["when"] = _when
+    templates.env.filters["when"] = lambda value: _when(value, zone_of(_settings(context.config())))
     templates.env.filters["ago"] = _ago
     app.state.context = context
     app.state.guard = guard
@@ -74,6 +74,8 @@ def create_app(
     app.state.inbox_writer = InboxWriter(data)
     app.middleware("http")(guard.middleware)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(docs.router)
+    app.mount("/api/docs/files", StaticFiles(directory=docs.SWAGGER_FILES), name="swagger")
 
     @app.get("/favicon.ico", include_in_schema=False)
     def _favicon() -> FileResponse:  # asked for by browsers whatever the page links
@@ -81,6 +83,7 @@ def create_app(
 
     app.include_router(inbox.router)
     app.include_router(pages.router)
+    app.include_router(exports.router)
     app.include_router(admin.router)
     app.include_router(oidc.router)
     app.include_router(api.router)
@@ -137,10 +140,12 @@ def configured_hosts(config: Config | None) -> list[str]:
     return names
 
 
-def _when(value: datetime | None) -> str:
+def _when(value: datetime | None, zone: tzinfo) -> str:
+    """A time as the page shows it: in the configured zone, which the page names
+    (``zone_label``)."""
     if value is None:
         return "—"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def _ago(value: datetime | None) -> str:

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 
 from watcher.alerts.compose import METADATA_LABELS
-from watcher.config import Config, Target
+from watcher.config import Config, Settings, Target, zone_label, zone_of
 from watcher.core.models import SNIPPETS_PER_TERM, Hit, TermHits
 from watcher.core.text import snippet
 from watcher.diff.ops import diff_texts
 from watcher.diff.render import line_marks, small_edits, to_html_inline, to_html_side_by_side
+from watcher.export import warc
+from watcher.export.citation import cite
+from watcher.export.records import Citing
 from watcher.keywords import KeywordMatcher, any_branch_in, find_hits
 from watcher.store import inbox, space, views
 from watcher.store.blobs import BlobError
@@ -26,6 +31,7 @@ from watcher.store.index import CaptureRow, StoreError
 from watcher.store.search import QueryError, parse_query
 from watcher.web import evidence
 from watcher.web.context import WebContext, context_of
+from watcher.web.downloads import download_of
 from watcher.web.identity import current_user, require
 from watcher.web.security import ARCHIVE_CSP, SESSION_COOKIE, Guard, safe_next, too_many_message
 
@@ -57,6 +63,7 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
     values["user"] = user
     values["login"] = _guard(request).signed_in(request) is not None  # "Log out" shown
     values["can_check"] = context_of(request).check_now is not None and user.may("analyst")
+    values["zone"] = zone_label(zone_of(_settings(context_of(request).config())))
     return request.app.state.templates.TemplateResponse(
         request, template, values, status_code=status_code
     )
@@ -75,6 +82,19 @@ def error_page(
         link=link,
         code=status_code,
     )
+
+
+def _settings(config: Config | None) -> Settings | None:
+    return config.settings if config is not None else None
+
+
+def citing(request: Request) -> Citing:
+    """How exports and citations cite a capture: permalinks under ``settings.base_url``
+    (else the address asked), times in ``settings.timezone``."""
+    config = context_of(request).config()
+    settings = _settings(config)
+    base = settings.base_url if settings and settings.base_url else str(request.base_url)
+    return Citing(base.rstrip("/"), zone_of(settings))
 
 
 def _now(request: Request) -> datetime:
@@ -140,19 +160,24 @@ def status_words(
     url: str,
     target: Target | None,
     last_checked: datetime | None,
+    zone: ZoneInfo | None = None,
 ) -> str | None:
     """A failing target's state in plain words: "never succeeded: connection refused
-    by 127.0.0.1:1234 — next try 10:35 UTC" or "failing since … (3 checks): …"."""
+    by 127.0.0.1:1234 — next try 18:35 Beijing time" or "failing since … (3 checks):
+    …"; times in ``zone`` (default: UTC), named."""
     if run is None:
         return None
+    shown = zone or ZoneInfo("UTC")
+    name = zone_label(shown)
     cause = plain_cause(error, url)
     checks = f"{run.checks} check{'s' if run.checks != 1 else ''}"
     if run.ever_succeeded:
-        head = f"failing since {run.since.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({checks}): {cause}"
+        since = run.since.astimezone(shown)
+        head = f"failing since {since:%Y-%m-%d %H:%M} {name} ({checks}): {cause}"
     else:
         head = f"never succeeded ({checks}): {cause}"
     due = next_try(target, last_checked)
-    return head + (f" — next try {due.astimezone(UTC):%H:%M} UTC" if due else "")
+    return head + (f" — next try {due.astimezone(shown):%H:%M} {name}" if due else "")
 
 
 @dataclass
@@ -220,6 +245,7 @@ def dashboard_rows(context: WebContext) -> list[DashboardRow]:
                     url,
                     t,
                     s.last_checked_at if s else None,
+                    zone_of(_settings(config)),
                 ),
             )
         )
@@ -296,6 +322,7 @@ def target_page(request: Request, name: str, page: int = 1) -> HTMLResponse:
             target.url if target else row.url,
             target,
             row.last_checked_at,
+            zone_of(_settings(config)),
         )
     return render(
         request,
@@ -479,6 +506,7 @@ def capture_page(request: Request, capture_id: str) -> HTMLResponse:
             damage.append(evidence.notice(capture, "screenshot", exc))
             shot_sound = False
     hits = _per_term(context.store.hits_of(capture.id)) if capture.hit_count else []
+    citation = cite(capture, citing(request))
     return render(
         request,
         "capture.html",
@@ -489,6 +517,7 @@ def capture_page(request: Request, capture_id: str) -> HTMLResponse:
         raw_sound=raw_sound,
         shot_sound=shot_sound,
         hits=hits,
+        citation=citation,
         is_html="html" in (capture.content_type or "text/html"),
         metadata_rows=[
             (label, capture.metadata[key])
@@ -536,21 +565,44 @@ def capture_screenshot(request: Request, capture_id: str) -> Response:
 
 @router.get("/c/{capture_id}/download")
 def capture_download(request: Request, capture_id: str) -> Response:
+    """The raw bytes as a file of their own type and name (a PDF as ``….pdf``)."""
     context = context_of(request)
     capture = context.store.capture(capture_id)
     try:
         body = context.store.raw(capture)
     except BlobError as exc:
         return evidence.damaged_response(capture, "raw bytes", exc)
-    filename = f"{capture.target}-{capture.id}.bin"
+    download = download_of(capture, body)
     return Response(
         body,
-        media_type="application/octet-stream",
         headers={
-            "Content-Disposition": evidence.attachment(filename),
+            "Content-Type": evidence.header_value(download.media_type),
+            "Content-Disposition": evidence.attachment(download.filename),
             "Content-Security-Policy": ARCHIVE_CSP,
             # a server's header, in its bytes: may hold UTF-8, which HTTP cannot carry
             "X-Original-Content-Type": evidence.header_value(capture.content_type or ""),
+        },
+    )
+
+
+@router.get("/c/{capture_id}/warc")
+def capture_warc(request: Request, capture_id: str) -> Response:
+    """The capture alone as a WARC 1.1 file (``watcher export`` writes many)."""
+    context = context_of(request)
+    capture = context.store.capture(capture_id)
+    out = io.BytesIO()
+    try:
+        warc.export_captures(context.store, [capture], out, gzip=True)
+    except warc.ExportError as exc:
+        return PlainTextResponse(
+            f"{exc}\n", status_code=evidence.DAMAGED_STATUS, headers={"Cache-Control": "no-store"}
+        )
+    return Response(
+        out.getvalue(),
+        media_type="application/warc",
+        headers={
+            "Content-Disposition": evidence.attachment(f"{capture.target}-{capture.id}.warc.gz"),
+            "Cache-Control": "private, max-age=3600",
         },
     )
 
@@ -581,6 +633,7 @@ def hits_page(
         target=target,
         groups=groups,
         targets=context.store.target_names(),
+        export_query=urlencode({k: v for k, v in (("group", group), ("target", target)) if v}),
     )
 
 

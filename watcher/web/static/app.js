@@ -69,3 +69,28 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
   });
 });
+
+// the capture page's citation: Copy puts the plain text on the clipboard
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("button[data-copy]").forEach((button) => {
+    const source = document.getElementById(button.dataset.copy);
+    const said = button.parentElement.querySelector(".copied");
+    if (!source) return;
+    button.hidden = false;
+    const tell = (words) => { if (said) said.textContent = words; };
+    button.addEventListener("click", async () => {
+      const text = source.textContent;
+      try {
+        await navigator.clipboard.writeText(text);
+        tell("Copied.");
+      } catch (error) {  // no clipboard API (a plain-HTTP address): select it for Ctrl+C
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        tell(document.execCommand("copy") ? "Copied." : "Selected: press Ctrl+C to copy.");
+      }
+    });
+  });
+});
