@@ -10,8 +10,8 @@ running service reloads it as any edit of the file.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -108,17 +108,21 @@ def add_rule(
     item_id: int,
     target: str = Form(""),
     kind: str = Form(""),
-    patterns: Annotated[list[str] | None, Form()] = None,
+    patterns: str = Form(""),
     csrf: str = Form(""),
 ) -> Response:
-    """Admins: add the offered rule to the target's ``ignore`` or ``exclude`` key."""
+    """Admins: add the offered rule to the target's ``ignore`` or ``exclude`` key.
+    ``patterns``: the rule's patterns as a JSON list (one form field, whatever the
+    form parser's way with repeated fields)."""
     guard: Guard = request.app.state.guard
     if not guard.csrf_ok(request, csrf or request.headers.get("x-csrf-token")):
         raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
     user = require(request, "admin")
-    wanted = [p for p in patterns or [] if p.strip()]
+    wanted = _patterns(patterns)
     if kind not in RULE_KINDS or not wanted:
-        raise HTTPException(400, f"a rule needs a kind ({' or '.join(RULE_KINDS)}) and patterns")
+        raise HTTPException(
+            400, f"a rule needs a kind ({' or '.join(RULE_KINDS)}) and a JSON list of patterns"
+        )
     context = context_of(request)
     config = context.config()
     if context.config_path is None or config is None:
@@ -137,3 +141,13 @@ def add_rule(
     writer.rule_added(user.name, item_id, said, request.app.state.clock.now())
     guard.record(user, "rule add", target, f"{kind} {' '.join(wanted)} (inbox item {item_id})")
     return RedirectResponse(f"/inbox/{item_id}?added={kind}#rule", status_code=303)
+
+
+def _patterns(given: str) -> list[str]:
+    try:
+        value = json.loads(given)
+    except ValueError:
+        return []
+    if not isinstance(value, list):
+        return []
+    return [p for p in value if isinstance(p, str) and p.strip()]

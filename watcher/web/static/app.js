@@ -69,3 +69,17 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
   });
 });
+
+// a noise item's rule: "Copy" puts its YAML on the clipboard (else selects it to copy by hand)
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button.copy[data-copy]");
+  if (!button) return;
+  const box = document.getElementById(button.dataset.copy);
+  box.select();
+  try {
+    await navigator.clipboard.writeText(box.value);
+    button.textContent = "Copied";
+  } catch (_) {
+    button.textContent = "Selected: copy it";
+  }
+});
