@@ -59,6 +59,8 @@ def test_a_rule_is_added_by_admins_only_and_only_when_the_config_loads(app, site
     for wrong in ({"kind": "select"}, {"patterns": "新增"}, {"patterns": "[]"}):
         answer = admin.post(f"/inbox/{item}/rule", data={**rule, **wrong, "csrf": token})
         assert answer.status_code == 400 and "JSON list of patterns" in answer.text
+    gone = admin.post("/inbox/99999/rule", data={**rule, "csrf": token})
+    assert gone.status_code == 404 and "no inbox item 99999" in gone.text
     nobody = admin.post(f"/inbox/{item}/rule", data={**rule, "target": "nope", "csrf": token})
     assert nobody.status_code == 404 and "no target named 'nope'" in unescape(nobody.text)
     assert config.read_bytes() == before

@@ -124,6 +124,8 @@ def add_rule(
             400, f"a rule needs a kind ({' or '.join(RULE_KINDS)}) and a JSON list of patterns"
         )
     context = context_of(request)
+    if inbox.item(context.store, user.name, item_id) is None:
+        return error_page(request, 404, f"no inbox item {item_id}")
     config = context.config()
     if context.config_path is None or config is None:
         return error_page(request, 409, "this service has no readable config file to add to")
