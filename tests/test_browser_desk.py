@@ -29,7 +29,7 @@ from clock import FakeClock
 from httpserver import HTTPServer
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
-from test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, TIMEOUT_MS, serving
+from test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, TIMEOUT_MS, serving, shoot, shots
 from test_inbox import NEW_FOOTER
 from test_inbox import page as shared_footer_page
 from test_suggest_rules import COUNTER_RULE
@@ -39,6 +39,7 @@ from watcher.cli.main import main
 from watcher.web.app import create_app
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium")
+__all__ = ["shots"]  # a fixture used from test_browser
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 SECRET_VAR = "WATCHER_TEST_DESK_OIDC_SECRET"
@@ -219,7 +220,7 @@ def counter_items(desk: Desk) -> list[int]:
 
 
 def test_an_admin_adds_changes_and_removes_users_in_the_browser(
-    people: dict[str, Page], desk: Desk
+    people: dict[str, Page], desk: Desk, shots: Path
 ) -> None:
     ada = people["ada"]
     ada.click("header nav >> text=Users")
@@ -241,6 +242,7 @@ def test_an_admin_adds_changes_and_removes_users_in_the_browser(
     ada.locator('tr[data-user="temp"] >> text=Remove').click()
     expect(ada.locator('tr[data-user="temp"]')).to_have_count(0)
     expect(ada.locator('tr[data-user="ada"] .user-forms')).to_have_text("you")  # no lock-out
+    shoot(ada, shots, "users", full_page=True)
 
     short = ada.request.post(
         "/users",
@@ -355,7 +357,7 @@ def test_a_viewer_sees_no_triage_controls_and_is_refused(
 
 
 def test_noise_becomes_a_rule_in_targets_yaml_and_the_next_check_is_silent(
-    people: dict[str, Page], desk: Desk
+    people: dict[str, Page], desk: Desk, shots: Path
 ) -> None:
     latest = max(counter_items(desk))
     li = people["li.wei"]
@@ -375,6 +377,7 @@ def test_noise_becomes_a_rule_in_targets_yaml_and_the_next_check_is_silent(
     ada = people["ada"]
     ada.goto(f"/inbox/{latest}")
     offer = ada.locator("#rule li.rule").filter(has_text=COUNTER_RULE).first
+    shoot(ada, shots, "inbox-noise-rule", full_page=True)
     offer.locator("form.add-rule button").click()
     expect(ada.locator("#rule .done")).to_contain_text("Added to zj-article's ignore")
     expect(ada.locator("ol.history li").last).to_have_text(
