@@ -10,10 +10,14 @@ from html import unescape
 from pathlib import Path
 
 import pytest
-from clock import FakeClock
+from clock import FakeClock, eventually
 from fastapi.testclient import TestClient
+from httpserver import HTTPServer
 from test_inbox import AsUser, all_items, csrf_of, site
+from test_service import HTML, PAGE, paths, running, target, write_config
 
+from watcher.config.edit import set_target_key
+from watcher.service.daemon import Service, ServiceTimings
 from watcher.store.websec import WebAuthStore
 from watcher.web.app import create_app
 
@@ -127,3 +131,20 @@ def test_an_admin_cannot_remove_themselves_or_change_their_own_role(app, site) -
         viewer.post("/users", data={"action": "remove", "name": "x", "csrf": token}).status_code
         == 403
     )
+
+
+async def test_a_running_service_reloads_a_rule_written_into_its_config(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    """``watcher run`` sees the file ``watcher.config.edit`` wrote as any edit."""
+    http_server.route("/a", body=PAGE, headers=HTML)
+    config, data, notifiers = paths(tmp_path)
+    write_config(config, [target("a", http_server.url("/a"))])
+    service = Service(config, data, notifiers, timings=ServiceTimings(watch_every=0.2))
+    async with running(service):
+        await eventually(lambda: http_server.hits("/a") >= 1, "the first check")
+        set_target_key(config, "a", "ignore", [r"浏览次数[:：]\s{0,3}\d{1,12}"])
+        await eventually(
+            lambda: service.config.target("a").ignore == (r"浏览次数[:：]\s{0,3}\d{1,12}",),
+            "the reload",
+        )
