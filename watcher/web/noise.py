@@ -86,11 +86,8 @@ def rules_for(request: Request, detail: ItemDetail) -> NoiseRules:
         )
     except StoreError as exc:
         return NoiseRules(target=target.name, event=event, why_none=str(exc))
-    offers = [
-        Offer(s, inbox.events_of_captures(context.store, s.silenced))
-        for s in found.rules
-        if s.focus_silenced
-    ][:OFFERS]
+    silencing = [s for s in found.rules if s.focus_silenced][:OFFERS]
+    offers = [Offer(s, inbox.events_of_captures(context.store, s.silenced)) for s in silencing]
     why = "" if offers else "no rule found that would have silenced this change alone"
     return NoiseRules(
         target=target.name,
