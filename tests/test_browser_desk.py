@@ -149,7 +149,9 @@ def base(desk: Desk) -> Iterator[str]:
 def browser(desk: Desk) -> Iterator[Browser]:
     with sync_playwright() as p:  # after the store: ``watcher check`` runs its own loop
         browser = launch(p)
+        expect.set_options(timeout=TIMEOUT_MS)  # a loaded machine: as long as the pages'
         yield browser
+        expect.set_options(timeout=5_000)  # Playwright's default, for the other modules
         browser.close()
 
 

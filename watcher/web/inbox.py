@@ -240,7 +240,8 @@ def item_page(request: Request, item_id: int) -> HTMLResponse:
 @router.post("/inbox/bulk")
 def bulk(
     request: Request,
-    ids: Annotated[list[int] | None, Form()] = None,
+    # a plain list: FastAPI 0.110 reads a form's `list[int] | None` as one value (a 400)
+    ids: Annotated[list[int], Form()] = [],  # noqa: B006 (FastAPI copies a default)
     action: str = Form(""),
     assignee: str = Form(""),
     next: str = Form("/inbox"),
@@ -250,7 +251,7 @@ def bulk(
     _checked(request, csrf)
     if action not in BULK_ACTIONS:
         raise HTTPException(400, f"no action {action!r}; one of {', '.join(BULK_ACTIONS)}")
-    _apply(request, ids or [], action, assignee)
+    _apply(request, ids, action, assignee)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
