@@ -3,7 +3,8 @@
 Builds a store (or reuses it with ``--keep``) in ``bench/.work/web/``, then asks the
 app in-process (``httpx.ASGITransport``, no sockets) for the dashboard, a target
 page, the diff of two 1 MB captures, searches, the hits page, the targets API and
-the Atom feed: 2 warm-ups, then ``--runs`` timed requests each. Prints median and
+the Atom feed, and the inbox: 2 warm-ups, then ``--runs`` timed requests each, asked
+as ``--users`` (10) analysts in turn. Prints median and
 p90 wall time per page against the goal (200 ms each, 500 ms for a diff), the
 median CPU time of the process per request (steadier when other processes load
 the machine; the load average is printed) and the first request's time (``cold``:
@@ -24,6 +25,13 @@ between captures. Each distinct text is in the search index as
 ``watcher.store.search``). Two targets end on 1 MB texts differing by ~1%:
 ``big-page`` (sentences rewritten at ~100 places) and ``big-page-scattered`` (1% of
 the characters replaced one by one, the worst case of ``bench/diff_speed.py``).
+
+The users have their reading and triage as bench/inbox.py gives them (``add_inbox``:
+the inbox the migration makes of the captures, a tenth of the changes grouped as one
+edit on many pages, each user's "mark all read", 500 items read and 50 unread
+again, 2,000 items with a shared state, assignee and note), so the inbox, dashboard
+and search pages count each user's unread items as they would in use. The item
+page of a noise item also runs the rule suggestions (``watcher.check.suggest``).
 
     .venv/bin/python bench/web.py [--keep] [--runs 15] [--only search] [--json]
 """
@@ -74,6 +82,7 @@ HANZI = "的一是在不了有和人这中大为上个"
 YEAR = 365 * 86400
 DIFF_TIMEOUT = 2.0  # as watcher.analysis.analyse.Page.diff_timeout
 MANIFEST_VERSION = 1
+USERS_ASKING: list[str] = []  # who the pages are asked as, in turn (for the report)
 
 
 def log(message: str) -> None:
@@ -600,8 +609,13 @@ class Timing:
         return self.status == 200 and self.median_ms < self.goal_ms
 
 
-def pages(target: str) -> list[tuple[str, str, float]]:
+def pages(target: str, noise_item: int = 0, item: int = 0) -> list[tuple[str, str, float]]:
     return [
+        ("inbox (unread)", "/inbox", 200),
+        ("inbox all", "/inbox?view=all", 200),
+        ("inbox assigned to me", "/inbox?view=all&assignee=me", 200),
+        ("inbox item (grouped)", f"/inbox/{item}", 200),
+        ("inbox noise item, rules", f"/inbox/{noise_item}", 1000),
         ("dashboard", "/", 200),
         ("target page", f"/t/{target}", 200),
         ("diff 1 MB, sentences", "/t/big-page/diff", 500),
@@ -621,19 +635,20 @@ def _p90(values: list[float]) -> float:
 
 
 async def measure(
-    app: Any, wanted: list[tuple[str, str, float]], runs: int, warmup: int
+    app: Any, wanted: list[tuple[str, str, float]], runs: int, warmup: int, users: list[str]
 ) -> list[Timing]:
     import httpx
 
     out = []
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://watcher.bench") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         for label, path, goal in wanted:
             timing = Timing(label, path, goal)
             cpu: list[float] = []
             for n in range(warmup + runs):
                 c0, t0 = time.process_time(), time.perf_counter()
-                response = await client.get(path)
+                who = {"x-user": users[n % len(users)]} if users else {}
+                response = await client.get(path, headers=who)
                 elapsed = (time.perf_counter() - t0) * 1000
                 if n == 0:
                     timing.cold_ms = round(elapsed, 1)
@@ -658,6 +673,13 @@ async def _note(client: Any, path: str) -> str:
         q = path.split("=", 1)[1]
         found = (await client.get("/api/search", params={"q": q})).json()
         return f"{len(found['results'])} results, more: {found['more']}"
+    if path.startswith("/inbox/"):
+        html = (await client.get(path, headers={"x-user": "bench"})).text
+        offered = html.count('<li class="rule">')
+        if offered:
+            return f"{offered} rules offered"
+        why = html.split("No rule offered: ", 1)[1].split("<", 1)[0] if "No rule" in html else ""
+        return f"no rule offered: {why}" if why else ""
     if path.endswith("/diff"):
         name = path.split("/")[2]
         diff = (await client.get(f"/api/targets/{name}/diff")).json()
@@ -686,12 +708,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--target", default="site-0500", help="the target page to time")
     p.add_argument("--only", help="time only the pages whose label contains this")
     p.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
+    p.add_argument("--users", type=int, default=10, help="users asking in turn (10; 0: none)")
     args = p.parse_args(argv)
     if args.targets < len(BIG) + 1 or args.captures < 3:
         p.error("need at least 3 targets and 3 captures per target")
     if not 0 <= args.hits <= args.changed <= 1:
         p.error("need 0 <= --hits <= --changed <= 1")
     return args
+
+
+def _inbox_items(data: Path) -> tuple[int, int]:
+    """A grouped item, and a noise item of one page's change (its rules are offered)."""
+    from watcher.store.index import Store
+
+    with Store(data, readonly=True) as store, store.engine.connect() as conn:
+        grouped = conn.exec_driver_sql(
+            "SELECT id FROM inbox_items WHERE count > 1 ORDER BY id LIMIT 1"
+        ).scalar()
+        noise = conn.exec_driver_sql(
+            "SELECT i.id FROM inbox_items i JOIN targets t ON t.id = i.target_id"
+            " WHERE i.state = 'noise' AND i.kind = 'changed' AND i.count = 1"
+            " AND t.name LIKE 'site-%' ORDER BY i.id DESC LIMIT 1"
+        ).scalar()
+    return grouped or 1, noise or 1
 
 
 def print_report(
@@ -710,6 +749,8 @@ def print_report(
     )
     for name, sizes in b["big_texts"].items():
         print(f"       {name}: last two texts {sizes.get('first_text_bytes', 0) / 2**20:.2f} MB")
+    if manifest.get("inbox"):
+        print(f"       inbox: {manifest['inbox']}")
     if b["terms_mismatched"]:
         print(f"       search terms: fast path differed {b['terms_mismatched']}x, index_terms used")
     head = (
@@ -728,7 +769,7 @@ def print_report(
         f"\nserver time in ms over {runs} requests (cpu: the process's CPU time, median; "
         f"cold: the first request)\ngoals met (median under the goal): "
         f"{sum(t.met for t in timings)} of {len(timings)}; load average during the run "
-        f"{load[0]:.1f} on {os.cpu_count()} CPUs"
+        f"{load[0]:.1f} on {os.cpu_count()} CPUs; asked as {len(USERS_ASKING)} users in turn"
     )
 
 
@@ -741,16 +782,27 @@ def _pad(text: str, width: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     manifest, reused = prepare(args)
+    from inbox import USERS, AsUser, add_inbox
+
     from watcher.web.app import create_app
 
-    wanted = [p for p in pages(args.target) if not args.only or args.only in p[0]]
+    users = USERS[: args.users]
+    USERS_ASKING[:] = users
+    manifest["inbox"] = add_inbox(WORK / "snapshots", 0.1) if users else {}
+    log(f"inbox: {manifest['inbox']}")
+    item, noise_item = _inbox_items(WORK / "snapshots")
+    wanted = [p for p in pages(args.target, noise_item, item) if not args.only or args.only in p[0]]
+    if not users:
+        wanted = [p for p in wanted if not p[0].startswith("inbox")]
     app = create_app(WORK / "snapshots", WORK / "targets.yaml")
+    app.add_middleware(AsUser)
     log(f"timing {len(wanted)} pages, {args.warmup} warm-ups + {args.runs} runs each")
     try:
-        timings = asyncio.run(measure(app, wanted, args.runs, args.warmup))
+        timings = asyncio.run(measure(app, wanted, args.runs, args.warmup, users))
         load = list(os.getloadavg())  # other processes competing for the CPUs skew the times
     finally:
         app.state.context.close()
+        app.state.inbox_writer.close()
         if not args.keep:
             shutil.rmtree(WORK, ignore_errors=True)
     if args.json:

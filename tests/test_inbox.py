@@ -340,10 +340,12 @@ def test_filters_by_target_tag_group_state_assignee_and_date(app, site) -> None:
     alice.post("/inbox/bulk", data={"ids": [footer.id], "action": "noise", "csrf": token})
     assert shown(state="noise") == {footer.id}
     assert footer.id not in shown(state="none")
-    alice.post(
-        "/inbox/bulk",
-        data={"ids": [footer.id], "action": "assign", "assignee": "carol", "csrf": token},
-    )
+    assign = {"ids": [footer.id], "action": "assign", "assignee": "carol", "csrf": token}
+    refused = alice.post("/inbox/bulk", data=assign)  # a name nobody has: no free text
+    assert refused.status_code == 400 and "no user named 'carol'" in refused.text
+    assert shown(assignee="carol") == set()
+    client_as(app, "carol").get("/inbox")  # without accounts: whoever has used the inbox
+    assert alice.post("/inbox/bulk", data=assign).status_code == 303
     assert shown(assignee="carol") == {footer.id}
     day = footer.last_at.strftime("%Y-%m-%d")
     assert footer.id in shown(since=day, until=day)

@@ -132,6 +132,8 @@ def run(page: Page) -> Analysis:
     matcher = _context.matcher.restricted(page.groups, page.regex_timeout)
     try:
         analysis, frames = analyse(page, previous, matcher)
+        if analysis.text_changed and previous is not None and note is None:
+            analysis, frames = _under_current_rules(page, previous, matcher, analysis, frames)
     except PatternTimeout as exc:  # named with the page, and how to give it more time
         raise PatternTimeout(
             f"{exc} on {page.final_url} (settings.regex_timeout; or make the pattern simpler)"
@@ -142,6 +144,25 @@ def run(page: Page) -> Analysis:
         _context.blobs.put_compressed(digest, frame)
     _context.blobs.sync_dirs(list(frames))
     return analysis
+
+
+def _under_current_rules(
+    page: Page,
+    previous: str,
+    matcher: KeywordMatcher,
+    analysis: Analysis,
+    frames: dict[str, bytes],
+) -> tuple[Analysis, dict[str, bytes]]:
+    """A change that only the target's rules made (an ``ignore`` or ``exclude`` just
+    added, say from the inbox's noise) is none: when the previous bytes, read with
+    today's rules, give today's text, the page did not change. Costs one more
+    extraction, for changed pages only."""
+    assert _context is not None
+    again = _reextracted(_context.blobs, page, force=True)
+    if again is None or again == previous:
+        return analysis, frames
+    retry, retry_frames = analyse(page, again, matcher)
+    return (analysis, frames) if retry.text_changed else (retry, retry_frames)
 
 
 def _previous(blobs: LocalBlobStore, page: Page) -> tuple[str | None, dict[str, object] | None]:

@@ -151,6 +151,30 @@ class Accounts:
                 )
             )
 
+    def record_actions(
+        self, user: str, action: str, done: list[tuple[str, str]], now: datetime
+    ) -> None:
+        """Keep one action done to many subjects (``done``: subject and detail pairs)
+        in one transaction: a bulk triage of 50 items is 50 rows, one commit."""
+        if not done:
+            return
+        rows = [
+            {"at": now, "user_name": user, "action": action, "subject": s, "detail": d}
+            for s, d in done
+        ]
+        with self._transaction() as conn:
+            conn.execute(sa.insert(audit), rows)
+
+    def actions(
+        self, subject: str | None = None, user: str | None = None, limit: int = RECENT
+    ) -> list[Action]:
+        """What was done, newest first: to ``subject``, by ``user``, or both."""
+        where = sa.and_(
+            audit.c.subject == subject if subject else sa.true(),
+            audit.c.user_name == user if user else sa.true(),
+        )
+        return self._actions(where, limit)
+
     def actions_for(self, subject: str, limit: int = RECENT) -> list[Action]:
         """What was done to ``subject``, newest first."""
         return self._actions(audit.c.subject == subject, limit)

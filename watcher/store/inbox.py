@@ -373,6 +373,21 @@ def item_for_alert(store: Store, target: str, kind: str, capture_id: str | None)
     return int(found) if found is not None else None
 
 
+def events_of_captures(store: Store, capture_ids: Sequence[str]) -> int:
+    """How many inbox events these captures made: what a rule silencing their
+    changes would have kept out of the inbox."""
+    if not capture_ids:
+        return 0
+    count = 0
+    with store.engine.connect() as conn:
+        for start in range(0, len(capture_ids), 500):
+            chunk = list(capture_ids[start : start + 500])
+            count += conn.execute(
+                sa.select(sa.func.count()).where(inbox_events.c.capture_id.in_(chunk))
+            ).scalar_one()
+    return int(count)
+
+
 def people(store: Store) -> list[str]:
     """Names seen in the inbox (readers, actors, assignees): whom to assign to."""
     with store.engine.connect() as conn:
@@ -456,6 +471,10 @@ class InboxWriter:
     def note(self, user: str, item_id: int, text: str, now: datetime) -> None:
         """A shared note on an item, with its author and time."""
         self._act(user, [item_id], now, "note", text)
+
+    def rule_added(self, user: str, item_id: int, rule: str, now: datetime) -> None:
+        """A rule made from the item, written into the config: kept in its history."""
+        self._act(user, [item_id], now, "rule", rule)
 
     def _act(
         self,

@@ -3,11 +3,13 @@
 Reading is for everyone (a viewer's read marks are their own); a state, an
 assignment or a note needs the analyst role. Filters are URL parameters, so a
 filtered view can be bookmarked or sent; every action is a plain form POST, and
-the keys (j/k, r/i/x, o) drive the same forms from ``static/app.js``.
+the keys (j/k, r/i/x, o) drive the same forms from ``static/app.js``. Every triage
+action is also kept in the audit (``/audit``), subject ``inbox item N``.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -16,15 +18,21 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from watcher.config import Config
 from watcher.core.clock import Clock
 from watcher.store import inbox
 from watcher.store.inbox import EventRow, Filter, InboxWriter
+from watcher.store.index import StoreError
+from watcher.web import noise
 from watcher.web.context import context_of
-from watcher.web.identity import current_user, require
+from watcher.web.identity import User, current_user, require
 from watcher.web.pages import error_page, render
 from watcher.web.security import Guard, safe_next
 
 router = APIRouter(include_in_schema=False)
+router.include_router(noise.router)
+
+log = logging.getLogger(__name__)
 
 PER_PAGE = 50
 KIND_LABELS = {
@@ -56,6 +64,28 @@ def _checked(request: Request, csrf: str) -> None:
     guard: Guard = request.app.state.guard
     if not guard.csrf_ok(request, csrf or request.headers.get("x-csrf-token")):
         raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+
+
+def people(request: Request) -> list[str]:
+    """Whom items can be assigned to: the accounts; without any, the names seen in
+    the inbox (its readers and actors)."""
+    accounts = request.app.state.guard.accounts.all()
+    names = [a.name for a in accounts if not a.disabled]
+    return names or sorted({*inbox.people(context_of(request).store), current_user(request).name})
+
+
+def subject(item_id: int) -> str:
+    """An item as the audit names it."""
+    return f"inbox item {item_id}"
+
+
+def _audit(request: Request, user: User, action: str, ids: list[int], detail: str) -> None:
+    guard: Guard = request.app.state.guard
+    done = [(subject(i), detail) for i in ids]
+    try:
+        guard.accounts.record_actions(user.name, action, done, _clock(request).now())
+    except StoreError as exc:  # the triage itself is kept; the audit says why not here
+        log.warning("triage not audited (%s by %s): %s", action, user.name, exc)
 
 
 def event_link(event: EventRow | None) -> str | None:
@@ -158,9 +188,15 @@ def inbox_page(
         states=inbox.STATES,
         all_tags=sorted({t for c in (config.targets if config else []) for t in c.tags}),
         all_groups=sorted({g for c in (config.targets if config else []) for g in c.keywords}),
-        people=inbox.people(context.store),
+        people=people(request),
+        rule_able=_rule_able(config),
         here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     )
+
+
+def _rule_able(config: Config | None) -> frozenset[str]:
+    """Targets a noise item can get a rule for (those in the config)."""
+    return frozenset(t.name for t in config.targets) if config else frozenset()
 
 
 @router.get("/inbox/open")
@@ -182,6 +218,7 @@ def item_page(request: Request, item_id: int) -> HTMLResponse:
         return error_page(request, 404, f"no inbox item {item_id}")
     _writer(request).mark(user.name, [item_id], True, _clock(request).now())
     config = context.config()
+    rules = noise.rules_for(request, detail) if detail.item.state == "noise" else None
     return render(
         request,
         "inbox_item.html",
@@ -193,7 +230,10 @@ def item_page(request: Request, item_id: int) -> HTMLResponse:
         labels=KIND_LABELS,
         link=event_link,
         states=inbox.STATES,
-        people=inbox.people(context.store),
+        people=people(request),
+        noise=rules,
+        added=request.query_params.get("added", ""),
+        audit_link="/audit?" + urlencode({"subject": subject(item_id)}),
     )
 
 
@@ -220,10 +260,21 @@ def _apply(request: Request, ids: list[int], action: str, assignee: str) -> None
         writer.mark(current_user(request).name, ids, action == "read", now)
         return
     user = require(request, "analyst")
+    if not ids:
+        return
     if action == "assign":
-        writer.assign(user.name, ids, assignee.strip() or None, now)
+        name = assignee.strip()
+        known = people(request)
+        if name and name not in known:
+            raise HTTPException(
+                400, f"no user named {name!r} to assign to; the users are {', '.join(known)}"
+            )
+        writer.assign(user.name, ids, name or None, now)
+        _audit(request, user, "assign", ids, name or "nobody")
     else:
-        writer.set_state(user.name, ids, None if action == "clear" else action, now)
+        state = None if action == "clear" else action
+        writer.set_state(user.name, ids, state, now)
+        _audit(request, user, "mark", ids, state or "not triaged")
 
 
 @router.post("/inbox/read-all")
@@ -250,6 +301,7 @@ def act(
             raise HTTPException(400, "an empty note")
         user = require(request, "analyst")
         _writer(request).note(user.name, item_id, text[:4000], _clock(request).now())
+        _audit(request, user, "note", [item_id], text[:200])
     elif action in BULK_ACTIONS:
         _apply(request, [item_id], action, assignee)
     else:

@@ -72,7 +72,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
 // the capture page's citation: Copy puts the plain text on the clipboard
 document.addEventListener("DOMContentLoaded", () => {
-  document.querySelectorAll("button[data-copy]").forEach((button) => {
+  document.querySelectorAll("button[data-copy]:not(.copy)").forEach((button) => {
     const source = document.getElementById(button.dataset.copy);
     const said = button.parentElement.querySelector(".copied");
     if (!source) return;
@@ -93,4 +93,18 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
   });
+});
+
+// a noise item's rule: "Copy" puts its YAML on the clipboard (else selects it to copy by hand)
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button.copy[data-copy]");
+  if (!button) return;
+  const box = document.getElementById(button.dataset.copy);
+  box.select();
+  try {
+    await navigator.clipboard.writeText(box.value);
+    button.textContent = "Copied";
+  } catch (_) {
+    button.textContent = "Selected: copy it";
+  }
 });
