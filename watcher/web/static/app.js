@@ -70,41 +70,33 @@ document.addEventListener("DOMContentLoaded", () => {
   });
 });
 
-// the capture page's citation: Copy puts the plain text on the clipboard
+// Copy buttons (a capture's citation, a noise item's rule): the text of the element named by
+// data-copy goes to the clipboard; without the clipboard API (a plain-HTTP address) it is
+// selected for Ctrl+C instead
 document.addEventListener("DOMContentLoaded", () => {
-  document.querySelectorAll("button[data-copy]:not(.copy)").forEach((button) => {
+  document.querySelectorAll("button[data-copy]").forEach((button) => {
     const source = document.getElementById(button.dataset.copy);
-    const said = button.parentElement.querySelector(".copied");
     if (!source) return;
     button.hidden = false;
-    const tell = (words) => { if (said) said.textContent = words; };
+    const said = button.parentElement.querySelector(".copied");
+    const tell = (words) => { if (said) said.textContent = words; else button.textContent = words; };
     button.addEventListener("click", async () => {
-      const text = source.textContent;
+      const text = "value" in source ? source.value : source.textContent;
       try {
         await navigator.clipboard.writeText(text);
         tell("Copied.");
-      } catch (error) {  // no clipboard API (a plain-HTTP address): select it for Ctrl+C
-        const range = document.createRange();
-        range.selectNodeContents(source);
-        const selection = window.getSelection();
-        selection.removeAllRanges();
-        selection.addRange(range);
+      } catch (error) {
+        if ("select" in source) {
+          source.select();
+        } else {
+          const range = document.createRange();
+          range.selectNodeContents(source);
+          const selection = window.getSelection();
+          selection.removeAllRanges();
+          selection.addRange(range);
+        }
         tell(document.execCommand("copy") ? "Copied." : "Selected: press Ctrl+C to copy.");
       }
     });
   });
-});
-
-// a noise item's rule: "Copy" puts its YAML on the clipboard (else selects it to copy by hand)
-document.addEventListener("click", async (event) => {
-  const button = event.target.closest("button.copy[data-copy]");
-  if (!button) return;
-  const box = document.getElementById(button.dataset.copy);
-  box.select();
-  try {
-    await navigator.clipboard.writeText(box.value);
-    button.textContent = "Copied";
-  } catch (_) {
-    button.textContent = "Selected: copy it";
-  }
 });
