@@ -41,7 +41,7 @@ from watcher.store.blobs import DamagedBlob, LocalBlobStore, compress, sha256
 
 if TYPE_CHECKING:
     from watcher.diff.excerpt import Excerpt
-    from watcher.diff.ops import TextDiff
+    from watcher.diff.ops import Op, TextDiff
     from watcher.keywords import KeywordMatcher
 
 log = logging.getLogger(__name__)
@@ -303,16 +303,50 @@ def analyse(
     return analysis, compressed
 
 
+CHANGE_CONTEXT = 6  # characters of its own line kept on each side of an edit in its key
+
+
 def change_key(diff: TextDiff) -> str | None:
-    """What an edit added and removed, whatever page it is on: the same footer or
-    ICP number changed on forty targets gives forty equal keys (spaces ignored)."""
-    added = [op.text for op in diff.ops if op.kind == "insert"]
-    removed = [op.text for op in diff.ops if op.kind == "delete"]
-    if not added and not removed:
+    """What an edit added and removed, and the few characters around it, whatever page
+    it is on: the same footer or ICP number changed on forty targets gives forty equal
+    keys (spaces ignored), while a counter going 101→102 and an ICP number going
+    …01→…02 differ by what surrounds the digit."""
+    parts: list[str] = []
+    ops = list(diff.ops)
+    for i, op in enumerate(ops):
+        if op.kind not in ("insert", "delete"):
+            continue
+        before = _equal_text(ops, i, -1)[-CHANGE_CONTEXT:]
+        after = _equal_text(ops, i, 1)[:CHANGE_CONTEXT]
+        sign = "+" if op.kind == "insert" else "-"
+        parts.append(f"{before}\x1d{sign}{''.join(op.text.split())}\x1d{after}")
+    if not parts:
         return None
-    whole = "\x1e".join("".join(part.split()) for part in added)
-    whole += "\x1f" + "\x1e".join("".join(part.split()) for part in removed)
-    return sha256(whole.encode("utf-8"))
+    return sha256("\x1e".join(parts).encode("utf-8"))
+
+
+def _equal_text(ops: list[Op], index: int, step: int) -> str:
+    """The unchanged text next to an edit on its own line (spaces dropped), skipping
+    the other half of a replacement; the lines around differ from page to page."""
+    found = ""
+    j = index + step
+    while 0 <= j < len(ops) and len(found) < CHANGE_CONTEXT:
+        op = ops[j]
+        if op.kind == "equal":
+            if step < 0:
+                line = op.text.rpartition("\n")[2]
+                found = "".join(line.split()) + found
+                if "\n" in op.text:
+                    break
+            else:
+                line = op.text.partition("\n")[0]
+                found += "".join(line.split())
+                if "\n" in op.text:
+                    break
+        elif op.kind not in ("insert", "delete"):
+            break
+        j += step
+    return found
 
 
 def _counts(diff: TextDiff, old: str, new: str) -> tuple[int, int]:

@@ -281,7 +281,7 @@ audit = sa.Table(
 # changed, a new or edited notice, a document's removal, delisting, restoration or
 # block, a target failing or recovering), written in the transaction that recorded
 # it. Events are shown as items: one edit seen on many targets (the same
-# ``change_key``: a hash of the added and removed text) is one item with a count.
+# ``change_key``: a hash of the added and removed text, with its line around) is one item.
 inbox_items = sa.Table(
     "inbox_items",
     metadata,
