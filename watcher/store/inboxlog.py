@@ -2,10 +2,10 @@
 
 A capture, a document's fate, a check that failed or worked again: each is an
 event here, so the inbox holds exactly what the store does. An edit whose
-``change_key`` (a hash of the added and removed text and a few characters of its line around each edit) matches an item of the last
-``GROUP_WINDOW`` joins that item: the same footer changed on forty targets is one
-item with a count. The index and the documents call this module; it imports
-neither (``watcher.store.inbox`` reads what it writes).
+``change_key`` (a hash of the added and removed text and a few characters of its
+line around each edit) matches an item of the last ``GROUP_WINDOW`` joins that item:
+the same footer changed on forty targets is one item with a count. The index and
+the documents call this module; it imports neither (``watcher.store.inbox`` reads what it writes).
 """
 
 from __future__ import annotations
