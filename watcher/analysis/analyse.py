@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from watcher.diff.excerpt import Excerpt
     from watcher.diff.ops import TextDiff
     from watcher.keywords import KeywordMatcher
+    from watcher.store.works import NoticeFacts
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class Analysis:
     warnings: tuple[dict[str, object], ...] = ()  # what reading the bytes could not do
     moved: int = 0  # characters in blocks that moved (neither added nor removed)
     change_key: str | None = None  # the added and removed text's hash: one edit, many pages
+    facts: NoticeFacts | None = None  # the notice's identity, citations and deadlines
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +280,7 @@ def analyse(
         warnings=reading.warnings,
         moved=moved,
         change_key=key,
+        facts=_facts(text, metadata, document.title) if changed else None,
     )
     return analysis, compressed
 
@@ -354,6 +357,13 @@ def _metadata(html: str | None, text: str) -> dict[str, str] | None:
     found = extract_metadata(html, text).to_json()
     found.pop("sources", None)
     return {k: str(v) for k, v in found.items() if v} or None
+
+
+def _facts(text: str, metadata: dict[str, str] | None, title: str) -> NoticeFacts | None:
+    """What links this notice to its copies on other sites (watcher.analysis.identity)."""
+    from watcher.analysis.identity import facts_of
+
+    return facts_of(text, metadata, title)
 
 
 def _attachment_links(document: Document) -> tuple[tuple[str, str], ...]:
