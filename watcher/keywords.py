@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import regex
 
+from watcher.config.model import field_of
 from watcher.core.budget import DEFAULT_REGEX_TIMEOUT, compile_user_pattern, timed_out
 from watcher.core.models import Hit, Where
 from watcher.core.text import MATCH_SPACE, fold_document_numbers, snippet, t2s
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     pass
 
 REGEX_PREFIX = "re:"
+FIELD_LABELS = {"issuer": "发文机关", "document_number": "文号"}
 
 
 # Code points NFKC turns into letters or digits: full-width ＡＢＣ１２３, circled
@@ -190,7 +192,14 @@ class KeywordMatcher:
             Term(group, source, _compile(source))
             for group, terms in groups.items()
             for source in terms
+            if field_of(source) is None
         )
+        self.fields: tuple[tuple[str, str, str, str], ...] = tuple(
+            (group, source, *_field_term(source))
+            for group, terms in groups.items()
+            for source in terms
+            if field_of(source) is not None
+        )  # (group, term, metadata key, normalised value)
         self.regex_timeout = regex_timeout  # per pattern and text; then PatternTimeout
 
     def restricted(
@@ -200,6 +209,7 @@ class KeywordMatcher:
         wanted = set(groups)
         clone = KeywordMatcher({}, self.regex_timeout if regex_timeout is None else regex_timeout)
         clone.terms = tuple(t for t in self.terms if t.group in wanted)
+        clone.fields = tuple(f for f in self.fields if f[0] in wanted)
         return clone
 
     def occurrences(self, text: str) -> list[Occurrence]:
@@ -229,6 +239,32 @@ class KeywordMatcher:
         except TimeoutError:
             pattern = term.source[len(REGEX_PREFIX) :]
             raise timed_out("keyword pattern", pattern, self.regex_timeout) from None
+
+
+def _field_term(source: str) -> tuple[str, str]:
+    key, value = field_of(source)  # type: ignore[misc]
+    return key, normalize_term(value)
+
+
+def metadata_hits(
+    matcher: KeywordMatcher, metadata: Mapping[str, str] | None, text: str
+) -> list[Hit]:
+    """Hits of ``issuer:`` (contains) and ``docno:`` (starts with) terms on a new
+    notice's metadata; the hit points at the value where the text shows it."""
+    if not matcher.fields or not metadata:
+        return []
+    found = []
+    for group, term, key, wanted in matcher.fields:
+        value = metadata.get(key) or metadata.get(f"listing_{key}") or ""
+        folded = normalize_term(value)
+        if not wanted or not (
+            folded.startswith(wanted) if key == "document_number" else wanted in folded
+        ):
+            continue
+        at = text.find(value) if value else -1
+        where, length = (at, len(value)) if at >= 0 else (0, 0)
+        found.append(Hit(group, term, f"{FIELD_LABELS[key]}：{value}", "added", where, length))
+    return found
 
 
 def _compile(source: str) -> re.Pattern[str] | regex.Pattern[str]:

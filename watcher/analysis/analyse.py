@@ -227,7 +227,7 @@ def analyse(
     from watcher.analysis.extract import EXTRACTION_VERSION
     from watcher.core.text import comparison_key
     from watcher.diff.ops import diff_texts
-    from watcher.keywords import find_hits
+    from watcher.keywords import find_hits, metadata_hits
 
     reading = read_page(page, links=page.document)
     document, encoding, source = reading.document, reading.encoding, reading.source
@@ -243,8 +243,8 @@ def analyse(
         and page.previous_last_modified
         and metadata.get("last_modified") not in (None, page.previous_last_modified)
     )
-    if previous_text is None:
-        hits = find_hits(matcher, None, text, None)
+    if previous_text is None:  # a new notice: its issuer and 文号 may be what is watched
+        hits = find_hits(matcher, None, text, None) + metadata_hits(matcher, metadata, text)
         changed, added, removed, timed_out = True, len(text) - text.count("\n"), 0, False
         shown = excerpt.of_text(text, page.excerpt_limit)
     elif previous_text == text or comparison_key(previous_text) == comparison_key(text):

@@ -675,6 +675,10 @@ def works_of_targets(engine: sa.Engine, names: Sequence[str]) -> dict[str, int]:
         return {r.name: r.work_id for r in rows}
 
 
+def work_of_target(engine: sa.Engine, name: str) -> int | None:
+    return works_of_targets(engine, [name]).get(name)
+
+
 def work_of_capture(engine: sa.Engine, capture_id: str) -> int | None:
     with engine.connect() as conn:
         return conn.execute(

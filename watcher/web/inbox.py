@@ -29,6 +29,7 @@ router = APIRouter(include_in_schema=False)
 PER_PAGE = 50
 KIND_LABELS = {
     "changed": "page changed",
+    "cited": "cited by a new notice",
     "new": "first capture",
     "document": "new notice",
     "edited": "notice edited",
