@@ -263,7 +263,7 @@ def test_citations_both_ways_and_a_followed_document_cited_is_an_event_and_an_al
     assert [tuple(r) for r in items] == [("cited", title)]
     messages = sites.rows("SELECT kind, title, body_text, tags FROM messages WHERE kind = 'cited'")
     assert len(messages) == 1
-    kind, said, body, tags = messages[0]
+    _kind, said, body, tags = messages[0]
     assert said == title and f"http://watcher.example/d/{miit}" in body
     assert json.loads(tags) == ["analysts"]
     # the MIIT notice's own citation of a State Council opinion is kept, unresolved

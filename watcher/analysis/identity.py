@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 
 from watcher.analysis.citations import citations_in
 from watcher.analysis.deadlines import deadlines_in
+from watcher.analysis.metadata import normalize_document_number
 from watcher.store.works import NoticeFacts, jaccard
 
 __all__ = ["SKETCH_SIZE", "document_key", "facts_of", "similarity", "sketch", "title_key"]
@@ -34,6 +35,7 @@ _TITLE_TAIL = re.compile(r"[_|｜\-—–]+[^_|｜\-—–]{2,30}$")
 _TITLE_HEAD = re.compile(r"^(?:转发|关于转发)")
 # 文号 prefixes that say the kind of document, not who issued it
 _GENERIC_PREFIXES = ("公告", "通告", "令", "公示")
+_GENERIC_NUMBER = re.compile(r"(公告|通告)((?:19|20)\d\d)年第(\d{1,6})号")
 
 
 def normalised(text: str) -> str:
@@ -65,13 +67,21 @@ def title_key(title: str | None) -> str | None:
 
 
 def document_key(number: str | None, issuer: str | None) -> str | None:
-    """A 文号 (normalised) names one document; one whose prefix is only its kind
-    (公告2022年第8号) does so with its issuer."""
+    """A 文号 (as written or normalised) names one document; one whose prefix is only
+    its kind (公告2022年第8号, as a listing may give it) does so with its issuer."""
     if not number:
         return None
-    if number.startswith(_GENERIC_PREFIXES):
-        return f"{normalised(issuer)}{number}" if issuer else None
-    return number
+    folded = normalize_document_number(number) or _generic_number(number)
+    if folded is None:
+        return None
+    if folded.startswith(_GENERIC_PREFIXES):
+        return f"{normalised(issuer)}{folded}" if issuer else None
+    return folded
+
+
+def _generic_number(number: str) -> str | None:
+    match = _GENERIC_NUMBER.fullmatch("".join(unicodedata.normalize("NFKC", number).split()))
+    return f"{match[1]}{match[2]}年第{int(match[3])}号" if match else None
 
 
 def facts_of(text: str, metadata: Mapping[str, str] | None, title: str) -> NoticeFacts | None:
@@ -82,6 +92,7 @@ def facts_of(text: str, metadata: Mapping[str, str] | None, title: str) -> Notic
     issuer = meta.get("issuer") or meta.get("listing_issuer")
     shown_title = meta.get("title") or title
     key = document_key(number, issuer)
+    number = normalize_document_number(number) if number else None
     marks = sketch(text)
     if key is None and not marks:
         return None

@@ -1,0 +1,128 @@
+"""A notice's identity, citations and deadlines, from the text ministries write
+(tests/data/document_cases.yaml), and near-duplicate texts from the real pages in
+tests/fixtures: the same text on another template, one sentence edited, and other
+notices."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import pytest
+import yaml
+
+from watcher.analysis import identity
+from watcher.analysis.citations import citations_in
+from watcher.analysis.deadlines import deadlines_in
+from watcher.analysis.metadata import normalize_document_number
+from watcher.config import ConfigError
+from watcher.config.load import parse_config_text
+from watcher.keywords import KeywordMatcher, metadata_hits
+
+HERE = Path(__file__).parent
+CASES = yaml.safe_load((HERE / "data" / "document_cases.yaml").read_text("utf-8"))
+PAGES = HERE / "fixtures" / "pages"
+
+
+def text_of(path: str) -> str:
+    return (PAGES / f"{path}.expected.txt").read_text("utf-8")
+
+
+@pytest.mark.parametrize(("written", "issuer", "key"), CASES["numbers"])
+def test_every_way_of_writing_a_number_gives_one_key(written: str, issuer: str, key: str) -> None:
+    assert identity.document_key(written, issuer) == key
+    normalised = normalize_document_number(written)
+    if normalised is not None:  # as the page's metadata gives it
+        assert identity.document_key(normalised, issuer) == key
+
+
+def test_a_generic_number_without_an_issuer_names_nothing() -> None:
+    assert identity.document_key("公告2022年第8号", None) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES["citations"])
+def test_citations_as_ministries_write_them(text: str, expected: list[list[str | None]]) -> None:
+    found = [[c.number, c.title] for c in citations_in(text)]
+    assert found == expected
+    assert all(c.snippet and c.snippet in " ".join(text.split()) for c in citations_in(text))
+
+
+@pytest.mark.parametrize(("text", "published", "expected"), CASES["deadlines"])
+def test_deadline_sentences(text: str, published: object, expected: list[list[object]]) -> None:
+    found = list(deadlines_in(text, str(published) if published else None))
+    assert [[d.date, d.kind] for d in found] == [[str(d), k] for d, k in expected]
+    assert all(d.sentence in unicodedata.normalize("NFKC", text) for d in found)
+
+
+def test_a_long_notices_citations_are_bounded() -> None:
+    text = "".join(f"《第{i}号文件的通知》" for i in range(1000))
+    assert len(list(citations_in(text))) == 200
+
+
+def test_the_same_text_on_another_template_is_near_identical_and_others_are_not() -> None:
+    kepu = text_of("kepu.gov.cn/article_content_1755244.html")
+    reflowed = "\n\n".join(line.strip() for line in kepu.splitlines() if line.strip())
+    edited = kepu.replace("。", "。新增一句说明。", 1)
+    other = text_of("cmse.gov.cn/article_t20210106_47506.html")
+    sketch = identity.sketch(kepu)
+    assert identity.similarity(sketch, identity.sketch(reflowed)) == 1.0
+    assert identity.similarity(sketch, identity.sketch(edited)) >= 0.8
+    assert identity.similarity(sketch, identity.sketch(other)) < 0.1
+    assert len(sketch) == identity.SKETCH_SIZE and list(sketch) == sorted(sketch)
+
+
+def test_short_pages_and_pages_without_numbers_or_text_get_no_identity() -> None:
+    assert identity.sketch("通知公告") == ()
+    assert identity.facts_of("首页 通知公告", None, "通知") is None
+    numbered = identity.facts_of("短", {"document_number": "国发〔2018〕43号"}, "t")
+    assert numbered is not None and numbered.key == "国发〔2018〕43号" and numbered.sketch == ()
+
+
+def test_titles_fold_the_site_suffix_and_a_reposts_zhuanfa() -> None:
+    key = identity.title_key("关于印发《船舶工业行动计划》的通知")
+    assert identity.title_key("关于印发《船舶工业行动计划》的通知_工业和信息化部") == key
+    assert identity.title_key("转发关于印发《船舶工业行动计划》的通知") == key
+    assert identity.title_key("通知") is None
+
+
+def test_a_notices_own_number_is_not_a_citation() -> None:
+    facts = identity.facts_of(
+        "工信部规〔2022〕12号 " + "关于船舶工业的规定。" * 20,
+        {"document_number": "工信部规〔2022〕12号"},
+        "规定",
+    )
+    assert facts is not None and facts.citations == ()
+
+
+def test_issuer_and_number_terms_match_metadata_not_text() -> None:
+    matcher = KeywordMatcher({"s": ["issuer:国防科工局"], "r": ["docno:工信部规", "docno:科工"]})
+    assert matcher.terms == ()  # nothing to look for in the text
+    meta = {"issuer": "国家国防科技工业局、國防科工局", "document_number": "科工计〔2023〕1号"}
+    hits = metadata_hits(matcher, meta, "……国家国防科技工业局、國防科工局")
+    assert [(h.group, h.term) for h in hits] == [("s", "issuer:国防科工局"), ("r", "docno:科工")]
+    assert hits[0].snippet == "发文机关：国家国防科技工业局、國防科工局" and hits[0].length > 0
+    assert metadata_hits(matcher, {"document_number": "国科工〔2023〕1号"}, "") == []  # a prefix
+    assert metadata_hits(matcher.restricted(["r"]), meta, "")[0].group == "r"
+
+
+OK = "targets:\n  - name: a\n    url: https://a.example/\n"
+
+
+@pytest.mark.parametrize(
+    ("terms", "phrase"),
+    [
+        ("['issuer:']", "issuer: needs a value: issuer:国防科工局 matches notices whose 发文机关"),
+        ("['docno: ']", "docno: needs a value"),
+        ("['docno:工信部规', 'docno:工信部规']", "duplicate term 'docno:工信部规'"),
+    ],
+)
+def test_bad_metadata_terms_are_named_with_their_line(terms: str, phrase: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config_text(f"keywords:\n  g: {terms}\n{OK}", "t.yaml")
+    (issue,) = info.value.issues
+    assert phrase in issue.message and issue.line == 2, str(issue)
+
+
+def test_metadata_terms_and_text_terms_live_in_one_group() -> None:
+    config = parse_config_text(f"keywords:\n  g: [国防科工局, 'issuer:国防科工局']\n{OK}", "t.yaml")
+    assert config.keywords["g"] == ["国防科工局", "issuer:国防科工局"]
