@@ -31,7 +31,8 @@ from watcher.store.schema import (
 
 TEXT_MATCH = 0.5  # estimated Jaccard similarity that makes two texts one document
 TITLE_MATCH = 0.2  # the same, for two texts with the same title
-CANDIDATE_SHARED = 6  # sketch hashes a candidate must share to be compared at all
+CANDIDATE_SHARED = 12  # sketch hashes shared: below, the estimate cannot reach TITLE_MATCH
+CANDIDATES = 8  # the documents sharing the most hashes that are compared
 _SIGNED = 1 << 63  # SQLite integers are signed 64-bit: sketches are stored shifted
 
 
@@ -177,48 +178,41 @@ def _name(conn: sa.Connection, work_id: int, facts: NoticeFacts) -> None:
 
 
 def _near_duplicate(conn: sa.Connection, facts: NoticeFacts) -> tuple[int, str, float] | None:
-    """The document whose text this one repeats (or, with the same title, resembles)."""
-    candidates: dict[int, str | None] = {}
-    if facts.sketch:
-        shared = sa.func.count().label("shared")
-        rows = conn.execute(
-            sa.select(work_sketches.c.work_id, shared)
-            .where(work_sketches.c.hash.in_([h - _SIGNED for h in facts.sketch]))
-            .group_by(work_sketches.c.work_id)
-            .having(shared >= CANDIDATE_SHARED)
-            .order_by(shared.desc())
-            .limit(20)
-        )
-        candidates.update((r.work_id, None) for r in rows)
-    if facts.title_key:
-        rows = conn.execute(
-            sa.select(works.c.id).where(works.c.title_key == facts.title_key).limit(20)
-        )
-        candidates.update((r.id, facts.title_key) for r in rows)
-    if not candidates:
+    """The document whose text this one repeats (or, with the same title, resembles).
+
+    Two sketches estimating a similarity of at least ``TITLE_MATCH`` share at least
+    that share of their hashes, so only documents sharing that many are compared.
+    """
+    if not facts.sketch:
         return None
-    keyed = dict(
-        conn.execute(
-            sa.select(works.c.id, works.c.key).where(works.c.id.in_(list(candidates)))
-        ).all()
-    )
+    shared = sa.func.count().label("shared")
+    rows = conn.execute(
+        sa.select(works.c.id, works.c.key, works.c.title_key, shared)
+        .select_from(work_sketches.join(works, works.c.id == work_sketches.c.work_id))
+        .where(work_sketches.c.hash.in_([h - _SIGNED for h in facts.sketch]))
+        .group_by(works.c.id)
+        .having(shared >= CANDIDATE_SHARED)
+        .order_by(shared.desc())
+        .limit(CANDIDATES)
+    ).all()
+    rows = [r for r in rows if facts.key is None or r.key in (None, facts.key)]
+    if not rows:  # another 文号 is another document, however alike
+        return None
     sketches: dict[int, set[int]] = {}
     for row in conn.execute(
         sa.select(work_sketches.c.work_id, work_sketches.c.hash).where(
-            work_sketches.c.work_id.in_(list(candidates))
+            work_sketches.c.work_id.in_([r.id for r in rows])
         )
     ):
         sketches.setdefault(row.work_id, set()).add(row.hash + _SIGNED)
     best: tuple[int, str, float] | None = None
-    for work_id, title in candidates.items():
-        if facts.key is not None and keyed.get(work_id) not in (None, facts.key):
-            continue  # another 文号: another document, however alike
-        score = jaccard(facts.sketch, sketches.get(work_id, ()))
-        same_title = title is not None
+    for row in rows:
+        score = jaccard(facts.sketch, sketches.get(row.id, ()))
+        same_title = facts.title_key is not None and row.title_key == facts.title_key
         if score >= TEXT_MATCH or (same_title and score >= TITLE_MATCH):
-            how = "title" if same_title and score < TEXT_MATCH else "text"
+            how = "title" if score < TEXT_MATCH else "text"
             if best is None or score > best[2]:
-                best = (work_id, how, round(score, 3))
+                best = (row.id, how, round(score, 3))
     return best
 
 
