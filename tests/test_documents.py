@@ -98,7 +98,8 @@ class Sites:
         )
         self.config_path = folder / "targets.yaml"
         self.config_path.write_text(
-            'settings: {host_delay: 0, base_url: "http://watcher.example"}\n'
+            'settings: {host_delay: 0, base_url: "http://watcher.example",\n'
+            "  deadline_reminders: {notify: [deadlines], before: 340d}}\n"
             "keywords:\n  sastind: ['issuer:国防科工局', 国防科工局]\n"
             "  rules: ['docno:工信部装']\n"
             f"targets:\n{rows}",
@@ -281,6 +282,21 @@ def test_deadlines_page_lists_upcoming_dates_with_what_they_ask(sites) -> None:
     assert dates == ["2025-02-28", "2025-03-31", "2025-04-15"]
     assert {d["kind"] for d in api} == {"comments", "submit"}
     assert "请于2025年4月15日前将推进情况报送" in every
+
+
+def test_each_deadline_is_reminded_once_to_the_reminder_tags(sites) -> None:
+    rows = sites.rows(
+        "SELECT title, tags, created_at FROM messages WHERE kind = 'deadline' ORDER BY title"
+    )
+    # checks on 2024-05-10 (and 2 h later), 05-13 and 05-18, 340 days ahead from each:
+    # MIIT's 2025-03-31 at its first capture, the citing notice's two on 05-18
+    assert [(r[0][:30], json.loads(r[1])) for r in rows] == [
+        ("Deadline in 286 days (2025-02-", ["deadlines"]),
+        ("Deadline in 325 days (2025-03-", ["deadlines"]),
+        ("Deadline in 332 days (2025-04-", ["deadlines"]),
+    ]
+    assert "工信部装〔2025〕3号" in rows[1][0]
+    assert sites.rows("SELECT count(*) FROM work_deadlines WHERE reminded_at IS NULL") == [(0,)]
 
 
 def test_api_and_csv_of_documents_copies_citations_and_deadlines(sites) -> None:

@@ -123,6 +123,21 @@ def test_bad_metadata_terms_are_named_with_their_line(terms: str, phrase: str) -
     assert phrase in issue.message and issue.line == 2, str(issue)
 
 
+def test_deadline_reminders_need_tags_and_a_positive_time() -> None:
+    config = parse_config_text(
+        f"settings:\n  deadline_reminders: {{notify: analysts, before: 2d}}\n{OK}", "t.yaml"
+    )
+    assert config.settings.deadline_reminders is not None
+    assert config.settings.deadline_reminders.notify == ("analysts",)
+    assert config.settings.deadline_reminders.before == 2 * 86400
+    for bad, phrase in (("{before: 2d}", "notify"), ("{notify: [a], before: 0s}", "zero")):
+        with pytest.raises(ConfigError) as info:
+            parse_config_text(f"settings:\n  deadline_reminders: {bad}\n{OK}", "t.yaml")
+        assert any(phrase in i.message and i.line == 2 for i in info.value.issues), [
+            str(i) for i in info.value.issues
+        ]
+
+
 def test_metadata_terms_and_text_terms_live_in_one_group() -> None:
     config = parse_config_text(f"keywords:\n  g: [国防科工局, 'issuer:国防科工局']\n{OK}", "t.yaml")
     assert config.keywords["g"] == ["国防科工局", "issuer:国防科工局"]

@@ -280,6 +280,14 @@ class Settings(_Model):
     trusted_user_header: NonEmptyText = "Remote-User"
     trusted_default_role: Role | None = None
     oidc: OidcSettings | None = None
+    deadline_reminders: DeadlineReminders | None = None
+
+
+class DeadlineReminders(_Model):
+    """A reminder, to these tags' channels, of each deadline a notice asks by."""
+
+    notify: Labels  # the tags whose channels are reminded
+    before: Duration = 3 * 86400.0  # this long before the day (Beijing dates)
 
 
 class OidcSettings(_Model):

@@ -422,6 +422,7 @@ work_deadlines = sa.Table(
     sa.Column("sentence", sa.Text, nullable=False),
     sa.Column("capture_id", sa.String(26), nullable=False),
     sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("reminded_at", UTCDateTime),  # the reminder sent (settings.deadline_reminders)
     sa.Index("ix_work_deadlines_date", "date"),
     sa.Index("ix_work_deadlines_work", "work_id"),
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +33,7 @@ TEXT_MATCH = 0.5  # estimated Jaccard similarity that makes two texts one docume
 TITLE_MATCH = 0.2  # the same, for two texts with the same title
 CANDIDATE_SHARED = 12  # sketch hashes shared: below, the estimate cannot reach TITLE_MATCH
 CANDIDATES = 8  # the documents sharing the most hashes that are compared
+BEIJING = timedelta(hours=8)  # a deadline is a Beijing date
 _SIGNED = 1 << 63  # SQLite integers are signed 64-bit: sketches are stored shifted
 
 
@@ -401,6 +402,68 @@ def _html(title: str, citing: str, link: str) -> str:
         f"<p><b>{escape(title)}</b></p><p>{escape(citing)}</p>"
         f'<p><a href="{escape(link, quote=True)}">{escape(link)}</a></p>'
     )
+
+
+def remind(
+    engine: sa.Engine,
+    now: datetime,
+    before: timedelta,
+    tags: Sequence[str],
+    base_url: str | None = None,
+) -> int:
+    """One alert per deadline due within ``before`` (Beijing dates) not yet reminded
+    of, to ``tags``; how many were queued."""
+    today = (now.astimezone(UTC) + BEIJING).date()
+    until = (now.astimezone(UTC) + BEIJING + before).date()
+    with engine.begin() as conn:
+        due = conn.execute(
+            sa.select(
+                work_deadlines,
+                works.c.document_number,
+                works.c.title,
+                targets.c.name.label("target"),
+            )
+            .select_from(
+                work_deadlines.join(works, works.c.id == work_deadlines.c.work_id).join(
+                    targets, targets.c.id == work_deadlines.c.target_id
+                )
+            )
+            .where(
+                work_deadlines.c.reminded_at.is_(None),
+                work_deadlines.c.date >= today.isoformat(),
+                work_deadlines.c.date <= until.isoformat(),
+            )
+            .order_by(work_deadlines.c.date, work_deadlines.c.id)
+        ).all()
+        for row in due:
+            days = (date.fromisoformat(row.date) - today).days
+            when = "today" if days == 0 else f"in {days} day{'s' if days != 1 else ''}"
+            title = f"Deadline {when} ({row.date}, {row.kind}): {row.document_number or row.title}"
+            link = f"{base_url.rstrip('/')}/d/{row.work_id}" if base_url else f"/d/{row.work_id}"
+            citing = f"{row.title}\n{row.sentence}"
+            outbox.insert(
+                conn,
+                [
+                    outbox.NewMessage(
+                        kind="deadline",
+                        target=row.target,
+                        capture_id=row.capture_id,
+                        tags=tuple(tags),
+                        title=title,
+                        body_text=f"{title}\n\n{citing}\n{link}",
+                        body_html=_html(title, citing, link),
+                        body_markdown=f"**{title}**\n\n{citing}\n\n[{link}]({link})",
+                        created_at=now,
+                    )
+                ],
+            )
+        if due:
+            conn.execute(
+                sa.update(work_deadlines)
+                .where(work_deadlines.c.id.in_([r.id for r in due]))
+                .values(reminded_at=now)
+            )
+    return len(due)
 
 
 # -- written by the web UI -------------------------------------------------------------

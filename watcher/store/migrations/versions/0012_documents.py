@@ -80,6 +80,7 @@ def upgrade() -> None:
         sa.Column("sentence", sa.Text, nullable=False),
         sa.Column("capture_id", sa.String(26), nullable=False),
         sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+        sa.Column("reminded_at", UTCDateTime),
     )
     op.create_index("ix_work_deadlines_date", "work_deadlines", ["date"])
     op.create_index("ix_work_deadlines_work", "work_deadlines", ["work_id"])
