@@ -11,19 +11,24 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from test_a11y import SEVERE, WIDE, axe_source, readable, run_axe
 from test_browser import CHROMIUM, CHROMIUM_ARGS, PHONE, TIMEOUT_MS, serving
-from test_documents import Sites, sites  # noqa: F401 (the store, as a fixture)
+from test_documents import Sites, built
 
 from watcher.web.app import create_app
 
 
 @pytest.fixture(scope="module")
-def base(sites: Sites) -> Iterator[str]:  # noqa: F811
+def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
+    yield from built(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def base(sites: Sites) -> Iterator[str]:
     with serving(create_app(sites.data, sites.config_path, clock=sites.clock)) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def browser(sites: Sites) -> Iterator[Browser]:  # noqa: F811 (after the store's checks)
+def browser(sites: Sites) -> Iterator[Browser]:  # after the checks: they need their own loop
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
@@ -47,7 +52,7 @@ def open_page(browser: Browser, url: str, width: str = "wide") -> Page:
     return page
 
 
-def test_following_a_document_with_its_button(browser: Browser, base: str, sites: Sites) -> None:  # noqa: F811
+def test_following_a_document_with_its_button(browser: Browser, base: str, sites: Sites) -> None:
     gov = sites.document_of("gov-cn")
     page = open_page(browser, f"{base}/d/{gov}")
     try:
@@ -66,7 +71,7 @@ def test_following_a_document_with_its_button(browser: Browser, base: str, sites
 
 def test_the_changed_reposts_row_leads_to_its_diff(
     browser: Browser, base: str, sites: Sites
-) -> None:  # noqa: F811
+) -> None:
     page = open_page(browser, f"{base}/d/{sites.document_of('miit')}")
     try:
         row = page.locator('tr[data-target="sastind"]')
@@ -84,7 +89,7 @@ def test_the_changed_reposts_row_leads_to_its_diff(
 def test_no_serious_accessibility_violation(
     browser: Browser,
     base: str,
-    sites: Sites,  # noqa: F811
+    sites: Sites,
     path: str,
     width: str,
 ) -> None:

@@ -143,6 +143,11 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
     """Day 0: MIIT and gov.cn publish, SASTIND reposts 2 hours later with one sentence
     changed; 3 days later Jiangsu reposts and Jiujiang reposts gov.cn's text; a user
     follows the MIIT notice; 5 days later Jiangsu publishes a notice citing it."""
+    yield from built(tmp_path_factory)
+
+
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
+    """The three sites checked through the scenario, served while the tests run."""
     import asyncio
 
     folder = tmp_path_factory.mktemp("documents")
