@@ -361,3 +361,38 @@ def test_an_unknown_document_is_a_page_saying_so(sites) -> None:
     with sites.client() as client:
         page = client.get("/d/424242")
     assert page.status_code == 404 and "no document 424242" in page.text
+
+
+def test_an_alert_of_a_new_notice_links_to_the_notice_across_sites(sites) -> None:
+    from datetime import UTC, datetime
+
+    from watcher.alerts.compose import Composer
+    from watcher.alerts.events import Event
+
+    (capture,) = sites.rows(
+        "SELECT captures.id FROM captures JOIN targets ON targets.id = target_id "
+        "WHERE targets.name = 'jiangsu'"
+    )
+    event = Event(
+        "new",
+        "jiangsu",
+        "江苏省工信厅",
+        "http://127.0.0.1/jsgxt/n1.html",
+        datetime(2024, 5, 13, tzinfo=UTC),
+        capture_id=capture[0],
+        metadata={"document_number": "工信部装〔2025〕3号"},
+    )
+    composed = Composer("http://watcher.example").compose(event)
+    link = f"http://watcher.example/c/{capture[0]}/document"
+    assert link in composed.text and link in composed.html
+    assert link in composed.markdown
+    plain = Composer("http://watcher.example").compose(
+        Event("new", "a", "A", "http://127.0.0.1/a", event.at, capture_id=capture[0])
+    )
+    assert "/document" not in plain.text  # a page that is no notice
+    with sites.client() as client:
+        opened = client.get(f"/c/{capture[0]}/document")
+        unknown = client.get("/c/01NOSUCHCAPTURE000000000000/document")
+    assert opened.status_code == 303
+    assert opened.headers["location"] == f"/d/{sites.document_of('miit')}"
+    assert unknown.headers["location"] == "/c/01NOSUCHCAPTURE000000000000"

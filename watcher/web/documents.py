@@ -9,6 +9,7 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -146,6 +147,14 @@ def document_page(request: Request, work_id: int) -> HTMLResponse:
         followers=followers,
         today=_today(request),
     )
+
+
+@router.get("/c/{capture_id}/document")
+def capture_document(request: Request, capture_id: str) -> Response:
+    """An alert's link: the document the capture is a copy of (or the capture, if none)."""
+    found = works.work_of_capture(context_of(request).store.engine, capture_id)
+    where = f"/d/{found}" if found is not None else f"/c/{quote(capture_id)}"
+    return RedirectResponse(where, status_code=303)
 
 
 @router.post("/d/{work_id}/follow")
