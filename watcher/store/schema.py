@@ -392,8 +392,16 @@ work_sketches = sa.Table(
     metadata,
     sa.Column("work_id", sa.Integer, sa.ForeignKey("works.id"), nullable=False),
     sa.Column("hash", sa.BigInteger, nullable=False),
-    sa.Index("ix_work_sketches_hash", "hash"),
+    sa.Index("ix_work_sketches_hash", "hash", "work_id"),
     sa.Index("ix_work_sketches_work", "work_id"),
+)
+
+# how many documents' sketches hold a hash: one held by many is boilerplate
+work_hash_counts = sa.Table(
+    "work_hash_counts",
+    metadata,
+    sa.Column("hash", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("works", sa.Integer, nullable=False),
 )
 
 work_citations = sa.Table(

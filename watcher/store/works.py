@@ -25,6 +25,7 @@ from watcher.store.schema import (
     work_copies,
     work_deadlines,
     work_follows,
+    work_hash_counts,
     work_sketches,
     works,
 )
@@ -33,6 +34,7 @@ TEXT_MATCH = 0.5  # estimated Jaccard similarity that makes two texts one docume
 TITLE_MATCH = 0.2  # the same, for two texts with the same title
 CANDIDATE_SHARED = 12  # sketch hashes shared: below, the estimate cannot reach TITLE_MATCH
 CANDIDATES = 8  # the documents sharing the most hashes that are compared
+COMMON = 50  # a hash in more documents' sketches than this is boilerplate: not a lead
 BEIJING = timedelta(hours=8)  # a deadline is a Beijing date
 _SIGNED = 1 << 63  # SQLite integers are signed 64-bit: sketches are stored shifted
 
@@ -162,11 +164,33 @@ def _link(conn: sa.Connection, target_id: int, at: datetime, facts: NoticeFacts)
         )
     ).inserted_primary_key[0]
     if facts.sketch:
-        conn.execute(
-            sa.insert(work_sketches),
-            [{"work_id": work_id, "hash": h - _SIGNED} for h in facts.sketch],
-        )
+        stored = [h - _SIGNED for h in facts.sketch]
+        conn.execute(sa.insert(work_sketches), [{"work_id": work_id, "hash": h} for h in stored])
+        _count_hashes(conn, stored)
     return Linked(int(work_id), True, "first", None)
+
+
+# statements compiled once: an IN list of 64 literals costs more to build than to run
+_HASHES = sa.bindparam("hashes", expanding=True)
+_KNOWN_HASHES = sa.select(work_hash_counts.c.hash).where(work_hash_counts.c.hash.in_(_HASHES))
+_COUNT_HASHES = (
+    sa.update(work_hash_counts)
+    .where(work_hash_counts.c.hash.in_(_HASHES))
+    .values(works=work_hash_counts.c.works + 1)
+)
+_COMMON_HASHES = sa.select(work_hash_counts.c.hash).where(
+    work_hash_counts.c.hash.in_(_HASHES), work_hash_counts.c.works > COMMON
+)
+
+
+def _count_hashes(conn: sa.Connection, stored: list[int]) -> None:
+    """How many documents' sketches hold each hash (portable: update, then insert)."""
+    known = set(conn.execute(_KNOWN_HASHES, {"hashes": stored}).scalars())
+    if known:
+        conn.execute(_COUNT_HASHES, {"hashes": list(known)})
+    fresh = [{"hash": h, "works": 1} for h in stored if h not in known]
+    if fresh:
+        conn.execute(sa.insert(work_hash_counts), fresh)
 
 
 def _name(conn: sa.Connection, work_id: int, facts: NoticeFacts) -> None:
@@ -182,19 +206,28 @@ def _near_duplicate(conn: sa.Connection, facts: NoticeFacts) -> tuple[int, str, 
     """The document whose text this one repeats (or, with the same title, resembles).
 
     Two sketches estimating a similarity of at least ``TITLE_MATCH`` share at least
-    that share of their hashes, so only documents sharing that many are compared.
+    that share of their hashes, so only documents sharing that many are compared;
+    hashes in the sketches of more than ``COMMON`` documents (a phrase every notice
+    has: 各省、自治区、直辖市) lead nowhere and are left out of the search, not the score.
     """
     if not facts.sketch:
         return None
+    stored = [h - _SIGNED for h in facts.sketch]
+    common = set(conn.execute(_COMMON_HASHES, {"hashes": stored}).scalars())
+    rare = [h for h in stored if h not in common]
+    needed = max(2, -(-CANDIDATE_SHARED * len(rare) // len(stored)))  # of the rare ones
+    if len(rare) < needed:
+        return None  # boilerplate only
     shared = sa.func.count().label("shared")
     rows = conn.execute(
         sa.select(works.c.id, works.c.key, works.c.title_key, shared)
         .select_from(work_sketches.join(works, works.c.id == work_sketches.c.work_id))
-        .where(work_sketches.c.hash.in_([h - _SIGNED for h in facts.sketch]))
+        .where(work_sketches.c.hash.in_(sa.bindparam("hashes", expanding=True)))
         .group_by(works.c.id)
-        .having(shared >= CANDIDATE_SHARED)
+        .having(shared >= needed)
         .order_by(shared.desc())
-        .limit(CANDIDATES)
+        .limit(CANDIDATES),
+        {"hashes": rare},
     ).all()
     rows = [r for r in rows if facts.key is None or r.key in (None, facts.key)]
     if not rows:  # another 文号 is another document, however alike

@@ -29,6 +29,7 @@ router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["documents"])
 
 BEIJING = timedelta(hours=8)  # deadlines are Beijing dates
+COMPARED = 20  # reposts diffed against the original on one page view (each has DIFF_BUDGET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +102,9 @@ def _compared(request: Request, found: Sequence[works.CopyRow]) -> list[CopyView
     first = found[0]
     original = _text(request, first.first_capture_id)
     out = [CopyView(first, None, None, 0, 0, None, [])]
-    for copy in found[1:]:
-        text = _text(request, copy.last_capture_id)
+    for index, copy in enumerate(found[1:]):
         after = copy.first_seen_at - first.first_seen_at
+        text = _text(request, copy.last_capture_id) if index < COMPARED else None
         if original is None or text is None:
             out.append(CopyView(copy, after, None, 0, 0, None, []))
             continue

@@ -1,6 +1,7 @@
 """One document across sites: documents (works), their copies on the targets, their
-text sketches, citations, deadlines and followers. Captures stored before this
-revision are not linked (their facts come from the analysis of new captures).
+text sketches (and how common each hash is), citations, deadlines and followers.
+Captures stored before this revision are not linked (their facts come from the
+analysis of new captures).
 
 Revision ID: 0012_documents
 Revises: 0011_inbox
@@ -55,8 +56,13 @@ def upgrade() -> None:
         sa.Column("work_id", sa.Integer, sa.ForeignKey("works.id"), nullable=False),
         sa.Column("hash", sa.BigInteger, nullable=False),
     )
-    op.create_index("ix_work_sketches_hash", "work_sketches", ["hash"])
+    op.create_index("ix_work_sketches_hash", "work_sketches", ["hash", "work_id"])
     op.create_index("ix_work_sketches_work", "work_sketches", ["work_id"])
+    op.create_table(
+        "work_hash_counts",
+        sa.Column("hash", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("works", sa.Integer, nullable=False),
+    )
     op.create_table(
         "work_citations",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -97,6 +103,7 @@ def downgrade() -> None:
         "work_follows",
         "work_deadlines",
         "work_citations",
+        "work_hash_counts",
         "work_sketches",
         "work_copies",
         "works",
