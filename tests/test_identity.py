@@ -141,3 +141,37 @@ def test_deadline_reminders_need_tags_and_a_positive_time() -> None:
 def test_metadata_terms_and_text_terms_live_in_one_group() -> None:
     config = parse_config_text(f"keywords:\n  g: [国防科工局, 'issuer:国防科工局']\n{OK}", "t.yaml")
     assert config.keywords["g"] == ["国防科工局", "issuer:国防科工局"]
+
+
+def test_a_citation_by_title_alone_finds_its_document_however_digits_are_written() -> None:
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from watcher.store import schema, works
+
+    engine = sa.create_engine("sqlite://")
+    schema.metadata.create_all(engine)
+    at = datetime(2024, 1, 8, tzinfo=UTC)
+    cited = identity.facts_of(
+        "工业互联网创新发展行动计划的正文。" * 10,
+        None,
+        "关于印发《行动计划（２０２１－２０２３年）》的通知",
+    )
+    citing = identity.facts_of(
+        "现将《关于印发〈行动计划（2021-2023年）〉的通知》转发给你们。" + "请认真贯彻落实。" * 12,
+        None,
+        "关于转发行动计划的通知",
+    )
+    assert cited is not None and citing is not None
+    with engine.begin() as conn:
+        for n in (1, 2):
+            conn.execute(
+                sa.insert(schema.targets).values(id=n, name=f"t{n}", url="u", created_at=at)
+            )
+        first = works.record(conn, capture_id="c1", target_id=1, at=at, facts=cited)
+        second = works.record(conn, capture_id="c2", target_id=2, at=at, facts=citing)
+    assert first.work_id != second.work_id
+    (row,) = works.cites(engine, second.work_id)
+    assert row.cited_id == first.work_id and row.number is None
+    assert [c.work_id for c in works.cited_by(engine, first.work_id)] == [second.work_id]

@@ -16,6 +16,7 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from watcher.analysis.citations import citations_in
 from watcher.analysis.deadlines import deadlines_in
@@ -31,7 +32,9 @@ _MASK = (1 << 64) - 1
 _MIX = 0x9E3779B97F4A7C15  # an odd constant: spreads CRC-32's values over 64 bits
 _NOT_WORD = re.compile(r"[\W_]+")
 # the organ's part that a site appends to a page title: "…的通知_工业和信息化部"
-_TITLE_TAIL = re.compile(r"[_|｜\-—–]+[^_|｜\-—–]{2,30}$")
+_TITLE_TAIL = re.compile(r"[_|｜\-—–]+(?P<site>[^_|｜\-—–《》〈〉（）()\d]{2,30})$")
+# what a notice's own title ends in, never a site's name
+_KINDS = ("通知", "公告", "通告", "决定", "意见", "办法", "规定", "方案", "计划", "函", "批复")
 _TITLE_HEAD = re.compile(r"^(?:转发|关于转发)")
 # 文号 prefixes that say the kind of document, not who issued it
 _GENERIC_PREFIXES = ("公告", "通告", "令", "公示")
@@ -62,7 +65,11 @@ def title_key(title: str | None) -> str | None:
     """A title as every site writes it: no site suffix, no 转发, no punctuation."""
     if not title:
         return None
-    key = normalised(_TITLE_HEAD.sub("", _TITLE_TAIL.sub("", title.strip())))
+    title = title.strip()
+    tail = _TITLE_TAIL.search(title)
+    if tail and not tail["site"].endswith(_KINDS):
+        title = title[: tail.start()]
+    key = normalised(_TITLE_HEAD.sub("", title))
     return key if len(key) >= 6 else None
 
 
@@ -103,6 +110,10 @@ def facts_of(text: str, metadata: Mapping[str, str] | None, title: str) -> Notic
         title=shown_title,
         title_key=title_key(shown_title),
         sketch=marks,
-        citations=tuple(c for c in citations_in(text) if c.number is None or c.number != number),
+        citations=tuple(
+            replace(c, title_key=title_key(c.title))
+            for c in citations_in(text)
+            if c.number is None or c.number != number
+        ),
         deadlines=tuple(deadlines_in(text, meta.get("published_date"))),
     )

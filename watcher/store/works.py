@@ -46,6 +46,7 @@ class Citation:
     number: str | None
     title: str | None
     snippet: str
+    title_key: str | None = None  # the title as a document's title_key is written
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +285,7 @@ def _add_citations(
                     work_id=work_id,
                     number=c.number,
                     title=c.title,
-                    title_key=_title_key(c.title),
+                    title_key=c.title_key,
                     snippet=c.snippet,
                     cited_id=target,
                     found_at=at,
@@ -292,13 +293,6 @@ def _add_citations(
             ).inserted_primary_key[0]
         )
     return [int(i) for i in fresh]
-
-
-def _title_key(title: str | None) -> str | None:
-    if not title:
-        return None
-    key = "".join(ch for ch in title if ch.isalnum()).lower()
-    return key or None
 
 
 def _resolve(conn: sa.Connection, cited: Citation, citing: int) -> int | None:
@@ -311,7 +305,7 @@ def _resolve(conn: sa.Connection, cited: Citation, citing: int) -> int | None:
         ).scalar()
         if found is not None:
             return int(found)
-    key = _title_key(cited.title)
+    key = cited.title_key
     if key:
         found = conn.execute(
             sa.select(works.c.id).where(works.c.title_key == key, works.c.id != citing).limit(1)
