@@ -340,6 +340,9 @@ def test_listing_rows_captures_and_inbox_items_link_to_the_document(sites) -> No
         capture_page = client.get(f"/c/{capture[0]}").text
         item_page = client.get(f"/inbox/{item[0]}").text
         listed = client.get("/documents").text
+        inbox = client.get("/inbox?view=all").text
+    assert "cited by a new notice" in inbox
+    assert "工信部装〔2025〕3号 is cited by a new notice of 江苏省工业和信息化厅" in inbox
     assert f'href="/d/{miit}"' in capture_page
     assert f'href="/d/{sites.document_of("jiangsu-citing")}"' in item_page
     assert f'href="/d/{miit}"' in listed
