@@ -175,3 +175,40 @@ def test_a_citation_by_title_alone_finds_its_document_however_digits_are_written
     (row,) = works.cites(engine, second.work_id)
     assert row.cited_id == first.work_id and row.number is None
     assert [c.work_id for c in works.cited_by(engine, first.work_id)] == [second.work_id]
+
+
+def test_a_page_that_comes_to_show_a_known_number_becomes_a_copy_of_that_document() -> None:
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from watcher.store import schema, works
+
+    engine = sa.create_engine("sqlite://")
+    schema.metadata.create_all(engine)
+    at = datetime(2024, 1, 8, tzinfo=UTC)
+    number = {"document_number": "工信部规〔2022〕12号"}
+    plain = identity.facts_of("一份没有文号的通知正文。" * 12, None, "关于甲的通知")
+    numbered = identity.facts_of("另一份有文号的规定正文。" * 12, number, "关于乙的规定")
+    later = identity.facts_of("一份没有文号的通知正文。" * 12, number, "关于甲的通知")
+    named = identity.facts_of(
+        "第三份通知的正文不同。" * 12, {"document_number": "国发〔2018〕43号"}, "丙"
+    )
+    assert plain and numbered and later and named
+    with engine.begin() as conn:
+        for n in (1, 2, 3):
+            conn.execute(
+                sa.insert(schema.targets).values(id=n, name=f"t{n}", url="u", created_at=at)
+            )
+        first = works.record(conn, capture_id="c1", target_id=1, at=at, facts=plain)
+        second = works.record(conn, capture_id="c2", target_id=2, at=at, facts=numbered)
+        moved = works.record(conn, capture_id="c3", target_id=1, at=at, facts=later)
+        third = works.record(conn, capture_id="c4", target_id=3, at=at, facts=plain)
+        kept = works.record(conn, capture_id="c5", target_id=3, at=at, facts=named)
+        keys = conn.execute(sa.select(schema.works.c.key).order_by(schema.works.c.id)).scalars()
+        keys = list(keys)
+    assert moved.work_id == second.work_id != first.work_id and moved.how == "number"
+    assert keys.count("工信部规〔2022〕12号") == 1  # never two documents with one number
+    # a page first seen without a number takes the number it comes to show
+    assert third.work_id == first.work_id and kept.work_id == first.work_id
+    assert "国发〔2018〕43号" in keys

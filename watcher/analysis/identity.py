@@ -21,11 +21,11 @@ from dataclasses import replace
 from watcher.analysis.citations import citations_in
 from watcher.analysis.deadlines import deadlines_in
 from watcher.analysis.metadata import normalize_document_number
-from watcher.store.works import NoticeFacts, jaccard
+from watcher.store.works import SKETCH, NoticeFacts, jaccard
 
 __all__ = ["SKETCH_SIZE", "document_key", "facts_of", "similarity", "sketch", "title_key"]
 
-SKETCH_SIZE = 64  # hashes kept per text
+SKETCH_SIZE = SKETCH  # hashes kept per text
 SHINGLE = 5  # characters per shingle: long enough that shared phrases are rare
 MIN_TEXT = 80  # characters (normalised) under which a text is too short to sketch
 _MASK = (1 << 64) - 1

@@ -32,7 +32,9 @@ from watcher.store.schema import (
 
 TEXT_MATCH = 0.5  # estimated Jaccard similarity that makes two texts one document
 TITLE_MATCH = 0.2  # the same, for two texts with the same title
-CANDIDATE_SHARED = 12  # sketch hashes shared: below, the estimate cannot reach TITLE_MATCH
+SKETCH = 64  # hashes in a full sketch (watcher.analysis.identity makes them)
+# sketch hashes shared (of a full sketch) below which the estimate cannot reach TITLE_MATCH
+CANDIDATE_SHARED = 12
 CANDIDATES = 8  # the documents sharing the most hashes that are compared
 COMMON = 50  # a hash in more documents' sketches than this is boilerplate: not a lead
 BEIJING = timedelta(hours=8)  # a deadline is a Beijing date
@@ -137,16 +139,19 @@ def _link(conn: sa.Connection, target_id: int, at: datetime, facts: NoticeFacts)
         .select_from(work_copies.join(works, works.c.id == work_copies.c.work_id))
         .where(work_copies.c.target_id == target_id)
     ).first()
-    if own is not None and (facts.key is None or own.key in (None, facts.key)):
-        if own.key is None and facts.key is not None:
-            _name(conn, own.id, facts)
-        return Linked(own.id, False, "same target", None)
-    if own is not None:  # the page now names another document: it is a copy of that one
-        conn.execute(sa.delete(work_copies).where(work_copies.c.target_id == target_id))
+    numbered = None
     if facts.key is not None:
-        found = conn.execute(sa.select(works.c.id).where(works.c.key == facts.key)).scalar()
-        if found is not None:
-            return Linked(found, False, "number", None)
+        numbered = conn.execute(sa.select(works.c.id).where(works.c.key == facts.key)).scalar()
+    if own is not None:
+        if facts.key is None or own.key == facts.key:
+            return Linked(own.id, False, "same target", None)
+        if own.key is None and numbered is None:  # the page now shows its 文号
+            _name(conn, own.id, facts)
+            return Linked(own.id, False, "same target", None)
+        # the page now names another document: it is a copy of that one
+        conn.execute(sa.delete(work_copies).where(work_copies.c.target_id == target_id))
+    if numbered is not None:
+        return Linked(numbered, False, "number", None)
     match = _near_duplicate(conn, facts)
     if match is not None:
         work_id, how, score = match
@@ -216,7 +221,7 @@ def _near_duplicate(conn: sa.Connection, facts: NoticeFacts) -> tuple[int, str, 
     stored = [h - _SIGNED for h in facts.sketch]
     common = set(conn.execute(_COMMON_HASHES, {"hashes": stored}).scalars())
     rare = [h for h in stored if h not in common]
-    needed = max(2, -(-CANDIDATE_SHARED * len(rare) // len(stored)))  # of the rare ones
+    needed = max(2, -(-CANDIDATE_SHARED * len(rare) // SKETCH))  # of the rare ones
     if len(rare) < needed:
         return None  # boilerplate only
     shared = sa.func.count().label("shared")
@@ -251,7 +256,7 @@ def _near_duplicate(conn: sa.Connection, facts: NoticeFacts) -> tuple[int, str, 
     return best
 
 
-def jaccard(a: Iterable[int], b: Iterable[int], size: int = 64) -> float:
+def jaccard(a: Iterable[int], b: Iterable[int], size: int = SKETCH) -> float:
     """Estimated Jaccard similarity of two bottom-k sketches."""
     first, second = set(a), set(b)
     union = sorted(first | second)[:size]
