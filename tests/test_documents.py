@@ -96,6 +96,11 @@ class Sites:
             f"select: '{'#UCAP-CONTENT' if name == 'gov-cn' else '#con'}', notify: [analysts]}}\n"
             for name, path in names.items()
         )
+        server.route("/jj/list.html", status=404, body=b"<html>not yet</html>")
+        rows += (
+            f"  - {{name: jiujiang-list, url: '{server.url('/jj/list.html')}', "
+            "follow: {links: 'ul li a', select: '#con', baseline: false}}\n"
+        )
         self.config_path = folder / "targets.yaml"
         self.config_path.write_text(
             'settings: {host_delay: 0, base_url: "http://watcher.example",\n'
@@ -178,6 +183,12 @@ async def scenario(made: Sites) -> None:
         ),
     )
     made.publish("/jiujiang/art_1.html", repost_of_gov_cn())
+    made.publish(  # the city's notice list, leading to the same repost at another address
+        "/jj/list.html",
+        b"<html><head><meta charset='utf-8'><title>\xe9\x80\x9a\xe7\x9f\xa5</title></head>"
+        b"<body><ul><li><a href='/jj/art_2.html'>x</a></li></ul></body></html>",
+    )
+    made.publish("/jj/art_2.html", repost_of_gov_cn())
     await made.check(timedelta(days=3))
     miit = made.document_of("miit")
     with made.client() as client:
@@ -330,7 +341,11 @@ def test_api_and_csv_of_documents_copies_citations_and_deadlines(sites) -> None:
 
 
 def test_listing_rows_captures_and_inbox_items_link_to_the_document(sites) -> None:
-    miit = sites.document_of("miit")
+    miit, gov = sites.document_of("miit"), sites.document_of("gov-cn")
+    with sites.client() as client:
+        listing = client.get("/t/jiujiang-list").text
+    row = listing[listing.index("<tbody>") :]
+    assert re.search(f'<a href="/d/{gov}" class="document-link"[^>]*>3 sites</a>', row), row
     (capture,) = sites.rows(
         "SELECT captures.id FROM captures JOIN targets ON targets.id = target_id "
         "WHERE targets.name = 'sastind'"

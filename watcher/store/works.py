@@ -751,21 +751,30 @@ def followers(engine: sa.Engine, work_id: int) -> list[str]:
         )
 
 
-def works_of_targets(engine: sa.Engine, names: Sequence[str]) -> dict[str, int]:
-    """Each named target's document, for links from listings, captures and the inbox."""
+def works_of_targets(engine: sa.Engine, names: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Each named target's document and its number of copies, for links from
+    listings, captures and the inbox."""
     if not names:
         return {}
+    mine = work_copies.alias("mine")
+    copies = (
+        sa.select(sa.func.count())
+        .where(work_copies.c.work_id == mine.c.work_id)
+        .scalar_subquery()
+        .label("copies")
+    )
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.select(targets.c.name, work_copies.c.work_id)
-            .select_from(work_copies.join(targets, targets.c.id == work_copies.c.target_id))
+            sa.select(targets.c.name, mine.c.work_id, copies)
+            .select_from(mine.join(targets, targets.c.id == mine.c.target_id))
             .where(targets.c.name.in_(list(names)))
         )
-        return {r.name: r.work_id for r in rows}
+        return {r.name: (r.work_id, r.copies) for r in rows}
 
 
 def work_of_target(engine: sa.Engine, name: str) -> int | None:
-    return works_of_targets(engine, [name]).get(name)
+    found = works_of_targets(engine, [name]).get(name)
+    return found[0] if found else None
 
 
 def work_of_capture(engine: sa.Engine, capture_id: str) -> int | None:

@@ -47,13 +47,14 @@ class CopyView:
 
 def register(templates: Jinja2Templates) -> None:
     """What other pages use to link to a document: ``documents_of(request, names)``
-    (a target name → its document's id) and the ``delay`` filter."""
+    (a target name → its document's id and copies) and the ``delay`` filter."""
     templates.env.globals["documents_of"] = documents_of
     templates.env.filters["delay"] = delay
 
 
-def documents_of(request: Request, names: Iterable[str]) -> dict[str, int]:
-    """The documents the named targets are copies of; {} when the store cannot say."""
+def documents_of(request: Request, names: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """The documents the named targets are copies of, with their number of copies;
+    {} when the store cannot say."""
     try:
         return works.works_of_targets(context_of(request).store.engine, list(names))
     except StoreError:
