@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import regex
 
+from watcher.config.model import field_of
 from watcher.core.budget import DEFAULT_REGEX_TIMEOUT, compile_user_pattern, timed_out
 from watcher.core.models import SNIPPETS_PER_TERM, TermHits, Where
 from watcher.core.text import MATCH_SPACE, fold_document_numbers, snippet, t2s
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     import opencc
 
 REGEX_PREFIX = "re:"
+FIELD_LABELS = {"issuer": "发文机关", "document_number": "文号"}
 
 
 # Code points NFKC turns into letters or digits: full-width ＡＢＣ１２３, circled
@@ -207,7 +209,14 @@ class KeywordMatcher:
             Term(group, source, _compile(source))
             for group, terms in groups.items()
             for source in terms
+            if field_of(source) is None
         )
+        self.fields: tuple[tuple[str, str, str, str], ...] = tuple(
+            (group, source, *_field_term(source))
+            for group, terms in groups.items()
+            for source in terms
+            if field_of(source) is not None
+        )  # (group, term, metadata key, normalised value)
         self.regex_timeout = regex_timeout  # per pattern and text; then PatternTimeout
 
     def restricted(
@@ -217,6 +226,7 @@ class KeywordMatcher:
         wanted = set(groups)
         clone = KeywordMatcher({}, self.regex_timeout if regex_timeout is None else regex_timeout)
         clone.terms = tuple(t for t in self.terms if t.group in wanted)
+        clone.fields = tuple(f for f in self.fields if f[0] in wanted)
         return clone
 
     def occurrences(self, text: str) -> list[Occurrence]:
@@ -330,6 +340,33 @@ def _converter(config: str) -> opencc.OpenCC:
     import opencc
 
     return opencc.OpenCC(config)
+
+
+def _field_term(source: str) -> tuple[str, str]:
+    key, value = field_of(source)  # type: ignore[misc]
+    return key, normalize_term(value)
+
+
+def metadata_hits(
+    matcher: KeywordMatcher, metadata: Mapping[str, str] | None, text: str
+) -> list[TermHits]:
+    """Hits of ``issuer:`` (contains) and ``docno:`` (starts with) terms on a new
+    notice's metadata; the hit points at the value where the text shows it."""
+    if not matcher.fields or not metadata:
+        return []
+    found = []
+    for group, term, key, wanted in matcher.fields:
+        value = metadata.get(key) or metadata.get(f"listing_{key}") or ""
+        folded = normalize_term(value)
+        if not wanted or not (
+            folded.startswith(wanted) if key == "document_number" else wanted in folded
+        ):
+            continue
+        at = text.find(value) if value else -1
+        where, length = (at, len(value)) if at >= 0 else (0, 0)
+        shown = f"{FIELD_LABELS[key]}：{value}"
+        found.append(TermHits(group, term, "added", (where, length), (shown,)))
+    return found
 
 
 def _compile(source: str) -> re.Pattern[str] | regex.Pattern[str]:

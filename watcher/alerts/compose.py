@@ -130,6 +130,7 @@ class Composer:
             "target_url": self._url(f"/t/{quote(event.target)}") if event.target else None,
             "evidence_url": self._url(f"/c/{event.evidence_id}") if event.evidence_id else None,
             "inbox_url": self._inbox_url(event),
+            "document_url": self._document_url(event),
             "metadata_rows": [
                 (label, event.metadata[key])
                 for key, label in METADATA_LABELS.items()
@@ -154,6 +155,13 @@ class Composer:
         if capture:
             query["capture"] = capture
         return self._url(f"/inbox/open?{urlencode(query)}")
+
+    def _document_url(self, event: Event) -> str | None:
+        """A notice's copies on every watched site (the web UI finds its document)."""
+        notice = event.listing or (event.metadata or {}).get("document_number")
+        if not event.capture_id or not notice or event.kind not in ("new", "changed", "document"):
+            return None
+        return self._url(f"/c/{event.capture_id}/document")
 
     def _url(self, path: str) -> str | None:
         return f"{self.base_url}{path}" if self.base_url else None

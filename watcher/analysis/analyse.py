@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from watcher.diff.excerpt import Excerpt
     from watcher.diff.ops import Op, TextDiff
     from watcher.keywords import KeywordMatcher
+    from watcher.store.works import NoticeFacts
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class Analysis:
     warnings: tuple[dict[str, object], ...] = ()  # what reading the bytes could not do
     moved: int = 0  # characters in blocks that moved (neither added nor removed)
     change_key: str | None = None  # the added and removed text's hash: one edit, many pages
+    facts: NoticeFacts | None = None  # the notice's identity, citations and deadlines
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +248,7 @@ def analyse(
     from watcher.analysis.extract import EXTRACTION_VERSION
     from watcher.core.text import comparison_key
     from watcher.diff.ops import diff_texts
-    from watcher.keywords import find_hits
+    from watcher.keywords import find_hits, metadata_hits
 
     reading = read_page(page, links=page.document)
     document, encoding, source = reading.document, reading.encoding, reading.source
@@ -262,8 +264,8 @@ def analyse(
         and page.previous_last_modified
         and metadata.get("last_modified") not in (None, page.previous_last_modified)
     )
-    if previous_text is None:
-        hits = tuple(find_hits(matcher, None, text, None))
+    if previous_text is None:  # a new notice: its issuer and 文号 may be what is watched
+        hits = tuple(find_hits(matcher, None, text, None) + metadata_hits(matcher, metadata, text))
         changed, added, removed, timed_out = True, len(text) - text.count("\n"), 0, False
         shown = excerpt.of_text(text, page.excerpt_limit)
     elif previous_text == text or comparison_key(previous_text) == comparison_key(text):
@@ -299,6 +301,7 @@ def analyse(
         warnings=reading.warnings,
         moved=moved,
         change_key=key,
+        facts=_facts(text, metadata, document.title) if changed else None,
     )
     return analysis, compressed
 
@@ -409,6 +412,13 @@ def _metadata(html: str | None, text: str) -> dict[str, str] | None:
     found = extract_metadata(html, text).to_json()
     found.pop("sources", None)
     return {k: str(v) for k, v in found.items() if v} or None
+
+
+def _facts(text: str, metadata: dict[str, str] | None, title: str) -> NoticeFacts | None:
+    """What links this notice to its copies on other sites (watcher.analysis.identity)."""
+    from watcher.analysis.identity import facts_of
+
+    return facts_of(text, metadata, title)
 
 
 def _attachment_links(document: Document) -> tuple[tuple[str, str], ...]:

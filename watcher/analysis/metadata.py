@@ -45,6 +45,7 @@ from lxml import etree
 
 __all__ = [
     "NoticeMetadata",
+    "document_numbers_in",
     "extract_metadata",
     "merge_listed",
     "normalize_date",
@@ -129,6 +130,38 @@ def normalize_document_number(raw: str) -> str | None:
         return None  # the whole string must be the number, not a sentence around it
     match = _find_document_number(compact)
     return match[0] if match else None
+
+
+def document_numbers_in(text: str) -> Iterator[tuple[str, int, int]]:
+    """Every document number in running text, normalised, with its span: what a
+    notice cites (``依据《…》（工信部规〔2022〕12号）``). The organ prefix is cut after
+    the words that run into it (``依据``, ``和``, ``号`` …), organ names kept whole."""
+    norm = _normalise_chars(text)
+    found = []
+    for form in _NUMBER_FORMS:
+        for match in form.finditer(norm):
+            start = match.start() + _lead_in(match["prefix"])
+            number = _find_document_number(norm[start : match.end()])
+            if number is not None:
+                found.append((number[0], start, match.end()))
+    yield from sorted(found, key=lambda f: f[1])
+
+
+_ORGANS_WITH_FILLERS = re.compile(
+    "工业和信息化|住房和城乡建设|人力资源和社会保障|文化和旅游|卫生和计划生育|科学技术和工业"
+)
+_LEAD_IN = re.compile(
+    "(?:依据|根据|按照|参照|贯彻|落实|转发|印发|执行|关于|和|及|与|的|号|见|为|将)"
+)
+
+
+def _lead_in(prefix: str) -> int:
+    """How many characters of a number's prefix are the sentence, not the organ."""
+    masked = _ORGANS_WITH_FILLERS.sub(lambda m: "\ue000" * len(m[0]), prefix)
+    cut = 0
+    for match in _LEAD_IN.finditer(masked):
+        cut = match.end()
+    return cut if cut < len(prefix) else 0
 
 
 def normalize_date(raw: str) -> str | None:

@@ -290,7 +290,9 @@ class Checker:
         role: DocumentRole | None,
         evidence: record.Evidence | None = None,
     ) -> CheckResult:
-        new = record.capture_of(target, state, fetched, analysis, evidence, role)
+        new = record.capture_of(
+            target, state, fetched, analysis, evidence, role, self.config.settings.base_url
+        )
         screenshot = evidence.screenshot_sha256 if evidence and target.attach_screenshot else None
         found = record.capture_events(
             target, state, new, analysis, role, self._rules(target), screenshot

@@ -3,7 +3,7 @@ check record, the events, and the result. Pure functions: nothing here writes.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from watcher.alerts import events
@@ -41,9 +41,11 @@ def capture_of(
     analysis: Analysis,
     evidence: Evidence | None = None,
     role: DocumentRole | None = None,
+    base_url: str | None = None,
 ) -> NewCapture:
     """The index row of a new version; with evidence (a browser fetch) the raw bytes
-    are the server's first answer and the DOM the text's source."""
+    are the server's first answer and the DOM the text's source. A listing's own page
+    is no notice: only its documents are linked to copies elsewhere."""
     raw, raw_sha256, status_code = fetched.body, analysis.raw_sha256, fetched.status_code
     if evidence is not None:
         raw, raw_sha256, status_code = evidence.raw, evidence.raw_sha256, evidence.status
@@ -75,6 +77,9 @@ def capture_of(
         extraction_version=analysis.extraction_version,
         warnings=[dict(w) for w in analysis.warnings] or None,
         change_key=analysis.change_key,
+        facts=replace(analysis.facts, notify=tuple(target.notify), base_url=base_url)
+        if analysis.facts is not None and target.follow is None
+        else None,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 from watcher.analysis.workers import MIN_PAGES_FOR_PROCESSES, Analyzer, make_analyzer
 from watcher.check.checker import Checker
@@ -14,6 +15,7 @@ from watcher.config import Config, Target
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import CheckResult, occurrence_count
 from watcher.listings.follow import Alerts
+from watcher.store import works
 from watcher.store.index import Store
 from watcher.store.space import DiskFull
 
@@ -74,9 +76,28 @@ async def run_once(
             log.error("this cycle's check log: %s", exc)
         except Exception:  # e.g. the index locked by another writer for too long
             log.exception("could not write this cycle's check log (captures are stored)")
+        try:
+            _remind(config, store, clock, on_messages)
+        except Exception:  # the deadlines stay unreminded: the next cycle tries again
+            log.exception("could not queue this cycle's deadline reminders")
         finally:
             if own_analyzer:
                 analyzer.close()
+
+
+def _remind(
+    config: Config, store: Store, clock: Clock, on_messages: Callable[[], None] | None
+) -> None:
+    """Deadlines coming up (``settings.deadline_reminders``), once each, after a cycle."""
+    reminders = config.settings.deadline_reminders
+    if reminders is None:
+        return
+    before = timedelta(seconds=reminders.before)
+    queued = works.remind(
+        store.engine, clock.now(), before, reminders.notify, config.settings.base_url
+    )
+    if queued and on_messages is not None:
+        on_messages()
 
 
 def _log_result(result: CheckResult) -> None:

@@ -39,6 +39,7 @@ from watcher.config.model import (
     Target,
     TargetSpec,
     compile_regex,
+    field_of,
     number_as_text,
 )
 
@@ -511,7 +512,16 @@ class _Validator:
             return f"expected a term (text), got {describe(term, self.doc.raw.get(loc))}"
         if not term.strip():
             return "empty keyword term"
-        if term.startswith("re:"):
+        field = field_of(term)
+        if field is not None:
+            name = term.split(":", 1)[0]
+            if not field[1]:
+                return (
+                    f"{name}: needs a value: {name}:国防科工局 matches notices whose "
+                    f"{'发文机关 contains' if name == 'issuer' else '文号 starts with'} it"
+                )
+            key = f"{name}:{unicodedata.normalize('NFKC', field[1]).casefold()}"
+        elif term.startswith("re:"):
             pattern = term[3:]
             try:
                 compiled = compile_regex(pattern) if pattern else None

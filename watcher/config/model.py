@@ -325,6 +325,14 @@ class Settings(_Model):
     trusted_user_header: NonEmptyText = "Remote-User"
     trusted_default_role: Role | None = None
     oidc: OidcSettings | None = None
+    deadline_reminders: DeadlineReminders | None = None
+
+
+class DeadlineReminders(_Model):
+    """A reminder, to these tags' channels, of each deadline a notice asks by."""
+
+    notify: Labels  # the tags whose channels are reminded
+    before: Duration = 3 * 86400.0  # this long before the day (Beijing dates)
 
 
 class OidcSettings(_Model):
@@ -485,6 +493,18 @@ class Target(_Model):
         if data.get("alert") is None:
             data["alert"] = "hits" if data.get("keywords") else "changes"
         return data
+
+
+# terms on a notice's metadata, not its text: the issuer contains, the 文号 starts with
+FIELD_PREFIXES = {"issuer:": "issuer", "docno:": "document_number"}
+
+
+def field_of(term: str) -> tuple[str, str] | None:
+    """(metadata key, value) of an ``issuer:`` / ``docno:`` term; None for a text term."""
+    for prefix, key in FIELD_PREFIXES.items():
+        if term.startswith(prefix):
+            return key, term[len(prefix) :].strip()
+    return None
 
 
 class Config(_Model):

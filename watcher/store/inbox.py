@@ -41,6 +41,7 @@ ALERT_KINDS = {
     "restored": ("restored",),
     "error": ("failing",),
     "recovered": ("recovered",),
+    "cited": ("cited",),
 }
 
 # -- read by the web UI -------------------------------------------------------------------

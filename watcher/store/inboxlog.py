@@ -78,6 +78,21 @@ def record_capture(
     )
 
 
+def record_cited(
+    conn: sa.Connection, *, at: datetime, target_id: int, capture_id: str, title: str, detail: str
+) -> None:
+    """A new notice cites a document someone follows (``watcher.store.works``)."""
+    _add(
+        conn,
+        kind="cited",
+        at=at,
+        target_id=target_id,
+        title=title,
+        capture_id=capture_id,
+        detail=detail,
+    )
+
+
 def forget_listing(conn: sa.Connection, listing_id: int) -> None:
     """A target found to be a listing (its first items are being added): its own
     page's events go, as its later ones are never made; its documents are the news."""

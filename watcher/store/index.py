@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from watcher.core.ids import new_id
 from watcher.core.models import Hit, TermHits, occurrence_count
 from watcher.core.text import snippet
-from watcher.store import inboxlog, outbox, schema, space, sqlite
+from watcher.store import inboxlog, outbox, schema, space, sqlite, works
 from watcher.store.blobs import BlobError, BlobMissing, DamagedBlob, LocalBlobStore
 from watcher.store.documents import Documents
 from watcher.store.schema import captures, checks, hits, targets
@@ -136,6 +136,7 @@ class NewCapture:
     extraction_version: int | None = None  # the extraction that made the text
     warnings: list[dict[str, Any]] | None = None  # undecodable bytes, a file read in part …
     change_key: str | None = None  # a hash of the added and removed text (the inbox's groups)
+    facts: works.NoticeFacts | None = None  # what links a notice to its copies elsewhere
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +351,14 @@ class Store:
                 change_key=new.change_key,
                 title=new.title,
             )
+            if new.facts is not None and new.kind in ("new", "changed"):
+                works.record(
+                    conn,
+                    capture_id=capture_id,
+                    target_id=new.target_id,
+                    at=new.fetched_at,
+                    facts=new.facts,
+                )
             self._record_check(conn, check, capture_id)
             outbox.insert(conn, messages)
         self._wrote()

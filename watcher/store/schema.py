@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_HEAD = "0011_inbox"  # the newest migration's revision; a test keeps it in step
+SCHEMA_HEAD = "0012_documents"  # the newest migration's revision; a test keeps it in step
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -307,7 +307,8 @@ inbox_events = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("item_id", sa.Integer, sa.ForeignKey("inbox_items.id"), nullable=False),
     # new | changed (a page) | document | edited (a notice) | suspected | removed |
-    # delisted | restored | blocked | broken | failing | recovered
+    # delisted | restored | blocked | broken | failing | recovered | cited (a followed
+    # document cited by a new notice)
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
@@ -349,4 +350,95 @@ inbox_visits = sa.Table(
     sa.Column("last_visit_at", UTCDateTime),  # the visit before this one: "since"
     sa.Column("visit_at", UTCDateTime),
     sa.Column("read_before", UTCDateTime),  # "mark all read": older items are read
+)
+
+# One document across sites (watcher.store.works): a notice, and its copies on the
+# watched targets, linked by 文号 (with issuer) or by near-duplicate text.
+works = sa.Table(
+    "works",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.Text),  # the 文号, with the issuer where it does not name it
+    sa.Column("document_number", sa.Text),
+    sa.Column("issuer", sa.Text),
+    sa.Column("title", sa.Text, nullable=False, server_default=""),
+    sa.Column("title_key", sa.Text),  # the title as every site writes it
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("first_target_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+    sa.Index("ix_works_key", "key"),
+    sa.Index("ix_works_number", "document_number"),
+    sa.Index("ix_works_title", "title_key"),
+)
+
+work_copies = sa.Table(
+    "work_copies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("work_id", sa.Integer, sa.ForeignKey("works.id"), nullable=False),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False, unique=True),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("first_capture_id", sa.String(26), nullable=False),
+    sa.Column("last_capture_id", sa.String(26), nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("linked_by", sa.String(16), nullable=False),  # first | number | text | title
+    sa.Column("similarity", sa.Float),  # the estimated Jaccard similarity that linked it
+    sa.Index("ix_work_copies_work", "work_id", "first_seen_at"),
+)
+
+# a document's bottom-k MinHash: 64 hashes (shifted into signed 64-bit), indexed to
+# find the documents a new text shares many with
+work_sketches = sa.Table(
+    "work_sketches",
+    metadata,
+    sa.Column("work_id", sa.Integer, sa.ForeignKey("works.id"), nullable=False),
+    sa.Column("hash", sa.BigInteger, nullable=False),
+    sa.Index("ix_work_sketches_hash", "hash", "work_id"),
+    sa.Index("ix_work_sketches_work", "work_id"),
+)
+
+# how many documents' sketches hold a hash: one held by many is boilerplate
+work_hash_counts = sa.Table(
+    "work_hash_counts",
+    metadata,
+    sa.Column("hash", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("works", sa.Integer, nullable=False),
+)
+
+work_citations = sa.Table(
+    "work_citations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("work_id", sa.Integer, sa.ForeignKey("works.id"), nullable=False),  # citing
+    sa.Column("number", sa.Text),  # the cited 文号, normalised
+    sa.Column("title", sa.Text),  # the cited 《title》
+    sa.Column("title_key", sa.Text),
+    sa.Column("snippet", sa.Text, nullable=False, server_default=""),
+    sa.Column("cited_id", sa.Integer, sa.ForeignKey("works.id")),  # NULL: not (yet) known
+    sa.Column("found_at", UTCDateTime, nullable=False),
+    sa.Index("ix_work_citations_work", "work_id"),
+    sa.Index("ix_work_citations_cited", "cited_id"),
+    sa.Index("ix_work_citations_number", "number"),
+)
+
+work_deadlines = sa.Table(
+    "work_deadlines",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("work_id", sa.Integer, sa.ForeignKey("works.id"), nullable=False),
+    sa.Column("date", sa.String(10), nullable=False),  # YYYY-MM-DD
+    sa.Column("kind", sa.String(16), nullable=False),  # submit | comments | apply | deadline
+    sa.Column("sentence", sa.Text, nullable=False),
+    sa.Column("capture_id", sa.String(26), nullable=False),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("reminded_at", UTCDateTime),  # the reminder sent (settings.deadline_reminders)
+    sa.Index("ix_work_deadlines_date", "date"),
+    sa.Index("ix_work_deadlines_work", "work_id"),
+)
+
+work_follows = sa.Table(
+    "work_follows",
+    metadata,
+    sa.Column("work_id", sa.Integer, sa.ForeignKey("works.id"), primary_key=True),
+    sa.Column("user", sa.String(64), primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
 )

@@ -26,7 +26,7 @@ from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.store.inbox import InboxWriter
 from watcher.store.index import StoreError
 from watcher.store.websec import WebAuthStore
-from watcher.web import admin, api, docs, exports, feeds, inbox, oidc, pages, rules_api
+from watcher.web import admin, api, docs, documents, exports, feeds, inbox, oidc, pages, rules_api
 from watcher.web.context import WebContext
 from watcher.web.security import Guard
 
@@ -66,6 +66,7 @@ def create_app(
     templates.env.globals["now"] = lambda: datetime.now(UTC)
     templates.env.filters["when"] = lambda value: _when(value, zone_of(_settings(context.config())))
     templates.env.filters["ago"] = _ago
+    documents.register(templates)
     app.state.context = context
     app.state.guard = guard
     app.state.oidc = oidc.OidcClient(clock)
@@ -87,6 +88,8 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(oidc.router)
     app.include_router(api.router)
+    app.include_router(documents.router)
+    app.include_router(documents.api)
     app.include_router(rules_api.router)
     app.include_router(feeds.router)
 

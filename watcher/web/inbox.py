@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 PER_PAGE = 50
 KIND_LABELS = {
     "changed": "page changed",
+    "cited": "cited by a new notice",
     "new": "first capture",
     "document": "new notice",
     "edited": "notice edited",

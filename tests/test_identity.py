@@ -1,0 +1,214 @@
+"""A notice's identity, citations and deadlines, from the text ministries write
+(tests/data/document_cases.yaml), and near-duplicate texts from the real pages in
+tests/fixtures: the same text on another template, one sentence edited, and other
+notices."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import pytest
+import yaml
+
+from watcher.analysis import identity
+from watcher.analysis.citations import citations_in
+from watcher.analysis.deadlines import deadlines_in
+from watcher.analysis.metadata import normalize_document_number
+from watcher.config import ConfigError
+from watcher.config.load import parse_config_text
+from watcher.keywords import KeywordMatcher, metadata_hits
+
+HERE = Path(__file__).parent
+CASES = yaml.safe_load((HERE / "data" / "document_cases.yaml").read_text("utf-8"))
+PAGES = HERE / "fixtures" / "pages"
+
+
+def text_of(path: str) -> str:
+    return (PAGES / f"{path}.expected.txt").read_text("utf-8")
+
+
+@pytest.mark.parametrize(("written", "issuer", "key"), CASES["numbers"])
+def test_every_way_of_writing_a_number_gives_one_key(written: str, issuer: str, key: str) -> None:
+    assert identity.document_key(written, issuer) == key
+    normalised = normalize_document_number(written)
+    if normalised is not None:  # as the page's metadata gives it
+        assert identity.document_key(normalised, issuer) == key
+
+
+def test_a_generic_number_without_an_issuer_names_nothing() -> None:
+    assert identity.document_key("公告2022年第8号", None) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES["citations"])
+def test_citations_as_ministries_write_them(text: str, expected: list[list[str | None]]) -> None:
+    found = [[c.number, c.title] for c in citations_in(text)]
+    assert found == expected
+    assert all(c.snippet and c.snippet in " ".join(text.split()) for c in citations_in(text))
+
+
+@pytest.mark.parametrize(("text", "published", "expected"), CASES["deadlines"])
+def test_deadline_sentences(text: str, published: object, expected: list[list[object]]) -> None:
+    found = list(deadlines_in(text, str(published) if published else None))
+    assert [[d.date, d.kind] for d in found] == [[str(d), k] for d, k in expected]
+    assert all(d.sentence in unicodedata.normalize("NFKC", text) for d in found)
+
+
+def test_a_long_notices_citations_are_bounded() -> None:
+    text = "".join(f"《第{i}号文件的通知》" for i in range(1000))
+    assert len(list(citations_in(text))) == 200
+
+
+def test_the_same_text_on_another_template_is_near_identical_and_others_are_not() -> None:
+    kepu = text_of("kepu.gov.cn/article_content_1755244.html")
+    reflowed = "\n\n".join(line.strip() for line in kepu.splitlines() if line.strip())
+    edited = kepu.replace("。", "。新增一句说明。", 1)
+    other = text_of("cmse.gov.cn/article_t20210106_47506.html")
+    sketch = identity.sketch(kepu)
+    assert identity.similarity(sketch, identity.sketch(reflowed)) == 1.0
+    assert identity.similarity(sketch, identity.sketch(edited)) >= 0.8
+    assert identity.similarity(sketch, identity.sketch(other)) < 0.1
+    assert len(sketch) == identity.SKETCH_SIZE and list(sketch) == sorted(sketch)
+
+
+def test_short_pages_and_pages_without_numbers_or_text_get_no_identity() -> None:
+    assert identity.sketch("通知公告") == ()
+    assert identity.facts_of("首页 通知公告", None, "通知") is None
+    numbered = identity.facts_of("短", {"document_number": "国发〔2018〕43号"}, "t")
+    assert numbered is not None and numbered.key == "国发〔2018〕43号" and numbered.sketch == ()
+
+
+def test_titles_fold_the_site_suffix_and_a_reposts_zhuanfa() -> None:
+    key = identity.title_key("关于印发《船舶工业行动计划》的通知")
+    assert identity.title_key("关于印发《船舶工业行动计划》的通知_工业和信息化部") == key
+    assert identity.title_key("转发关于印发《船舶工业行动计划》的通知") == key
+    assert identity.title_key("通知") is None
+
+
+def test_a_notices_own_number_is_not_a_citation() -> None:
+    facts = identity.facts_of(
+        "工信部规〔2022〕12号 " + "关于船舶工业的规定。" * 20,
+        {"document_number": "工信部规〔2022〕12号"},
+        "规定",
+    )
+    assert facts is not None and facts.citations == ()
+
+
+def test_issuer_and_number_terms_match_metadata_not_text() -> None:
+    matcher = KeywordMatcher({"s": ["issuer:国防科工局"], "r": ["docno:工信部规", "docno:科工"]})
+    assert matcher.terms == ()  # nothing to look for in the text
+    meta = {"issuer": "国家国防科技工业局、國防科工局", "document_number": "科工计〔2023〕1号"}
+    hits = metadata_hits(matcher, meta, "……国家国防科技工业局、國防科工局")
+    assert [(h.group, h.term) for h in hits] == [("s", "issuer:国防科工局"), ("r", "docno:科工")]
+    assert hits[0].snippet == "发文机关：国家国防科技工业局、國防科工局" and hits[0].length > 0
+    assert metadata_hits(matcher, {"document_number": "国科工〔2023〕1号"}, "") == []  # a prefix
+    assert metadata_hits(matcher.restricted(["r"]), meta, "")[0].group == "r"
+
+
+OK = "targets:\n  - name: a\n    url: https://a.example/\n"
+
+
+@pytest.mark.parametrize(
+    ("terms", "phrase"),
+    [
+        ("['issuer:']", "issuer: needs a value: issuer:国防科工局 matches notices whose 发文机关"),
+        ("['docno: ']", "docno: needs a value"),
+        ("['docno:工信部规', 'docno:工信部规']", "duplicate term 'docno:工信部规'"),
+    ],
+)
+def test_bad_metadata_terms_are_named_with_their_line(terms: str, phrase: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config_text(f"keywords:\n  g: {terms}\n{OK}", "t.yaml")
+    (issue,) = info.value.issues
+    assert phrase in issue.message and issue.line == 2, str(issue)
+
+
+def test_deadline_reminders_need_tags_and_a_positive_time() -> None:
+    config = parse_config_text(
+        f"settings:\n  deadline_reminders: {{notify: analysts, before: 2d}}\n{OK}", "t.yaml"
+    )
+    assert config.settings.deadline_reminders is not None
+    assert config.settings.deadline_reminders.notify == ("analysts",)
+    assert config.settings.deadline_reminders.before == 2 * 86400
+    for bad, phrase in (("{before: 2d}", "notify"), ("{notify: [a], before: 0s}", "zero")):
+        with pytest.raises(ConfigError) as info:
+            parse_config_text(f"settings:\n  deadline_reminders: {bad}\n{OK}", "t.yaml")
+        assert any(phrase in i.message and i.line == 2 for i in info.value.issues), [
+            str(i) for i in info.value.issues
+        ]
+
+
+def test_metadata_terms_and_text_terms_live_in_one_group() -> None:
+    config = parse_config_text(f"keywords:\n  g: [国防科工局, 'issuer:国防科工局']\n{OK}", "t.yaml")
+    assert config.keywords["g"] == ["国防科工局", "issuer:国防科工局"]
+
+
+def test_a_citation_by_title_alone_finds_its_document_however_digits_are_written() -> None:
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from watcher.store import schema, works
+
+    engine = sa.create_engine("sqlite://")
+    schema.metadata.create_all(engine)
+    at = datetime(2024, 1, 8, tzinfo=UTC)
+    cited = identity.facts_of(
+        "工业互联网创新发展行动计划的正文。" * 10,
+        None,
+        "关于印发《行动计划（２０２１－２０２３年）》的通知",
+    )
+    citing = identity.facts_of(
+        "现将《关于印发〈行动计划（2021-2023年）〉的通知》转发给你们。" + "请认真贯彻落实。" * 12,
+        None,
+        "关于转发行动计划的通知",
+    )
+    assert cited is not None and citing is not None
+    with engine.begin() as conn:
+        for n in (1, 2):
+            conn.execute(
+                sa.insert(schema.targets).values(id=n, name=f"t{n}", url="u", created_at=at)
+            )
+        first = works.record(conn, capture_id="c1", target_id=1, at=at, facts=cited)
+        second = works.record(conn, capture_id="c2", target_id=2, at=at, facts=citing)
+    assert first.work_id != second.work_id
+    (row,) = works.cites(engine, second.work_id)
+    assert row.cited_id == first.work_id and row.number is None
+    assert [c.work_id for c in works.cited_by(engine, first.work_id)] == [second.work_id]
+
+
+def test_a_page_that_comes_to_show_a_known_number_becomes_a_copy_of_that_document() -> None:
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from watcher.store import schema, works
+
+    engine = sa.create_engine("sqlite://")
+    schema.metadata.create_all(engine)
+    at = datetime(2024, 1, 8, tzinfo=UTC)
+    number = {"document_number": "工信部规〔2022〕12号"}
+    plain = identity.facts_of("一份没有文号的通知正文。" * 12, None, "关于甲的通知")
+    numbered = identity.facts_of("另一份有文号的规定正文。" * 12, number, "关于乙的规定")
+    later = identity.facts_of("一份没有文号的通知正文。" * 12, number, "关于甲的通知")
+    named = identity.facts_of(
+        "第三份通知的正文不同。" * 12, {"document_number": "国发〔2018〕43号"}, "丙"
+    )
+    assert plain and numbered and later and named
+    with engine.begin() as conn:
+        for n in (1, 2, 3):
+            conn.execute(
+                sa.insert(schema.targets).values(id=n, name=f"t{n}", url="u", created_at=at)
+            )
+        first = works.record(conn, capture_id="c1", target_id=1, at=at, facts=plain)
+        second = works.record(conn, capture_id="c2", target_id=2, at=at, facts=numbered)
+        moved = works.record(conn, capture_id="c3", target_id=1, at=at, facts=later)
+        third = works.record(conn, capture_id="c4", target_id=3, at=at, facts=plain)
+        kept = works.record(conn, capture_id="c5", target_id=3, at=at, facts=named)
+        keys = conn.execute(sa.select(schema.works.c.key).order_by(schema.works.c.id)).scalars()
+        keys = list(keys)
+    assert moved.work_id == second.work_id != first.work_id and moved.how == "number"
+    assert keys.count("工信部规〔2022〕12号") == 1  # never two documents with one number
+    # a page first seen without a number takes the number it comes to show
+    assert third.work_id == first.work_id and kept.work_id == first.work_id
+    assert "国发〔2018〕43号" in keys
