@@ -145,7 +145,9 @@ def test_hits_cross_the_process_boundary_as_ints_not_objects(tmp_path: Path) -> 
     assert len(hits) < 8 * occurrences  # two ints each, no snippet or object each
     back = pickle.dumps(analysis, pickle.HIGHEST_PROTOCOL)
     shown = pickle.dumps(analysis.excerpt, pickle.HIGHEST_PROTOCOL)  # bounded: 1,500 characters
-    assert len(back) < len(hits) + len(shown) + 1000  # and nothing else of any size
+    facts = pickle.dumps(analysis.facts, pickle.HIGHEST_PROTOCOL)  # bounded: a 64-hash sketch
+    assert len(facts) < 2000
+    assert len(back) < len(hits) + len(shown) + len(facts) + 1000  # and nothing else of any size
     assert pickle.loads(back) == analysis
     going = pickle.dumps(page, pickle.HIGHEST_PROTOCOL)
     assert len(body) < len(going) < len(body) + 1000  # the body once, nothing else page-sized
