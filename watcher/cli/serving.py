@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from watcher.cli.context import EXIT_FAILED, Context, pass_ctx
+from watcher.cli.context import EXIT_FAILED, Context, pass_ctx, settle
 from watcher.cli.logs import setup_logging
 
 log = logging.getLogger("watcher")
@@ -69,6 +69,7 @@ def run(ctx: Context, host: str, port: int) -> None:
         )
     except StoreError as exc:
         ctx.fail(str(exc))
+    settle()
     try:
         asyncio.run(service.run())
     except ListenError as exc:  # raised before anything started: --host / --port to change
@@ -112,6 +113,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
         Paths(ctx.config_path, ctx.data, ctx.notifiers), host, port, password=password
     )
     log.info("web UI on http://%s:%d/", host, port)
+    settle()
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn stopped, raised again
         server.run(sockets)
 

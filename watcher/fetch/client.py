@@ -38,6 +38,7 @@ from watcher.fetch.challenges import classify
 from watcher.fetch.politeness import LocalPoliteness, Politeness
 from watcher.fetch.transport import (
     LanedTransport,
+    Trust,
     Unreachable,
     check_internals,
     reaching,
@@ -465,10 +466,10 @@ class Fetcher:
                 settings.concurrency, settings.per_host, settings.host_delay, clock=clock
             )
         self._politeness = politeness
-        ssl_context = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+        trust = Trust()  # the CA bundle is loaded for the first TLS connection
         self._client = httpx.AsyncClient(
             transport=transport,
-            verify=ssl_context,
+            verify=trust.placeholder,
             trust_env=transport is None,
             follow_redirects=False,  # followed hop by hop below, each hop in its own slot
             headers=DEFAULT_HEADERS,
@@ -482,8 +483,8 @@ class Fetcher:
             # proxies from the environment only when it builds that transport itself;
             # requests to hosts in NO_PROXY, or with no proxy set, go to the default
             # transport, i.e. to the lanes.
-            self._client._transport = LanedTransport(ssl_context, keep=2 * settings.concurrency)
-        use_asyncio_backend(self._client)
+            self._client._transport = LanedTransport(trust, keep=2 * settings.concurrency)
+        use_asyncio_backend(self._client, trust)
 
     async def __aenter__(self) -> Fetcher:
         return self

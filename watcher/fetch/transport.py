@@ -55,6 +55,7 @@ __all__ = [
     "AsyncioBackend",
     "IncompatibleHttpx",
     "LanedTransport",
+    "Trust",
     "Unreachable",
     "check_internals",
     "reaching",
@@ -147,13 +148,43 @@ def _refuse_unreachable(writer: asyncio.StreamWriter) -> None:
         raise Unreachable(refusal)
 
 
+# --- TLS ----------------------------------------------------------------------------------
+
+
+class Trust:
+    """The TLS context of every connection, its CA bundle loaded at the first handshake.
+
+    Loading the bundle costs about 20 ms of CPU, a tenth of a one-off check's start-up,
+    and a check of plain-HTTP pages never needs it. httpx and httpcore are given
+    ``placeholder``, a context without CAs that is cheap to make and never used: the
+    backend below swaps it for the loaded one when a connection starts TLS.
+    """
+
+    def __init__(self) -> None:
+        self.placeholder = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        self._loaded: ssl.SSLContext | None = None
+
+    def context(self, given: ssl.SSLContext) -> ssl.SSLContext:
+        """The context to start TLS with when httpcore asks for ``given``."""
+        if given is not self.placeholder:
+            return given
+        if self._loaded is None:
+            loaded = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+            loaded.set_alpn_protocols(["http/1.1"])  # what httpcore set on the placeholder
+            self._loaded = loaded
+        return self._loaded
+
+
 # --- the network backend ------------------------------------------------------------------
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, trust: Trust | None
+    ) -> None:
         self._reader = reader
         self._writer = writer
+        self._trust = trust
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         try:
@@ -199,6 +230,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        if self._trust is not None:
+            ssl_context = self._trust.context(ssl_context)
         try:
             async with asyncio.timeout(timeout):
                 await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
@@ -225,10 +258,12 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
     """``police``: refuse connections out of the current request's reach (the
     address connected to is checked). A proxy's backend does not police: the proxy
-    is the operator's choice, and it resolves the target's name itself."""
+    is the operator's choice, and it resolves the target's name itself. ``trust``: the
+    CA bundle loaded for the first TLS connection made with its placeholder context."""
 
-    def __init__(self, *, police: bool = True) -> None:
+    def __init__(self, *, police: bool = True, trust: Trust | None = None) -> None:
         self._police = police
+        self._trust = trust
 
     async def connect_tcp(
         self,
@@ -256,7 +291,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         for option in socket_options or ():
             sock.setsockopt(*option)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return AsyncioStream(reader, writer)
+        return AsyncioStream(reader, writer, self._trust)
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
@@ -268,13 +303,13 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectTimeout(exc) from exc
         except OSError as exc:
             raise httpcore.ConnectError(exc) from exc
-        return AsyncioStream(reader, writer)
+        return AsyncioStream(reader, writer, self._trust)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
-def use_asyncio_backend(client: Any) -> None:
+def use_asyncio_backend(client: Any, trust: Trust | None = None) -> None:
     """Point every connection pool of an ``httpx.AsyncClient`` at ``AsyncioBackend``.
 
     httpx builds its pools without a way to pass a backend, so this sets the
@@ -282,7 +317,7 @@ def use_asyncio_backend(client: Any) -> None:
     (tests' mock transports) is left as it is. The mounts are proxies from the
     environment: their connections go to the proxy, so they are not policed.
     """
-    direct, proxied = AsyncioBackend(), AsyncioBackend(police=False)
+    direct, proxied = AsyncioBackend(trust=trust), AsyncioBackend(police=False, trust=trust)
     transports = [(client._transport, direct), *((t, proxied) for t in client._mounts.values())]
     for transport, backend in transports:
         pool = getattr(transport, "_pool", None)
@@ -329,13 +364,11 @@ class _Releasing(httpx.AsyncByteStream):
 class LanedTransport(httpx.AsyncBaseTransport):
     """Plain HTTP/1.1 over ``AsyncioBackend``'s streams, one lane per request in flight."""
 
-    def __init__(
-        self, ssl_context: ssl.SSLContext, keep: int, keepalive_expiry: float = 5.0
-    ) -> None:
+    def __init__(self, trust: Trust, keep: int, keepalive_expiry: float = 5.0) -> None:
         self._keep = keep
         self._expiry = keepalive_expiry
-        self._backend = AsyncioBackend()
-        self._ssl = ssl_context  # one for all lanes: loading the CA bundle takes ~20 ms
+        self._backend = AsyncioBackend(trust=trust)
+        self._ssl = trust.placeholder  # one for all lanes, its CA bundle loaded once
         self._lanes: list[_Lane] = []
         self._free: list[_Lane] = []  # in the order they were released
 
