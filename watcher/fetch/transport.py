@@ -41,7 +41,6 @@ import ssl
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from importlib.metadata import version
 from typing import Any
 
 import httpcore
@@ -82,6 +81,8 @@ def check_internals(client: object) -> None:
     """
     missing = _missing_internal(client)
     if missing is not None:
+        from importlib.metadata import version
+
         raise IncompatibleHttpx(
             f"httpx {version('httpx')} with httpcore {version('httpcore')} is not"
             f" supported: watcher relies on their private {missing}, which these releases"
