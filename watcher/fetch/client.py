@@ -13,6 +13,7 @@ Charset decoding (bytes -> text) is not done here; ``FetchResult.body`` is bytes
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -43,6 +44,7 @@ from watcher.fetch.transport import (
     check_internals,
     reaching,
     use_asyncio_backend,
+    without_client_jar,
 )
 
 __all__ = [
@@ -485,6 +487,7 @@ class Fetcher:
             # transport, i.e. to the lanes.
             self._client._transport = LanedTransport(trust, keep=2 * settings.concurrency)
         use_asyncio_backend(self._client, trust)
+        without_client_jar(self._client)
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -552,7 +555,7 @@ class Fetcher:
         """One attempt: the request and its redirects, within one total deadline."""
         request = self._build_request(target, options)
         jar = _target_cookies(target, options.cookies)
-        extra_cookie = httpx.Headers(options.headers).get("cookie")
+        extra_cookie = next((v for k, v in options.headers.items() if k.lower() == "cookie"), None)
         budget = _Budget(options.total_timeout)
         chain = [str(target)]
         for _ in range(self.settings.max_redirects + 1):
@@ -622,6 +625,7 @@ class Fetcher:
             raise _Failure("invalid", f"invalid request headers: {_one_line(str(exc))}") from None
 
 
+@functools.lru_cache(maxsize=4096)  # a target's URL is parsed once, not every check
 def _parse_url(url: str) -> httpx.URL:
     try:
         target = httpx.URL(url)
@@ -645,6 +649,8 @@ def _target_cookies(target: httpx.URL, cookies: Mapping[str, str]) -> httpx.Cook
 
 def _set_cookie_header(request: httpx.Request, jar: httpx.Cookies, extra: str | None) -> None:
     """Replace the Cookie header with what this hop's host may see (plus an explicit header)."""
+    if not jar and extra is None and "cookie" not in request.headers:
+        return  # the common case; each pop below scans the headers
     request.headers.pop("cookie", None)
     if jar:  # an empty jar still builds a urllib request to find nothing
         jar.set_cookie_header(request)

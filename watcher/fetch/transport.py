@@ -59,6 +59,7 @@ __all__ = [
     "check_internals",
     "reaching",
     "use_asyncio_backend",
+    "without_client_jar",
 ]
 
 # The releases verified with the private parts below; pyproject.toml states the same
@@ -98,6 +99,8 @@ def _missing_internal(client: Any) -> str | None:
     mounts = getattr(client, "_mounts", None)
     if not isinstance(mounts, Mapping):
         return "AsyncClient._mounts"
+    if not isinstance(getattr(client, "_cookies", None), httpx.Cookies):
+        return "AsyncClient._cookies"
     for transport in [client._transport, *mounts.values()]:
         if not isinstance(transport, httpx.AsyncHTTPTransport):
             continue  # a caller's own transport: nothing of it is touched
@@ -324,6 +327,27 @@ def use_asyncio_backend(client: Any, trust: Trust | None = None) -> None:
         pool = getattr(transport, "_pool", None)
         if isinstance(pool, httpcore.AsyncConnectionPool):
             pool._network_backend = backend
+
+
+# --- the client's own cookie jar ----------------------------------------------------------
+
+
+class _NoJar(httpx.Cookies):
+    """A client jar that keeps nothing, and does not try to.
+
+    The fetcher keeps cookies per attempt (``client.py``) and gives its client a jar
+    whose policy accepts none; httpx still offered that jar every response, building
+    urllib's request and response wrappers each time: a tenth of a 304's CPU.
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return
+
+
+def without_client_jar(client: Any) -> None:
+    """Give an ``httpx.AsyncClient`` the jar that keeps nothing (its setter would copy
+    the jar into a plain ``Cookies``, so the private attribute is set)."""
+    client._cookies = _NoJar()
 
 
 # --- the lanes ---------------------------------------------------------------------------
