@@ -65,7 +65,6 @@ async def measure(args: argparse.Namespace, pages: list[PageInfo]) -> dict[str, 
                 profiler.enable()
                 await one_round(fetcher, pages, args.requests, etag)
                 profiler.disable()
-                profiler.dump_stats("bench-requests.prof")
                 pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(30)
             rounds = [
                 await one_round(fetcher, pages, args.requests, etag) for _ in range(args.rounds)
