@@ -23,9 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from watcher.alerts import smtp
-
 if TYPE_CHECKING:  # a check without channels reads only find_config from here
+    from watcher.alerts import smtp
     from watcher.alerts.compose import Composer
     from watcher.store.outbox import DeliveryRow, MessageRow, Outbox
 
@@ -236,6 +235,8 @@ def send(
 ) -> Failure | None:
     """Send one message to one channel, in its best format; None, or why it failed."""
     from apprise import NotifyFormat, NotifyType
+
+    from watcher.alerts import smtp
 
     fmt = getattr(channel.service, "notify_format", NotifyFormat.TEXT)
     if isinstance(fmt, tuple | list):  # apprise 2 lists what a plugin takes, best first

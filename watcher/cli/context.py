@@ -7,7 +7,6 @@ Imports of rich, pydantic and the pipeline sit inside the methods: ``watcher
 
 from __future__ import annotations
 
-import gc
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,13 +16,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from watcher.cli.startup import settle
+
 if TYPE_CHECKING:
     from rich.console import Console
 
     from watcher.config import Config, Target
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-COLLECT_YOUNG_EVERY = 700  # Python's own threshold for collecting young objects
 CHECK_SEND_BUDGET = 30.0  # seconds `check` spends sending the alerts it made
 
 
@@ -100,22 +100,6 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
-
-
-def settle() -> None:
-    """The command's parts are loaded: keep them out of all later collections, and
-    collect young objects as often as usual again.
-
-    Only after the entry point raised the threshold for start-up
-    (``watcher/__main__.py``): a process that runs commands in-process (the tests)
-    keeps its collector as it is.
-    """
-    from watcher.__main__ import STARTUP_GC_THRESHOLD
-
-    threshold = gc.get_threshold()
-    if threshold[0] == STARTUP_GC_THRESHOLD:
-        gc.freeze()
-        gc.set_threshold(COLLECT_YOUNG_EVERY, *threshold[1:])
 
 
 def select(ctx: Context, config: Config, names: tuple[str, ...]) -> list[Target]:

@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
-from watcher.cli.context import EXIT_FAILED, Context, pass_ctx, settle
+from watcher.cli.context import EXIT_FAILED, Context, pass_ctx
 from watcher.cli.logs import setup_logging
+from watcher.cli.startup import settle
 
 log = logging.getLogger("watcher")
 
