@@ -380,24 +380,32 @@ def _stage(name: str) -> _Zlib | _Brotli:
 
 
 class _Body:
-    """Collects decoded bytes up to a limit: fail (or truncate, for sniffing) beyond it."""
+    """Collects decoded bytes up to a limit: fail (or truncate, for sniffing) beyond it.
+
+    The pieces are joined once at the end (a body of one piece is not copied at all),
+    not grown in a buffer and copied again."""
 
     def __init__(self, limit: int, *, truncate: bool = False) -> None:
         self.limit = limit
         self.truncate = truncate
-        self.data = bytearray()
+        self.pieces: list[bytes] = []
+        self.size = 0
         self.full = False
 
     def add(self, piece: bytes) -> None:
-        if len(self.data) + len(piece) <= self.limit:
-            self.data += piece
-            return
-        if not self.truncate:
-            raise _Failure(
-                "too_large", _too_large(self.limit, f"got more than {self.limit:,} bytes")
-            )
-        self.data += piece[: self.limit - len(self.data)]
-        self.full = True
+        if self.size + len(piece) > self.limit:
+            if not self.truncate:
+                raise _Failure(
+                    "too_large", _too_large(self.limit, f"got more than {self.limit:,} bytes")
+                )
+            piece = piece[: self.limit - self.size]
+            self.full = True
+        self.pieces.append(piece)
+        self.size += len(piece)
+
+    def data(self) -> bytes:
+        pieces = self.pieces
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def _too_large(limit: int, what: str) -> str:
@@ -710,14 +718,14 @@ async def _read_body(response: httpx.Response, max_size: int) -> bytes:
             for piece in decoder.feed(raw):
                 body.add(piece)
                 if body.full:
-                    return bytes(body.data)
+                    return body.data()
         for piece in decoder.flush():
             body.add(piece)
     except DecodingFailed as exc:
         if sniff:  # an error page we only wanted to peek at; its status says enough
             return b""
         raise _Failure("decoding", str(exc)) from None
-    return bytes(body.data)
+    return body.data()
 
 
 def _check_content_length(response: httpx.Response, max_size: int, sniff: bool) -> None:
