@@ -158,8 +158,8 @@ def _refuse_unreachable(writer: asyncio.StreamWriter) -> None:
 class Trust:
     """The TLS context of every connection, its CA bundle loaded at the first handshake.
 
-    Loading the bundle costs about 20 ms of CPU, a tenth of a one-off check's start-up,
-    and a check of plain-HTTP pages never needs it. httpx and httpcore are given
+    Loading the bundle costs about 20 ms of CPU, which a one-off check of plain-HTTP
+    pages paid at every start and never needed. httpx and httpcore are given
     ``placeholder``, a context without CAs that is cheap to make and never used: the
     backend below swaps it for the loaded one when a connection starts TLS.
     """
@@ -194,7 +194,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         reader = self._reader
         try:
             # bytes already received: read without waiting, so without a timer to set
-            # (a third of the reads of a page; StreamReader has no public accessor)
+            # (StreamReader has no public accessor for its buffer)
             if getattr(reader, "_buffer", None):
                 return await reader.read(max_bytes)
             async with asyncio.timeout(timeout):
