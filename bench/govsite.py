@@ -16,6 +16,11 @@ The server is one ``ThreadingHTTPServer`` per loopback address (127.0.0.1,
 127.0.0.2, ...), run in a child process so that its CPU time never mixes with the
 figures of the tools under test. It sends ETag and Last-Modified and answers
 conditional requests with 304.
+
+A ``Profile`` sets the site's shape: ``DEFAULT`` as above; ``DENSE`` is 1,000 pages of
+mean ~105 KB (median ~16 KB), 70 % GBK (a fifth of it undeclared), about 300
+mentions of 船舶 / 国防科工局 / 工业互联网 a page, and no validators at all (no ETag,
+no Last-Modified): every check downloads every page.
 """
 
 from __future__ import annotations
@@ -43,6 +48,36 @@ MAX_SIZE = 1_000_000
 MEDIAN_SIZE = 20_000
 SIZE_SIGMA = 1.1
 BASE_MTIME = 1_704_067_200  # 2024-01-01T00:00:00Z
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """The shape of a generated site: sizes, encodings, keyword density, validators."""
+
+    name: str = "default"
+    median_size: int = MEDIAN_SIZE
+    size_sigma: float = SIZE_SIGMA
+    min_size: int = MIN_SIZE
+    max_size: int = MAX_SIZE
+    encoding_weights: tuple[int, ...] = ENCODING_WEIGHTS  # over ENCODING_CLASSES
+    keywords_per_page: int = 0  # 0: KEYWORD_RATE of the sentences name one
+    validators: bool = True  # ETag and Last-Modified, and 304 answers
+
+
+DEFAULT = Profile()
+DENSE = Profile(
+    name="dense",
+    median_size=14_000,
+    size_sigma=2.1,
+    min_size=6_000,
+    max_size=2_000_000,
+    # 70 % GBK: 28 % declared in header and meta, 28 % in meta only, 14 % undeclared
+    encoding_weights=(28, 28, 14, 30),
+    keywords_per_page=300,
+    validators=False,
+)
+PROFILES = {p.name: p for p in (DEFAULT, DENSE)}
+DENSE_KEYWORDS = ("船舶", "国防科工局", "工业互联网")
 
 # --------------------------------------------------------------------------- text
 
@@ -174,17 +209,21 @@ _NAV = [
 
 
 def _sentence(rng: random.Random, keyword_rate: float = KEYWORD_RATE) -> str:
-    """One sentence of notice prose, now and then naming 船舶/国防科工局/工业互联网."""
+    """One sentence of notice prose, now and then naming 船舶/国防科工局/工业互联网
+    (a rate above 1: that many such clauses, on average)."""
     parts = [rng.choice(_OPENERS), rng.choice(_SUBJECTS) + rng.choice(_ACTIONS)]
-    if rng.random() < keyword_rate:
+    if keyword_rate > 1:
+        whole = int(keyword_rate) + (rng.random() < keyword_rate % 1)
+        parts.extend(rng.choice(_KEYWORD_CLAUSES) for _ in range(whole))
+    elif rng.random() < keyword_rate:
         parts.append(rng.choice(_KEYWORD_CLAUSES))
     elif rng.random() < 0.6:
         parts.append(rng.choice(_GOALS))
     return "，".join(parts) + "。"
 
 
-def _paragraph(rng: random.Random) -> str:
-    return "".join(_sentence(rng) for _ in range(rng.randint(2, 5)))
+def _paragraph(rng: random.Random, keyword_rate: float = KEYWORD_RATE) -> str:
+    return "".join(_sentence(rng, keyword_rate) for _ in range(rng.randint(2, 5)))
 
 
 def _table(rng: random.Random, rows: int) -> str:
@@ -251,17 +290,40 @@ class PageInfo:
     url: str
     kind: str
     size: int
+    mentions: int = 0  # of 船舶, 国防科工局 and 工业互联网 in the page's text
 
 
 def page_name(index: int, total: int) -> str:
     return f"p{index + 1:0{max(4, len(str(total)))}d}"
 
 
-def _target_size(rng: random.Random, index: int, count: int) -> int:
+def _target_size(rng: random.Random, index: int, count: int, profile: Profile = DEFAULT) -> int:
     if index == count // 2:
-        return MAX_SIZE  # always one page at the cap, the worst case for every stage
-    size = rng.lognormvariate(math.log(MEDIAN_SIZE), SIZE_SIGMA)
-    return int(min(MAX_SIZE, max(MIN_SIZE, size)))
+        return profile.max_size  # always one page at the cap, the worst case for every stage
+    size = rng.lognormvariate(math.log(profile.median_size), profile.size_sigma)
+    return int(min(profile.max_size, max(profile.min_size, size)))
+
+
+# bytes of page per sentence of prose, about (a paragraph's markup shared by its
+# sentences), and per keyword clause added to a sentence
+_BYTES_PER_SENTENCE = {"utf-8": 360, "gbk": 240}
+_BYTES_PER_CLAUSE = {"utf-8": 40, "gbk": 27}
+_BOILERPLATE = 5_000  # head, navigation and footer
+_MAX_CLAUSES = 40  # per sentence: a tiny page gets what fits
+
+
+def _keyword_rate(profile: Profile, size: int, codec: str) -> float:
+    """Keyword clauses per sentence for ``keywords_per_page`` mentions in ``size`` bytes.
+
+    With r clauses a sentence, prose of P bytes holds P / (s + r·c) sentences, so
+    r = n·s / (P − n·c) mentions n (tables take about a sixth of the blocks)."""
+    if not profile.keywords_per_page:
+        return KEYWORD_RATE
+    n = profile.keywords_per_page
+    prose = max(size - _BOILERPLATE, 0) * 0.85 - n * _BYTES_PER_CLAUSE[codec]
+    if prose <= 0:
+        return _MAX_CLAUSES
+    return min(_MAX_CLAUSES, n * _BYTES_PER_SENTENCE[codec] / prose)
 
 
 def _head(kind: str, title: str, date: str, dept: str) -> str:
@@ -320,9 +382,12 @@ def _title(rng: random.Random, index: int) -> str:
     return f"关于{rng.choice(_TITLE_VERBS)}{year}年{rng.choice(_TITLE_TOPICS)}工作的通知"
 
 
-def build_page_html(rng: random.Random, index: int, kind: str, size: int) -> str:
+def build_page_html(
+    rng: random.Random, index: int, kind: str, size: int, profile: Profile = DEFAULT
+) -> str:
     """One notice page whose encoded size is about ``size`` bytes."""
     codec = "utf-8" if kind == "utf8" else "gbk"
+    rate = _keyword_rate(profile, size, codec)
     title = _title(rng, index)
     month, day = 1 + index % 12, 1 + index % 28
     date = f"{2023 + index % 3}-{month:02d}-{day:02d}"
@@ -352,20 +417,21 @@ def build_page_html(rng: random.Random, index: int, kind: str, size: int) -> str
         if rng.random() < 0.15:
             block = _table(rng, rng.randint(5, 40))
         else:
-            block = f'<p style="text-indent:2em">{_paragraph(rng)}</p>\n'
+            block = f'<p style="text-indent:2em">{_paragraph(rng, rate)}</p>\n'
         parts.append(block)
         used += len(block.encode(codec))
     parts.append(bottom)
     return "".join(parts)
 
 
-def generate_pages(count: int, hosts: int, seed: int) -> list[Page]:
+def generate_pages(count: int, hosts: int, seed: int, profile: Profile = DEFAULT) -> list[Page]:
     """``count`` pages spread round-robin over ``hosts`` addresses."""
     pages = []
     for index in range(count):
         rng = random.Random(seed * 1_000_003 + index)
-        kind = rng.choices(ENCODING_CLASSES, weights=ENCODING_WEIGHTS)[0]
-        html = build_page_html(rng, index, kind, _target_size(rng, index, count))
+        kind = rng.choices(ENCODING_CLASSES, weights=profile.encoding_weights)[0]
+        size = _target_size(rng, index, count, profile)
+        html = build_page_html(rng, index, kind, size, profile)
         body = html.encode("utf-8" if kind == "utf8" else "gbk")
         mtime = BASE_MTIME + index * 3600
         pages.append(Page(page_name(index, count), index % hosts, kind, body, mtime))
@@ -416,7 +482,7 @@ class _Stats:
 
 
 def _make_handler(
-    pages: dict[str, Page], latency: float, stats: _Stats
+    pages: dict[str, Page], latency: float, stats: _Stats, validators: bool = True
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -441,11 +507,14 @@ def _make_handler(
                 self._send(404, b"not found", "text/plain", [], send_body)
                 return
             body = page.body  # one read: mutate() swaps it atomically
-            validators = [("ETag", page.etag), ("Last-Modified", page.last_modified)]
-            if _not_modified(self.headers, page):
-                self._send(304, b"", None, validators, send_body=False)
+            if not validators:
+                self._send(200, body, page.content_type, [], send_body)
                 return
-            self._send(200, body, page.content_type, validators, send_body)
+            sent = [("ETag", page.etag), ("Last-Modified", page.last_modified)]
+            if _not_modified(self.headers, page):
+                self._send(304, b"", None, sent, send_body=False)
+                return
+            self._send(200, body, page.content_type, sent, send_body)
 
         def _send(
             self,
@@ -492,14 +561,25 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
+def _mentions(page: Page) -> int:
+    text = page.body.decode(page.codec)
+    return sum(text.count(k) for k in DENSE_KEYWORDS)
+
+
 def _serve_forever(
-    conn: Connection, count: int, hosts: int, seed: int, latency_ms: float, base_port: int
+    conn: Connection,
+    count: int,
+    hosts: int,
+    seed: int,
+    latency_ms: float,
+    base_port: int,
+    profile: Profile,
 ) -> None:
     """Child process: generate, serve, and obey mutate/stats/stop commands from ``conn``."""
-    pages = generate_pages(count, hosts, seed)
+    pages = generate_pages(count, hosts, seed, profile)
     by_name = {p.name: p for p in pages}
     stats = _Stats()
-    handler = _make_handler(by_name, latency_ms / 1000, stats)
+    handler = _make_handler(by_name, latency_ms / 1000, stats, profile.validators)
     servers = []
     for h in range(hosts):
         server = _Server((f"127.0.0.{h + 1}", base_port + h if base_port else 0), handler)
@@ -507,7 +587,9 @@ def _serve_forever(
         servers.append(server)
     addresses = [f"{s.server_address[0]}:{s.server_address[1]}" for s in servers]
     infos = [
-        PageInfo(p.name, f"http://{addresses[p.host]}/{p.name}.html", p.kind, len(p.body))
+        PageInfo(
+            p.name, f"http://{addresses[p.host]}/{p.name}.html", p.kind, len(p.body), _mentions(p)
+        )
         for p in pages
     ]
     conn.send(infos)
@@ -541,6 +623,7 @@ class SiteServer:
         seed: int = 20240501,
         latency_ms: float = 0,
         base_port: int = 0,
+        profile: Profile = DEFAULT,
     ) -> None:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
@@ -548,7 +631,7 @@ class SiteServer:
         self._mutations = 0
         self._process = ctx.Process(
             target=_serve_forever,
-            args=(child, count, hosts, seed, latency_ms, base_port),
+            args=(child, count, hosts, seed, latency_ms, base_port, profile),
             daemon=True,
             name="bench-site",
         )

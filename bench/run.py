@@ -7,6 +7,11 @@ of the targets (or the figures as JSON with --json).
 
     .venv/bin/python bench/run.py [--pages 1000] [--hosts 1] [--latency-ms 0]
                                   [--only watcher|urlwatch] [--keep] [--json]
+    .venv/bin/python bench/run.py --profile dense [--latency-ms 100]
+
+``--profile dense``: keyword-dense pages on many hosts without validators (see
+``govsite.DENSE``), 10 hosts, watcher at concurrency 32 and per_host 4 with the one
+keyword group [船舶, 国防科工局, 工业互联网], and its own targets.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ import shutil
 import statistics
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import urlwatch_env
 import watcher_env
-from govsite import PageInfo, SiteServer
+from govsite import DENSE_KEYWORDS, PROFILES, PageInfo, SiteServer
 from measure import Measurement, run_measured, tail, tree_size
 
 BENCH = Path(__file__).resolve().parent
@@ -93,8 +99,9 @@ def _round(value: float | None, digits: int = 2) -> float | None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--profile", choices=sorted(PROFILES), default="default", help="site shape")
     p.add_argument("--pages", type=int, default=1000, help="pages on the site (default 1000)")
-    p.add_argument("--hosts", type=int, default=1, help="loopback addresses 127.0.0.1.. (1-254)")
+    p.add_argument("--hosts", type=int, help="loopback addresses 127.0.0.1.. (1-254; 1, dense: 10)")
     p.add_argument("--latency-ms", type=float, default=0, help="added latency per request")
     p.add_argument("--only", choices=TOOLS, help="run one tool only")
     p.add_argument("--keep", action="store_true", help="keep the tools' state in bench/.work")
@@ -102,7 +109,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=20240501, help="site generator seed")
     p.add_argument("--mutate", type=float, default=0.10, help="fraction changed before cycle 3")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per tool run")
-    p.add_argument("--watcher-concurrency", type=int, default=16, help="settings.concurrency")
+    p.add_argument("--watcher-concurrency", type=int, help="settings.concurrency (16, dense: 32)")
+    p.add_argument(
+        "--watcher-per-host", type=int, help="settings.per_host (the concurrency, dense: 4)"
+    )
     p.add_argument(
         "--urlwatch-method",
         default="re",
@@ -110,6 +120,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="html2text method (urlwatch's default is re)",
     )
     args = p.parse_args(argv)
+    dense = args.profile == "dense"
+    if args.hosts is None:
+        args.hosts = 10 if dense else 1
+    if args.watcher_concurrency is None:
+        args.watcher_concurrency = 32 if dense else 16
+    if args.watcher_per_host is None:
+        args.watcher_per_host = 4 if dense else args.watcher_concurrency
     if not 1 <= args.hosts <= 254:
         p.error("--hosts must be within 1..254")
     return args
@@ -212,7 +229,10 @@ def prepare_tools(
         work = dirs["watcher"] = fresh_dir(WORK / "watcher")
         (work / "notifiers").mkdir()
         watcher_env.precompile()
-        watcher_env.write_targets(pages, work / "targets.yaml", args.watcher_concurrency)
+        keywords = {"dense": list(DENSE_KEYWORDS)} if args.profile == "dense" else None
+        watcher_env.write_targets(
+            pages, work / "targets.yaml", args.watcher_concurrency, args.watcher_per_host, keywords
+        )
     if "urlwatch" in tools:
         work = dirs["urlwatch"] = fresh_dir(WORK / "urlwatch")
         urlwatch_env.write_jobs(pages, work / "jobs.yaml", args.urlwatch_method)
@@ -272,7 +292,9 @@ def _served(served: dict[str, int]) -> str:
 
 def site_summary(pages: list[PageInfo], args: argparse.Namespace) -> dict[str, object]:
     sizes = [p.size for p in pages]
+    mentions = [p.mentions for p in pages]
     return {
+        "profile": args.profile,
         "pages": len(pages),
         "hosts": args.hosts,
         "latency_ms": args.latency_ms,
@@ -282,6 +304,9 @@ def site_summary(pages: list[PageInfo], args: argparse.Namespace) -> dict[str, o
         "size_max_kb": round(max(sizes) / 1024, 1),
         "total_mb": round(sum(sizes) / 1024**2, 1),
         "encodings": dict(sorted(Counter(p.kind for p in pages).items())),
+        "mentions_mean": round(statistics.mean(mentions), 1),  # 船舶, 国防科工局, 工业互联网
+        "mentions_median": statistics.median(mentions),
+        "validators": PROFILES[args.profile].validators,
     }
 
 
@@ -362,6 +387,8 @@ def judge(runs: list[Run], args: argparse.Namespace) -> list[Target]:
         r = getattr(p[0].m, attr) / getattr(p[1].m, attr)
         return Target(name, f"{r:.2f}x", r < limit if strict else r <= limit)
 
+    if args.profile == "dense":
+        return _dense_targets(runs, args, ratio_target)
     targets = [
         ratio_target("unchanged-cycle CPU <= 0.5x urlwatch", 2, "cpu_s", 0.5),
         ratio_target("change-cycle wall < urlwatch", 3, "wall_s", 1.0, strict=True),
@@ -397,6 +424,39 @@ def judge(runs: list[Run], args: argparse.Namespace) -> list[Target]:
     return targets
 
 
+def _peak_target(runs: list[Run]) -> Target:
+    w_runs = [r for r in runs if r.tool == "watcher" and not r.failed]
+    if not w_runs:
+        return Target("watcher peak RSS <= 150 MB", "n/a", None)
+    rss = max(_rss(r.m) for r in w_runs)
+    return Target("watcher peak RSS <= 150 MB", f"{rss:.1f} MB", rss <= 150)
+
+
+def _dense_targets(
+    runs: list[Run], args: argparse.Namespace, ratio_target: Callable[..., Target]
+) -> list[Target]:
+    """The dense profile's targets; with latency, the floor N × latency / in flight."""
+    targets = [
+        ratio_target("first-cycle wall <= 1.5x urlwatch", 1, "wall_s", 1.5),
+        ratio_target("unchanged-cycle CPU <= 0.4x urlwatch", 2, "cpu_s", 0.4),
+        ratio_target("change-cycle wall <= 0.5x urlwatch", 3, "wall_s", 0.5),
+        _peak_target(runs),
+    ]
+    if args.latency_ms > 0:
+        in_flight = min(args.watcher_concurrency, args.hosts * args.watcher_per_host)
+        floor = args.pages * args.latency_ms / 1000 / in_flight
+        name = f"latency: checking cycles' wall <= 1.2x {floor:.2f} s (N x latency / {in_flight})"
+        walls = [
+            r.m.wall_s for r in runs if r.tool == "watcher" and r.cycle in (2, 3) and not r.failed
+        ]
+        if len(walls) == 2:
+            value = " / ".join(f"{w / floor:.2f}x" for w in walls)
+            targets.append(Target(name, value, max(walls) <= 1.2 * floor))
+        else:
+            targets.append(Target(name, "n/a", None))
+    return targets
+
+
 def targets_table(targets: list[Target]) -> str:
     mark = {True: "met", False: "NOT MET", None: "n/a"}
     lines = ["Targets"]
@@ -417,9 +477,11 @@ def main(argv: list[str] | None = None) -> int:
     tools = [args.only] if args.only else list(TOOLS)
     WORK.mkdir(exist_ok=True)
     log(
-        f"generating {args.pages} pages on {args.hosts} host(s), latency {args.latency_ms:g} ms ..."
+        f"generating {args.pages} {args.profile} pages on {args.hosts} host(s),"
+        f" latency {args.latency_ms:g} ms ..."
     )
-    with SiteServer(args.pages, args.hosts, args.seed, args.latency_ms) as site:
+    profile = PROFILES[args.profile]
+    with SiteServer(args.pages, args.hosts, args.seed, args.latency_ms, profile=profile) as site:
         site_info = site_summary(site.pages, args)
         log(f"site: {site_info}")
         dirs = prepare_tools(tools, site.pages, args)

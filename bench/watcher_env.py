@@ -37,11 +37,18 @@ def precompile() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
 
 
-def write_targets(pages: Iterable[PageInfo], path: Path, concurrency: int = 16) -> None:
-    """One target per page; politeness off so the local benchmark is not throttled."""
+def write_targets(
+    pages: Iterable[PageInfo],
+    path: Path,
+    concurrency: int = 16,
+    per_host: int | None = None,
+    keywords: dict[str, list[str]] | None = None,
+) -> None:
+    """One target per page; no host delay so the local benchmark is not throttled."""
+    per_host = concurrency if per_host is None else per_host
     config = {
-        "settings": {"concurrency": concurrency, "per_host": concurrency, "host_delay": 0},
-        "keywords": KEYWORDS,
+        "settings": {"concurrency": concurrency, "per_host": per_host, "host_delay": 0},
+        "keywords": KEYWORDS if keywords is None else keywords,
         "targets": [{"name": p.name, "url": p.url} for p in pages],
     }
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), "utf-8")

@@ -50,6 +50,28 @@ def test_a_client_without_its_transport_attribute_is_refused() -> None:
     assert "private AsyncClient._transport," in refusal(SimpleNamespace(_mounts={}))
 
 
+def test_a_client_without_its_cookie_jar_attribute_is_refused() -> None:
+    client = httpx.AsyncClient()
+    del client._cookies
+    assert "private AsyncClient._cookies," in refusal(client)
+
+
+def test_the_fetchers_client_jar_is_not_offered_responses() -> None:
+    """The client keeps no cookies (each attempt has its jar), so httpx's offer of every
+    response to it is skipped: a tenth of a 304's CPU."""
+    from watcher.fetch.transport import without_client_jar
+
+    client = httpx.AsyncClient()
+    without_client_jar(client)
+    response = httpx.Response(
+        200,
+        headers={"Set-Cookie": "s=1; Path=/"},
+        request=httpx.Request("GET", "http://gov.example/"),
+    )
+    client.cookies.extract_cookies(response)
+    assert not client.cookies
+
+
 def test_a_transport_without_its_pool_is_refused() -> None:
     client = httpx.AsyncClient()
     del client._transport._pool

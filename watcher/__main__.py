@@ -8,9 +8,15 @@ from __future__ import annotations
 
 
 def main() -> None:
+    from watcher.cli import startup
+
+    startup.begin()  # before the command's imports
     from watcher.cli.main import main as command
 
-    command(prog_name="watcher")
+    try:
+        command(prog_name="watcher")
+    finally:
+        startup.finish()
 
 
 if __name__ == "__main__":

@@ -21,11 +21,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from watcher.alerts import plan, smtp
-from watcher.alerts.compose import Composer
-from watcher.store.outbox import DeliveryRow, MessageRow, Outbox, backoff
+if TYPE_CHECKING:  # a check without channels reads only find_config from here
+    from watcher.alerts import smtp
+    from watcher.alerts.compose import Composer
+    from watcher.store.outbox import DeliveryRow, MessageRow, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +236,8 @@ def send(
     """Send one message to one channel, in its best format; None, or why it failed."""
     from apprise import NotifyFormat, NotifyType
 
+    from watcher.alerts import smtp
+
     fmt = getattr(channel.service, "notify_format", NotifyFormat.TEXT)
     if isinstance(fmt, tuple | list):  # apprise 2 lists what a plugin takes, best first
         fmt = fmt[0] if fmt else NotifyFormat.TEXT
@@ -434,6 +437,8 @@ class Sender:
             window = timedelta(seconds=self.digests.get(tag, 0))
             due_at = parts[0].created_at + window
             if due_at <= now:
+                from watcher.alerts import plan
+
                 composed = self.composer.compose_digest(tag, parts, parts[0].created_at)
                 self.outbox.gather_digest(parts, plan.digest(tag, composed, now))
                 log.info("digest for %s: %d messages gathered", tag, len(parts))
@@ -520,6 +525,8 @@ class Sender:
             self.outbox.attempt_failed(delivery.id, error, None, now, status=final)
             log.error("message %s to %s %s: %s", message.id, channel.name, final, error)
             return
+        from watcher.store.outbox import backoff
+
         attempts = delivery.attempts + 1
         wait = backoff(attempts) * random.uniform(0.9, 1.1)
         self.outbox.attempt_failed(delivery.id, error, now + wait, now)

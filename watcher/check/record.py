@@ -9,7 +9,6 @@ from datetime import datetime
 from watcher.alerts import events
 from watcher.alerts.events import Event
 from watcher.analysis.analyse import Analysis
-from watcher.analysis.metadata import merge_listed
 from watcher.config import Target
 from watcher.core.ids import new_id
 from watcher.core.models import CheckResult, FetchResult, Status
@@ -46,6 +45,9 @@ def capture_of(
     """The index row of a new version; with evidence (a browser fetch) the raw bytes
     are the server's first answer and the DOM the text's source. A listing's own page
     is no notice: only its documents are linked to copies elsewhere."""
+    # here: the metadata readers (lxml, their patterns) are for new versions only
+    from watcher.analysis.metadata import merge_listed
+
     raw, raw_sha256, status_code = fetched.body, analysis.raw_sha256, fetched.status_code
     if evidence is not None:
         raw, raw_sha256, status_code = evidence.raw, evidence.raw_sha256, evidence.status

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from watcher.cli.startup import settle
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -54,7 +56,9 @@ class Context:
         from watcher.service.runtime import Paths, Runtime
 
         paths = Paths(self.config_path, self.data, self.notifiers)
-        return Runtime(config, paths, store, channels=channels or None)
+        runtime = Runtime(config, paths, store, channels=channels or None)
+        settle()
+        return runtime
 
     @cached_property
     def out(self) -> Console:

@@ -13,6 +13,7 @@ import click
 
 from watcher.cli.context import EXIT_FAILED, Context, pass_ctx
 from watcher.cli.logs import setup_logging
+from watcher.cli.startup import settle
 
 log = logging.getLogger("watcher")
 
@@ -69,6 +70,7 @@ def run(ctx: Context, host: str, port: int) -> None:
         )
     except StoreError as exc:
         ctx.fail(str(exc))
+    settle()
     try:
         asyncio.run(service.run())
     except ListenError as exc:  # raised before anything started: --host / --port to change
@@ -112,6 +114,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
         Paths(ctx.config_path, ctx.data, ctx.notifiers), host, port, password=password
     )
     log.info("web UI on http://%s:%d/", host, port)
+    settle()
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn stopped, raised again
         server.run(sockets)
 

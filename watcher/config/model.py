@@ -12,11 +12,9 @@ import difflib
 import ipaddress
 import re
 import zoneinfo
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import regex
-from cssselect import HTMLTranslator
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -29,6 +27,9 @@ from pydantic import (
 from watcher.config.errors import describe
 from watcher.config.units import check_cron, parse_duration, parse_size
 from watcher.core.budget import DEFAULT_MAX_ELEMENTS, DEFAULT_REGEX_TIMEOUT, compile_user_pattern
+
+if TYPE_CHECKING:
+    import regex
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -107,6 +108,8 @@ def _check_css(selector: str) -> str:
     """Same translator as watcher.analysis.extract (HTML flavour, a superset of the generic one)."""
     if not selector.strip():
         raise ValueError("empty CSS selector")
+    from cssselect import HTMLTranslator  # here: a config without selectors needs none
+
     try:
         HTMLTranslator().css_to_xpath(selector)
     except Exception as exc:  # cssselect raises several kinds; none may escape as a traceback

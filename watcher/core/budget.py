@@ -14,8 +14,10 @@ using ``re``.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import regex
+if TYPE_CHECKING:
+    import regex
 
 DEFAULT_MAX_ELEMENTS = 200_000  # about 60 MB of tree; a big real notice has 20,000
 DEFAULT_REGEX_TIMEOUT = 1.0  # CPU seconds one user pattern may spend on one page's text
@@ -38,6 +40,8 @@ def compile_user_pattern(pattern: str, flags: int = 0) -> regex.Pattern[str]:
 
     Raises ValueError naming the pattern when it is not valid.
     """
+    import regex  # here: a config without patterns, and an unchanged check, need none
+
     try:
         re.compile(pattern, flags)
         return regex.compile(pattern, flags | regex.VERSION0)

@@ -8,7 +8,6 @@ macOS) have no such call, and there this does nothing.
 
 from __future__ import annotations
 
-import ctypes
 from typing import Any
 
 _malloc_trim: Any = None
@@ -18,6 +17,8 @@ def trim() -> bool:
     """Return the free heap to the system; False where the C library cannot."""
     global _malloc_trim
     if _malloc_trim is None:
+        import ctypes  # here: a check that analyses nothing never needs it
+
         try:
             _malloc_trim = ctypes.CDLL(None).malloc_trim
         except (AttributeError, OSError):

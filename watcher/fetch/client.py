@@ -13,6 +13,7 @@ Charset decoding (bytes -> text) is not done here; ``FetchResult.body`` is bytes
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -38,10 +39,12 @@ from watcher.fetch.challenges import classify
 from watcher.fetch.politeness import LocalPoliteness, Politeness
 from watcher.fetch.transport import (
     LanedTransport,
+    Trust,
     Unreachable,
     check_internals,
     reaching,
     use_asyncio_backend,
+    without_client_jar,
 )
 
 __all__ = [
@@ -377,24 +380,32 @@ def _stage(name: str) -> _Zlib | _Brotli:
 
 
 class _Body:
-    """Collects decoded bytes up to a limit: fail (or truncate, for sniffing) beyond it."""
+    """Collects decoded bytes up to a limit: fail (or truncate, for sniffing) beyond it.
+
+    The pieces are joined once at the end (a body of one piece is not copied at all),
+    not grown in a buffer and copied again."""
 
     def __init__(self, limit: int, *, truncate: bool = False) -> None:
         self.limit = limit
         self.truncate = truncate
-        self.data = bytearray()
+        self.pieces: list[bytes] = []
+        self.size = 0
         self.full = False
 
     def add(self, piece: bytes) -> None:
-        if len(self.data) + len(piece) <= self.limit:
-            self.data += piece
-            return
-        if not self.truncate:
-            raise _Failure(
-                "too_large", _too_large(self.limit, f"got more than {self.limit:,} bytes")
-            )
-        self.data += piece[: self.limit - len(self.data)]
-        self.full = True
+        if self.size + len(piece) > self.limit:
+            if not self.truncate:
+                raise _Failure(
+                    "too_large", _too_large(self.limit, f"got more than {self.limit:,} bytes")
+                )
+            piece = piece[: self.limit - self.size]
+            self.full = True
+        self.pieces.append(piece)
+        self.size += len(piece)
+
+    def data(self) -> bytes:
+        pieces = self.pieces
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def _too_large(limit: int, what: str) -> str:
@@ -465,10 +476,10 @@ class Fetcher:
                 settings.concurrency, settings.per_host, settings.host_delay, clock=clock
             )
         self._politeness = politeness
-        ssl_context = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+        trust = Trust()  # the CA bundle is loaded for the first TLS connection
         self._client = httpx.AsyncClient(
             transport=transport,
-            verify=ssl_context,
+            verify=trust.placeholder,
             trust_env=transport is None,
             follow_redirects=False,  # followed hop by hop below, each hop in its own slot
             headers=DEFAULT_HEADERS,
@@ -482,8 +493,9 @@ class Fetcher:
             # proxies from the environment only when it builds that transport itself;
             # requests to hosts in NO_PROXY, or with no proxy set, go to the default
             # transport, i.e. to the lanes.
-            self._client._transport = LanedTransport(ssl_context, keep=2 * settings.concurrency)
-        use_asyncio_backend(self._client)
+            self._client._transport = LanedTransport(trust, keep=2 * settings.concurrency)
+        use_asyncio_backend(self._client, trust)
+        without_client_jar(self._client)
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -551,7 +563,7 @@ class Fetcher:
         """One attempt: the request and its redirects, within one total deadline."""
         request = self._build_request(target, options)
         jar = _target_cookies(target, options.cookies)
-        extra_cookie = httpx.Headers(options.headers).get("cookie")
+        extra_cookie = next((v for k, v in options.headers.items() if k.lower() == "cookie"), None)
         budget = _Budget(options.total_timeout)
         chain = [str(target)]
         for _ in range(self.settings.max_redirects + 1):
@@ -621,6 +633,7 @@ class Fetcher:
             raise _Failure("invalid", f"invalid request headers: {_one_line(str(exc))}") from None
 
 
+@functools.lru_cache(maxsize=4096)  # a target's URL is parsed once, not every check
 def _parse_url(url: str) -> httpx.URL:
     try:
         target = httpx.URL(url)
@@ -644,6 +657,8 @@ def _target_cookies(target: httpx.URL, cookies: Mapping[str, str]) -> httpx.Cook
 
 def _set_cookie_header(request: httpx.Request, jar: httpx.Cookies, extra: str | None) -> None:
     """Replace the Cookie header with what this hop's host may see (plus an explicit header)."""
+    if not jar and extra is None and "cookie" not in request.headers:
+        return  # the common case; each pop below scans the headers
     request.headers.pop("cookie", None)
     if jar:  # an empty jar still builds a urllib request to find nothing
         jar.set_cookie_header(request)
@@ -703,14 +718,14 @@ async def _read_body(response: httpx.Response, max_size: int) -> bytes:
             for piece in decoder.feed(raw):
                 body.add(piece)
                 if body.full:
-                    return bytes(body.data)
+                    return body.data()
         for piece in decoder.flush():
             body.add(piece)
     except DecodingFailed as exc:
         if sniff:  # an error page we only wanted to peek at; its status says enough
             return b""
         raise _Failure("decoding", str(exc)) from None
-    return bytes(body.data)
+    return body.data()
 
 
 def _check_content_length(response: httpx.Response, max_size: int, sniff: bool) -> None:

@@ -41,7 +41,6 @@ import ssl
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from importlib.metadata import version
 from typing import Any
 
 import httpcore
@@ -55,10 +54,12 @@ __all__ = [
     "AsyncioBackend",
     "IncompatibleHttpx",
     "LanedTransport",
+    "Trust",
     "Unreachable",
     "check_internals",
     "reaching",
     "use_asyncio_backend",
+    "without_client_jar",
 ]
 
 # The releases verified with the private parts below; pyproject.toml states the same
@@ -81,6 +82,8 @@ def check_internals(client: object) -> None:
     """
     missing = _missing_internal(client)
     if missing is not None:
+        from importlib.metadata import version
+
         raise IncompatibleHttpx(
             f"httpx {version('httpx')} with httpcore {version('httpcore')} is not"
             f" supported: watcher relies on their private {missing}, which these releases"
@@ -96,6 +99,8 @@ def _missing_internal(client: Any) -> str | None:
     mounts = getattr(client, "_mounts", None)
     if not isinstance(mounts, Mapping):
         return "AsyncClient._mounts"
+    if not isinstance(getattr(client, "_cookies", None), httpx.Cookies):
+        return "AsyncClient._cookies"
     for transport in [client._transport, *mounts.values()]:
         if not isinstance(transport, httpx.AsyncHTTPTransport):
             continue  # a caller's own transport: nothing of it is touched
@@ -147,18 +152,53 @@ def _refuse_unreachable(writer: asyncio.StreamWriter) -> None:
         raise Unreachable(refusal)
 
 
+# --- TLS ----------------------------------------------------------------------------------
+
+
+class Trust:
+    """The TLS context of every connection, its CA bundle loaded at the first handshake.
+
+    Loading the bundle costs about 20 ms of CPU, which a one-off check of plain-HTTP
+    pages paid at every start and never needed. httpx and httpcore are given
+    ``placeholder``, a context without CAs that is cheap to make and never used: the
+    backend below swaps it for the loaded one when a connection starts TLS.
+    """
+
+    def __init__(self) -> None:
+        self.placeholder = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        self._loaded: ssl.SSLContext | None = None
+
+    def context(self, given: ssl.SSLContext) -> ssl.SSLContext:
+        """The context to start TLS with when httpcore asks for ``given``."""
+        if given is not self.placeholder:
+            return given
+        if self._loaded is None:
+            loaded = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+            loaded.set_alpn_protocols(["http/1.1"])  # what httpcore set on the placeholder
+            self._loaded = loaded
+        return self._loaded
+
+
 # --- the network backend ------------------------------------------------------------------
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, trust: Trust | None
+    ) -> None:
         self._reader = reader
         self._writer = writer
+        self._trust = trust
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        reader = self._reader
         try:
+            # bytes already received: read without waiting, so without a timer to set
+            # (StreamReader has no public accessor for its buffer)
+            if getattr(reader, "_buffer", None):
+                return await reader.read(max_bytes)
             async with asyncio.timeout(timeout):
-                return await self._reader.read(max_bytes)
+                return await reader.read(max_bytes)
         except TimeoutError as exc:
             raise httpcore.ReadTimeout(exc) from exc
         except OSError as exc:
@@ -167,10 +207,13 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
             return
+        writer = self._writer
         try:
+            writer.write(buffer)
+            if not writer.is_closing() and not writer.transport.get_write_buffer_size():
+                return  # all of it went to the socket at once: nothing to wait for
             async with asyncio.timeout(timeout):
-                self._writer.write(buffer)
-                await self._writer.drain()
+                await writer.drain()
         except TimeoutError as exc:
             raise httpcore.WriteTimeout(exc) from exc
         except OSError as exc:
@@ -199,6 +242,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        if self._trust is not None:
+            ssl_context = self._trust.context(ssl_context)
         try:
             async with asyncio.timeout(timeout):
                 await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
@@ -225,10 +270,12 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
     """``police``: refuse connections out of the current request's reach (the
     address connected to is checked). A proxy's backend does not police: the proxy
-    is the operator's choice, and it resolves the target's name itself."""
+    is the operator's choice, and it resolves the target's name itself. ``trust``: the
+    CA bundle loaded for the first TLS connection made with its placeholder context."""
 
-    def __init__(self, *, police: bool = True) -> None:
+    def __init__(self, *, police: bool = True, trust: Trust | None = None) -> None:
         self._police = police
+        self._trust = trust
 
     async def connect_tcp(
         self,
@@ -256,7 +303,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         for option in socket_options or ():
             sock.setsockopt(*option)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return AsyncioStream(reader, writer)
+        return AsyncioStream(reader, writer, self._trust)
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
@@ -268,13 +315,13 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectTimeout(exc) from exc
         except OSError as exc:
             raise httpcore.ConnectError(exc) from exc
-        return AsyncioStream(reader, writer)
+        return AsyncioStream(reader, writer, self._trust)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
-def use_asyncio_backend(client: Any) -> None:
+def use_asyncio_backend(client: Any, trust: Trust | None = None) -> None:
     """Point every connection pool of an ``httpx.AsyncClient`` at ``AsyncioBackend``.
 
     httpx builds its pools without a way to pass a backend, so this sets the
@@ -282,12 +329,33 @@ def use_asyncio_backend(client: Any) -> None:
     (tests' mock transports) is left as it is. The mounts are proxies from the
     environment: their connections go to the proxy, so they are not policed.
     """
-    direct, proxied = AsyncioBackend(), AsyncioBackend(police=False)
+    direct, proxied = AsyncioBackend(trust=trust), AsyncioBackend(police=False, trust=trust)
     transports = [(client._transport, direct), *((t, proxied) for t in client._mounts.values())]
     for transport, backend in transports:
         pool = getattr(transport, "_pool", None)
         if isinstance(pool, httpcore.AsyncConnectionPool):
             pool._network_backend = backend
+
+
+# --- the client's own cookie jar ----------------------------------------------------------
+
+
+class _NoJar(httpx.Cookies):
+    """A client jar that keeps nothing, and does not try to.
+
+    The fetcher keeps cookies per attempt (``client.py``) and gives its client a jar
+    whose policy accepts none; httpx still offered that jar every response, building
+    urllib's request and response wrappers each time: a tenth of a 304's CPU.
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return
+
+
+def without_client_jar(client: Any) -> None:
+    """Give an ``httpx.AsyncClient`` the jar that keeps nothing (its setter would copy
+    the jar into a plain ``Cookies``, so the private attribute is set)."""
+    client._cookies = _NoJar()
 
 
 # --- the lanes ---------------------------------------------------------------------------
@@ -329,13 +397,11 @@ class _Releasing(httpx.AsyncByteStream):
 class LanedTransport(httpx.AsyncBaseTransport):
     """Plain HTTP/1.1 over ``AsyncioBackend``'s streams, one lane per request in flight."""
 
-    def __init__(
-        self, ssl_context: ssl.SSLContext, keep: int, keepalive_expiry: float = 5.0
-    ) -> None:
+    def __init__(self, trust: Trust, keep: int, keepalive_expiry: float = 5.0) -> None:
         self._keep = keep
         self._expiry = keepalive_expiry
-        self._backend = AsyncioBackend()
-        self._ssl = ssl_context  # one for all lanes: loading the CA bundle takes ~20 ms
+        self._backend = AsyncioBackend(trust=trust)
+        self._ssl = trust.placeholder  # one for all lanes, its CA bundle loaded once
         self._lanes: list[_Lane] = []
         self._free: list[_Lane] = []  # in the order they were released
 
