@@ -26,7 +26,7 @@ from watcher.core.models import CheckResult, FetchResult
 from watcher.fetch.client import FetchError
 from watcher.listings.follow import Alerts, DocumentRole, Follower
 from watcher.store import space
-from watcher.store.blobs import sha256
+from watcher.store.blobs import BlobUnavailable, sha256
 from watcher.store.index import CheckRecord, Store, TargetState
 from watcher.store.outbox import NewMessage
 
@@ -126,6 +126,9 @@ class Checker:
             )
             return replace(checked.result, listing=outcome)
         except Exception as exc:  # a bug must not stop the other targets
+            if isinstance(exc, BlobUnavailable):  # the bucket: nothing of the page indexed
+                log.error("%s: %s", target.name, exc)
+                return self._error(target, state, str(exc), started, document)
             if space.is_disk_full(exc):  # an error like a failed fetch: it counts, it alerts
                 self.store.note_disk_full()
                 message = space.full_message(self.store.root)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from watcher.config import Config, Target
+    from watcher.store.blobs import BlobLocation
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CHECK_SEND_BUDGET = 30.0  # seconds `check` spends sending the alerts it made
@@ -28,12 +29,16 @@ CHECK_SEND_BUDGET = 30.0  # seconds `check` spends sending the alerts it made
 class Context:
     """Global options, read once at start-up."""
 
-    def __init__(self, config: Path, data: Path, notifiers: Path | None) -> None:
+    def __init__(
+        self, config: Path, data: Path, notifiers: Path | None, blobs: str | None = None
+    ) -> None:
         self.config_path = config
         self.data = data
         self.notifiers = notifiers or config.parent / "notifiers"
+        self.blobs = blobs or None  # WATCHER_BLOBS: wins over settings.blobs
         self.verbose = 0
         self.log_format = "text"
+        self._blob_location: tuple[BlobLocation | None] | None = None
 
     def channels(self) -> Any:
         from watcher.alerts.send import ChannelsError, load_channels
@@ -53,7 +58,7 @@ class Context:
         """The one wiring of the pipeline (``watcher.service.runtime``) for this command."""
         from watcher.service.runtime import Paths, Runtime
 
-        paths = Paths(self.config_path, self.data, self.notifiers)
+        paths = Paths(self.config_path, self.data, self.notifiers, self.blob_location())
         return Runtime(config, paths, store, channels=channels or None)
 
     @cached_property
@@ -81,12 +86,36 @@ class Context:
         self.err.print(f"[bold red]error:[/] {message}", highlight=False)
         sys.exit(code)
 
+    def blob_location(self) -> BlobLocation | None:
+        """Where the blobs are: WATCHER_BLOBS, else ``settings.blobs`` (with
+        ``settings.blobs_endpoint``), else None: ``blobs/`` in the data folder. A bad
+        value is a usage error naming where it was set."""
+        if self._blob_location is None:
+            self._blob_location = (self._find_blobs(),)
+        return self._blob_location[0]
+
+    def _find_blobs(self) -> BlobLocation | None:
+        from watcher.config.storage import parse_blobs_url
+        from watcher.store.blobs import BlobLocation
+
+        settings = self.config().settings if self.config_path.is_file() else None
+        url = self.blobs or (settings.blobs if settings else None)
+        if url is None:
+            return None
+        if self.blobs:
+            try:
+                parse_blobs_url(self.blobs)
+            except ValueError as exc:
+                self.fail(f"WATCHER_BLOBS {exc}")
+        endpoint = settings.blobs_endpoint if settings else None
+        return BlobLocation(url=url.strip(), endpoint=endpoint)
+
     @contextmanager
     def store(self, *, readonly: bool = False, shared: bool = False) -> Iterator[Any]:
         from watcher.store.index import Store, StoreError
 
         try:
-            store = Store(self.data, readonly=readonly, shared=shared)
+            store = Store(self.data, readonly=readonly, shared=shared, blobs=self.blob_location())
         except StoreError as exc:
             self.fail(str(exc))
         try:

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from watcher.config.errors import describe
+from watcher.config.storage import check_blobs_url
 from watcher.config.units import check_cron, parse_duration, parse_size
 from watcher.core.budget import DEFAULT_MAX_ELEMENTS, DEFAULT_REGEX_TIMEOUT, compile_user_pattern
 
@@ -237,6 +238,7 @@ Cron = Annotated[Text, AfterValidator(check_cron)]
 HeaderName = Annotated[Text, AfterValidator(_check_header_name)]
 HeaderValue = Annotated[Text, AfterValidator(_check_header_value)]
 HostName = Annotated[Text, AfterValidator(_check_host_name)]
+BlobsUrl = Annotated[Text, AfterValidator(check_blobs_url)]
 AllowPrivate = Annotated[bool | tuple[str, ...], BeforeValidator(_allow_private)]
 Selectors = Annotated[tuple[Css, ...], BeforeValidator(_one_or_many)]
 Regexes = Annotated[tuple[Regex, ...], BeforeValidator(_one_or_many)]
@@ -280,6 +282,10 @@ class Settings(_Model):
     trusted_user_header: NonEmptyText = "Remote-User"
     trusted_default_role: Role | None = None
     oidc: OidcSettings | None = None
+    # blobs in an S3-compatible bucket (s3://bucket/prefix) instead of the data folder;
+    # WATCHER_BLOBS wins over it. The endpoint of a store other than AWS's (MinIO …)
+    blobs: BlobsUrl | None = None
+    blobs_endpoint: Url | None = None
 
 
 class OidcSettings(_Model):
