@@ -77,26 +77,52 @@ class DamagedBlob(BlobError):
 
 
 def read_frame(chunks: Iterable[bytes], digest: str, where: Path | str, *, keep: bool) -> bytes:
-    """Decompress a zstd frame chunk by chunk and check it against ``digest``; the
-    content when ``keep``, else nothing is held but one chunk (``watcher verify``)."""
-    inflate = zstandard.ZstdDecompressor().decompressobj()
+    """Decompress a zstd frame a chunk at a time and check it against ``digest``; the
+    content when ``keep``, else nothing is held but a chunk in and a chunk out
+    (``watcher verify``), however well the frame compressed."""
+    source = _Source(chunks)
     hashed = hashlib.sha256()
     parts: list[bytes] = []
+    size = 0
     try:
-        for chunk in chunks:
-            if inflate.eof:
-                raise DamagedBlob(digest, where, "bytes follow the end of its zstd frame")
-            out = inflate.decompress(chunk)
-            hashed.update(out)
-            if keep:
-                parts.append(out)
+        expected = zstandard.get_frame_parameters(source.peek()).content_size
+        with zstandard.ZstdDecompressor().stream_reader(source, read_size=READ_CHUNK) as frame:
+            while size != expected and (out := frame.read(READ_CHUNK)):
+                hashed.update(out)
+                size += len(out)
+                if keep:
+                    parts.append(out)
     except zstandard.ZstdError as exc:
         raise DamagedBlob(digest, where, f"not a readable zstd frame ({exc})") from None
-    if not inflate.eof:
-        raise DamagedBlob(digest, where, "not a readable zstd frame (it ends too early)")
+    if expected not in (zstandard.CONTENTSIZE_UNKNOWN, size):
+        reason = f"not a readable zstd frame (it ends after {size} of {expected} bytes)"
+        raise DamagedBlob(digest, where, reason)
     if hashed.hexdigest() != digest:
         raise DamagedBlob(digest, where, "the stored bytes no longer match their SHA-256")
     return b"".join(parts)
+
+
+class _Source:
+    """Chunks as the file-like object zstd's stream reader reads from."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._left = b""
+
+    def peek(self) -> bytes:
+        """The first bytes (a frame's header), still to be read."""
+        while len(self._left) < 18 and (more := next(self._chunks, b"")):
+            self._left += more
+        return self._left
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._left:
+            self._left = next(self._chunks, b"")
+        if size < 0 or size >= len(self._left):
+            out, self._left = self._left, b""
+        else:
+            out, self._left = self._left[:size], self._left[size:]
+        return out
 
 
 class BlobStore(Protocol):

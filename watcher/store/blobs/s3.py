@@ -187,6 +187,8 @@ class S3BlobStore:
 _XML_CODE_RE = re.compile(r"<Code>([^<]{1,100})</Code>")
 _XML_MESSAGE_RE = re.compile(r"<Message>([^<]{1,300})</Message>")
 _STATUS_RE = re.compile(r"status code: (\d{3} [^:]{1,60})")
+_HTTP_KIND_RE = re.compile(r"HttpError \{\s*kind: (\w+)")
+_OS_MESSAGE_RE = re.compile(r'message: "([^"]{1,200})"')
 
 
 def _no_bucket(exc: BaseException) -> bool:
@@ -196,7 +198,8 @@ def _no_bucket(exc: BaseException) -> bool:
 def _reason(exc: BaseException) -> str:
     """obstore's error in one short clause: the service's own code and message when it
     sent one, else what went wrong on the way (connecting, a timeout …)."""
-    text = str(exc).split("\n\nDebug source", 1)[0]
+    full = str(exc)
+    text = full.split("\n\nDebug source", 1)[0]
     code, message = _XML_CODE_RE.search(text), _XML_MESSAGE_RE.search(text)
     status = _STATUS_RE.search(text)
     if code:
@@ -204,10 +207,11 @@ def _reason(exc: BaseException) -> str:
         return f"{status.group(1)}, {said}" if status else said
     if status:
         return status.group(1)
-    lowered = text.lower()
-    if "timed out" in lowered or "timeout" in lowered:
+    kind = _HTTP_KIND_RE.search(full)
+    if kind and kind.group(1) == "Timeout":
         return "timed out"
-    if "error sending request" in lowered or "connect" in lowered:
-        return "cannot connect (is the endpoint right and the service up?)"
+    if kind and kind.group(1) == "Connect":
+        why = _OS_MESSAGE_RE.search(full)
+        return f"cannot connect ({why.group(1) if why else 'is the endpoint right?'})"
     first = text.splitlines()[0] if text else type(exc).__name__
     return first[:300]
