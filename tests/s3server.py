@@ -36,7 +36,7 @@ class S3Server:
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
-        host, port = self._server.get_host_and_port()
+        host, port = self._server._server.server_address[:2]  # the free port it was given
         self.endpoint = f"http://{host}:{port}"
         import boto3
 

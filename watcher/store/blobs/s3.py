@@ -62,8 +62,8 @@ class S3BlobStore:
         )
         self.endpoint = endpoint
         options: dict[str, Any] = {
-            "timeout": timedelta(seconds=timeout),
-            "connect_timeout": timedelta(seconds=min(connect_timeout, timeout)),
+            "timeout": _duration(timeout),  # "500ms": humantime, read by every obstore
+            "connect_timeout": _duration(min(connect_timeout, timeout)),
             "allow_http": bool(endpoint and endpoint.lower().startswith("http://")),
         }
         config: dict[str, Any] = {"endpoint": endpoint} if endpoint else {}
@@ -189,6 +189,10 @@ _XML_MESSAGE_RE = re.compile(r"<Message>([^<]{1,300})</Message>")
 _STATUS_RE = re.compile(r"status code: (\d{3} [^:]{1,60})")
 _HTTP_KIND_RE = re.compile(r"HttpError \{\s*kind: (\w+)")
 _OS_MESSAGE_RE = re.compile(r'message: "([^"]{1,200})"')
+
+
+def _duration(seconds: float) -> str:
+    return f"{max(1, round(seconds * 1000))}ms"
 
 
 def _no_bucket(exc: BaseException) -> bool:
