@@ -98,17 +98,28 @@ class Context:
         from watcher.config.storage import parse_blobs_url
         from watcher.store.blobs import BlobLocation
 
-        settings = self.config().settings if self.config_path.is_file() else None
-        url = self.blobs or (settings.blobs if settings else None)
-        if url is None:
-            return None
+        url, endpoint = self._blob_settings()
         if self.blobs:
             try:
                 parse_blobs_url(self.blobs)
             except ValueError as exc:
                 self.fail(f"WATCHER_BLOBS {exc}")
-        endpoint = settings.blobs_endpoint if settings else None
-        return BlobLocation(url=url.strip(), endpoint=endpoint)
+        url = self.blobs or url
+        return BlobLocation(url=url.strip(), endpoint=endpoint) if url else None
+
+    def _blob_settings(self) -> tuple[str | None, str | None]:
+        """``settings.blobs`` and ``blobs_endpoint``. A config broken elsewhere does not
+        stop a reader (``show``, ``verify``): its two keys are read as written, and a
+        command that checks loads the config itself and refuses it."""
+        from watcher.config import ConfigError, load_config
+
+        if not self.config_path.is_file():
+            return None, None
+        try:
+            settings = load_config(self.config_path).settings
+        except ConfigError:
+            return _blob_settings_as_written(self.config_path)
+        return settings.blobs, settings.blobs_endpoint
 
     @contextmanager
     def store(self, *, readonly: bool = False, shared: bool = False) -> Iterator[Any]:
@@ -125,6 +136,21 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+def _blob_settings_as_written(path: Path) -> tuple[str | None, str | None]:
+    """The blob keys of a config that does not validate, when they are sound."""
+    import yaml
+
+    from watcher.config.storage import parse_blobs_url
+
+    try:
+        settings = yaml.safe_load(path.read_text("utf-8")).get("settings") or {}
+        url, endpoint = settings.get("blobs"), settings.get("blobs_endpoint")
+        parse_blobs_url(url)
+    except Exception:  # unreadable YAML, no settings, no URL: the data folder's blobs
+        return None, None
+    return url, endpoint if isinstance(endpoint, str) else None
 
 
 def select(ctx: Context, config: Config, names: tuple[str, ...]) -> list[Target]:
