@@ -15,7 +15,7 @@ import pytest
 from blobhomes import S3Home
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from httpserver import HTTPServer
+from httpserver import HTTPServer, free_port
 from s3server import S3Server
 
 from watcher.cli.main import main
@@ -34,6 +34,7 @@ settings:
   blobs: {blobs}
   blobs_endpoint: {endpoint}
 defaults:
+  interval: 1s  # the service's first check comes within one interval
   retries: 0
   timeout: 5s
 keywords:
@@ -242,3 +243,45 @@ def test_watcher_blobs_wins_over_the_setting(
     assert s3.names() == [] and len(other.names()) == 2
     with Store(data, readonly=True, blobs=_location(other)) as store:
         assert store.verify() == []
+
+
+def test_a_reader_finds_the_bucket_of_a_config_broken_elsewhere(
+    s3: S3Home, http_server: HTTPServer, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, s3, http_server, pages=1)
+    data = tmp_path / "snapshots"
+    assert watcher(config, data, "check", "--no-notify").exit_code == 0
+    ((capture_id, _, raw, _),) = captures(data)
+    text = config.read_text("utf-8")
+    config.write_text(text.replace("  retries: 0", "  retries: many"), "utf-8")
+    shown = watcher(config, data, "show", capture_id, "--raw")
+    assert shown.exit_code == 0 and sha256(shown.stdout_bytes) == raw
+    assert watcher(config, data, "check", "--no-notify").exit_code == 2  # checks refuse it
+
+
+async def test_the_service_checks_into_the_bucket_and_its_web_ui_serves_from_it(
+    s3: S3Home, http_server: HTTPServer, tmp_path: Path
+) -> None:
+    import asyncio
+
+    import httpx
+    from clock import PATIENCE, eventually
+
+    from watcher.service.daemon import Service
+
+    config = write_config(tmp_path, s3, http_server, pages=1)
+    data, port = tmp_path / "snapshots", free_port()
+    service = Service(
+        config, data, tmp_path / "notifiers", web=("127.0.0.1", port), blobs=_location(s3)
+    )
+    task = asyncio.create_task(service.run())
+    try:
+        await eventually(lambda: (data / "index.sqlite").exists() and captures(data), "a capture")
+        ((capture_id, _, raw, _),) = captures(data)
+        async with httpx.AsyncClient(base_url="http://127.0.0.1") as web:
+            page = await web.get(f"http://127.0.0.1:{port}/c/{capture_id}/raw")
+    finally:
+        service.stop()
+        await asyncio.wait_for(task, timeout=PATIENCE)
+    assert page.status_code == 200 and sha256(page.content) == raw
+    assert not list(data.rglob("*.zst")) and len(s3.names()) == 2
