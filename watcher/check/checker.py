@@ -8,6 +8,7 @@ blobs) → the index row, with the alerts it causes in the same transaction → 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -267,7 +268,8 @@ class Checker:
             return _Checked(self._error(target, state, str(exc), started, role, status))
         if state.last is not None and not analysis.text_changed:
             return _Checked(self._unchanged(target, state, fetched, started))  # same text
-        evidence = self._evidence(rendered)
+        # off the event loop: a put is an fsync, or round trips to a bucket
+        evidence = await asyncio.to_thread(self._evidence, rendered)
         return _Checked(
             self._store(target, state, fetched, analysis, started, role, evidence), fetched
         )
