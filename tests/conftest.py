@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from blobhomes import BlobHome, LocalHome, S3Home
 from httpserver import HTTPServer
+from s3server import CREDENTIALS, FOREIGN, REGION, S3Server
 
 
 def _keep_loopback_off_proxies() -> None:
@@ -27,3 +30,30 @@ def http_server() -> Iterator[HTTPServer]:
     """A fresh real HTTP server on 127.0.0.1 (random port); see tests/httpserver.py."""
     with HTTPServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 on 127.0.0.1 for the session; each test takes a bucket of its own."""
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Home:
+    """A fresh bucket, and the AWS variables a deployment would set (only those)."""
+    for name in FOREIGN:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    return S3Home(s3_server, s3_server.bucket())
+
+
+@pytest.fixture(params=["local", "s3"])
+def blob_home(request: pytest.FixtureRequest, tmp_path: Path) -> BlobHome:
+    """The blob interface's tests run on both stores: files, and a bucket."""
+    if request.param == "local":
+        return LocalHome(tmp_path / "blobs")
+    return request.getfixturevalue("s3")

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from blobhomes import BlobHome
 
 from watcher.core.models import Hit, TermHits
 from watcher.store import schema, sqlite
@@ -63,8 +64,8 @@ def test_new_store_is_migrated_and_uses_wal(tmp_path: Path) -> None:
     assert {"targets", "captures", "hits", "checks"} <= tables
 
 
-def test_capture_round_trip(tmp_path: Path) -> None:
-    with Store(tmp_path) as store:
+def test_capture_round_trip(tmp_path: Path, blob_home: BlobHome) -> None:
+    with Store(tmp_path, blobs=blob_home.location) as store:
         cid = _capture(store, "t", "<p>国防科工局</p>".encode("gb18030"), "国防科工局")
         row = store.capture(cid)
         assert row.raw_sha256 == sha256("<p>国防科工局</p>".encode("gb18030"))
@@ -77,12 +78,12 @@ def test_capture_round_trip(tmp_path: Path) -> None:
         assert store.target_state("t", "http://127.0.0.1/t").last.id == cid
 
 
-def test_identical_content_stores_no_new_blob(tmp_path: Path) -> None:
-    with Store(tmp_path) as store:
+def test_identical_content_stores_no_new_blob(tmp_path: Path, blob_home: BlobHome) -> None:
+    with Store(tmp_path, blobs=blob_home.location) as store:
         _capture(store, "a", b"<p>same</p>", "same")
-        before = sorted(blob_files(tmp_path))
+        before = blob_home.names()
         _capture(store, "b", b"<p>same</p>", "same")
-        assert sorted(blob_files(tmp_path)) == before
+        assert blob_home.names() == before
         assert len(before) == 2  # one raw, one text
         assert store.verify() == []
 
@@ -106,15 +107,18 @@ def test_history_newest_first_and_unknown_capture(tmp_path: Path) -> None:
             store.capture("ZZZZZZZZ")
 
 
-def test_verify_reports_a_missing_and_a_corrupt_blob(tmp_path: Path) -> None:
-    with Store(tmp_path) as store:
+def test_verify_reports_a_missing_and_a_corrupt_blob(tmp_path: Path, blob_home: BlobHome) -> None:
+    with Store(tmp_path, blobs=blob_home.location) as store:
         cid = _capture(store, "a", b"raw bytes", "text")
         row = store.capture(cid)
-        store.blobs.path(row.raw_sha256).unlink()
-        store.blobs.path(row.text_sha256).write_bytes(b"not zstd")
+        blob_home.delete(row.raw_sha256)
+        blob_home.replace(row.text_sha256, b"not zstd")
         problems = store.verify()
-    assert any("raw blob" in p and "missing" in p for p in problems)
-    assert any("text blob" in p and "damaged: not a readable zstd frame" in p for p in problems)
+    assert len(problems) == 2
+    assert problems[0] == f"capture {cid} (a): raw blob {row.raw_sha256} is missing"
+    assert problems[1].startswith(
+        f"capture {cid} (a): text blob {row.text_sha256} is damaged: not a readable zstd frame"
+    )
 
 
 def test_readers_work_while_a_writer_holds_a_transaction(tmp_path: Path) -> None:

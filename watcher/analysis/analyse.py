@@ -3,7 +3,7 @@
 It takes and returns small picklable objects so that it can run in a worker
 process: parsing and diffing a thousand pages would otherwise compete with the
 event loop for one interpreter lock. It reads the previous text from the blob
-store by digest and writes the new blobs itself (compressed, fsynced, renamed),
+store by digest and writes the new blobs itself (compressed; fsynced and renamed, or uploaded),
 so no text crosses the process boundary and the caller only commits the index
 row, after the blobs are safely on disk.
 
@@ -37,7 +37,15 @@ from watcher.core.budget import (
 )
 from watcher.core.models import Document, TermHits
 from watcher.diff import excerpt
-from watcher.store.blobs import DamagedBlob, LocalBlobStore, compress, sha256
+from watcher.store.blobs import (
+    BlobLocation,
+    BlobStore,
+    DamagedBlob,
+    compress,
+    local_location,
+    open_blobs,
+    sha256,
+)
 
 if TYPE_CHECKING:
     from watcher.diff.excerpt import Excerpt
@@ -112,18 +120,22 @@ class Context:
     """Per-process state: set up once, reused for every page."""
 
     matcher: KeywordMatcher
-    blobs: LocalBlobStore
+    blobs: BlobStore
 
 
 _context: Context | None = None
 
 
-def init(keywords: Mapping[str, Sequence[str]], blob_root: Path, fsync: bool = True) -> None:
-    """Prepare this process (a pool worker, or the main process for threads)."""
+def init(
+    keywords: Mapping[str, Sequence[str]], blobs: Path | BlobLocation, fsync: bool = True
+) -> None:
+    """Prepare this process (a pool worker, or the main process for threads); ``blobs``
+    is where the store's blobs are (a folder, or a bucket)."""
     from watcher.keywords import KeywordMatcher
 
     global _context
-    _context = Context(KeywordMatcher(keywords), LocalBlobStore(blob_root, fsync=fsync))
+    location = blobs if isinstance(blobs, BlobLocation) else local_location(blobs, fsync=fsync)
+    _context = Context(KeywordMatcher(keywords), open_blobs(location))
 
 
 def run(page: Page) -> Analysis:
@@ -142,9 +154,7 @@ def run(page: Page) -> Analysis:
         ) from None
     if note is not None:
         analysis = replace(analysis, warnings=(*analysis.warnings, note))
-    for digest, frame in frames.items():
-        _context.blobs.put_compressed(digest, frame)
-    _context.blobs.sync_dirs(list(frames))
+    _context.blobs.put_frames(frames)
     return analysis
 
 
@@ -167,7 +177,7 @@ def _under_current_rules(
     return (analysis, frames) if retry.text_changed else (retry, retry_frames)
 
 
-def _previous(blobs: LocalBlobStore, page: Page) -> tuple[str | None, dict[str, object] | None]:
+def _previous(blobs: BlobStore, page: Page) -> tuple[str | None, dict[str, object] | None]:
     """The text to diff against, and a warning for the capture when the stored one
     is damaged or lost. A damaged text must neither stop a target for good nor make
     a diff of garbage: it is read again from the previous capture's bytes when those
@@ -191,7 +201,7 @@ def _previous(blobs: LocalBlobStore, page: Page) -> tuple[str | None, dict[str, 
     return again, {"kind": "previous-text-damaged", "message": message}
 
 
-def _reextracted(blobs: LocalBlobStore, page: Page, *, force: bool = False) -> str | None:
+def _reextracted(blobs: BlobStore, page: Page, *, force: bool = False) -> str | None:
     """The previous capture's text as this code reads its bytes, when an older
     extraction made its stored text (or ``force``: the stored text is damaged);
     None when it needs none or cannot have one."""

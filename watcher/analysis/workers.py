@@ -22,6 +22,7 @@ from typing import Protocol
 
 from watcher.analysis import analyse
 from watcher.core import heap
+from watcher.store.blobs import BlobLocation
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class ThreadAnalyzer:
     def __init__(
         self,
         keywords: Mapping[str, Sequence[str]],
-        blob_root: Path,
+        blob_root: Path | BlobLocation,
         fsync: bool = True,
         max_bytes: int = MAX_BYTES_IN_ANALYSIS,
     ) -> None:
@@ -157,7 +158,7 @@ class ProcessAnalyzer:
     def __init__(
         self,
         keywords: Mapping[str, Sequence[str]],
-        blob_root: Path,
+        blob_root: Path | BlobLocation,
         workers: int,
         fsync: bool = True,
     ) -> None:
@@ -287,7 +288,7 @@ def default_workers() -> int:
 
 def make_analyzer(
     keywords: Mapping[str, Sequence[str]],
-    blob_root: Path,
+    blob_root: Path | BlobLocation,
     *,
     pages: int,
     workers: int | None = None,

@@ -8,6 +8,7 @@ blobs) → the index row, with the alerts it causes in the same transaction → 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -26,7 +27,7 @@ from watcher.core.models import CheckResult, FetchResult
 from watcher.fetch.client import FetchError
 from watcher.listings.follow import Alerts, DocumentRole, Follower
 from watcher.store import space
-from watcher.store.blobs import sha256
+from watcher.store.blobs import BlobUnavailable, sha256
 from watcher.store.index import CheckRecord, Store, TargetState
 from watcher.store.outbox import NewMessage
 
@@ -126,6 +127,9 @@ class Checker:
             )
             return replace(checked.result, listing=outcome)
         except Exception as exc:  # a bug must not stop the other targets
+            if isinstance(exc, BlobUnavailable):  # the bucket: nothing of the page indexed
+                log.error("%s: %s", target.name, exc)
+                return self._error(target, state, str(exc), started, document)
             if space.is_disk_full(exc):  # an error like a failed fetch: it counts, it alerts
                 self.store.note_disk_full()
                 message = space.full_message(self.store.root)
@@ -264,7 +268,8 @@ class Checker:
             return _Checked(self._error(target, state, str(exc), started, role, status))
         if state.last is not None and not analysis.text_changed:
             return _Checked(self._unchanged(target, state, fetched, started))  # same text
-        evidence = self._evidence(rendered)
+        # off the event loop: a put is an fsync, or round trips to a bucket
+        evidence = await asyncio.to_thread(self._evidence, rendered)
         return _Checked(
             self._store(target, state, fetched, analysis, started, role, evidence), fetched
         )

@@ -45,9 +45,7 @@ async def run_once(
     chosen = list(config.targets if targets is None else targets)
     own_analyzer = analyzer is None
     if analyzer is None:
-        analyzer = make_analyzer(
-            config.keywords, store.blobs.root, pages=len(chosen), fsync=store.blobs.fsync
-        )
+        analyzer = make_analyzer(config.keywords, store.blobs.location, pages=len(chosen))
     checker = Checker(
         config, store, pages, analyzer, alerts=alerts, on_messages=on_messages, clock=clock
     )

@@ -38,7 +38,7 @@ async def trial(
     config: Config, store: Store, pages: Pages, target: Target, clock: Clock = SYSTEM_CLOCK
 ) -> Trial:
     """Check ``target`` once, and a listing's first item, as new, in ``store`` (a scratch one)."""
-    analyzer = make_analyzer(config.keywords, store.blobs.root, pages=1, fsync=False)
+    analyzer = make_analyzer(config.keywords, store.blobs.location, pages=1)
     try:
         checker = Checker(config, store, pages, analyzer, clock=clock)
         result, page = await checker.page(target)

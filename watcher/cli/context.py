@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from watcher.config import Config, Target
+    from watcher.store.blobs import BlobLocation
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CHECK_SEND_BUDGET = 30.0  # seconds `check` spends sending the alerts it made
@@ -30,12 +31,16 @@ CHECK_SEND_BUDGET = 30.0  # seconds `check` spends sending the alerts it made
 class Context:
     """Global options, read once at start-up."""
 
-    def __init__(self, config: Path, data: Path, notifiers: Path | None) -> None:
+    def __init__(
+        self, config: Path, data: Path, notifiers: Path | None, blobs: str | None = None
+    ) -> None:
         self.config_path = config
         self.data = data
         self.notifiers = notifiers or config.parent / "notifiers"
+        self.blobs = blobs or None  # WATCHER_BLOBS: wins over settings.blobs
         self.verbose = 0
         self.log_format = "text"
+        self._blob_location: tuple[BlobLocation | None] | None = None
 
     def channels(self) -> Any:
         from watcher.alerts.send import ChannelsError, load_channels
@@ -55,7 +60,7 @@ class Context:
         """The one wiring of the pipeline (``watcher.service.runtime``) for this command."""
         from watcher.service.runtime import Paths, Runtime
 
-        paths = Paths(self.config_path, self.data, self.notifiers)
+        paths = Paths(self.config_path, self.data, self.notifiers, self.blob_location())
         runtime = Runtime(config, paths, store, channels=channels or None)
         settle()
         return runtime
@@ -85,12 +90,47 @@ class Context:
         self.err.print(f"[bold red]error:[/] {message}", highlight=False)
         sys.exit(code)
 
+    def blob_location(self) -> BlobLocation | None:
+        """Where the blobs are: WATCHER_BLOBS, else ``settings.blobs`` (with
+        ``settings.blobs_endpoint``), else None: ``blobs/`` in the data folder. A bad
+        value is a usage error naming where it was set."""
+        if self._blob_location is None:
+            self._blob_location = (self._find_blobs(),)
+        return self._blob_location[0]
+
+    def _find_blobs(self) -> BlobLocation | None:
+        from watcher.config.storage import parse_blobs_url
+        from watcher.store.blobs import BlobLocation
+
+        url, endpoint = self._blob_settings()
+        if self.blobs:
+            try:
+                parse_blobs_url(self.blobs)
+            except ValueError as exc:
+                self.fail(f"WATCHER_BLOBS {exc}")
+        url = self.blobs or url
+        return BlobLocation(url=url.strip(), endpoint=endpoint) if url else None
+
+    def _blob_settings(self) -> tuple[str | None, str | None]:
+        """``settings.blobs`` and ``blobs_endpoint``. A config broken elsewhere does not
+        stop a reader (``show``, ``verify``): its two keys are read as written, and a
+        command that checks loads the config itself and refuses it."""
+        from watcher.config import ConfigError, load_config
+
+        if not self.config_path.is_file():
+            return None, None
+        try:
+            settings = load_config(self.config_path).settings
+        except ConfigError:
+            return _blob_settings_as_written(self.config_path)
+        return settings.blobs, settings.blobs_endpoint
+
     @contextmanager
     def store(self, *, readonly: bool = False, shared: bool = False) -> Iterator[Any]:
         from watcher.store.index import Store, StoreError
 
         try:
-            store = Store(self.data, readonly=readonly, shared=shared)
+            store = Store(self.data, readonly=readonly, shared=shared, blobs=self.blob_location())
         except StoreError as exc:
             self.fail(str(exc))
         try:
@@ -100,6 +140,21 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+def _blob_settings_as_written(path: Path) -> tuple[str | None, str | None]:
+    """The blob keys of a config that does not validate, when they are sound."""
+    import yaml
+
+    from watcher.config.storage import parse_blobs_url
+
+    try:
+        settings = yaml.safe_load(path.read_text("utf-8")).get("settings") or {}
+        url, endpoint = settings.get("blobs"), settings.get("blobs_endpoint")
+        parse_blobs_url(url)
+    except Exception:  # unreadable YAML, no settings, no URL: the data folder's blobs
+        return None, None
+    return url, endpoint if isinstance(endpoint, str) else None
 
 
 def select(ctx: Context, config: Config, names: tuple[str, ...]) -> list[Target]:

@@ -9,6 +9,7 @@ need none of it.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import click
@@ -77,7 +78,7 @@ def main(
       watcher check --json
       watcher diff miit-notices --format html > diff.html
     """
-    ctx.obj = Context(config, data, notifiers)
+    ctx.obj = Context(config, data, notifiers, os.environ.get("WATCHER_BLOBS"))
     ctx.obj.verbose = verbose
     ctx.obj.log_format = log_format
     setup_logging(logging.WARNING, verbose, log_format)

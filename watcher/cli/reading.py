@@ -473,8 +473,10 @@ def verify(ctx: Context) -> None:
     with ctx.store(readonly=True) as store:
         problems = store.verify()
         count = len(store.target_names())
+        bucket = store.blobs.location.url
+    where = f"{ctx.data} (blobs in {bucket})" if bucket else f"{ctx.data}"
     for problem in problems:
         click.echo(problem)
     if problems:
-        ctx.fail(f"{len(problems)} problems in {ctx.data}", EXIT_FAILED)
-    click.echo(f"{ctx.data}: ok ({count} targets, every blob present and intact)")
+        ctx.fail(f"{len(problems)} problems in {where}", EXIT_FAILED)
+    click.echo(f"{where}: ok ({count} targets, every blob present and intact)")

@@ -66,7 +66,12 @@ def run(ctx: Context, host: str, port: int) -> None:
     _warn_if_open(host, password)
     try:
         service = Service(
-            ctx.config_path, ctx.data, ctx.notifiers, web=(host, port), password=password
+            ctx.config_path,
+            ctx.data,
+            ctx.notifiers,
+            web=(host, port),
+            password=password,
+            blobs=ctx.blob_location(),
         )
     except StoreError as exc:
         ctx.fail(str(exc))
@@ -111,7 +116,10 @@ def serve(ctx: Context, host: str, port: int) -> None:
     except ListenError as exc:
         ctx.fail(str(exc))
     server = web_server(
-        Paths(ctx.config_path, ctx.data, ctx.notifiers), host, port, password=password
+        Paths(ctx.config_path, ctx.data, ctx.notifiers, ctx.blob_location()),
+        host,
+        port,
+        password=password,
     )
     log.info("web UI on http://%s:%d/", host, port)
     settle()

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from watcher.config.errors import describe
+from watcher.config.storage import check_blobs_url
 from watcher.config.units import check_cron, parse_duration, parse_size
 from watcher.core.budget import DEFAULT_MAX_ELEMENTS, DEFAULT_REGEX_TIMEOUT, compile_user_pattern
 
@@ -284,6 +285,7 @@ def zone_label(zone: zoneinfo.ZoneInfo) -> str:
     return "Beijing time" if zone.key == DEFAULT_TIMEZONE else zone.key
 
 
+BlobsUrl = Annotated[Text, AfterValidator(check_blobs_url)]
 AllowPrivate = Annotated[bool | tuple[str, ...], BeforeValidator(_allow_private)]
 Selectors = Annotated[tuple[Css, ...], BeforeValidator(_one_or_many), AfterValidator(_auto_alone)]
 Regexes = Annotated[tuple[Regex, ...], BeforeValidator(_one_or_many)]
@@ -329,6 +331,10 @@ class Settings(_Model):
     trusted_default_role: Role | None = None
     oidc: OidcSettings | None = None
     deadline_reminders: DeadlineReminders | None = None
+    # blobs in an S3-compatible bucket (s3://bucket/prefix) instead of the data folder;
+    # WATCHER_BLOBS wins over it. The endpoint of a store other than AWS's (MinIO …)
+    blobs: BlobsUrl | None = None
+    blobs_endpoint: Url | None = None
 
 
 class DeadlineReminders(_Model):

@@ -35,6 +35,7 @@ from watcher.service.runtime import Paths, Runtime
 from watcher.service.scheduler import Scheduler
 from watcher.service.webserver import ListenError, listen, web_server
 from watcher.store import space
+from watcher.store.blobs import BlobLocation
 from watcher.store.index import Store
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class Service:
         password: str | None = None,
         timings: ServiceTimings = ServiceTimings(),  # frozen: sharing the default is safe
         clock: Clock = SYSTEM_CLOCK,
+        blobs: BlobLocation | None = None,
     ) -> None:
         self.web = web
         self.password = password
@@ -97,10 +99,10 @@ class Service:
         self.clock = clock
         config = load_config(config_path)
         channels = load_channels(notifiers)
-        self.store = Store(data)
+        self.store = Store(data, blobs=blobs)
         self.runtime = Runtime(
             config,
-            Paths(config_path, data, notifiers),
+            Paths(config_path, data, notifiers, blobs),
             self.store,
             channels=channels,
             clock=clock,

@@ -24,6 +24,7 @@ from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import CheckResult
 from watcher.fetch.client import Fetcher, FetchSettings
 from watcher.fetch.session import BrowserSession
+from watcher.store.blobs import BlobLocation
 from watcher.store.index import Store
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class Paths:
     config: Path
     data: Path
     notifiers: Path
+    blobs: BlobLocation | None = None  # None: blobs/ in the data folder
 
 
 def fetch_settings(config: Config) -> FetchSettings:
@@ -128,9 +130,8 @@ class Runtime:
     def keep_analyzer(self) -> Analyzer:
         """Analysis workers kept between cycles (the service); ``check`` makes its own."""
         if self.analyzer is None:
-            blobs = self.store.blobs
             self.analyzer = make_analyzer(
-                self.config.keywords, blobs.root, pages=len(self.config.targets), fsync=blobs.fsync
+                self.config.keywords, self.store.blobs.location, pages=len(self.config.targets)
             )
         return self.analyzer
 

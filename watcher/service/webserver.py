@@ -68,7 +68,14 @@ def web_server(
     from watcher.web.app import create_app
 
     config = paths.config if paths.config.exists() else None
-    app = create_app(paths.data, config, password=password, check_now=check_now, health=health)
+    app = create_app(
+        paths.data,
+        config,
+        password=password,
+        check_now=check_now,
+        health=health,
+        blobs=paths.blobs,
+    )
     settings = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     return uvicorn.Server(settings) if own_signals else _QuietServer(settings)
 

@@ -25,7 +25,16 @@ from watcher.core.ids import new_id
 from watcher.core.models import Hit, TermHits, occurrence_count
 from watcher.core.text import snippet
 from watcher.store import inboxlog, outbox, schema, space, sqlite, works
-from watcher.store.blobs import BlobError, BlobMissing, DamagedBlob, LocalBlobStore
+from watcher.store.blobs import (
+    BlobError,
+    BlobLocation,
+    BlobMissing,
+    BlobStore,
+    BlobUnavailable,
+    DamagedBlob,
+    local_location,
+    open_blobs,
+)
 from watcher.store.documents import Documents
 from watcher.store.schema import captures, checks, hits, targets
 
@@ -181,11 +190,13 @@ class Store:
         fsync: bool = True,
         shared: bool = False,
         lock_wait: float = LOCK_WAIT,
+        blobs: BlobLocation | None = None,
     ) -> None:
         """``shared``: for small writes beside a running service (``outbox --retry``):
         the writer lock is taken if free, else the write goes ahead without it
         (SQLite serialises it) and ``exclusive`` says so. ``lock_wait``: seconds to
-        wait for another writer to finish before giving up."""
+        wait for another writer to finish before giving up. ``blobs``: where the blobs
+        are (default: ``blobs/`` in the data folder)."""
         self.root = root
         self.readonly = readonly
         self._lock: int | None = None
@@ -194,7 +205,11 @@ class Store:
         self._held: list[CheckRecord] = []
         self._held_messages: list[outbox.NewMessage] = []
         self.disk_full = False  # the last write failed for lack of space
-        self.blobs = LocalBlobStore(root / "blobs", fsync=fsync)
+        location = blobs or local_location(root / "blobs", fsync=fsync)
+        try:
+            self.blobs: BlobStore = open_blobs(location)
+        except BlobUnavailable as exc:
+            raise StoreError(str(exc)) from None
         index = root / INDEX_NAME
         if readonly:
             if not index.exists():
@@ -204,7 +219,7 @@ class Store:
                 root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create data folder {root}: {exc.strerror}") from exc
-            for folder in (root, self.blobs.root):
+            for folder in (root, location.root or root):
                 if folder.is_dir() and (problem := space.unwritable(folder)):
                     raise StoreError(problem)
             self._lock = _writer_lock(root, shared, lock_wait)
@@ -634,34 +649,40 @@ class Store:
 
     def verify(self) -> list[str]:
         """Problems found: the database's integrity check plus every blob a capture
-        refers to."""
+        refers to, each read and hashed a chunk at a time. A blob store that stops
+        answering ends the walk with one problem saying so, not one per blob."""
         with self.engine.connect() as conn:
             problems = sqlite.integrity_problems(conn)
             rows = conn.execute(
                 sa.select(
                     captures.c.id,
+                    targets.c.name,
                     captures.c.raw_sha256,
                     captures.c.text_sha256,
                     captures.c.dom_sha256,
                     captures.c.screenshot_sha256,
-                )
+                ).join(targets, targets.c.id == captures.c.target_id)
             )
-            for capture_id, raw_digest, text_digest, dom, shot in rows:
-                problems.extend(self._check_blob(capture_id, "raw", raw_digest))
-                problems.extend(self._check_blob(capture_id, "text", text_digest))
-                if dom:
-                    problems.extend(self._check_blob(capture_id, "DOM", dom))
-                if shot:
-                    problems.extend(self._check_blob(capture_id, "screenshot", shot))
+            try:
+                for capture_id, name, raw_digest, text_digest, dom, shot in rows:
+                    of = f"capture {capture_id} ({name})"
+                    problems.extend(self._check_blob(of, "raw", raw_digest))
+                    problems.extend(self._check_blob(of, "text", text_digest))
+                    if dom:
+                        problems.extend(self._check_blob(of, "DOM", dom))
+                    if shot:
+                        problems.extend(self._check_blob(of, "screenshot", shot))
+            except BlobUnavailable as exc:
+                problems.append(f"{exc}; the blobs after it were not checked")
         return problems
 
-    def _check_blob(self, capture_id: str, what: str, digest: str) -> Iterator[str]:
+    def _check_blob(self, capture: str, what: str, digest: str) -> Iterator[str]:
         try:
-            self.blobs.get(digest)  # checks the SHA-256 itself
+            self.blobs.check(digest)  # reads and hashes it, in bounded memory
         except BlobMissing:
-            yield f"capture {capture_id}: {what} blob {digest} is missing"
+            yield f"{capture}: {what} blob {digest} is missing"
         except DamagedBlob as exc:
-            yield f"capture {capture_id}: {what} blob {digest} is damaged: {exc.reason}"
+            yield f"{capture}: {what} blob {digest} is damaged: {exc.reason}"
 
 
 _INSERT_CAPTURE = captures.insert()

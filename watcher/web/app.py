@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from watcher.config import Config, Settings, zone_of
 from watcher.core.clock import SYSTEM_CLOCK, Clock
+from watcher.store.blobs import BlobLocation
 from watcher.store.inbox import InboxWriter
 from watcher.store.index import StoreError
 from watcher.store.websec import WebAuthStore
@@ -42,10 +43,12 @@ def create_app(
     health: Callable[[], list[str]] | None = None,
     clock: Clock = SYSTEM_CLOCK,
     password_hasher: PasswordHasher | None = None,
+    blobs: BlobLocation | None = None,
 ) -> FastAPI:
     """The ASGI app. ``password`` (from ``WATCHER_PASSWORD``) turns on login; it is
     hashed here (argon2, ``password_hasher``'s parameters) and not kept. ``clock``
-    times sessions and the login rate limit."""
+    times sessions and the login rate limit. ``blobs``: where the store's blobs are
+    (default: ``blobs/`` in ``data``)."""
     app = FastAPI(
         title="watcher",
         summary="Captures, diffs and keyword hits of watched government pages",
@@ -53,7 +56,7 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    context = WebContext(data, config_path, check_now, health=health)
+    context = WebContext(data, config_path, check_now, health=health, blobs=blobs)
     guard = Guard(
         WebAuthStore(data),
         password,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from watcher.config import Config, ConfigError, load_config
+from watcher.store.blobs import BlobLocation
 from watcher.store.index import Store
 
 
@@ -21,6 +22,7 @@ class WebContext:
     check_now: Callable[[str], Awaitable[bool]] | None = None
     base_url: str | None = None
     health: Callable[[], list[str]] | None = None  # the service's problems (``run`` only)
+    blobs: BlobLocation | None = None  # None: blobs/ in the data folder
     _store: Store | None = field(default=None, repr=False)
     _config: tuple[float, Config] | None = field(default=None, repr=False)
 
@@ -28,7 +30,7 @@ class WebContext:
     def store(self) -> Store:
         """Opened on first use: the service may create the store after the app."""
         if self._store is None:
-            self._store = Store(self.data, readonly=True)
+            self._store = Store(self.data, readonly=True, blobs=self.blobs)
         return self._store
 
     def config(self) -> Config | None:

@@ -1,70 +1,31 @@
-"""Content-addressed, zstd-compressed blobs named by the SHA-256 of their content.
+"""Blobs as files under the data folder: ``blobs/ab/cdef….zst``.
 
-The one place that touches blob files, behind a small interface keyed by
-SHA-256, so an S3-compatible store can replace local files later. A blob is
-written to a temporary file, fsynced and renamed into place, so a reader (or
-a crash) never sees a partial blob under its final name.
+A blob is written to a temporary file, fsynced and renamed into place, so a
+reader (or a crash) never sees a partial blob under its final name.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import os
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Protocol
 
 import zstandard
 
-ZSTD_LEVEL = 3  # zstd default: 4x faster than 9 for 10% more bytes (bench/stages.py)
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-_local = threading.local()  # zstd contexts are not thread-safe: one per thread
-
-
-def compress(data: bytes) -> bytes:
-    """zstd at ZSTD_LEVEL, reusing this thread's compression context."""
-    compressor = getattr(_local, "zstd", None)
-    if compressor is None:
-        compressor = _local.zstd = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-    return compressor.compress(data)
-
-
-class BlobStore(Protocol):
-    def put(self, data: bytes, digest: str | None = None) -> str: ...
-    def get(self, digest: str) -> bytes: ...
-    def exists(self, digest: str) -> bool: ...
-
-
-class BlobError(Exception):
-    """A blob cannot be given back as the evidence it was stored as."""
-
-    def __init__(self, digest: str, path: Path, message: str) -> None:
-        super().__init__(message)
-        self.digest = digest
-        self.path = path
-
-
-class BlobMissing(BlobError):
-    """A capture refers to a blob that is not in the store."""
-
-
-class DamagedBlob(BlobError):
-    """The blob's file is there but its bytes are not the ones stored under that
-    SHA-256 (flipped bits, a truncated frame, other bytes put in its place).
-
-    ``reason`` is said without the file's path, for pages a visitor sees."""
-
-    def __init__(self, digest: str, path: Path, reason: str) -> None:
-        super().__init__(digest, path, f"blob {digest} is damaged: {reason} ({path})")
-        self.reason = reason
+from watcher.store.blobs.base import (
+    READ_CHUNK,
+    BlobLocation,
+    BlobMissing,
+    DamagedBlob,
+    blob_key,
+    compress,
+    read_frame,
+    sha256,
+)
 
 
 class LocalBlobStore:
@@ -76,8 +37,15 @@ class LocalBlobStore:
         self._dirs: set[Path] = set()  # folders known to exist
         self._seq = itertools.count()
 
+    @property
+    def location(self) -> BlobLocation:
+        return BlobLocation(root=self.root, fsync=self.fsync)
+
     def path(self, digest: str) -> Path:
-        return self.root / digest[:2] / f"{digest[2:]}.zst"
+        return self.root / blob_key(digest)
+
+    def where(self, digest: str) -> str:
+        return str(self.path(digest))
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
@@ -121,6 +89,12 @@ class LocalBlobStore:
             tmp.unlink(missing_ok=True)
             raise
 
+    def put_frames(self, frames: Mapping[str, bytes]) -> None:
+        """Store zstd frames (digest → frame) made by an analysis, then their folders."""
+        for digest, frame in frames.items():
+            self.put_compressed(digest, frame)
+        self.sync_dirs(list(frames))
+
     def get(self, digest: str) -> bytes:
         """The blob's bytes, checked against their SHA-256 on every read: a reader is
         never handed other bytes as the evidence (hashing: about 1 ms a MB, bench/blobs.py)."""
@@ -136,6 +110,19 @@ class LocalBlobStore:
         if sha256(data) != digest:
             raise DamagedBlob(digest, path, "the stored bytes no longer match their SHA-256")
         return data
+
+    def check(self, digest: str) -> None:
+        """Read and hash the blob a chunk at a time: what ``get`` checks, in bounded memory."""
+        path = self.path(digest)
+        read_frame(self._chunks(digest, path), digest, path, keep=False)
+
+    def _chunks(self, digest: str, path: Path) -> Iterator[bytes]:
+        try:
+            with open(path, "rb") as file:
+                while chunk := file.read(READ_CHUNK):
+                    yield chunk
+        except FileNotFoundError as exc:
+            raise BlobMissing(digest, path, f"blob {digest} is missing from {self.root}") from exc
 
     def sync_dirs(self, digests: list[str]) -> None:
         """fsync the directories of new blobs so their renames survive a power loss."""
