@@ -284,6 +284,7 @@ def test_two_analysts_triage_the_same_events(
     li.click("button[value=important]")
     li.fill("textarea[name=note]", "ICP 备案号全站更新，已核对")
     li.click("text=Add note")
+    expect(li.locator("ul.notes")).to_contain_text("ICP 备案号全站更新")  # the page is back
     assignee = li.locator("form.assign select[name=assignee]")
     assert "wang.fang" in assignee.locator("option").all_inner_texts()  # the accounts
     assert "temp" not in assignee.locator("option").all_inner_texts()  # removed
