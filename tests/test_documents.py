@@ -11,10 +11,11 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 from clock import FakeClock
@@ -323,6 +324,9 @@ def test_api_and_csv_of_documents_copies_citations_and_deadlines(sites) -> None:
         table = client.get("/api/documents.csv")
         copies = client.get(f"/api/documents/{miit}/copies.csv").text
         cites = client.get("/api/citations.csv").text
+        deadlines = client.get("/api/deadlines.xlsx?past=1")
+        sheet = client.get("/api/documents.xlsx")
+        odd = client.get("/api/documents.pdf")
         missing = client.get("/api/documents/999999")
     assert [c["target"] for c in one["copies"]] == ["miit", "sastind", "jiangsu"]
     assert one["cited_by"][0]["citing_id"] == sites.document_of("jiangsu-citing")
@@ -337,6 +341,15 @@ def test_api_and_csv_of_documents_copies_citations_and_deadlines(sites) -> None:
         "jiangsu",
     ]
     assert "国发〔2016〕28号" in cites
+    assert sheet.headers["content-disposition"] == 'attachment; filename="documents.xlsx"'
+    book = openpyxl.load_workbook(io.BytesIO(sheet.content), read_only=True)
+    cells = [[c for c in row] for row in book.active.iter_rows(values_only=True)]
+    assert cells[0][:4] == ["id", "document_number", "issuer", "title"]
+    assert any(r[1] == "工信部装〔2025〕3号" and r[5] == 3 for r in cells[1:])
+    assert isinstance(cells[1][4], datetime)  # a real date a spreadsheet sorts by
+    dates = openpyxl.load_workbook(io.BytesIO(deadlines.content), read_only=True).active
+    assert "2025-03-31" in [row[0] for row in dates.iter_rows(values_only=True)]
+    assert odd.status_code == 404
     assert missing.status_code == 404 and "no document 999999" in missing.text
 
 
