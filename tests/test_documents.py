@@ -427,3 +427,39 @@ def test_an_alert_of_a_new_notice_links_to_the_notice_across_sites(sites) -> Non
     assert opened.status_code == 303
     assert opened.headers["location"] == f"/d/{sites.document_of('miit')}"
     assert unknown.headers["location"] == "/c/01NOSUCHCAPTURE000000000000"
+
+
+FIRST_SEEN = (
+    "SELECT w.first_seen_at, t.name FROM works w JOIN targets t ON t.id = w.first_target_id"
+    " ORDER BY 1, 2"
+)
+
+
+def test_link_documents_links_a_store_made_before_documents_were_linked(tmp_path_factory) -> None:
+    from click.testing import CliRunner
+
+    from watcher.cli.main import main
+
+    scenario_run = built(tmp_path_factory)
+    made = next(scenario_run)
+    copies = (
+        "SELECT targets.name, linked_by FROM work_copies JOIN targets ON targets.id = target_id"
+    )
+    before = sorted(made.rows(copies))
+    firsts = made.rows(FIRST_SEEN)
+    engine = sa.create_engine(f"sqlite:///{made.data / 'index.sqlite'}")
+    with engine.begin() as conn:  # what an older watcher's store holds: no documents
+        for table in ("work_follows", "work_deadlines", "work_citations", "work_hash_counts",
+                      "work_sketches", "work_copies", "works"):  # fmt: skip
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+    engine.dispose()
+    args = ["--config", str(made.config_path), "--data", str(made.data), "link-documents"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "linked" in first.output and "new documents" in first.output
+    assert sorted(made.rows(copies)) == before  # the same copies, linked the same way
+    assert made.rows(FIRST_SEEN) == firsts  # who published first, told the same
+    assert ("jiujiang-list",) not in {(name,) for name, _ in made.rows(copies)}
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and "every stored notice is linked" in again.output
+    scenario_run.close()
