@@ -11,10 +11,11 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 from clock import FakeClock
@@ -323,6 +324,9 @@ def test_api_and_csv_of_documents_copies_citations_and_deadlines(sites) -> None:
         table = client.get("/api/documents.csv")
         copies = client.get(f"/api/documents/{miit}/copies.csv").text
         cites = client.get("/api/citations.csv").text
+        deadlines = client.get("/api/deadlines.xlsx?past=1")
+        sheet = client.get("/api/documents.xlsx")
+        odd = client.get("/api/documents.pdf")
         missing = client.get("/api/documents/999999")
     assert [c["target"] for c in one["copies"]] == ["miit", "sastind", "jiangsu"]
     assert one["cited_by"][0]["citing_id"] == sites.document_of("jiangsu-citing")
@@ -337,6 +341,15 @@ def test_api_and_csv_of_documents_copies_citations_and_deadlines(sites) -> None:
         "jiangsu",
     ]
     assert "国发〔2016〕28号" in cites
+    assert sheet.headers["content-disposition"] == 'attachment; filename="documents.xlsx"'
+    book = openpyxl.load_workbook(io.BytesIO(sheet.content), read_only=True)
+    cells = [[c for c in row] for row in book.active.iter_rows(values_only=True)]
+    assert cells[0][:4] == ["id", "document_number", "issuer", "title"]
+    assert any(r[1] == "工信部装〔2025〕3号" and r[5] == 3 for r in cells[1:])
+    assert isinstance(cells[1][4], datetime)  # a real date a spreadsheet sorts by
+    dates = openpyxl.load_workbook(io.BytesIO(deadlines.content), read_only=True).active
+    assert "2025-03-31" in [row[0] for row in dates.iter_rows(values_only=True)]
+    assert odd.status_code == 404
     assert missing.status_code == 404 and "no document 999999" in missing.text
 
 
@@ -414,3 +427,39 @@ def test_an_alert_of_a_new_notice_links_to_the_notice_across_sites(sites) -> Non
     assert opened.status_code == 303
     assert opened.headers["location"] == f"/d/{sites.document_of('miit')}"
     assert unknown.headers["location"] == "/c/01NOSUCHCAPTURE000000000000"
+
+
+FIRST_SEEN = (
+    "SELECT w.first_seen_at, t.name FROM works w JOIN targets t ON t.id = w.first_target_id"
+    " ORDER BY 1, 2"
+)
+
+
+def test_link_documents_links_a_store_made_before_documents_were_linked(tmp_path_factory) -> None:
+    from click.testing import CliRunner
+
+    from watcher.cli.main import main
+
+    scenario_run = built(tmp_path_factory)
+    made = next(scenario_run)
+    copies = (
+        "SELECT targets.name, linked_by FROM work_copies JOIN targets ON targets.id = target_id"
+    )
+    before = sorted(made.rows(copies))
+    firsts = made.rows(FIRST_SEEN)
+    engine = sa.create_engine(f"sqlite:///{made.data / 'index.sqlite'}")
+    with engine.begin() as conn:  # what an older watcher's store holds: no documents
+        for table in ("work_follows", "work_deadlines", "work_citations", "work_hash_counts",
+                      "work_sketches", "work_copies", "works"):  # fmt: skip
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+    engine.dispose()
+    args = ["--config", str(made.config_path), "--data", str(made.data), "link-documents"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "linked" in first.output and "new documents" in first.output
+    assert sorted(made.rows(copies)) == before  # the same copies, linked the same way
+    assert made.rows(FIRST_SEEN) == firsts  # who published first, told the same
+    assert ("jiujiang-list",) not in {(name,) for name, _ in made.rows(copies)}
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and "every stored notice is linked" in again.output
+    scenario_run.close()

@@ -1,8 +1,9 @@
-"""Commands that write the store out or bring its search index up to date:
-``export`` to WARC, ``export-table`` to CSV or XLSX, ``reindex``."""
+"""Commands that write the store out or bring what is derived from it up to date:
+``export`` to WARC, ``export-table`` to CSV or XLSX, ``reindex``, ``link-documents``."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from datetime import UTC, datetime
@@ -12,6 +13,8 @@ import click
 
 from watcher.cli.context import EXIT_FAILED, Context, pass_ctx
 from watcher.cli.output import bar, human_size
+
+log = logging.getLogger(__name__)
 
 
 @click.command("export")
@@ -89,6 +92,52 @@ def reindex(ctx: Context) -> None:
                 done += store.index_texts(batch)
                 advance(len(batch))
     ctx.out.print(f"indexed {done} of {len(missing)} texts", highlight=False)
+
+
+@click.command("link-documents")
+@pass_ctx
+def link_documents(ctx: Context) -> None:
+    """Link notices captured before documents were linked to their documents across
+    sites (文号 and issuer, or the text's sketch), oldest first, so who published
+    first is told right. Checks link new captures themselves; this is for a store
+    made by an older watcher, and does nothing twice.
+
+    \b
+    Example:
+      watcher link-documents
+    """
+    from watcher.analysis.identity import facts_of
+    from watcher.store.blobs import BlobError
+
+    listings = {t.name for t in ctx.config().targets if t.follow is not None}
+    with ctx.store() as store:
+        waiting = store.unlinked_captures(skip=listings)
+        if not waiting:
+            ctx.out.print("every stored notice is linked to its document", highlight=False)
+            return
+        linked = created = unreadable = 0
+        with bar(ctx, len(waiting), "linking") as advance:
+            for capture in waiting:
+                advance(1)
+                try:
+                    text = store.text(capture)
+                except BlobError as exc:
+                    unreadable += 1
+                    log.warning(
+                        "capture %s of %s: text unreadable: %s", capture.id, capture.target, exc
+                    )
+                    continue
+                facts = facts_of(text, capture.metadata, capture.title)
+                if facts is None:
+                    continue
+                found = store.link_capture(capture, facts)
+                linked += 1
+                created += found.created
+    tail = f"; {unreadable} texts unreadable (see the log)" if unreadable else ""
+    ctx.out.print(
+        f"linked {linked} of {len(waiting)} captures to {created} new documents{tail}",
+        highlight=False,
+    )
 
 
 @click.command("export-table")

@@ -12,7 +12,7 @@ import itertools
 import json
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -36,7 +36,7 @@ from watcher.store.blobs import (
     open_blobs,
 )
 from watcher.store.documents import Documents
-from watcher.store.schema import captures, checks, hits, targets
+from watcher.store.schema import captures, checks, hits, targets, work_copies
 
 log = logging.getLogger(__name__)
 
@@ -580,6 +580,38 @@ class Store:
             query = query.limit(limit)
         with self.engine.connect() as conn:
             return [to_capture(row) for row in conn.execute(query)]
+
+    def unlinked_captures(self, skip: Collection[str] = ()) -> list[CaptureRow]:
+        """New and changed captures of targets that carry no document yet, oldest
+        first: what a store made before documents were linked holds (``skip``: the
+        listings' own pages, which are no notices)."""
+        linked = sa.select(work_copies.c.target_id)
+        query = (
+            capture_query()
+            .where(captures.c.kind.in_(("new", "changed")))
+            .where(captures.c.target_id.not_in(linked))
+            .order_by(captures.c.fetched_at, captures.c.id)
+        )
+        if skip:
+            query = query.where(targets.c.name.not_in(list(skip)))
+        with self.engine.connect() as conn:
+            return [to_capture(row) for row in conn.execute(query)]
+
+    def link_capture(self, capture: CaptureRow, facts: works.NoticeFacts) -> works.Linked:
+        """Link a stored capture to its document, as a check does for a new one."""
+        with self._writing(), self.engine.begin() as conn:
+            target_id = conn.execute(
+                sa.select(captures.c.target_id).where(captures.c.id == capture.id)
+            ).scalar_one()
+            linked = works.record(
+                conn,
+                capture_id=capture.id,
+                target_id=target_id,
+                at=capture.fetched_at,
+                facts=facts,
+            )
+        self._wrote()
+        return linked
 
     def target_names(self) -> list[str]:
         with self.engine.connect() as conn:

@@ -1,11 +1,9 @@
 """One document across sites: ``/d/{id}`` (its copies, who was first, how each
 repost differs, what it cites and what cites it), ``/deadlines``, following a
-document, and the JSON and CSV of documents, copies, citations and deadlines."""
+document, and the JSON, CSV and XLSX of documents, copies, citations and deadlines."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,10 +16,12 @@ from markupsafe import Markup
 
 from watcher.diff.ops import diff_texts
 from watcher.diff.render import small_edits, to_html_inline
+from watcher.export.tables import FORMATS, MEDIA_TYPES, Table, write
 from watcher.store import works
 from watcher.store.blobs import BlobError
 from watcher.store.index import SideEngine, StoreError
 from watcher.web.context import context_of
+from watcher.web.evidence import attachment
 from watcher.web.identity import require
 from watcher.web.pages import DIFF_BUDGET, error_page, render
 
@@ -206,16 +206,18 @@ def deadlines_page(request: Request, past: int = 0) -> HTMLResponse:
 # -- JSON and CSV ------------------------------------------------------------------------
 
 
-def _csv(name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+def _table(
+    name: str, format: str, header: Sequence[str], rows: Iterable[Sequence[object]]
+) -> Response:
+    """A spreadsheet through the exports' one writer: a BOM for CSV, formula-looking
+    cells (a scraped title is untrusted) escaped in both formats."""
+    if format not in FORMATS:
+        raise HTTPException(404, f"no table as .{format}: ask for .csv or .xlsx")
+    table = Table(name, header, [list(row) for row in rows])  # type: ignore[arg-type]
     return Response(
-        "\ufeff" + out.getvalue(),  # a BOM: spreadsheet programs then read UTF-8 Chinese
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        write(table, format),  # type: ignore[arg-type]
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": attachment(f"{name}.{format}")},
     )
 
 
@@ -226,16 +228,14 @@ def api_documents(request: Request, limit: int = 500, offset: int = 0) -> JSONRe
     return JSONResponse({"documents": [r.to_json() for r in rows]})
 
 
-@api.get("/documents.csv")
-def api_documents_csv(request: Request) -> Response:
+@api.get("/documents.{format}")
+def api_documents_table(request: Request, format: str) -> Response:
     rows = works.all_works(context_of(request).store.engine, 1_000_000)
-    return _csv(
-        "documents.csv",
+    return _table(
+        "documents",
+        format,
         ("id", "document_number", "issuer", "title", "first_seen_at", "copies"),
-        (
-            (r.id, r.document_number, r.issuer, r.title, r.first_seen_at.isoformat(), r.copies)
-            for r in rows
-        ),
+        ((r.id, r.document_number, r.issuer, r.title, r.first_seen_at, r.copies) for r in rows),
     )
 
 
@@ -256,16 +256,17 @@ def api_document(request: Request, work_id: int) -> JSONResponse:
     )
 
 
-@api.get("/documents/{work_id}/copies.csv")
-def api_copies_csv(request: Request, work_id: int) -> Response:
+@api.get("/documents/{work_id}/copies.{format}")
+def api_copies_table(request: Request, work_id: int, format: str) -> Response:
     _found(request, work_id)
     rows = works.copies(context_of(request).store.engine, work_id)
-    return _csv(
-        f"document-{work_id}-copies.csv",
+    return _table(
+        f"document-{work_id}-copies",
+        format,
         ("target", "url", "first_seen_at", "first_capture_id", "last_capture_id", "linked_by",
          "similarity", "versions"),
         (
-            (c.target, c.url, c.first_seen_at.isoformat(), c.first_capture_id,
+            (c.target, c.url, c.first_seen_at, c.first_capture_id,
              c.last_capture_id, c.linked_by, c.similarity, len(c.versions))
             for c in rows
         ),
@@ -279,11 +280,12 @@ def api_citations(request: Request) -> JSONResponse:
     return JSONResponse({"citations": [c.to_json() for c in rows]})
 
 
-@api.get("/citations.csv")
-def api_citations_csv(request: Request) -> Response:
+@api.get("/citations.{format}")
+def api_citations_table(request: Request, format: str) -> Response:
     rows = works.all_citations(context_of(request).store.engine)
-    return _csv(
-        "citations.csv",
+    return _table(
+        "citations",
+        format,
         ("citing_id", "number", "title", "cited_id", "snippet"),
         ((c.work_id, c.number, c.title, c.cited_id, c.snippet) for c in rows),
     )
@@ -296,11 +298,12 @@ def api_deadlines(request: Request, past: int = 0) -> JSONResponse:
     return JSONResponse({"deadlines": [d.to_json() for d in rows]})
 
 
-@api.get("/deadlines.csv")
-def api_deadlines_csv(request: Request, past: int = 0) -> Response:
+@api.get("/deadlines.{format}")
+def api_deadlines_table(request: Request, format: str, past: int = 0) -> Response:
     rows = works.deadlines(context_of(request).store.engine, None if past else _today(request))
-    return _csv(
-        "deadlines.csv",
+    return _table(
+        "deadlines",
+        format,
         ("date", "kind", "document_id", "document", "target", "capture_id", "sentence"),
         ((d.date, d.kind, d.work_id, d.label, d.target, d.capture_id, d.sentence) for d in rows),
     )
