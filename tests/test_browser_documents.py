@@ -6,14 +6,17 @@ diff reached from its row, and axe-core finding nothing serious on /d/{id},
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from test_a11y import SEVERE, WIDE, axe_source, readable, run_axe
-from test_browser import CHROMIUM, CHROMIUM_ARGS, PHONE, TIMEOUT_MS, serving
+from test_browser import CHROMIUM, CHROMIUM_ARGS, PHONE, TIMEOUT_MS, serving, shoot, shots
 from test_documents import Sites, built
 
 from watcher.web.app import create_app
+
+__all__ = ["shots"]  # a fixture used from test_browser
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +73,11 @@ def test_following_a_document_with_its_button(browser: Browser, base: str, sites
 
 
 def test_the_changed_reposts_row_leads_to_its_diff(
-    browser: Browser, base: str, sites: Sites
+    browser: Browser, base: str, sites: Sites, shots: Path
 ) -> None:
     page = open_page(browser, f"{base}/d/{sites.document_of('miit')}")
     try:
+        shoot(page, shots, "document", full_page=True)
         row = page.locator('tr[data-target="sastind"]')
         expect(row).to_contain_text("changed")
         row.get_by_role("link", name="changed").click()
