@@ -551,9 +551,12 @@ class FailingRun:
 def failing_runs(store: Store) -> dict[str, FailingRun]:
     """Per target that fails now: since when, how many checks, and whether any check
     ever succeeded (a target that never worked is not one that just broke)."""
+    # only the failing targets' checks, through ix_checks_target_time: a scan of every
+    # check (300,000 in a year of 1,000 targets) cost the dashboard 370 ms
+    failing = sa.select(targets.c.id).where(targets.c.consecutive_errors > 0)
     last_ok = (
         sa.select(checks.c.target_id, sa.func.max(checks.c.checked_at).label("at"))
-        .where(checks.c.status != "error")
+        .where(checks.c.target_id.in_(failing), checks.c.status != "error")
         .group_by(checks.c.target_id)
         .subquery()
     )
@@ -567,6 +570,7 @@ def failing_runs(store: Store) -> dict[str, FailingRun]:
         .join(targets, targets.c.id == checks.c.target_id)
         .outerjoin(last_ok, last_ok.c.target_id == checks.c.target_id)
         .where(
+            checks.c.target_id.in_(failing),
             targets.c.consecutive_errors > 0,
             checks.c.status == "error",
             sa.or_(last_ok.c.at.is_(None), checks.c.checked_at > last_ok.c.at),
