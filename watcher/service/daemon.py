@@ -27,9 +27,10 @@ from watcher.alerts.events import Event
 from watcher.alerts.plan import plan
 from watcher.alerts.send import CONFIG_NAMES, Channels, ChannelsError, Sender, load_channels
 from watcher.analysis.workers import Analyzer
-from watcher.config import Config, ConfigError, load_config
+from watcher.config import Config, ConfigError, Target, load_config
 from watcher.core import heap
 from watcher.core.clock import SYSTEM_CLOCK, Clock
+from watcher.service.admission import Admission
 from watcher.service.health import Progress
 from watcher.service.runtime import Paths, Runtime
 from watcher.service.scheduler import Scheduler
@@ -109,7 +110,12 @@ class Service:
         self.runtime.keep_analyzer()  # kept between cycles, released when idle
         self._retired: list[Analyzer] = []
         self.scheduler = Scheduler(self.check_target, clock)
-        self._running: set[asyncio.Task[Any]] = set()
+        # what ``run_once`` bounds within one call, across the scheduled checks: at most
+        # this many between fetch and store, the others wait in line, holding nothing
+        settings = self.config.settings
+        self._admission = Admission(settings.concurrency + self.analyzer.capacity)
+        self._by_name: tuple[Config, dict[str, Target]] = (config, {})
+        self._running: set[asyncio.Task[Any]] = set()  # admitted checks
         self._checking: set[str] = set()  # targets with a check in progress
         self._last_busy = 0.0  # loop time when the last check ended
         self._released = True  # workers stopped and heap trimmed since the last check
@@ -161,6 +167,7 @@ class Service:
         tasks: list[asyncio.Task[Any]] = []
         server: uvicorn.Server | None = None
         try:
+            self._register(self.config)
             self.scheduler.start()
             last_checked = self.store.last_checked()
             self.progress = Progress(self.clock.now(), last_checked)
@@ -196,6 +203,7 @@ class Service:
         grace = self.timings.stop_grace
         log.info("stopping: no new checks; waiting up to %.0f s for running ones", grace)
         self.scheduler.pause()  # shutdown() would cancel the running checks
+        self._admission.close()  # checks waiting in line end without a fetch
         await self._finish_checks()
         for task in tasks:
             task.cancel()  # a delivery already on its thread completes and is recorded
@@ -226,11 +234,22 @@ class Service:
     def stop(self) -> None:
         self._stop.set()
 
+    def _target(self, name: str) -> Target | None:
+        """The current config's target of this name, found in a dict made once per config
+        (a list scan per check would make a cycle quadratic in the targets)."""
+        config, by_name = self._by_name
+        if config is not self.config or not by_name:
+            by_name = {t.name: t for t in self.config.targets}
+            self._by_name = (self.config, by_name)
+        return by_name.get(name)
+
+    def _register(self, config: Config) -> None:
+        """Every target in the index in one transaction, before the first check."""
+        self.store.register_targets([(t.name, t.url) for t in config.targets], self.clock.now())
+
     async def check_now(self, name: str) -> bool:
         """The web UI's "check now": start a check of ``name`` unless one is running."""
-        try:
-            self.config.target(name)
-        except KeyError:
+        if self._target(name) is None:
             return False
         task = asyncio.create_task(self.check_target(name), name=f"check-now:{name}")
         self._now_tasks.add(task)
@@ -277,18 +296,30 @@ class Service:
 
     async def check_target(self, name: str) -> None:
         """A scheduled check of one target, with the config current at that moment."""
-        if self._stop.is_set():
-            return
-        try:
-            target = self.config.target(name)
-        except KeyError:
-            return  # removed by a reload while this run was queued
+        if self._stop.is_set() or self._target(name) is None:
+            return  # stopping, or removed by a reload while this run was queued
         if name in self._checking:
             return  # "check now" while the scheduled check runs, or the reverse
+        self._checking.add(name)
+        try:
+            if not await self._admission.acquire():
+                return  # the service stopped while this check waited in line
+            try:
+                await self._checked(name)
+            finally:
+                self._admission.release()
+        finally:
+            self._checking.discard(name)
+
+    async def _checked(self, name: str) -> None:
+        """An admitted check, with the config current now (a reload may have come
+        while it waited in line)."""
+        target = self._target(name)
+        if target is None or self._stop.is_set():
+            return
         task = asyncio.current_task()
         assert task is not None
         self._running.add(task)
-        self._checking.add(name)
         try:
             await self.runtime.check([target], on_messages=self.wake_sender)
             self.checks_done += 1
@@ -296,7 +327,6 @@ class Service:
                 self.progress.ended(name, self.clock.now())
         finally:
             self._running.discard(task)
-            self._checking.discard(name)
             self._last_busy = self.clock.monotonic()
             self._released = False
             if not self._running and self._retired:
@@ -408,6 +438,10 @@ class Service:
         retired = self.runtime.reconfigure(config, channels)
         if retired is not None:
             self._retired.append(retired)
+        try:
+            self._register(config)
+        except Exception:  # each check registers its own target on first sight
+            log.exception("reload: could not register the targets in one go")
         self.scheduler.sync(config.targets, self.store.last_checked())
         if self.progress is not None:
             self.progress.added(added, self.clock.now())
