@@ -86,7 +86,10 @@ class _Mailbox:
 def start_service(work: Path, log: Path) -> subprocess.Popen[bytes]:
     command = [str(WATCHER), "--config", str(work / "targets.yaml"), "--data", str(work / "data")]
     return subprocess.Popen(
-        [*command, "run"], stdout=subprocess.DEVNULL, stderr=log.open("ab"), start_new_session=True
+        [*command, "run", "--port", str(free_port())],  # 8080 may be taken
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
+        start_new_session=True,
     )
 
 

@@ -661,9 +661,12 @@ _MOVE_TARGET = (
     .values(url=sa.bindparam("u"), etag=None, last_modified=None)
 )
 _LAST = captures.alias("last")
-# a target's row and its last capture, by name (the unique index), in one query
-_STATE_QUERY = sa.select(targets, *(c.label(f"last_{c.name}") for c in _LAST.c)).select_from(
-    targets.outerjoin(_LAST, _LAST.c.id == targets.c.last_capture_id)
+# targets' rows and their last captures, by name (the unique index), in one query;
+# built once: a statement made per call costs more to key for the cache than to run
+_STATE_QUERY = (
+    sa.select(targets, *(c.label(f"last_{c.name}") for c in _LAST.c))
+    .select_from(targets.outerjoin(_LAST, _LAST.c.id == targets.c.last_capture_id))
+    .where(targets.c.name.in_(sa.bindparam("names", expanding=True)))
 )
 _INSERT_CAPTURE = captures.insert()
 _INSERT_HIT = hits.insert()
@@ -732,8 +735,8 @@ def _read_states(
     """Targets' rows with their last captures, for the names the index knows."""
     found: dict[str, tuple[sa.Row[Any], CaptureRow | None]] = {}
     for start in range(0, len(names), sqlite.IN_BATCH):
-        query = _STATE_QUERY.where(targets.c.name.in_(names[start : start + sqlite.IN_BATCH]))
-        for row in conn.execute(query):
+        batch = names[start : start + sqlite.IN_BATCH]
+        for row in conn.execute(_STATE_QUERY, {"names": batch}):
             found[row.name] = (row, _last_of(row))
     return found
 
