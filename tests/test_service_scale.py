@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import threading
@@ -116,9 +117,9 @@ async def test_a_scheduled_checks_cost_does_not_grow_with_the_targets(
         service = Service(config, data, notifiers, clock=started_now())
         try:
             service.store.register_targets([(t.name, t.url) for t in service.config.targets])
-            await service.check_target("miit")  # the first capture
+            await service.check("miit")  # the first capture
             with counted(service.store.engine) as seen:
-                await service.check_target("miit")  # unchanged: the check's own cost
+                await service.check("miit")  # unchanged: the check's own cost
         finally:
             await service.runtime.aclose()
             service.store.close()
@@ -130,12 +131,13 @@ async def test_a_scheduled_checks_cost_does_not_grow_with_the_targets(
 
 
 async def test_sigterm_in_a_big_first_cycle_waits_only_for_the_checks_under_way(
-    http_server: HTTPServer, tmp_path: Path
+    http_server: HTTPServer, tmp_path: Path, caplog: Any
 ) -> None:
     """Many new targets due at once, pages held by the server: a few checks are under
-    way, the rest wait in line. SIGTERM dismisses the line at once and lets the checks
+    way, the rest wait in line. SIGTERM drops the line at once and lets the checks
     under way finish (on the service's clock their grace never runs out): each one's
     capture is stored whole, and no page is fetched without its capture kept."""
+    caplog.set_level(logging.INFO)
     gate = threading.Event()
     stats = [
         http_server.route(f"/p{i}", body=PAGE, headers=HTML, delay=PATIENCE, hold=gate.is_set)
@@ -147,24 +149,51 @@ async def test_sigterm_in_a_big_first_cycle_waits_only_for_the_checks_under_way(
         t["timeout"] = "60s"
     write_config(config, targets, settings={"host_delay": 0, "concurrency": 2, "per_host": 2})
     service = Service(config, data, notifiers, clock=started_now())
-    admission = service._admission
-    assert admission.size == 4  # two downloads plus what two analysis threads take
+    line = service.line
+    assert service.workers == 4  # two downloads plus what two analysis threads take
     async with running(service) as task:
         await eventually(
-            lambda: admission.busy == admission.size and admission.waiting == 12,
-            "every check started: four under way, twelve in line",
+            lambda: line.busy == 4 and len(line) == 12,
+            "every target due: four checks under way, twelve in line",
         )
         assert sum(s.in_flight for s in stats) == 2
         os.kill(os.getpid(), signal.SIGTERM)
-        await eventually(lambda: admission.closed, "the stop to begin")
-        assert admission.waiting == 0  # the line was sent home at once
+        await eventually(lambda: line.closed, "the stop to begin")
+        assert len(line) == 0  # the line was dropped at once
         gate.set()  # the pages under way are answered
         await asyncio.wait_for(asyncio.shield(task), PATIENCE)
     assert service.checks_done == 4
-    fetched = sum(s.hits for s in stats)
-    assert fetched == 4
+    assert sum(s.hits for s in stats) == 4
+    assert "12 targets due and not yet checked: checked at the next start" in caplog.text
     with Store(data, readonly=True) as store:
         kept = [name for name in store.target_names() if store.history(name)]
         assert len(kept) == 4
         assert all(store.checks_of(name)[0].status == "new" for name in kept)
+        assert store.verify() == []
+
+
+async def test_a_check_still_running_after_the_grace_is_abandoned_whole(
+    http_server: HTTPServer, tmp_path: Path, caplog: Any
+) -> None:
+    """A page that does not answer holds the stop for the grace only (on the service's
+    clock): the check is abandoned with nothing of it stored, and the store is sound."""
+    gate = threading.Event()
+    stats = http_server.route("/slow", body=PAGE, headers=HTML, delay=PATIENCE, hold=gate.is_set)
+    config, data, notifiers = paths(tmp_path)
+    write_config(config, [target("slow", http_server.url("/slow"), interval="10s", timeout="60s")])
+    clock = started_now()
+    service = Service(config, data, notifiers, clock=clock)
+    try:
+        async with running(service) as task:
+            await eventually(lambda: stats.in_flight == 1, "the request to be under way")
+            service.stop()
+            await eventually(lambda: service.line.closed, "the stop to begin")
+            await clock.advance(service.timings.stop_grace)
+            await asyncio.wait_for(asyncio.shield(task), PATIENCE)
+    finally:
+        gate.set()
+    assert service.checks_done == 0
+    assert "abandoned 1 checks still running after 1.5 s" in caplog.text
+    with Store(data, readonly=True) as store:
+        assert store.history("slow") == [] and store.checks_of("slow") == []
         assert store.verify() == []

@@ -39,7 +39,7 @@ class Analyzer(Protocol):
     async def analyse(self, page: analyse.Page) -> analyse.Analysis: ...
     def warm_up(self) -> None: ...
     def release(self) -> None: ...
-    def close(self) -> None: ...
+    def close(self, *, abandon: bool = False) -> None: ...
 
 
 class ThreadAnalyzer:
@@ -83,7 +83,7 @@ class ThreadAnalyzer:
     def release(self) -> None:
         pass
 
-    def close(self) -> None:
+    def close(self, *, abandon: bool = False) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -168,6 +168,7 @@ class ProcessAnalyzer:
         self._waiting: list[tuple[analyse.Page, asyncio.Future[analyse.Analysis]]] = []
         self._batches_out = 0
         self._retried: set[int] = set()  # futures whose page already met a dying worker
+        self._closed = False  # batches ending after close() start no new pool
 
     def _start(self) -> ProcessPoolExecutor:
         # spawn, not fork: the parent runs an event loop and threads
@@ -194,7 +195,7 @@ class ProcessAnalyzer:
 
     def _dispatch(self) -> None:
         """Send waiting pages while fewer than two batches per worker are out."""
-        while self._waiting and self._batches_out < 2 * self._workers:
+        while not self._closed and self._waiting and self._batches_out < 2 * self._workers:
             size = self._next_batch_size()
             batch, self._waiting = self._waiting[:size], self._waiting[size:]
             pages = [p for p, _ in batch]
@@ -231,7 +232,7 @@ class ProcessAnalyzer:
     ) -> None:
         self._batches_out -= 1
         error = done.exception()
-        if isinstance(error, BrokenProcessPool):
+        if isinstance(error, BrokenProcessPool) and not self._closed:
             if self._pool is pool:
                 log.error("an analysis worker died; restarting the pool")
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -257,8 +258,15 @@ class ProcessAnalyzer:
             self._pool.shutdown(wait=False)
             self._pool = None
 
-    def close(self) -> None:
+    def close(self, *, abandon: bool = False) -> None:
+        """``abandon``: nobody waits for the pages still in the workers (the service
+        stops, its checks abandoned): the workers end now instead of finishing them. A
+        blob half-written is a temporary file, removed when the store is next opened."""
+        self._closed = True
         if self._pool is not None:
+            if abandon:
+                for process in list(self._pool._processes.values()):  # no public way yet
+                    process.terminate()
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -89,7 +89,9 @@ class Scheduler:
     APScheduler's, which fire by the system's time.
     """
 
-    def __init__(self, check: Callable[[str], Awaitable[Any]], clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, check: Callable[[str], Awaitable[bool]], clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._check = check
         self._clock = clock
         self._aps = AsyncIOScheduler(timezone=UTC)
@@ -104,6 +106,14 @@ class Scheduler:
             event.job_id,
             due,
         )
+
+    async def _due(self, name: str) -> None:
+        if not await self._check(name):
+            log.warning(
+                "%s: check due at %s skipped: the previous check of this target is still running",
+                name,
+                f"{self._clock.now():%H:%M:%S} UTC",
+            )
 
     def start(self) -> None:
         self._aps.start()
@@ -150,7 +160,7 @@ class Scheduler:
                 # count intervals from the first run, not from now
                 trigger.start_date = first
             self._aps.add_job(
-                self._check,
+                self._due,
                 trigger,
                 args=[name],
                 id=name,
