@@ -260,14 +260,11 @@ class ProcessAnalyzer:
 
     def close(self, *, abandon: bool = False) -> None:
         """``abandon``: nobody waits for the pages still in the workers (the service
-        stops, its checks abandoned): the workers end now instead of finishing them. A
-        blob half-written is a temporary file, removed when the store is next opened."""
+        stops, its checks abandoned): they are not waited for here; each worker ends
+        after the batch in its hands, its blobs written whole."""
         self._closed = True
         if self._pool is not None:
-            if abandon:
-                for process in list(self._pool._processes.values()):  # no public way yet
-                    process.terminate()
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=not abandon, cancel_futures=True)
 
 
 MAX_BATCH = 16
