@@ -1,20 +1,31 @@
-"""The service (`watcher run`) measured: alert latency and memory (not a test).
+"""The service (`watcher run`) measured: alert latency, memory, scale (not a test).
 
     .venv/bin/python bench/service.py [--pages 1000] [--changes 6] [--json]
+    .venv/bin/python bench/service.py --scaling 1000,10000 [--json]
 
 1. Latency: one page checked every 10 s, a real SMTP server (aiosmtpd) on
    127.0.0.1 as the channel. The page changes at random moments; each time,
    the seconds from the change to the email's arrival.
-2. Memory: `watcher run` with N targets (the generated government site of
-   `bench/run.py`, interval 10 min): the summed PSS of the service and its
-   worker processes during the first cycle (every target new), then idle after
-   it, then idle again after a restart on the same store (every target
-   scheduled for later, none due).
+2. The service with N targets (the generated government site of `bench/run.py`,
+   interval 10 min): the first cycle (every target new): its wall time, the
+   service process's own CPU per check (the event loop: fetch, index writes,
+   scheduling) and all processes' CPU per check, the summed PSS of the service
+   and its workers; idle after it, after the idle workers are stopped, and after
+   a restart on the same store (every target scheduled for later, none due); an
+   unchanged cycle (the store's last checks moved an hour back, restarted: every
+   target due); SIGTERM's answer idle and in the middle of a first cycle (a fresh
+   store, half the targets checked), and `watcher verify` on what that stop left.
+
+`--scaling 1000,10000` skips the latency and measures part 2 at each size in one
+run, then prints the ratios of the largest to the smallest: a first cycle linear
+in the targets has a time ratio near the size ratio, a check whose own cost does
+not grow with the targets a CPU-per-check ratio near 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -27,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -74,7 +86,10 @@ class _Mailbox:
 def start_service(work: Path, log: Path) -> subprocess.Popen[bytes]:
     command = [str(WATCHER), "--config", str(work / "targets.yaml"), "--data", str(work / "data")]
     return subprocess.Popen(
-        [*command, "run"], stdout=subprocess.DEVNULL, stderr=log.open("ab"), start_new_session=True
+        [*command, "run", "--port", str(free_port())],  # 8080 may be taken
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
+        start_new_session=True,
     )
 
 
@@ -174,7 +189,158 @@ def count_checks(db: Path) -> int:
         return 0
 
 
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+class _Cpu:
+    """CPU of the service process and of all its processes (workers come and go:
+    their last sample is kept)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._workers: dict[int, float] = {}
+
+    def sample(self) -> tuple[float, float]:
+        for child in _descendants(self.pid)[1:]:
+            self._workers[child] = max(self._workers.get(child, 0.0), cpu_s([child]))
+        own = cpu_s([self.pid])
+        return own, own + sum(self._workers.values())
+
+
+def wait_checks(
+    db: Path, want: int, process: subprocess.Popen[bytes], log: Path, cpu: _Cpu | None = None
+) -> float:
+    """Seconds until ``want`` check rows are in the index."""
+    started = time.monotonic()
+    limit = max(600.0, want * 0.15)
+    while count_checks(db) < want:
+        if process.poll() is not None:
+            raise RuntimeError(f"watcher run exited; see {log}")
+        if time.monotonic() - started > limit:
+            raise RuntimeError(
+                f"{count_checks(db)} of {want} checks after {limit:.0f} s; see {log}"
+            )
+        if cpu is not None:
+            cpu.sample()
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def first_checks(
+    db: Path, process: subprocess.Popen[bytes], log: Path, cpu: _Cpu, want: int = 1
+) -> tuple[int, float, float]:
+    """(checks, service CPU, all CPU) once the cycle's first check is in: the CPU of
+    start-up (imports, the config, the schedule) is then left out of a check's cost."""
+    wait_checks(db, want, process, log)
+    checks = count_checks(db)
+    return (checks, *cpu.sample())
+
+
+def per_check(cpu: _Cpu, base: tuple[int, float, float], checks: int) -> tuple[float, float]:
+    """Milliseconds of CPU per check since ``base`` (the service's own, all processes')."""
+    own, total = cpu.sample()
+    done = max(1, checks - base[0])
+    return round((own - base[1]) * 1000 / done, 2), round((total - base[2]) * 1000 / done, 2)
+
+
+def backdate(db: Path, hours: float) -> None:
+    """Move every target's last check back: at the next start all of them are due."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT id, last_checked_at FROM targets").fetchall()
+        earlier = [
+            ((datetime.fromisoformat(at) - timedelta(hours=hours)).strftime(STAMP), tid)
+            for tid, at in rows
+            if at
+        ]
+        conn.executemany("UPDATE targets SET last_checked_at = ? WHERE id = ?", earlier)
+
+
+STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"  # how the store writes its times
+
+
+def first_cycle(work: Path, pages: int, figures: dict[str, object]) -> None:
+    """A fresh store: the first cycle, then idle, then the idle workers released."""
+    db = work / "data" / "index.sqlite"
+    log = work / "service.log"
+    process = start_service(work, log)
+    sampler = _Sampler(process.pid)
+    sampler.start()
+    cpu = _Cpu(process.pid)
+    started = time.monotonic()
+    base = first_checks(db, process, log, cpu)
+    wait_checks(db, pages, process, log, cpu)
+    cycle_end = time.monotonic()
+    own, total = per_check(cpu, base, pages)
+    time.sleep(15)
+    idle = sampler.between(cycle_end + 5, cycle_end + 15)
+    time.sleep(IDLE_RELEASE_WAIT)  # the service stops idle workers after 60 s
+    released = sampler.between(time.monotonic() - 5, time.monotonic())
+    cycle = sampler.between(started, cycle_end)
+    figures["first_cycle_s"] = round(cycle_end - started, 1)
+    figures["first_cycle_service_cpu_ms_per_check"] = own
+    figures["first_cycle_all_cpu_ms_per_check"] = total
+    figures["first_cycle_peak_pss_mb"] = round(max(s[1] for s in cycle), 1)
+    figures["first_cycle_peak_rss_sum_mb"] = round(max(s[2] for s in cycle), 1)
+    figures["idle_after_cycle_pss_mb"] = round(statistics.mean(s[1] for s in idle), 1)
+    figures["idle_after_release_pss_mb"] = round(statistics.mean(s[1] for s in released), 1)
+    figures["idle_after_release_processes"] = len(_descendants(process.pid))
+    figures["stop_idle_s"] = round(stop_service(process), 2)
+    sampler.stop()
+
+
+def restarted(work: Path, pages: int, figures: dict[str, object]) -> None:
+    """The same store restarted: nothing due; then every target due (unchanged pages)."""
+    db = work / "data" / "index.sqlite"
+    log = work / "service.log"
+    process = start_service(work, log)
+    sampler = _Sampler(process.pid)
+    sampler.start()
+    time.sleep(12)
+    idle = sampler.between(time.monotonic() - 5, time.monotonic())
+    figures["restarted_idle_pss_mb"] = round(statistics.mean(s[1] for s in idle), 1)
+    figures["restarted_checks_in_12s"] = count_checks(db) - pages
+    stop_service(process)
+    sampler.stop()
+
+    backdate(db, 1)
+    process = start_service(work, log)
+    cpu = _Cpu(process.pid)
+    started = time.monotonic()
+    base = first_checks(db, process, log, cpu, pages + 1)
+    wait_checks(db, 2 * pages, process, log, cpu)
+    figures["unchanged_cycle_s"] = round(time.monotonic() - started, 1)
+    own, total = per_check(cpu, base, 2 * pages)
+    figures["unchanged_cycle_service_cpu_ms_per_check"] = own
+    figures["unchanged_cycle_all_cpu_ms_per_check"] = total
+    stop_service(process)
+
+
+def stopped_mid_cycle(work: Path, pages: int, figures: dict[str, object]) -> None:
+    """A fresh store, SIGTERM once half the targets are checked: the time to exit, and
+    what ``watcher verify`` says of the store it left."""
+    data = work / "data"
+    db = data / "index.sqlite"
+    log = work / "service.log"
+    process = start_service(work, log)
+    wait_checks(db, pages // 2, process, log)
+    figures["stop_mid_cycle_s"] = round(stop_service(process), 2)
+    figures["stop_mid_cycle_exit"] = process.returncode
+    figures["stop_mid_cycle_checks"] = count_checks(db)
+    command = [str(WATCHER), "--config", str(work / "targets.yaml"), "--data", str(data)]
+    verified = subprocess.run([*command, "verify"], capture_output=True, text=True)
+    figures["stop_mid_cycle_verify"] = "ok" if verified.returncode == 0 else verified.stdout[-500:]
+
+
 def memory(work: Path, pages: int) -> dict[str, object]:
+    print(f"the service with {pages} targets ...", file=sys.stderr)
     site = SiteServer(count=pages)
     config = {
         "settings": {"concurrency": 16, "per_host": 16, "host_delay": 0},
@@ -182,81 +348,98 @@ def memory(work: Path, pages: int) -> dict[str, object]:
         "keywords": {"shipbuilding": ["船舶", "造船"], "sastind": ["国防科工局"]},
         "targets": [{"name": p.name, "url": p.url} for p in site.pages],
     }
-    (work / "targets.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
-    db = work / "data" / "index.sqlite"
     figures: dict[str, object] = {"targets": pages}
     try:
-        process = start_service(work, work / "memory.log")
-        sampler = _Sampler(process.pid)
-        sampler.start()
-        started = time.monotonic()
-        while count_checks(db) < pages:
-            if process.poll() is not None:
-                raise RuntimeError(f"watcher run exited; see {work}/memory.log")
-            if time.monotonic() - started > 600:
-                raise RuntimeError("first cycle did not finish within 600 s")
-            time.sleep(0.2)
-        cycle_end = time.monotonic()
-        time.sleep(15)
-        idle = sampler.between(cycle_end + 5, cycle_end + 15)
-        time.sleep(IDLE_RELEASE_WAIT)  # the service stops idle workers after 60 s
-        released = sampler.between(time.monotonic() - 5, time.monotonic())
-        cycle = sampler.between(started, cycle_end)
-        figures["first_cycle_s"] = round(cycle_end - started, 1)
-        figures["first_cycle_peak_pss_mb"] = round(max(s[1] for s in cycle), 1)
-        figures["first_cycle_peak_rss_sum_mb"] = round(max(s[2] for s in cycle), 1)
-        figures["idle_after_cycle_pss_mb"] = round(statistics.mean(s[1] for s in idle), 1)
-        figures["idle_after_release_pss_mb"] = round(statistics.mean(s[1] for s in released), 1)
-        figures["idle_after_release_processes"] = len(_descendants(process.pid))
-        figures["stop_s"] = round(stop_service(process), 2)
-        sampler.stop()
-
-        process = start_service(work, work / "memory.log")
-        sampler = _Sampler(process.pid)
-        sampler.start()
-        time.sleep(12)
-        idle = sampler.between(time.monotonic() - 5, time.monotonic())
-        figures["restarted_idle_pss_mb"] = round(statistics.mean(s[1] for s in idle), 1)
-        figures["restarted_checks_in_12s"] = count_checks(db) - pages
-        stop_service(process)
-        sampler.stop()
+        for phase in ("cycle", "stop"):
+            (work / phase).mkdir(parents=True)
+            text = yaml.safe_dump(config, allow_unicode=True)
+            (work / phase / "targets.yaml").write_text(text, "utf-8")
+        first_cycle(work / "cycle", pages, figures)
+        restarted(work / "cycle", pages, figures)
+        stopped_mid_cycle(work / "stop", pages, figures)
     finally:
         site.stop()
     return figures
+
+
+def describe(mem: dict[str, object]) -> str:
+    return (
+        f"{mem['targets']} targets: first cycle {mem['first_cycle_s']} s, "
+        f"{mem['first_cycle_service_cpu_ms_per_check']} ms CPU per check in the service "
+        f"process ({mem['first_cycle_all_cpu_ms_per_check']} ms with its workers), peak "
+        f"{mem['first_cycle_peak_pss_mb']} MB PSS "
+        f"(RSS summed {mem['first_cycle_peak_rss_sum_mb']} MB); "
+        f"idle after it {mem['idle_after_cycle_pss_mb']} MB PSS, "
+        f"{mem['idle_after_release_pss_mb']} MB once the workers are released "
+        f"({mem['idle_after_release_processes']} processes); stop took {mem['stop_idle_s']} s; "
+        f"restarted, all scheduled for later: {mem['restarted_idle_pss_mb']} MB PSS, "
+        f"{mem['restarted_checks_in_12s']} checks in 12 s; unchanged cycle "
+        f"{mem['unchanged_cycle_s']} s, {mem['unchanged_cycle_service_cpu_ms_per_check']} ms "
+        f"CPU per check ({mem['unchanged_cycle_all_cpu_ms_per_check']} ms with workers); "
+        f"SIGTERM half-way through a first cycle answered in {mem['stop_mid_cycle_s']} s "
+        f"(exit {mem['stop_mid_cycle_exit']}, {mem['stop_mid_cycle_checks']} checks kept, "
+        f"verify: {mem['stop_mid_cycle_verify']})"
+    )
+
+
+def ratios(small: dict[str, object], large: dict[str, object]) -> dict[str, float]:
+    def ratio(key: str) -> float:
+        return round(float(large[key]) / float(small[key]), 2)  # type: ignore[arg-type]
+
+    return {
+        "targets": ratio("targets"),
+        "first_cycle_s": ratio("first_cycle_s"),
+        "first_cycle_service_cpu_ms_per_check": ratio("first_cycle_service_cpu_ms_per_check"),
+        "unchanged_cycle_s": ratio("unchanged_cycle_s"),
+        "unchanged_cycle_service_cpu_ms_per_check": ratio(
+            "unchanged_cycle_service_cpu_ms_per_check"
+        ),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--changes", type=int, default=6)
+    parser.add_argument(
+        "--scaling",
+        metavar="N,N",
+        help="measure the service at these sizes (e.g. 1000,10000) and print the ratios",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    sizes = [int(n) for n in args.scaling.split(",")] if args.scaling else [args.pages]
     with tempfile.TemporaryDirectory(prefix="watcher-service-") as tmp:
         root = Path(tmp)
-        (root / "latency").mkdir()
-        (root / "memory").mkdir()
-        print("alert latency (interval 10s) ...", file=sys.stderr)
-        figures = {"latency": latency(root / "latency", args.changes)}
-        print(f"memory with {args.pages} targets ...", file=sys.stderr)
-        figures["memory"] = memory(root / "memory", args.pages)
+        figures: dict[str, object] = {}
+        if not args.scaling:
+            (root / "latency").mkdir()
+            print("alert latency (interval 10s) ...", file=sys.stderr)
+            figures["latency"] = latency(root / "latency", args.changes)
+        runs = [memory(root / f"service-{n}", n) for n in sizes]
+        figures["service"] = runs
+        if len(runs) > 1:
+            figures["ratios"] = ratios(runs[0], runs[-1])
     if args.json:
         print(json.dumps(figures))
         return
-    lat, mem = figures["latency"], figures["memory"]
-    print(
-        f"change → email, interval 10s: min {lat['min_s']} s, median {lat['median_s']} s, "
-        f"max {lat['max_s']} s over {lat['changes']} changes ({lat['emails']} emails)"
-    )
-    print(
-        f"{mem['targets']} targets: first cycle {mem['first_cycle_s']} s, peak "
-        f"{mem['first_cycle_peak_pss_mb']} MB PSS "
-        f"(RSS summed {mem['first_cycle_peak_rss_sum_mb']} MB); "
-        f"idle after it {mem['idle_after_cycle_pss_mb']} MB PSS, "
-        f"{mem['idle_after_release_pss_mb']} MB once the workers are released "
-        f"({mem['idle_after_release_processes']} processes); stop took {mem['stop_s']} s; "
-        f"restarted, all scheduled for later: {mem['restarted_idle_pss_mb']} MB PSS, "
-        f"{mem['restarted_checks_in_12s']} checks in 12 s"
-    )
+    if "latency" in figures:
+        lat = figures["latency"]
+        print(
+            f"change → email, interval 10s: min {lat['min_s']} s, median {lat['median_s']} s, "
+            f"max {lat['max_s']} s over {lat['changes']} changes ({lat['emails']} emails)"
+        )
+    for run in runs:
+        print(describe(run))
+    if "ratios" in figures:
+        r = figures["ratios"]
+        print(
+            f"{sizes[-1]} vs {sizes[0]} targets ({r['targets']}×): first cycle "
+            f"{r['first_cycle_s']}×, service CPU per check "
+            f"{r['first_cycle_service_cpu_ms_per_check']}×; "
+            f"unchanged cycle {r['unchanged_cycle_s']}×, service CPU per check "
+            f"{r['unchanged_cycle_service_cpu_ms_per_check']}×"
+        )
 
 
 if __name__ == "__main__":

@@ -198,7 +198,7 @@ async def test_a_slow_check_is_never_joined_by_the_next_one(
     stats = http_server.route("/n", body=PAGE, headers=HTML, delay=1.5)
     config, data, notifiers = paths(tmp_path)
     write_config(config, [target("miit", http_server.url("/n"), title="MIIT 通知公告")])
-    service = Service(config, data, notifiers)
+    service = Service(config, data, notifiers, timings=ServiceTimings(stop_grace=10.0))
     async with running(service):
         await eventually(lambda: stats.hits >= 3, "three checks")
     assert stats.max_in_flight == 1

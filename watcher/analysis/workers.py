@@ -40,7 +40,7 @@ class Analyzer(Protocol):
     async def analyse(self, page: analyse.Page) -> analyse.Analysis: ...
     def warm_up(self) -> None: ...
     def release(self) -> None: ...
-    def close(self) -> None: ...
+    def close(self, *, abandon: bool = False) -> None: ...
 
 
 class ThreadAnalyzer:
@@ -84,7 +84,7 @@ class ThreadAnalyzer:
     def release(self) -> None:
         pass
 
-    def close(self) -> None:
+    def close(self, *, abandon: bool = False) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -169,6 +169,7 @@ class ProcessAnalyzer:
         self._waiting: list[tuple[analyse.Page, asyncio.Future[analyse.Analysis]]] = []
         self._batches_out = 0
         self._retried: set[int] = set()  # futures whose page already met a dying worker
+        self._closed = False  # batches ending after close() start no new pool
 
     def _start(self) -> ProcessPoolExecutor:
         # spawn, not fork: the parent runs an event loop and threads
@@ -195,7 +196,7 @@ class ProcessAnalyzer:
 
     def _dispatch(self) -> None:
         """Send waiting pages while fewer than two batches per worker are out."""
-        while self._waiting and self._batches_out < 2 * self._workers:
+        while not self._closed and self._waiting and self._batches_out < 2 * self._workers:
             size = self._next_batch_size()
             batch, self._waiting = self._waiting[:size], self._waiting[size:]
             pages = [p for p, _ in batch]
@@ -232,7 +233,7 @@ class ProcessAnalyzer:
     ) -> None:
         self._batches_out -= 1
         error = done.exception()
-        if isinstance(error, BrokenProcessPool):
+        if isinstance(error, BrokenProcessPool) and not self._closed:
             if self._pool is pool:
                 log.error("an analysis worker died; restarting the pool")
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -258,9 +259,13 @@ class ProcessAnalyzer:
             self._pool.shutdown(wait=False)
             self._pool = None
 
-    def close(self) -> None:
+    def close(self, *, abandon: bool = False) -> None:
+        """``abandon``: nobody waits for the pages still in the workers (the service
+        stops, its checks abandoned): they are not waited for here; each worker ends
+        after the batch in its hands, its blobs written whole."""
+        self._closed = True
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=not abandon, cancel_futures=True)
 
 
 MAX_BATCH = 16

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 from typing import Any
 
 import click
@@ -82,6 +83,17 @@ def run(ctx: Context, host: str, port: int) -> None:
         ctx.fail(str(exc))
     except OSError as exc:
         ctx.fail(str(exc), EXIT_FAILED)
+    _exit_now()
+
+
+def _exit_now() -> None:
+    """After a clean stop (store, sockets, workers closed): leave without tearing down
+    the heap, which at 10,000 targets' schedules adds seconds to a SIGTERM."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
 
 
 @click.command()

@@ -27,10 +27,11 @@ from watcher.alerts.events import Event
 from watcher.alerts.plan import plan
 from watcher.alerts.send import CONFIG_NAMES, Channels, ChannelsError, Sender, load_channels
 from watcher.analysis.workers import Analyzer
-from watcher.config import Config, ConfigError, load_config
+from watcher.config import Config, ConfigError, Target, load_config
 from watcher.core import heap
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.service.health import Progress
+from watcher.service.line import Line
 from watcher.service.runtime import Paths, Runtime
 from watcher.service.scheduler import Scheduler
 from watcher.service.webserver import ListenError, listen, web_server
@@ -49,7 +50,10 @@ class ServiceTimings:
     ``Service``, so that a test or a deployment picks them without patching the module.
     They are timed by the service's clock."""
 
-    stop_grace: float = 10.0  # running checks get to finish after SIGTERM
+    # checks under way get to finish after SIGTERM; one still running then is abandoned
+    # whole (its capture stored or not at all) and checked again at the next start, so
+    # that a stop takes about two seconds with a slow page or 10,000 targets
+    stop_grace: float = 1.5
     # the last outbox pass may take, sends still on their threads included; a send
     # hung past it is left behind, pending (a container stop kills at 10 s)
     flush_budget: float = 3.0
@@ -111,13 +115,16 @@ class Service:
         self.runtime.keep_analyzer()  # kept between cycles, released when idle
         self._retired: list[Analyzer] = []
         self.scheduler = Scheduler(self.check_target, clock)
-        self._running: set[asyncio.Task[Any]] = set()
-        self._checking: set[str] = set()  # targets with a check in progress
+        # what ``run_once`` bounds within one call, across the scheduled checks: at most
+        # this many between fetch and store; the other due targets wait in line
+        self.line = Line()
+        self.workers = config.settings.concurrency + self.analyzer.capacity
+        self._by_name: tuple[Config, dict[str, Target]] = (config, {})
+        self._running: set[asyncio.Task[Any]] = set()  # workers with a check under way
         self._last_busy = 0.0  # loop time when the last check ended
         self._released = True  # workers stopped and heap trimmed since the last check
         self._stop = asyncio.Event()
         self.started = False  # the scheduler runs (the tests wait for this)
-        self._now_tasks: set[asyncio.Task[Any]] = set()
         self._web_task: asyncio.Task[Any] | None = None
         self._wake = asyncio.Event()
         self._reload_requested = asyncio.Event()
@@ -161,8 +168,10 @@ class Service:
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
         tasks: list[asyncio.Task[Any]] = []
+        checkers: list[asyncio.Task[Any]] = []
         server: uvicorn.Server | None = None
         try:
+            self._register(self.config)
             self.scheduler.start()
             last_checked = self.store.last_checked()
             self.progress = Progress(self.clock.now(), last_checked)
@@ -178,27 +187,36 @@ class Service:
                 asyncio.create_task(self._send_loop(), name="sender"),
                 asyncio.create_task(self._watch_loop(), name="config-watch"),
             ]
+            checkers = [
+                asyncio.create_task(self._work(), name=f"checker-{n}") for n in range(self.workers)
+            ]
             server = await self._start_web(sockets) if sockets else None
             tasks.append(asyncio.create_task(self._index_loop(), name="search-index"))
             await self._stop.wait()
-            await self._wind_down(server, tasks)
+            await self._wind_down(server, tasks, checkers)
         finally:
             # after a failure on the way too: no task left running or with its end unread
-            await self._close(server, tasks, sockets)
+            await self._close(server, [*tasks, *checkers], sockets)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             log.info("stopped")
 
     async def _wind_down(
-        self, server: uvicorn.Server | None, tasks: list[asyncio.Task[Any]]
+        self,
+        server: uvicorn.Server | None,
+        tasks: list[asyncio.Task[Any]],
+        checkers: list[asyncio.Task[Any]],
     ) -> None:
         """The clean stop: no new checks, running ones get their grace, a last delivery."""
         if server is not None:
             server.should_exit = True
         grace = self.timings.stop_grace
-        log.info("stopping: no new checks; waiting up to %.0f s for running ones", grace)
-        self.scheduler.pause()  # shutdown() would cancel the running checks
-        await self._finish_checks()
+        log.info("stopping: no new checks; waiting up to %g s for running ones", grace)
+        self.scheduler.pause()
+        dropped = self.line.close()  # idle workers end; the line is checked after a restart
+        if dropped:
+            log.info("%d targets due and not yet checked: checked at the next start", dropped)
+        await self._finish_checks(checkers)
         for task in tasks:
             task.cancel()  # a delivery already on its thread completes and is recorded
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -220,7 +238,8 @@ class Service:
         for sock in sockets:
             sock.close()  # uvicorn closes them when it ran; not when it never started
         self.scheduler.shutdown()
-        await self.runtime.aclose()
+        # no check is waiting now: what the workers still hold is an abandoned check's
+        await self.runtime.aclose(abandon=True)
         for old in self._retired:
             old.close()
         self.store.close()
@@ -228,15 +247,24 @@ class Service:
     def stop(self) -> None:
         self._stop.set()
 
+    def _target(self, name: str) -> Target | None:
+        """The current config's target of this name, found in a dict made once per config
+        (a list scan per check would make a cycle quadratic in the targets)."""
+        config, by_name = self._by_name
+        if config is not self.config or not by_name:
+            by_name = {t.name: t for t in self.config.targets}
+            self._by_name = (self.config, by_name)
+        return by_name.get(name)
+
+    def _register(self, config: Config) -> None:
+        """Every target in the index in one transaction, before the first check."""
+        self.store.register_targets([(t.name, t.url) for t in config.targets], self.clock.now())
+
     async def check_now(self, name: str) -> bool:
         """The web UI's "check now": start a check of ``name`` unless one is running."""
-        try:
-            self.config.target(name)
-        except KeyError:
+        if self._target(name) is None:
             return False
-        task = asyncio.create_task(self.check_target(name), name=f"check-now:{name}")
-        self._now_tasks.add(task)
-        task.add_done_callback(self._now_tasks.discard)
+        self.line.add(name, first=True)
         return True
 
     async def _start_web(self, sockets: list[socket.socket]) -> uvicorn.Server:
@@ -277,34 +305,45 @@ class Service:
     def wake_sender(self) -> None:
         self._wake.set()
 
-    async def check_target(self, name: str) -> None:
-        """A scheduled check of one target, with the config current at that moment."""
-        if self._stop.is_set():
-            return
-        try:
-            target = self.config.target(name)
-        except KeyError:
-            return  # removed by a reload while this run was queued
-        if name in self._checking:
-            return  # "check now" while the scheduled check runs, or the reverse
-        task = asyncio.current_task()
-        assert task is not None
-        self._running.add(task)
-        self._checking.add(name)
-        try:
-            await self.runtime.check([target], on_messages=self.wake_sender)
-            self.checks_done += 1
-            if self.progress is not None:
-                self.progress.ended(name, self.clock.now())
-        finally:
-            self._running.discard(task)
-            self._checking.discard(name)
-            self._last_busy = self.clock.monotonic()
-            self._released = False
-            if not self._running and self._retired:
-                for old in self._retired:
-                    old.close()
-                self._retired.clear()
+    async def check_target(self, name: str) -> bool:
+        """A target fell due (its scheduled run): into the line. False when its previous
+        check is still under way (this run is skipped)."""
+        if self._stop.is_set() or self._target(name) is None:
+            return True  # stopping, or removed by a reload while this run was queued
+        return self.line.add(name)
+
+    async def _work(self) -> None:
+        """One of the service's checkers: targets from the line, one at a time."""
+        while (name := await self.line.take()) is not None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
+            try:
+                await self.check(name)
+            except Exception:  # a bug in one check must not stop this checker
+                log.exception("%s: internal error", name)
+            finally:
+                self._running.discard(task)
+                self.line.done(name)
+                self._idle_again()
+
+    async def check(self, name: str) -> None:
+        """Check one target now, here, with the config current now."""
+        target = self._target(name)
+        if target is None:
+            return  # removed by a reload while it waited in line
+        await self.runtime.check([target], on_messages=self.wake_sender)
+        self.checks_done += 1
+        if self.progress is not None:
+            self.progress.ended(name, self.clock.now())
+
+    def _idle_again(self) -> None:
+        self._last_busy = self.clock.monotonic()
+        self._released = False
+        if not self._running and self._retired:
+            for old in self._retired:
+                old.close()
+            self._retired.clear()
 
     async def _index_loop(self) -> None:
         """Add new texts to the search index while no check runs.
@@ -315,30 +354,29 @@ class Service:
         """
         while True:
             await self.clock.sleep(self.timings.index_every)
-            if self._running:
+            if self._running or self.line:
                 continue
             missing = await asyncio.to_thread(self.store.unindexed_texts)
             step = self.timings.index_batch
             for start in range(0, len(missing), step):
-                if self._running or self._stop.is_set():
+                if self._running or self.line or self._stop.is_set():
                     break  # checks first; the rest waits for the next quiet moment
                 batch = missing[start : start + step]
                 await asyncio.to_thread(self.store.index_texts, batch)
             if missing:
                 log.debug("search: %d texts indexed", len(missing))
 
-    async def _finish_checks(self) -> None:
-        running = list(self._running)
-        if not running:
-            return
+    async def _finish_checks(self, checkers: list[asyncio.Task[Any]]) -> None:
+        """Wait for the checks under way (the line is closed: idle checkers end), for
+        the grace at most; then abandon the rest between writes."""
         grace = self.timings.stop_grace
         with contextlib.suppress(TimeoutError):
-            await _wait_for(self.clock, asyncio.wait(running), grace)
-        pending = [task for task in running if not task.done()]
+            await _wait_for(self.clock, asyncio.wait(checkers), grace)
+        pending = [task for task in checkers if not task.done()]
         for task in pending:
             task.cancel()  # between writes: a capture is stored whole or not at all
         if pending:
-            log.warning("abandoned %d checks still running after %.0f s", len(pending), grace)
+            log.warning("abandoned %d checks still running after %g s", len(pending), grace)
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _send_loop(self) -> None:
@@ -410,6 +448,10 @@ class Service:
         retired = self.runtime.reconfigure(config, channels)
         if retired is not None:
             self._retired.append(retired)
+        try:
+            self._register(config)
+        except Exception:  # each check registers its own target on first sight
+            log.exception("reload: could not register the targets in one go")
         self.scheduler.sync(config.targets, self.store.last_checked())
         if self.progress is not None:
             self.progress.added(added, self.clock.now())

@@ -180,14 +180,15 @@ class Runtime:
         except TimeoutError:
             log.warning("alerts: still sending after %.0f s; the rest stay in the outbox", budget)
 
-    async def aclose(self) -> None:
-        """Close what this runtime started; the store stays its opener's to close."""
+    async def aclose(self, *, abandon: bool = False) -> None:
+        """Close what this runtime started; the store stays its opener's to close.
+        ``abandon``: pages still being analysed are not waited for (a stop)."""
         try:
             await self.fetcher.aclose()
             await self.browser.close()
         finally:
             if self.analyzer is not None:
-                self.analyzer.close()
+                self.analyzer.close(abandon=abandon)
                 self.analyzer = None
 
     async def __aenter__(self) -> Runtime:

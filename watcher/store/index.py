@@ -12,7 +12,7 @@ import itertools
 import json
 import logging
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -306,29 +306,32 @@ class Store:
     def target_states(
         self, wanted: Sequence[tuple[str, str]], now: datetime | None = None
     ) -> dict[str, TargetState]:
-        """States of many targets in a few queries; unknown targets are registered."""
+        """States of these targets: one indexed query per few hundred names, whatever
+        the index holds besides (a scheduled check asks for one target among 10,000).
+        Unknown targets are registered and moved ones re-pointed first."""
         urls = dict(wanted)
+        with self.engine.connect() as conn:
+            found = _read_states(conn, list(urls))
+        stale = [(n, u) for n, u in urls.items() if n not in found or found[n][0].url != u]
+        if stale:
+            self.register_targets(stale, now)
+            with self.engine.connect() as conn:
+                found.update(_read_states(conn, [n for n, _ in stale]))
+        return {n: self._with_held(_state(*found[n])) for n in urls}
+
+    def register_targets(
+        self, wanted: Sequence[tuple[str, str]], now: datetime | None = None
+    ) -> None:
+        """Make the index know these targets, in one transaction (the service's start-up
+        and reloads: 10,000 targets in one go, not one transaction each). A target
+        whose URL changed forgets the old page's ETag and date."""
+        if not wanted:
+            return
+        created = now or datetime.now(UTC)
+        rows = [{"n": n, "u": u, "created": created} for n, u in wanted]
         with self.engine.begin() as conn:
-            known = {r.name: r for r in conn.execute(sa.select(targets))}
-            missing = [n for n in urls if n not in known]
-            if missing:
-                created = now or datetime.now(UTC)
-                rows = [{"name": n, "url": urls[n], "created_at": created} for n in missing]
-                conn.execute(sa.insert(targets), rows)
-                known = {r.name: r for r in conn.execute(sa.select(targets))}
-            moved = [{"i": known[n].id, "u": u} for n, u in urls.items() if known[n].url != u]
-            if moved:
-                # another page: the old page's ETag and date must not be sent to it
-                stmt = sa.update(targets).where(targets.c.id == sa.bindparam("i"))
-                conn.execute(
-                    stmt.values(url=sa.bindparam("u"), etag=None, last_modified=None), moved
-                )
-                known = {r.name: r for r in conn.execute(sa.select(targets))}
-            ids = [known[n].last_capture_id for n in urls if known[n].last_capture_id]
-            last = {c.id: c for c in self._captures(conn, ids)}
-        return {
-            n: self._with_held(_state(known[n], last.get(known[n].last_capture_id))) for n in urls
-        }
+            conn.execute(_REGISTER_TARGET, rows)
+            conn.execute(_MOVE_TARGET, rows)
 
     def write_blobs(self, new: NewCapture) -> tuple[str, str]:
         """Store the raw and text blobs (fsynced, renamed); safe in a worker thread."""
@@ -544,13 +547,6 @@ class Store:
         row = conn.execute(query).first()
         return to_capture(row) if row else None
 
-    def _captures(self, conn: sa.Connection, ids: list[str]) -> list[CaptureRow]:
-        found: list[CaptureRow] = []
-        for start in range(0, len(ids), sqlite.IN_BATCH):
-            query = capture_query().where(captures.c.id.in_(ids[start : start + sqlite.IN_BATCH]))
-            found.extend(to_capture(row) for row in conn.execute(query))
-        return found
-
     def capture(self, capture_id: str, target: str | None = None) -> CaptureRow:
         """A capture by id or by a unique prefix of at least 4 characters (among the
         target's captures when ``target`` is given: ids of one cycle share a prefix)."""
@@ -717,6 +713,23 @@ class Store:
             yield f"{capture}: {what} blob {digest} is damaged: {exc.reason}"
 
 
+_REGISTER_TARGET = sqlite.insert_or_ignore(targets).values(
+    name=sa.bindparam("n"), url=sa.bindparam("u"), created_at=sa.bindparam("created")
+)
+# another page: the old page's ETag and date must not be sent to it
+_MOVE_TARGET = (
+    sa.update(targets)
+    .where(targets.c.name == sa.bindparam("n"), targets.c.url != sa.bindparam("u"))
+    .values(url=sa.bindparam("u"), etag=None, last_modified=None)
+)
+_LAST = captures.alias("last")
+# targets' rows and their last captures, by name (the unique index), in one query;
+# built once: a statement made per call costs more to key for the cache than to run
+_STATE_QUERY = (
+    sa.select(targets, *(c.label(f"last_{c.name}") for c in _LAST.c))
+    .select_from(targets.outerjoin(_LAST, _LAST.c.id == targets.c.last_capture_id))
+    .where(targets.c.name.in_(sa.bindparam("names", expanding=True)))
+)
 _INSERT_CAPTURE = captures.insert()
 _INSERT_HIT = hits.insert()
 _INSERT_CHECK = checks.insert()
@@ -778,6 +791,27 @@ def _writer_lock(root: Path, shared: bool, lock_wait: float = LOCK_WAIT) -> int 
         ) from None
 
 
+def _read_states(
+    conn: sa.Connection, names: list[str]
+) -> dict[str, tuple[sa.Row[Any], CaptureRow | None]]:
+    """Targets' rows with their last captures, for the names the index knows."""
+    found: dict[str, tuple[sa.Row[Any], CaptureRow | None]] = {}
+    for start in range(0, len(names), sqlite.IN_BATCH):
+        batch = names[start : start + sqlite.IN_BATCH]
+        for row in conn.execute(_STATE_QUERY, {"names": batch}):
+            found[row.name] = (row, _last_of(row))
+    return found
+
+
+def _last_of(row: sa.Row[Any]) -> CaptureRow | None:
+    """The last capture's columns of a ``_STATE_QUERY`` row (None: never captured)."""
+    m = row._mapping
+    if m["last_id"] is None:
+        return None
+    values = {c.name: m[f"last_{c.name}"] for c in captures.c}
+    return to_capture_values(values, target=m["name"])
+
+
 def _state(row: sa.Row[Any], last: CaptureRow | None) -> TargetState:
     return TargetState(
         row.id,
@@ -814,12 +848,17 @@ def capture_query() -> sa.Select[Any]:
 
 def to_capture(row: sa.Row[Any]) -> CaptureRow:
     m = row._mapping
+    return to_capture_values(m, target=m["target_name"])
+
+
+def to_capture_values(m: Mapping[str, Any], *, target: str) -> CaptureRow:
+    """A capture from its columns by name."""
     headers = m["headers"]
     if isinstance(headers, str):  # defensive: JSON stored as text by an older writer
         headers = json.loads(headers)
     return CaptureRow(
         id=m["id"],
-        target=m["target_name"],
+        target=target,
         kind=m["kind"],
         url=m["url"],
         final_url=m["final_url"],
