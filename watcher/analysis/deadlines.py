@@ -35,13 +35,19 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("submit", re.compile(f"于\\s*{_D}{_AT}(?:前|之前|以前)")),
 )
 _YEAR = re.compile(r"(?:19|20)\d\d")
+# every rule above holds one of these: a sentence with none of them asks for nothing
+_TRIGGERS = ("截", "止", "前", "申报")
 _SHORTEST, _LONGEST = 6, 160  # characters of a sentence worth quoting
 
 
 def deadlines_in(text: str, published: str | None = None) -> Iterator[Deadline]:
     """Each (date, kind) once, in the order the notice asks them."""
     seen: set[tuple[str, str]] = set()
+    if not any(t in text for t in _TRIGGERS):
+        return
     for sentence in _SENTENCE.finditer(text):
+        if not any(t in sentence[0] for t in _TRIGGERS):
+            continue  # most sentences: no rule can match, so no NFKC and no regexes
         line = " ".join(unicodedata.normalize("NFKC", sentence[0]).split())
         if len(line) < _SHORTEST:
             continue

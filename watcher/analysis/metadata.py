@@ -136,15 +136,38 @@ def document_numbers_in(text: str) -> Iterator[tuple[str, int, int]]:
     """Every document number in running text, normalised, with its span: what a
     notice cites (``依据《…》（工信部规〔2022〕12号）``). The organ prefix is cut after
     the words that run into it (``依据``, ``和``, ``号`` …), organ names kept whole."""
-    norm = _normalise_chars(text)
     found = []
-    for form in _NUMBER_FORMS:
-        for match in form.finditer(norm):
-            start = match.start() + _lead_in(match["prefix"])
-            number = _find_document_number(norm[start : match.end()])
-            if number is not None:
-                found.append((number[0], start, match.end()))
+    for left, right in _number_windows(text):
+        norm = _normalise_chars(text[left:right])
+        for form in _NUMBER_FORMS:
+            for match in form.finditer(norm):
+                start = match.start() + _lead_in(match["prefix"])
+                number = _find_document_number(norm[start : match.end()])
+                if number is not None:
+                    found.append((number[0], left + start, left + match.end()))
     yield from sorted(found, key=lambda f: f[1])
+
+
+_NUMBER_REACH = 72  # characters before its 号 that a number can start (prefix ≤ 30 and more)
+
+
+def _number_windows(text: str) -> Iterator[tuple[int, int]]:
+    """The stretches of ``text`` that may hold a number: every form ends in 号, so
+    only the characters before each 号 are scanned (the forms' patterns try up to 30
+    characters at every Hanzi; a 10,000-character page has few 号). Overlapping
+    stretches are merged, so a number is found once and whole."""
+    left = right = -1
+    at = text.find("号")
+    while at != -1:
+        start = max(0, at - _NUMBER_REACH)
+        if start > right:
+            if right != -1:
+                yield left, right
+            left = start
+        right = at + 1
+        at = text.find("号", at + 1)
+    if right != -1:
+        yield left, right
 
 
 _ORGANS_WITH_FILLERS = re.compile(
