@@ -25,7 +25,6 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import regex
 
@@ -34,9 +33,6 @@ from watcher.core.budget import DEFAULT_REGEX_TIMEOUT, compile_user_pattern, tim
 from watcher.core.models import SNIPPETS_PER_TERM, TermHits, Where
 from watcher.core.text import MATCH_SPACE, fold_document_numbers, snippet, t2s
 from watcher.diff.ops import TextDiff
-
-if TYPE_CHECKING:
-    import opencc
 
 REGEX_PREFIX = "re:"
 FIELD_LABELS = {"issuer": "发文机关", "document_number": "文号"}
@@ -218,6 +214,9 @@ class KeywordMatcher:
             if field_of(source) is not None
         )  # (group, term, metadata key, normalised value)
         self.regex_timeout = regex_timeout  # per pattern and text; then PatternTimeout
+        self._literals = frozenset(
+            _literal(t.pattern.pattern) for t in self.terms if isinstance(t.pattern, re.Pattern)
+        )
 
     def restricted(
         self, groups: Iterable[str], regex_timeout: float | None = None
@@ -227,11 +226,14 @@ class KeywordMatcher:
         clone = KeywordMatcher({}, self.regex_timeout if regex_timeout is None else regex_timeout)
         clone.terms = tuple(t for t in self.terms if t.group in wanted)
         clone.fields = tuple(f for f in self.fields if f[0] in wanted)
+        clone._literals = self._literals
         return clone
 
     def occurrences(self, text: str) -> list[Occurrence]:
         """Every match in ``text``; overlapping aliases of one group count once (the longest)."""
         # the terms' own forms first: a page that cannot hold any costs no normalising
+        if text and not _SPELLINGS.keys() >= self._literals:
+            _learn_spellings(self._literals)  # once per process and config, all terms at once
         terms = [t for t in self.terms if t.may_match(text)] if text else []
         return self._found(terms, text) if terms else []
 
@@ -305,7 +307,7 @@ def _screen(term: str, flags: int) -> tuple[tuple[re.Pattern[str] | None, re.Pat
     miss what it would. Each pattern may come with a lead: its part from the first
     character that has one form, which the regex engine finds as fast as a plain
     string (a class of forms first is ten times slower: 工 has two)."""
-    literal = re.sub(r"\\(.)", r"\1", term)  # the escaped term, unescaped
+    literal = _literal(term)
     sources, expanding = _sources()
     seen = {c for ch in literal for c in (ch, ch.lower(), ch.upper())}
     forms_of = []
@@ -329,17 +331,38 @@ def _screen(term: str, flags: int) -> tuple[tuple[re.Pattern[str] | None, re.Pat
     return tuple(patterns) or ((None, re.compile("")),)
 
 
-def _spellings(term: str) -> set[str]:
+def _literal(pattern: str) -> str:
+    """A literal term's compiled pattern, unescaped."""
+    return re.sub(r"\\(.)", r"\1", pattern)
+
+
+_SPELLINGS: dict[str, frozenset[str]] = {}  # a term → its traditional spellings
+
+
+def _spellings(term: str) -> frozenset[str]:
     """The term's traditional spellings as whole words, as OpenCC writes them
     (phrases included: a phrase's characters need not be each one's usual form)."""
-    return {_converter(config).convert(term) for config in ("s2t", "s2tw", "s2hk")}
+    if term not in _SPELLINGS:
+        _learn_spellings([term])
+    return _SPELLINGS[term]
 
 
-@functools.cache
-def _converter(config: str) -> opencc.OpenCC:
+def _learn_spellings(terms: Iterable[str]) -> None:
+    """Spell the terms with OpenCC's three simplified → traditional converters, then
+    let the converters go: their dictionaries hold about 40 MB, in every analysis
+    worker, for a few words."""
     import opencc
 
-    return opencc.OpenCC(config)
+    from watcher.core.heap import trim
+
+    missing = [t for t in terms if t not in _SPELLINGS]
+    if not missing:
+        return
+    converters = [opencc.OpenCC(config) for config in ("s2t", "s2tw", "s2hk")]
+    for term in missing:
+        _SPELLINGS[term] = frozenset(c.convert(term) for c in converters)
+    del converters
+    trim()
 
 
 def _field_term(source: str) -> tuple[str, str]:
