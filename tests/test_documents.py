@@ -262,6 +262,7 @@ def test_the_document_page_shows_who_was_first_who_followed_and_the_edited_sente
     assert re.search(r"<ins[^>]*>国防科技工业管理</ins>", diff), diff[:2000]
     assert "工信部装〔2025〕3号" in html
     assert "2025-03-31" in html  # its deadline
+    assert "First seen (Beijing time)" in html and "UTC" not in html  # as the times are
 
 
 def test_citations_both_ways_and_a_followed_document_cited_is_an_event_and_an_alert(
