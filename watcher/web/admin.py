@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from watcher.store.accounts import AccountError, Accounts
@@ -58,8 +58,7 @@ def change_user(
 ) -> Response:
     """One change to one account: add, role, password, remove."""
     guard = _guard(request)
-    if not guard.csrf_ok(request, csrf):
-        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+    guard.require_csrf(request, csrf)
     admin = require(request, "admin")
     name = name.strip()
     if action not in USER_ACTIONS:

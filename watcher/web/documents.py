@@ -162,9 +162,7 @@ def capture_document(request: Request, capture_id: str) -> Response:
 @router.post("/d/{work_id}/follow")
 def follow(request: Request, work_id: int, csrf: str = Form(""), on: str = Form("1")) -> Response:
     """Follow a document: a new notice citing it becomes an inbox item and an alert."""
-    guard = request.app.state.guard
-    if not guard.csrf_ok(request, csrf or request.headers.get("x-csrf-token")):
-        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+    request.app.state.guard.require_csrf(request, csrf)
     user = require(request, "viewer")
     _found(request, work_id)
     works.follow(_writer(request)(), work_id, user.name, request.app.state.clock.now(), on == "1")

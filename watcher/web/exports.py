@@ -3,7 +3,9 @@ the filters of the page they are linked from; a viewer may export what they may 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from watcher.export import records
@@ -58,26 +60,14 @@ def export_documents(request: Request, format: str, target: str | None = None) -
 
 
 @router.get("/export/inbox.{format}")
-def export_inbox(
-    request: Request,
-    format: str,
-    view: str = "unread",
-    target: str = "",
-    tag: str = "",
-    group: str = "",
-    state: str = "",
-    assignee: str = "",
-    since: str = "",
-    until: str = "",
-) -> Response:
+def export_inbox(request: Request, format: str, params: Annotated[Params, Depends()]) -> Response:
     """The inbox as the user reads it with /inbox's filters (read marks unchanged)."""
     if (bad := _bad_format(request, format)) is not None:
         return bad
-    params = Params(view, target, tag, group, state, assignee, since, until)
     user = current_user(request).name
     store = context_of(request).store
     table = records.inbox_table(store, citing(request), user, _filter(request, params))
-    return _download(request, table, "inbox", format, target or tag or "")
+    return _download(request, table, "inbox", format, params.target or params.tag)
 
 
 @router.get("/t/{name}/history.{format}")

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from watcher.config import Config
@@ -63,8 +63,7 @@ def _clock(request: Request) -> Clock:
 
 def _checked(request: Request, csrf: str) -> None:
     guard: Guard = request.app.state.guard
-    if not guard.csrf_ok(request, csrf or request.headers.get("x-csrf-token")):
-        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+    guard.require_csrf(request, csrf)
 
 
 def people(request: Request) -> list[str]:
@@ -150,20 +149,10 @@ def _filter(request: Request, params: Params) -> Filter:
 
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox_page(
-    request: Request,
-    view: str = "unread",
-    target: str = "",
-    tag: str = "",
-    group: str = "",
-    state: str = "",
-    assignee: str = "",
-    since: str = "",
-    until: str = "",
-    page: int = 1,
+    request: Request, params: Annotated[Params, Depends()], page: int = 1
 ) -> HTMLResponse:
     context = context_of(request)
     user = current_user(request)
-    params = Params(view, target, tag, group, state, assignee, since, until)
     page = max(page, 1)
     rows, more = inbox.items(
         context.store, user.name, _filter(request, params), page=page, per_page=PER_PAGE

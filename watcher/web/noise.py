@@ -112,8 +112,7 @@ def add_rule(
     ``patterns``: the rule's patterns as a JSON list (one form field, whatever the
     form parser's way with repeated fields)."""
     guard: Guard = request.app.state.guard
-    if not guard.csrf_ok(request, csrf or request.headers.get("x-csrf-token")):
-        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+    guard.require_csrf(request, csrf)
     user = require(request, "admin")
     wanted = _patterns(patterns)
     if kind not in RULE_KINDS or not wanted:

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 
@@ -796,8 +796,7 @@ def login(
     csrf: str = Form(""),
 ) -> Response:
     guard = _guard(request)
-    if not guard.csrf_ok(request, csrf):
-        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+    guard.require_csrf(request, csrf)
     if not guard.sign_in_configured():
         return RedirectResponse(safe_next(next), status_code=303)
     attempt = guard.log_in(request, password, user.strip())
@@ -815,8 +814,7 @@ def login(
 @router.post("/logout")
 def logout(request: Request, csrf: str = Form("")) -> Response:
     guard = _guard(request)
-    if not guard.csrf_ok(request, csrf):
-        raise HTTPException(403, "missing or wrong CSRF token")
+    guard.require_csrf(request, csrf)
     guard.log_out(request)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)

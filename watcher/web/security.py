@@ -34,6 +34,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 from argon2 import PasswordHasher
+from fastapi import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
@@ -311,6 +312,12 @@ class Guard:
         except StoreError as exc:
             log.warning("no CSRF token: %s", exc)
             return ""
+
+    def require_csrf(self, request: Request, given: str | None) -> None:
+        """A POST's token (its form field, else the ``X-CSRF-Token`` header the page's
+        scripts send), or a 403 that says what to do."""
+        if not self.csrf_ok(request, given or request.headers.get("x-csrf-token")):
+            raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
 
     def csrf_ok(self, request: Request, given: str | None) -> bool:
         origin = request.headers.get("origin")
