@@ -9,7 +9,6 @@ Settings left at changedetection's defaults say nothing; others are notes.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -21,6 +20,7 @@ from watcher.config.importers.common import (
     duration,
     is_xpath,
     mapping,
+    parse_json,
     strings,
 )
 
@@ -51,12 +51,7 @@ _NO_EQUIVALENT = {
 
 
 def read(text: str, filename: str) -> Imported:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            [ConfigIssue(filename, exc.lineno, f"not valid JSON: {exc.msg}")]
-        ) from None
+    data = parse_json(text, filename)
     if not isinstance(data, dict) or not isinstance(data.get("watching"), dict):
         raise ConfigError(
             [ConfigIssue(filename, 1, "no 'watching' mapping: not a url-watches.json")]

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Imported", "Note", "Notes", "duration", "is_xpath", "mapping", "strings"]
+from watcher.config.errors import ConfigError, ConfigIssue
+
+__all__ = [
+    "Imported",
+    "Note",
+    "Notes",
+    "duration",
+    "is_xpath",
+    "mapping",
+    "parse_json",
+    "strings",
+]
 
 
 @dataclass(frozen=True)
@@ -69,3 +81,13 @@ def strings(value: Any) -> list[str]:
 def mapping(value: Any) -> dict[str, Any]:
     """A mapping as given, or an empty one when the file holds something else there."""
     return value if isinstance(value, dict) else {}
+
+
+def parse_json(text: str, filename: str) -> Any:
+    """A JSON export, or a ConfigError naming the line where it stops being JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            [ConfigIssue(filename, exc.lineno, f"not valid JSON: {exc.msg}")]
+        ) from None

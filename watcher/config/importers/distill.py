@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from watcher.config.errors import ConfigError, ConfigIssue
-from watcher.config.importers.common import Imported, Note, Notes, duration, mapping
+from watcher.config.importers.common import Imported, Note, Notes, duration, mapping, parse_json
 
 __all__ = ["read"]
 
@@ -23,12 +23,7 @@ _BOOKKEEPING = {
 
 
 def read(text: str, filename: str) -> Imported:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            [ConfigIssue(filename, exc.lineno, f"not valid JSON: {exc.msg}")]
-        ) from None
+    data = parse_json(text, filename)
     monitors = data.get("data") if isinstance(data, dict) else data
     if not isinstance(monitors, list):
         raise ConfigError(
