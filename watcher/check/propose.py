@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Observed", "Proposal", "propose"]
+__all__ = ["Observed", "Proposal", "document_select", "propose"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +38,9 @@ class Proposal:
 def propose(html: str, url: str, observed: Sequence[Observed] = ()) -> list[Proposal]:
     """The regions of the page at ``url`` worth watching, best first."""
     return []
+
+
+def document_select(html: str, url: str) -> tuple[str, ...]:
+    """CSS selectors of a listing's document page worth keeping (its title, metadata
+    and body), for the proposal's ``follow: select``; empty: keep ``select: auto``."""
+    return ()

@@ -11,6 +11,7 @@ from watcher.analysis.workers import make_analyzer
 from watcher.check.checker import Checker
 from watcher.check.options import fetch_options, page_of
 from watcher.check.pages import RENDERED_HEADER, Pages
+from watcher.check.propose import Observed
 from watcher.config import Config, Target
 from watcher.core.budget import OverBudget
 from watcher.core.clock import SYSTEM_CLOCK, Clock
@@ -32,6 +33,7 @@ class Trial:
     items: tuple[Item, ...] = ()  # a listing: the items it would follow
     items_error: str | None = None  # a listing whose items could not be read
     first: Trial | None = None  # a listing: its first item, checked as a document
+    observed: tuple[Observed, ...] = ()  # browser fetch: JSON the page's scripts fetched
 
 
 async def trial(
