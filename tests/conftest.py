@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from blobhomes import BlobHome, LocalHome, S3Home
 from httpserver import HTTPServer
+from pgserver import PGServer, unavailable_reason
 from s3server import CREDENTIALS, FOREIGN, REGION, S3Server
 
 
@@ -57,3 +58,23 @@ def blob_home(request: pytest.FixtureRequest, tmp_path: Path) -> BlobHome:
     if request.param == "local":
         return LocalHome(tmp_path / "blobs")
     return request.getfixturevalue("s3")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PGServer]:
+    """A throwaway PostgreSQL cluster for the session (tests/pgserver.py); skipped where
+    no server is installed, unless WATCHER_REQUIRE_PG is set (CI sets it)."""
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.environ.get("WATCHER_REQUIRE_PG"):
+            pytest.fail(f"PostgreSQL is required here: {reason}")
+        pytest.skip(reason)
+    server = PGServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PGServer) -> str:
+    """A fresh, empty database of its own for one test."""
+    return pg_server.database()
