@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import os
 import tempfile
 import threading
@@ -29,7 +30,16 @@ from watcher.config.errors import ConfigError, ConfigIssue
 from watcher.config.load import MAX_CONFIG_BYTES, parse_config_text
 from watcher.config.model import Config
 
-__all__ = ["add_target", "edit_config", "remove_target", "set_target_key"]
+__all__ = [
+    "add_target",
+    "add_targets",
+    "edit_config",
+    "keyword_group_problems",
+    "remove_keyword_group",
+    "remove_target",
+    "set_keyword_group",
+    "set_target_key",
+]
 
 _LOCK = threading.Lock()  # one edit at a time in this process
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/: ")
@@ -37,13 +47,83 @@ _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 
 def add_target(path: Path, target: Mapping[str, Any]) -> Config:
     """Append a target (its keys as written in the file) to ``targets``."""
-    name = str(target.get("name", ""))
+    return add_targets(path, [target])
+
+
+def add_targets(path: Path, added: Sequence[Mapping[str, Any]]) -> Config:
+    """Append targets to ``targets`` in one edit: all of them or, when one is refused
+    or the result would not load, none."""
 
     def change(doc: CommentedMap, problem: Callable[[str], ConfigError]) -> None:
         entries = _targets(doc, problem)
-        if _find(entries, name) is not None:
-            raise problem(f"there is already a target named {name!r}")
-        entries.append(_styled(dict(target), flow=False))
+        for target in added:
+            name = str(target.get("name", ""))
+            if _find(entries, name) is not None:
+                raise problem(f"there is already a target named {name!r}")
+            entries.append(_styled(dict(target), flow=False))
+
+    return edit_config(path, change)
+
+
+def set_keyword_group(
+    path: Path, name: str, terms: Sequence[str], *, old_name: str | None = None
+) -> Config:
+    """Add the keyword group ``name`` (``old_name`` None: refused if it exists) or
+    replace the terms of ``old_name``; a different ``old_name`` is renamed where it
+    stands, and every ``keywords:`` list naming it (the defaults', the targets')
+    names the new one."""
+    renamed = old_name is not None and old_name != name
+
+    def change(doc: CommentedMap, problem: Callable[[str], ConfigError]) -> None:
+        groups = _groups(doc, problem)
+        if old_name is None and name in groups:
+            raise problem(f"there is already a keyword group named {name!r}")
+        if old_name is not None and old_name not in groups:
+            raise problem(f"no keyword group named {old_name!r} in `keywords`")
+        if renamed:
+            if name in groups:
+                raise problem(f"there is already a keyword group named {name!r}")
+            _rename_key(groups, old_name, name)
+            for holder in _group_users(doc):
+                _rename_ref(holder, old_name, name)
+        old = groups.get(name)
+        flow = old.fa.flow_style() if isinstance(old, CommentedSeq) else _flow_items(groups)
+        if name in groups:
+            groups[name] = _styled(list(terms), flow=flow)
+        else:
+            _append(groups, name, _styled(list(terms), flow=flow))
+
+    return edit_config(path, change)
+
+
+def keyword_group_problems(name: str, terms: Sequence[str]) -> list[str]:
+    """What the loader would say of this group (a draft not yet in any file)."""
+    text = json.dumps(
+        {"keywords": {name: list(terms)}, "targets": [{"name": "draft", "url": "http://draft/"}]},
+        ensure_ascii=False,
+    )  # JSON is YAML: no quoting to get wrong
+    try:
+        parse_config_text(text, "draft")
+    except ConfigError as exc:
+        return [i.message for i in exc.issues]
+    return []
+
+
+def remove_keyword_group(path: Path, name: str) -> Config:
+    """Remove a keyword group; refused while the defaults or a target name it, since
+    dropping it from their lists would change what they alert on."""
+
+    def change(doc: CommentedMap, problem: Callable[[str], ConfigError]) -> None:
+        groups = _groups(doc, problem)
+        if name not in groups:
+            raise problem(f"no keyword group named {name!r} in `keywords`")
+        users = [
+            (label, line) for holder, label, line in _group_labels(doc) if name in _refs(holder)
+        ]
+        if users:
+            said = ", ".join(f"{label} (line {line})" for label, line in users)
+            raise problem(f"keyword group {name!r} is used by {said}; take it out of them first")
+        del groups[name]
 
     return edit_config(path, change)
 
@@ -167,6 +247,70 @@ def _targets(doc: CommentedMap, problem: Callable[..., ConfigError]) -> Commente
     if not isinstance(entries, CommentedSeq):
         raise problem("cannot be edited: `targets` is not a list")
     return entries
+
+
+def _groups(doc: CommentedMap, problem: Callable[..., ConfigError]) -> CommentedMap:
+    groups = doc.get("keywords")
+    if groups is None:  # before the targets, where the loader's messages expect it
+        groups = CommentedMap()
+        where = list(doc).index("targets") if "targets" in doc else len(doc)
+        doc.insert(where, "keywords", groups)
+    if not isinstance(groups, CommentedMap):
+        raise problem("cannot be edited: `keywords` is not a mapping of group: [terms]")
+    return groups
+
+
+def _flow_items(groups: CommentedMap) -> bool:
+    """Whether the file writes its groups' terms as ``[a, b]`` (a new group follows)."""
+    lists = [v for v in groups.values() if isinstance(v, CommentedSeq)]
+    return not lists or any(v.fa.flow_style() for v in lists)
+
+
+def _group_labels(doc: CommentedMap) -> list[tuple[CommentedMap, str, int]]:
+    """The mappings whose ``keywords:`` name groups: the defaults and each target,
+    with a label and the line they start on."""
+    found: list[tuple[CommentedMap, str, int]] = []
+    defaults = doc.get("defaults")
+    if isinstance(defaults, CommentedMap):
+        found.append((defaults, "defaults", doc.lc.key("defaults")[0] + 1))
+    entries = doc.get("targets")
+    if isinstance(entries, CommentedSeq):
+        for index, entry in enumerate(entries):
+            if isinstance(entry, CommentedMap):
+                label = f"target {entry.get('name', index + 1)!s}"
+                found.append((entry, label, entries.lc.item(index)[0] + 1))
+    return found
+
+
+def _group_users(doc: CommentedMap) -> list[CommentedMap]:
+    return [holder for holder, _, _ in _group_labels(doc) if "keywords" in holder]
+
+
+def _refs(holder: CommentedMap) -> list[str]:
+    value = holder.get("keywords")
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _rename_ref(holder: CommentedMap, old: str, new: str) -> None:
+    value = holder.get("keywords")
+    if isinstance(value, str) and value == old:
+        holder["keywords"] = _styled(new, flow=False)
+    elif isinstance(value, CommentedSeq):
+        for index, item in enumerate(value):
+            if str(item) == old:
+                value[index] = _styled(new, flow=False)
+
+
+def _rename_key(mapping: CommentedMap, old: str, new: str) -> None:
+    """Rename a key where it stands, its comments kept with it."""
+    position = list(mapping).index(old)
+    comments = mapping.ca.items.pop(old, None)
+    value = mapping.pop(old)
+    mapping.insert(position, new, value)
+    if comments is not None:
+        mapping.ca.items[new] = comments
 
 
 def _find(entries: CommentedSeq, name: str) -> int | None:

@@ -27,7 +27,20 @@ from watcher.store.blobs import BlobLocation
 from watcher.store.inbox import InboxWriter
 from watcher.store.index import StoreError
 from watcher.store.websec import WebAuthStore
-from watcher.web import admin, api, docs, documents, exports, feeds, inbox, oidc, pages, rules_api
+from watcher.web import (
+    admin,
+    api,
+    docs,
+    documents,
+    exports,
+    feeds,
+    inbox,
+    keyword_groups,
+    oidc,
+    pages,
+    rules_api,
+    targets_import,
+)
 from watcher.web.context import WebContext
 from watcher.web.security import Guard
 
@@ -86,6 +99,8 @@ def create_app(
         return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
 
     app.include_router(inbox.router)
+    app.include_router(targets_import.router)  # before any /targets/{name} route
+    app.include_router(keyword_groups.router)
     app.include_router(pages.router)
     app.include_router(exports.router)
     app.include_router(admin.router)
