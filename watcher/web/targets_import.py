@@ -166,7 +166,8 @@ def _render(
     error: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    rows = [(t, targets_yaml([t])) for t in imported.targets] if imported else []
+    # each target as its entry under ``targets:`` would read
+    rows = [(t, targets_yaml([t]).partition("\n")[2]) for t in imported.targets] if imported else []
     return render(
         request,
         "targets_import.html",
