@@ -125,6 +125,63 @@ def test_a_group_is_added_replaced_renamed_and_removed_keeping_comments(tmp_path
     assert load_config(path).keywords["defence"] == ["国防科工局", "SASTIND"]
 
 
+BLOCK = """\
+keywords:
+  shipbuilding:
+    - 船舶   # the main one
+    - 造船
+
+  # SASTIND's names
+  sastind: [国防科工局]
+  space:
+    - 航天
+# the targets
+targets:
+  - name: a
+    url: http://127.0.0.1:9/a
+"""
+
+
+def test_block_lists_keep_their_comments_and_the_lines_after_them(tmp_path) -> None:
+    path = tmp_path / "targets.yaml"
+    path.write_text(BLOCK, encoding="utf-8")
+    set_keyword_group(path, "shipbuilding", ["船舶", "造船", "船坞"], old_name="shipbuilding")
+    set_keyword_group(path, "aerospace", ["航天", "运载火箭"], old_name="space")
+    set_keyword_group(path, "mcf", ["军民融合"])
+    assert path.read_text(encoding="utf-8") == (
+        "keywords:\n"
+        "  shipbuilding:\n"
+        "    - 船舶   # the main one\n"
+        "    - 造船\n"
+        "    - 船坞\n"
+        "\n"
+        "  # SASTIND's names\n"
+        "  sastind: [国防科工局]\n"
+        "  aerospace:\n"
+        "    - 航天\n"
+        "    - 运载火箭\n"
+        "  mcf:\n"
+        "    - 军民融合\n"
+        "# the targets\n"
+        "targets:\n"
+        "  - name: a\n"
+        "    url: http://127.0.0.1:9/a\n"
+    )
+
+
+def test_a_new_group_after_a_flow_list_leaves_the_comments_below_in_place(tmp_path) -> None:
+    path = tmp_path / "targets.yaml"
+    path.write_text(
+        "keywords:\n  sastind: [国防科工局]   # eol\n\n# the targets\ntargets:\n"
+        "  - {name: a, url: 'http://127.0.0.1:9/a'}\n",
+        encoding="utf-8",
+    )
+    set_keyword_group(path, "mcf", ["军民融合"])
+    assert path.read_text(encoding="utf-8").startswith(
+        "keywords:\n  sastind: [国防科工局]   # eol\n  mcf: [军民融合]\n\n# the targets\ntargets:\n"
+    )
+
+
 def test_refused_edits_name_file_and_line_and_write_nothing(tmp_path) -> None:
     path = tmp_path / "targets.yaml"
     path.write_text(CONFIG, encoding="utf-8")

@@ -87,11 +87,12 @@ def set_keyword_group(
             for holder in _group_users(doc):
                 _rename_ref(holder, old_name, name)
         old = groups.get(name)
-        flow = old.fa.flow_style() if isinstance(old, CommentedSeq) else _flow_items(groups)
-        if name in groups:
-            groups[name] = _styled(list(terms), flow=flow)
+        if isinstance(old, CommentedSeq) and not old.fa.flow_style():
+            groups[name] = _block_list_like(old, list(terms))
+        elif name in groups:
+            groups[name] = _styled(list(terms), flow=isinstance(old, CommentedSeq) or not old)
         else:
-            _append(groups, name, _styled(list(terms), flow=flow))
+            _append(groups, name, _styled(list(terms), flow=_flow_items(groups)))
 
     return edit_config(path, change)
 
@@ -261,9 +262,9 @@ def _groups(doc: CommentedMap, problem: Callable[..., ConfigError]) -> Commented
 
 
 def _flow_items(groups: CommentedMap) -> bool:
-    """Whether the file writes its groups' terms as ``[a, b]`` (a new group follows)."""
+    """Whether a new group's terms go as ``[a, b]``: as the group before it writes them."""
     lists = [v for v in groups.values() if isinstance(v, CommentedSeq)]
-    return not lists or any(v.fa.flow_style() for v in lists)
+    return not lists or bool(lists[-1].fa.flow_style())
 
 
 def _group_labels(doc: CommentedMap) -> list[tuple[CommentedMap, str, int]]:
@@ -301,6 +302,36 @@ def _rename_ref(holder: CommentedMap, old: str, new: str) -> None:
         for index, item in enumerate(value):
             if str(item) == old:
                 value[index] = _styled(new, flow=False)
+
+
+def _block_list_like(old: CommentedSeq, values: list[Any]) -> CommentedSeq:
+    """``values`` as a block list in place of ``old``: a kept item keeps its end-of-line
+    comment, and what ruamel holds on the old last item for the lines after the list
+    (blank lines, the next key's comments) follows the new last item."""
+    new = _styled(values, flow=False)
+    own: dict[str, Any] = {}
+    for index, value in enumerate(old):
+        tokens = old.ca.items.get(index)
+        if tokens and tokens[0] is not None and str(value) not in own:
+            own[str(value)] = tokens[0]
+    for index, value in enumerate(new):
+        token = own.get(str(value))
+        eol = token.value.partition("\n")[0] if token is not None else ""
+        if eol.strip():
+            kept = copy.copy(token)
+            kept.value = eol + "\n"
+            new.ca.items[index] = [kept, None, None, None]
+    last = old.ca.items.get(len(old) - 1) if len(old) else None
+    rest = last[0].value.partition("\n")[2] if last and last[0] is not None else ""
+    if rest and len(new):
+        tokens = new.ca.items.get(len(new) - 1)
+        if tokens:
+            tokens[0].value = tokens[0].value + rest
+        else:
+            moved = copy.copy(last[0])
+            moved.value = "\n" + rest
+            new.ca.items[len(new) - 1] = [moved, None, None, None]
+    return new
 
 
 def _rename_key(mapping: CommentedMap, old: str, new: str) -> None:
@@ -365,9 +396,10 @@ def _append(entry: CommentedMap, key: str, value: Any) -> None:
         token.value = eol + "\n"
     else:
         tokens[index] = None
-    if isinstance(value, CommentedSeq) and len(value):
+    flow = isinstance(value, CommentedSeq | CommentedMap) and value.fa.flow_style()
+    if isinstance(value, CommentedSeq) and len(value) and not flow:
         value.ca.items[len(value) - 1] = [moved, None, None, None]
-    elif isinstance(value, CommentedMap) and len(value):
+    elif isinstance(value, CommentedMap) and len(value) and not flow:
         value.ca.items[next(reversed(value))] = [None, None, moved, None]
     else:
         entry.ca.items[key] = [None, None, moved, None]
