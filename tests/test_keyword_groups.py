@@ -348,3 +348,19 @@ def test_an_admin_previews_a_draft_saves_renames_and_removes(app, site) -> None:
     assert used.status_code == 400 and "is used by target miit" in unescape(used.text)
     audit = [a.action for a in app.state.guard.accounts.actions(user="ada", limit=10)]
     assert audit == ["keywords removed", "keywords added", "keywords renamed"]
+
+
+def test_a_page_past_its_budget_says_at_least_and_the_next_one_goes_on(site) -> None:
+    config, data, _ = site
+    app = create_app(data, config, clock=SteppingClock(NOW))
+    app.add_middleware(AsUser)
+    viewer = client_as(app, "vic", "viewer")
+    first = unescape(viewer.get("/keywords").text)
+    assert 'data-complete="no"' in first and "Would have hit at least" in first
+    assert re.search(r"stopped after \d\.\d s with \d of 5 captures read: reload for more", first)
+    pages = [first]
+    while 'data-complete="no"' in pages[-1] and len(pages) < 10:
+        pages.append(unescape(viewer.get("/keywords").text))
+    assert 'data-complete="no"' not in pages[-1] and 1 < len(pages) < 10
+    assert "3 captures</b>" in pages[-1] and "(5 new or changed texts read)" in pages[-1]
+    app.state.inbox_writer.close()
