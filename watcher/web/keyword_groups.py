@@ -95,8 +95,9 @@ def change_group(
             done, said = "removed", ""
         else:
             done, said = _save(context.config_path, draft)
-    except ConfigError as exc:
-        return _page(request, draft=draft, error=str(exc), status_code=400)
+    except ConfigError as exc:  # the form comes back as typed, with the loader's message
+        kept = None if action == "remove" else draft
+        return _page(request, draft=kept, error=str(exc), status_code=400)
     subject = group if action == "remove" else name
     guard.record(user, f"keywords {done}", subject, said)
     query = urlencode({"done": done, "name": subject})
