@@ -56,6 +56,15 @@ class BrowserOptions:
             raise ValueError("budget must be > 0 seconds")
 
 
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """A response the page's own scripts fetched while it rendered (browser fetch only)."""
+
+    url: str
+    content_type: str
+    body: bytes
+
+
 @dataclass(frozen=True)
 class BrowserResult:
     """What a browser visit produced: the server's first answer as evidence, the final DOM."""

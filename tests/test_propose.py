@@ -1,0 +1,84 @@
+"""Proposals of regions to watch, on real and made pages: the notice list with its
+paging, the article on article pages, and every fragment loading through the config
+loader. Expected item links are hand-checked (tests/fixtures/propose/expected.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from watcher.check.propose import Proposal, propose
+from watcher.config import parse_config_text
+from watcher.listings.items import items_of, next_page
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXPECTED = json.loads((FIXTURES / "propose" / "expected.json").read_text(encoding="utf-8"))
+LISTINGS = [p for p, e in EXPECTED.items() if e["kind"] == "listing"]
+ARTICLES = [p for p, e in EXPECTED.items() if e["kind"] == "article"]
+
+
+def _page(path: str) -> str:
+    return (FIXTURES / path).read_text(encoding="utf-8", errors="replace")
+
+
+def _target(proposal: Proposal, url: str):
+    target = {"name": "proposed", "url": url, **proposal.fragment}
+    text = yaml.safe_dump({"targets": [target]}, allow_unicode=True)
+    return parse_config_text(text, "proposed.yaml").targets[0]
+
+
+@pytest.mark.parametrize("path", LISTINGS)
+def test_the_notice_list_is_proposed_first_and_reads_its_links(path: str) -> None:
+    expected = EXPECTED[path]
+    html = _page(path)
+    proposals = propose(html, expected["url"])
+    first = proposals[0]
+    assert first.kind == "listing", [p.label for p in proposals]
+    target = _target(first, expected["url"])
+    found = items_of(html, "text/html", expected["url"], target.follow)
+    assert [i.url for i in found] == expected["links"]
+    assert first.sample == tuple(i.title for i in found[:3])
+    assert f"{len(expected['links'])} links" in first.label
+    if "next_page" in expected:
+        assert target.follow.pages == 2
+        assert next_page(html, expected["url"], target.follow, 1) == expected["next_page"]
+        assert "2 pages" in first.label
+    else:
+        assert target.follow.pages == 1
+
+
+@pytest.mark.parametrize("path", ARTICLES)
+def test_the_article_comes_first_on_article_pages(path: str) -> None:
+    proposals = propose(_page(path), EXPECTED[path]["url"])
+    first = proposals[0]
+    assert first.kind == "article"
+    assert first.fragment == {"select": "auto"}
+    assert first.label.startswith("Main article (")
+    assert first.sample and EXPECTED[path]["title"] in first.sample[0]
+
+
+@pytest.mark.parametrize("path", sorted(EXPECTED))
+def test_every_fragment_loads_through_the_config_loader(path: str) -> None:
+    url = EXPECTED[path]["url"]
+    for proposal in propose(_page(path), url):
+        target = _target(proposal, url)
+        assert target.name == "proposed"
+        if proposal.kind == "listing":
+            assert target.follow is not None and target.follow.links
+
+
+def test_a_menu_and_a_pager_are_not_notice_lists() -> None:
+    html = """<html><head><title>x</title></head><body>
+    <ul class="nav"><li><a href="/a/">首页</a></li><li><a href="/b/">政务公开</a></li>
+    <li><a href="/c/">办事服务</a></li></ul>
+    <div class="pages"><a href="index_1.html">2</a><a href="index_2.html">3</a></div>
+    <p>本站正在维护，请稍后访问。本站正在维护，请稍后访问。</p></body></html>"""
+    assert [p.kind for p in propose(html, "https://example.gov.cn/")] == ["article"]
+
+
+def test_an_empty_or_broken_page_gives_no_proposal() -> None:
+    assert propose("", "https://example.gov.cn/") == []
+    assert propose("\x00\x01", "https://example.gov.cn/") == []

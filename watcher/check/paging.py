@@ -1,0 +1,120 @@
+"""How a listing page leads to its next page, as ``follow:`` keys: a 下一页 link
+(``next``), a query parameter numbering the pages (``page_param``), or the numbered
+files of TRS and SASTIND lists (``index_1.html``, ``index_10126608_2.html``), whose
+page-2 link is ``next`` for following two pages.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+from lxml import etree
+
+from watcher.check.regions import css_name
+
+__all__ = ["Paging", "paging_of"]
+
+_NEXT_TEXT = re.compile(r"^(?:下一?页|后一?页|下页|next(?:page)?|[>›»]{1,2})[>›»]?$", re.IGNORECASE)
+_LAST_TEXT = re.compile(r"^(?:尾页|末页|最后一?页|last)$", re.IGNORECASE)
+_PAGE_PARAMS = ("page", "p", "pageno", "pageindex", "pagenum", "curpage", "currentpage", "pn")
+# index_1.html (TRS: page 2), index_10126608_2.html (SASTIND), home_1.htm (gov.cn)
+_NUMBERED_FILE = re.compile(r"/(index|home|list)((?:_\d+)*)_(\d+)\.(s?html?)$", re.IGNORECASE)
+_TOTAL_TEXT = re.compile(r"共\s*(\d{1,6})\s*页")
+_TRS_SCRIPT = re.compile(r"createPageHTML\(\s*['\"]?(\d{1,6})")
+PAGES = 2  # listing pages a proposal follows: the first, and one more for what scrolled
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    keys: dict[str, object]  # follow keys: pages with next or page_param
+    total: int | None  # pages the listing has in all, when it says
+
+
+def paging_of(root: etree._Element, raw_html: str, url: str) -> Paging | None:
+    """The listing's paging, or None when it shows no next page."""
+    total = _total(root, raw_html)
+    anchors = [a for a in root.iter("a") if (a.get("href") or "").strip()]
+    for anchor in anchors:
+        if _NEXT_TEXT.match(_text(anchor)) or _NEXT_TEXT.match(anchor.get("title") or ""):
+            href = anchor.get("href", "").strip()
+            if href.lower().startswith("javascript:"):
+                continue
+            target = urljoin(url, href)
+            param = _page_param(url, target)
+            if param is not None:
+                return Paging({"pages": PAGES, "page_param": param}, total)
+            selector = _next_selector(anchor, root)
+            if selector is not None:
+                return Paging({"pages": PAGES, "next": selector}, total)
+    for anchor in anchors:  # numbered pages without a 下一页 link
+        target = urljoin(url, anchor.get("href", "").strip())
+        param = _page_param(url, target)
+        if param is not None:
+            return Paging({"pages": PAGES, "page_param": param}, total)
+    second = _second_file(anchors, url)
+    if second is not None:
+        return Paging({"pages": PAGES, "next": f"a[href$='{second}']"}, total)
+    return None
+
+
+def _text(anchor: etree._Element) -> str:
+    return "".join(anchor.text_content().split())
+
+
+def _page_param(url: str, target: str) -> str | None:
+    """The query parameter that alone tells ``target`` from ``url``, when it numbers pages."""
+    here, there = urlsplit(url), urlsplit(target)
+    if (here.netloc, here.path) != (there.netloc, there.path):
+        return None
+    mine = dict(parse_qsl(here.query, keep_blank_values=True))
+    theirs = dict(parse_qsl(there.query, keep_blank_values=True))
+    differing = [k for k in {*mine, *theirs} if mine.get(k) != theirs.get(k)]
+    if len(differing) != 1:
+        return None
+    name = differing[0]
+    value = theirs.get(name, "")
+    if name.lower() in _PAGE_PARAMS and value.isdigit() and int(value) >= 2:
+        return name
+    return None
+
+
+def _next_selector(anchor: etree._Element, root: etree._Element) -> str | None:
+    """``a.next`` when its class names it first on the page, else ``a:contains('下一页')``."""
+    name = css_name(anchor)
+    candidates = [name] if name != "a" else []
+    text = _text(anchor)
+    if text and "'" not in text and "\\" not in text:
+        candidates.append(f"a:contains('{text}')")
+    for selector in candidates:
+        try:
+            found = root.cssselect(selector)
+        except Exception:
+            continue
+        if found and found[0] is anchor:
+            return selector
+    return None
+
+
+def _second_file(anchors: list[etree._Element], url: str) -> str | None:
+    """The file name of page 2 among numbered list files linked from page 1."""
+    here = _NUMBERED_FILE.search(urlsplit(url).path)
+    current = int(here.group(3)) if here else None
+    numbered: dict[int, str] = {}
+    for anchor in anchors:
+        path = urlsplit(urljoin(url, anchor.get("href", "").strip())).path
+        match = _NUMBERED_FILE.search(path)
+        if match and int(match.group(3)) != current:
+            numbered.setdefault(int(match.group(3)), path.rsplit("/", 1)[-1])
+    if not numbered or current is not None:  # from page 1 only: its smallest number
+        return None
+    return numbered[min(numbered)]
+
+
+def _total(root: etree._Element, raw_html: str) -> int | None:
+    for pattern, text in ((_TOTAL_TEXT, root.text_content()), (_TRS_SCRIPT, raw_html)):
+        match = pattern.search(text)
+        if match and int(match.group(1)) >= 1:
+            return int(match.group(1))
+    return None
