@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from watcher.check.propose import Proposal, propose
+from watcher.check.propose import Observed, Proposal, propose
 from watcher.config import parse_config_text
 from watcher.listings.items import items_of, next_page
 
@@ -82,3 +82,78 @@ def test_a_menu_and_a_pager_are_not_notice_lists() -> None:
 def test_an_empty_or_broken_page_gives_no_proposal() -> None:
     assert propose("", "https://example.gov.cn/") == []
     assert propose("\x00\x01", "https://example.gov.cn/") == []
+
+
+def test_a_miit_column_shell_proposes_its_unit_endpoint() -> None:
+    """The unit the shell's script tag names, as the example config's miit-news watches it."""
+    column = "https://www.miit.gov.cn/xwdt/szyw/index.html"
+    html = _page("propose/miit_column_shell.html")
+    first = propose(html, column)[0]
+    assert first.kind == "json-listing"
+    example = yaml.safe_load((FIXTURES.parent.parent / "targets.yaml").read_text("utf-8"))
+    miit_news = next(t for t in example["targets"] if t["name"] == "miit-news")
+    target = _target(first, column)
+    assert target.url == miit_news["url"]
+    assert target.headers == {"Referer": column}
+    assert (target.follow.html, target.follow.links) == ("data.html", "li.cf a.fl")
+    answer = (FIXTURES / "sites" / "miit.gov.cn" / "unit_szyw.json").read_text("utf-8")
+    found = items_of(answer, "application/json", target.url, target.follow)
+    assert [i.date for i in found] == ["2026-11-21", "2026-11-19"]
+
+
+def test_the_policy_library_app_proposes_its_search_api() -> None:
+    library = "https://sousuo.www.gov.cn/zcwjk/policyDocumentLibrary?t=zhengcelibrary_gw"
+    first = propose(_page("propose/govcn_library_shell.html"), library)[0]
+    assert first.kind == "json-listing"
+    target = _target(first, library)
+    assert target.url == (
+        "https://sousuo.www.gov.cn/search-gov/data?t=zhengcelibrary_gw&sort=pubtime"
+        "&sortType=1&searchfield=title&p=1&n=20"
+    )
+    follow = target.follow
+    assert (follow.items, follow.url, follow.title, follow.date) == (
+        "searchVO.listVO",
+        "url",
+        "title",
+        "pubtimeStr",
+    )
+    assert (follow.pages, follow.page_param) == (2, "p")
+    answer = (FIXTURES / "sites" / "gov.cn" / "search_gw.json").read_text("utf-8")
+    found = items_of(answer, "application/json", target.url, follow)
+    assert [(i.title, i.date) for i in found] == [
+        ("国务院关于推动船舶工业高质量发展的意见", "2026-11-20")
+    ]
+
+
+def test_json_listings_from_observed_answers_need_urls_and_titles() -> None:
+    rows = {
+        "data": {
+            "rows": [
+                {
+                    "id": n,
+                    "name": f"第{n}号公告关于船舶工业",
+                    "link": f"/c/{n}.html",
+                    "time": f"2026-11-{n:02d}",
+                }
+                for n in range(1, 6)
+            ]
+        }
+    }
+    counts = {"total": 5, "items": [{"id": 1, "count": 3}]}
+    observed = [
+        Observed("https://x.gov.cn/api/list?page=1", "application/json", json.dumps(rows).encode()),
+        Observed("https://x.gov.cn/api/counts", "application/json", json.dumps(counts).encode()),
+        Observed("https://x.gov.cn/api/broken", "application/json", b"{not json"),
+    ]
+    proposals = propose("<html><body></body></html>", "https://x.gov.cn/col/", observed)
+    assert len(proposals) == 1
+    target = _target(proposals[0], "https://x.gov.cn/col/")
+    follow = target.follow
+    assert (follow.items, follow.url, follow.title, follow.date) == (
+        "data.rows",
+        "link",
+        "name",
+        "time",
+    )
+    assert (follow.pages, follow.page_param) == (2, "page")
+    assert proposals[0].label == "JSON listing: 5 items at /api/list, 2 pages"
