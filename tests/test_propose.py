@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from watcher.check.propose import Observed, Proposal, propose
+from watcher.analysis.extract import extract
+from watcher.check.propose import Observed, Proposal, document_select, propose
 from watcher.config import parse_config_text
 from watcher.listings.items import items_of, next_page
 
@@ -157,3 +158,52 @@ def test_json_listings_from_observed_answers_need_urls_and_titles() -> None:
     )
     assert (follow.pages, follow.page_param) == (2, "page")
     assert proposals[0].label == "JSON listing: 5 items at /api/list, 2 pages"
+
+
+@pytest.mark.parametrize(
+    ("path", "url", "parts"),
+    [
+        (
+            "sites/miit.gov.cn/article.html",
+            "https://www.miit.gov.cn/zwgk/zcwj/wjfb/tz/art/2026/art_3f1c.html",
+            ("h1#con_title", "div.cinfo", "div#con_con"),
+        ),
+        (
+            "sites/sastind.gov.cn/article.html",
+            "https://www.sastind.gov.cn/n10086200/n10086319/c10912345/content.html",
+            ("div.article_title", "div.article_info", "div#article"),
+        ),
+    ],
+)
+def test_document_select_names_title_metadata_and_body(path: str, url: str, parts) -> None:
+    assert document_select(_page(path), url) == parts
+
+
+def test_document_select_takes_gov_cns_policy_table_above_the_body() -> None:
+    from govpages import gov_policy_page
+
+    url = "https://www.gov.cn/zhengce/content/2022-03/08/content_5678.htm"
+    assert document_select(gov_policy_page().decode(), url) == ("table.bd1", "div#UCAP-CONTENT")
+
+
+@pytest.mark.parametrize("path", [p for p in ARTICLES if (FIXTURES / f"{p}.article.txt").exists()])
+def test_document_select_keeps_the_hand_cut_article(path: str) -> None:
+    """What the proposed selectors keep holds every line of the page's expected body
+    (``select: auto``'s test set) but at most a closing 编辑 line."""
+    html, url = _page(path), EXPECTED[path]["url"]
+    parts = document_select(html, url)
+    if not parts:  # the gazette page: its heading sits inside its body, auto keeps it
+        assert path.startswith("pages/gov.cn/")
+        return
+    target = _target(
+        Proposal("listing", "x", {"follow": {"links": "a", "select": list(parts)}}), url
+    )
+    kept = "".join(extract(html, url, select=target.follow.select).text.split())
+    want = (FIXTURES / f"{path}.article.txt").read_text("utf-8").splitlines()
+    missing = [line for line in want if line.strip() and "".join(line.split()) not in kept]
+    assert len(missing) <= 1 and all("编辑" in line for line in missing), missing
+
+
+def test_document_select_keeps_auto_for_a_listing_or_no_page() -> None:
+    assert document_select(_page("sites/sastind.gov.cn/list.html"), "https://x.gov.cn/") == ()
+    assert document_select("", "https://x.gov.cn/") == ()

@@ -112,6 +112,4 @@ class Pages:
             fetched_at=seen.fetched_at,
             duration=seen.duration,
         )
-        return Rendered(
-            fetched, seen.first_body, seen.first_status, seen.screenshot, seen.observed
-        )
+        return Rendered(fetched, seen.first_body, seen.first_status, seen.screenshot, seen.observed)

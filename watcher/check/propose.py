@@ -18,7 +18,8 @@ import yaml
 from lxml import etree
 
 from watcher.analysis.article import AUTO, article_region
-from watcher.analysis.extract import extract_with_report
+from watcher.analysis.extract import extract_with_report, page_tree
+from watcher.check.document import document_parts
 from watcher.check.endpoints import json_listings
 from watcher.check.paging import paging_of
 from watcher.check.regions import (
@@ -26,6 +27,7 @@ from watcher.check.regions import (
     first_lines,
     link_selector,
     list_groups,
+    matches,
     parse_page,
     unique_selector,
 )
@@ -81,7 +83,7 @@ def propose(html: str, url: str, observed: Sequence[Observed] = ()) -> list[Prop
 def document_select(html: str, url: str) -> tuple[str, ...]:
     """CSS selectors of a listing's document page worth keeping (its title, metadata
     and body), for the proposal's ``follow: select``; empty: keep ``select: auto``."""
-    return ()
+    return document_parts(html, url)
 
 
 # --- the article ----------------------------------------------------------------------
@@ -104,32 +106,26 @@ def _article(html: str, url: str) -> tuple[Proposal, _Article] | None:
         kind="article",
         label=f"Main article ({size:,} characters)",
         fragment={"select": AUTO},
-        selector=_article_selector(html, document.title),
+        selector=_article_selector(html),
         sample=first_lines(document.text, _SAMPLES),
     )
     return proposal, _Article(size)
 
 
-def _article_selector(html: str, title: str) -> str | None:
-    """Where ``select: auto`` finds the article, for the preview's outline."""
-    root = parse_page(html)
+def _article_selector(html: str) -> str | None:
+    """Where ``select: auto`` finds the article, for the preview's outline: the
+    region's own name, or its nearest named ancestor's and a child path."""
+    root, title = page_tree(html)
     if root is None:
         return None
     region = article_region(root, title)  # drops the furniture of this copy only
     if region is None:
         return None
-    selector = _path_selector(region)
-    fresh = parse_page(html)
+    selector = unique_selector(region, root)
+    fresh, _ = page_tree(html)
     if fresh is None or selector is None:
         return None
-    return selector if len(fresh.cssselect(selector)) == 1 else None
-
-
-def _path_selector(element: etree._Element) -> str | None:
-    """A selector of ``element`` that does not depend on what furniture was dropped:
-    its nearest id, then a child path by names and classes."""
-    root = element.getroottree().getroot()
-    return unique_selector(element, root)
+    return selector if len(matches(fresh, selector)) == 1 else None
 
 
 # --- link blocks ----------------------------------------------------------------------

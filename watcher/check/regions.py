@@ -16,12 +16,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+from cssselect import SelectorError
 from lxml import etree
 from lxml import html as lxml_html
+from lxml.cssselect import CSSSelector
 
 from watcher.analysis.filelinks import is_attachment_url
 
-__all__ = ["ListGroup", "css_name", "list_groups", "parse_page", "unique_selector"]
+__all__ = [
+    "ListGroup",
+    "css_name",
+    "link_selector",
+    "list_groups",
+    "matches",
+    "parse_page",
+    "unique_selector",
+]
 
 _DROPPED = ("script", "style", "noscript", "template", "head", "iframe", "svg")
 _HIDDEN = etree.XPath(
@@ -196,10 +206,10 @@ def unique_selector(element: etree._Element, root: etree._Element) -> str | None
         name = css_name(node)
         path.insert(0, name)
         selector = " > ".join(path)
-        if name != node.tag and _matches(root, selector) == [element]:
+        if name != node.tag and matches(root, selector) == [element]:
             return selector
         if node.tag == "body":
-            return selector if _matches(root, selector) == [element] else None
+            return selector if matches(root, selector) == [element] else None
         node = node.getparent()
     return None
 
@@ -227,7 +237,7 @@ def link_selector(group: ListGroup, root: etree._Element) -> str | None:
             strict = " > ".join([item_name, *inner[:-1], link_name])
             candidates.append(f"{anchor_css}{via}{strict}")
     for selector in candidates:
-        if _matches(root, selector) == wanted:
+        if matches(root, selector) == wanted:
             return selector
     return None
 
@@ -239,7 +249,7 @@ def _anchor(container: etree._Element, root: etree._Element) -> tuple[str, etree
         if node.tag in ("body", "html"):
             return node.tag, node
         name = css_name(node)
-        if name != node.tag and len(_matches(root, name)) == 1:
+        if name != node.tag and len(matches(root, name)) == 1:
             return name, node
         node = node.getparent()
     return None
@@ -255,10 +265,12 @@ def _inner_path(item: etree._Element, link: etree._Element) -> list[str]:
     return path
 
 
-def _matches(root: etree._Element, selector: str) -> list[etree._Element]:
+def matches(root: etree._Element, selector: str) -> list[etree._Element]:
+    """What ``selector`` matches in ``root``, as the listing reader and ``extract`` match
+    it (HTML rules: tag names without case); none for a selector cssselect cannot read."""
     try:
-        return list(root.cssselect(selector))
-    except Exception:  # cssselect's errors: a name it cannot read
+        return list(CSSSelector(selector, translator="html")(root))
+    except (SelectorError, etree.XPathError):
         return []
 
 
