@@ -42,7 +42,8 @@ def test_the_notice_list_is_proposed_first_and_reads_its_links(path: str) -> Non
     found = items_of(html, "text/html", expected["url"], target.follow)
     assert [i.url for i in found] == expected["links"]
     assert first.sample == tuple(i.title for i in found[:3])
-    assert f"{len(expected['links'])} links" in first.label
+    count = len(expected["links"])
+    assert f"{count} link{'s' if count > 1 else ''}" in first.label
     if "next_page" in expected:
         assert target.follow.pages == 2
         assert next_page(html, expected["url"], target.follow, 1) == expected["next_page"]

@@ -41,6 +41,7 @@ __all__ = ["Observed", "Proposal", "document_select", "propose"]
 log = logging.getLogger(__name__)
 
 _MAX_LISTINGS = 3  # link blocks proposed besides the main one
+_MAX_TRIED = 12  # link blocks whose CSS is worked out and read back (each parses the page)
 _SAMPLES = 3
 _ARTICLE_MIN_BESIDE_LIST = 200  # characters: less, on a listing page, is its list or pager
 _ARTICLE_FIRST_SHARE = 0.5  # a list holding less of the article's text than this is a sidebar
@@ -135,7 +136,7 @@ def _listings(root: etree._Element, html: str, url: str) -> list[tuple[Proposal,
     out: list[tuple[Proposal, ListGroup]] = []
     paging = paging_of(root, html, url)
     taken: list[set[str]] = []
-    for group in list_groups(root, url):
+    for group in list_groups(root, url)[:_MAX_TRIED]:
         if len(out) > _MAX_LISTINGS:
             break
         urls = set(group.urls)
@@ -158,7 +159,7 @@ def _listings(root: etree._Element, html: str, url: str) -> list[tuple[Proposal,
             (
                 Proposal(
                     kind="listing",
-                    label=f"{kind}: {len(group.urls)} links{pages}{total}",
+                    label=f"{kind}: {_links_count(len(group.urls))}{pages}{total}",
                     fragment={"follow": follow},
                     selector=unique_selector(group.container, root),
                     sample=group.titles[:_SAMPLES],
@@ -167,6 +168,10 @@ def _listings(root: etree._Element, html: str, url: str) -> list[tuple[Proposal,
             )
         )
     return out
+
+
+def _links_count(count: int) -> str:
+    return f"{count:,} link" if count == 1 else f"{count:,} links"
 
 
 def _listing_from_html(html: str, url: str) -> tuple[str, tuple[str, ...], int] | None:

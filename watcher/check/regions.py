@@ -47,6 +47,7 @@ _ARTICLE_PATH = re.compile(r"\d{5,}|[0-9a-f]{16,}", re.IGNORECASE)
 _INDEX_PATH = re.compile(r"/(?:index|home|list)(?:_\d+)*\.s?html?$|/$", re.IGNORECASE)
 _NAME = re.compile(r"-?[A-Za-z_][A-Za-z0-9_-]{0,63}")  # a plain CSS identifier
 _MIN_TITLE = 6  # characters: a menu entry (首页, 政务公开) is shorter
+_MAX_ITEM_ANCHORS = 4  # links of one item (its title, a source, a "more" to the same page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +161,16 @@ def _group(
 
 def _item_link(item: etree._Element, base_url: str) -> etree._Element | None:
     """The link of an item that leads to one page: the titled or longest of its links."""
-    anchors = [item] if item.tag == "a" else list(item.iter("a"))
-    anchors = [a for a in anchors if _followable(a.get("href"))]
+    anchors = []
+    for anchor in [item] if item.tag == "a" else item.iter("a"):
+        if _followable(anchor.get("href")):
+            anchors.append(anchor)
+            if len(anchors) > _MAX_ITEM_ANCHORS:  # a block of links, not one item
+                return None
     if not anchors:
         return None
-    if len({urljoin(base_url, a.get("href", "").strip()) for a in anchors}) != 1:
+    hrefs = {a.get("href", "").strip() for a in anchors}
+    if len(hrefs) > 1 and len({urljoin(base_url, h) for h in hrefs}) != 1:
         return None
     return max(anchors, key=lambda a: (bool(a.get("title")), len(_title(a))))
 
