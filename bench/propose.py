@@ -26,19 +26,21 @@ import yaml
 
 from watcher.check.propose import Proposal, propose
 from watcher.config import parse_config_text
-from watcher.listings.items import items_of
+from watcher.listings.items import items_of, next_page
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 EXPECTED = json.loads((FIXTURES / "propose" / "expected.json").read_text(encoding="utf-8"))
 
 
-def _links(proposal: Proposal, url: str, html: str, answer: str | None) -> list[str]:
+def _read(proposal: Proposal, url: str, html: str, answer: str | None) -> tuple[list[str], str]:
+    """The links the listing reader finds with the proposal, and its page 2's URL."""
     target = {"name": "proposed", "url": url, **proposal.fragment}
     config = parse_config_text(yaml.safe_dump({"targets": [target]}), "proposed.yaml")
     loaded = config.targets[0]
     text = answer if answer is not None else html
     kind = "application/json" if answer is not None else "text/html"
-    return [i.url for i in items_of(text, kind, loaded.url, loaded.follow)]
+    found = [i.url for i in items_of(text, kind, loaded.url, loaded.follow)]
+    return found, next_page(text, loaded.url, loaded.follow, 1) or ""
 
 
 def main() -> None:
@@ -47,6 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{'page':48} {'first proposal':50} {'P':>6} {'R':>6} {'ms':>6}")
     listing_p, listing_r, articles_first, times = [], [], [], []
+    paged, paged_right = 0, 0
     for path, expected in EXPECTED.items():
         html = (FIXTURES / path).read_text(encoding="utf-8", errors="replace")
         url = expected["url"]
@@ -67,7 +70,10 @@ def main() -> None:
         listing = next((p for p in proposals if p.kind in ("listing", "json-listing")), None)
         answer = expected.get("answer")
         answer_text = (FIXTURES / answer).read_text(encoding="utf-8") if answer else None
-        found = _links(listing, url, html, answer_text) if listing else []
+        found, second = _read(listing, url, html, answer_text) if listing else ([], "")
+        if "next_page" in expected:
+            paged += 1
+            paged_right += second == expected["next_page"]
         hits = len(set(found) & set(expected["links"]))
         precision = hits / len(found) if found else 0.0
         recall = hits / len(expected["links"])
@@ -79,6 +85,7 @@ def main() -> None:
         f"listing pages: {len(listing_p)}, mean precision {statistics.mean(listing_p):.3f}, "
         f"mean recall {statistics.mean(listing_r):.3f}"
     )
+    print(f"listing pages with a page 2: {paged}, its URL right on {paged_right}")
     print(f"article pages: {len(articles_first)}, article first on {sum(articles_first)}")
     print(f"ms per page: median {statistics.median(times):.0f}, max {max(times):.0f}")
 
