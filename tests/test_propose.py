@@ -42,6 +42,9 @@ def test_the_notice_list_is_proposed_first_and_reads_its_links(path: str) -> Non
     found = items_of(html, "text/html", expected["url"], target.follow)
     assert [i.url for i in found] == expected["links"]
     assert first.sample == tuple(i.title for i in found[:3])
+    assert target.select == (first.selector,)  # the listing's own capture: its list
+    kept = extract(html, expected["url"], select=target.select).text
+    assert all(title[:10] in kept for title in first.sample)  # shown cut short, with …
     count = len(expected["links"])
     assert f"{count} link{'s' if count > 1 else ''}" in first.label
     if "next_page" in expected:
@@ -208,3 +211,37 @@ def test_document_select_keeps_the_hand_cut_article(path: str) -> None:
 def test_document_select_keeps_auto_for_a_listing_or_no_page() -> None:
     assert document_select(_page("sites/sastind.gov.cn/list.html"), "https://x.gov.cn/") == ()
     assert document_select("", "https://x.gov.cn/") == ()
+
+
+def test_hostile_pages_give_proposals_not_errors() -> None:
+    """Deep nesting, a row that is a whole page, 5,000 rows, junk in hrefs."""
+    deep = "<div><a href='/c/123456.html'>关于船舶工业发展的通知公告</a>" * 3000 + "</div>" * 3000
+    rows = "".join(
+        f"<li><a href='/art/2026/art_{n:08d}.html'>关于第{n}批船舶工业项目的通知</a>"
+        f"<span>2026-11-{n % 28 + 1:02d}</span></li>"
+        for n in range(5000)
+    )
+    junk = "<ul>" + "<li><a href='http://[::1'>坏的链接地址一</a> 2026-01-01</li>" * 3 + "</ul>"
+    for body in (deep, f"<ul class='list'>{rows}</ul>", junk, "<p>" + "字" * 100_000 + "</p>"):
+        html = f"<html><head><title>通知</title></head><body>{body}</body></html>"
+        for proposal in propose(html, "https://x.gov.cn/col/"):
+            _target(proposal, "https://x.gov.cn/col/")
+    many = propose(f"<html><body><ul class='list'>{rows}</ul></body></html>", "https://x.gov.cn/")
+    assert many[0].label == "Notice list: 5,000 links"
+
+
+def test_the_listing_reader_skips_a_link_that_is_no_url() -> None:
+    html = (
+        "<ul><li><a href='http://[::1'>坏的链接</a></li>"
+        "<li><a href='/c/1.html'>好的链接</a></li></ul>"
+    )
+    follow = (
+        parse_config_text(
+            "targets:\n- {name: l, url: 'https://x.gov.cn/', follow: {links: li a}}\n", "t.yaml"
+        )
+        .targets[0]
+        .follow
+    )
+    assert [i.url for i in items_of(html, "text/html", "https://x.gov.cn/", follow)] == [
+        "https://x.gov.cn/c/1.html"
+    ]

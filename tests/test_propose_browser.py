@@ -67,10 +67,13 @@ async def test_json_listings_from_the_answers_the_page_fetched(http_server: HTTP
         seen = await pool.fetch(url, BrowserOptions(observe=True, screenshot=False))
     assert {urlsplit_path(o.url) for o in seen.observed} == {"/api-gateway/unit", "/search/data"}
     proposals = propose(seen.html.decode(), url, seen.observed)
-    kinds = [p.kind for p in proposals]
-    assert kinds[:2] == ["json-listing", "json-listing"], [p.label for p in proposals]
+    labels = [p.label for p in proposals]
+    # the unit's list is what the page shows: first; the search answer, not shown: last
+    assert proposals[0].kind == "json-listing" and "data.html" in labels[0], labels
+    assert proposals[1].kind == "listing", labels  # the same list as rendered HTML
+    assert proposals[-1].kind == "json-listing" and "data.html" not in labels[-1], labels
 
-    for proposal in proposals[:2]:
+    for proposal in (proposals[0], proposals[-1]):
         target = _loaded(proposal.fragment, url)
         assert target.headers["Referer"] == url
         answer = next(o for o in seen.observed if o.url == target.url)

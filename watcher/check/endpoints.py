@@ -21,12 +21,13 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from watcher.check.paging import PAGES
-from watcher.check.regions import DATE
+from watcher.check.regions import DATE, absolute
 from watcher.fetch.visits import Observed
 
 __all__ = ["Endpoint", "json_listings"]
 
-ListFromHtml = Callable[[str, str], tuple[str, tuple[str, ...], int] | None]
+# a list's HTML and its base URL -> the item links' CSS, the first titles, the item URLs
+ListFromHtml = Callable[[str, str], tuple[str, tuple[str, ...], tuple[str, ...]] | None]
 
 _MAX_OBSERVED = 20
 _MAX_DEPTH = 6  # levels of a JSON answer searched for its list
@@ -47,6 +48,7 @@ class Endpoint:
     fragment: dict[str, Any]
     label: str
     sample: tuple[str, ...]
+    urls: tuple[str, ...] = ()  # the items' URLs, when the answer was seen
 
 
 def json_listings(
@@ -98,16 +100,21 @@ def _from_answer(
         follow.update(_paged(endpoint))
         follow["select"] = "auto"
         titles = tuple(_clean(str(r.get(title_key, ""))) for r in rows[:3])
+        joined = (absolute(endpoint, str(r.get(url_key, ""))) for r in rows)
+        urls = tuple(u for u in joined if u)
         label = f"JSON listing: {len(rows)} items at {_short(endpoint)}{_pages(follow)}"
-        out.append((len(rows), Endpoint(_fragment(endpoint, page_url, follow), label, titles)))
+        found = Endpoint(_fragment(endpoint, page_url, follow), label, titles, urls)
+        out.append((len(rows), found))
     for path, text in _html_strings(data, "", 0):
         listed = from_html(text, endpoint)
         if listed is None:
             continue
-        links, titles, count = listed
+        links, titles, urls = listed
         follow = {"html": path, "links": links, **_paged(endpoint), "select": "auto"}
-        label = f"List HTML in JSON ({path}): {count} links at {_short(endpoint)}{_pages(follow)}"
-        out.append((count, Endpoint(_fragment(endpoint, page_url, follow), label, titles)))
+        where = f"{_short(endpoint)}{_pages(follow)}"
+        label = f"List HTML in JSON ({path}): {len(urls)} links at {where}"
+        found = Endpoint(_fragment(endpoint, page_url, follow), label, titles, urls)
+        out.append((len(urls), found))
     return out
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from lxml import etree
 
-from watcher.check.regions import css_name
+from watcher.check.regions import absolute, css_name
 
 __all__ = ["Paging", "paging_of"]
 
@@ -41,7 +41,7 @@ def paging_of(root: etree._Element, raw_html: str, url: str) -> Paging | None:
             href = anchor.get("href", "").strip()
             if href.lower().startswith("javascript:"):
                 continue
-            target = urljoin(url, href)
+            target = absolute(url, href) or ""
             param = _page_param(url, target)
             if param is not None:
                 return Paging({"pages": PAGES, "page_param": param}, total)
@@ -49,7 +49,7 @@ def paging_of(root: etree._Element, raw_html: str, url: str) -> Paging | None:
             if selector is not None:
                 return Paging({"pages": PAGES, "next": selector}, total)
     for anchor in anchors:  # numbered pages without a 下一页 link
-        target = urljoin(url, anchor.get("href", "").strip())
+        target = absolute(url, anchor.get("href", "")) or ""
         param = _page_param(url, target)
         if param is not None:
             return Paging({"pages": PAGES, "page_param": param}, total)
@@ -65,6 +65,8 @@ def _text(anchor: etree._Element) -> str:
 
 def _page_param(url: str, target: str) -> str | None:
     """The query parameter that alone tells ``target`` from ``url``, when it numbers pages."""
+    if not target:
+        return None
     here, there = urlsplit(url), urlsplit(target)
     if (here.netloc, here.path) != (there.netloc, there.path):
         return None
@@ -103,7 +105,7 @@ def _second_file(anchors: list[etree._Element], url: str) -> str | None:
     current = int(here.group(3)) if here else None
     numbered: dict[int, str] = {}
     for anchor in anchors:
-        path = urlsplit(urljoin(url, anchor.get("href", "").strip())).path
+        path = urlsplit(absolute(url, anchor.get("href", "")) or "").path
         match = _NUMBERED_FILE.search(path)
         if match and int(match.group(3)) != current:
             numbered.setdefault(int(match.group(3)), path.rsplit("/", 1)[-1])

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from lxml import etree
@@ -24,6 +25,7 @@ from watcher.check.endpoints import json_listings
 from watcher.check.paging import paging_of
 from watcher.check.regions import (
     ListGroup,
+    absolute,
     first_lines,
     link_selector,
     list_groups,
@@ -63,22 +65,31 @@ def propose(html: str, url: str, observed: Sequence[Observed] = ()) -> list[Prop
     root = parse_page(html)
     article = _article(html, url) if root is not None else None
     listings = _listings(root, html, url) if root is not None else []
-    found: list[Proposal] = []
+    shown = _link_paths(root, url) if root is not None else set()
+    feeding: list[Proposal] = []  # JSON the page's list is made of, or a shell's endpoint
+    other: list[Proposal] = []  # JSON the page fetched but does not show
     for endpoint in json_listings(html, url, observed, _listing_from_html):
-        found.append(
-            Proposal(
-                kind="json-listing",
-                label=endpoint.label,
-                fragment=endpoint.fragment,
-                sample=endpoint.sample,
-            )
+        proposal = Proposal(
+            kind="json-listing",
+            label=endpoint.label,
+            fragment=endpoint.fragment,
+            sample=endpoint.sample,
         )
+        feeds = not endpoint.urls or bool(shown & {urlsplit(u).path for u in endpoint.urls})
+        (feeding if feeds else other).append(proposal)
+    found: list[Proposal] = [*feeding]
     if article is not None and listings and _list_first(article, listings[0]):
         kept = [article[0]] if article[1].size >= _ARTICLE_MIN_BESIDE_LIST else []
         found += [listings[0][0], *kept, *(p for p, _ in listings[1:])]
     else:
         found += [*([article[0]] if article else []), *(p for p, _ in listings)]
-    return [p for p in found if _loads(p, url)]
+    return [p for p in [*found, *other] if _loads(p, url)]
+
+
+def _link_paths(root: etree._Element, url: str) -> set[str]:
+    """The paths the page links to: a JSON answer whose items it links to feeds it."""
+    joined = (absolute(url, a.get("href", "")) for a in root.iter("a"))
+    return {urlsplit(u).path for u in joined if u}
 
 
 def document_select(html: str, url: str) -> tuple[str, ...]:
@@ -154,14 +165,15 @@ def _listings(root: etree._Element, html: str, url: str) -> list[tuple[Proposal,
         pages = f", {follow['pages']} pages" if "pages" in follow else ""
         total = f" (of {paging.total})" if pages and paging and paging.total else ""
         kind = "Notice list" if group.dated else "Link list"
+        container = unique_selector(group.container, root)
         taken.append(urls)
         out.append(
             (
                 Proposal(
                     kind="listing",
                     label=f"{kind}: {_links_count(len(group.urls))}{pages}{total}",
-                    fragment={"follow": follow},
-                    selector=unique_selector(group.container, root),
+                    fragment=_listing_fragment(container, follow),
+                    selector=container,
                     sample=group.titles[:_SAMPLES],
                 ),
                 group,
@@ -170,20 +182,26 @@ def _listings(root: etree._Element, html: str, url: str) -> list[tuple[Proposal,
     return out
 
 
+def _listing_fragment(container: str | None, follow: dict[str, Any]) -> dict[str, Any]:
+    """The listing's own capture keeps its list only (as the example config's SASTIND
+    target does): a change of the frame around it is no change of the listing."""
+    return {"select": container, "follow": follow} if container else {"follow": follow}
+
+
 def _links_count(count: int) -> str:
     return f"{count:,} link" if count == 1 else f"{count:,} links"
 
 
-def _listing_from_html(html: str, url: str) -> tuple[str, tuple[str, ...], int] | None:
+def _listing_from_html(html: str, url: str) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
     """The item links' CSS of a list's HTML (inside a JSON answer), its first titles
-    and how many links."""
+    and its links."""
     root = parse_page(html)
     if root is None:
         return None
     for group in list_groups(root, url):
         links = link_selector(group, root)
         if links is not None and _reads_back(html, url, {"links": links}, group.urls):
-            return links, group.titles[:_SAMPLES], len(group.urls)
+            return links, group.titles[:_SAMPLES], group.urls
     return None
 
 

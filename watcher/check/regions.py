@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 from cssselect import SelectorError
@@ -25,6 +25,7 @@ from watcher.analysis.filelinks import is_attachment_url
 
 __all__ = [
     "ListGroup",
+    "absolute",
     "css_name",
     "link_selector",
     "list_groups",
@@ -48,6 +49,7 @@ _INDEX_PATH = re.compile(r"/(?:index|home|list)(?:_\d+)*\.s?html?$|/$", re.IGNOR
 _NAME = re.compile(r"-?[A-Za-z_][A-Za-z0-9_-]{0,63}")  # a plain CSS identifier
 _MIN_TITLE = 6  # characters: a menu entry (首页, 政务公开) is shorter
 _MAX_ITEM_ANCHORS = 4  # links of one item (its title, a source, a "more" to the same page)
+_MAX_ITEM_CHARS = 2000  # text of one item: a row with its summary, not a page section
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +92,10 @@ def parse_page(html: str) -> etree._Element | None:
 
 def list_groups(root: etree._Element, base_url: str) -> list[ListGroup]:
     """Runs of items worth proposing as a listing, best first; one run per set of links
-    (the innermost wins: its items are the rows)."""
+    (of equals, rows rather than their bare links, the innermost: its items are the
+    rows). Linear in the page: each element's links and text size are counted once."""
     host = urlsplit(base_url).hostname or ""
+    index = _index(root, base_url)
     found: list[ListGroup] = []
     for parent in root.iter():
         if not isinstance(parent.tag, str):
@@ -104,11 +108,11 @@ def list_groups(root: etree._Element, base_url: str) -> list[ListGroup]:
         for (tag, kind), children in runs.items():
             if kind is not None and len(children) == len(runs[(tag, None)]):
                 continue  # one class for all: the same run
-            group = _group(parent, children, base_url, host)
+            group = _group(parent, children, host, index)
             if group is not None:
                 found.append(group)
     depth = {g.container: sum(1 for _ in g.container.iterancestors()) for g in found}
-    found.sort(key=lambda g: (g.rank, depth[g.container]), reverse=True)
+    found.sort(key=lambda g: (g.rank, g.items[0].tag != "a", depth[g.container]), reverse=True)
     seen: set[frozenset[str]] = set()
     out = []
     for group in found:
@@ -120,16 +124,55 @@ def list_groups(root: etree._Element, base_url: str) -> list[ListGroup]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Index:
+    anchors: dict[etree._Element, list[etree._Element]]  # the first few followable links
+    sizes: dict[etree._Element, int]  # characters of text, whitespace left out
+    base_url: str
+    joined: dict[str, str] = field(default_factory=dict)
+
+    def url(self, link: etree._Element) -> str:
+        """The link's absolute URL (each href joined once); "" for one that is no URL."""
+        href = link.get("href", "").strip()
+        found = self.joined.get(href)
+        if found is None:
+            found = self.joined[href] = absolute(self.base_url, href) or ""
+        return found
+
+
+def _index(root: etree._Element, base_url: str) -> _Index:
+    anchors: dict[etree._Element, list[etree._Element]] = {}
+    sizes: dict[etree._Element, int] = {}
+    elements = [e for e in root.iter() if isinstance(e.tag, str)]
+    for element in reversed(elements):  # children before their parents
+        found = [element] if element.tag == "a" and _followable(element.get("href")) else []
+        size = len(_compact(element.text or ""))
+        for child in element:
+            if isinstance(child.tag, str):
+                if len(found) <= _MAX_ITEM_ANCHORS:
+                    found.extend(anchors[child][: _MAX_ITEM_ANCHORS + 1 - len(found)])
+                size += sizes[child]
+            size += len(_compact(child.tail or ""))
+        anchors[element] = found
+        sizes[element] = size
+    return _Index(anchors, sizes, base_url)
+
+
 def _group(
-    parent: etree._Element, children: list[etree._Element], base_url: str, host: str
+    parent: etree._Element,
+    children: list[etree._Element],
+    host: str,
+    index: _Index,
 ) -> ListGroup | None:
     items, links, urls, titles = [], [], [], []
     dated = articles = 0
     for child in children:
-        link = _item_link(child, base_url)
+        if index.sizes[child] > _MAX_ITEM_CHARS:
+            continue
+        link = _item_link(child, index)
         if link is None:
             continue
-        url = urljoin(base_url, link.get("href", "").strip())
+        url = index.url(link)
         title = _title(link)
         items.append(child)
         links.append(link)
@@ -137,8 +180,8 @@ def _group(
         titles.append(title)
         if DATE.search(child.text_content()):
             dated += 1
-        path = urlsplit(url).path
-        same_site = (urlsplit(url).hostname or "") == host
+        parts = urlsplit(url)
+        path, same_site = parts.path, (parts.hostname or "") == host
         if (
             not is_attachment_url(url)
             and len(title) >= _MIN_TITLE
@@ -159,20 +202,23 @@ def _group(
     )
 
 
-def _item_link(item: etree._Element, base_url: str) -> etree._Element | None:
+def _item_link(item: etree._Element, index: _Index) -> etree._Element | None:
     """The link of an item that leads to one page: the titled or longest of its links."""
-    anchors = []
-    for anchor in [item] if item.tag == "a" else item.iter("a"):
-        if _followable(anchor.get("href")):
-            anchors.append(anchor)
-            if len(anchors) > _MAX_ITEM_ANCHORS:  # a block of links, not one item
-                return None
-    if not anchors:
+    anchors = index.anchors[item]
+    if not anchors or len(anchors) > _MAX_ITEM_ANCHORS:  # none, or a block of links
         return None
-    hrefs = {a.get("href", "").strip() for a in anchors}
-    if len(hrefs) > 1 and len({urljoin(base_url, h) for h in hrefs}) != 1:
+    urls = {index.url(a) for a in anchors}
+    if len(urls) != 1 or "" in urls:
         return None
     return max(anchors, key=lambda a: (bool(a.get("title")), len(_title(a))))
+
+
+def absolute(base_url: str, href: str) -> str | None:
+    """``href`` joined to the page's URL; None for what is no URL (``http://[::1``)."""
+    try:
+        return urljoin(base_url, href.strip())
+    except ValueError:
+        return None
 
 
 def _followable(href: str | None) -> bool:
