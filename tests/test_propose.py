@@ -245,3 +245,27 @@ def test_the_listing_reader_skips_a_link_that_is_no_url() -> None:
     assert [i.url for i in items_of(html, "text/html", "https://x.gov.cn/", follow)] == [
         "https://x.gov.cn/c/1.html"
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "total"),
+    [
+        ("sites/sastind.gov.cn/list.html", 363),  # 共363页
+        ("propose/trs_list.html", 12),  # createPageHTML(12, …)
+        ("propose/param_table.html", 15),  # 尾页: page=15
+    ],
+)
+def test_the_label_says_how_many_pages_the_listing_has(path: str, total: int) -> None:
+    first = propose(_page(path), EXPECTED[path]["url"])[0]
+    assert first.label.endswith(f", 2 pages (of {total})")
+
+
+def test_the_last_page_link_of_numbered_files_counts_trs_pages_from_index_1() -> None:
+    html = """<html><body><ul class="list">
+    <li><a href="./202411/t20241128_501234.htm">工业互联网平台白皮书（2024年）</a> 2024-11-28</li>
+    <li><a href="./202411/t20241122_500987.htm">船舶工业数字化白皮书（2024年）</a> 2024-11-22</li>
+    </ul><div class="page"><a href="index_1.htm">2</a> <a href="index_7.htm">尾页</a></div>
+    </body></html>"""
+    first = propose(html, "http://www.caict.ac.cn/kxyj/qwfb/bps/index.htm")[0]
+    assert first.label == "Notice list: 2 links, 2 pages (of 8)"
+    assert first.fragment["follow"]["next"] == "a[href$='index_1.htm']"

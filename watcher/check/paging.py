@@ -21,6 +21,7 @@ _LAST_TEXT = re.compile(r"^(?:尾页|末页|最后一?页|last)$", re.IGNORECASE
 _PAGE_PARAMS = ("page", "p", "pageno", "pageindex", "pagenum", "curpage", "currentpage", "pn")
 # index_1.html (TRS: page 2), index_10126608_2.html (SASTIND), home_1.htm (gov.cn)
 _NUMBERED_FILE = re.compile(r"/(index|home|list)((?:_\d+)*)_(\d+)\.(s?html?)$", re.IGNORECASE)
+_PAGE_TWO_IS_ONE = re.compile(r"_1\.s?html?'\]$")  # next: a[href$='index_1.htm']
 _TOTAL_TEXT = re.compile(r"共\s*(\d{1,6})\s*页")
 _TRS_SCRIPT = re.compile(r"createPageHTML\(\s*['\"]?(\d{1,6})")
 PAGES = 2  # listing pages a proposal follows: the first, and one more for what scrolled
@@ -34,28 +35,51 @@ class Paging:
 
 def paging_of(root: etree._Element, raw_html: str, url: str) -> Paging | None:
     """The listing's paging, or None when it shows no next page."""
-    total = _total(root, raw_html)
     anchors = [a for a in root.iter("a") if (a.get("href") or "").strip()]
+    keys = _next_keys(root, anchors, url)
+    if keys is None:
+        return None
+    return Paging(keys, _total(root, raw_html) or _last_page(anchors, url, keys))
+
+
+def _next_keys(root: etree._Element, anchors: list, url: str) -> dict[str, object] | None:
     for anchor in anchors:
         if _NEXT_TEXT.match(_text(anchor)) or _NEXT_TEXT.match(anchor.get("title") or ""):
             href = anchor.get("href", "").strip()
             if href.lower().startswith("javascript:"):
                 continue
-            target = absolute(url, href) or ""
-            param = _page_param(url, target)
+            param = _page_param(url, absolute(url, href) or "")
             if param is not None:
-                return Paging({"pages": PAGES, "page_param": param}, total)
+                return {"pages": PAGES, "page_param": param}
             selector = _next_selector(anchor, root)
             if selector is not None:
-                return Paging({"pages": PAGES, "next": selector}, total)
+                return {"pages": PAGES, "next": selector}
     for anchor in anchors:  # numbered pages without a 下一页 link
-        target = absolute(url, anchor.get("href", "")) or ""
-        param = _page_param(url, target)
+        param = _page_param(url, absolute(url, anchor.get("href", "")) or "")
         if param is not None:
-            return Paging({"pages": PAGES, "page_param": param}, total)
+            return {"pages": PAGES, "page_param": param}
     second = _second_file(anchors, url)
     if second is not None:
-        return Paging({"pages": PAGES, "next": f"a[href$='{second}']"}, total)
+        return {"pages": PAGES, "next": f"a[href$='{second}']"}
+    return None
+
+
+def _last_page(anchors: list, url: str, keys: dict[str, object]) -> int | None:
+    """The page number the 尾页 link leads to: its page parameter, or its numbered file
+    (TRS counts index_1 as page 2)."""
+    for anchor in anchors:
+        if not _LAST_TEXT.match(_text(anchor)):
+            continue
+        target = absolute(url, anchor.get("href", "")) or ""
+        param = keys.get("page_param")
+        if param is not None:
+            value = dict(parse_qsl(urlsplit(target).query)).get(str(param), "")
+            return int(value) if value.isdigit() else None
+        match = _NUMBERED_FILE.search(urlsplit(target).path)
+        if match is None:
+            return None
+        zero_based = _PAGE_TWO_IS_ONE.search(str(keys.get("next", ""))) is not None
+        return int(match.group(3)) + (1 if zero_based else 0)
     return None
 
 
