@@ -269,3 +269,24 @@ def test_the_last_page_link_of_numbered_files_counts_trs_pages_from_index_1() ->
     first = propose(html, "http://www.caict.ac.cn/kxyj/qwfb/bps/index.htm")[0]
     assert first.label == "Notice list: 2 links, 2 pages (of 8)"
     assert first.fragment["follow"]["next"] == "a[href$='index_1.htm']"
+
+
+def test_miit_policy_search_answers_give_the_example_configs_items_path() -> None:
+    """Items one level into each result (``groupData[0].data``), as targets.yaml's
+    miit-policy-files reads them; an answer that is a bare list, at ``@``."""
+    answer = (FIXTURES / "sites" / "miit.gov.cn" / "search_zcwj.json").read_bytes()
+    api = "https://www.miit.gov.cn/search-front-server/api/search/info?p=1&pg=20"
+    library = "https://www.miit.gov.cn/search/zcwjk.html"
+    (first,) = propose("<html><body></body></html>", library, [Observed(api, "", answer)])
+    target = _target(first, library)
+    assert target.follow.items == "data.searchResult.dataResults[].groupData[0].data"
+    found = items_of(answer.decode(), "application/json", target.url, target.follow)
+    assert len(found) == 2 and first.sample == tuple(i.title for i in found)
+
+    rows = json.dumps([{"title": "关于船舶工业的通知", "url": "/a/1.html"}]).encode()
+    (bare,) = propose("", "https://x.gov.cn/", [Observed("https://x.gov.cn/l.json", "", rows)])
+    assert bare.fragment["follow"]["items"] == "@"
+    follow = _target(bare, "https://x.gov.cn/").follow
+    assert [i.url for i in items_of(rows.decode(), None, "https://x.gov.cn/l.json", follow)] == [
+        "https://x.gov.cn/a/1.html"
+    ]

@@ -128,7 +128,7 @@ def _row_lists(value: Any, path: str, depth: int) -> Iterator[tuple[str, list[di
             yield from _row_lists(inner, _join(path, key), depth + 1)
     elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         if _item_keys(value) is not None:
-            yield path, value
+            yield path or "@", value
             return
         for inner_path in _inner_paths(value[0], "", 0):
             rows = [_at(v, inner_path) for v in value]
@@ -174,8 +174,10 @@ def _item_keys(rows: list[dict]) -> tuple[str, str, str | None] | None:
     url_key = min(urls, key=lambda k: (k.lower() != "url", "url" not in k.lower()))
     title_key = min(titles, key=lambda k: (k.lower() != "title", "title" not in k.lower()))
     dates = [k for k in keys if share(lambda v: isinstance(v, str) and DATE.search(v), k) >= half]
-    date_key = min(dates, key=lambda k: "time" not in k.lower() and "date" not in k.lower())
-    return url_key, title_key, date_key if dates else None
+    if not dates:
+        return url_key, title_key, None
+    named = [k for k in dates if "time" in k.lower() or "date" in k.lower()]
+    return url_key, title_key, (named or dates)[0]
 
 
 def _is_url(value: Any) -> bool:
