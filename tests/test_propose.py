@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from watcher.analysis.extract import extract
 from watcher.check.propose import Observed, Proposal, document_select, propose
@@ -290,3 +292,45 @@ def test_miit_policy_search_answers_give_the_example_configs_items_path() -> Non
     assert [i.url for i in items_of(rows.decode(), None, "https://x.gov.cn/l.json", follow)] == [
         "https://x.gov.cn/a/1.html"
     ]
+
+
+_ROW = st.fixed_dictionaries(
+    {
+        "url": st.sampled_from(["/a/1.html", "http://[::1", "", "x"]),
+        "title": st.just("关于船舶的通知"),
+    },
+    optional={
+        "date": st.sampled_from(["2026-11-20", 0, None]),
+        "html": st.just("<a href=/b/3.html>"),
+    },
+)
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from(
+        [
+            "/a/1.html",
+            "关于船舶工业的通知",
+            "2026-11-20",
+            "<a href='/x/2.html'>通知通知通知</a>",
+            "",
+        ]
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(["url", "title", "date", "data", "html", "a b"]), inner)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@example(answer=[{"url": "/a/1.html", "title": "关于船舶的通知"}], html="")  # no date field
+@given(answer=_JSON, html=st.text(alphabet="<>/a hrefli=\"'通知2026-1", max_size=200))
+def test_propose_never_raises_on_any_answer_or_markup(answer, html: str) -> None:
+    observed = [
+        Observed("https://x.gov.cn/api?page=1", "application/json", json.dumps(answer).encode())
+    ]
+    for proposal in propose(html, "https://x.gov.cn/col/", observed):
+        _target(proposal, "https://x.gov.cn/col/")
