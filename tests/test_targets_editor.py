@@ -42,9 +42,11 @@ NOTICES = """<html><head><meta charset="utf-8"><title>通知公告 - 国防科�
 SHELL = """<html><head><meta charset="utf-8"><title>工作动态</title></head><body>
 <div id="app"></div><script>
 document.getElementById('app').innerHTML =
-  '<div class="news"><p>工业和信息化部召开船舶工业座谈会，研究推进船舶工业数字化转型的有关工作。</p>'
+  '<div class="news"><p>工业和信息化部召开船舶工业座谈会，'
+  + '研究推进船舶工业数字化转型的有关工作。</p>'
   + '<p>会议指出，要坚持创新驱动，加快绿色智能船舶发展，提升产业链供应链韧性和安全水平。</p>'
-  + '<p>会议要求，各地工业和信息化主管部门要加强统筹协调，狠抓政策落实，推动船舶工业持续健康发展。</p></div>';
+  + '<p>会议要求，各地工业和信息化主管部门要加强统筹协调，'
+  + '狠抓政策落实，推动船舶工业持续健康发展。</p></div>';
 </script></body></html>"""
 CONFIG = """\
 # The team's targets: this comment stays.
@@ -229,9 +231,9 @@ def test_save_adds_the_target_with_only_what_it_sets_and_refuses_what_would_not_
         .split("=", 1)[1]
     )
     form = {
-        "csrf": token, "draft": draft, "url": url, "name": "sastind-notices", "title": "国防科工局 通知公告",
-        "select": "ul.list", "keywords": ["shipbuilding"], "schedule": "cron", "cron": "0 */2 * * *",
-        "notify": "analysts, leads", "fetch": "http",
+        "csrf": token, "draft": draft, "url": url, "name": "sastind-notices",
+        "title": "国防科工局 通知公告", "select": "ul.list", "keywords": ["shipbuilding"],
+        "schedule": "cron", "cron": "0 */2 * * *", "notify": "analysts, leads", "fetch": "http",
     }  # fmt: skip
     bad = admin.post("/targets/save", data={**form, "name": "news"})
     assert bad.status_code == 400
@@ -271,9 +273,9 @@ def test_edit_changes_only_the_keys_that_changed(app, site) -> None:
     token = csrf_of(page)
     assert 'value="#main"' in page and 'name="name" value="other"' in page and "readonly" in page
     form = {
-        "csrf": token, "editing": "other", "url": load_config(site).target("other").url, "name": "other",
-        "title": "其他", "select": "#main", "keywords": ["shipbuilding", "mcf"], "schedule": "interval",
-        "interval": "1h", "notify": "", "fetch": "http",
+        "csrf": token, "editing": "other", "url": load_config(site).target("other").url,
+        "name": "other", "title": "其他", "select": "#main", "keywords": ["shipbuilding", "mcf"],
+        "schedule": "interval", "interval": "1h", "notify": "", "fetch": "http",
     }  # fmt: skip
     before = site.read_text(encoding="utf-8")
     assert admin.post("/targets/save", data=form).status_code == 303
@@ -350,7 +352,8 @@ def test_the_pane_keeps_the_page_but_nothing_active() -> None:
     html = (
         '<html><head><meta http-equiv="refresh" content="0;url=http://x"><base href="http://x/">'
         '<link rel="stylesheet" href="http://x/a.css"><style>p{color:red}</style></head>'
-        '<body><p onclick="steal()" style="font-weight:bold">正文</p><a href="javascript:go()">x</a>'
+        '<body><p onclick="steal()" style="font-weight:bold">正文</p>'
+        '<a href="javascript:go()">x</a>'
         '<iframe src="http://x"></iframe><object data="x.swf"></object>'
         '<script>steal()</script><form action="javascript:x"><input></form></body></html>'
     )
