@@ -377,3 +377,40 @@ def test_suggested_names_come_from_the_address_and_are_free() -> None:
     url = "https://www.miit.gov.cn/jgsj/zfs/gzdt/index.html"
     assert suggest_name(url, []) == "miit-jgsj-zfs-gzdt"
     assert suggest_name(url, ["miit-jgsj-zfs-gzdt"]) == "miit-jgsj-zfs-gzdt-2"
+
+
+async def test_a_running_service_takes_a_saved_target_and_a_pause_from_the_editor(
+    http_server: HTTPServer, tmp_path: Path
+) -> None:
+    """``watcher run`` reloads the file the editor wrote: the new target is checked on
+    its schedule, and once paused it is scheduled no more."""
+    from clock import eventually
+    from test_service import PAGE, paths, running, target, write_config
+
+    from watcher.service.daemon import Service, ServiceTimings
+
+    http_server.route("/a", body=PAGE, headers=HTML)
+    http_server.route("/new.html", body=NOTICES.encode(), headers=HTML)
+    config, data, notifiers = paths(tmp_path)
+    write_config(config, [target("a", http_server.url("/a"))])
+    service = Service(config, data, notifiers, timings=ServiceTimings(watch_every=0.2))
+    async with running(service):
+        await eventually(lambda: http_server.hits("/a") >= 1, "the first check")
+        app = create_app(data, config)
+        app.add_middleware(AsUser)
+        admin = client_as(app, "ada", "admin")
+        token = csrf_of(admin.get("/targets/new").text)
+        url = http_server.url("/new.html")
+        draft = admin.post("/targets/fetch", data={"csrf": token, "url": url})
+        form = {
+            "csrf": token, "draft": draft.headers["location"].split("=", 1)[1], "url": url,
+            "name": "fresh", "select": "ul.list", "schedule": "interval", "interval": "5s",
+            "keywords": ["shipbuilding"], "fetch": "http",
+        }  # fmt: skip
+        assert admin.post("/targets/save", data=form).status_code == 303  # first run within 0.5 s
+        await eventually(lambda: "fresh" in service.scheduler.next_runs(), "the reload")
+        await eventually(lambda: http_server.hits("/new.html") >= 2, "the new target's check")
+        assert admin.post("/targets/fresh/pause", data={"csrf": token}).status_code == 303
+        await eventually(lambda: "fresh" not in service.scheduler.next_runs(), "the pause")
+        assert service.config.target("fresh").paused
+        app.state.inbox_writer.close()
