@@ -172,7 +172,7 @@ def test_a_pasted_url_is_fetched_shown_and_its_text_follows_the_selector(
     draft = fetched.headers["location"].split("=", 1)[1]
     page = admin.get(fetched.headers["location"]).text
     assert f'src="/targets/drafts/{draft}/page"' in page and 'sandbox="allow-scripts"' in page
-    assert 'value="127-0-0-1-notices"' in unescape(page)  # the name suggested
+    assert 'value="notices"' in unescape(page)  # the name suggested
     stored = unescape(re.search(r'id="stored-text"[^>]*>(.*?)</pre>', page, re.S).group(1))
     assert stored.startswith("通知公告 - 国防科工局\n首页 | 机构设置") and "浏览次数：12" in stored
     assert "船舶 ×1" in unescape(page)  # the hits of every group on the whole page

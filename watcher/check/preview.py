@@ -226,7 +226,10 @@ _DULL = {"www", "gov", "cn", "com", "org", "index", "html", "htm", "shtml", "jsp
 def suggest_name(url: str, taken: Sequence[str]) -> str:
     """A target name from the URL's host and path (``miit-jgsj-zfs``), not one in ``taken``."""
     parts = urlsplit(url)
-    words = [w for w in _NOT_NAME.split((parts.hostname or "").lower()) if w and w not in _DULL]
+    host = (parts.hostname or "").lower()
+    if re.fullmatch(r"[0-9.]+|[0-9a-f:]+", host):
+        host = ""  # an address names no site
+    words = [w for w in _NOT_NAME.split(host) if w and w not in _DULL]
     words += [w for w in _NOT_NAME.split(parts.path.lower()) if w and w not in _DULL][:3]
     base = "-".join(words)[:40].strip("-") or "target"
     name, n = base, 2

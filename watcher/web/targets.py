@@ -556,7 +556,7 @@ def _changes(form: Editor, target: Target, config: Config) -> tuple[dict[str, An
     ):
         values["interval"] = form.interval
         dropped.append("cron")
-    elif form.schedule == "cron" and form.cron != target.cron:
+    elif form.schedule == "cron" and (target.interval or check_cron(form.cron) != target.cron):
         values["cron"] = form.cron
         dropped.append("interval")
     tags = _tags(form.notify)

@@ -18,8 +18,10 @@
     const classes = Array.from(el.classList).filter((c) => NAME.test(c)).slice(0, 2);
     if (classes.length) part += "." + classes.join(".");
     if (numbered && el.parentElement) {
+      // numbered only among siblings that the part alone would not tell apart
       const same = Array.from(el.parentElement.children).filter((c) => c.tagName === el.tagName);
-      if (same.length > 1) part += ":nth-of-type(" + (same.indexOf(el) + 1) + ")";
+      const alike = same.filter((c) => classes.every((name) => c.classList.contains(name)));
+      if (alike.length > 1) part += ":nth-of-type(" + (same.indexOf(el) + 1) + ")";
     }
     return part;
   };
@@ -66,6 +68,6 @@
     if (typeof data.selector !== "string" || !data.selector) return;
     try { chosen = Array.from(document.querySelectorAll(data.selector)); } catch (e) { return; }
     outline(chosen, CHOSEN);
-    if (chosen.length) chosen[0].scrollIntoView({ block: "center" });
+    if (chosen.length) chosen[0].scrollIntoView({ block: "nearest" });
   });
 })();
