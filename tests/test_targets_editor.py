@@ -414,3 +414,18 @@ async def test_a_running_service_takes_a_saved_target_and_a_pause_from_the_edito
         await eventually(lambda: "fresh" not in service.scheduler.next_runs(), "the pause")
         assert service.config.target("fresh").paused
         app.state.inbox_writer.close()
+
+
+def test_a_paused_target_is_never_overdue_for_the_health_check() -> None:
+    from watcher.config import Target
+    from watcher.service.health import Progress
+
+    started = FakeClock().now()
+    later = started + timedelta(days=2)
+    paused = Target(
+        name="quiet", url="http://127.0.0.1/q", interval=3600, paused=True, alert="changes"
+    )
+    progress = Progress(started, {"quiet": None})
+    assert progress.stalled([paused], later) is None
+    awake = paused.model_copy(update={"paused": False})
+    assert "checks stalled" in (progress.stalled([awake], later) or "")

@@ -14,6 +14,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const hits = document.getElementById("draft-hits");
   const csrf = form.querySelector('input[name="csrf"]').value;
   let asked = 0;
+  let region = ""; // an accepted proposal's region, outlined when no selector is set
 
   const outline = (selector) => {
     if (frame && frame.contentWindow) {
@@ -62,7 +63,7 @@ document.addEventListener("DOMContentLoaded", () => {
     text.textContent = answer.text || "";
     size.textContent = String(answer.characters || 0);
     showHits(answer.hits || []);
-    outline(select.value);
+    outline(select.value || region);
   };
   let timer = 0;
   const soon = () => { clearTimeout(timer); timer = setTimeout(refresh, 300); };
@@ -76,9 +77,10 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!data || data.type !== "watcher-pick" || typeof data.selector !== "string") return;
     if (!data.selector || data.selector.length > 500) return;
     select.value = data.selector;
+    region = "";
     refresh();
   });
-  if (frame) frame.addEventListener("load", () => outline(select.value));
+  if (frame) frame.addEventListener("load", () => outline(select.value || region));
   document.querySelectorAll(".accept-proposal").forEach((button) => {
     button.addEventListener("click", () => {
       const item = button.closest(".proposal");
@@ -92,8 +94,8 @@ document.addEventListener("DOMContentLoaded", () => {
       }
       document.querySelectorAll(".proposal").forEach((p) => p.classList.remove("accepted"));
       item.classList.add("accepted");
+      region = item.dataset.selector || "";
       refresh();
-      if (!fragment.select && item.dataset.selector) outline(item.dataset.selector);
     });
   });
 });
