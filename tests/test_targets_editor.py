@@ -429,3 +429,20 @@ def test_a_paused_target_is_never_overdue_for_the_health_check() -> None:
     assert progress.stalled([paused], later) is None
     awake = paused.model_copy(update={"paused": False})
     assert "checks stalled" in (progress.stalled([awake], later) or "")
+
+
+def test_without_scripts_show_its_text_reads_the_selector_and_saves_nothing(
+    app, site, http_server
+) -> None:
+    admin = client_as(app, "ada", "admin")
+    token = csrf_of(admin.get("/targets/new").text)
+    url = http_server.url("/notices.html")
+    where = admin.post("/targets/fetch", data={"csrf": token, "url": url}).headers["location"]
+    draft = where.split("=", 1)[1]
+    before = site.read_bytes()
+    form = {"csrf": token, "draft": draft, "url": url, "name": "n", "select": "div.footer"}
+    shown = admin.post("/targets/save", data={**form, "action": "show"})
+    assert shown.status_code == 200 and site.read_bytes() == before
+    stored = unescape(re.search(r'id="stored-text"[^>]*>(.*?)</pre>', shown.text, re.S).group(1))
+    assert stored == "网站标识码 bm1234 浏览次数：12"
+    assert 'value="div.footer"' in shown.text

@@ -430,7 +430,9 @@ def _own(config: Config, editing: str | None) -> Target | None:
 @router.post("/targets/save")
 async def save(request: Request) -> Response:
     """Write the form's target into ``targets.yaml`` (added, or the edited one's
-    changed keys), validated; a refusal shows the form again with the reasons."""
+    changed keys), validated; a refusal shows the form again with the reasons.
+    ``action=show`` saves nothing: the form again, its text read with its selector
+    (what the page's script does at once, for a browser without scripts)."""
     form_data = await request.form()
     _guard(request).require_csrf(request, str(form_data.get("csrf", "")))
     user = require(request, "admin")
@@ -456,6 +458,8 @@ async def save(request: Request) -> Response:
     path = context_of(request).config_path
     assert path is not None
     problems = _form_problems(form, config)
+    if form_data.get("action") == "show":  # no scripts: the text with this selector, unsaved
+        return _editor_page(request, config, form, draft, editing, problems)
     if not problems:
         try:
             if editing is None:
