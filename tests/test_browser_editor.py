@@ -12,9 +12,10 @@ in the README).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from httpserver import HTTPServer
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, TIMEOUT_MS, serving, shoot, shots
 
-from watcher.check.propose import propose
+from watcher.check.propose import Proposal, propose
 from watcher.cli.main import main
 from watcher.config import load_config
 from watcher.store.index import Store
@@ -87,8 +88,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 @pytest.fixture(scope="module")
-def base(site: Site) -> Iterator[str]:
-    with serving(create_app(site.data, site.config, password_hasher=CHEAP)) as url:
+def app(site: Site):
+    return create_app(site.data, site.config, password_hasher=CHEAP)
+
+
+@pytest.fixture(scope="module")
+def base(app) -> Iterator[str]:
+    with serving(app) as url:
         yield url
 
 
@@ -238,6 +244,41 @@ def test_accept_a_proposed_listing(admin: Page, site: Site) -> None:
     expect(page).to_have_url(re.compile(r"/targets\?done=added&name=sastind-list"))
     follow = load_config(site.config).target("sastind-list").follow
     assert follow is not None and follow.links
+    assert CONFIG.splitlines()[0] in site.text()
+
+
+def test_a_proposal_accepted_fills_the_form_and_is_saved(admin: Page, site: Site, app) -> None:
+    """The editor's part of a proposal, whatever ``propose`` finds: a listing proposal
+    made here by hand, as ``propose`` gives one, on the page really fetched."""
+    fetch(admin, site.server.url(LIST_PATH))
+    token = admin.url.split("draft=", 1)[1]
+    kept = app.state.drafts.get(token, "ada")
+    follow = {"links": "div.list_infor_news li a", "pages": 2, "next": "div.pages a"}
+    listing = Proposal(
+        "listing", "Notice list: 2 links, 2 pages", {"follow": follow},
+        "div.list_infor_news", ("国防科工局召开船舶工业军民融合发展推进会",),
+    )  # fmt: skip
+    article = Proposal("article", "Main article", {"select": "div.location"}, "div.location")
+    made = replace(kept.preview, proposals=(listing, article))
+    draft = app.state.drafts.add("ada", made, None)
+    admin.goto(f"/targets/new?draft={draft.token}")
+    first = admin.locator(".proposal").first
+    expect(first).to_contain_text("Notice list: 2 links, 2 pages")
+    expect(first).to_contain_text("国防科工局召开船舶工业军民融合发展推进会")
+    admin.locator(".proposal").nth(1).locator(".accept-proposal").click()
+    expect(admin.locator("#target-select")).to_have_value("div.location")
+    expect(admin.locator("#stored-text")).to_have_text("您现在的位置：首页 > 新闻中心 > 时政要闻")
+    first.locator(".accept-proposal").click()
+    expect(first).to_have_class(re.compile(r"\baccepted\b"))
+    expect(admin.locator("#target-select")).to_have_value("")
+    assert json.loads(admin.locator("#target-follow").input_value()) == follow
+    outlined = admin.frame_locator("#preview").locator("div.list_infor_news")
+    expect(outlined).to_have_attribute("style", re.compile("outline"))
+    admin.fill("#target-name", "sastind-by-hand")
+    admin.click("#save-target")
+    expect(admin).to_have_url(re.compile(r"/targets\?done=added&name=sastind-by-hand"))
+    saved = load_config(site.config).target("sastind-by-hand").follow
+    assert saved is not None and saved.links == "div.list_infor_news li a" and saved.pages == 2
     assert CONFIG.splitlines()[0] in site.text()
 
 
