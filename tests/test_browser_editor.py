@@ -259,7 +259,11 @@ def test_a_proposal_accepted_fills_the_form_and_is_saved(admin: Page, site: Site
         "div.list_infor_news", ("国防科工局召开船舶工业军民融合发展推进会",),
     )  # fmt: skip
     article = Proposal("article", "Main article", {"select": "div.location"}, "div.location")
-    made = replace(kept.preview, proposals=(listing, article))
+    api = {"url": site.server.url("/api/list.json"), "headers": {"Referer": "x"}}
+    endpoint = Proposal(
+        "json-listing", "JSON list: 20 items", {**api, "follow": {"items": "data", "url": "u"}}
+    )
+    made = replace(kept.preview, proposals=(listing, article, endpoint))
     draft = app.state.drafts.add("ada", made, None)
     admin.goto(f"/targets/new?draft={draft.token}")
     first = admin.locator(".proposal").first
@@ -268,8 +272,13 @@ def test_a_proposal_accepted_fills_the_form_and_is_saved(admin: Page, site: Site
     admin.locator(".proposal").nth(1).locator(".accept-proposal").click()
     expect(admin.locator("#target-select")).to_have_value("div.location")
     expect(admin.locator("#stored-text")).to_have_text("您现在的位置：首页 > 新闻中心 > 时政要闻")
+    admin.locator(".proposal").nth(2).locator(".accept-proposal").click()
+    expect(admin.locator("#extra-note")).to_contain_text("the target watches that address")
+    assert json.loads(admin.locator("#target-extra").input_value()) == api
     first.locator(".accept-proposal").click()
     expect(first).to_have_class(re.compile(r"\baccepted\b"))
+    expect(admin.locator("#extra-note")).to_be_hidden()
+    expect(admin.locator("#target-extra")).to_have_value("")
     expect(admin.locator("#target-select")).to_have_value("")
     assert json.loads(admin.locator("#target-follow").input_value()) == follow
     outlined = admin.frame_locator("#preview").locator("div.list_infor_news")

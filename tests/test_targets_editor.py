@@ -446,3 +446,26 @@ def test_without_scripts_show_its_text_reads_the_selector_and_saves_nothing(
     stored = unescape(re.search(r'id="stored-text"[^>]*>(.*?)</pre>', shown.text, re.S).group(1))
     assert stored == "网站标识码 bm1234 浏览次数：12"
     assert 'value="div.footer"' in shown.text
+
+
+def test_a_json_listings_own_address_and_headers_are_saved_with_it(app, site, http_server) -> None:
+    """A JSON listing proposed from a page watches its endpoint, not the page."""
+    admin = client_as(app, "ada", "admin")
+    token = csrf_of(admin.get("/targets/new").text)
+    page = http_server.url("/notices.html")
+    api = http_server.url("/api/list.json") + "?page=1"
+    extra = {"url": api, "headers": {"Referer": page}}
+    follow = {"items": "data.list", "url": "url", "title": "title"}
+    form = {
+        "csrf": token, "url": page, "name": "api-list", "follow": json.dumps(follow),
+        "extra": json.dumps(extra), "keywords": ["shipbuilding", "mcf"],
+    }  # fmt: skip
+    for bad in ('{"name": "x"}', "[1]", "{"):
+        refused = admin.post("/targets/save", data={**form, "extra": bad})
+        assert refused.status_code == 400 and "the proposal&#39;s keys" in refused.text
+    assert admin.post("/targets/save", data=form).status_code == 303
+    saved = load_config(site).target("api-list")
+    assert saved.url == api and saved.headers["Referer"] == page
+    assert saved.follow is not None and saved.follow.items == "data.list"
+    text = site.read_text(encoding="utf-8")
+    assert text.index("name: api-list") < text.index(api) < text.index("follow:")

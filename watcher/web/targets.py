@@ -192,6 +192,7 @@ class Editor:
     cron: str = ""
     notify: str = ""  # tags, comma-separated
     fetch: str = "http"
+    extra: str = ""  # JSON of an accepted proposal's other keys (a JSON listing's url, headers)
 
     @classmethod
     def of(cls, target: Target) -> Editor:
@@ -452,6 +453,7 @@ async def save(request: Request) -> Response:
         cron=str(form_data.get("cron", "")).strip(),
         notify=str(form_data.get("notify", "")).strip(),
         fetch=str(form_data.get("fetch", "http")),
+        extra=str(form_data.get("extra", "")).strip(),
     )
     token = str(form_data.get("draft", ""))
     draft = _drafts(request).get(token, user.name) if token else None
@@ -501,6 +503,14 @@ def _form_problems(form: Editor, config: Config) -> list[str]:
                 problems.append("follow: a mapping of follow keys, as JSON")
         except ValueError as exc:
             problems.append(f"follow: not JSON ({exc})")
+    if form.extra:
+        try:
+            extra = json.loads(form.extra)
+        except ValueError as exc:
+            extra = None
+            problems.append(f"the proposal's keys: not JSON ({exc})")
+        if extra is not None and (not isinstance(extra, dict) or "name" in extra):
+            problems.append("the proposal's keys: a mapping of target keys other than name")
     unknown = [g for g in form.keywords if g not in config.keywords]
     if unknown:
         problems.append(f"keywords: no group named {', '.join(unknown)} in the config")
@@ -528,6 +538,7 @@ def _entry(form: Editor, config: Config) -> dict[str, Any]:
         entry["notify"] = tags
     if form.fetch != (config.defaults.fetch or "http"):
         entry["fetch"] = form.fetch
+    entry.update(json.loads(form.extra) if form.extra else {})  # a proposal's url stays in place
     return entry
 
 
@@ -571,6 +582,7 @@ def _changes(form: Editor, target: Target, config: Config) -> tuple[dict[str, An
             dropped.append("notify")
     if form.fetch != target.fetch:
         values["fetch"] = form.fetch
+    values.update(json.loads(form.extra) if form.extra else {})
     return values, dropped
 
 

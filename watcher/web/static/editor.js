@@ -85,6 +85,18 @@ document.addEventListener("DOMContentLoaded", () => {
     button.addEventListener("click", () => {
       const item = button.closest(".proposal");
       const fragment = JSON.parse(item.dataset.fragment);
+      // keys besides select and follow (a JSON listing's url and headers) go along as they are
+      const rest = Object.fromEntries(
+        Object.entries(fragment).filter(([key]) => key !== "select" && key !== "follow"));
+      const extra = document.getElementById("target-extra");
+      const note = document.getElementById("extra-note");
+      extra.value = Object.keys(rest).length ? JSON.stringify(rest) : "";
+      note.hidden = !extra.value;
+      note.textContent = extra.value
+        ? "Also written: " + extra.value + (rest.url ? " (the target watches that address;"
+          + " the text shown is this page's)" : "")
+        : "";
+      follow.value = "";
       if (fragment.follow) {
         follow.value = JSON.stringify(fragment.follow);
         select.value = "";
