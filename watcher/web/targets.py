@@ -271,6 +271,8 @@ def new_target(request: Request, draft: str = "") -> Response:
     if isinstance(config, Response):
         return config
     found = _drafts(request).get(draft, current_user(request).name) if draft else None
+    if found is not None and found.target is not None:
+        found = None  # a draft of an edit is not a new target's
     form = Editor(keywords=list(config.keywords))
     if found is not None:
         p = found.preview
@@ -293,6 +295,8 @@ def edit_target(request: Request, name: str, draft: str = "") -> Response:
         return error_page(request, 404, f"no target named {name!r} in the config")
     form = Editor.of(target)
     found = _drafts(request).get(draft, current_user(request).name) if draft else None
+    if found is not None and found.target != name:
+        found = None  # another target's draft
     if found is not None:
         form.url = found.preview.url
     elif draft:
