@@ -39,6 +39,8 @@ __all__ = [
     "remove_target",
     "set_keyword_group",
     "set_target_key",
+    "unset_target_key",
+    "update_target",
 ]
 
 _LOCK = threading.Lock()  # one edit at a time in this process
@@ -131,19 +133,52 @@ def remove_keyword_group(path: Path, name: str) -> Config:
 
 def set_target_key(path: Path, name: str, key: str, value: Any) -> Config:
     """Set (or replace) one key of the target called ``name``, where it stands."""
+    return update_target(path, name, {key: value})
+
+
+def update_target(
+    path: Path, name: str, values: Mapping[str, Any], remove: Sequence[str] = ()
+) -> Config:
+    """Set these keys of the target called ``name`` and remove those, in one validated
+    write (``interval`` for ``cron`` is one change, never an invalid file between)."""
 
     def change(doc: CommentedMap, problem: Callable[[str], ConfigError]) -> None:
         entry = _target(doc, name, problem)
-        old = entry.get(key)
-        flow = bool(getattr(getattr(old, "fa", None), "flow_style", False)) or bool(
-            entry.fa.flow_style()
-        )
-        if key in entry or flow:
-            entry[key] = _styled(value, flow=flow)
-        else:
-            _append(entry, key, _styled(value, flow=False))
+        for key in remove:
+            _unset(entry, key)
+        for key, value in values.items():
+            _set(entry, key, value)
 
     return edit_config(path, change)
+
+
+def _set(entry: CommentedMap, key: str, value: Any) -> None:
+    old = entry.get(key)
+    flow = bool(getattr(getattr(old, "fa", None), "flow_style", False)) or bool(
+        entry.fa.flow_style()
+    )
+    if key in entry or flow:
+        entry[key] = _styled(value, flow=flow)
+    else:
+        _append(entry, key, _styled(value, flow=False))
+
+
+def unset_target_key(path: Path, name: str, key: str) -> Config:
+    """Remove one key of the target called ``name`` (nothing to do when it has none);
+    the comments after it stay with the line before."""
+    return update_target(path, name, {}, (key,))
+
+
+def _unset(entry: CommentedMap, key: str) -> None:
+    if key not in entry:
+        return
+    if len(entry) > 1 and next(reversed(entry)) == key and not entry.fa.flow_style():
+        holder = _trailing(entry)
+        del entry[key]
+        if holder is not None:
+            _carry(entry, holder)
+    else:
+        del entry[key]
 
 
 def remove_target(path: Path, name: str) -> Config:
@@ -403,6 +438,30 @@ def _append(entry: CommentedMap, key: str, value: Any) -> None:
         value.ca.items[next(reversed(value))] = [None, None, moved, None]
     else:
         entry.ca.items[key] = [None, None, moved, None]
+
+
+def _carry(entry: CommentedMap, holder: tuple[list[Any], int]) -> None:
+    """The blank lines and comments that followed a removed last key, kept after the
+    new last line (the removed key's own end-of-line comment goes with it)."""
+    tokens, index = holder
+    _eol, _, rest = tokens[index].value.partition("\n")
+    if not rest:
+        return
+    last = next(reversed(entry))
+    inner = _trailing(entry)
+    if inner is not None:  # the new last value ends in a comment of its own: add to it
+        kept = inner[0][inner[1]]
+        kept.value = kept.value.rstrip("\n") + "\n" + rest
+        return
+    moved = copy.copy(tokens[index])
+    moved.value = "\n" + rest
+    value = entry[last]
+    if isinstance(value, CommentedSeq) and len(value) and not value.fa.flow_style():
+        value.ca.items[len(value) - 1] = [moved, None, None, None]
+    elif isinstance(value, CommentedMap) and len(value) and not value.fa.flow_style():
+        value.ca.items[next(reversed(value))] = [None, None, moved, None]
+    else:
+        entry.ca.items[last] = [None, None, moved, None]
 
 
 def _trailing(node: Any) -> tuple[list[Any], int] | None:

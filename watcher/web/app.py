@@ -39,9 +39,11 @@ from watcher.web import (
     oidc,
     pages,
     rules_api,
+    targets,
     targets_import,
 )
 from watcher.web.context import WebContext
+from watcher.web.drafts import Drafts
 from watcher.web.security import Guard
 
 HERE = Path(__file__).parent
@@ -89,6 +91,7 @@ def create_app(
     app.state.templates = templates
     app.state.clock = clock
     app.state.inbox_writer = InboxWriter(data)
+    app.state.drafts = Drafts(clock)  # the target editor's fetched pages
     app.middleware("http")(guard.middleware)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(docs.router)
@@ -101,6 +104,7 @@ def create_app(
     app.include_router(inbox.router)
     app.include_router(targets_import.router)  # before any /targets/{name} route
     app.include_router(keyword_groups.router)
+    app.include_router(targets.router)
     app.include_router(pages.router)
     app.include_router(exports.router)
     app.include_router(admin.router)
