@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from watcher.store import sqlite
+from watcher.store import dialects
 from watcher.store.accounts import Accounts
 from watcher.store.index import SideEngine, StoreError
 from watcher.store.schema import web_secrets, web_sessions
@@ -46,9 +46,9 @@ class WebAuthStore:
             made = secrets.token_hex(32)
             with self._transaction() as conn:
                 conn.execute(
-                    sqlite.insert_or_ignore(web_secrets).values(
-                        name=KEY, value=made, created_at=now
-                    )
+                    dialects.of(conn)
+                    .insert_or_ignore(web_secrets)
+                    .values(name=KEY, value=made, created_at=now)
                 )
                 value = conn.execute(
                     sa.select(web_secrets.c.value).where(web_secrets.c.name == KEY)
