@@ -16,11 +16,10 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from watcher.config.storage import hide_password, is_server_url
 from watcher.store import postgres, sqlite
 
 INDEX_NAME = "index.sqlite"
-SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
-STORE_HELP = "write postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
 
 
 class Dialect(Protocol):
@@ -56,39 +55,12 @@ def of(bind: sa.Connection | sa.Engine) -> Dialect:
 
 def is_server(index: str | None) -> bool:
     """Whether ``index`` names a database server (else: SQLite in the data folder)."""
-    return bool(index) and str(index).split("://", 1)[0].lower() in SCHEMES
-
-
-def check_store_url(url: str) -> str:
-    """The URL as given, once it names a PostgreSQL database; ValueError with a
-    finished sentence otherwise (for ``settings.store`` and ``WATCHER_STORE``)."""
-    from sqlalchemy.engine import make_url
-
-    text = url.strip()
-    if not is_server(text):
-        raise ValueError(f"must be a postgresql:// URL, got {url!r}; {STORE_HELP}")
-    try:
-        parts = make_url(postgres.driver_url(text))
-    except sa.exc.ArgumentError:
-        raise ValueError(f"is not a URL SQLAlchemy can read: {url!r}; {STORE_HELP}") from None
-    if not parts.database:
-        raise ValueError(f"names no database: {_hidden(text)!r}; {STORE_HELP}")
-    return text
-
-
-def _hidden(url: str) -> str:
-    """The URL with its password replaced, for messages and logs."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return url
+    return is_server_url(index)
 
 
 def shown(index: str | None, root: Path) -> str:
     """Where the index is, for messages: the URL without its password, or the file."""
-    return _hidden(index) if index and is_server(index) else str(root / INDEX_NAME)
+    return hide_password(index) if index and is_server(index) else str(root / INDEX_NAME)
 
 
 def engine(root: Path, index: str | None, *, readonly: bool, create: bool = True) -> sa.Engine:

@@ -412,8 +412,8 @@ class InboxWriter:
     (a row or two per action; SQLite serialises them with a running check). It never
     creates or migrates the index."""
 
-    def __init__(self, root: Path) -> None:
-        self._connected = SideEngine(root)
+    def __init__(self, root: Path, index: str | None = None) -> None:
+        self._connected = SideEngine(root, index)
         self.index = self._connected.index
 
     def close(self) -> None:

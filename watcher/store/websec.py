@@ -28,8 +28,8 @@ PASSWORD = "password"
 class WebAuthStore:
     """Key, password hash and sessions of the web UI over the index in ``root``."""
 
-    def __init__(self, root: Path) -> None:
-        self._connected = SideEngine(root)
+    def __init__(self, root: Path, index: str | None = None) -> None:
+        self._connected = SideEngine(root, index)
         self.index = self._connected.index
         self._key: bytes | None = None
         self.accounts = Accounts(self._connected)
