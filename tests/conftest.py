@@ -10,6 +10,7 @@ import pytest
 from blobhomes import BlobHome, LocalHome, S3Home
 from httpserver import HTTPServer
 from pgserver import PGServer, unavailable_reason
+from pgstores import PGStores, make_template
 from s3server import CREDENTIALS, FOREIGN, REGION, S3Server
 
 
@@ -24,6 +25,30 @@ def _keep_loopback_off_proxies() -> None:
 
 
 _keep_loopback_off_proxies()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the index the store-touching tests run on (postgresql: a throwaway cluster)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: about SQLite itself (its file, lock file, a full disk)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--store") != "postgresql":
+        return
+    skip = pytest.mark.skip(reason="about the SQLite index itself (--store=postgresql)")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
 
 
 @pytest.fixture
@@ -78,3 +103,29 @@ def pg_server() -> Iterator[PGServer]:
 def pg_url(pg_server: PGServer) -> str:
     """A fresh, empty database of its own for one test."""
     return pg_server.database()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: PGServer) -> str:
+    """A database at the newest schema, cloned by ``store_on_postgresql``."""
+    return make_template(pg_server)
+
+
+@pytest.fixture(autouse=True)
+def store_on_postgresql(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[PGStores | None]:
+    """With ``--store=postgresql``: every store a test opens is on PostgreSQL (a
+    database per data folder, cloned from ``pg_template``), and ``WATCHER_STORE`` names
+    the first for the test's CLI runs and child processes. Otherwise nothing."""
+    if request.config.getoption("--store") != "postgresql":
+        yield None
+        return
+    from watcher.store import dialects
+
+    server = request.getfixturevalue("pg_server")
+    stores = PGStores(server, request.getfixturevalue("pg_template"))
+    monkeypatch.setattr(dialects, "resolve", stores.resolve)
+    monkeypatch.setenv("WATCHER_STORE", stores.url)
+    yield stores
+    stores.drop()

@@ -58,6 +58,12 @@ def is_server(index: str | None) -> bool:
     return is_server_url(index)
 
 
+def resolve(root: Path, index: str | None) -> str | None:
+    """The index a store in ``root`` is given: a server's URL, or None for SQLite in
+    ``root`` (the one place that decides, for a Store and a side engine alike)."""
+    return index if is_server(index) else None
+
+
 def shown(index: str | None, root: Path) -> str:
     """Where the index is, for messages: the URL without its password, or the file."""
     return hide_password(index) if index and is_server(index) else str(root / INDEX_NAME)

@@ -58,7 +58,7 @@ class SideEngine:
 
     def __init__(self, root: Path, index: str | None = None) -> None:
         self.root = root
-        self.url = index if dialects.is_server(index) else None
+        self.url = dialects.resolve(root, index)
         self.index = root / INDEX_NAME
         self._engine: sa.Engine | None = None
         self._lock = threading.Lock()
@@ -207,7 +207,7 @@ class Store:
         are (default: ``blobs/`` in the data folder)."""
         self.root = root
         self.readonly = readonly
-        self.url = index if dialects.is_server(index) else None
+        self.url = dialects.resolve(root, index)
         self._lock: dialects.Lock | None = None
         # check records (and their alerts) a full disk refused: written with the next
         # write that finds space, counted meanwhile (``consecutive_errors`` goes on)
@@ -678,7 +678,7 @@ class Store:
             sa.select(checks)
             .join(targets, targets.c.id == checks.c.target_id)
             .where(targets.c.name == name)
-            .order_by(checks.c.checked_at.desc())
+            .order_by(checks.c.checked_at.desc(), checks.c.id.desc())
             .limit(limit)
         )
         with self.engine.connect() as conn:

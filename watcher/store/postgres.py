@@ -108,15 +108,14 @@ def writer_lock(engine: sa.Engine, wait: float) -> WriterLock:
 
 def _holder(conn: sa.Connection) -> str:
     row = conn.exec_driver_sql(
-        "SELECT a.application_name, a.client_addr FROM pg_locks l "
+        "SELECT a.application_name FROM pg_locks l "
         "JOIN pg_stat_activity a ON a.pid = l.pid "
         f"WHERE l.locktype = 'advisory' AND l.objid = {LOCK_KEY} AND l.granted LIMIT 1"
     ).first()
     if row is None:
         return "?"
     name = str(row[0] or "")
-    pid = name.removeprefix(APPLICATION) if name.startswith(APPLICATION) else name or "?"
-    return f"{pid} on {row[1]}" if row[1] else pid
+    return name.removeprefix(APPLICATION) if name.startswith(APPLICATION) else name or "?"
 
 
 # -- schema changes -------------------------------------------------------------------
