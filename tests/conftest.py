@@ -10,7 +10,7 @@ import pytest
 from blobhomes import BlobHome, LocalHome, S3Home
 from httpserver import HTTPServer
 from pgserver import PGServer, unavailable_reason
-from pgstores import PGStores, make_template
+from pgstores import PGStores, activate, make_template
 from s3server import CREDENTIALS, FOREIGN, REGION, S3Server
 
 
@@ -105,27 +105,35 @@ def pg_url(pg_server: PGServer) -> str:
     return pg_server.database()
 
 
-@pytest.fixture(scope="session")
-def pg_template(pg_server: PGServer) -> str:
-    """A database at the newest schema, cloned by ``store_on_postgresql``."""
-    return make_template(pg_server)
-
-
-@pytest.fixture(autouse=True)
-def store_on_postgresql(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[PGStores | None]:
-    """With ``--store=postgresql``: every store a test opens is on PostgreSQL (a
-    database per data folder, cloned from ``pg_template``), and ``WATCHER_STORE`` names
-    the first for the test's CLI runs and child processes. Otherwise nothing."""
+@pytest.fixture(scope="session", autouse=True)
+def pg_stores(request: pytest.FixtureRequest) -> Iterator[PGStores | None]:
+    """With ``--store=postgresql``: every store the tests open is on PostgreSQL, a data
+    folder's index its own database, cloned from one migrated database
+    (tests/pgstores.py); for the whole session, so module-scoped fixtures' stores are
+    there too. Otherwise None, and nothing changes."""
     if request.config.getoption("--store") != "postgresql":
         yield None
         return
     from watcher.store import dialects
 
     server = request.getfixturevalue("pg_server")
-    stores = PGStores(server, request.getfixturevalue("pg_template"))
-    monkeypatch.setattr(dialects, "resolve", stores.resolve)
-    monkeypatch.setenv("WATCHER_STORE", stores.url)
+    stores = PGStores(server, make_template(server))
+    activate(stores)
+    resolve, dialects.resolve = dialects.resolve, stores.resolve
     yield stores
-    stores.drop()
+    dialects.resolve = resolve
+    activate(None)
+
+
+@pytest.fixture(autouse=True)
+def store_on_postgresql(
+    pg_stores: PGStores | None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[None]:
+    """A test's own databases are dropped after it (its data folders are in
+    ``tmp_path``); a WATCHER_STORE of the environment would bypass them."""
+    if pg_stores is None:
+        yield
+        return
+    monkeypatch.delenv("WATCHER_STORE", raising=False)
+    yield
+    pg_stores.drop_under(tmp_path)

@@ -14,6 +14,7 @@ import sqlalchemy
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from blobhomes import BlobHome
+from pgstores import child_env
 
 from watcher.core.models import Hit, TermHits
 from watcher.store import schema, sqlite
@@ -329,6 +330,7 @@ def test_one_writer_per_data_folder(tmp_path: Path) -> None:
         ],
         stdout=subprocess.PIPE,
         text=True,
+        env=child_env(tmp_path),
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"

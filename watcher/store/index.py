@@ -249,11 +249,7 @@ class Store:
                 raise StoreError(
                     f"cannot open the index {index}: {space.full_message(root)}"
                 ) from None
-            reason = getattr(exc.orig, "args", [str(exc)])[0]
-            raise StoreError(
-                f"cannot open the index {index}: {reason}; nothing was changed "
-                "(move the file aside to start a new index, or point --data elsewhere)"
-            ) from None
+            raise StoreError(_cannot_open(index, exc, self.url)) from None
         except BaseException:  # a failed migration, an interrupt: no lock left behind
             self._release()
             raise
@@ -279,6 +275,11 @@ class Store:
         """The writer lock, or (``shared``) None when another process holds it."""
         try:
             return dialects.writer_lock(self.root, self.engine, 0.0 if shared else lock_wait)
+        except sa.exc.DBAPIError as exc:  # the server cannot be reached
+            self.engine.dispose()
+            raise StoreError(
+                _cannot_open(dialects.shown(self.url, self.root), exc, self.url)
+            ) from None
         except dialects.LockBusy as busy:
             if shared:
                 return None
@@ -809,6 +810,17 @@ def _target_values(check: CheckRecord, capture_id: str | None) -> dict[str, Any]
         "new_etag": check.etag,
         "new_modified": check.last_modified,
     }
+
+
+def _cannot_open(index: str, exc: sa.exc.DBAPIError, url: str | None) -> str:
+    """Why the index cannot be opened, and what to do, in one line."""
+    reason = " ".join(str(getattr(exc.orig, "args", [str(exc)])[0]).split())
+    if url is not None:  # the server's own words (refused, no such database, password …)
+        return f"cannot open the index {index}: {reason}; nothing was changed"
+    return (
+        f"cannot open the index {index}: {reason}; nothing was changed "
+        "(move the file aside to start a new index, or point --data elsewhere)"
+    )
 
 
 def _read_states(
