@@ -415,6 +415,7 @@ class InboxWriter:
     def __init__(self, root: Path, index: str | None = None) -> None:
         self._connected = SideEngine(root, index)
         self.index = self._connected.index
+        self.exists = self._connected.exists
 
     def close(self) -> None:
         self._connected.close()

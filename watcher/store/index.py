@@ -71,6 +71,11 @@ class SideEngine:
                 self._engine = dialects.engine(self.root, self.url, readonly=False, create=False)
             return self._engine
 
+    def exists(self) -> bool:
+        """Whether there is an index to open yet (a server's always is: it is made by
+        the first writer, and read as empty until then)."""
+        return self.url is not None or self.index.exists()
+
     def close(self) -> None:
         with self._lock:
             if self._engine is not None:

@@ -31,6 +31,7 @@ class WebAuthStore:
     def __init__(self, root: Path, index: str | None = None) -> None:
         self._connected = SideEngine(root, index)
         self.index = self._connected.index
+        self.exists = self._connected.exists
         self._key: bytes | None = None
         self.accounts = Accounts(self._connected)
 
