@@ -126,7 +126,7 @@ def test_a_migration_interrupted_half_way_leaves_the_database_as_it_was(
 def test_search_on_postgresql_finds_what_sqlite_finds(pg_url: str, tmp_path: Path) -> None:
     """The same tokens (Hanzi pairs, Latin words, traditional and full-width folded),
     kept as lexemes exactly: PostgreSQL's own parser never splits them again."""
-    from watcher.keywords import all_terms_in
+    from watcher.keywords import any_branch_in
     from watcher.store.search import parse_query
     from watcher.store.views import search
 
@@ -151,7 +151,8 @@ def test_search_on_postgresql_finds_what_sqlite_finds(pg_url: str, tmp_path: Pat
                 "國防",
             ):
                 query = parse_query(q)
-                results, _ = search(store, query, all_terms_in(query.terms))
+                confirm = any_branch_in([b.terms for b in query.branches])
+                results, _ = search(store, query, confirm)
                 found_on.setdefault(q, {})[where] = sorted(r.capture.target for r in results)
     for q, by in found_on.items():
         assert by["postgresql"] == by["sqlite"], q
