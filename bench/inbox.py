@@ -77,8 +77,10 @@ def add_inbox(
         # one edit on many pages: runs of 5-40 changes close in time become one item
         picked = [r for r in changed if rng.random() < grouped]
         merged = 0
+        gone: set[int] = set()  # merged into an earlier run's head (runs overlap)
         for start in range(0, len(picked), 20):
-            run = picked[start : start + rng.randint(5, 40)]
+            run = [r for r in picked[start : start + rng.randint(5, 40)] if r.id not in gone]
+            gone.update(r.id for r in run)
             if len(run) < 2:
                 continue
             head, rest = run[0].id, [r.id for r in run[1:]]
