@@ -87,3 +87,25 @@ def index_engine(data: Path) -> Any:
 def on_postgresql() -> bool:
     """Whether this session's stores are on PostgreSQL (``--store=postgresql``)."""
     return _current is not None
+
+
+def copy_store(source: Path, target: Path) -> None:
+    """A copy of the store in ``source`` at ``target``: its folder, and on PostgreSQL its
+    database (cloned; the source's idle connections are ended for it, and its engines
+    connect again when next used)."""
+    import shutil
+
+    import psycopg
+
+    shutil.copytree(source, target)
+    if _current is None:
+        return
+    name = _current.url_for(source).rsplit("/", 1)[1]
+    server = _current.server
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+    url = server.database(template=name)
+    with _current._lock:
+        _current.by_root[Path(target).resolve()] = url
