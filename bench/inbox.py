@@ -46,12 +46,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def add_inbox(data: Path, grouped: float, seed: int = 15) -> dict[str, Any]:
+def add_inbox(
+    data: Path, grouped: float, seed: int = 15, index: str | None = None
+) -> dict[str, Any]:
     """Events, groups, and the users' reading and triage, written with SQL as the
-    store's own code would leave them."""
+    store's own code would leave them (``index``: the team store's URL)."""
     import sqlalchemy as sa
 
-    from watcher.store import inboxlog
+    from watcher.store import dialects, inboxlog
     from watcher.store.schema import (
         inbox_actions,
         inbox_events,
@@ -61,7 +63,7 @@ def add_inbox(data: Path, grouped: float, seed: int = 15) -> dict[str, Any]:
     )
 
     rng = random.Random(seed)
-    engine = sa.create_engine(f"sqlite:///{data / 'index.sqlite'}")
+    engine = dialects.engine(data, index, readonly=False)
     started = time.perf_counter()
     with engine.begin() as conn:
         if conn.execute(sa.select(sa.func.count()).select_from(inbox_items)).scalar():
@@ -75,8 +77,10 @@ def add_inbox(data: Path, grouped: float, seed: int = 15) -> dict[str, Any]:
         # one edit on many pages: runs of 5-40 changes close in time become one item
         picked = [r for r in changed if rng.random() < grouped]
         merged = 0
+        gone: set[int] = set()  # merged into an earlier run's head (runs overlap)
         for start in range(0, len(picked), 20):
-            run = picked[start : start + rng.randint(5, 40)]
+            run = [r for r in picked[start : start + rng.randint(5, 40)] if r.id not in gone]
+            gone.update(r.id for r in run)
             if len(run) < 2:
                 continue
             head, rest = run[0].id, [r.id for r in run[1:]]

@@ -21,7 +21,7 @@ on the diff), and the rest are ``unchanged`` (new bytes, same text: they share t
 previous text blob). Every capture has its own raw blob (the page with a changed
 comment). ``--checks-between`` checks without a capture (304s, 2% errors) lie
 between captures. Each distinct text is in the search index as
-``watcher.store.sqlite.index_text`` puts it there (tokens from
+``watcher.store.sqlite.index_text`` (or ``postgres.index_text``) puts it there (tokens from
 ``watcher.store.search``). Two targets end on 1 MB texts differing by ~1%:
 ``big-page`` (sentences rewritten at ~100 places) and ``big-page-scattered`` (1% of
 the characters replaced one by one, the worst case of ``bench/diff_speed.py``).
@@ -33,7 +33,13 @@ again, 2,000 items with a shared state, assignee and note), so the inbox, dashbo
 and search pages count each user's unread items as they would in use. The item
 page of a noise item also runs the rule suggestions (``watcher.check.suggest``).
 
+With ``--store postgresql://…`` the index is that database (the team store; it must
+be empty, or hold this script's store from an earlier ``--keep`` run) and the blobs
+stay in ``bench/.work/web/``; the same rows go in through the same tables, the
+search tokens as ``watcher.store.postgres.index_text`` keeps them.
+
     .venv/bin/python bench/web.py [--keep] [--runs 15] [--only search] [--json]
+    .venv/bin/python bench/web.py --store postgresql://postgres@127.0.0.1:5432/bench
 """
 
 from __future__ import annotations
@@ -439,7 +445,11 @@ def build_store(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     data = work / "snapshots"
     names = target_names(args.targets)
     write_config(work / "targets.yaml", names)
-    store = Store(data, fsync=False)  # the migrations create the schema
+    store = Store(data, fsync=False, index=args.store)  # the schema is made here
+    with store.engine.connect() as conn:
+        if conn.exec_driver_sql("SELECT count(*) FROM targets").scalar():
+            store.close()
+            sys.exit(f"the index {args.store} is not empty: give an empty database")
     now = time.time()
     specs = [
         Spec(
@@ -487,6 +497,7 @@ def insert_rows(store: Any, results: list[Built]) -> dict[str, int]:
     transactions through the store's own engine and tables."""
     import sqlalchemy as sa
 
+    from watcher.store import dialects, postgres
     from watcher.store.schema import captures, checks, hits, search_texts, targets
     from watcher.store.sqlite import SEARCH_INSERT
 
@@ -508,21 +519,32 @@ def insert_rows(store: Any, results: list[Built]) -> dict[str, int]:
             [{"id": i, "text_sha256": d} for i, d in enumerate(texts, 1)],
         ),
     ]
+    on_server = store.engine.dialect.name == "postgresql"
     with store.engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA synchronous = OFF")
+        if not on_server:
+            conn.exec_driver_sql("PRAGMA synchronous = OFF")
         for name, statement, rows in tables:
             t0 = time.perf_counter()
             for start in range(0, len(rows), 20_000):
                 conn.execute(statement, rows[start : start + 20_000])
+            if name in ("targets", "search_texts"):  # their ids were given
+                dialects.of(conn).sync_identity(conn, name)
             conn.commit()
             log(f"  {name}: {len(rows):,} rows in {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
         # exactly what watcher.store.sqlite.index_text does for a new text, many at a time
         fts = [{"id": i, "terms": terms} for i, terms in enumerate(texts.values(), 1)]
+        if on_server:  # exactly what watcher.store.postgres.index_text does
+            fts = [{"id": r["id"], "terms": postgres._lexemes("", r["terms"])} for r in fts]
+        insert = postgres.SEARCH_INSERT if on_server else SEARCH_INSERT
         for start in range(0, len(fts), 5_000):
-            conn.execute(SEARCH_INSERT, fts[start : start + 5_000])
+            conn.execute(insert, fts[start : start + 5_000])
         conn.commit()
-        log(f"  search (FTS5): {len(fts):,} texts in {time.perf_counter() - t0:.1f} s")
+        if on_server:
+            conn.exec_driver_sql("ANALYZE")  # as autovacuum would after such a load
+            conn.commit()
+        kind = "tsvector" if on_server else "FTS5"
+        log(f"  search ({kind}): {len(fts):,} texts in {time.perf_counter() - t0:.1f} s")
     log(f"  inserted in {time.perf_counter() - started:.0f} s")
     return {
         "targets": len(results),
@@ -534,10 +556,17 @@ def insert_rows(store: Any, results: list[Built]) -> dict[str, int]:
     }
 
 
-def store_figures(work: Path) -> dict[str, Any]:
+def store_figures(work: Path, url: str | None = None) -> dict[str, Any]:
     data = work / "snapshots"
     index = [p for p in data.iterdir() if p.name.startswith("index.sqlite")]
     index_bytes = sum(p.stat().st_size for p in index)
+    if url:
+        from watcher.store.index import Store
+
+        with Store(data, readonly=True, index=url) as store, store.engine.connect() as conn:
+            index_bytes = conn.exec_driver_sql(
+                "SELECT pg_database_size(current_database())"
+            ).scalar()
     total, disk = tree_size(data)
     blob_files = sum(1 for p in (data / "blobs").rglob("*.zst"))
     return {
@@ -570,6 +599,7 @@ def prepare(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
         "checks_between": args.checks_between,
         "seed": args.seed,
         "schema": schema_fingerprint(),
+        "store": args.store,
     }
     if args.keep and not args.rebuild and manifest_path.exists():
         manifest = json.loads(manifest_path.read_text("utf-8"))
@@ -580,7 +610,7 @@ def prepare(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     build = build_store(args, WORK)
-    manifest = {"params": wanted, "build": build, "size": store_figures(WORK)}
+    manifest = {"params": wanted, "build": build, "size": store_figures(WORK, args.store)}
     manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
     return manifest, False
 
@@ -709,6 +739,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", help="time only the pages whose label contains this")
     p.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     p.add_argument("--users", type=int, default=10, help="users asking in turn (10; 0: none)")
+    p.add_argument(
+        "--store", help="the index in this PostgreSQL database (empty) instead of SQLite"
+    )
     args = p.parse_args(argv)
     if args.targets < len(BIG) + 1 or args.captures < 3:
         p.error("need at least 3 targets and 3 captures per target")
@@ -717,11 +750,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _inbox_items(data: Path) -> tuple[int, int]:
+def _inbox_items(data: Path, url: str | None) -> tuple[int, int]:
     """A grouped item, and a noise item of one page's change (its rules are offered)."""
     from watcher.store.index import Store
 
-    with Store(data, readonly=True) as store, store.engine.connect() as conn:
+    with Store(data, readonly=True, index=url) as store, store.engine.connect() as conn:
         grouped = conn.exec_driver_sql(
             "SELECT id FROM inbox_items WHERE count > 1 ORDER BY id LIMIT 1"
         ).scalar()
@@ -788,13 +821,13 @@ def main(argv: list[str] | None = None) -> int:
 
     users = USERS[: args.users]
     USERS_ASKING[:] = users
-    manifest["inbox"] = add_inbox(WORK / "snapshots", 0.1) if users else {}
+    manifest["inbox"] = add_inbox(WORK / "snapshots", 0.1, index=args.store) if users else {}
     log(f"inbox: {manifest['inbox']}")
-    item, noise_item = _inbox_items(WORK / "snapshots")
+    item, noise_item = _inbox_items(WORK / "snapshots", args.store)
     wanted = [p for p in pages(args.target, noise_item, item) if not args.only or args.only in p[0]]
     if not users:
         wanted = [p for p in wanted if not p[0].startswith("inbox")]
-    app = create_app(WORK / "snapshots", WORK / "targets.yaml")
+    app = create_app(WORK / "snapshots", WORK / "targets.yaml", index=args.store)
     app.add_middleware(AsUser)
     log(f"timing {len(wanted)} pages, {args.warmup} warm-ups + {args.runs} runs each")
     try:

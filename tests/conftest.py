@@ -10,6 +10,7 @@ import pytest
 from blobhomes import BlobHome, LocalHome, S3Home
 from httpserver import HTTPServer
 from pgserver import PGServer, unavailable_reason
+from pgstores import PGStores, activate, make_template
 from s3server import CREDENTIALS, FOREIGN, REGION, S3Server
 
 
@@ -24,6 +25,30 @@ def _keep_loopback_off_proxies() -> None:
 
 
 _keep_loopback_off_proxies()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the index the store-touching tests run on (postgresql: a throwaway cluster)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: about SQLite itself (its file, lock file, a full disk)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--store") != "postgresql":
+        return
+    skip = pytest.mark.skip(reason="about the SQLite index itself (--store=postgresql)")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
 
 
 @pytest.fixture
@@ -78,3 +103,37 @@ def pg_server() -> Iterator[PGServer]:
 def pg_url(pg_server: PGServer) -> str:
     """A fresh, empty database of its own for one test."""
     return pg_server.database()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pg_stores(request: pytest.FixtureRequest) -> Iterator[PGStores | None]:
+    """With ``--store=postgresql``: every store the tests open is on PostgreSQL, a data
+    folder's index its own database, cloned from one migrated database
+    (tests/pgstores.py); for the whole session, so module-scoped fixtures' stores are
+    there too. Otherwise None, and nothing changes."""
+    if request.config.getoption("--store") != "postgresql":
+        yield None
+        return
+    from watcher.store import dialects
+
+    server = request.getfixturevalue("pg_server")
+    stores = PGStores(server, make_template(server))
+    activate(stores)
+    resolve, dialects.resolve = dialects.resolve, stores.resolve
+    yield stores
+    dialects.resolve = resolve
+    activate(None)
+
+
+@pytest.fixture(autouse=True)
+def store_on_postgresql(
+    pg_stores: PGStores | None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[None]:
+    """A test's own databases are dropped after it (its data folders are in
+    ``tmp_path``); a WATCHER_STORE of the environment would bypass them."""
+    if pg_stores is None:
+        yield
+        return
+    monkeypatch.delenv("WATCHER_STORE", raising=False)
+    yield
+    pg_stores.drop_under(tmp_path)

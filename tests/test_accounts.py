@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import re
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +21,7 @@ from argon2 import PasswordHasher
 from click.testing import CliRunner
 from clock import FakeClock
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
+from pgstores import index_engine
 
 from watcher.cli.main import main
 from watcher.store.index import Store
@@ -58,11 +58,12 @@ class Site:
         )  # fmt: skip
 
     def rows(self, query: str) -> list[tuple]:
-        db = sqlite3.connect(self.data / "index.sqlite")
+        engine = index_engine(self.data)
         try:
-            return db.execute(query).fetchall()
+            with engine.connect() as conn:
+                return [tuple(r) for r in conn.exec_driver_sql(query)]
         finally:
-            db.close()
+            engine.dispose()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from clock import eventually_sync
 from httpserver import HTTPServer
+from pgstores import child_env
 
 from watcher.cli.main import main
 from watcher.store.index import Store
@@ -226,7 +227,7 @@ def watcher_process(config: Path, data: Path, *args: str) -> subprocess.Complete
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        env=child_env(data, {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}),
     )
 
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import openpyxl
 import pytest
-import sqlalchemy as sa
 from clock import FakeClock
 from fastapi.testclient import TestClient
 from httpserver import HTTPServer
+from pgstores import index_engine
 
 from watcher.check.pages import Pages
 from watcher.check.run import run_once
@@ -125,7 +125,7 @@ class Sites:
                     await run_once(config, store, pages, clock=self.clock)
 
     def rows(self, query: str) -> list[Any]:
-        engine = sa.create_engine(f"sqlite:///{self.data / 'index.sqlite'}")
+        engine = index_engine(self.data)
         try:
             with engine.connect() as conn:
                 return list(conn.exec_driver_sql(query))
@@ -448,7 +448,7 @@ def test_link_documents_links_a_store_made_before_documents_were_linked(tmp_path
     )
     before = sorted(made.rows(copies))
     firsts = made.rows(FIRST_SEEN)
-    engine = sa.create_engine(f"sqlite:///{made.data / 'index.sqlite'}")
+    engine = index_engine(made.data)
     with engine.begin() as conn:  # what an older watcher's store holds: no documents
         for table in ("work_follows", "work_deadlines", "work_citations", "work_hash_counts",
                       "work_sketches", "work_copies", "works"):  # fmt: skip

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from click.testing import CliRunner
 from clock import FakeClock
 from govpages import gov_policy_page
 from httpserver import HTTPServer
+from pgstores import copy_store
 from warcio.archiveiterator import ArchiveIterator
 
 from watcher.cli.main import main
@@ -408,7 +408,7 @@ def test_cli_export_table(site, tmp_path: Path) -> None:
 async def test_a_viewer_may_export_and_nobody_signed_out_may(site, tmp_path: Path) -> None:
     config, data = site
     store = tmp_path / "snapshots"
-    shutil.copytree(data, store)  # accounts turn sign-in on: not in the shared store
+    copy_store(data, store)  # accounts turn sign-in on: not in the shared store
     common = ["--config", str(config), "--data", str(store)]
     adding = [*common, "user", "add", "vera", "--role", "viewer", "--password-stdin"]
     added = CliRunner().invoke(main, adding, input="correct horse battery\n")

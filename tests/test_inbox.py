@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from click.testing import CliRunner
 from clock import EPOCH, FakeClock
 from fastapi.testclient import TestClient
 from httpserver import HTTPServer
+from pgstores import index_engine
 
 from watcher.alerts.compose import Composer
 from watcher.alerts.events import Event
@@ -168,7 +168,7 @@ def client_as(app: Any, name: str, role: str = "analyst") -> TestClient:
 def fresh_triage(site: tuple[Path, Path]) -> Iterator[None]:
     """Each test starts with no one's reading or triage (the events stay)."""
     yield
-    engine = sa.create_engine(f"sqlite:///{site[1] / 'index.sqlite'}")
+    engine = index_engine(site[1])
     with engine.begin() as conn:
         for table in ("inbox_reads", "inbox_visits", "inbox_actions"):
             conn.exec_driver_sql(f"DELETE FROM {table}")
@@ -422,6 +422,7 @@ def test_an_alerts_link_opens_its_inbox_item(app, site) -> None:
 # ---------------------------------------------------------------------------- backfill
 
 
+@pytest.mark.sqlite_only  # a copy of the folder is a copy of the SQLite index
 def test_an_older_store_gets_its_past_events_backfilled(site, tmp_path: Path) -> None:
     """The migration's backfill rebuilds the captures' events (failing/recovering are
     not rebuilt from old checks; the footer's three are separate without change keys)."""
@@ -429,7 +430,7 @@ def test_an_older_store_gets_its_past_events_backfilled(site, tmp_path: Path) ->
 
     data = tmp_path / "copy"
     shutil.copytree(site[1], data)
-    engine = sa.create_engine(f"sqlite:///{data / 'index.sqlite'}")
+    engine = index_engine(data)
     with engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM inbox_events")
         conn.exec_driver_sql("DELETE FROM inbox_items")

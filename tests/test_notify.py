@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,10 +16,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from clock import PATIENCE, eventually
 from httpserver import HTTPServer, free_port
+from pgstores import index_engine
 
 from watcher.alerts.compose import Composer, escape_markdown, hits_summary
 from watcher.alerts.events import Event, Rules, capture_events, error_events, recovery_events
@@ -684,9 +685,12 @@ def test_a_token_from_the_environment_is_hidden_wherever_a_channel_is_named(
     assert "failed (attempt 1" in out and "/hook/${WEBHOOK_TOKEN}" in out
     assert_no_secret(out, "the log")
 
-    index = sqlite3.connect(folder / "snapshots" / "index.sqlite")
-    rows = index.execute("SELECT channel_name, error FROM deliveries").fetchall()
-    index.close()
+    engine = index_engine(folder / "snapshots")
+    with engine.connect() as conn:
+        rows = [
+            tuple(r) for r in conn.exec_driver_sql("SELECT channel_name, error FROM deliveries")
+        ]
+    engine.dispose()
     assert len(rows) == 2 and all(error for _, error in rows)
     assert_no_secret(repr(rows), "deliveries")
 
@@ -705,14 +709,17 @@ def test_deliveries_recorded_with_the_token_in_clear_get_it_hidden(site, monkeyp
     cli(config, "check")
     server.route("/n", body=HIT_PAGE.encode())
     cli(config, "check")
-    index = sqlite3.connect(folder / "snapshots" / "index.sqlite")
+    engine = index_engine(folder / "snapshots")
     clear = f"json://127.0.0.1:9/hook/{TOKEN}"  # as an older watcher recorded it
-    with index:
-        index.execute(
-            "UPDATE deliveries SET channel_name = ?, error = ? WHERE channel_name LIKE 'json:%'",
-            (clear, f"cannot reach {clear}"),
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE deliveries SET channel_name = :c, error = :e "
+                "WHERE channel_name LIKE 'json:%'"
+            ),
+            {"c": clear, "e": f"cannot reach {clear}"},
         )
-    index.close()
+    engine.dispose()
     assert TOKEN in json.dumps(outbox_of(config), ensure_ascii=False)
     with Store(folder / "snapshots") as store:
         make_sender(store, folder / "notifiers", clock=lambda: datetime.now(UTC))

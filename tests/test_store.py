@@ -14,6 +14,7 @@ import sqlalchemy
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from blobhomes import BlobHome
+from pgstores import child_env
 
 from watcher.core.models import Hit, TermHits
 from watcher.store import schema, sqlite
@@ -55,6 +56,7 @@ def test_schema_head_matches_the_newest_migration() -> None:
     assert ScriptDirectory.from_config(cfg).get_current_head() == schema.SCHEMA_HEAD
 
 
+@pytest.mark.sqlite_only
 def test_new_store_is_migrated_and_uses_wal(tmp_path: Path) -> None:
     Store(tmp_path).close()
     db = sqlite3.connect(tmp_path / "index.sqlite")
@@ -131,6 +133,7 @@ def test_readers_work_while_a_writer_holds_a_transaction(tmp_path: Path) -> None
         reader.close()
 
 
+@pytest.mark.sqlite_only
 def test_readonly_store_refuses_a_missing_index(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no store"):
         Store(tmp_path / "nothing", readonly=True)
@@ -238,7 +241,8 @@ def test_hits_are_grouped_per_term_and_read_back_per_occurrence(tmp_path: Path) 
         )
         cid = store.save_capture(new, CheckRecord(state.id, now, "changed", 0.0))
         with store.engine.connect() as conn:
-            rows = conn.exec_driver_sql("SELECT term, count FROM hits WHERE capture_id = ?", (cid,))
+            query = sqlalchemy.text("SELECT term, count FROM hits WHERE capture_id = :c")
+            rows = conn.execute(query, {"c": cid})
             assert sorted(rows) == [("国防", 1), ("船舶", 3)]
         back = store.hits_of(cid)
     assert [(h.term, h.where, h.position) for h in back] == [
@@ -252,6 +256,7 @@ def test_hits_are_grouped_per_term_and_read_back_per_occurrence(tmp_path: Path) 
     assert store.capture(cid).hit_count == 4
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("readonly", [False, True])
 def test_a_corrupt_index_is_reported_and_left_alone(tmp_path: Path, readonly: bool) -> None:
     index = tmp_path / "index.sqlite"
@@ -261,6 +266,7 @@ def test_a_corrupt_index_is_reported_and_left_alone(tmp_path: Path, readonly: bo
     assert index.read_bytes() == b"not a database at all" * 100
 
 
+@pytest.mark.sqlite_only
 def test_readers_refuse_an_index_of_another_schema(tmp_path: Path) -> None:
     Store(tmp_path).close()
     db = sqlite3.connect(tmp_path / "index.sqlite")
@@ -312,10 +318,10 @@ def test_one_writer_per_data_folder(tmp_path: Path) -> None:
             "-c",
             textwrap.dedent(
                 """
-            import sys, time
+            import os, sys, time
             from pathlib import Path
             from watcher.store.index import Store
-            store = Store(Path(sys.argv[1]))
+            store = Store(Path(sys.argv[1]), index=os.environ.get("WATCHER_STORE"))
             print("holding", flush=True)
             time.sleep(30)
             """
@@ -324,6 +330,7 @@ def test_one_writer_per_data_folder(tmp_path: Path) -> None:
         ],
         stdout=subprocess.PIPE,
         text=True,
+        env=child_env(tmp_path),
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
@@ -336,6 +343,7 @@ def test_one_writer_per_data_folder(tmp_path: Path) -> None:
     Store(tmp_path).close()  # the lock went with the killed process
 
 
+@pytest.mark.sqlite_only
 def test_an_older_index_with_data_migrates_to_the_newest_schema(tmp_path: Path) -> None:
     """Migrations that copy tables (SQLite's way to alter them) keep the rows and their
     references, and leave no half-done copy behind."""
@@ -409,6 +417,7 @@ def _shape(path: Path) -> dict[str, object]:
     return shape
 
 
+@pytest.mark.sqlite_only
 def test_a_new_index_has_the_shape_the_migrations_give(tmp_path: Path) -> None:
     """A new index is made from watcher.store.schema in one step, without Alembic; it must
     be what running every migration makes, or later migrations would meet a
@@ -420,6 +429,7 @@ def test_a_new_index_has_the_shape_the_migrations_give(tmp_path: Path) -> None:
     assert fresh["version"] == [(schema.SCHEMA_HEAD,)] and "virtual search" in fresh
 
 
+@pytest.mark.sqlite_only
 def test_creating_a_new_index_is_all_or_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -435,6 +445,7 @@ def test_creating_a_new_index_is_all_or_nothing(
         assert Store.schema_version(conn) == schema.SCHEMA_HEAD
 
 
+@pytest.mark.sqlite_only
 def test_a_migration_that_fails_half_way_leaves_the_index_as_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from httpserver import HTTPServer, compress
+from pgstores import copy_store
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 
@@ -367,7 +367,7 @@ def test_a_missing_blob_stops_the_export_and_leaves_no_partial_file(
     site: Site, tmp_path: Path
 ) -> None:
     data = tmp_path / "snapshots"
-    shutil.copytree(site.data, data)
+    copy_store(site.data, data)
     with Store(data, readonly=True) as store:
         victim = store.history("gz-news")[0]
         store.blobs.path(victim.raw_sha256).unlink()

@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import re
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ import pytest
 import uvicorn
 from argon2 import PasswordHasher
 from clock import FakeClock, eventually_sync
+from pgstores import index_engine
 
 from watcher.core.clock import Clock
 from watcher.store.index import Store
@@ -95,11 +95,12 @@ def basic(password: str) -> dict[str, str]:
 
 
 def rows(site: Site, query: str) -> list[tuple]:
-    db = sqlite3.connect(site.data / "index.sqlite")
+    engine = index_engine(site.data)
     try:
-        return db.execute(query).fetchall()
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.exec_driver_sql(query)]
     finally:
-        db.close()
+        engine.dispose()
 
 
 # --------------------------------------------------------------------------- CSRF tokens
@@ -197,7 +198,7 @@ async def test_the_store_holds_an_argon2_hash_and_hashed_session_ids_only(site: 
     assert stored == {hashlib.sha256(c.encode()).hexdigest() for c in cookies}
     ((encoded,),) = rows(site, "SELECT value FROM web_secrets WHERE name = 'password'")
     assert encoded.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
-    files = b"".join(p.read_bytes() for p in site.data.glob("index.sqlite*"))
+    files = b"".join(p.read_bytes() for p in site.data.glob("index.sqlite*"))  # SQLite's
     for clear in (PASSWORD, *cookies):
         assert clear.encode() not in files
     guard = app.state.guard  # type: ignore[attr-defined]

@@ -32,12 +32,19 @@ class Context:
     """Global options, read once at start-up."""
 
     def __init__(
-        self, config: Path, data: Path, notifiers: Path | None, blobs: str | None = None
+        self,
+        config: Path,
+        data: Path,
+        notifiers: Path | None,
+        blobs: str | None = None,
+        index: str | None = None,
     ) -> None:
         self.config_path = config
         self.data = data
         self.notifiers = notifiers or config.parent / "notifiers"
         self.blobs = blobs or None  # WATCHER_BLOBS: wins over settings.blobs
+        self.index = index or None  # WATCHER_STORE: wins over settings.store
+        self._index_url: tuple[str | None] | None = None
         self.verbose = 0
         self.log_format = "text"
         self._blob_location: tuple[BlobLocation | None] | None = None
@@ -58,9 +65,9 @@ class Context:
 
     def runtime(self, config: Config, store: Any, channels: Any = None) -> Any:
         """The one wiring of the pipeline (``watcher.service.runtime``) for this command."""
-        from watcher.service.runtime import Paths, Runtime
+        from watcher.service.runtime import Runtime
 
-        paths = Paths(self.config_path, self.data, self.notifiers, self.blob_location())
+        paths = self.paths()
         runtime = Runtime(config, paths, store, channels=channels or None)
         settle()
         return runtime
@@ -90,6 +97,32 @@ class Context:
         self.err.print(f"[bold red]error:[/] {message}", highlight=False)
         sys.exit(code)
 
+    def paths(self) -> Any:
+        """Where this command's files and store are, for the runtime and the web UI."""
+        from watcher.service.runtime import Paths
+
+        return Paths(
+            self.config_path, self.data, self.notifiers, self.blob_location(), self.index_url()
+        )
+
+    def index_url(self) -> str | None:
+        """The team store's URL: WATCHER_STORE, else ``settings.store``, else None: the
+        SQLite index in the data folder. A bad value is a usage error naming where it
+        was set."""
+        if self._index_url is None:
+            self._index_url = (self._find_index(),)
+        return self._index_url[0]
+
+    def _find_index(self) -> str | None:
+        from watcher.config.storage import check_store_url
+
+        if self.index:
+            try:
+                return check_store_url(self.index)
+            except ValueError as exc:
+                self.fail(f"WATCHER_STORE {exc}")
+        return self._settings_as_written()[2]
+
     def blob_location(self) -> BlobLocation | None:
         """Where the blobs are: WATCHER_BLOBS, else ``settings.blobs`` (with
         ``settings.blobs_endpoint``), else None: ``blobs/`` in the data folder. A bad
@@ -102,7 +135,7 @@ class Context:
         from watcher.config.storage import parse_blobs_url
         from watcher.store.blobs import BlobLocation
 
-        url, endpoint = self._blob_settings()
+        url, endpoint, _ = self._settings_as_written()
         if self.blobs:
             try:
                 parse_blobs_url(self.blobs)
@@ -111,26 +144,33 @@ class Context:
         url = self.blobs or url
         return BlobLocation(url=url.strip(), endpoint=endpoint) if url else None
 
-    def _blob_settings(self) -> tuple[str | None, str | None]:
-        """``settings.blobs`` and ``blobs_endpoint``. A config broken elsewhere does not
-        stop a reader (``show``, ``verify``): its two keys are read as written, and a
-        command that checks loads the config itself and refuses it."""
+    def _settings_as_written(self) -> tuple[str | None, str | None, str | None]:
+        """``settings.blobs``, ``blobs_endpoint`` and ``store``. A config broken
+        elsewhere does not stop a reader (``show``, ``verify``): these keys are read as
+        written, and a command that checks loads the config itself and refuses it."""
         from watcher.config import ConfigError, load_config
 
         if not self.config_path.is_file():
-            return None, None
+            return None, None, None
         try:
             settings = load_config(self.config_path).settings
         except ConfigError:
-            return _blob_settings_as_written(self.config_path)
-        return settings.blobs, settings.blobs_endpoint
+            written = self.config_path
+            return (*_blob_settings_as_written(written), _store_as_written(written))
+        return settings.blobs, settings.blobs_endpoint, settings.store
 
     @contextmanager
     def store(self, *, readonly: bool = False, shared: bool = False) -> Iterator[Any]:
         from watcher.store.index import Store, StoreError
 
         try:
-            store = Store(self.data, readonly=readonly, shared=shared, blobs=self.blob_location())
+            store = Store(
+                self.data,
+                readonly=readonly,
+                shared=shared,
+                blobs=self.blob_location(),
+                index=self.index_url(),
+            )
         except StoreError as exc:
             self.fail(str(exc))
         try:
@@ -155,6 +195,19 @@ def _blob_settings_as_written(path: Path) -> tuple[str | None, str | None]:
     except Exception:  # unreadable YAML, no settings, no URL: the data folder's blobs
         return None, None
     return url, endpoint if isinstance(endpoint, str) else None
+
+
+def _store_as_written(path: Path) -> str | None:
+    """``settings.store`` of a config that does not validate, when it is sound."""
+    import yaml
+
+    from watcher.config.storage import check_store_url
+
+    try:
+        settings = yaml.safe_load(path.read_text("utf-8")).get("settings") or {}
+        return check_store_url(settings["store"])
+    except Exception:  # unreadable YAML, no settings, no URL: the data folder's index
+        return None
 
 
 def select(ctx: Context, config: Config, names: tuple[str, ...]) -> list[Target]:

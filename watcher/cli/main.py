@@ -78,7 +78,13 @@ def main(
       watcher check --json
       watcher diff miit-notices --format html > diff.html
     """
-    ctx.obj = Context(config, data, notifiers, os.environ.get("WATCHER_BLOBS"))
+    ctx.obj = Context(
+        config,
+        data,
+        notifiers,
+        os.environ.get("WATCHER_BLOBS"),
+        os.environ.get("WATCHER_STORE"),
+    )
     ctx.obj.verbose = verbose
     ctx.obj.log_format = log_format
     setup_logging(logging.WARNING, verbose, log_format)

@@ -73,6 +73,7 @@ def run(ctx: Context, host: str, port: int) -> None:
             web=(host, port),
             password=password,
             blobs=ctx.blob_location(),
+            index=ctx.index_url(),
         )
     except StoreError as exc:
         ctx.fail(str(exc))
@@ -111,24 +112,23 @@ def serve(ctx: Context, host: str, port: int) -> None:
       watcher serve
       WATCHER_PASSWORD=secret watcher serve --host 0.0.0.0
     """
-    from watcher.service.runtime import Paths
     from watcher.service.webserver import ListenError, listen, web_server
 
     setup_logging(logging.INFO, ctx.verbose, ctx.log_format)
     password = _take_password()
     _warn_if_open(host, password)
-    if not (ctx.data / "index.sqlite").exists():
+    if ctx.index_url() is None and not (ctx.data / "index.sqlite").exists():
         ctx.fail(f"no store at {ctx.data}: run `watcher check` or `watcher run` first")
     from watcher.store.space import unwritable
 
-    if problem := unwritable(ctx.data):  # logins and sessions are written to the index
+    if ctx.index_url() is None and (problem := unwritable(ctx.data)):  # sessions are written
         ctx.fail(problem)
     try:
         sockets = listen(host, port)  # bound here: uvicorn would log the error and exit 3
     except ListenError as exc:
         ctx.fail(str(exc))
     server = web_server(
-        Paths(ctx.config_path, ctx.data, ctx.notifiers, ctx.blob_location()),
+        ctx.paths(),
         host,
         port,
         password=password,

@@ -1,8 +1,9 @@
-"""Where the store keeps its blobs, as analysts write it: ``s3://bucket/prefix``.
+"""Where the store keeps its blobs and its index, as analysts write them:
+``s3://bucket/prefix`` and ``postgresql://user@host/database``.
 
-Read by the config (``settings.blobs``), by the command line (``WATCHER_BLOBS``)
-and by the blob store itself, so all three accept and refuse the same URLs with
-the same words.
+Read by the config (``settings.blobs``, ``settings.store``), by the command line
+(``WATCHER_BLOBS``, ``WATCHER_STORE``) and by the store itself, so all accept and
+refuse the same URLs with the same words.
 """
 
 from __future__ import annotations
@@ -10,7 +11,15 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-__all__ = ["BLOBS_HELP", "check_blobs_url", "parse_blobs_url"]
+__all__ = [
+    "BLOBS_HELP",
+    "STORE_HELP",
+    "check_blobs_url",
+    "check_store_url",
+    "hide_password",
+    "is_server_url",
+    "parse_blobs_url",
+]
 
 BLOBS_HELP = "write s3://BUCKET or s3://BUCKET/PREFIX, e.g. s3://watcher-evidence/captures"
 # S3's rules for bucket names: 3 to 63 of a-z 0-9 . -, a letter or digit at each end
@@ -50,3 +59,40 @@ def check_blobs_url(url: str) -> str:
     """The URL as given, once ``parse_blobs_url`` accepts it (a pydantic check)."""
     parse_blobs_url(url)
     return url.strip()
+
+
+STORE_HELP = "write postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+_STORE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+def is_server_url(index: str | None) -> bool:
+    """Whether ``index`` names a database server (else: SQLite in the data folder)."""
+    return bool(index) and str(index).split("://", 1)[0].lower() in _STORE_SCHEMES
+
+
+def check_store_url(url: str) -> str:
+    """The URL as given, once it names a PostgreSQL database; ValueError with a
+    finished sentence otherwise."""
+    text = url.strip()
+    if not is_server_url(text) or "://" not in text:
+        raise ValueError(f"must be a postgresql:// URL, got {hide_password(text)!r}; {STORE_HELP}")
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 (a port that is no number raises here)
+    except ValueError:
+        raise ValueError(f"has a port that is no number: {hide_password(text)!r}") from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise ValueError(f"names no host: {hide_password(text)!r}; {STORE_HELP}")
+    if not parts.path.strip("/"):
+        raise ValueError(f"names no database: {hide_password(text)!r}; {STORE_HELP}")
+    return text
+
+
+def hide_password(url: str) -> str:
+    """The URL with its password replaced by ``***``, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()

@@ -94,6 +94,7 @@ class Service:
         timings: ServiceTimings = ServiceTimings(),  # frozen: sharing the default is safe
         clock: Clock = SYSTEM_CLOCK,
         blobs: BlobLocation | None = None,
+        index: str | None = None,
     ) -> None:
         self.web = web
         self.password = password
@@ -103,10 +104,10 @@ class Service:
         self.clock = clock
         config = load_config(config_path)
         channels = load_channels(notifiers)
-        self.store = Store(data, blobs=blobs)
+        self.store = Store(data, blobs=blobs, index=index)
         self.runtime = Runtime(
             config,
-            Paths(config_path, data, notifiers, blobs),
+            Paths(config_path, data, notifiers, blobs, index),
             self.store,
             channels=channels,
             clock=clock,

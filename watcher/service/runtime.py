@@ -43,6 +43,7 @@ class Paths:
     data: Path
     notifiers: Path
     blobs: BlobLocation | None = None  # None: blobs/ in the data folder
+    index: str | None = None  # the team store's postgresql:// URL; None: index.sqlite in data
 
 
 def fetch_settings(config: Config) -> FetchSettings:

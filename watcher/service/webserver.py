@@ -75,6 +75,7 @@ def web_server(
         check_now=check_now,
         health=health,
         blobs=paths.blobs,
+        index=paths.index,
     )
     settings = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     return uvicorn.Server(settings) if own_signals else _QuietServer(settings)

@@ -412,9 +412,10 @@ class InboxWriter:
     (a row or two per action; SQLite serialises them with a running check). It never
     creates or migrates the index."""
 
-    def __init__(self, root: Path) -> None:
-        self._connected = SideEngine(root)
+    def __init__(self, root: Path, index: str | None = None) -> None:
+        self._connected = SideEngine(root, index)
         self.index = self._connected.index
+        self.exists = self._connected.exists
 
     def close(self) -> None:
         self._connected.close()

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from watcher.store import dialects
 from watcher.store.schema import (
     captures,
     document_events,
@@ -284,25 +285,22 @@ def backfill(conn: sa.Connection) -> int:
         )
         .where(document_events.c.state.in_(FATE_KINDS))
     )
-    staging = sa.table(
-        "inbox_backfill",
-        *(
-            sa.column(n)
-            for n in ("kind", "at", "target_id", "capture_id", "previous_id", "detail", "title")
-        ),
-    )
-    conn.exec_driver_sql(
-        "CREATE TEMP TABLE inbox_backfill (kind, at, target_id, capture_id, previous_id, "
-        "detail, title)"
-    )
     cols = ["kind", "at", "target_id", "capture_id", "previous_id", "detail", "title"]
+    staging = sa.Table(  # seq: the order of insertion, which breaks ties of ``at``
+        "inbox_backfill",
+        sa.MetaData(),
+        sa.Column("seq", sa.Integer, primary_key=True),
+        *(sa.Column(n, sa.Integer if n == "target_id" else sa.Text) for n in cols),
+        prefixes=["TEMPORARY"],
+    )
+    staging.create(conn)
     for query in (from_captures, from_fates):
         conn.execute(sa.insert(staging).from_select(cols, query))
     start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(inbox_items.c.id), 0))).scalar()
-    ordered = "SELECT rowid, * FROM inbox_backfill ORDER BY at, rowid"
     conn.exec_driver_sql(
-        "CREATE TEMP TABLE inbox_backfill_ordered AS SELECT row_number() OVER () AS n, * FROM "
-        f"({ordered})"
+        "CREATE TEMPORARY TABLE inbox_backfill_ordered AS SELECT row_number() OVER "
+        "(ORDER BY at, seq) AS n, kind, at, target_id, capture_id, previous_id, detail, title "
+        "FROM inbox_backfill"
     )
     conn.exec_driver_sql(
         "INSERT INTO inbox_items (id, kind, first_at, last_at, count, target_id, title) "
@@ -315,4 +313,5 @@ def backfill(conn: sa.Connection) -> int:
     ).rowcount
     conn.exec_driver_sql("DROP TABLE inbox_backfill")
     conn.exec_driver_sql("DROP TABLE inbox_backfill_ordered")
+    dialects.of(conn).sync_identity(conn, inbox_items)  # ids were given explicitly
     return int(made or 0)

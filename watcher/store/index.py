@@ -1,4 +1,5 @@
-"""Captures on disk: a SQLite index (WAL) plus content-addressed blobs.
+"""Captures on disk: an index (SQLite in WAL mode, or PostgreSQL) plus content-addressed
+blobs.
 
 Order of writes is what keeps the evidence sound: blobs are written (fsynced,
 renamed) first, and only then is the index row committed, in one transaction
@@ -8,6 +9,7 @@ unreferenced blob, never a row pointing at a missing or partial blob.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -24,7 +26,7 @@ import sqlalchemy as sa
 from watcher.core.ids import new_id
 from watcher.core.models import Hit, TermHits, occurrence_count
 from watcher.core.text import snippet
-from watcher.store import inboxlog, outbox, schema, space, sqlite, works
+from watcher.store import dialects, inboxlog, outbox, schema, space, works
 from watcher.store.blobs import (
     BlobError,
     BlobLocation,
@@ -40,7 +42,7 @@ from watcher.store.schema import captures, checks, hits, targets, work_copies
 
 log = logging.getLogger(__name__)
 
-INDEX_NAME = "index.sqlite"
+INDEX_NAME = dialects.INDEX_NAME
 LOCK_WAIT = 10.0  # seconds a second writer waits before giving up
 
 
@@ -49,11 +51,14 @@ class StoreError(Exception):
 
 
 class SideEngine:
-    """A writer's own engine on the index in ``root`` (the web UI's sessions, the
-    inbox's triage), opened on first use: the service may create the index after the
-    web app. It never creates or migrates the index."""
+    """A writer's own engine on the store's index (the web UI's sessions, the inbox's
+    triage), opened on first use: the service may create the index after the web app.
+    It never creates or migrates the index. ``index``: a PostgreSQL URL, or None for
+    the SQLite file in ``root``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, index: str | None = None) -> None:
+        self.root = root
+        self.url = dialects.resolve(root, index)
         self.index = root / INDEX_NAME
         self._engine: sa.Engine | None = None
         self._lock = threading.Lock()
@@ -61,10 +66,15 @@ class SideEngine:
     def __call__(self) -> sa.Engine:
         with self._lock:
             if self._engine is None:
-                if not self.index.exists():
-                    raise StoreError(f"no store at {self.index.parent}; run `watcher check`")
-                self._engine = sqlite.engine(self.index, readonly=False, create=False)
+                if self.url is None and not self.index.exists():
+                    raise StoreError(f"no store at {self.root}; run `watcher check`")
+                self._engine = dialects.engine(self.root, self.url, readonly=False, create=False)
             return self._engine
+
+    def exists(self) -> bool:
+        """Whether there is an index to open yet (a server's always is: it is made by
+        the first writer, and read as empty until then)."""
+        return self.url is not None or self.index.exists()
 
     def close(self) -> None:
         with self._lock:
@@ -191,15 +201,19 @@ class Store:
         shared: bool = False,
         lock_wait: float = LOCK_WAIT,
         blobs: BlobLocation | None = None,
+        index: str | None = None,
     ) -> None:
-        """``shared``: for small writes beside a running service (``outbox --retry``):
-        the writer lock is taken if free, else the write goes ahead without it
-        (SQLite serialises it) and ``exclusive`` says so. ``lock_wait``: seconds to
-        wait for another writer to finish before giving up. ``blobs``: where the blobs
+        """``index``: the team store's ``postgresql://`` URL (default: ``index.sqlite``
+        in the data folder, the embedded store). ``shared``: for small writes beside a
+        running service (``outbox --retry``): the writer lock is taken if free, else
+        the write goes ahead without it (the database serialises it) and ``exclusive``
+        says so. ``lock_wait``: seconds to wait for another writer to finish before
+        giving up. ``blobs``: where the blobs
         are (default: ``blobs/`` in the data folder)."""
         self.root = root
         self.readonly = readonly
-        self._lock: int | None = None
+        self.url = dialects.resolve(root, index)
+        self._lock: dialects.Lock | None = None
         # check records (and their alerts) a full disk refused: written with the next
         # write that finds space, counted meanwhile (``consecutive_errors`` goes on)
         self._held: list[CheckRecord] = []
@@ -210,9 +224,11 @@ class Store:
             self.blobs: BlobStore = open_blobs(location)
         except BlobUnavailable as exc:
             raise StoreError(str(exc)) from None
-        index = root / INDEX_NAME
+        index = dialects.shown(self.url, root)
+        self.engine = dialects.engine(root, self.url, readonly=readonly)
+        self.dialect = dialects.of(self.engine)
         if readonly:
-            if not index.exists():
+            if self.url is None and not (root / INDEX_NAME).exists():
                 raise StoreError(f"no store at {root} (missing {INDEX_NAME}); run `watcher check`")
         else:
             try:
@@ -222,8 +238,7 @@ class Store:
             for folder in (root, location.root or root):
                 if folder.is_dir() and (problem := space.unwritable(folder)):
                     raise StoreError(problem)
-            self._lock = _writer_lock(root, shared, lock_wait)
-        self.engine = sqlite.engine(index, readonly=readonly)
+            self._lock = self._writer_lock(shared, lock_wait)
         self.outbox = outbox.Outbox(self.engine)
         self.documents = Documents(self.engine)
         try:
@@ -234,15 +249,12 @@ class Store:
                 self._prepare()
         except sa.exc.DBAPIError as exc:
             self._release()
-            if space.is_disk_full(exc) or space.no_room(root):  # SQLite may say "I/O error"
+            # SQLite may say "I/O error" for a full disk
+            if self.url is None and (space.is_disk_full(exc) or space.no_room(root)):
                 raise StoreError(
                     f"cannot open the index {index}: {space.full_message(root)}"
                 ) from None
-            reason = getattr(exc.orig, "args", [str(exc)])[0]
-            raise StoreError(
-                f"cannot open the index {index}: {reason}; nothing was changed "
-                "(move the file aside to start a new index, or point --data elsewhere)"
-            ) from None
+            raise StoreError(_cannot_open(index, exc, self.url)) from None
         except BaseException:  # a failed migration, an interrupt: no lock left behind
             self._release()
             raise
@@ -254,15 +266,33 @@ class Store:
 
     def close(self) -> None:
         if self.exclusive:
-            sqlite.checkpoint(self.engine)
+            self.dialect.checkpoint(self.engine)
         self._release()
 
     def _release(self) -> None:
         """Close the connections and give up the writer lock."""
-        self.engine.dispose()
         if self._lock is not None:
-            sqlite.release(self._lock)
+            self._lock.release()
             self._lock = None
+        self.engine.dispose()
+
+    def _writer_lock(self, shared: bool, lock_wait: float) -> dialects.Lock | None:
+        """The writer lock, or (``shared``) None when another process holds it."""
+        try:
+            return dialects.writer_lock(self.root, self.engine, 0.0 if shared else lock_wait)
+        except sa.exc.DBAPIError as exc:  # the server cannot be reached
+            self.engine.dispose()
+            raise StoreError(
+                _cannot_open(dialects.shown(self.url, self.root), exc, self.url)
+            ) from None
+        except dialects.LockBusy as busy:
+            if shared:
+                return None
+            where = dialects.shown(self.url, self.root) if self.url else self.root
+            raise StoreError(
+                f"another watcher process (pid {busy.holder}) is writing to {where}; "
+                f"waited {lock_wait:g} s"
+            ) from None
 
     def __enter__(self) -> Store:
         return self
@@ -274,9 +304,9 @@ class Store:
 
     def _prepare(self) -> None:
         with self.engine.connect() as conn:
-            sqlite.use_wal(conn)
+            self.dialect.use_wal(conn)
             version = self.schema_version(conn)
-            if version is None and sqlite.is_empty(conn):
+            if version is None and self.dialect.is_empty(conn):
                 create_fresh(conn)
             elif version != schema.SCHEMA_HEAD:
                 migrate(conn)
@@ -292,6 +322,11 @@ class Store:
 
     @staticmethod
     def schema_version(conn: sa.Connection) -> str | None:
+        if (  # on PostgreSQL a failed query would end the transaction
+            conn.dialect.name == "postgresql"
+            and conn.exec_driver_sql("SELECT to_regclass('alembic_version')").scalar() is None
+        ):
+            return None
         try:
             return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
         except sa.exc.OperationalError:
@@ -330,7 +365,7 @@ class Store:
         created = now or datetime.now(UTC)
         rows = [{"n": n, "u": u, "created": created} for n, u in wanted]
         with self.engine.begin() as conn:
-            conn.execute(_REGISTER_TARGET, rows)
+            conn.execute(_register_target(self.dialect), rows)
             conn.execute(_MOVE_TARGET, rows)
 
     def write_blobs(self, new: NewCapture) -> tuple[str, str]:
@@ -536,7 +571,7 @@ class Store:
                     log.warning("text %s not indexed: %s", digest, exc)
             with self.engine.begin() as conn:
                 for digest, terms in batch:
-                    sqlite.index_text(conn, digest, terms)
+                    self.dialect.index_text(conn, digest, terms)
             done += len(batch)
         return done
 
@@ -649,7 +684,7 @@ class Store:
             sa.select(checks)
             .join(targets, targets.c.id == checks.c.target_id)
             .where(targets.c.name == name)
-            .order_by(checks.c.checked_at.desc())
+            .order_by(checks.c.checked_at.desc(), checks.c.id.desc())
             .limit(limit)
         )
         with self.engine.connect() as conn:
@@ -680,7 +715,7 @@ class Store:
         refers to, each read and hashed a chunk at a time. A blob store that stops
         answering ends the walk with one problem saying so, not one per blob."""
         with self.engine.connect() as conn:
-            problems = sqlite.integrity_problems(conn)
+            problems = self.dialect.integrity_problems(conn)
             rows = conn.execute(
                 sa.select(
                     captures.c.id,
@@ -713,9 +748,13 @@ class Store:
             yield f"{capture}: {what} blob {digest} is damaged: {exc.reason}"
 
 
-_REGISTER_TARGET = sqlite.insert_or_ignore(targets).values(
-    name=sa.bindparam("n"), url=sa.bindparam("u"), created_at=sa.bindparam("created")
-)
+@functools.cache
+def _register_target(dialect: dialects.Dialect) -> Any:
+    return dialect.insert_or_ignore(targets).values(
+        name=sa.bindparam("n"), url=sa.bindparam("u"), created_at=sa.bindparam("created")
+    )
+
+
 # another page: the old page's ETag and date must not be sent to it
 _MOVE_TARGET = (
     sa.update(targets)
@@ -778,17 +817,15 @@ def _target_values(check: CheckRecord, capture_id: str | None) -> dict[str, Any]
     }
 
 
-def _writer_lock(root: Path, shared: bool, lock_wait: float = LOCK_WAIT) -> int | None:
-    """The writer lock, or (``shared``) None when another process holds it."""
-    try:
-        return sqlite.writer_lock(root, wait=0.0 if shared else lock_wait)
-    except sqlite.LockBusy as busy:
-        if shared:
-            return None
-        raise StoreError(
-            f"another watcher process (pid {busy.holder}) is writing to {root}; "
-            f"waited {lock_wait:g} s"
-        ) from None
+def _cannot_open(index: str, exc: sa.exc.DBAPIError, url: str | None) -> str:
+    """Why the index cannot be opened, and what to do, in one line."""
+    reason = " ".join(str(getattr(exc.orig, "args", [str(exc)])[0]).split())
+    if url is not None:  # the server's own words (refused, no such database, password …)
+        return f"cannot open the index {index}: {reason}; nothing was changed"
+    return (
+        f"cannot open the index {index}: {reason}; nothing was changed "
+        "(move the file aside to start a new index, or point --data elsewhere)"
+    )
 
 
 def _read_states(
@@ -796,8 +833,7 @@ def _read_states(
 ) -> dict[str, tuple[sa.Row[Any], CaptureRow | None]]:
     """Targets' rows with their last captures, for the names the index knows."""
     found: dict[str, tuple[sa.Row[Any], CaptureRow | None]] = {}
-    for start in range(0, len(names), sqlite.IN_BATCH):
-        batch = names[start : start + sqlite.IN_BATCH]
+    for batch in dialects.in_batches(names, conn):
         for row in conn.execute(_STATE_QUERY, {"names": batch}):
             found[row.name] = (row, _last_of(row))
     return found
@@ -892,9 +928,10 @@ def create_fresh(conn: sa.Connection) -> None:
     the two). Alembic is not imported for it: its imports (mako, pygments, every
     SQL dialect) take 15 MB that a long-running process would keep for good."""
     log.info("creating the index at schema %s", schema.SCHEMA_HEAD)
-    with sqlite.one_transaction(conn):
+    dialect = dialects.of(conn)
+    with dialect.one_transaction(conn):
         schema.metadata.create_all(conn)
-        sqlite.create_search(conn)
+        dialect.create_search(conn)
         conn.exec_driver_sql(  # the table and row Alembic keeps its revision in
             "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
             "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
@@ -914,6 +951,7 @@ def migrate(conn: sa.Connection) -> None:
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.attributes["connection"] = conn
     log.info("migrating the index to schema %s", schema.SCHEMA_HEAD)
-    with sqlite.one_transaction(conn):
-        sqlite.drop_leftover_copies(conn)
+    dialect = dialects.of(conn)
+    with dialect.one_transaction(conn):
+        dialect.drop_leftover_copies(conn)
         command.upgrade(cfg, "head")

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from watcher.core.ids import new_id
-from watcher.store import sqlite
+from watcher.store import dialects
 from watcher.store.schema import deliveries, messages
 
 FINAL = ("sent", "failed", "unconfirmed", "skipped", "digested")
@@ -131,10 +131,8 @@ class Outbox:
     def deliveries_of(self, message_ids: Sequence[str]) -> dict[str, list[DeliveryRow]]:
         found: dict[str, list[DeliveryRow]] = {i: [] for i in message_ids}
         with self.engine.connect() as conn:
-            for start in range(0, len(message_ids), sqlite.IN_BATCH):
-                query = sa.select(deliveries).where(
-                    deliveries.c.message_id.in_(message_ids[start : start + sqlite.IN_BATCH])
-                )
+            for batch in dialects.in_batches(message_ids, conn):
+                query = sa.select(deliveries).where(deliveries.c.message_id.in_(batch))
                 for row in conn.execute(query.order_by(deliveries.c.id)):
                     found[row.message_id].append(DeliveryRow(**row._mapping))
         return found
@@ -216,7 +214,7 @@ class Outbox:
             for key, name in channels
         ]
         with self.engine.begin() as conn:
-            conn.execute(sqlite.insert_or_ignore(deliveries), rows)
+            conn.execute(dialects.of(conn).insert_or_ignore(deliveries), rows)
 
     def rename_channel(self, key: str, name: str, hide: Callable[[str], str]) -> int:
         """Give a channel's deliveries its current display name, and ``hide`` what their

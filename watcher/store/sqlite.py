@@ -218,3 +218,7 @@ def insert_or_ignore(table: sa.Table) -> sa.Insert:
 def joined_distinct(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
     """The distinct values of a column in a group, joined by commas."""
     return sa.func.group_concat(sa.distinct(column))
+
+
+def sync_identity(conn: sa.Connection, table: sa.Table | str) -> None:
+    """Nothing to do: SQLite's next id is always past the largest."""

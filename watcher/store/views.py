@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from watcher.store import sqlite
+from watcher.store import dialects
 from watcher.store.blobs import BlobError
 from watcher.store.index import CaptureRow, Store, capture_query, to_capture
 from watcher.store.schema import (
@@ -66,7 +66,7 @@ def summaries(store: Store, now: datetime | None = None) -> dict[str, TargetSumm
         sa.select(
             captures.c.target_id,
             sa.func.sum(hits.c.count).label("n"),
-            sqlite.joined_distinct(hits.c.group_name).label("groups"),
+            dialects.of(store.engine).joined_distinct(hits.c.group_name).label("groups"),
         )
         .join(hits, hits.c.capture_id == captures.c.id)
         .where(captures.c.fetched_at >= since, hits.c.where == "added")
@@ -278,7 +278,7 @@ def search(
 
     while True:
         with store.engine.connect() as conn:
-            text_ids = sqlite.texts_matching(conn, first, before, 100, *others)
+            text_ids = dialects.of(conn).texts_matching(conn, first, before, 100, *others)
             if not text_ids:
                 return page(False)
             before = text_ids[-1]

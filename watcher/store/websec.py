@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from watcher.store import sqlite
+from watcher.store import dialects
 from watcher.store.accounts import Accounts
 from watcher.store.index import SideEngine, StoreError
 from watcher.store.schema import web_secrets, web_sessions
@@ -28,9 +28,10 @@ PASSWORD = "password"
 class WebAuthStore:
     """Key, password hash and sessions of the web UI over the index in ``root``."""
 
-    def __init__(self, root: Path) -> None:
-        self._connected = SideEngine(root)
+    def __init__(self, root: Path, index: str | None = None) -> None:
+        self._connected = SideEngine(root, index)
         self.index = self._connected.index
+        self.exists = self._connected.exists
         self._key: bytes | None = None
         self.accounts = Accounts(self._connected)
 
@@ -46,9 +47,9 @@ class WebAuthStore:
             made = secrets.token_hex(32)
             with self._transaction() as conn:
                 conn.execute(
-                    sqlite.insert_or_ignore(web_secrets).values(
-                        name=KEY, value=made, created_at=now
-                    )
+                    dialects.of(conn)
+                    .insert_or_ignore(web_secrets)
+                    .values(name=KEY, value=made, created_at=now)
                 )
                 value = conn.execute(
                     sa.select(web_secrets.c.value).where(web_secrets.c.name == KEY)

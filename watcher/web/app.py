@@ -59,11 +59,13 @@ def create_app(
     clock: Clock = SYSTEM_CLOCK,
     password_hasher: PasswordHasher | None = None,
     blobs: BlobLocation | None = None,
+    index: str | None = None,
 ) -> FastAPI:
     """The ASGI app. ``password`` (from ``WATCHER_PASSWORD``) turns on login; it is
     hashed here (argon2, ``password_hasher``'s parameters) and not kept. ``clock``
     times sessions and the login rate limit. ``blobs``: where the store's blobs are
-    (default: ``blobs/`` in ``data``)."""
+    (default: ``blobs/`` in ``data``); ``index``: the team store's URL (default:
+    ``index.sqlite`` in ``data``)."""
     app = FastAPI(
         title="watcher",
         summary="Captures, diffs and keyword hits of watched government pages",
@@ -71,9 +73,9 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    context = WebContext(data, config_path, check_now, health=health, blobs=blobs)
+    context = WebContext(data, config_path, check_now, health=health, blobs=blobs, index=index)
     guard = Guard(
-        WebAuthStore(data),
+        WebAuthStore(data, index),
         password,
         clock=clock,
         allowed_hosts=lambda: configured_hosts(context.config()),
@@ -90,7 +92,7 @@ def create_app(
     app.state.oidc = oidc.OidcClient(clock)
     app.state.templates = templates
     app.state.clock = clock
-    app.state.inbox_writer = InboxWriter(data)
+    app.state.inbox_writer = InboxWriter(data, index)
     app.state.drafts = Drafts(clock)  # the target editor's fetched pages
     app.middleware("http")(guard.middleware)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -23,6 +23,7 @@ class WebContext:
     base_url: str | None = None
     health: Callable[[], list[str]] | None = None  # the service's problems (``run`` only)
     blobs: BlobLocation | None = None  # None: blobs/ in the data folder
+    index: str | None = None  # the team store's URL; None: index.sqlite in the data folder
     _store: Store | None = field(default=None, repr=False)
     _config: tuple[float, Config] | None = field(default=None, repr=False)
 
@@ -30,7 +31,7 @@ class WebContext:
     def store(self) -> Store:
         """Opened on first use: the service may create the store after the app."""
         if self._store is None:
-            self._store = Store(self.data, readonly=True, blobs=self.blobs)
+            self._store = Store(self.data, readonly=True, blobs=self.blobs, index=self.index)
         return self._store
 
     def config(self) -> Config | None:

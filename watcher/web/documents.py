@@ -77,7 +77,9 @@ def delay(value: timedelta) -> str:
 def _writer(request: Request) -> SideEngine:
     side = getattr(request.app.state, "works_writer", None)
     if side is None:
-        side = request.app.state.works_writer = SideEngine(context_of(request).data)
+        side = request.app.state.works_writer = SideEngine(
+            context_of(request).data, context_of(request).index
+        )
     return side
 
 

@@ -127,7 +127,7 @@ class Guard:
         settings = self.settings()
         if settings is not None and (settings.trusted_proxies or settings.oidc is not None):
             return True
-        if not self.auth.index.exists():
+        if not self.auth.exists():
             return False
         try:
             return self.accounts.any()
@@ -138,7 +138,7 @@ class Guard:
     def has_accounts(self) -> bool:
         """Whether the store holds any user (the login form then asks for a name)."""
         try:
-            return self.auth.index.exists() and self.accounts.any()
+            return self.auth.exists() and self.accounts.any()
         except StoreError:
             return False
 
@@ -232,7 +232,7 @@ class Guard:
         return signed  # type: ignore[return-value]
 
     def _live_session(self, token: str | None) -> tuple[str, User] | None:
-        if not token or len(token) > _LONGEST_COOKIE or not self.auth.index.exists():
+        if not token or len(token) > _LONGEST_COOKIE or not self.auth.exists():
             return None
         session = _session_id(token)
         try:

@@ -1,4 +1,4 @@
-"""Full-text search: search_texts and the FTS5 table search.
+"""Full-text search: search_texts and the table search (FTS5 on SQLite).
 
 Revision ID: 0003
 Revises: 0002
@@ -13,6 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from watcher.store import dialects
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -26,10 +28,8 @@ def upgrade() -> None:
         sa.Column("text_sha256", sa.String(64), nullable=False, unique=True),
     )
     op.create_index("ix_captures_text_sha256", "captures", ["text_sha256"])
-    op.execute(
-        "CREATE VIRTUAL TABLE search USING fts5("
-        "terms, content='', detail=none, tokenize='unicode61 remove_diacritics 0')"
-    )
+    bind = op.get_bind()
+    dialects.of(bind).create_search(bind)  # SQLite: FTS5; PostgreSQL: a tsvector, GIN
 
 
 def downgrade() -> None:
