@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from watcher.config.errors import describe
-from watcher.config.storage import check_blobs_url
+from watcher.config.storage import check_blobs_url, check_queue_url
 from watcher.config.units import check_cron, parse_duration, parse_size
 from watcher.core.budget import DEFAULT_MAX_ELEMENTS, DEFAULT_REGEX_TIMEOUT, compile_user_pattern
 
@@ -286,6 +286,7 @@ def zone_label(zone: zoneinfo.ZoneInfo) -> str:
 
 
 BlobsUrl = Annotated[Text, AfterValidator(check_blobs_url)]
+QueueUrl = Annotated[Text, AfterValidator(check_queue_url)]
 AllowPrivate = Annotated[bool | tuple[str, ...], BeforeValidator(_allow_private)]
 Selectors = Annotated[tuple[Css, ...], BeforeValidator(_one_or_many), AfterValidator(_auto_alone)]
 Regexes = Annotated[tuple[Regex, ...], BeforeValidator(_one_or_many)]
@@ -335,6 +336,9 @@ class Settings(_Model):
     # WATCHER_BLOBS wins over it. The endpoint of a store other than AWS's (MinIO …)
     blobs: BlobsUrl | None = None
     blobs_endpoint: Url | None = None
+    # the job queue of `watcher worker` and `watcher dispatch` (postgresql://…);
+    # WATCHER_QUEUE and --queue win over it
+    queue: QueueUrl | None = None
 
 
 class DeadlineReminders(_Model):

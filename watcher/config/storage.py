@@ -1,4 +1,5 @@
-"""Where the store keeps its blobs, as analysts write it: ``s3://bucket/prefix``.
+"""Where the store keeps its blobs, as analysts write it: ``s3://bucket/prefix``; and
+where the job queue is: ``postgresql://…``.
 
 Read by the config (``settings.blobs``), by the command line (``WATCHER_BLOBS``)
 and by the blob store itself, so all three accept and refuse the same URLs with
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-__all__ = ["BLOBS_HELP", "check_blobs_url", "parse_blobs_url"]
+__all__ = ["BLOBS_HELP", "QUEUE_HELP", "check_blobs_url", "check_queue_url", "parse_blobs_url"]
 
 BLOBS_HELP = "write s3://BUCKET or s3://BUCKET/PREFIX, e.g. s3://watcher-evidence/captures"
 # S3's rules for bucket names: 3 to 63 of a-z 0-9 . -, a letter or digit at each end
@@ -50,3 +51,17 @@ def check_blobs_url(url: str) -> str:
     """The URL as given, once ``parse_blobs_url`` accepts it (a pydantic check)."""
     parse_blobs_url(url)
     return url.strip()
+
+
+QUEUE_HELP = "write postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
+def check_queue_url(url: str) -> str:
+    """The job queue's PostgreSQL URL (``settings.queue``, ``WATCHER_QUEUE``), as given."""
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("postgresql", "postgres") or not parts.netloc:
+        raise ValueError(f"must be a postgresql:// URL, got {url!r}; {QUEUE_HELP}")
+    if not parts.path.strip("/"):
+        raise ValueError(f"names no database: {url!r}; {QUEUE_HELP}")
+    return text
