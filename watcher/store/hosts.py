@@ -4,9 +4,9 @@ queue's PostgreSQL, so they hold across processes and machines, not per worker.
 - A request holds one of its host's ``per_host`` advisory locks, on a connection of
   this process's pool, while it runs. A process that dies loses its connections, and
   with them its locks: nothing is left to clean up.
-- A row per host keeps the earliest next start. A request reserves its start in one
-  statement (the database's clock, the same for every machine) and waits for it, so
-  nothing is locked while it waits.
+- A row per host keeps the earliest next start. A request takes its turn in one
+  statement once it is due (the database's clock, the same for every machine), and
+  sleeps until then otherwise, so nothing is locked while it waits.
 """
 
 from __future__ import annotations
@@ -32,14 +32,19 @@ CREATE TABLE IF NOT EXISTS watcher_host_turns (
 )
 """
 
-# the start reserved: the later of now and the host's next start; the next one is
-# ``delay`` after it
-_RESERVE = """
+# the host's turn, taken only when it is due: the next one ``delay`` after now
+_TAKE = """
 INSERT INTO watcher_host_turns AS t (host, next_start)
-VALUES (%(host)s, extract(epoch FROM clock_timestamp()) + %(delay)s::float8)
-ON CONFLICT (host) DO UPDATE
-SET next_start = greatest(t.next_start, extract(epoch FROM clock_timestamp())) + %(delay)s::float8
-RETURNING next_start - %(delay)s::float8 - extract(epoch FROM clock_timestamp())::float8
+VALUES (%(host)s, extract(epoch FROM clock_timestamp())::float8 + %(delay)s::float8)
+ON CONFLICT (host) DO UPDATE SET next_start = EXCLUDED.next_start
+WHERE t.next_start <= extract(epoch FROM clock_timestamp())::float8
+RETURNING next_start - %(delay)s::float8
+"""
+
+# how long until the host's next turn
+_LEFT = """
+SELECT next_start - extract(epoch FROM clock_timestamp())::float8
+FROM watcher_host_turns WHERE host = %(host)s
 """
 
 
@@ -77,15 +82,26 @@ class HostGate:
         async with self._pool.connection() as conn:
             held = await self._take(conn, key)
             try:
-                wait = await _one(conn, _RESERVE, {"host": host, "delay": self.host_delay})
-                if wait and wait > 0:
-                    await asyncio.sleep(wait)
+                at = await self._turn(conn, host)
+                log.debug("politeness: %s's turn at %.3f", host, at, extra={"turn": at})
                 yield
             finally:
                 try:
                     await conn.execute("SELECT pg_advisory_unlock(%s::int4, %s::int4)", (key, held))
                 except psycopg.Error:  # the connection broke: the lock went with it
                     log.debug("politeness: %s's slot went with its connection", host)
+
+    async def _turn(self, conn: psycopg.AsyncConnection[Any], host: str) -> float:
+        """Take the host's turn once it is due (the database's time of it). Taken at the
+        moment this process is ready, never reserved ahead: a process slowed down after
+        asking (a busy loop, a starved core) cannot start late into another's turn."""
+        turn = {"host": host, "delay": self.host_delay}
+        while True:
+            at = await _one(conn, _TAKE, turn)
+            if at is not None:
+                return float(at)
+            left = await _one(conn, _LEFT, turn)
+            await asyncio.sleep(max(float(left or 0.0), 0.005))
 
     async def _take(self, conn: psycopg.AsyncConnection[Any], key: int) -> int:
         """One of the host's slots (its number), polling until one is free."""
