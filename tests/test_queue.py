@@ -364,3 +364,52 @@ def test_a_bad_queue_url_is_a_usage_error(bad: str, tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "--queue (or WATCHER_QUEUE)" in done.stderr and "postgresql://" in done.stderr
+
+
+def listing(hrefs: list[str]) -> bytes:
+    rows = "".join(f'<li><a href="{h}">关于第{n}批项目的通知</a></li>' for n, h in enumerate(hrefs))
+    return (
+        "<html><head><meta charset='utf-8'><title>通知公告</title></head><body>"
+        f"<ul class='list'>{rows}</ul></body></html>"
+    ).encode()
+
+
+def test_a_listings_documents_are_not_raced_over(pg_url: str, tmp_path: Path) -> None:
+    """Two listings of 6 notices each, 3 workers, the dispatcher passing again and again
+    while they work: a listing has one job at a time, so each notice is fetched once
+    and has one document row and one capture."""
+    config, data, log = tmp_path / "targets.yaml", tmp_path / "data", tmp_path / "w.log"
+    with servers(2) as hosts, Workers(config, data, pg_url, log) as workers:
+        targets = []
+        for h, server in enumerate(hosts):
+            hrefs = [f"/art/{n}.html" for n in range(6)]
+            server.route("/list.html", body=listing(hrefs), headers=HTML)
+            for n, href in enumerate(hrefs):
+                server.route(href, body=page(10 * h + n), headers=HTML, delay=0.2)
+            targets.append(
+                target(
+                    f"list{h}",
+                    server.url("/list.html"),
+                    follow={"links": "ul.list li a", "max_new": 20, "baseline": False},
+                )
+            )
+        write_config(config, targets)
+        workers.start(3)
+        now = datetime.now(UTC)
+        queued = [dispatch(config, data, pg_url, now)]
+        deadline = time.monotonic() + PATIENCE
+        while set(checks_of(data, ["list0", "list1"]).values()) != {1}:
+            queued.append(dispatch(config, data, pg_url, now))
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+        assert queued[0] == 2 and sum(queued) == 2, queued
+        assert workers.stop() == [0, 0, 0]
+    for server in hosts:
+        assert server.hits("/list.html") == 1
+        assert [server.hits(f"/art/{n}.html") for n in range(6)] == [1] * 6
+    for name in ("list0", "list1"):
+
+        def captures(store: Store, name: str = name) -> list[int]:
+            own = [n for n in store.target_names() if n.startswith(f"{name}~")]
+            return [len(store.history(n)) for n in own]
+
+        assert read(data, captures) == [1] * 6
