@@ -161,7 +161,8 @@ class Worker:
                 await self.queue.sweep(self.timings.stalled_after)
             except Exception:  # the database may be restarting: the next look tries again
                 log.exception("queue: the look for dead workers' jobs failed")
-            await self.runtime.clock.sleep(self.timings.sweep_every)
+            t = self.timings
+            await self.runtime.clock.sleep(min(t.sweep_every, t.stalled_after / 2))
 
     async def _send_loop(self) -> None:
         """Deliver the outbox while this worker holds the sender's lease."""
