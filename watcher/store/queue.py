@@ -82,10 +82,7 @@ class JobQueue:
             await self.app.open_async()
             async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
                 await conn.execute("SELECT pg_advisory_lock(%s::int8)", (_SCHEMA_LOCK,))
-                row = await (
-                    await conn.execute("SELECT to_regclass('procrastinate_jobs')")
-                ).fetchone()
-                if row is None or row[0] is None:
+                if await _one(conn, "SELECT to_regclass('procrastinate_jobs')") is None:
                     await self.app.schema_manager.apply_schema_async()
                     log.info("queue: procrastinate's tables made in %s", _safe(self.url))
         except (psycopg.Error, OSError, exceptions.ProcrastinateException) as exc:
