@@ -203,7 +203,8 @@ def test_three_workers_check_each_due_page_once(pg_url: str, tmp_path: Path) -> 
         eventually_sync(
             lambda: set(checks_of(data, names).values()) == {2}, "every page checked again"
         )
-        assert dispatch(config, data, pg_url, later) == 0
+        # checked again just now: due an hour from these checks, not before
+        assert dispatch(config, data, pg_url, datetime.now(UTC) + timedelta(minutes=59)) == 0
         assert workers.stop() == [0, 0, 0]
     hits = {f"p{n}": hosts[n % 3].hits(f"/p{n}") for n in range(30)}
     assert set(hits.values()) == {2}, hits
