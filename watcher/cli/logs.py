@@ -37,8 +37,8 @@ def setup_logging(base: int, verbose: int, log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # apprise logs the whole channels file (secrets too) at debug level; alembic and
-    # APScheduler narrate every plugin and job run at INFO, which watcher's own
-    # one line per check already covers
-    for chatty in ("apprise", "alembic", "apscheduler"):
+    # apprise logs the whole channels file (secrets too) at debug level; alembic,
+    # APScheduler and procrastinate narrate every plugin and job run at INFO, which
+    # watcher's own one line per check already covers
+    for chatty in ("apprise", "alembic", "apscheduler", "procrastinate"):
         logging.getLogger(chatty).setLevel(max(level, logging.WARNING))

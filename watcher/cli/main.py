@@ -19,6 +19,7 @@ from watcher.cli import (
     checking,
     exporting,
     importing,
+    queueing,
     reading,
     serving,
     suggesting,
@@ -106,6 +107,8 @@ main.add_command(alerting.notify_test)
 main.add_command(alerting.outbox)
 main.add_command(serving.run)
 main.add_command(serving.serve)
+main.add_command(queueing.worker)
+main.add_command(queueing.dispatch)
 main.add_command(users.user)
 main.add_command(importing.import_command)
 

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from watcher.config.errors import describe
-from watcher.config.storage import check_blobs_url, check_store_url
+from watcher.config.storage import check_blobs_url, check_queue_url, check_store_url
 from watcher.config.units import check_cron, parse_duration, parse_size
 from watcher.core.budget import DEFAULT_MAX_ELEMENTS, DEFAULT_REGEX_TIMEOUT, compile_user_pattern
 
@@ -287,6 +287,7 @@ def zone_label(zone: zoneinfo.ZoneInfo) -> str:
 
 BlobsUrl = Annotated[Text, AfterValidator(check_blobs_url)]
 StoreUrl = Annotated[Text, AfterValidator(check_store_url)]
+QueueUrl = Annotated[Text, AfterValidator(check_queue_url)]
 AllowPrivate = Annotated[bool | tuple[str, ...], BeforeValidator(_allow_private)]
 Selectors = Annotated[tuple[Css, ...], BeforeValidator(_one_or_many), AfterValidator(_auto_alone)]
 Regexes = Annotated[tuple[Regex, ...], BeforeValidator(_one_or_many)]
@@ -339,6 +340,9 @@ class Settings(_Model):
     # the index in PostgreSQL (postgresql://…), the team store, instead of index.sqlite in
     # the data folder; WATCHER_STORE wins over it
     store: StoreUrl | None = None
+    # the job queue of `watcher worker` and `watcher dispatch` (postgresql://…);
+    # WATCHER_QUEUE and --queue win over it
+    queue: QueueUrl | None = None
 
 
 class DeadlineReminders(_Model):

@@ -1,5 +1,5 @@
-"""Where the store keeps its blobs and its index, as analysts write them:
-``s3://bucket/prefix`` and ``postgresql://user@host/database``.
+"""Where the store keeps its blobs and its index, and where the job queue is, as
+analysts write them: ``s3://bucket/prefix`` and ``postgresql://user@host/database``.
 
 Read by the config (``settings.blobs``, ``settings.store``), by the command line
 (``WATCHER_BLOBS``, ``WATCHER_STORE``) and by the store itself, so all accept and
@@ -13,8 +13,10 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "BLOBS_HELP",
+    "QUEUE_HELP",
     "STORE_HELP",
     "check_blobs_url",
+    "check_queue_url",
     "check_store_url",
     "hide_password",
     "is_server_url",
@@ -96,3 +98,17 @@ def hide_password(url: str) -> str:
     user = parts.username or ""
     host = parts.netloc.rsplit("@", 1)[1]
     return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+QUEUE_HELP = "write postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
+def check_queue_url(url: str) -> str:
+    """The job queue's PostgreSQL URL (``settings.queue``, ``WATCHER_QUEUE``), as given."""
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("postgresql", "postgres") or not parts.netloc:
+        raise ValueError(f"must be a postgresql:// URL, got {url!r}; {QUEUE_HELP}")
+    if not parts.path.strip("/"):
+        raise ValueError(f"names no database: {url!r}; {QUEUE_HELP}")
+    return text

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["LocalPoliteness", "Politeness"]
+__all__ = ["HostSlots", "LocalPoliteness", "Politeness", "SharedPoliteness"]
 
 
 class Politeness(Protocol):
@@ -103,3 +103,26 @@ class LocalPoliteness:
         idle = state.users == 0 and self._clock.monotonic() - state.last_start >= self.host_delay
         if idle and self._hosts.get(host) is state:
             del self._hosts[host]
+
+
+class HostSlots(Protocol):
+    """Per-host slots and spacing kept outside this process (``watcher.store.hosts``)."""
+
+    def slot(self, host: str) -> AbstractAsyncContextManager[None]: ...
+
+
+class SharedPoliteness:
+    """``per_host`` and ``host_delay`` across every worker (``hosts``), the global
+    ``concurrency`` in this process. A request waits for its host first, as in
+    :class:`LocalPoliteness`, so a slow host never holds global slots while waiting."""
+
+    def __init__(self, hosts: HostSlots, concurrency: int = 16) -> None:
+        if concurrency < 1:
+            raise ValueError("need concurrency >= 1")
+        self._hosts = hosts
+        self._global = asyncio.Semaphore(concurrency)
+
+    @asynccontextmanager
+    async def slot(self, host: str) -> AsyncIterator[None]:
+        async with self._hosts.slot(host), self._global:
+            yield

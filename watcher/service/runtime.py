@@ -23,6 +23,7 @@ from watcher.config import Config, Target
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import CheckResult
 from watcher.fetch.client import Fetcher, FetchSettings
+from watcher.fetch.politeness import Politeness
 from watcher.fetch.session import BrowserSession
 from watcher.store.blobs import BlobLocation
 from watcher.store.index import Store
@@ -78,13 +79,16 @@ class Runtime:
         clock: Clock = SYSTEM_CLOCK,
         fetch: FetchSettings | None = None,
         queue_alerts: bool = False,
+        politeness: Politeness | None = None,
     ) -> None:
+        """``politeness``: limits shared with other processes (``watcher worker``);
+        default: this process's own."""
         self.config = config
         self.paths = paths
         self.store = store
         self.clock = clock
         self.channels = channels
-        self.fetcher = Fetcher(fetch or fetch_settings(config), clock=clock)
+        self.fetcher = Fetcher(fetch or fetch_settings(config), clock=clock, politeness=politeness)
         self.browser = BrowserSession(browser_settings(config.settings.browser), clock)
         self.pages = Pages(self.fetcher, self.browser)
         self.composer: Composer | None = None

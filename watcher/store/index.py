@@ -654,6 +654,13 @@ class Store:
         with self.engine.connect() as conn:
             return {name: at for name, at in conn.execute(query)}
 
+    def last_checked_at(self, name: str) -> datetime | None:
+        """When one target was last checked (None: never, or unknown): a worker's look
+        before it checks, whatever else the index holds."""
+        query = sa.select(targets.c.last_checked_at).where(targets.c.name == name)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
     def hits_of(self, capture_id: str) -> list[Hit]:
         """A capture's hits, snippets cut from the stored texts (added: this capture's
         text; removed: the previous capture's), so the index holds no copies of text.

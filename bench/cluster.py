@@ -1,0 +1,211 @@
+"""Several workers against one process: the generated site over 20 loopback hosts
+(127.0.0.1 … 127.0.0.20) with 100 ms added to every answer, first captures of every
+page.
+
+Runs `watcher check` (the embedded mode's pipeline in one process, on SQLite: what
+`watcher run` does in its first cycle, without the first minute's spreading), then
+1, 2 and 4 `watcher worker` processes on a throwaway PostgreSQL queue fed by one
+`watcher dispatch --once`, each on a fresh data folder. Prints pages per minute (from
+the first request to the last check), CPU seconds per page (every watcher process and
+its analysis workers; PostgreSQL's own CPU not counted), politeness violations seen by
+the site (more than ``per_host`` requests open at once on a host, or two starts to one
+host closer than ``host_delay`` less 10 ms), and duplicate checks (requests beyond one
+per page).
+
+    .venv/bin/python bench/cluster.py --pages 400
+    .venv/bin/python bench/cluster.py --pages 400 --workers 1,2 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from govsite import generate_pages  # noqa: E402
+from httpserver import HTTPServer  # noqa: E402
+
+PER_HOST, HOST_DELAY, LATENCY = 2, 0.1, 0.1
+TOLERANCE = 0.010  # seconds: a start this much early on the wire is not counted
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def write_config(path: Path, urls: list[str], queue: str | None) -> None:
+    settings: dict[str, object] = {"per_host": PER_HOST, "host_delay": f"{HOST_DELAY}s"}
+    if queue:
+        settings["queue"] = queue
+    targets = [
+        {"name": f"p{n}", "url": url, "interval": "1h", "retries": 0, "timeout": "30s"}
+        for n, url in enumerate(urls)
+    ]
+    doc = {"settings": settings, "keywords": {"ship": ["船舶"]}, "targets": targets}
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), "utf-8")
+
+
+def watcher(config: Path, data: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "watcher", "--config", str(config), "--data", str(data), *args]
+
+
+def checked(data: Path, count: int) -> int:
+    import sqlalchemy as sa
+
+    index = data / "index.sqlite"
+    if not index.exists():
+        return 0
+    engine = sa.create_engine(f"sqlite:///file:{index}?mode=ro&uri=true")
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM checks")).scalar() or 0)
+    except sa.exc.OperationalError:
+        return 0
+    finally:
+        engine.dispose()
+
+
+def politeness(
+    servers: list[HTTPServer], paths: list[list[str]]
+) -> tuple[int, int, float, float, int]:
+    """Violations seen by the site, duplicate requests, the first request's time, the
+    closest two starts to one host (s), the most requests open at once on one host."""
+    violations = duplicates = most_open = 0
+    first = closest = float("inf")
+    for server, own in zip(servers, paths, strict=True):
+        starts = sorted(r.received_at for p in own for r in server.requests(p))
+        if starts:
+            first = min(first, starts[0])
+        violations += sum(
+            1 for a, b in itertools.pairwise(starts) if b - a < HOST_DELAY - TOLERANCE
+        )
+        violations += server.max_in_flight > PER_HOST
+        closest = min([closest, *(b - a for a, b in itertools.pairwise(starts))])
+        most_open = max(most_open, server.max_in_flight)
+        duplicates += sum(max(0, server.hits(p) - 1) for p in own)
+    return violations, duplicates, first, closest, most_open
+
+
+def one_run(label: str, workers: int, pages: int, queue: str | None) -> dict[str, object]:
+    site = generate_pages(pages, 20, seed=17)
+    servers = [HTTPServer(host=f"127.0.0.{n + 1}").start() for n in range(20)]
+    paths: list[list[str]] = [[] for _ in servers]
+    urls = []
+    for n, page in enumerate(site):
+        path = f"/{page.name}.html"
+        servers[page.host].route(
+            path, body=page.body, headers={"Content-Type": page.content_type}, delay=LATENCY
+        )
+        paths[page.host].append(path)
+        urls.append(servers[page.host].url(path))
+        assert n < pages
+    folder = Path(tempfile.mkdtemp(prefix="watcher-cluster-"))
+    config, data, log = folder / "targets.yaml", folder / "data", folder / "log"
+    write_config(config, urls, queue)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cpu = children_cpu()
+    try:
+        with log.open("ab") as err:
+            if queue is None:
+                subprocess.run(
+                    watcher(config, data, "check", "--no-notify"),
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    env=env,
+                    check=False,
+                )
+            else:
+                procs = [
+                    subprocess.Popen(
+                        watcher(config, data, "worker", "--grace", "2s"),
+                        stdout=subprocess.DEVNULL,
+                        stderr=err,
+                        env=env,
+                    )
+                    for _ in range(workers)
+                ]
+                time.sleep(3)  # started, listening for jobs
+                subprocess.run(
+                    watcher(config, data, "dispatch", "--once"),
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    env=env,
+                    check=True,
+                )
+                deadline = time.monotonic() + 600
+                while checked(data, pages) < pages and time.monotonic() < deadline:
+                    time.sleep(0.2)
+        end = time.monotonic()  # the last check is in (check: the process ended)
+        if queue is not None:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                proc.wait(timeout=60)
+        cpu = children_cpu() - cpu
+        violations, duplicates, first, closest, most_open = politeness(servers, paths)
+        done = checked(data, pages)
+    finally:
+        for server in servers:
+            server.stop()
+    minutes = (end - first) / 60
+    return {
+        "run": label,
+        "pages": done,
+        "pages_per_min": round(done / minutes),
+        "cpu_ms_per_page": round(1000 * cpu / max(done, 1), 1),
+        "violations": violations,
+        "closest_starts_ms": round(1000 * closest),
+        "most_open_per_host": most_open,
+        "duplicates": duplicates,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=400)
+    parser.add_argument("--workers", default="1,2,4", help="worker counts to run")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    from pgserver import PGServer
+
+    results = [one_run("watcher check, SQLite, one process", 1, args.pages, None)]
+    server = PGServer()
+    try:
+        for count in (int(n) for n in args.workers.split(",")):
+            label = f"{count} worker{'s' if count > 1 else ''}, queue on PostgreSQL"
+            results.append(one_run(label, count, args.pages, server.database()))
+    finally:
+        server.stop()
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+        return
+    print(
+        "| run | pages | pages/min | CPU ms/page | politeness violations (closest starts, "
+        "most open on a host) | duplicate checks |"
+    )
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| {r['run']} | {r['pages']} | {r['pages_per_min']} | {r['cpu_ms_per_page']} "
+            f"| {r['violations']} ({r['closest_starts_ms']} ms, {r['most_open_per_host']}) "
+            f"| {r['duplicates']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

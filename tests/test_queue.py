@@ -1,0 +1,421 @@
+"""The team mode's job queue: `watcher worker` processes on a real PostgreSQL, a real
+SQLite store they share, real HTTP servers on 127.0.0.x and a real SMTP server.
+
+The dispatcher's pass (``dispatch_due``) runs here on a time the test chooses; the
+workers are real processes, killed for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import email.policy
+import itertools
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from aiosmtpd.controller import Controller
+from clock import PATIENCE, eventually_sync
+from httpserver import HTTPServer, Response, free_port
+
+from watcher.config import load_config
+from watcher.service.dispatch import dispatch_due
+from watcher.store.index import Store, StoreError
+from watcher.store.outbox import Outbox
+from watcher.store.queue import JobQueue
+
+ROOT = Path(__file__).parent.parent
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+STALLED_AFTER = 2.0  # the killed worker's test: its heartbeat is overdue this soon
+
+
+def page(n: int, extra: str = "") -> bytes:
+    return (
+        f"<html><head><meta charset='utf-8'><title>通知 {n}</title></head><body>"
+        f"<div id='con'><p>关于第 {n} 批项目的通知。{extra}</p></div></body></html>"
+    ).encode()
+
+
+def write_config(path: Path, targets: list[dict[str, Any]], **settings: Any) -> None:
+    doc = {
+        "settings": {"host_delay": 0, "per_host": 4, **settings},
+        "keywords": {"shipbuilding": ["船舶"]},
+        "targets": targets,
+    }
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), "utf-8")
+
+
+def target(name: str, url: str, **options: Any) -> dict[str, Any]:
+    return {"name": name, "url": url, "interval": "1h", "retries": 0, "timeout": "20s", **options}
+
+
+@contextlib.contextmanager
+def servers(count: int) -> Iterator[list[HTTPServer]]:
+    """One HTTP server on each of 127.0.0.1 … 127.0.0.<count>: as many hosts."""
+    started = [HTTPServer(host=f"127.0.0.{n + 1}").start() for n in range(count)]
+    try:
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+class Workers:
+    """`watcher worker` processes, killed at the end whatever happened."""
+
+    def __init__(
+        self, config: Path, data: Path, queue: str, log: Path, stalled_after: float = 20.0
+    ) -> None:
+        """``stalled_after``: short only where a worker is killed; elsewhere a live
+        worker slowed down by a loaded machine must not be taken for dead."""
+        self.config, self.data, self.queue, self.log = config, data, queue, log
+        self.stalled_after = stalled_after
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.verbose: list[str] = []  # ["-v"]: debug lines too (each request's turn)
+
+    def start(self, count: int = 1, *options: str) -> list[subprocess.Popen[bytes]]:
+        command = [
+            sys.executable,
+            "-m",
+            "watcher",
+            "--config",
+            str(self.config),
+            "--data",
+            str(self.data),
+            *self.verbose,
+            "worker",
+            "--queue",
+            self.queue,
+            "--stalled-after",
+            f"{self.stalled_after}s",
+            "--grace",
+            "2s",
+            *options,
+        ]
+        new = []
+        for _ in range(count):
+            with self.log.open("ab") as err:
+                new.append(
+                    subprocess.Popen(
+                        command,
+                        stdout=subprocess.DEVNULL,
+                        stderr=err,
+                        env={**os.environ, "PYTHONPATH": str(ROOT)},
+                    )
+                )
+        self.procs += new
+        return new
+
+    def stop(self) -> list[int]:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        return [proc.wait(timeout=PATIENCE) for proc in self.procs]
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def dispatch(config: Path, data: Path, queue: str, now: datetime) -> int:
+    """One dispatcher pass at ``now``, beside the running workers."""
+
+    async def one() -> int:
+        jobs = JobQueue(queue)
+        await jobs.open()
+        try:
+            with Store(data, shared=True) as store:
+                return await dispatch_due(load_config(config), store, jobs, now)
+        finally:
+            await jobs.close()
+
+    return asyncio.run(one())
+
+
+def job_counts(queue: str) -> dict[str, int]:
+    async def read() -> dict[str, int]:
+        jobs = JobQueue(queue)
+        await jobs.open()
+        try:
+            return await jobs.counts()
+        finally:
+            await jobs.close()
+
+    return asyncio.run(read())
+
+
+def read(data: Path, what: Any, default: Any = None) -> Any:
+    try:
+        with Store(data, readonly=True) as store:
+            return what(store)
+    except (StoreError, sa.exc.OperationalError):
+        return default
+
+
+def checks_of(data: Path, names: list[str]) -> dict[str, int]:
+    return read(data, lambda s: {n: len(s.checks_of(n)) for n in names}, {})
+
+
+def test_three_workers_check_each_due_page_once(pg_url: str, tmp_path: Path) -> None:
+    """30 pages on 3 hosts, 3 workers, passes of the dispatcher again and again while
+    they work: every page is checked once for its due time, none is skipped; an hour
+    later, once more."""
+    config, data, log = tmp_path / "targets.yaml", tmp_path / "data", tmp_path / "w.log"
+    with servers(3) as hosts, Workers(config, data, pg_url, log) as workers:
+        names = []
+        for n in range(30):
+            server = hosts[n % 3]
+            server.route(f"/p{n}", body=page(n), headers=HTML, delay=0.05)
+            names.append(f"p{n}")
+        write_config(config, [target(f"p{n}", hosts[n % 3].url(f"/p{n}")) for n in range(30)])
+        workers.start(3)
+        now = datetime.now(UTC)
+        queued = [dispatch(config, data, pg_url, now)]
+        while sum(checks_of(data, names).values()) < 30:
+            queued.append(dispatch(config, data, pg_url, now))  # due still: nothing new
+            time.sleep(0.1)
+            assert time.monotonic() and len(queued) < PATIENCE * 10, log.read_text()
+        assert queued[0] == 30 and sum(queued) == 30, queued
+        hits = {f"p{n}": hosts[n % 3].hits(f"/p{n}") for n in range(30)}
+        assert set(hits.values()) == {1}, hits
+        assert dispatch(config, data, pg_url, now + timedelta(minutes=59)) == 0  # not yet due
+
+        later = now + timedelta(hours=1, seconds=30)
+        assert dispatch(config, data, pg_url, later) == 30
+        eventually_sync(
+            lambda: set(checks_of(data, names).values()) == {2}, "every page checked again"
+        )
+        # checked again just now: due an hour from these checks, not before
+        assert dispatch(config, data, pg_url, datetime.now(UTC) + timedelta(minutes=59)) == 0
+        assert workers.stop() == [0, 0, 0]
+    hits = {f"p{n}": hosts[n % 3].hits(f"/p{n}") for n in range(30)}
+    assert set(hits.values()) == {2}, hits
+    assert job_counts(pg_url) == {}  # done jobs are deleted; none left claimed or queued
+    text = log.read_text()
+    assert "Traceback" not in text, text
+    assert text.count("stopped after") == 3
+
+
+def test_politeness_holds_across_all_workers(pg_url: str, tmp_path: Path) -> None:
+    """per_host 2 and host_delay 0.25 s hold for the three workers together: each host
+    has at most 2 requests open at once, and its turns are given 0.25 s apart at least
+    (on the database's clock, whichever worker asks)."""
+    config, data, log = tmp_path / "targets.yaml", tmp_path / "data", tmp_path / "w.log"
+    delay = 0.25
+    with servers(3) as hosts, Workers(config, data, pg_url, log) as workers:
+        targets = []
+        for h, server in enumerate(hosts):
+            for n in range(6):
+                server.route(f"/p{n}", body=page(n), headers=HTML, delay=0.4)
+                targets.append(target(f"h{h}-p{n}", server.url(f"/p{n}")))
+        write_config(config, targets, per_host=2, host_delay=f"{delay}s")
+        workers.verbose = ["-v"]
+        workers.start(3)
+        assert dispatch(config, data, pg_url, datetime.now(UTC)) == 18
+        names = [t["name"] for t in targets]
+        eventually_sync(lambda: set(checks_of(data, names).values()) == {1}, "18 checks")
+        assert workers.stop() == [0, 0, 0]
+    turns: dict[str, list[float]] = {}
+    for line in log.read_text().splitlines():
+        if match := re.search(r"politeness: (\S+)'s turn at ([\d.]+)", line):
+            turns.setdefault(match[1], []).append(float(match[2]))
+    assert sorted(turns) == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    for host, starts in turns.items():
+        assert len(starts) == 6, host
+        gaps = [b - a for a, b in itertools.pairwise(sorted(starts))]
+        assert min(gaps) >= delay, (host, gaps)
+    for server in hosts:
+        assert sum(server.hits(f"/p{n}") for n in range(6)) == 6
+        # the limit was reached, not merely kept by chance: two at once on every host
+        assert server.max_in_flight == 2, server.base_url
+
+
+def test_a_killed_workers_check_is_done_again_by_another(pg_url: str, tmp_path: Path) -> None:
+    """SIGKILL while a check's answer is awaited: another worker does the check once the
+    dead one's heartbeat is overdue; one capture, one check, no job left claimed."""
+    config, data, log = tmp_path / "targets.yaml", tmp_path / "data", tmp_path / "w.log"
+    with servers(1) as (host,), Workers(config, data, pg_url, log, STALLED_AFTER) as workers:
+        stats = host.route(
+            "/n", sequence=[Response(200, page(1), HTML, delay=60, hold=lambda: stats.hits >= 2)]
+        )
+        write_config(config, [target("n", host.url("/n"))])
+        (first,) = workers.start(1)
+        assert dispatch(config, data, pg_url, datetime.now(UTC)) == 1
+        eventually_sync(lambda: stats.hits >= 1, "the first worker's request")
+        first.kill()
+        first.wait(timeout=10)
+        killed = time.monotonic()
+        workers.start(2)
+        eventually_sync(lambda: checks_of(data, ["n"]).get("n") == 1, "the check done again")
+        took = time.monotonic() - killed
+        assert stats.hits == 2
+        # the dead worker's heartbeat is overdue after STALLED_AFTER; a sweep follows
+        assert took < STALLED_AFTER + 15, took
+        eventually_sync(lambda: job_counts(pg_url) == {}, "no job left claimed or queued")
+        assert workers.stop()[1:] == [0, 0]
+    assert read(data, lambda s: len(s.history("n"))) == 1
+    assert "put back" in log.read_text()
+
+
+class Inbox:
+    """aiosmtpd handler: every message, and the most SMTP sessions seen at once."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.sessions = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+
+    async def handle_HELO(self, server: Any, session: Any, envelope: Any, hostname: str) -> str:
+        return self._hello(session, hostname, "250 OK")
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self._hello(session, hostname, "")
+        return responses
+
+    def _hello(self, session: Any, hostname: str, answer: str) -> str:
+        session.host_name = hostname
+        with self._lock:
+            self.sessions += 1
+            self.most_at_once = max(self.most_at_once, self.sessions)
+        return answer
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:
+            self.sessions -= 1
+        return "221 Bye"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        self.messages.append(parsed)  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)  # a send takes a moment: overlapping senders would show
+        return "250 OK"
+
+
+def test_alerts_are_sent_once_by_one_sender_at_a_time(pg_url: str, tmp_path: Path) -> None:
+    """5 new pages naming 船舶 checked by 3 workers: 5 alerts, each sent once, by one
+    SMTP session at a time (apprise spaces a channel's emails 5.5 s apart)."""
+    config, data, log = tmp_path / "targets.yaml", tmp_path / "data", tmp_path / "w.log"
+    notifiers = tmp_path / "notifiers"
+    inbox = Inbox()
+    port = free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    notifiers.mkdir()
+    url = (
+        f"mailto://127.0.0.1:{port}?smtp=127.0.0.1&mode=insecure"
+        "&from=watcher@example.org&to=analyst@example.org"
+    )
+    (notifiers / "apprise.yml").write_text(f"urls:\n  - {url}:\n      tag: analysts\n", "utf-8")
+    try:
+        with servers(2) as hosts, Workers(config, data, pg_url, log) as workers:
+            targets = []
+            for n in range(5):
+                hosts[n % 2].route(f"/p{n}", body=page(n, "船舶工业"), headers=HTML)
+                targets.append(
+                    target(
+                        f"p{n}",
+                        hosts[n % 2].url(f"/p{n}"),
+                        notify=["analysts"],
+                        alert_new=True,
+                    )
+                )
+            write_config(config, targets)
+            workers.start(3)
+            assert dispatch(config, data, pg_url, datetime.now(UTC)) == 5
+            eventually_sync(lambda: len(inbox.messages) >= 5, "5 emails", timeout=60)
+
+            def sent() -> dict[str, int]:
+                return read(data, lambda s: Outbox(s.engine).counts(), {})
+
+            eventually_sync(lambda: sent() == {"sent": 5}, "the outbox to record 5 sent")
+            assert workers.stop() == [0, 0, 0]
+    finally:
+        smtp.stop()
+    subjects = sorted(str(m["Subject"]) for m in inbox.messages)
+    assert len(subjects) == 5 and len(set(subjects)) == 5, subjects
+    assert inbox.most_at_once == 1
+
+
+@pytest.mark.parametrize("bad", ["mysql://x@y/z", "postgresql://host-only"])
+def test_a_bad_queue_url_is_a_usage_error(bad: str, tmp_path: Path) -> None:
+    config = tmp_path / "targets.yaml"
+    write_config(config, [target("a", "http://127.0.0.1:9/")])
+    done = subprocess.run(
+        [sys.executable, "-m", "watcher", "--config", str(config), "worker", "--queue", bad],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--queue (or WATCHER_QUEUE)" in done.stderr and "postgresql://" in done.stderr
+
+
+def listing(hrefs: list[str]) -> bytes:
+    rows = "".join(f'<li><a href="{h}">关于第{n}批项目的通知</a></li>' for n, h in enumerate(hrefs))
+    return (
+        "<html><head><meta charset='utf-8'><title>通知公告</title></head><body>"
+        f"<ul class='list'>{rows}</ul></body></html>"
+    ).encode()
+
+
+def test_a_listings_documents_are_not_raced_over(pg_url: str, tmp_path: Path) -> None:
+    """Two listings of 6 notices each, 3 workers, the dispatcher passing again and again
+    while they work: a listing has one job at a time, so each notice is fetched once
+    and has one document row and one capture."""
+    config, data, log = tmp_path / "targets.yaml", tmp_path / "data", tmp_path / "w.log"
+    with servers(2) as hosts, Workers(config, data, pg_url, log) as workers:
+        targets = []
+        for h, server in enumerate(hosts):
+            hrefs = [f"/art/{n}.html" for n in range(6)]
+            server.route("/list.html", body=listing(hrefs), headers=HTML)
+            for n, href in enumerate(hrefs):
+                server.route(href, body=page(10 * h + n), headers=HTML, delay=0.2)
+            targets.append(
+                target(
+                    f"list{h}",
+                    server.url("/list.html"),
+                    follow={"links": "ul.list li a", "max_new": 20, "baseline": False},
+                )
+            )
+        write_config(config, targets)
+        workers.start(3)
+        now = datetime.now(UTC)
+        queued = [dispatch(config, data, pg_url, now)]
+        deadline = time.monotonic() + PATIENCE
+        while set(checks_of(data, ["list0", "list1"]).values()) != {1}:
+            queued.append(dispatch(config, data, pg_url, now))
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+        assert queued[0] == 2 and sum(queued) == 2, queued
+        assert workers.stop() == [0, 0, 0]
+    for server in hosts:
+        assert server.hits("/list.html") == 1
+        assert [server.hits(f"/art/{n}.html") for n in range(6)] == [1] * 6
+    for name in ("list0", "list1"):
+
+        def captures(store: Store, name: str = name) -> list[int]:
+            own = [n for n in store.target_names() if n.startswith(f"{name}~")]
+            return [len(store.history(n)) for n in own]
+
+        assert read(data, captures) == [1] * 6
