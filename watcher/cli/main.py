@@ -17,6 +17,7 @@ import click
 from watcher.cli import (
     alerting,
     checking,
+    copying,
     exporting,
     importing,
     reading,
@@ -102,6 +103,7 @@ main.add_command(serving.run)
 main.add_command(serving.serve)
 main.add_command(users.user)
 main.add_command(importing.import_command)
+main.add_command(copying.copy_store)
 
 
 if __name__ == "__main__":
