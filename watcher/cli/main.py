@@ -17,6 +17,7 @@ import click
 from watcher.cli import (
     alerting,
     checking,
+    copying,
     exporting,
     importing,
     queueing,
@@ -111,6 +112,7 @@ main.add_command(queueing.worker)
 main.add_command(queueing.dispatch)
 main.add_command(users.user)
 main.add_command(importing.import_command)
+main.add_command(copying.copy_store)
 
 
 if __name__ == "__main__":

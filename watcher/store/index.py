@@ -575,6 +575,11 @@ class Store:
             done += len(batch)
         return done
 
+    def after_copy(self, conn: sa.Connection, tables: Sequence[str]) -> None:
+        """Rows were written with their own ids (``watcher copy-store``): the database's
+        id counters must move past them. SQLite's follow the largest id by themselves."""
+        return None
+
     # -- reading --------------------------------------------------------------------------
 
     def _capture(self, conn: sa.Connection, capture_id: str) -> CaptureRow | None:
