@@ -18,6 +18,7 @@ from httpserver import HTTPServer
 
 from watcher.cli.main import main
 from watcher.store import schema
+from watcher.store.blobs import local_location
 from watcher.store.index import Store
 from watcher.web.app import create_app
 
@@ -206,3 +207,39 @@ def test_a_database_url_needs_a_place_for_the_blobs(made: Path) -> None:
     assert result.exit_code == 2
     assert "--blobs is needed" in result.stderr
     json.dumps(result.stderr)
+
+
+def test_into_postgresql_then_checks_go_on_there(
+    made: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blobs = made / "team-blobs"
+    result = cli(made, "copy-store", "--to", pg_url, "--blobs", str(blobs))
+    assert result.exit_code == 0, result.output
+    assert "copied and verified" in result.stdout
+    with (
+        Store(made / "snapshots", readonly=True) as a,
+        Store(made / "scratch", readonly=True, index=pg_url, blobs=local_location(blobs)) as b,
+    ):
+        assert counts(a) == counts(b)
+        with a.engine.connect() as ca, b.engine.connect() as cb:
+            query = sa.select(schema.captures).order_by(schema.captures.c.id)
+            assert ca.execute(query).all() == cb.execute(query).all()
+    # the ids go on past the copied ones: a check on the team store adds its rows
+    monkeypatch.setenv("WATCHER_STORE", pg_url)
+    checked = CliRunner().invoke(
+        main,
+        [
+            "--config", str(made / "targets.yaml"),
+            "--data", str(made / "scratch"),
+            "check", "policy", "--no-notify",
+        ],
+    )  # fmt: skip
+    assert checked.exit_code == 0, checked.output
+    with Store(made / "scratch", readonly=True, index=pg_url, blobs=local_location(blobs)) as b:
+        after = counts(b)
+    assert after["checks"] == counts_of(made)["checks"] + 1
+
+
+def counts_of(made: Path) -> dict[str, int]:
+    with Store(made / "snapshots", readonly=True) as a:
+        return counts(a)

@@ -4,6 +4,7 @@ then proven row by row and blob by blob."""
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,13 +100,18 @@ def _target_blobs(ctx: Context, to: str, blobs: str | None, endpoint: str | None
 def _open_target(to: str, location: Any, readonly: bool) -> Iterator[Any]:
     from watcher.store.index import Store, StoreError
 
-    if "://" in to:
-        if not to.lower().startswith(("postgresql://", "postgresql+psycopg://")):
-            raise StoreError(f"--to {to!r}: write a folder or postgresql://USER@HOST/DB")
-        store = Store.at(to, blobs=location, readonly=readonly)
-    else:
-        store = Store(Path(to), blobs=location, readonly=readonly)
-    with store:
+    if "://" not in to:
+        with Store(Path(to), blobs=location, readonly=readonly) as store:
+            yield store
+        return
+    if not to.lower().startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise StoreError(f"--to {to!r}: write a folder or postgresql://USER@HOST/DB")
+    # a team store has no data folder of its own: its blobs are given, its index is
+    # the database; the scratch folder is only where a Store may write
+    with (
+        tempfile.TemporaryDirectory(prefix="watcher-copy-") as scratch,
+        Store(Path(scratch), blobs=location, readonly=readonly, index=to) as store,
+    ):
         yield store
 
 

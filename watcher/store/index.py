@@ -577,8 +577,13 @@ class Store:
 
     def after_copy(self, conn: sa.Connection, tables: Sequence[str]) -> None:
         """Rows were written with their own ids (``watcher copy-store``): the database's
-        id counters must move past them. SQLite's follow the largest id by themselves."""
-        return None
+        id counters must move past them (PostgreSQL's sequences; SQLite's follow the
+        largest id by themselves)."""
+        for name in tables:
+            table = schema.metadata.tables[name]
+            key = list(table.primary_key.columns)
+            if len(key) == 1 and key[0].name == "id" and isinstance(key[0].type, sa.Integer):
+                self.dialect.sync_identity(conn, table)
 
     # -- reading --------------------------------------------------------------------------
 
