@@ -206,6 +206,8 @@ def pages(store: Store3, base: str, guarded: str) -> dict[str, str]:
         "hits": base + "/hits",
         "keywords": base + "/keywords",
         "import": base + "/targets/import",
+        "targets": base + "/targets",
+        "new-target": base + "/targets/new",
         "login": guarded + "/login",
         "error": base + "/t/no-such-target",
     }
@@ -223,6 +225,8 @@ KINDS = [
     "hits",
     "keywords",
     "import",
+    "targets",
+    "new-target",
     "login",
     "error",
 ]
