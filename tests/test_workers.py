@@ -219,3 +219,59 @@ def test_a_batch_with_a_big_page_gives_the_freed_heap_back(
     assert trims == [1] and outcomes[1].text_size > analyse.TRIM_AFTER_BYTES
     monkeypatch.undo()
     assert heap.trim()  # glibc here: found and called, not skipped
+
+
+def test_a_batch_stores_its_blobs_beside_the_parsing_and_a_failed_write_fails_its_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's blob writes wait on the disk (fsync); they run in threads while the
+    next page is parsed, each page's as ``run`` writes them, and a page whose blobs
+    could not be written is that page's error, not a capture."""
+    import threading
+
+    from watcher.analysis import analyse
+
+    analyse.init(KEYWORDS, tmp_path)
+    real = analyse._context
+    assert real is not None
+    both_writing = threading.Barrier(2, timeout=10)  # two writes in flight at once
+
+    class Disk:
+        """The real blob store, whose writes of the first two pages meet each other, and
+        whose write of the third page's bytes finds the disk full."""
+
+        def __init__(self) -> None:
+            self.writes = 0
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(real.blobs, name)
+
+        def put_frames(self, frames: dict[str, bytes]) -> None:
+            self.writes += 1
+            if self.writes <= 2:
+                both_writing.wait()
+            if full in frames:
+                raise OSError(28, "No space left on device")
+            real.blobs.put_frames(frames)
+
+    other = Page(
+        body="<html><title>公告</title><p>船舶工业的另一页。</p></html>".encode(),
+        content_type="text/html; charset=utf-8",
+        final_url="http://127.0.0.1/o.html",
+    )
+    third = Page(
+        body="<html><title>第三</title><p>第三页。</p></html>".encode(),
+        content_type="text/html; charset=utf-8",
+        final_url="http://127.0.0.1/t.html",
+    )
+    full = analyse.sha256(third.body)
+    monkeypatch.setattr(analyse, "_context", analyse.Context(real.matcher, Disk()))
+    outcomes = analyse.run_many([PAGE, other, third])
+    first, second, failed = outcomes
+    assert isinstance(failed, OSError) and "No space" in str(failed)
+    assert isinstance(first, analyse.Analysis) and isinstance(second, analyse.Analysis)
+    store = LocalBlobStore(tmp_path)
+    for analysis, page in ((first, PAGE), (second, other)):
+        assert store.get(analysis.raw_sha256) == page.body
+        assert store.exists(analysis.text_sha256)
+    assert not store.exists(full)

@@ -48,6 +48,8 @@ from watcher.store.blobs import (
 )
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from watcher.diff.excerpt import Excerpt
     from watcher.diff.ops import Op, TextDiff
     from watcher.keywords import KeywordMatcher
@@ -140,9 +142,21 @@ def init(
 
 def run(page: Page) -> Analysis:
     """Analyse one page in this process; ``init`` must have been called."""
+    analysis, frames = _analysed(page)
+    _blobs().put_frames(frames)
+    return analysis
+
+
+def _blobs() -> BlobStore:
     if _context is None:
         raise RuntimeError("watcher.analysis.analyse.init() was not called in this process")
-    previous, note = _previous(_context.blobs, page)
+    return _context.blobs
+
+
+def _analysed(page: Page) -> tuple[Analysis, dict[str, bytes]]:
+    """The analysis and the blobs it needs stored before it may be committed."""
+    previous, note = _previous(_blobs(), page)
+    assert _context is not None
     matcher = _context.matcher.restricted(page.groups, page.regex_timeout)
     try:
         analysis, frames = analyse(page, previous, matcher)
@@ -154,8 +168,7 @@ def run(page: Page) -> Analysis:
         ) from None
     if note is not None:
         analysis = replace(analysis, warnings=(*analysis.warnings, note))
-    _context.blobs.put_frames(frames)
-    return analysis
+    return analysis, frames
 
 
 def _under_current_rules(
@@ -232,22 +245,41 @@ def _reextracted(blobs: BlobStore, page: Page, *, force: bool = False) -> str | 
 def run_many(pages: list[Page]) -> list[Analysis | Exception]:
     """``run`` for a batch; a page that fails gives its exception, not the batch's.
 
+    A page's blobs are written by a few threads while the next page is parsed: each
+    fsync waits on the disk (about 8 ms a file and its folder, here), which would
+    idle the worker, and fsyncs at once share the file system's journal commits.
+    Every blob is written as ``run`` writes it, and the batch returns once all are.
+
     After a big page the freed heap goes back to the system: parsing a 1 MB page
     takes about 15 MB, which a worker would otherwise hold for the rest of its
     life (measured: 48 MB held after a 1 MB page, 39 MB trimmed).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     outcomes: list[Analysis | Exception] = []
-    for page in pages:
-        try:
-            outcomes.append(run(page))
-        except Exception as exc:  # returned to the caller of that page
-            outcomes.append(exc)
+    writes: list[tuple[int, Future[None]]] = []
+    with ThreadPoolExecutor(BLOB_WRITERS, thread_name_prefix="blobs") as writers:
+        for page in pages:
+            try:
+                analysis, frames = _analysed(page)
+            except Exception as exc:  # returned to the caller of that page
+                outcomes.append(exc)
+                continue
+            writes.append((len(outcomes), writers.submit(_blobs().put_frames, frames)))
+            outcomes.append(analysis)
+    for index, write in writes:
+        error = write.exception()
+        if isinstance(error, Exception):  # its blobs are not all there: no capture
+            outcomes[index] = error
+        elif error is not None:
+            raise error
     if max((len(p.body) for p in pages), default=0) >= TRIM_AFTER_BYTES:
         heap.trim()
     return outcomes
 
 
 TRIM_AFTER_BYTES = 256 * 1024  # a page this big leaves megabytes of freed heap behind
+BLOB_WRITERS = 4  # threads of a worker storing its batch's blobs
 
 
 def analyse(
