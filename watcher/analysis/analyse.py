@@ -86,6 +86,7 @@ class Page:
     document: bool = False  # a listing's document: its attachment links
     previous_last_modified: str | None = None  # the notice's last metadata time, if any
     previous_extraction: int | None = None  # version that made the previous text, if known
+    previous_rules_sha256: str | None = None  # rules that made it (``rules_sha256``), if known
     previous_source_sha256: str | None = None  # the bytes that text came from (raw or DOM)
     previous_content_type: str | None = None
     content_disposition: str | None = None  # a download's header, naming its file
@@ -115,6 +116,7 @@ class Analysis:
     moved: int = 0  # characters in blocks that moved (neither added nor removed)
     change_key: str | None = None  # the added and removed text's hash: one edit, many pages
     facts: NoticeFacts | None = None  # the notice's identity, citations and deadlines
+    rules_sha256: str | None = None  # the rules that made the text (``rules_sha256``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,17 +160,32 @@ def _analysed(page: Page) -> tuple[Analysis, dict[str, bytes]]:
     previous, note = _previous(_blobs(), page)
     assert _context is not None
     matcher = _context.matcher.restricted(page.groups, page.regex_timeout)
+    rules = rules_sha256(page)
     try:
         analysis, frames = analyse(page, previous, matcher)
-        if analysis.text_changed and previous is not None and note is None:
+        if (
+            analysis.text_changed
+            and previous is not None
+            and note is None
+            and page.previous_rules_sha256 != rules
+        ):
             analysis, frames = _under_current_rules(page, previous, matcher, analysis, frames)
     except PatternTimeout as exc:  # named with the page, and how to give it more time
         raise PatternTimeout(
             f"{exc} on {page.final_url} (settings.regex_timeout; or make the pattern simpler)"
         ) from None
+    analysis = replace(analysis, rules_sha256=rules)
     if note is not None:
         analysis = replace(analysis, warnings=(*analysis.warnings, note))
     return analysis, frames
+
+
+def rules_sha256(page: Page) -> str:
+    """The SHA-256 of the target's rules that shape its text (``select``, ``exclude``,
+    ``ignore``, and a document's attachment names): recorded with each capture, so a
+    changed page whose rules are those of its previous capture is not read again."""
+    rules = [list(page.select), list(page.exclude), list(page.ignore), page.document]
+    return sha256(json.dumps(rules, ensure_ascii=False).encode("utf-8"))
 
 
 def _under_current_rules(
@@ -181,7 +198,8 @@ def _under_current_rules(
     """A change that only the target's rules made (an ``ignore`` or ``exclude`` just
     added, say from the inbox's noise) is none: when the previous bytes, read with
     today's rules, give today's text, the page did not change. Costs one more
-    extraction, for changed pages only."""
+    extraction, for a changed page whose previous capture was made under other rules
+    (or under rules not recorded: before schema ``0013_rules``)."""
     assert _context is not None
     again = _reextracted(_context.blobs, page, force=True)
     if again is None or again == previous:

@@ -116,6 +116,7 @@ def compared_with(page: Page, last: CaptureRow | None) -> Page:
         page,
         previous_text_sha256=last.text_sha256,
         previous_extraction=last.extraction_version or 1,
+        previous_rules_sha256=last.rules_sha256,
         previous_source_sha256=last.dom_sha256 if rendered else last.raw_sha256,
         previous_content_type="text/html; charset=utf-8" if rendered else last.content_type,
     )
