@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from clock import eventually
+from clock import eventually, eventually_sync
 
 from watcher.analysis.analyse import ExtractionProblem, Page
 from watcher.analysis.workers import ProcessAnalyzer, ThreadAnalyzer, make_analyzer
@@ -275,3 +275,52 @@ def test_a_batch_stores_its_blobs_beside_the_parsing_and_a_failed_write_fails_it
         assert store.get(analysis.raw_sha256) == page.body
         assert store.exists(analysis.text_sha256)
     assert not store.exists(full)
+
+
+STOP_SCRIPT = """
+import asyncio, os, sys
+from pathlib import Path
+from watcher.analysis.workers import ProcessAnalyzer
+from watcher.analysis.analyse import Page
+
+async def main():
+    analyzer = ProcessAnalyzer({"k": ["船舶"]}, Path(sys.argv[1]), 2)
+    analyzer.warm_up()
+    page = Page(body=("<p>船舶</p>" * 20000).encode(), content_type="text/html",
+                final_url="http://127.0.0.1/")
+    pending = [asyncio.ensure_future(analyzer.analyse(page)) for _ in range(16)]
+    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)  # workers busy
+    print(*analyzer._pool._processes, flush=True)
+    analyzer.close(abandon=True)
+
+asyncio.run(main())
+os._exit(0)  # as watcher run leaves after a clean stop
+"""
+
+
+def test_an_abandoning_stop_ends_the_workers_and_leaks_nothing(tmp_path: Path) -> None:
+    """A stop that abandons the pages in analysis ends the workers, so none outlives
+    the service (they used to wait for work for ever once it left), and the pool's
+    semaphores are released: no "leaked semaphore" warning."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "stop.py"
+    script.write_text(STOP_SCRIPT, "utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "blobs")],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a worker left alive holds the pipes open: this would time out
+    )
+    assert done.returncode == 0, done.stderr
+    assert "leaked" not in done.stderr, done.stderr
+    for pid in map(int, done.stdout.split()):
+        eventually_sync(lambda pid=pid: reaped(pid) or _zombie(pid), f"worker {pid} to end")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except (FileNotFoundError, IndexError):
+        return True
