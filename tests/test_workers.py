@@ -293,8 +293,9 @@ async def main():
     print(*analyzer._pool._processes, flush=True)
     analyzer.close(abandon=True)
 
-asyncio.run(main())
-os._exit(0)  # as watcher run leaves after a clean stop
+if __name__ == "__main__":  # the spawned workers import this file too
+    asyncio.run(main())
+    os._exit(0)  # as watcher run leaves after a clean stop
 """
 
 
