@@ -204,6 +204,8 @@ def pages(store: Store3, base: str, guarded: str) -> dict[str, str]:
         "diff-side": diff + "&view=side",
         "search": base + "/search?q=船舶",
         "hits": base + "/hits",
+        "keywords": base + "/keywords",
+        "import": base + "/targets/import",
         "login": guarded + "/login",
         "error": base + "/t/no-such-target",
     }
@@ -219,6 +221,8 @@ KINDS = [
     "diff-side",
     "search",
     "hits",
+    "keywords",
+    "import",
     "login",
     "error",
 ]

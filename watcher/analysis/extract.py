@@ -56,6 +56,7 @@ __all__ = [
     "check_selector",
     "extract",
     "extract_with_report",
+    "page_tree",
     "title_of",
 ]
 
@@ -238,6 +239,19 @@ def extract_with_report(
             text = _remove(pattern, text, regex_timeout)
         text = _normalise(text.replace("\n", _LINE))
     return Document(title=title, text=text, links=tuple(found)), warnings
+
+
+def page_tree(html: str) -> tuple[etree._Element | None, str]:
+    """The page as ``select`` sees it (no scripts, no hidden text) and its title: for
+    proposing selectors that ``extract`` will match the same way."""
+    root, _ = _parse(html)
+    if root is None:
+        return None, ""
+    title = _title(root)
+    etree.strip_elements(root, *_DROP_TAGS, with_tail=False)
+    for element in _HIDDEN(root):
+        _drop(element)
+    return root, title or _first_heading(root)
 
 
 def title_of(html: str) -> str:

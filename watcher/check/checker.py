@@ -25,6 +25,7 @@ from watcher.core.budget import OverBudget
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import CheckResult, FetchResult
 from watcher.fetch.client import FetchError
+from watcher.fetch.visits import Observed
 from watcher.listings.follow import Alerts, DocumentRole, Follower
 from watcher.store import space
 from watcher.store.blobs import BlobUnavailable, sha256
@@ -45,6 +46,7 @@ class _Checked:
 
     result: CheckResult
     page: FetchResult | None = None
+    observed: tuple[Observed, ...] = ()  # a rendered page's script answers, when observed
 
 
 def _no_alerts(_found: Sequence[Event]) -> list[NewMessage]:
@@ -69,8 +71,10 @@ class Checker:
         alerts: Alerts | None = None,
         on_messages: Callable[[], None] | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        observe: bool = False,
     ) -> None:
         self.config = config
+        self.observe = observe  # rendered pages keep their scripts' JSON (watcher test)
         self.store = store
         self.pages = pages
         self.analyzer = analyzer
@@ -140,13 +144,14 @@ class Checker:
 
     async def page(
         self, target: Target, document: DocumentRole | None = None
-    ) -> tuple[CheckResult, FetchResult | None]:
-        """A target's own page checked, without its documents, and the page it got
-        when it was a new version (``watcher test``)."""
+    ) -> tuple[CheckResult, FetchResult | None, tuple[Observed, ...]]:
+        """A target's own page checked, without its documents, the page it got when it
+        was a new version, and what its scripts fetched if it was rendered with
+        ``observe`` (``watcher test``)."""
         started = self.clock.monotonic()
         state = self.store.target_state(target.name, target.url, self.clock.now())
         checked = await self._check(target, state, started, document)
-        return checked.result, checked.page
+        return checked.result, checked.page, checked.observed
 
     def _follower(self, listing: Target) -> Follower:
         async def check_document(
@@ -251,7 +256,8 @@ class Checker:
         """Render the page in the shared Chromium: the text comes from the final DOM,
         the server's first answer and a screenshot are kept as evidence."""
         try:
-            rendered = await self.pages.render(target, self.config.settings.allow_private)
+            allow = self.config.settings.allow_private
+            rendered = await self.pages.render(target, allow, observe=self.observe)
         except RenderFailed as exc:
             return _Checked(self._error(target, state, str(exc), started, role, kind=exc.kind))
         fetched = rendered.fetched
@@ -270,9 +276,8 @@ class Checker:
             return _Checked(self._unchanged(target, state, fetched, started))  # same text
         # off the event loop: a put is an fsync, or round trips to a bucket
         evidence = await asyncio.to_thread(self._evidence, rendered)
-        return _Checked(
-            self._store(target, state, fetched, analysis, started, role, evidence), fetched
-        )
+        stored = self._store(target, state, fetched, analysis, started, role, evidence)
+        return _Checked(stored, fetched, rendered.observed)
 
     def _evidence(self, rendered: Rendered) -> record.Evidence:
         blobs = self.store.blobs

@@ -5,13 +5,14 @@ Chromium. Either way the host's politeness slot is held for the visit."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from watcher.check.options import browser_options, with_cookies
 from watcher.config import Target
 from watcher.core.models import FetchResult
 from watcher.fetch.client import Fetcher, FetchError, FetchOptions
 from watcher.fetch.session import BrowserSession
+from watcher.fetch.visits import Observed
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class Rendered:
     first_body: bytes  # what the server sent first, e.g. a 521 challenge
     first_status: int
     screenshot: bytes | None
+    observed: tuple[Observed, ...] = ()  # with ``observe``: JSON the page's scripts fetched
 
 
 class RenderFailed(Exception):
@@ -85,13 +87,14 @@ class Pages:
             return None
 
     async def render(
-        self, target: Target, allow_private: bool | tuple[str, ...] = False
+        self, target: Target, allow_private: bool | tuple[str, ...] = False, observe: bool = False
     ) -> Rendered:
-        """The page in the shared Chromium; raises ``RenderFailed``."""
+        """The page in the shared Chromium (with ``observe``, the JSON its scripts fetched
+        too); raises ``RenderFailed``."""
         from watcher.fetch.visits import BrowserError, BrowserUnavailable
 
         cookies = self.browser.cookies_for(target.url)
-        options = browser_options(target, cookies, allow_private)
+        options = replace(browser_options(target, cookies, allow_private), observe=observe)
         try:
             async with self.fetcher.slot(target.url):  # the host's limits hold for browsers too
                 seen = await self.browser.pool().fetch(target.url, options)
@@ -109,4 +112,4 @@ class Pages:
             fetched_at=seen.fetched_at,
             duration=seen.duration,
         )
-        return Rendered(fetched, seen.first_body, seen.first_status, seen.screenshot)
+        return Rendered(fetched, seen.first_body, seen.first_status, seen.screenshot, seen.observed)

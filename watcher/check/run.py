@@ -42,7 +42,8 @@ async def run_once(
     host) still keeps every worker busy. A long-lived caller (the service)
     passes its own ``analyzer``; otherwise one is made for these targets.
     """
-    chosen = list(config.targets if targets is None else targets)
+    # all: the paused ones stay out; a target named is checked, paused or not
+    chosen = [t for t in config.targets if not t.paused] if targets is None else list(targets)
     own_analyzer = analyzer is None
     if analyzer is None:
         analyzer = make_analyzer(config.keywords, store.blobs.location, pages=len(chosen))

@@ -11,12 +11,12 @@ from watcher.analysis.workers import make_analyzer
 from watcher.check.checker import Checker
 from watcher.check.options import fetch_options, page_of
 from watcher.check.pages import RENDERED_HEADER, Pages
-from watcher.check.propose import Observed
 from watcher.config import Config, Target
 from watcher.core.budget import OverBudget
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import CheckResult, FetchResult, Link
 from watcher.fetch.client import FetchError
+from watcher.fetch.visits import Observed
 from watcher.listings.follow import DocumentRole, document_target, read_items
 from watcher.listings.items import Item, ListingError
 from watcher.store.index import Store
@@ -42,9 +42,9 @@ async def trial(
     """Check ``target`` once, and a listing's first item, as new, in ``store`` (a scratch one)."""
     analyzer = make_analyzer(config.keywords, store.blobs.location, pages=1)
     try:
-        checker = Checker(config, store, pages, analyzer, clock=clock)
-        result, page = await checker.page(target)
-        found = _trial(store, target, result, page)
+        checker = Checker(config, store, pages, analyzer, clock=clock, observe=True)
+        result, page, observed = await checker.page(target)
+        found = replace(_trial(store, target, result, page), observed=observed)
         if target.follow is None or page is None:
             return found
         options = fetch_options(target, allow_private=config.settings.allow_private)
@@ -57,7 +57,7 @@ async def trial(
             item = items[0]
             role = DocumentRole(target.title, item.date, target.follow.attachments)
             document = document_target(target, item)
-            checked, got = await checker.page(document, role)
+            checked, got, _ = await checker.page(document, role)
             first = _trial(store, document, checked, got)
         return replace(found, items=tuple(items), first=first)
     finally:

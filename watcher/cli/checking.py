@@ -62,10 +62,16 @@ def check(ctx: Context, names: tuple[str, ...], as_json: bool, no_notify: bool) 
     Examples:
       watcher check
       watcher check miit-notices sastind-news --json
+    Targets with `paused: true` are left out unless named.
     Exit 0 when every target was checked, 1 when any failed, 2 on a bad config.
     """
     config = ctx.config()
     targets = select(ctx, config, names)
+    if not names:  # a paused target is checked only when named
+        paused = [t.name for t in targets if t.paused]
+        targets = [t for t in targets if not t.paused]
+        if paused:
+            ctx.err.print(f"paused, not checked: {', '.join(paused)}", highlight=False)
     channels = None if no_notify else ctx.channels()
     with ctx.store() as store:
         results = asyncio.run(_check(ctx, config, store, targets, as_json, channels))

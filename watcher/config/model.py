@@ -444,6 +444,7 @@ class TargetSpec(Defaults):
     title: NonEmptyText | None = None
     url: Url
     follow: Follow | None = None
+    paused: bool | None = None
 
 
 class Target(_Model):
@@ -483,6 +484,7 @@ class Target(_Model):
     exclude: Selectors = ()
     ignore: Regexes = ()
     follow: Follow | None = None
+    paused: bool = False  # kept in the config, checked by neither the schedule nor `check`
     # a listing's document: the listing's URL, whose own address it may reach too
     home: Url | None = None
 

@@ -33,11 +33,14 @@ from urllib.parse import unquote, urlsplit
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.fetch.addresses import Reach
 from watcher.fetch.visits import (
+    MAX_OBSERVED,
+    MAX_OBSERVED_BYTES,
     BrowserError,
     BrowserOptions,
     BrowserResult,
     BrowserSettings,
     BrowserUnavailable,
+    Observed,
     cookies_from_browser,
     find_executable,
 )
@@ -210,6 +213,8 @@ class _Visit:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     crashed: asyncio.Event = field(default_factory=asyncio.Event)
     clock: Clock = SYSTEM_CLOCK  # what quiet periods are timed by
+    observe: bool = False  # keep the JSON answers of the page's scripts
+    observing: list[asyncio.Future[Observed | None]] = field(default_factory=list)
 
     def note(self) -> None:
         self.changed.set()
@@ -410,7 +415,7 @@ class BrowserPool:
 
     async def _visit(self, live: _Live, url: str, options: BrowserOptions) -> BrowserResult:
         started = self._clock.monotonic()
-        visit = _Visit(clock=self._clock)
+        visit = _Visit(clock=self._clock, observe=options.observe)
         spent = asyncio.Event()
         budget = asyncio.ensure_future(_set_after(self._clock, options.budget, spent))
         try:
@@ -443,6 +448,8 @@ class BrowserPool:
                 visit.first_headers.cancel()
             if visit.first_body is not None:
                 visit.first_body.cancel()
+            for reading in visit.observing:
+                reading.cancel()
             if visit.context is not None and not live.gone.is_set():
                 try:
                     await asyncio.shield(asyncio.wait_for(visit.context.close(), CLOSE_TIMEOUT))
@@ -497,6 +504,7 @@ class BrowserPool:
         first, last = visit.first, visit.last
         first_headers = await visit.first_headers if visit.first_headers else []
         first_body = await visit.first_body.read(first) if first else b""
+        observed = [o for o in await asyncio.gather(*visit.observing) if o is not None]
         return BrowserResult(
             url=url,
             final_url=page.url,
@@ -509,6 +517,7 @@ class BrowserPool:
             cookies=cookies,
             fetched_at=fetched_at,
             duration=self._clock.monotonic() - started,
+            observed=tuple(observed),
         )
 
     def _context_args(self, live: _Live, url: str, options: BrowserOptions) -> dict[str, Any]:
@@ -544,6 +553,8 @@ class BrowserPool:
 
         def on_response(response: Response) -> None:
             if not main_document(response.request):
+                if visit.observe and len(visit.observing) < MAX_OBSERVED and _json_like(response):
+                    visit.observing.append(asyncio.ensure_future(_observed(response)))
                 return
             visit.last = response
             if visit.first is None:
@@ -735,6 +746,29 @@ async def _screenshot(page: Page) -> bytes | None:
     except _PlaywrightError as exc:
         log.info("%s: no screenshot: %s", page.url, _brief(exc))
         return None
+
+
+def _json_like(response: Response) -> bool:
+    """An answer a script asked for that may hold a listing: XHR/fetch, or JSON."""
+    try:
+        kind = response.request.resource_type
+    except _PlaywrightError:
+        return False
+    content_type = response.headers.get("content-type", "").lower()
+    return 200 <= response.status < 300 and (kind in ("xhr", "fetch") or "json" in content_type)
+
+
+async def _observed(response: Response) -> Observed | None:
+    """The answer's body, unless it is larger than MAX_OBSERVED_BYTES or gone."""
+    try:
+        if int(response.headers.get("content-length") or 0) > MAX_OBSERVED_BYTES:
+            return None
+        body = await response.body()
+    except (_PlaywrightError, ValueError):
+        return None
+    if len(body) > MAX_OBSERVED_BYTES:
+        return None
+    return Observed(response.url, response.headers.get("content-type", ""), body)
 
 
 async def _raw_headers(response: Response) -> list[tuple[str, str]]:

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from watcher.fetch.addresses import Reach
 
 DEFAULT_EXECUTABLE = "/usr/bin/chromium"
+MAX_OBSERVED = 20  # JSON/XHR answers kept of one visit with ``observe``
+MAX_OBSERVED_BYTES = 2 * 1024 * 1024  # a larger answer is left out
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,22 @@ class BrowserOptions:
     screenshot: bool = True
     # the non-public addresses the page may load from; None: only the URL's own
     reach: Reach | None = None
+    # keep the JSON answers the page's scripts fetched (``BrowserResult.observed``), for
+    # proposing a new target's JSON listing; checks leave it off
+    observe: bool = False
 
     def __post_init__(self) -> None:
         if self.budget <= 0:
             raise ValueError("budget must be > 0 seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """A response the page's own scripts fetched while it rendered (browser fetch only)."""
+
+    url: str
+    content_type: str
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,8 @@ class BrowserResult:
     cookies: list[dict[str, Any]]  # the browser's cookies for the page (name, value, domain...)
     fetched_at: datetime  # UTC, when the page had settled
     duration: float  # seconds of the visit (not the wait for a free page)
+    # with ``observe``: the first MAX_OBSERVED JSON/XHR answers, each at most MAX_OBSERVED_BYTES
+    observed: tuple[Observed, ...] = ()
 
 
 class BrowserUnavailable(Exception):

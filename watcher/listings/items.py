@@ -153,7 +153,7 @@ def _json_items(data: Any, base_url: str, follow: Follow) -> list[Item]:
     out = []
     for row in rows:
         url = jmespath.search(follow.url, row)
-        if not isinstance(url, str) or not url.strip():
+        if not isinstance(url, str) or _joined(base_url, url.strip()) is None:
             continue
         title = jmespath.search(follow.title, row)
         date = jmespath.search(follow.date, row) if follow.date else None
@@ -179,14 +179,24 @@ def _html_items(html: str, base_url: str, links: str) -> list[Item]:
         href = (a.get("href") or "").strip()
         if not href or href.startswith("#") or href.lower().startswith("javascript:"):
             continue
+        url = _joined(base_url, href)
+        if url is None:  # no URL at all (http://[::1): not an item
+            continue
         # a[title] keeps the full title where the visible text is cut ("…")
         title = a.get("title") or a.text_content()
         row = a.getparent()
         while row is not None and row.tag not in ("li", "tr", "dd", "p", "div"):
             row = row.getparent()
         context = row.text_content() if row is not None else ""
-        out.append(Item(urljoin(base_url, href), _clean(title), _date(context)))
+        out.append(Item(url, _clean(title), _date(context)))
     return out
+
+
+def _joined(base_url: str, href: str) -> str | None:
+    try:
+        return urljoin(base_url, href) if href else None
+    except ValueError:
+        return None
 
 
 def _clean(title: str) -> str:

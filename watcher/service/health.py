@@ -55,6 +55,8 @@ class Progress:
         ended = dict(self._ended)  # a copy: the service's loop writes while the web reads
         late: list[tuple[float, str]] = []
         for target in targets:
+            if target.paused:
+                continue  # not scheduled: never overdue
             due = self._due_of(target, ended.get(target.name))
             overdue = (now - due).total_seconds() - target.jitter
             if overdue > limit:

@@ -144,12 +144,12 @@ class Scheduler:
 
     def _sync(self, targets: Sequence[Target], last_checked: Mapping[str, datetime | None]) -> None:
         now = self._clock.now()
-        wanted = {t.name: t for t in targets}
+        wanted = {t.name: t for t in targets if not t.paused}
         for name in list(self._schedules):
             if name not in wanted:
                 self._aps.remove_job(name)
                 del self._schedules[name]
-                log.info("%s: no longer scheduled", name)
+                log.info("%s: no longer scheduled (removed or paused)", name)
         for name, target in wanted.items():
             schedule = (target.interval, target.cron, target.jitter)
             if self._schedules.get(name) == schedule:

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from watcher.store import sqlite
+from watcher.store.blobs import BlobError
 from watcher.store.index import CaptureRow, Store, capture_query, to_capture
 from watcher.store.schema import (
     captures,
@@ -695,3 +696,36 @@ def fate_entries(store: Store, listing: str | None = None, limit: int = 50) -> l
         query = query.where(listing_row.c.name == listing)
     with store.engine.connect() as conn:
         return [FateEntry(**r._mapping) for r in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredText:
+    """A capture as the keyword preview reads it: which text, of which target, when."""
+
+    capture_id: str
+    target: str
+    fetched_at: datetime
+    text_sha256: str
+
+
+def recent_texts(store: Store, since: datetime, limit: int = 200_000) -> list[StoredText]:
+    """New and changed captures fetched since ``since``, newest first: the texts a
+    keyword group would have been matched on (an unchanged check adds none)."""
+    query = (
+        sa.select(captures.c.id, targets.c.name, captures.c.fetched_at, captures.c.text_sha256)
+        .join(targets, targets.c.id == captures.c.target_id)
+        .where(captures.c.fetched_at >= since, captures.c.kind.in_(CHANGE_KINDS))
+        .order_by(captures.c.fetched_at.desc(), captures.c.id.desc())
+        .limit(limit)
+    )
+    with store.engine.connect() as conn:
+        return [StoredText(*row) for row in conn.execute(query)]
+
+
+def text_by_digest(store: Store, digest: str) -> str | None:
+    """A stored text by its SHA-256; None when its blob is missing or damaged (the
+    reader says so, and ``watcher verify`` tells which)."""
+    try:
+        return store.blobs.get(digest).decode("utf-8")
+    except (BlobError, UnicodeDecodeError):
+        return None

@@ -27,8 +27,23 @@ from watcher.store.blobs import BlobLocation
 from watcher.store.inbox import InboxWriter
 from watcher.store.index import StoreError
 from watcher.store.websec import WebAuthStore
-from watcher.web import admin, api, docs, documents, exports, feeds, inbox, oidc, pages, rules_api
+from watcher.web import (
+    admin,
+    api,
+    docs,
+    documents,
+    exports,
+    feeds,
+    inbox,
+    keyword_groups,
+    oidc,
+    pages,
+    rules_api,
+    targets,
+    targets_import,
+)
 from watcher.web.context import WebContext
+from watcher.web.drafts import Drafts
 from watcher.web.security import Guard
 
 HERE = Path(__file__).parent
@@ -76,6 +91,7 @@ def create_app(
     app.state.templates = templates
     app.state.clock = clock
     app.state.inbox_writer = InboxWriter(data)
+    app.state.drafts = Drafts(clock)  # the target editor's fetched pages
     app.middleware("http")(guard.middleware)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(docs.router)
@@ -86,6 +102,9 @@ def create_app(
         return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
 
     app.include_router(inbox.router)
+    app.include_router(targets_import.router)  # before any /targets/{name} route
+    app.include_router(keyword_groups.router)
+    app.include_router(targets.router)
     app.include_router(pages.router)
     app.include_router(exports.router)
     app.include_router(admin.router)

@@ -8,7 +8,7 @@ what is written is what ``watcher validate`` accepts.
 """
 
 from watcher.config.importers.common import Imported, Note
-from watcher.config.importers.importing import FORMATS, import_targets, import_text
+from watcher.config.importers.importing import FORMATS, import_targets, import_text, read_upload
 from watcher.config.importers.writing import append_targets, targets_yaml
 
 __all__ = [
@@ -18,5 +18,6 @@ __all__ = [
     "append_targets",
     "import_targets",
     "import_text",
+    "read_upload",
     "targets_yaml",
 ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit
 
 import yaml
@@ -16,7 +18,7 @@ from watcher.config.importers import changedetection, distill, urlists, urlwatch
 from watcher.config.importers.common import Imported, Note
 from watcher.config.load import parse_config_text
 
-__all__ = ["FORMATS", "detect", "import_targets", "import_text", "name_for"]
+__all__ = ["FORMATS", "detect", "import_targets", "import_text", "name_for", "read_upload"]
 
 FORMATS = ("urlwatch", "changedetection", "distill", "opml", "urls")
 MAX_IMPORT_BYTES = 50_000_000  # a backup bigger than this is not a list of watches
@@ -58,6 +60,17 @@ def import_text(
     return _validated(imported, filename, set(taken), set(known_urls))
 
 
+def read_upload(data: bytes, filename: str) -> str:
+    """An uploaded file's text: a changedetection.io backup zip's ``url-watches.json``,
+    else the bytes as UTF-8; a ConfigError naming the file (and line) otherwise."""
+    if data[:4] == b"PK\x03\x04":
+        try:
+            return _from_backup_zip(io.BytesIO(data), filename)
+        except zipfile.BadZipFile:
+            raise ConfigError([ConfigIssue(filename, 0, "a damaged zip file")]) from None
+    return _decoded(data, filename)
+
+
 def _read(path: Path, filename: str) -> str:
     try:
         if zipfile.is_zipfile(path):
@@ -70,6 +83,10 @@ def _read(path: Path, filename: str) -> str:
         ) from None
     if len(data) > MAX_IMPORT_BYTES:
         raise ConfigError([ConfigIssue(filename, 0, "larger than 50 MB: not a list of watches")])
+    return _decoded(data, filename)
+
+
+def _decoded(data: bytes, filename: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -79,9 +96,9 @@ def _read(path: Path, filename: str) -> str:
         ) from None
 
 
-def _from_backup_zip(path: Path, filename: str) -> str:
+def _from_backup_zip(source: Path | IO[bytes], filename: str) -> str:
     """changedetection.io's backup is a zip holding url-watches.json."""
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(source) as archive:
         names = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == "url-watches.json"]
         if not names:
             raise ConfigError([ConfigIssue(filename, 0, "a zip without url-watches.json")])
