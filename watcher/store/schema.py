@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_HEAD = "0013_rules"  # the newest migration's revision; a test keeps it in step
+from watcher.store.revision import SCHEMA_HEAD as SCHEMA_HEAD  # also read without SQLAlchemy
 
 
 class UTCDateTime(TypeDecorator[datetime]):
