@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from watcher.analysis.analyse import Page
 from watcher.config import BrowserSettings as ConfigBrowserSettings
 from watcher.config import Target
 from watcher.core.budget import DEFAULT_REGEX_TIMEOUT, FILE_TEXT_SECONDS
@@ -15,6 +14,7 @@ from watcher.fetch.addresses import Reach
 from watcher.fetch.client import FetchOptions
 
 if TYPE_CHECKING:
+    from watcher.analysis.analyse import Page
     from watcher.fetch.visits import BrowserOptions, BrowserSettings
     from watcher.store.index import CaptureRow
 
@@ -86,6 +86,8 @@ def page_of(
     regex_timeout: float = DEFAULT_REGEX_TIMEOUT,
 ) -> Page:
     """What the analysis needs of a target and its fetched page, and nothing more."""
+    from watcher.analysis.analyse import Page  # not loaded by a check of unchanged pages
+
     return Page(
         body=fetched.body,
         content_type=fetched.header("content-type"),
