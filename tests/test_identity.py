@@ -71,6 +71,59 @@ def test_the_same_text_on_another_template_is_near_identical_and_others_are_not(
     assert len(sketch) == identity.SKETCH_SIZE and list(sketch) == sorted(sketch)
 
 
+def _whole_page_sketch(text: str) -> tuple[int, ...]:
+    """The sketch as first defined: NFKC of the whole text, one set of all shingles."""
+    import heapq
+    import zlib
+
+    flat = identity._NOT_WORD.sub("", unicodedata.normalize("NFKC", text)).lower()
+    if len(flat) < identity.MIN_TEXT:
+        return ()
+    shingles = {flat[i : i + identity.SHINGLE] for i in range(len(flat) - identity.SHINGLE + 1)}
+    hashes = ((zlib.crc32(s.encode()) * identity._MIX) & identity._MASK for s in shingles)
+    return tuple(sorted(heapq.nsmallest(identity.SKETCH_SIZE, hashes)))
+
+
+TRICKY = [
+    "ＳＡＳＴＩＮＤ２０２４年第１２号，①项",  # full-width letters and digits, a circled one
+    "Cafe\u0301、e\u0301，x\u0308。",  # combining marks after ASCII and beside punctuation
+    "\u1100\u1161\u11a8 한국 ㈜ ㎏ ﬁ Ⅻ",  # conjoining jamo, compatibility forms
+    "國防科工局（ＳＡＳＴＩＮＤ）：“船舶”…\u3000《通知》",  # CJK punctuation kept as it is
+    "\u0301开头的组合符，\u0301与全角，\u0301之后",  # a mark with nothing, or punctuation, before
+]
+
+
+@pytest.mark.parametrize("extra", TRICKY)
+def test_the_sketch_is_what_normalising_the_whole_text_gives(extra: str) -> None:
+    # normalising only the runs NFKC may change must give what it gives on the whole page
+    kepu = text_of("kepu.gov.cn/article_content_1755244.html")
+    text = f"{kepu[:3000]}{extra}{kepu[3000:]}{extra}"
+    assert (
+        identity.normalised(extra)
+        == identity._NOT_WORD.sub("", unicodedata.normalize("NFKC", extra)).lower()
+    )
+    assert identity.sketch(text) == _whole_page_sketch(text)
+
+
+def test_the_sketch_of_a_long_text_is_made_in_chunks_and_the_same() -> None:
+    # past _CHUNK shingles the set is made a part at a time; the smallest hashes stay
+    pages = ("kepu.gov.cn/article_content_1755244.html", "cmse.gov.cn/article_t20210106_47506.html")
+    long = "\n".join(text_of(p) for p in pages) * 50
+    assert len(identity.normalised(long)) > 2 * identity._CHUNK
+    assert identity.sketch(long) == _whole_page_sketch(long)
+
+
+def test_the_stable_characters_need_no_normalising() -> None:
+    # each character left as it is: NFKC keeps it, or makes punctuation the sketch drops;
+    # none combines with what comes before it
+    stable = [chr(c) for c in range(0x110000) if not identity._UNSTABLE.match(chr(c))]
+    for ch in stable:
+        nfkc = unicodedata.normalize("NFKC", ch)
+        assert unicodedata.combining(ch) == 0, repr(ch)
+        assert nfkc == ch or not identity.normalised(nfkc), repr(ch)
+        assert unicodedata.normalize("NFC", "e" + ch) == "e" + ch, repr(ch)
+
+
 def test_short_pages_and_pages_without_numbers_or_text_get_no_identity() -> None:
     assert identity.sketch("通知公告") == ()
     assert identity.facts_of("首页 通知公告", None, "通知") is None

@@ -112,9 +112,12 @@ def test_an_unchanged_check_without_channels_loads_no_alerts_parsers_or_ca_bundl
     config: Path, tmp_path: Path
 ) -> None:
     """The second check finds the page unchanged: nothing is parsed, nothing alerted,
-    and the page is plain HTTP. Without --no-notify: no channels file is the same."""
+    and the page is plain HTTP. Without --no-notify: no channels file is the same.
+    The index is read and written with sqlite3 alone (watcher.check.quick)."""
     data = tmp_path / "data"
-    watched = "apprise,jinja2,lxml,ctypes,watcher.analysis.metadata,watcher.alerts.compose"
+    watched = (
+        "apprise,jinja2,lxml,ctypes,watcher.analysis.metadata,watcher.alerts.compose,sqlalchemy"
+    )
     first = entry(config, data, "check", "--json", watched=watched)
     assert "lxml" in first["loaded"]  # the new page was parsed: the probe sees imports
     found = entry(config, data, "check", "--json", watched=watched)

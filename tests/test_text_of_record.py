@@ -135,3 +135,49 @@ def test_without_the_old_bytes_the_stored_text_is_compared(
     assert code == 0
     # the hidden share title and the <title> line differ from what version 1 stored
     assert results["gazette"]["status"] == "changed"
+
+
+def test_a_changed_page_is_read_again_only_when_its_rules_changed(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Each capture records the rules that made its text; a change under the same
+    rules is told without reading the previous bytes again, a change under new rules
+    (an ``ignore`` just added) is compared with those bytes read under them, and so
+    is one whose previous capture recorded no rules (made before they were)."""
+    from watcher.analysis import analyse as analysis
+
+    analysis.init({"people": ["王堃"]}, tmp_path)
+    old = _html("通知", "<p>王堃 同志</p><p>浏览次数：5</p>")
+    new = _html("通知", "<p>王堃 同志</p><p>浏览次数：6</p>")
+    first_page = Page(old, "text/html; charset=utf-8", URL)
+    first = analysis.run(first_page)
+    assert first.rules_sha256 == analysis.rules_sha256(first_page)
+    read: list[bytes] = []
+    real = analysis.read_page
+    monkeypatch.setattr(
+        analysis, "read_page", lambda p, *a, **k: read.append(p.body) or real(p, *a, **k)
+    )
+
+    def second(rules: str | None, ignore: tuple[str, ...] = ()) -> Analysis:
+        read.clear()
+        return analysis.run(
+            Page(
+                new,
+                "text/html; charset=utf-8",
+                URL,
+                ignore=ignore,
+                previous_text_sha256=first.text_sha256,
+                previous_source_sha256=first.raw_sha256,
+                previous_extraction=EXTRACTION_VERSION,
+                previous_content_type="text/html; charset=utf-8",
+                previous_rules_sha256=rules,
+            )
+        )
+
+    same = second(first.rules_sha256)
+    assert same.text_changed and read == [new]  # the old bytes were not parsed again
+    unknown = second(None)
+    assert unknown.text_changed and read == [new, old]
+    ruled = second(first.rules_sha256, ignore=(r"浏览次数[:：]\s*\d+",))
+    assert not ruled.text_changed and old in read  # only the new rule made a change
+    assert ruled.rules_sha256 != first.rules_sha256

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from clock import eventually
+from clock import eventually, eventually_sync
 
 from watcher.analysis.analyse import ExtractionProblem, Page
 from watcher.analysis.workers import ProcessAnalyzer, ThreadAnalyzer, make_analyzer
@@ -219,3 +219,109 @@ def test_a_batch_with_a_big_page_gives_the_freed_heap_back(
     assert trims == [1] and outcomes[1].text_size > analyse.TRIM_AFTER_BYTES
     monkeypatch.undo()
     assert heap.trim()  # glibc here: found and called, not skipped
+
+
+def test_a_batch_stores_its_blobs_beside_the_parsing_and_a_failed_write_fails_its_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's blob writes wait on the disk (fsync); they run in threads while the
+    next page is parsed, each page's as ``run`` writes them, and a page whose blobs
+    could not be written is that page's error, not a capture."""
+    import threading
+
+    from watcher.analysis import analyse
+
+    analyse.init(KEYWORDS, tmp_path)
+    real = analyse._context
+    assert real is not None
+    both_writing = threading.Barrier(2, timeout=10)  # two writes in flight at once
+
+    class Disk:
+        """The real blob store, whose writes of the first two pages meet each other, and
+        whose write of the third page's bytes finds the disk full."""
+
+        def __init__(self) -> None:
+            self.writes = 0
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(real.blobs, name)
+
+        def put_frames(self, frames: dict[str, bytes]) -> None:
+            self.writes += 1
+            if self.writes <= 2:
+                both_writing.wait()
+            if full in frames:
+                raise OSError(28, "No space left on device")
+            real.blobs.put_frames(frames)
+
+    other = Page(
+        body="<html><title>公告</title><p>船舶工业的另一页。</p></html>".encode(),
+        content_type="text/html; charset=utf-8",
+        final_url="http://127.0.0.1/o.html",
+    )
+    third = Page(
+        body="<html><title>第三</title><p>第三页。</p></html>".encode(),
+        content_type="text/html; charset=utf-8",
+        final_url="http://127.0.0.1/t.html",
+    )
+    full = analyse.sha256(third.body)
+    monkeypatch.setattr(analyse, "_context", analyse.Context(real.matcher, Disk()))
+    outcomes = analyse.run_many([PAGE, other, third])
+    first, second, failed = outcomes
+    assert isinstance(failed, OSError) and "No space" in str(failed)
+    assert isinstance(first, analyse.Analysis) and isinstance(second, analyse.Analysis)
+    store = LocalBlobStore(tmp_path)
+    for analysis, page in ((first, PAGE), (second, other)):
+        assert store.get(analysis.raw_sha256) == page.body
+        assert store.exists(analysis.text_sha256)
+    assert not store.exists(full)
+
+
+STOP_SCRIPT = """
+import asyncio, os, sys
+from pathlib import Path
+from watcher.analysis.workers import ProcessAnalyzer
+from watcher.analysis.analyse import Page
+
+async def main():
+    analyzer = ProcessAnalyzer({"k": ["船舶"]}, Path(sys.argv[1]), 2)
+    analyzer.warm_up()
+    page = Page(body=("<p>船舶</p>" * 20000).encode(), content_type="text/html",
+                final_url="http://127.0.0.1/")
+    pending = [asyncio.ensure_future(analyzer.analyse(page)) for _ in range(16)]
+    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)  # workers busy
+    print(*analyzer._pool._processes, flush=True)
+    analyzer.close(abandon=True)
+
+if __name__ == "__main__":  # the spawned workers import this file too
+    asyncio.run(main())
+    os._exit(0)  # as watcher run leaves after a clean stop
+"""
+
+
+def test_an_abandoning_stop_ends_the_workers_and_leaks_nothing(tmp_path: Path) -> None:
+    """A stop that abandons the pages in analysis ends the workers, so none outlives
+    the service (they used to wait for work for ever once it left), and the pool's
+    semaphores are released: no "leaked semaphore" warning."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "stop.py"
+    script.write_text(STOP_SCRIPT, "utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "blobs")],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a worker left alive holds the pipes open: this would time out
+    )
+    assert done.returncode == 0, done.stderr
+    assert "leaked" not in done.stderr, done.stderr
+    for pid in map(int, done.stdout.split()):
+        eventually_sync(lambda pid=pid: reaped(pid) or _zombie(pid), f"worker {pid} to end")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except (FileNotFoundError, IndexError):
+        return True

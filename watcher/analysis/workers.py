@@ -260,12 +260,32 @@ class ProcessAnalyzer:
             self._pool = None
 
     def close(self, *, abandon: bool = False) -> None:
-        """``abandon``: nobody waits for the pages still in the workers (the service
-        stops, its checks abandoned): they are not waited for here; each worker ends
-        after the batch in its hands, its blobs written whole."""
+        """Stop the workers and wait for them, so none outlives this process and the
+        pool's queues are released (no "leaked semaphore" warning at exit).
+
+        ``abandon``: nobody waits for the pages still in the workers (the service
+        stops, its checks abandoned): the workers are ended at once. A blob they were
+        writing is at most a temporary file, removed later; no index row names it.
+        Before, they were left to finish their batch, and a process that then left at
+        once (``watcher run`` after SIGTERM) left them waiting for work for ever."""
         self._closed = True
-        if self._pool is not None:
-            self._pool.shutdown(wait=not abandon, cancel_futures=True)
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if abandon:
+            _terminate_workers(pool)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's worker processes now (Python 3.14 names this ``terminate_workers``)."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):  # already gone
+            process.terminate()
 
 
 MAX_BATCH = 16

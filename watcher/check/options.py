@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from watcher.analysis.analyse import Page
 from watcher.config import BrowserSettings as ConfigBrowserSettings
 from watcher.config import Target
 from watcher.core.budget import DEFAULT_REGEX_TIMEOUT, FILE_TEXT_SECONDS
@@ -15,6 +14,7 @@ from watcher.fetch.addresses import Reach
 from watcher.fetch.client import FetchOptions
 
 if TYPE_CHECKING:
+    from watcher.analysis.analyse import Page
     from watcher.fetch.visits import BrowserOptions, BrowserSettings
     from watcher.store.index import CaptureRow
 
@@ -86,6 +86,8 @@ def page_of(
     regex_timeout: float = DEFAULT_REGEX_TIMEOUT,
 ) -> Page:
     """What the analysis needs of a target and its fetched page, and nothing more."""
+    from watcher.analysis.analyse import Page  # not loaded by a check of unchanged pages
+
     return Page(
         body=fetched.body,
         content_type=fetched.header("content-type"),
@@ -116,6 +118,7 @@ def compared_with(page: Page, last: CaptureRow | None) -> Page:
         page,
         previous_text_sha256=last.text_sha256,
         previous_extraction=last.extraction_version or 1,
+        previous_rules_sha256=last.rules_sha256,
         previous_source_sha256=last.dom_sha256 if rendered else last.raw_sha256,
         previous_content_type="text/html; charset=utf-8" if rendered else last.content_type,
     )

@@ -45,11 +45,19 @@ class Pages:
     def __init__(self, fetcher: Fetcher, browser: BrowserSession) -> None:
         self.fetcher = fetcher
         self.browser = browser
+        # answers got already, by target name, each used once in place of a request
+        # (``watcher.check.quick`` found them not all unchanged)
+        self.prefetched: dict[str, FetchResult | FetchError] = {}
 
     async def http(self, target: Target, options: FetchOptions) -> FetchResult:
         """A plain request; with ``cookies_from_browser``, the cookies a browser visit
         earned go along, and a challenge earns them with one visit, then the request
         is made again. Raises ``FetchError`` (the first one, when the retry fails)."""
+        answer = self.prefetched.pop(target.name, None)
+        if isinstance(answer, FetchError):
+            raise answer
+        if answer is not None:
+            return answer
         if target.cookies_from_browser:
             options = with_cookies(options, self.browser.cookies_for(target.url))
         try:

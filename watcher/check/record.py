@@ -77,6 +77,7 @@ def capture_of(
         dom_sha256=analysis.raw_sha256 if evidence is not None else None,
         screenshot_sha256=evidence.screenshot_sha256 if evidence is not None else None,
         extraction_version=analysis.extraction_version,
+        rules_sha256=analysis.rules_sha256,
         warnings=[dict(w) for w in analysis.warnings] or None,
         change_key=analysis.change_key,
         facts=replace(analysis.facts, notify=tuple(target.notify), base_url=base_url)

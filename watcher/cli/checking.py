@@ -8,6 +8,7 @@ import contextlib
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from watcher.cli.context import (
     select,
 )
 from watcher.cli.output import STATUS_STYLE, check_progress, human_size
+from watcher.cli.startup import settle
 
 if TYPE_CHECKING:
     from watcher.config import Config, Target
@@ -73,11 +75,46 @@ def check(ctx: Context, names: tuple[str, ...], as_json: bool, no_notify: bool) 
         if paused:
             ctx.err.print(f"paused, not checked: {', '.join(paused)}", highlight=False)
     channels = None if no_notify else ctx.channels()
-    with ctx.store() as store:
-        results = asyncio.run(_check(ctx, config, store, targets, as_json, channels))
+    results, fetched = _check_quickly(ctx, config, targets, as_json, bool(channels))
+    if results is None:
+        with ctx.store() as store:
+            results = asyncio.run(_check(ctx, config, store, targets, as_json, channels, fetched))
     if not as_json:
         _print_results(ctx, results)
     sys.exit(EXIT_FAILED if any(r.status == "error" for r in results) else EXIT_OK)
+
+
+def _check_quickly(
+    ctx: Context, config: Config, targets: list[Target], as_json: bool, alerts: bool
+) -> tuple[list[CheckResult] | None, dict[str, Any]]:
+    """Pages that did not change, checked without the store's SQLAlchemy
+    (``watcher.check.quick``); (None, the answers fetched) when the usual check is
+    needed."""
+    from watcher.check.quick import check_unchanged, may_try
+
+    if not may_try(config, alerts):
+        return None, {}
+    settle()
+    progress, on_result = _reporter(ctx, as_json, len(targets))
+    with progress if progress is not None else contextlib.nullcontext():
+        quick = asyncio.run(check_unchanged(config, targets, ctx.data, on_result))
+    if quick is None:
+        return None, {}
+    return quick.results, quick.fetched
+
+
+def _reporter(ctx: Context, as_json: bool, count: int) -> tuple[Any, Callable[[CheckResult], None]]:
+    # JSON output streams to a program; rich is loaded only for a person at a terminal
+    progress = check_progress(ctx, count) if not as_json and sys.stderr.isatty() else None
+
+    def on_result(result: CheckResult) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        if progress is not None:
+            progress.advance(progress.task_ids[0])
+
+    return progress, on_result
 
 
 async def _check(
@@ -87,18 +124,11 @@ async def _check(
     targets: list[Target],
     as_json: bool,
     channels: Any,
+    fetched: dict[str, Any] | None = None,
 ) -> list[CheckResult]:
-    # JSON output streams to a program; rich is loaded only for a person at a terminal
-    progress = check_progress(ctx, len(targets)) if not as_json and sys.stderr.isatty() else None
-
-    def on_result(result: CheckResult) -> None:
-        if as_json:
-            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
-            sys.stdout.flush()
-        if progress is not None:
-            progress.advance(progress.task_ids[0])
-
+    progress, on_result = _reporter(ctx, as_json, len(targets))
     async with ctx.runtime(config, store, channels) as runtime:
+        runtime.pages.prefetched.update(fetched or {})
         with progress if progress is not None else contextlib.nullcontext():
             results = await runtime.check(targets, on_result)
         await runtime.deliver(CHECK_SEND_BUDGET)

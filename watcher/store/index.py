@@ -111,6 +111,7 @@ class CaptureRow:
     screenshot_sha256: str | None = None
     extraction_version: int | None = None  # None: made before versions were recorded
     warnings: list[dict[str, Any]] | None = None  # what reading the bytes could not do
+    rules_sha256: str | None = None  # the rules that made the text; None: not recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,7 @@ class NewCapture:
     dom_sha256: str | None = None  # browser fetches: the rendered DOM (the text source)
     screenshot_sha256: str | None = None  # browser fetches: the full-page PNG
     extraction_version: int | None = None  # the extraction that made the text
+    rules_sha256: str | None = None  # the target's rules that made the text
     warnings: list[dict[str, Any]] | None = None  # undecodable bytes, a file read in part …
     change_key: str | None = None  # a hash of the added and removed text (the inbox's groups)
     facts: works.NoticeFacts | None = None  # what links a notice to its copies elsewhere
@@ -494,6 +496,7 @@ class Store:
             "dom_sha256": new.dom_sha256,
             "screenshot_sha256": new.screenshot_sha256,
             "extraction_version": new.extraction_version,
+            "rules_sha256": new.rules_sha256,
             "warnings": new.warnings or None,
         }
 
@@ -936,6 +939,7 @@ def to_capture_values(m: Mapping[str, Any], *, target: str) -> CaptureRow:
         screenshot_sha256=m["screenshot_sha256"],
         extraction_version=m["extraction_version"],
         warnings=m["warnings"],
+        rules_sha256=m["rules_sha256"],
     )
 
 

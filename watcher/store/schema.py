@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_HEAD = "0012_documents"  # the newest migration's revision; a test keeps it in step
+from watcher.store.revision import SCHEMA_HEAD as SCHEMA_HEAD  # also read without SQLAlchemy
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -88,6 +88,9 @@ captures = sa.Table(
     sa.Column("screenshot_sha256", sa.String(64)),
     # the version of the extraction that made text_sha256 (NULL: before versions, 1)
     sa.Column("extraction_version", sa.Integer),
+    # the SHA-256 of the target's rules (select, exclude, ignore) that made the text;
+    # NULL: before 0013_rules, unknown
+    sa.Column("rules_sha256", sa.String(64)),
     # what reading the bytes could not do right: [{"kind", "message", ...details}]
     # (undecodable bytes and their offsets, runs read as GB18030, a file read in part)
     sa.Column("warnings", sa.JSON),
