@@ -198,7 +198,7 @@ if [ -z "$PG_BIN" ]; then
   apt-get install -y -qq --no-install-recommends postgresql >/dev/null
   PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 fi
-log "team: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $NF}') (a throwaway cluster)"
+log "team: PostgreSQL $("$PG_BIN/postgres" --version | grep -oE '[0-9]+\.[0-9]+' | head -1) (a throwaway cluster)"
 PG_DIR=$(mktemp -d /tmp/watcher-ci-pg.XXXXXX)
 chmod 777 "$PG_DIR"
 PG_PORT=$(free_port)
