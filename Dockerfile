@@ -4,17 +4,22 @@
 #
 # BASE is a build argument so that CI can build on a local base image; users get
 # the official one. CHROMIUM=1 adds Debian's chromium for `fetch: browser` targets.
+# EXTRAS are the optional parts installed: the team store (postgres), `watcher worker`
+# and `watcher dispatch` (queue) and blobs in a bucket (s3); EXTRAS= builds the
+# embedded service alone.
 ARG BASE=python:3.12-slim-bookworm
 
 FROM ${BASE} AS build
 ARG CHROMIUM=0
+ARG EXTRAS=postgres,queue,s3
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY watcher ./watcher
 RUN python -m venv /venv \
- && if [ "$CHROMIUM" = "1" ]; then /venv/bin/pip install --quiet ".[browser]"; \
-    else /venv/bin/pip install --quiet .; fi \
+ && extras="$EXTRAS" \
+ && if [ "$CHROMIUM" = "1" ]; then extras="${extras:+$extras,}browser"; fi \
+ && /venv/bin/pip install --quiet ".${extras:+[$extras]}" \
  && find /venv -name '__pycache__' -prune -exec rm -rf {} +
 
 FROM ${BASE}

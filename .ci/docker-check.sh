@@ -2,7 +2,11 @@
 # Prove the Docker image: build it, run it on a data folder with a config that
 # watches a page served on this machine, wait for healthy, check a capture was
 # made and the UI answers, stop it, run a new container on the same data and
-# check the captures are still there. Exits non-zero when any step fails.
+# check the captures are still there. Then the team store on the same image: a
+# PostgreSQL (Debian's, a throwaway cluster on this machine), `watcher dispatch`, a
+# `watcher worker` and `watcher serve`, each its own container; a page must be captured
+# through the worker, its blobs in the shared folder and its rows in PostgreSQL, and shown
+# by the UI. Exits non-zero when any step fails.
 #
 # No Docker engine runs here by default and no registry is reachable: this uses
 # Debian's docker.io (dockerd started by hand) and a base image made with
@@ -16,6 +20,7 @@ set -euo pipefail
 CTX=$(cd "$(dirname "$0")/.." && pwd)
 IMAGE=localhost/watcher:ci
 NAME=watcher-ci
+TEAM=(watcher-ci-dispatch watcher-ci-worker watcher-ci-web)
 BASE=${BASE:-localhost/debian-python-base:bookworm}
 WORK=${WORK:-/tmp/watcher-docker-ci}
 DOCKER=/usr/bin/docker # Debian's client has BuildKit built in (a newer static one may lack buildx)
@@ -23,21 +28,35 @@ DATA_UID=10001
 
 T0=$(date +%s)
 log() { printf '[docker-ci +%ss] %s\n' "$(($(date +%s) - T0))" "$*"; }
-fail() { log "FAILED: $*"; "$DOCKER" logs "$NAME" 2>&1 | tail -40 || true; exit 1; }
+fail() {
+  log "FAILED: $*"
+  for c in "$NAME" "${TEAM[@]}"; do
+    "$DOCKER" inspect "$c" >/dev/null 2>&1 && { echo "--- $c"; "$DOCKER" logs "$c" 2>&1 | tail -30; }
+  done
+  exit 1
+}
 mkdir -p "$WORK"
 DOCKERD_PID=
 SITE_PID=
+PG_DIR=
 
 cleanup() {
   set +e
-  "$DOCKER" rm -f "$NAME" >/dev/null 2>&1
+  "$DOCKER" rm -f "$NAME" "${TEAM[@]}" >/dev/null 2>&1
   [ -n "$SITE_PID" ] && kill "$SITE_PID" 2>/dev/null
+  if [ -n "$PG_DIR" ]; then pg_as pg_ctl -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1; rm -rf "$PG_DIR"; fi
   if [ -n "$DOCKERD_PID" ]; then kill "$DOCKERD_PID" 2>/dev/null; wait "$DOCKERD_PID" 2>/dev/null; fi
-  rm -rf "$WORK/rootfs" "$WORK/data"
+  rm -rf "$WORK/rootfs" "$WORK/data" "$WORK/team-data"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+pg_as() { # PostgreSQL refuses root: its commands run as nobody
+  local tool=$PG_BIN/$1
+  shift
+  if [ "$(id -u)" = 0 ]; then setpriv --reuid=nobody --regid=nogroup --clear-groups "$tool" "$@"; else "$tool" "$@"; fi
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # 1. the engine: Debian's docker.io, dockerd started by hand (no systemd)
@@ -173,6 +192,64 @@ m=$(captures)
 log "captures after restart: $m"
 "$DOCKER" stop -t 10 "$NAME" >/dev/null
 
+# 7. the team store on the same image: PostgreSQL, a dispatcher, a worker and the UI
+if [ -z "$PG_BIN" ]; then
+  log "apt-get install postgresql"
+  apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+fi
+log "team: PostgreSQL $("$PG_BIN/postgres" --version | grep -oE '[0-9]+\.[0-9]+' | head -1) (a throwaway cluster)"
+PG_DIR=$(mktemp -d /tmp/watcher-ci-pg.XXXXXX)
+chmod 777 "$PG_DIR"
+PG_PORT=$(free_port)
+pg_as initdb -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >"$WORK/initdb.log" 2>&1 ||
+  { tail -20 "$WORK/initdb.log"; fail "initdb"; }
+pg_as pg_ctl -D "$PG_DIR/data" -l "$PG_DIR/log" -w -t 60 start \
+  -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR" >/dev/null ||
+  { tail -20 "$PG_DIR/log"; fail "pg_ctl start"; }
+PG_URL=postgresql://postgres@127.0.0.1:$PG_PORT/postgres
+TEAM_DATA=$WORK/team-data # the blobs, shared by the containers (a volume in compose)
+rm -rf "$TEAM_DATA"
+mkdir -p "$TEAM_DATA"
+chown "$DATA_UID" "$TEAM_DATA"
+TEAM_PORT=$(free_port)
+team_run() { # NAME, then the command; one image, the team store's settings
+  local name=$1
+  shift
+  "$DOCKER" rm -f "$name" >/dev/null 2>&1 || true
+  "$DOCKER" run -d --name "$name" --network host -e WATCHER_STORE="$PG_URL" \
+    -e WATCHER_QUEUE="$PG_URL" -e WATCHER_PORT="$TEAM_PORT" -v "$TEAM_DATA:/data" \
+    -v "$CONFIG:/config:ro" "$@" >/dev/null
+}
+T1=$(date +%s.%N)
+team_run watcher-ci-dispatch --no-healthcheck "$IMAGE" watcher dispatch
+team_run watcher-ci-worker --no-healthcheck "$IMAGE" watcher worker
+team_run watcher-ci-web "$IMAGE" watcher serve
+NAME=watcher-ci-web wait_healthy
+TEAM_HEALTHY_S=$(python3 -c "import time; print(round(time.time() - $T1, 1))")
+APP_PORT=$TEAM_PORT
+for _ in $(seq 1 240); do
+  t=$(captures 2>/dev/null || echo 0)
+  [ "$t" -ge 1 ] && break
+  sleep 0.5
+done
+[ "${t:-0}" -ge 1 ] || fail "team: no capture through the worker after 120 s"
+TEAM_CAPTURE_S=$(python3 -c "import time; print(round(time.time() - $T1, 1))")
+get / | grep -q '工信部 通知公告' || fail "team: the dashboard does not list the target"
+get "/t/ci-page" | grep -q 'captures' || fail "team: the target page does not answer"
+"$DOCKER" logs watcher-ci-worker 2>&1 | grep -q 'ci-page' || fail "team: the worker's log names no check of ci-page"
+[ "$(find "$TEAM_DATA" -name 'index.sqlite' | wc -l)" = 0 ] || fail "team: an SQLite index was made"
+[ "$(find "$TEAM_DATA/blobs" -name '*.zst' | wc -l)" -ge 1 ] || fail "team: no blob in the shared folder"
+rows=$(pg_as psql -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres -Atc 'SELECT count(*) FROM captures')
+[ "$rows" -ge 1 ] || fail "team: no capture row in PostgreSQL"
+sleep 3
+TEAM_MEM=$("$DOCKER" stats --no-stream --format '{{.Name}} {{.MemUsage}}' "${TEAM[@]}" | awk '{print $1 "=" $2}' | tr '\n' ' ')
+for c in "${TEAM[@]}"; do
+  "$DOCKER" stop -t 10 "$c" >/dev/null
+  [ "$("$DOCKER" inspect -f '{{.State.ExitCode}}' "$c")" = 0 ] || fail "team: $c's exit code after SIGTERM"
+done
+log "team: UI healthy ${TEAM_HEALTHY_S}s, capture through the worker ${TEAM_CAPTURE_S}s after the first docker run; $rows capture row(s) in PostgreSQL; idle memory: $TEAM_MEM"
+
 if [ "${DOCKER_CHROMIUM:-0}" = 1 ]; then
   log "docker build (CHROMIUM=1)"
   DOCKER_BUILDKIT=1 "$DOCKER" build --progress=plain --network host --build-arg BASE="$BASE" \
@@ -182,4 +259,4 @@ if [ "${DOCKER_CHROMIUM:-0}" = 1 ]; then
   log "chromium variant: $((CSIZE / 1000000)) MB"
 fi
 BSIZE=$("$DOCKER" image inspect -f '{{.Size}}' "$BASE")
-log "OK: image $((SIZE / 1000000)) MB (base $((BSIZE / 1000000)) MB), build ${BUILD_S}s, healthy ${HEALTHY_S}s, idle $MEM, stop ${STOP_S}s"
+log "OK: image $((SIZE / 1000000)) MB (base $((BSIZE / 1000000)) MB), build ${BUILD_S}s, healthy ${HEALTHY_S}s, idle $MEM, stop ${STOP_S}s; team: capture ${TEAM_CAPTURE_S}s, $TEAM_MEM"

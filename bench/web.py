@@ -760,12 +760,13 @@ def _inbox_items(data: Path, url: str | None) -> tuple[int, int]:
         grouped = conn.exec_driver_sql(
             "SELECT id FROM inbox_items WHERE count > 1 ORDER BY id LIMIT 1"
         ).scalar()
-        noise = conn.execute(  # text(): a % is no placeholder on either database
+        noise = conn.execute(  # a bound pattern: psycopg reads a literal % as a placeholder
             sa.text(
                 "SELECT i.id FROM inbox_items i JOIN targets t ON t.id = i.target_id"
                 " WHERE i.state = 'noise' AND i.kind = 'changed' AND i.count = 1"
-                " AND t.name LIKE 'site-%' ORDER BY i.id DESC LIMIT 1"
-            )
+                " AND t.name LIKE :pattern ORDER BY i.id DESC LIMIT 1"
+            ),
+            {"pattern": "site-%"},
         ).scalar()
     return grouped or 1, noise or 1
 

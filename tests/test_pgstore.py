@@ -228,6 +228,37 @@ def test_a_reader_refuses_a_database_of_another_schema(pg_url: str, tmp_path: Pa
         Store(tmp_path, index=pg_url, readonly=True)
 
 
+def test_a_reader_before_the_first_writer_names_the_database(pg_url: str, tmp_path: Path) -> None:
+    """`watcher serve` may start before any worker made the team store: it names the
+    database, not a data folder, and reads it once a writer has made it."""
+    with pytest.raises(StoreError) as early:
+        Store(tmp_path, index=pg_url, readonly=True)
+    assert "schema none" in str(early.value)
+    assert pg_url.split("@")[1] in str(early.value) and str(tmp_path) not in str(early.value)
+    Store(tmp_path / "worker", index=pg_url).close()
+    with Store(tmp_path, index=pg_url, readonly=True) as reader:
+        assert reader.target_names() == []
+
+
+def test_the_job_queue_opens_beside_the_writer_in_one_database(pg_url: str, tmp_path: Path) -> None:
+    """The compose team profile keeps the index and the queue in one database: the
+    dispatcher holds the store's writer lock, then makes the queue's tables. With one
+    advisory key for both it waited on itself for ever, and every worker behind it."""
+    import asyncio
+
+    pytest.importorskip("procrastinate")
+    from watcher.store.queue import JobQueue
+
+    async def open_queue() -> None:
+        queue = JobQueue(pg_url)
+        await asyncio.wait_for(queue.open(), timeout=20)
+        await queue.close()
+
+    with Store(tmp_path, index=pg_url) as writer:
+        assert writer.exclusive
+        asyncio.run(open_queue())
+
+
 def test_a_read_only_engine_cannot_write(pg_url: str, tmp_path: Path) -> None:
     Store(tmp_path, index=pg_url).close()
     with Store(tmp_path, index=pg_url, readonly=True) as reader:

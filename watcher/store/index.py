@@ -317,8 +317,9 @@ class Store:
     def _check_version(self, conn: sa.Connection) -> None:
         version = self.schema_version(conn)
         if version != schema.SCHEMA_HEAD:
-            raise StoreError(
-                f"the index in {self.root} is at schema {version or 'none'}, this watcher "
+            where = dialects.shown(self.url, self.root) if self.url else self.root
+            raise StoreError(  # a team store is made by its first writer (a worker)
+                f"the index in {where} is at schema {version or 'none'}, this watcher "
                 f"reads {schema.SCHEMA_HEAD}: run `watcher check` once to migrate it"
             )
 

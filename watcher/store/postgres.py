@@ -25,7 +25,9 @@ from watcher.store.schema import search_texts
 log = logging.getLogger(__name__)
 
 IN_BATCH = 5000  # values in one ``IN (…)``; PostgreSQL takes 65,535 parameters
-LOCK_KEY = 0x77617463  # "watc": the writer's advisory lock, one per database
+# "widx": the writer's advisory lock, one per database; a key of its own, since the job
+# queue (its schema lock is "watc") may share the database, and one process holds both
+LOCK_KEY = 0x77696478
 APPLICATION = "watcher pid "  # the lock holder's name in pg_stat_activity
 # a lexeme may have 2,047 bytes and a tsvector 1 MB; what does not fit is not indexed
 _LEXEME_BYTES = 2046
