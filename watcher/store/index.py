@@ -670,7 +670,8 @@ class Store:
         with self.engine.connect() as conn:
             for part in dialects.in_batches(list(names), conn):
                 query = sa.select(targets.c.name, targets.c.last_checked_at)
-                found.update(conn.execute(query.where(targets.c.name.in_(part))).tuples())
+                rows = conn.execute(query.where(targets.c.name.in_(part)))
+                found.update({name: at for name, at in rows})
         return found
 
     def last_checked_at(self, name: str) -> datetime | None:
