@@ -464,15 +464,15 @@ def test_a_listings_documents_are_checked_by_jobs_of_their_own(pg_url: str, tmp_
 
 def test_workers_on_the_team_store(pg_url: str, tmp_path: Path) -> None:
     """The index on PostgreSQL (`settings.store`), the queue in the same database by
-    default: 3 workers, 24 pages on 3 hosts, every page checked once, none skipped;
+    default: 3 workers, 18 pages on 3 hosts, every page checked once, none skipped;
     the data folder holds blobs only."""
     index = pg_url
     config, data, log = tmp_path / "targets.yaml", tmp_path / "data", tmp_path / "w.log"
     with servers(3) as hosts, Workers(config, data, None, log) as workers:
-        names = [f"p{n}" for n in range(24)]
-        for n in range(24):
+        names = [f"p{n}" for n in range(18)]
+        for n in range(18):
             hosts[n % 3].route(f"/p{n}", body=page(n), headers=HTML, delay=0.05)
-        targets = [target(f"p{n}", hosts[n % 3].url(f"/p{n}")) for n in range(24)]
+        targets = [target(f"p{n}", hosts[n % 3].url(f"/p{n}")) for n in range(18)]
         write_config(config, targets, store=index)
         with Store(data, index=index) as store:  # made before the workers race to make it
             store.register_targets([(t["name"], t["url"]) for t in targets])
@@ -480,12 +480,12 @@ def test_workers_on_the_team_store(pg_url: str, tmp_path: Path) -> None:
         now = datetime.now(UTC)
         queued = [dispatch(config, data, index, now, index)]
         deadline = time.monotonic() + PATIENCE
-        while sum(checks_of(data, names, index).values()) < 24:
+        while sum(checks_of(data, names, index).values()) < 18:
             queued.append(dispatch(config, data, index, now, index))
             assert time.monotonic() < deadline, log.read_text()[-3000:]
-        assert queued[0] == 24 and sum(queued) == 24, queued
+        assert queued[0] == 18 and sum(queued) == 18, queued
         assert workers.stop() == [0, 0, 0]
-    assert {hosts[n % 3].hits(f"/p{n}") for n in range(24)} == {1}
+    assert {hosts[n % 3].hits(f"/p{n}") for n in range(18)} == {1}
     assert set(checks_of(data, names, index).values()) == {1}
     assert not (data / "index.sqlite").exists()
     assert job_counts(index) == {}

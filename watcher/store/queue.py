@@ -27,7 +27,8 @@ __all__ = ["CheckJob", "JobQueue", "QueueError", "SenderLease"]
 log = logging.getLogger(__name__)
 
 CHECKS = "checks"  # the queue's name and the task's
-_SCHEMA_LOCK = 0x77617463  # advisory lock key while the schema is made ("watc")
+_SCHEMA_LOCK = 0x71756575  # advisory lock key while the schema is made ("queu"; not
+# the team store's writer lock, "watc": the queue may live in the same database)
 _SENDER_LOCK = 0x73656E64  # advisory lock key of the one outbox sender ("send")
 
 Handler = Callable[["CheckJob"], Awaitable[None]]
