@@ -77,10 +77,11 @@ class Workers:
     """`watcher worker` processes, killed at the end whatever happened."""
 
     def __init__(
-        self, config: Path, data: Path, queue: str, log: Path, stalled_after: float = 20.0
+        self, config: Path, data: Path, queue: str | None, log: Path, stalled_after: float = 20.0
     ) -> None:
         """``stalled_after``: short only where a worker is killed; elsewhere a live
-        worker slowed down by a loaded machine must not be taken for dead."""
+        worker slowed down by a loaded machine must not be taken for dead. ``queue``
+        None: the config's (``settings.store`` when it names no queue)."""
         self.config, self.data, self.queue, self.log = config, data, queue, log
         self.stalled_after = stalled_after
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -97,8 +98,7 @@ class Workers:
             str(self.data),
             *self.verbose,
             "worker",
-            "--queue",
-            self.queue,
+            *(["--queue", self.queue] if self.queue else []),
             "--stalled-after",
             f"{self.stalled_after}s",
             "--grace",
@@ -135,14 +135,14 @@ class Workers:
                 proc.wait(timeout=10)
 
 
-def dispatch(config: Path, data: Path, queue: str, now: datetime) -> int:
+def dispatch(config: Path, data: Path, queue: str, now: datetime, index: str | None = None) -> int:
     """One dispatcher pass at ``now``, beside the running workers."""
 
     async def one() -> int:
         jobs = JobQueue(queue)
         await jobs.open()
         try:
-            with Store(data, shared=True) as store:
+            with Store(data, shared=True, index=index) as store:
                 return await dispatch_due(load_config(config), store, jobs, now)
         finally:
             await jobs.close()
@@ -162,16 +162,16 @@ def job_counts(queue: str) -> dict[str, int]:
     return asyncio.run(read())
 
 
-def read(data: Path, what: Any, default: Any = None) -> Any:
+def read(data: Path, what: Any, default: Any = None, index: str | None = None) -> Any:
     try:
-        with Store(data, readonly=True) as store:
+        with Store(data, readonly=True, index=index) as store:
             return what(store)
     except (StoreError, sa.exc.OperationalError):
         return default
 
 
-def checks_of(data: Path, names: list[str]) -> dict[str, int]:
-    return read(data, lambda s: {n: len(s.checks_of(n)) for n in names}, {})
+def checks_of(data: Path, names: list[str], index: str | None = None) -> dict[str, int]:
+    return read(data, lambda s: {n: len(s.checks_of(n)) for n in names}, {}, index)
 
 
 def test_three_workers_check_each_due_page_once(pg_url: str, tmp_path: Path) -> None:
@@ -380,42 +380,113 @@ def listing(hrefs: list[str]) -> bytes:
     ).encode()
 
 
-def test_a_listings_documents_are_not_raced_over(pg_url: str, tmp_path: Path) -> None:
-    """Two listings of 6 notices each, 3 workers, the dispatcher passing again and again
-    while they work: a listing has one job at a time, so each notice is fetched once
-    and has one document row and one capture."""
+def document_jobs(text: str) -> dict[str, list[str]]:
+    """From the workers' log: the workers whose job checked each document."""
+    found: dict[str, list[str]] = {}
+    for match in re.finditer(r"worker (\S+): document (\S+) of \S+ checked", text):
+        found.setdefault(match[2], []).append(match[1])
+    return found
+
+
+def test_a_listings_documents_are_checked_by_jobs_of_their_own(pg_url: str, tmp_path: Path) -> None:
+    """A listing of 6 notices, `max_new: 4`, 3 workers. Its check queues the 4 notices
+    due as jobs of their own; the site holds their answers while the listing is checked
+    again, which queues none of them a second time (each has its job open). Released,
+    each is checked once, by its job. The next check queues the 2 deferred ones and
+    the 4 rechecks; the notice now answering 404 is removed."""
     config, data, log = tmp_path / "targets.yaml", tmp_path / "data", tmp_path / "w.log"
-    with servers(2) as hosts, Workers(config, data, pg_url, log) as workers:
-        targets = []
-        for h, server in enumerate(hosts):
-            hrefs = [f"/art/{n}.html" for n in range(6)]
-            server.route("/list.html", body=listing(hrefs), headers=HTML)
-            for n, href in enumerate(hrefs):
-                server.route(href, body=page(10 * h + n), headers=HTML, delay=0.2)
-            targets.append(
-                target(
-                    f"list{h}",
-                    server.url("/list.html"),
-                    follow={"links": "ul.list li a", "max_new": 20, "baseline": False},
-                )
-            )
-        write_config(config, targets)
+    released = threading.Event()
+    with servers(1) as (server,), Workers(config, data, pg_url, log) as workers:
+        hrefs = [f"/art/{n}.html" for n in range(6)]
+        server.route("/list.html", body=listing(hrefs), headers=HTML)
+        for n, href in enumerate(hrefs):
+            held = Response(body=page(n), headers=HTML, hold=released.is_set, delay=PATIENCE)
+            gone = Response(status=404, body=b"gone")
+            server.route(href, sequence=[held, gone] if n == 0 else [held])
+        follow = {
+            "links": "ul.list li a",
+            "max_new": 4,
+            "baseline": False,
+            "recheck": 0,
+            "removal_checks": 1,
+            "removal_after": 0,
+        }
+        write_config(config, [target("list", server.url("/list.html"), follow=follow)], per_host=8)
         workers.start(3)
         now = datetime.now(UTC)
-        queued = [dispatch(config, data, pg_url, now)]
-        deadline = time.monotonic() + PATIENCE
-        while set(checks_of(data, ["list0", "list1"]).values()) != {1}:
-            queued.append(dispatch(config, data, pg_url, now))
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-        assert queued[0] == 2 and sum(queued) == 2, queued
+
+        def listing_checked(times: int) -> None:
+            eventually_sync(
+                lambda: checks_of(data, ["list"]).get("list") == times, f"listing check {times}"
+            )
+
+        def holding(count: int) -> bool:
+            return sum(server.stats(h).in_flight for h in hrefs) == count
+
+        assert dispatch(config, data, pg_url, now) == 1
+        listing_checked(1)
+        eventually_sync(lambda: holding(4), "the 4 notices due fetched, held by the site")
+        later = now + timedelta(hours=2)  # once the listing's job has ended
+        eventually_sync(lambda: dispatch(config, data, pg_url, later) == 1, "listing due again")
+        listing_checked(2)
+        assert "0 of 4 documents due queued" in log.read_text()  # their jobs are open
+        released.set()
+        eventually_sync(lambda: len(document_jobs(log.read_text())) == 4, "4 document jobs")
+        assert [server.hits(h) for h in hrefs] == [1, 1, 1, 1, 0, 0]  # the cap held
+
+        later = now + timedelta(hours=4)
+        eventually_sync(lambda: dispatch(config, data, pg_url, later) == 1, "and again")
+        listing_checked(3)
+        eventually_sync(
+            lambda: sum(map(len, document_jobs(log.read_text()).values())) == 10, "10 jobs"
+        )
         assert workers.stop() == [0, 0, 0]
-    for server in hosts:
-        assert server.hits("/list.html") == 1
-        assert [server.hits(f"/art/{n}.html") for n in range(6)] == [1] * 6
-    for name in ("list0", "list1"):
+    assert [server.hits(h) for h in hrefs] == [2, 2, 2, 2, 1, 1]
+    assert {server.stats(h).max_in_flight for h in hrefs} == {1}  # never two at once
+    jobs = document_jobs(log.read_text())
+    assert sorted(map(len, jobs.values())) == [1, 1, 2, 2, 2, 2]  # one job per check
 
-        def captures(store: Store, name: str = name) -> list[int]:
-            own = [n for n in store.target_names() if n.startswith(f"{name}~")]
-            return [len(store.history(n)) for n in own]
+    def fates(store: Store) -> dict[str, str]:
+        listing_id = store.target_state("list", server.url("/list.html")).id
+        rows = store.documents.of_listing(listing_id)
+        return {url.rsplit("/", 1)[-1]: row.state for url, row in rows.items()}
 
-        assert read(data, captures) == [1] * 6
+    with Store(data, shared=True) as store:
+        assert fates(store) == {
+            "0.html": "removed",
+            **{f"{n}.html": "active" for n in range(1, 6)},
+        }
+        own = [n for n in store.target_names() if n.startswith("list~")]
+        assert sorted(len(store.history(n)) for n in own) == [1] * 6
+    assert job_counts(pg_url) == {}
+    assert "Traceback" not in log.read_text()
+
+
+def test_workers_on_the_team_store(pg_url: str, tmp_path: Path) -> None:
+    """The index on PostgreSQL (`settings.store`), the queue in the same database by
+    default: 3 workers, 18 pages on 3 hosts, every page checked once, none skipped;
+    the data folder holds blobs only."""
+    index = pg_url
+    config, data, log = tmp_path / "targets.yaml", tmp_path / "data", tmp_path / "w.log"
+    with servers(3) as hosts, Workers(config, data, None, log) as workers:
+        names = [f"p{n}" for n in range(18)]
+        for n in range(18):
+            hosts[n % 3].route(f"/p{n}", body=page(n), headers=HTML, delay=0.05)
+        targets = [target(f"p{n}", hosts[n % 3].url(f"/p{n}")) for n in range(18)]
+        write_config(config, targets, store=index)
+        with Store(data, index=index) as store:  # made before the workers race to make it
+            store.register_targets([(t["name"], t["url"]) for t in targets])
+        workers.start(3)
+        now = datetime.now(UTC)
+        queued = [dispatch(config, data, index, now, index)]
+        deadline = time.monotonic() + PATIENCE
+        while sum(checks_of(data, names, index).values()) < 18:
+            queued.append(dispatch(config, data, index, now, index))
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+        assert queued[0] == 18 and sum(queued) == 18, queued
+        assert workers.stop() == [0, 0, 0]
+    assert {hosts[n % 3].hits(f"/p{n}") for n in range(18)} == {1}
+    assert set(checks_of(data, names, index).values()) == {1}
+    assert not (data / "index.sqlite").exists()
+    assert job_counts(index) == {}
+    assert "Traceback" not in log.read_text()

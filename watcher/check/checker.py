@@ -23,10 +23,10 @@ from watcher.check.pages import Pages, Rendered, RenderFailed
 from watcher.config import Config, Target
 from watcher.core.budget import OverBudget
 from watcher.core.clock import SYSTEM_CLOCK, Clock
-from watcher.core.models import CheckResult, FetchResult
+from watcher.core.models import CheckResult, FetchResult, ListingOutcome
 from watcher.fetch.client import FetchError
 from watcher.fetch.visits import Observed
-from watcher.listings.follow import Alerts, DocumentRole, Follower
+from watcher.listings.follow import Alerts, DeferDocuments, DocumentRole, Follower
 from watcher.store import space
 from watcher.store.blobs import BlobUnavailable, sha256
 from watcher.store.index import CheckRecord, Store, TargetState
@@ -72,8 +72,12 @@ class Checker:
         on_messages: Callable[[], None] | None = None,
         clock: Clock = SYSTEM_CLOCK,
         observe: bool = False,
+        defer_documents: DeferDocuments | None = None,
     ) -> None:
+        """``defer_documents``: a listing's due documents go to it (the job queue)
+        instead of being checked with the listing; ``check_listed`` checks one."""
         self.config = config
+        self.defer_documents = defer_documents
         self.observe = observe  # rendered pages keep their scripts' JSON (watcher test)
         self.store = store
         self.pages = pages
@@ -163,7 +167,20 @@ class Checker:
             allow = self.config.settings.allow_private
             return await self.pages.fetcher.fetch(url, fetch_options(listing, allow_private=allow))
 
-        return Follower(self.store, check_document, fetch_page, self._alerts_now, self.clock)
+        return Follower(
+            self.store,
+            check_document,
+            fetch_page,
+            self._alerts_now,
+            self.clock,
+            defer=self.defer_documents,
+        )
+
+    async def check_listed(self, listing: Target, name: str) -> ListingOutcome | None:
+        """One of a listing's documents checked and settled on its own (its job in the
+        queue); None when the listing has no such document (any more)."""
+        state = self.store.target_state(listing.name, listing.url, self.clock.now())
+        return await self._follower(listing).check_one(listing, state.id, name)
 
     def _alerts_now(self, found: Sequence[Event]) -> list[NewMessage]:
         """Messages written with a document's state; the sender is woken for them."""

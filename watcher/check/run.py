@@ -14,7 +14,7 @@ from watcher.check.pages import Pages
 from watcher.config import Config, Target
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import CheckResult, occurrence_count
-from watcher.listings.follow import Alerts
+from watcher.listings.follow import Alerts, DeferDocuments
 from watcher.store import works
 from watcher.store.index import Store
 from watcher.store.space import DiskFull
@@ -33,6 +33,7 @@ async def run_once(
     on_messages: Callable[[], None] | None = None,
     analyzer: Analyzer | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    defer_documents: DeferDocuments | None = None,
 ) -> list[CheckResult]:
     """Check the given targets (default: all) concurrently, once; results in config order.
 
@@ -48,7 +49,14 @@ async def run_once(
     if analyzer is None:
         analyzer = make_analyzer(config.keywords, store.blobs.location, pages=len(chosen))
     checker = Checker(
-        config, store, pages, analyzer, alerts=alerts, on_messages=on_messages, clock=clock
+        config,
+        store,
+        pages,
+        analyzer,
+        alerts=alerts,
+        on_messages=on_messages,
+        clock=clock,
+        defer_documents=defer_documents,
     )
     states = store.target_states([(t.name, t.url) for t in chosen], clock.now())
     if (
@@ -82,6 +90,38 @@ async def run_once(
         finally:
             if own_analyzer:
                 analyzer.close()
+
+
+async def run_document(
+    config: Config,
+    store: Store,
+    pages: Pages,
+    listing: Target,
+    name: str,
+    *,
+    analyzer: Analyzer,
+    defer_documents: DeferDocuments,
+    alerts: Alerts | None = None,
+    on_messages: Callable[[], None] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> bool:
+    """Check one document of a listing, as its job in the queue: the one check of
+    it, settled (captured, suspected, removed …) like the listing's own would; its new
+    attachments go to ``defer_documents``. False: the listing has no such document."""
+    checker = Checker(
+        config,
+        store,
+        pages,
+        analyzer,
+        alerts=alerts,
+        on_messages=on_messages,
+        clock=clock,
+        defer_documents=defer_documents,
+    )
+    try:
+        return await checker.check_listed(listing, name) is not None
+    finally:
+        checker.flush()
 
 
 def _remind(

@@ -21,7 +21,8 @@ def _queue_option(command: Any) -> Any:
         "queue_url",
         envvar="WATCHER_QUEUE",
         metavar="URL",
-        help="The job queue's PostgreSQL (postgresql://…); default: settings.queue.",
+        help="The job queue's PostgreSQL (postgresql://…); default: settings.queue, else "
+        "the team store's (settings.store).",
     )(command)
 
 
@@ -37,7 +38,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 
 def _queue_url(ctx: Context, given: str | None) -> str:
-    """--queue / WATCHER_QUEUE, else ``settings.queue``; a usage error without either."""
+    """--queue / WATCHER_QUEUE, else ``settings.queue``, else the team store's database
+    (``settings.store`` / WATCHER_STORE); a usage error without any."""
     from watcher.config.storage import check_queue_url
 
     if given:
@@ -45,11 +47,11 @@ def _queue_url(ctx: Context, given: str | None) -> str:
             return check_queue_url(given)
         except ValueError as exc:
             ctx.fail(f"--queue (or WATCHER_QUEUE) {exc}")
-    url = ctx.config().settings.queue
+    url = ctx.config().settings.queue or ctx.index_url()
     if url is None:
         ctx.fail(
-            "no job queue: set settings.queue in the config, WATCHER_QUEUE or --queue "
-            "to a postgresql:// URL"
+            "no job queue: set settings.queue (or settings.store) in the config, "
+            "WATCHER_QUEUE or --queue to a postgresql:// URL"
         )
     return url
 
@@ -109,6 +111,7 @@ def worker(
             concurrency=concurrency,
             timings=timings,
             blobs=ctx.blob_location(),
+            index=ctx.index_url(),
         )
     except StoreError as exc:
         ctx.fail(str(exc))
@@ -148,7 +151,14 @@ def dispatch(ctx: Context, queue_url: str | None, every: float, once: bool) -> N
     from watcher.store.queue import QueueError
 
     try:
-        process = Dispatcher(ctx.config_path, ctx.data, url, every=every, blobs=ctx.blob_location())
+        process = Dispatcher(
+            ctx.config_path,
+            ctx.data,
+            url,
+            every=every,
+            blobs=ctx.blob_location(),
+            index=ctx.index_url(),
+        )
     except StoreError as exc:
         ctx.fail(str(exc))
     try:

@@ -341,7 +341,7 @@ class Settings(_Model):
     # the data folder; WATCHER_STORE wins over it
     store: StoreUrl | None = None
     # the job queue of `watcher worker` and `watcher dispatch` (postgresql://…);
-    # WATCHER_QUEUE and --queue win over it
+    # WATCHER_QUEUE and --queue win over it; unset: the team store's database (store)
     queue: QueueUrl | None = None
 
 

@@ -72,6 +72,9 @@ class DocumentRole:
 
 
 CheckDocument = Callable[[Target, TargetState, DocumentRole], Awaitable[CheckResult]]
+# documents handed to a job queue instead of checked here (``watcher worker``): each is
+# then checked by its own job, through ``Follower.check_one``
+DeferDocuments = Callable[[Target, Sequence[DocumentRow]], Awaitable[int]]
 FetchPage = Callable[[str], Awaitable[FetchResult]]
 Alerts = Callable[[Sequence[Event]], list[NewMessage]]
 
@@ -120,7 +123,9 @@ class _Tally:
 class Follower:
     """Follows one listing's documents. It checks each with ``check_document`` and
     fetches further listing pages with ``fetch_page``; what they tell becomes
-    messages through ``alerts``, written with the document's new state."""
+    messages through ``alerts``, written with the document's new state. Given
+    ``defer``, the documents due are handed to it instead, each to be checked by a job
+    of its own (``check_one``), so no two processes check one document at once."""
 
     def __init__(
         self,
@@ -129,7 +134,9 @@ class Follower:
         fetch_page: FetchPage,
         alerts: Alerts,
         clock: Clock,
+        defer: DeferDocuments | None = None,
     ) -> None:
+        self.defer = defer
         self.store = store
         self.documents = store.documents
         self.check_document = check_document
@@ -158,10 +165,24 @@ class Follower:
                 known = self._register(listing, state, items, known, now, first, tally)
         everything = {**self.documents.of_listing(state.id, kind="attachment"), **known}
         due = self._due(listing, everything, now, tally.delisted_ids)
-        if due:
+        if due and self.defer is not None:
+            queued = await self.defer(listing, due)
+            log.info("%s: %d of %d documents due queued as jobs", listing.name, queued, len(due))
+        elif due:
             await self._check_documents(listing, state.id, due, now, tally)
         waiting = [d for d in self.documents.of_listing(state.id).values() if d.state == "deferred"]
         return tally.outcome(waiting)
+
+    async def check_one(self, listing: Target, listing_id: int, name: str) -> ListingOutcome | None:
+        """One document of the listing checked and settled, as its own job does it; None
+        when the listing no longer has it."""
+        rows = self.documents.of_listing(listing_id).values()
+        doc = next((d for d in rows if d.name == name), None)
+        if doc is None:
+            return None
+        tally = _Tally(listing_id, self.clock.now())
+        await self._check_documents(listing, listing_id, [doc], tally.at, tally)
+        return tally.outcome(())
 
     # -- the listing's items ------------------------------------------------------------
 
@@ -292,7 +313,10 @@ class Follower:
         found = self._attachments(listing, listing_id, with_files, now)
         if found:  # a new notice's files, fetched with it (within the same cap)
             room = max(follow.max_new - sum(1 for d in due if d.state == "deferred"), 0)
-            await self._check_documents(listing, listing_id, found[:room], now, tally)
+            if self.defer is not None:
+                await self.defer(listing, found[:room])
+            else:
+                await self._check_documents(listing, listing_id, found[:room], now, tally)
 
     def _attachments(
         self,

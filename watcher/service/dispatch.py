@@ -46,12 +46,14 @@ class Dispatcher:
         every: float = 10.0,
         clock: Clock = SYSTEM_CLOCK,
         blobs: BlobLocation | None = None,
+        index: str | None = None,
     ) -> None:
+        """``index``: the team store's URL; None: the data folder's SQLite index."""
         self.config_path = config_path
         self.config = load_config(config_path)
         self.every = every
         self.clock = clock
-        self.store = Store(data, shared=True, blobs=blobs)
+        self.store = Store(data, shared=True, blobs=blobs, index=index)
         self.queue = JobQueue(queue_url)
         self._stamp = self._file_stamp()
         self._stop = asyncio.Event()

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 from watcher.analysis.workers import Analyzer, make_analyzer
 from watcher.check.options import browser_settings
 from watcher.check.pages import Pages
-from watcher.check.run import run_once
+from watcher.check.run import run_document, run_once
 from watcher.config import Config, Target
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import CheckResult
 from watcher.fetch.client import Fetcher, FetchSettings
 from watcher.fetch.politeness import Politeness
 from watcher.fetch.session import BrowserSession
+from watcher.listings.follow import DeferDocuments
 from watcher.store.blobs import BlobLocation
 from watcher.store.index import Store
 
@@ -162,8 +163,10 @@ class Runtime:
         on_result: Callable[[CheckResult], None] | None = None,
         *,
         on_messages: Callable[[], None] | None = None,
+        defer_documents: DeferDocuments | None = None,
     ) -> list[CheckResult]:
-        """Check these targets (default: all) once, with this runtime's parts."""
+        """Check these targets (default: all) once, with this runtime's parts;
+        ``defer_documents``: listings' documents go to it (the job queue)."""
         return await run_once(
             self.config,
             self.store,
@@ -173,6 +176,29 @@ class Runtime:
             alerts=self.alerts,
             on_messages=on_messages,
             analyzer=self.analyzer,
+            clock=self.clock,
+            defer_documents=defer_documents,
+        )
+
+    async def check_document(
+        self,
+        listing: Target,
+        name: str,
+        *,
+        defer_documents: DeferDocuments,
+        on_messages: Callable[[], None] | None = None,
+    ) -> bool:
+        """One document of a listing checked by its own job; False: no such document."""
+        return await run_document(
+            self.config,
+            self.store,
+            self.pages,
+            listing,
+            name,
+            analyzer=self.keep_analyzer(),
+            defer_documents=defer_documents,
+            alerts=self.alerts,
+            on_messages=on_messages,
             clock=self.clock,
         )
 

@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.fetch.politeness import SharedPoliteness
 from watcher.service.runtime import Paths, Runtime
 from watcher.store.blobs import BlobLocation
+from watcher.store.documents import DocumentRow
 from watcher.store.hosts import HostGate
 from watcher.store.index import Store
 from watcher.store.queue import CheckJob, JobQueue, SenderLease
@@ -58,7 +60,10 @@ class Worker:
         timings: WorkerTimings = WorkerTimings(),  # frozen: sharing the default is safe
         clock: Clock = SYSTEM_CLOCK,
         blobs: BlobLocation | None = None,
+        index: str | None = None,
     ) -> None:
+        """``index``: the team store's URL (workers on several machines); None: the
+        data folder's SQLite index (workers on this machine only)."""
         config = load_config(config_path)
         channels = load_channels(notifiers)
         settings = config.settings
@@ -70,10 +75,10 @@ class Worker:
             queue_url, settings.per_host, settings.host_delay, connections=self.concurrency + 2
         )
         self.lease = SenderLease(queue_url)
-        self.store = Store(data, shared=True, blobs=blobs)  # one of several writers
+        self.store = Store(data, shared=True, blobs=blobs, index=index)  # one of several writers
         self.runtime = Runtime(
             config,
-            Paths(config_path, data, notifiers, blobs),
+            Paths(config_path, data, notifiers, blobs, index),
             self.store,
             channels=channels,
             clock=clock,
@@ -143,17 +148,37 @@ class Worker:
             log.info("worker %s stopped after %d checks", self.name, self.checks_done)
 
     async def handle(self, job: CheckJob) -> None:
-        """One check job: the check, unless the target was checked since it was queued."""
-        target = self._targets.get(job.name)
+        """One check job: the check, unless the target was checked since it was queued.
+        A listing's job queues its due documents as jobs of their own."""
+        target = self._targets.get(job.listing or job.name)
         if target is None:
-            log.warning("%s: not in this worker's config; job dropped", job.name)
+            log.warning("%s: not in this worker's config; job dropped", job.listing or job.name)
             return
         last = await asyncio.to_thread(self.store.last_checked_at, job.name)
         if CheckJob.stamp(last) != job.after:
             log.info("%s: checked since it was queued; not checked again", job.name)
             return
-        await self.runtime.check([target], on_messages=self._wake.set)
+        if job.listing is None:
+            await self.runtime.check(
+                [target], on_messages=self._wake.set, defer_documents=self._defer_documents
+            )
+        elif await self.runtime.check_document(
+            target, job.name, defer_documents=self._defer_documents, on_messages=self._wake.set
+        ):
+            log.info("worker %s: document %s of %s checked", self.name, job.name, target.name)
+        else:
+            log.warning("%s: %s no longer has this document; job dropped", job.name, target.name)
+            return
         self.checks_done += 1
+
+    async def _defer_documents(self, listing: Target, docs: Sequence[DocumentRow]) -> int:
+        """A job per document due that has none open, carrying its last check: a
+        document is checked by its own job only, one at a time."""
+        busy = await self.queue.open_jobs()
+        wanted = [d for d in docs if d.name not in busy]
+        last = await asyncio.to_thread(self.store.last_checked_of, [d.name for d in wanted])
+        jobs = [CheckJob(d.name, CheckJob.stamp(last.get(d.name)), listing.name) for d in wanted]
+        return await self.queue.defer(jobs)
 
     async def _sweep_loop(self) -> None:
         while True:

@@ -668,6 +668,16 @@ class Store:
         with self.engine.connect() as conn:
             return {name: at for name, at in conn.execute(query)}
 
+    def last_checked_of(self, names: Sequence[str]) -> dict[str, datetime | None]:
+        """When these targets were last checked (a listing's documents, queued as jobs)."""
+        found: dict[str, datetime | None] = {}
+        with self.engine.connect() as conn:
+            for part in dialects.in_batches(list(names), conn):
+                query = sa.select(targets.c.name, targets.c.last_checked_at)
+                rows = conn.execute(query.where(targets.c.name.in_(part)))
+                found.update({name: at for name, at in rows})
+        return found
+
     def last_checked_at(self, name: str) -> datetime | None:
         """When one target was last checked (None: never, or unknown): a worker's look
         before it checks, whatever else the index holds."""

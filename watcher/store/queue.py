@@ -27,7 +27,8 @@ __all__ = ["CheckJob", "JobQueue", "QueueError", "SenderLease"]
 log = logging.getLogger(__name__)
 
 CHECKS = "checks"  # the queue's name and the task's
-_SCHEMA_LOCK = 0x77617463  # advisory lock key while the schema is made ("watc")
+_SCHEMA_LOCK = 0x71756575  # advisory lock key while the schema is made ("queu"; not
+# the team store's writer lock, "watc": the queue may live in the same database)
 _SENDER_LOCK = 0x73656E64  # advisory lock key of the one outbox sender ("send")
 
 Handler = Callable[["CheckJob"], Awaitable[None]]
@@ -39,10 +40,12 @@ class QueueError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class CheckJob:
-    """Check ``name``, unless it was checked after ``after`` (None: never checked)."""
+    """Check ``name``, unless it was checked after ``after`` (None: never checked);
+    with ``listing``, ``name`` is one of that listing's documents."""
 
     name: str
     after: str | None  # the target's last check as the dispatcher saw it (ISO, UTC)
+    listing: str | None = None
 
     @staticmethod
     def stamp(at: datetime | None) -> str | None:
@@ -92,7 +95,7 @@ class JobQueue:
         await self.app.close_async()
 
     async def open_jobs(self) -> set[str]:
-        """Targets with a check job queued or under way."""
+        """Targets (and listings' documents) with a check job queued or under way."""
         rows = await self.app.connector.execute_query_all_async(_OPEN, task=CHECKS)
         return {row["name"] for row in rows}
 
@@ -105,7 +108,10 @@ class JobQueue:
                 name=CHECKS, queue=CHECKS, queueing_lock=f"check:{job.name}"
             )
             try:
-                await deferrer.defer_async(name=job.name, after=job.after)
+                if job.listing is None:
+                    await deferrer.defer_async(name=job.name, after=job.after)
+                else:
+                    await deferrer.defer_async(name=job.name, after=job.after, listing=job.listing)
                 queued += 1
             except exceptions.AlreadyEnqueued:
                 pass
@@ -123,8 +129,8 @@ class JobQueue:
     ) -> None:
         """Take check jobs until cancelled; then the running ones get ``grace`` seconds."""
 
-        async def run(name: str, after: str | None) -> None:
-            await handler(CheckJob(name, after))
+        async def run(name: str, after: str | None, listing: str | None = None) -> None:
+            await handler(CheckJob(name, after, listing))
 
         self.app.task(name=CHECKS, queue=CHECKS)(run)
         await self.app.run_worker_async(
