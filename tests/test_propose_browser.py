@@ -31,20 +31,24 @@ HTML = {"Content-Type": "text/html; charset=utf-8"}
 JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 # a column shell: its script asks the unit API for the list's HTML and a search API for
-# items, and writes both into the page (as MIIT's unitbuild.js and gov.cn's app do)
+# items, and writes both into the page (as MIIT's unitbuild.js and gov.cn's app do);
+# #done appears once every fetch has answered, and the visits wait for it
 SHELL = """<!doctype html><html><head><meta charset="utf-8"><title>时政要闻</title></head>
 <body><div class="nav"><a href="/">首页</a></div><div id="list"></div><div id="more"></div>
 <script>
-fetch('/api-gateway/unit?parseType=buildstatic&pageNo=1').then(r => r.json()).then(j => {
-  document.getElementById('list').innerHTML = j.data.html; });
-fetch('/search/data?t=zhengcelibrary_gw&p=1&n=20').then(r => r.json()).then(j => {
-  document.getElementById('more').textContent = j.searchVO.listVO.length + ' items'; });
-EXTRA
+Promise.all([
+  fetch('/api-gateway/unit?parseType=buildstatic&pageNo=1').then(r => r.json()).then(j => {
+    document.getElementById('list').innerHTML = j.data.html; }),
+  fetch('/search/data?t=zhengcelibrary_gw&p=1&n=20').then(r => r.json()).then(j => {
+    document.getElementById('more').textContent = j.searchVO.listVO.length + ' items'; }),
+  EXTRA
+]).then(() => { const done = document.createElement('p'); done.id = 'done';
+  document.body.appendChild(done); });
 </script></body></html>"""
 
 
 def _site(server: HTTPServer, extra: str = "") -> str:
-    server.route("/column/", body=SHELL.replace("EXTRA", extra).encode(), headers=HTML)
+    server.route("/column/", body=SHELL.replace("EXTRA", extra or "null").encode(), headers=HTML)
     server.route(
         "/api-gateway/unit",
         body=(SITES / "miit.gov.cn" / "unit_szyw.json").read_bytes(),
@@ -64,7 +68,9 @@ def _loaded(fragment: dict, url: str):
 async def test_json_listings_from_the_answers_the_page_fetched(http_server: HTTPServer) -> None:
     url = _site(http_server)
     async with BrowserPool() as pool:
-        seen = await pool.fetch(url, BrowserOptions(observe=True, screenshot=False))
+        seen = await pool.fetch(
+            url, BrowserOptions(observe=True, screenshot=False, wait_for="#done")
+        )
     assert {urlsplit_path(o.url) for o in seen.observed} == {"/api-gateway/unit", "/search/data"}
     proposals = propose(seen.html.decode(), url, seen.observed)
     labels = [p.label for p in proposals]
@@ -103,11 +109,13 @@ async def test_the_browser_keeps_at_most_20_answers_none_too_large(
     http_server.route("/big.json", body=big, headers=JSON)
     for n in range(30):
         http_server.route(f"/n{n}.json", body=json.dumps({"n": n}).encode(), headers=JSON)
-    extra = "fetch('/big.json');" + "".join(f"fetch('/n{n}.json');" for n in range(30))
+    extra = ", ".join(["fetch('/big.json')", *(f"fetch('/n{n}.json')" for n in range(30))])
     url = _site(http_server, extra)
     async with BrowserPool() as pool:
-        seen = await pool.fetch(url, BrowserOptions(observe=True, screenshot=False))
-        plain = await pool.fetch(url, BrowserOptions(screenshot=False))
+        seen = await pool.fetch(
+            url, BrowserOptions(observe=True, screenshot=False, wait_for="#done")
+        )
+        plain = await pool.fetch(url, BrowserOptions(screenshot=False, wait_for="#done"))
     assert http_server.hits("/n29.json") == 2  # every answer was fetched ...
     assert all(len(o.body) <= MAX_OBSERVED_BYTES for o in seen.observed)  # ... few kept
     assert "/big.json" not in {urlsplit_path(o.url) for o in seen.observed}
@@ -119,7 +127,9 @@ async def test_watcher_tests_trial_hands_on_what_a_rendered_page_fetched(
     http_server: HTTPServer,
 ) -> None:
     url = _site(http_server)
-    text = yaml.safe_dump({"targets": [{"name": "shell", "url": url, "fetch": "browser"}]})
+    text = yaml.safe_dump(
+        {"targets": [{"name": "shell", "url": url, "fetch": "browser", "wait_for": "#done"}]}
+    )
     config = parse_config_text(text, "targets.yaml")
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder), fsync=False) as store:
         paths = Paths(Path(folder) / "targets.yaml", Path(folder), Path(folder))
