@@ -21,7 +21,7 @@ from watcher.config.edit import keyword_group_problems, remove_keyword_group, se
 from watcher.web.context import context_of
 from watcher.web.group_preview import BUDGET, WINDOW, Preview, TermCache, preview_groups
 from watcher.web.identity import current_user, require
-from watcher.web.pages import error_page, render
+from watcher.web.pages import config_to_edit, error_page, render
 from watcher.web.security import Guard
 
 router = APIRouter(include_in_schema=False)
@@ -80,9 +80,10 @@ def change_group(
     user = require(request, "admin")
     if action not in ACTIONS:
         return error_page(request, 400, f"no action {action!r}; one of {', '.join(ACTIONS)}")
-    context = context_of(request)
-    if context.config_path is None or context.config() is None:
-        return error_page(request, 409, "this service has no readable config file to change")
+    found = config_to_edit(request, "change")
+    if isinstance(found, Response):
+        return found
+    path, _ = found
     if len(terms) > MAX_TERMS_TEXT:
         return error_page(request, 400, f"the terms are longer than {MAX_TERMS_TEXT} characters")
     name, group = name.strip(), group.strip()
@@ -91,10 +92,10 @@ def change_group(
         return _page(request, draft=draft)
     try:
         if action == "remove":
-            remove_keyword_group(context.config_path, group)
+            remove_keyword_group(path, group)
             done, said = "removed", ""
         else:
-            done, said = _save(context.config_path, draft)
+            done, said = _save(path, draft)
     except ConfigError as exc:  # the form comes back as typed, with the loader's message
         kept = None if action == "remove" else draft
         return _page(request, draft=kept, error=str(exc), status_code=400)

@@ -25,7 +25,7 @@ from watcher.store.inbox import EventRow, InboxWriter, ItemDetail
 from watcher.store.index import StoreError
 from watcher.web.context import context_of
 from watcher.web.identity import require
-from watcher.web.pages import error_page
+from watcher.web.pages import config_to_edit, error_page
 from watcher.web.security import Guard
 
 router = APIRouter(include_in_schema=False)
@@ -122,16 +122,17 @@ def add_rule(
     context = context_of(request)
     if inbox.item(context.store, user.name, item_id) is None:
         return error_page(request, 404, f"no inbox item {item_id}")
-    config = context.config()
-    if context.config_path is None or config is None:
-        return error_page(request, 409, "this service has no readable config file to add to")
+    found = config_to_edit(request, "add to")
+    if isinstance(found, Response):
+        return found
+    path, config = found
     try:
         existing = getattr(config.target(target), kind)
     except KeyError:
         return error_page(request, 404, f"no target named {target!r} in the config")
     value = [*existing, *(p for p in wanted if p not in existing)]
     try:
-        set_target_key(context.config_path, target, kind, value)
+        set_target_key(path, target, kind, value)
     except ConfigError as exc:
         return error_page(request, 400, f"the rule was not added: {exc}")
     said = f"{kind}: {', '.join(wanted)} on {target}"

@@ -7,6 +7,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
@@ -82,6 +83,16 @@ def error_page(
         link=link,
         code=status_code,
     )
+
+
+def config_to_edit(request: Request, purpose: str) -> tuple[Path, Config] | HTMLResponse:
+    """The config file and what it says, for an admin's change to it; else the page
+    saying there is none (a service started without a readable ``targets.yaml``)."""
+    context = context_of(request)
+    config = context.config()
+    if context.config_path is None or config is None:
+        return error_page(request, 409, f"this service has no readable config file to {purpose}")
+    return context.config_path, config
 
 
 def _settings(config: Config | None) -> Settings | None:

@@ -33,7 +33,7 @@ from watcher.store.index import StoreError
 from watcher.web.context import context_of
 from watcher.web.drafts import Draft, Drafts, pane_csp, pane_document
 from watcher.web.identity import User, current_user, require
-from watcher.web.pages import error_page, render
+from watcher.web.pages import config_to_edit, error_page, render
 from watcher.web.security import Guard
 
 router = APIRouter(include_in_schema=False)
@@ -118,10 +118,10 @@ def _write(request: Request, name: str, csrf: str, action: str) -> tuple[User, C
     page that says why not."""
     _guard(request).require_csrf(request, csrf)
     user = require(request, "admin")
-    context = context_of(request)
-    config = context.config()
-    if context.config_path is None or config is None:
-        return error_page(request, 409, f"this service has no readable config file to {action}")
+    found = config_to_edit(request, action)
+    if isinstance(found, Response):
+        return found
+    _, config = found
     if name not in {t.name for t in config.targets}:
         return error_page(request, 404, f"no target named {name!r} in the config")
     return user, config
@@ -257,11 +257,8 @@ def _proposal(p: Any) -> dict[str, Any]:
 
 def _admin_config(request: Request) -> Config | Response:
     require(request, "admin")
-    context = context_of(request)
-    config = context.config()
-    if context.config_path is None or config is None:
-        return error_page(request, 409, "this service has no readable config file to edit")
-    return config
+    found = config_to_edit(request, "edit")
+    return found if isinstance(found, Response) else found[1]
 
 
 @router.get("/targets/new", response_class=HTMLResponse)

@@ -25,7 +25,7 @@ from watcher.config.edit import add_targets
 from watcher.config.importers import FORMATS, Imported, import_text, read_upload, targets_yaml
 from watcher.web.context import context_of
 from watcher.web.identity import require
-from watcher.web.pages import error_page, render
+from watcher.web.pages import config_to_edit, error_page, render
 from watcher.web.security import Guard
 
 router = APIRouter(include_in_schema=False)
@@ -74,10 +74,10 @@ async def upload(request: Request) -> Response:
 
 def _preview(request: Request, data: bytes, filename: str, fmt: str | None) -> HTMLResponse:
     """The file read against the config's targets (off the event loop: it parses)."""
-    context = context_of(request)
-    config = context.config()
-    if context.config_path is None or config is None:
-        return error_page(request, 409, "this service has no readable config file to add to")
+    found = config_to_edit(request, "add to")
+    if isinstance(found, Response):
+        return found
+    _, config = found
     try:
         imported = import_text(
             read_upload(data, filename),
