@@ -64,7 +64,6 @@ def copy_store(
             report.rows[table.name] = _copy_table(src, dst, table, note)
         target.after_copy(dst, [t.name for t in tables()])
     digests = _distinct_texts(target)
-    report.texts_indexed = 0
     for start in range(0, len(digests), 500):
         report.texts_indexed += target.index_texts(digests[start : start + 500])
         note("search index", min(start + 500, len(digests)), len(digests))
