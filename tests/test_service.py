@@ -119,6 +119,11 @@ def readonly(data: Path, read: Callable[[Store], Any], default: Any = None) -> A
         return default
 
 
+# a fresh `watcher run` process imports the web UI and starts its analysis workers before
+# its first capture: on a loaded 2-core machine that alone can take half of PATIENCE
+STARTING = 3 * PATIENCE
+
+
 def start_service(config: Path, data: Path, log: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "watcher", "--config", str(config), "--data", str(data)]
     with log.open("ab") as err:
@@ -379,7 +384,9 @@ def test_sigterm_stops_the_service_cleanly(http_server: HTTPServer, tmp_path: Pa
     log = tmp_path / "run.log"
     with reaped(start_service(config, data, log)) as proc:
         eventually_sync(
-            lambda: readonly(data, lambda s: len(s.history("miit")), 0) >= 1, "a capture"
+            lambda: readonly(data, lambda s: len(s.history("miit")), 0) >= 1,
+            "a capture",
+            STARTING,
         )
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=PATIENCE)  # a hang, not a slow stop, fails here
@@ -473,6 +480,7 @@ def test_alert_stored_before_a_sigkill_is_sent_exactly_once_after_restart(
             eventually_sync(
                 lambda: readonly(data, lambda s: len(s.history("miit")), 0) >= 1,
                 "the first capture",
+                STARTING,
             )
             assert outbox() == ({}, [])  # no hit yet, no alert
             http_server.route("/n", body=HIT_PAGE, headers=HTML)
@@ -540,7 +548,9 @@ def test_sigterm_while_a_send_hangs_stops_in_time_and_keeps_the_alert(
     try:
         with reaped(start_service(config, data, log)) as proc:
             eventually_sync(
-                lambda: readonly(data, lambda s: len(s.history("miit")), 0) >= 1, "a capture"
+                lambda: readonly(data, lambda s: len(s.history("miit")), 0) >= 1,
+                "a capture",
+                STARTING,
             )
             http_server.route("/n", body=HIT_PAGE, headers=HTML)
             eventually_sync(lambda: len(hole.accepted) >= 1, "the send to reach the SMTP server")
