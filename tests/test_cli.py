@@ -296,7 +296,8 @@ def test_sigkill_during_check_leaves_a_consistent_store(
             stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
         )
-        eventually_sync(lambda n=before: stored() > n, f"new captures after {before}")
+        # a fresh process starts its analysis workers first: slow on a loaded machine
+        eventually_sync(lambda n=before: stored() > n, f"new captures after {before}", 90.0)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         with Store(data) as store:

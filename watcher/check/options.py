@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from watcher.config import BrowserSettings as ConfigBrowserSettings
-from watcher.config import Target
 from watcher.core.budget import DEFAULT_REGEX_TIMEOUT, FILE_TEXT_SECONDS
 from watcher.core.models import FetchResult
 from watcher.fetch.addresses import Reach
@@ -15,18 +13,21 @@ from watcher.fetch.client import FetchOptions
 
 if TYPE_CHECKING:
     from watcher.analysis.analyse import Page
+    from watcher.config import BrowserSettings as ConfigBrowserSettings
+    from watcher.config import Target
+    from watcher.config.snapshot import QuickTarget
     from watcher.fetch.visits import BrowserOptions, BrowserSettings
     from watcher.store.index import CaptureRow
 
 
-def reach_of(target: Target, allow_private: bool | tuple[str, ...] = False) -> Reach:
+def reach_of(target: Target | QuickTarget, allow_private: bool | tuple[str, ...] = False) -> Reach:
     """Where the target's fetches may connect: public addresses, its own (a listing's
     document: its listing's), and what ``settings.allow_private`` opens."""
     return Reach.of(target.home or target.url, allow_private)
 
 
 def fetch_options(
-    target: Target,
+    target: Target | QuickTarget,
     etag: str | None = None,
     last_modified: str | None = None,
     *,

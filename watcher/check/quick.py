@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from watcher.check.options import fetch_options
-from watcher.config import Config, Target
+from watcher.config.snapshot import QuickConfig, QuickTarget
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import CheckResult, FetchResult
 from watcher.fetch.client import Fetcher, FetchError, FetchSettings
@@ -41,20 +41,20 @@ class Quick:
     fetched: dict[str, FetchResult | FetchError] = field(default_factory=dict)
 
 
-def sqlite_store(config: Config) -> bool:
+def sqlite_store(config: QuickConfig) -> bool:
     """Whether the index is the embedded SQLite file (a database URL names another)."""
     named = os.environ.get("WATCHER_STORE") or getattr(config.settings, "store", None) or ""
     return not named or str(named).startswith("sqlite")
 
 
-def may_try(config: Config, with_alerts: bool) -> bool:
+def may_try(config: QuickConfig, with_alerts: bool) -> bool:
     """Whether an unchanged check could need nothing but this module."""
-    return not with_alerts and sqlite_store(config) and config.settings.deadline_reminders is None
+    return not with_alerts and sqlite_store(config) and not config.settings.deadline_reminders
 
 
 async def check_unchanged(
-    config: Config,
-    targets: Sequence[Target],
+    config: QuickConfig,
+    targets: Sequence[QuickTarget],
     data: Path,
     on_result: Callable[[CheckResult], None] | None = None,
     clock: Clock = SYSTEM_CLOCK,
@@ -105,7 +105,7 @@ async def check_unchanged(
     return Quick(results)
 
 
-def _plain(target: Target, state: QuickState | None) -> bool:
+def _plain(target: QuickTarget, state: QuickState | None) -> bool:
     """A page the usual check would fetch over plain HTTP and may find unchanged."""
     return (
         state is not None
@@ -115,12 +115,12 @@ def _plain(target: Target, state: QuickState | None) -> bool:
         and state.consecutive_errors == 0  # else a success is a recovery: an alert
         and (target.fetch == "http" or (target.fetch == "auto" and not state.fetch_learned))
         and not target.cookies_from_browser
-        and target.follow is None
+        and not target.follows
     )
 
 
 async def _fetch(
-    fetcher: Fetcher, config: Config, target: Target, state: QuickState, clock: Clock
+    fetcher: Fetcher, config: QuickConfig, target: QuickTarget, state: QuickState, clock: Clock
 ) -> tuple[FetchResult | FetchError, float]:
     started = clock.monotonic()
     options = fetch_options(
@@ -152,7 +152,7 @@ def _check_of(state: QuickState, fetched: FetchResult, duration: float) -> Quick
 
 
 def _result(
-    target: Target, state: QuickState, fetched: FetchResult, duration: float
+    target: QuickTarget, state: QuickState, fetched: FetchResult, duration: float
 ) -> CheckResult:
     """As ``watcher.check.record.unchanged_result``."""
     return CheckResult(

@@ -27,6 +27,7 @@ from watcher.cli.startup import settle
 
 if TYPE_CHECKING:
     from watcher.config import Config, Target
+    from watcher.config.snapshot import QuickConfig, QuickTarget
     from watcher.core.models import CheckResult
 
 
@@ -67,16 +68,27 @@ def check(ctx: Context, names: tuple[str, ...], as_json: bool, no_notify: bool) 
     Targets with `paused: true` are left out unless named.
     Exit 0 when every target was checked, 1 when any failed, 2 on a bad config.
     """
-    config = ctx.config()
-    targets = select(ctx, config, names)
+    # the config as the last check validated it, if the file is unchanged: an unchanged
+    # page is then checked without pydantic (watcher.config.snapshot)
+    quick = ctx.quick_config()
+    config = None if quick is not None else ctx.config(keep_snapshot=True)
+    if quick is None:
+        from watcher.config.snapshot import quick_config
+
+        assert config is not None
+        quick = quick_config(config)
+    chosen = select(ctx, quick, names)
     if not names:  # a paused target is checked only when named
-        paused = [t.name for t in targets if t.paused]
-        targets = [t for t in targets if not t.paused]
+        paused = [t.name for t in chosen if t.paused]
+        chosen = [t for t in chosen if not t.paused]
         if paused:
             ctx.err.print(f"paused, not checked: {', '.join(paused)}", highlight=False)
     channels = None if no_notify else ctx.channels()
-    results, fetched = _check_quickly(ctx, config, targets, as_json, bool(channels))
+    results, fetched = _check_quickly(ctx, quick, chosen, as_json, bool(channels))
     if results is None:
+        config = config or ctx.config(keep_snapshot=True)
+        by_name = {t.name: t for t in config.targets}
+        targets = [by_name[t.name] for t in chosen]
         with ctx.store() as store:
             results = asyncio.run(_check(ctx, config, store, targets, as_json, channels, fetched))
     if not as_json:
@@ -85,7 +97,7 @@ def check(ctx: Context, names: tuple[str, ...], as_json: bool, no_notify: bool) 
 
 
 def _check_quickly(
-    ctx: Context, config: Config, targets: list[Target], as_json: bool, alerts: bool
+    ctx: Context, config: QuickConfig, targets: list[QuickTarget], as_json: bool, alerts: bool
 ) -> tuple[list[CheckResult] | None, dict[str, Any]]:
     """Pages that did not change, checked without the store's SQLAlchemy
     (``watcher.check.quick``); (None, the answers fetched) when the usual check is

@@ -21,7 +21,8 @@ from watcher.cli.startup import settle
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from watcher.config import Config, Target
+    from watcher.config import Config
+    from watcher.config.snapshot import QuickConfig
     from watcher.store.blobs import BlobLocation
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -84,14 +85,29 @@ class Context:
 
         return Console(stderr=True, soft_wrap=True)
 
-    def config(self) -> Config:
+    def config(self, keep_snapshot: bool = False) -> Config:
+        """The validated config; with ``keep_snapshot``, what an unchanged check needs of
+        it is also kept in the data folder (``watcher.config.snapshot``) for the next."""
         from watcher.config import ConfigError, load_config
 
+        raw = _read(self.config_path) if keep_snapshot and self.data.is_dir() else None
         try:
-            return load_config(self.config_path)
+            config = load_config(self.config_path)
         except ConfigError as exc:
             click.echo(str(exc), err=True)
             sys.exit(EXIT_USAGE)
+        if raw is not None and raw == _read(self.config_path):  # not edited meanwhile
+            from watcher.config.snapshot import save
+
+            save(self.data, self.config_path, raw, config)
+        return config
+
+    def quick_config(self) -> QuickConfig | None:
+        """The config as the last check validated it, when the file has not changed
+        since: no pydantic, no YAML. None: validate it (``config``)."""
+        from watcher.config.snapshot import load
+
+        return load(self.data, self.config_path)[1]
 
     def fail(self, message: str, code: int = EXIT_USAGE) -> NoReturn:
         self.err.print(f"[bold red]error:[/] {message}", highlight=False)
@@ -210,9 +226,10 @@ def _store_as_written(path: Path) -> str | None:
         return None
 
 
-def select(ctx: Context, config: Config, names: tuple[str, ...]) -> list[Target]:
-    """The targets NAMES (all when none given); a name not in the config is a usage
-    error that suggests the closest one."""
+def select(ctx: Context, config: Config | QuickConfig, names: tuple[str, ...]) -> list[Any]:
+    """The targets NAMES (all when none given), as ``config`` holds them (``Target`` or
+    ``QuickTarget``); a name not in the config is a usage error that suggests the
+    closest one."""
     by_name = {t.name: t for t in config.targets}
     unknown = [n for n in names if n not in by_name]
     if unknown:
@@ -229,3 +246,10 @@ def select(ctx: Context, config: Config, names: tuple[str, ...]) -> list[Target]
         ]
         ctx.fail(f"no target named {', '.join(hints)} in {ctx.config_path}")
     return [by_name[n] for n in dict.fromkeys(names)] if names else list(config.targets)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
