@@ -31,9 +31,9 @@ main()
 
 def check(config: Path, data: Path) -> tuple[int, list[dict[str, object]], bool, str]:
     """Exit code, the --json results, whether the config was validated, stderr."""
+    command = [sys.executable, "-c", PROBE, "--config", str(config), "--data", str(data)]
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, "--config", str(config), "--data", str(data), "check"]
-        + ["--json"],
+        [*command, "check", "--json"],
         capture_output=True,
         text=True,
         timeout=120,
