@@ -198,6 +198,8 @@ def test_three_workers_check_each_due_page_once(pg_url: str, tmp_path: Path) -> 
         assert set(hits.values()) == {1}, hits
         assert dispatch(config, data, pg_url, now + timedelta(minutes=59)) == 0  # not yet due
 
+        # a job's check row is written before the job is settled: wait for the last ones
+        eventually_sync(lambda: job_counts(pg_url) == {}, "every job settled")
         later = now + timedelta(hours=1, seconds=30)
         assert dispatch(config, data, pg_url, later) == 30
         eventually_sync(
