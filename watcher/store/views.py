@@ -42,13 +42,17 @@ class TargetSummary:
     consecutive_errors: int
     last_change_at: datetime | None
     last_capture_id: str | None
-    captures: int
+    captures: int | None  # None: not counted (``summaries(counted=False)``)
     hits_7d: int
     groups_7d: tuple[str, ...]
 
 
-def summaries(store: Store, now: datetime | None = None) -> dict[str, TargetSummary]:
-    """Every target in the store with its state, last change and recent hits."""
+def summaries(
+    store: Store, now: datetime | None = None, *, counted: bool = True
+) -> dict[str, TargetSummary]:
+    """Every target in the store with its state, last change and recent hits, and
+    with ``counted`` its captures: a read of the whole (target, time) index, the
+    dashboard's largest cost on PostgreSQL, for pages that do not show it."""
     since = (now or datetime.now(UTC)) - timedelta(days=7)
     last_change_at = (
         sa.select(captures.c.fetched_at)
@@ -77,14 +81,15 @@ def summaries(store: Store, now: datetime | None = None) -> dict[str, TargetSumm
         sa.select(
             targets,
             last_change_at.label("last_change_at"),
-            counts.c.n.label("capture_count"),
+            (counts.c.n if counted else sa.null()).label("capture_count"),
             recent.c.n.label("hits_7d"),
             recent.c.groups.label("groups_7d"),
         )
-        .outerjoin(counts, counts.c.target_id == targets.c.id)
         .outerjoin(recent, recent.c.target_id == targets.c.id)
         .where(targets.c.kind == "page")  # a listing's documents are shown under it
     )
+    if counted:
+        query = query.outerjoin(counts, counts.c.target_id == targets.c.id)
     out = {}
     with store.engine.connect() as conn:
         for r in conn.execute(query):
@@ -100,7 +105,7 @@ def summaries(store: Store, now: datetime | None = None) -> dict[str, TargetSumm
                 if isinstance(at, str)
                 else at,
                 last_capture_id=r.last_capture_id,
-                captures=r.capture_count or 0,
+                captures=(r.capture_count or 0) if counted else None,
                 hits_7d=int(r.hits_7d or 0),
                 groups_7d=tuple(sorted((r.groups_7d or "").split(","))) if r.groups_7d else (),
             )
@@ -520,13 +525,16 @@ def display_titles(
     title, else its name (``sastind-notices~d8bc0e5e8769`` is nobody's word for it)."""
     wanted = list(dict.fromkeys(names))
     found: dict[str, str] = {}
-    if wanted:
+    # only a listing's documents have a row in ``documents``, and only their names hold
+    # a "~" (``documents.document_name``): the dashboard's thousands of pages ask nothing
+    listed = [n for n in wanted if "~" in n]
+    if listed:
         newest = captures.alias("newest")
         query = (
             sa.select(targets.c.name, documents.c.title, newest.c.title.label("page_title"))
             .join(documents, documents.c.target_id == targets.c.id)
             .outerjoin(newest, newest.c.id == targets.c.last_capture_id)
-            .where(targets.c.name.in_(wanted))
+            .where(targets.c.name.in_(listed))
         )
         with store.engine.connect() as conn:
             for name, title, page_title in conn.execute(query):

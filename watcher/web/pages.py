@@ -205,7 +205,7 @@ class DashboardRow:
     consecutive_errors: int
     hits_7d: int
     groups_7d: tuple[str, ...]
-    captures: int
+    captures: int | None  # None: not counted
     configured: bool
     documents: str = ""  # a listing: what its last check did, "2 new, 1 removed"
     trouble: str | None = None  # a failing target's state in plain words
@@ -219,9 +219,10 @@ class DashboardRow:
         return self.last_change_at.timestamp() if self.last_change_at else 0.0
 
 
-def dashboard_rows(context: WebContext) -> list[DashboardRow]:
-    """Targets of the config, plus any the store knows that the config no longer has."""
-    summaries = views.summaries(context.store)
+def dashboard_rows(context: WebContext, *, counted: bool = False) -> list[DashboardRow]:
+    """Targets of the config, plus any the store knows that the config no longer has;
+    with ``counted``, their captures (the API's field; the page does not show it)."""
+    summaries = views.summaries(context.store, counted=counted)
     fates = views.last_fates(context.store)
     runs = views.failing_runs(context.store)
     config = context.config()
