@@ -19,6 +19,7 @@ from watcher.store import dialects
 from watcher.store.blobs import BlobError
 from watcher.store.index import CaptureRow, Store, capture_query, to_capture
 from watcher.store.schema import (
+    CHANGE_KINDS,
     captures,
     checks,
     document_events,
@@ -29,7 +30,8 @@ from watcher.store.schema import (
 )
 from watcher.store.search import Query
 
-CHANGE_KINDS = ("new", "changed")
+# in literals, so that both databases use the partial index ix_captures_changes
+IS_CHANGE = captures.c.kind.in_([sa.literal_column(f"'{kind}'") for kind in CHANGE_KINDS])
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,7 @@ def summaries(
     since = (now or datetime.now(UTC)) - timedelta(days=7)
     last_change_at = (
         sa.select(captures.c.fetched_at)
-        .where(captures.c.target_id == targets.c.id, captures.c.kind.in_(CHANGE_KINDS))
+        .where(captures.c.target_id == targets.c.id, IS_CHANGE)
         .order_by(captures.c.fetched_at.desc())
         .limit(1)
         .scalar_subquery()
@@ -79,7 +81,13 @@ def summaries(
     )
     query = (
         sa.select(
-            targets,
+            targets.c.name,  # what a summary holds, no more: 10,000 rows are read at once
+            targets.c.url,
+            targets.c.last_checked_at,
+            targets.c.last_status,
+            targets.c.last_error,
+            targets.c.consecutive_errors,
+            targets.c.last_capture_id,
             last_change_at.label("last_change_at"),
             (counts.c.n if counted else sa.null()).label("capture_count"),
             recent.c.n.label("hits_7d"),

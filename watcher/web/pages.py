@@ -39,6 +39,9 @@ from watcher.web.security import ARCHIVE_CSP, SESSION_COOKIE, Guard, safe_next, 
 router = APIRouter(include_in_schema=False)
 
 PER_PAGE = 50
+# the dashboard's rows a page: all 10,000 targets of a large config in one page were
+# 5 MB of HTML and seconds to build (bench/service.py); sorting and filters see them all
+DASHBOARD_ROWS = 200
 PICKER_CAPTURES = 200  # the newest captures the diff page's from / to pickers offer
 SMALL_EDITS = 10  # small edits listed at the top of a diff
 DIFF_BUDGET = 5.0  # seconds for a diff shown in the UI
@@ -230,10 +233,12 @@ def dashboard_rows(context: WebContext, *, counted: bool = False) -> list[Dashbo
     configured = {t.name: t for t in config.targets} if config else {}
     names = list(dict.fromkeys([*configured, *summaries]))
     titles = _titles(context, names)
+    zone = zone_of(_settings(config))
     for name in names:
         s = summaries.get(name)
         t = configured.get(name)
         url = t.url if t else (s.url if s else "")
+        run = runs.get(name)
         rows.append(
             DashboardRow(
                 name=name,
@@ -252,13 +257,15 @@ def dashboard_rows(context: WebContext, *, counted: bool = False) -> list[Dashbo
                 configured=t is not None,
                 documents=fates.get(name, ""),
                 trouble=status_words(
-                    runs.get(name),
+                    run,
                     s.last_error if s else None,
                     url,
                     t,
                     s.last_checked_at if s else None,
-                    zone_of(_settings(config)),
-                ),
+                    zone,
+                )
+                if run
+                else None,
             )
         )
     return rows
@@ -271,6 +278,7 @@ def dashboard(
     order: str = "desc",
     tag: str | None = None,
     group: str | None = None,
+    page: int = 1,
 ) -> HTMLResponse:
     context = context_of(request)
     rows = dashboard_rows(context)
@@ -286,11 +294,19 @@ def dashboard(
         rows.sort(key=SORTS[sort], reverse=order != "asc")
     else:  # fresh hits first, then the most recently changed
         rows.sort(key=lambda r: (r.hits_7d > 0, r.last_change_ts, r.hits_7d), reverse=True)
+    pages = max(1, math.ceil(len(rows) / DASHBOARD_ROWS))
+    page = min(max(page, 1), pages)
+    kept = {"sort": sort, "order": order if sort else None, "tag": tag, "group": group}
     return render(
         request,
         "dashboard.html",
         title="watcher",
-        rows=rows,
+        rows=rows[(page - 1) * DASHBOARD_ROWS : page * DASHBOARD_ROWS],
+        total=len(rows),
+        first=(page - 1) * DASHBOARD_ROWS + 1,
+        page=page,
+        pages=pages,
+        query=urlencode({k: v for k, v in kept.items() if v}),
         sort=sort,
         order=order,
         tag=tag,
