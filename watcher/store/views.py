@@ -120,6 +120,17 @@ def summaries(
     return out
 
 
+def rows_version(store: Store) -> tuple[int | None, ...]:
+    """What every target's summary, fate and failing run follows: the newest check,
+    document event and target (each its index's last entry). Rows read under the same
+    version are the same rows, so the web UI may keep them between requests."""
+    newest = [
+        sa.select(sa.func.max(t.c.id)).scalar_subquery() for t in (checks, document_events, targets)
+    ]
+    with store.engine.connect() as conn:
+        return tuple(conn.execute(sa.select(*newest)).one())
+
+
 def timeline(store: Store, name: str, page: int, per_page: int) -> tuple[list[CaptureRow], int]:
     """One page of a target's captures, newest first, and how many there are."""
     base = capture_query().where(targets.c.name == name)
