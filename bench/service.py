@@ -15,6 +15,10 @@
    unchanged cycle (the store's last checks moved an hour back, restarted: every
    target due); SIGTERM's answer idle and in the middle of a first cycle (a fresh
    store, half the targets checked), and `watcher verify` on what that stop left.
+   The web UI of the running service over HTTP on 127.0.0.1, signed in as the
+   bench's analyst: `GET /` (the dashboard) and `GET /api/targets`, 2 warm-ups
+   then 9 requests each, median and p90, once the first cycle is done (workers
+   released) and again once the unchanged cycle is done.
 
 `--scaling 1000,10000` skips the latency and measures part 2 at each size in one
 run, then prints the ratios of the largest to the smallest: a first cycle linear
@@ -29,6 +33,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -49,6 +54,9 @@ from measure import _descendants, _pss_kb, _rss_kb
 
 WATCHER = Path(sys.executable).parent / "watcher"
 IDLE_RELEASE_WAIT = 55  # with the 15 s above: past the service's 60 s idle release
+USER, PASSWORD = "bench", "bench-password-1"  # the analyst the web UI is asked as
+WEB_PAGES = {"dashboard": "/", "api_targets": "/api/targets"}
+WEB_WARMUP, WEB_RUNS = 2, 9
 
 
 def free_port() -> int:
@@ -83,14 +91,64 @@ class _Mailbox:
         return "250 OK"
 
 
-def start_service(work: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_service(work: Path, log: Path, port: int | None = None) -> subprocess.Popen[bytes]:
     command = [str(WATCHER), "--config", str(work / "targets.yaml"), "--data", str(work / "data")]
     return subprocess.Popen(
-        [*command, "run", "--port", str(free_port())],  # 8080 may be taken
+        [*command, "run", "--port", str(port or free_port())],  # 8080 may be taken
         stdout=subprocess.DEVNULL,
         stderr=log.open("ab"),
         start_new_session=True,
     )
+
+
+def add_user(work: Path) -> None:
+    """The analyst the web UI is asked as (with an account, every page needs a login)."""
+    command = [str(WATCHER), "--config", str(work / "targets.yaml"), "--data", str(work / "data")]
+    subprocess.run(
+        [*command, "user", "add", USER, "--role", "analyst", "--password-stdin"],
+        input=PASSWORD + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
+def _p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, -(-9 * len(ordered) // 10) - 1)]
+
+
+def web_times(port: int) -> dict[str, dict[str, float]]:
+    """Median and p90 wall ms of each of WEB_PAGES, asked of the running service over
+    HTTP on 127.0.0.1 as the bench's signed-in analyst, one request at a time."""
+    import httpx
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        login = client.get("/login")
+        match = re.search(r'name="csrf" value="([0-9a-f]+)"', login.text)
+        if match is None:
+            raise RuntimeError(f"no CSRF field on /login (HTTP {login.status_code})")
+        form = {"user": USER, "password": PASSWORD, "next": "/", "csrf": match.group(1)}
+        signed = client.post("/login", data=form)
+        if signed.status_code != 303:
+            raise RuntimeError(f"signing in as {USER} gave HTTP {signed.status_code}")
+        out = {}
+        for label, path in WEB_PAGES.items():
+            runs = []
+            for n in range(WEB_WARMUP + WEB_RUNS):
+                started = time.perf_counter()
+                response = client.get(path)
+                elapsed = (time.perf_counter() - started) * 1000
+                if response.status_code != 200:
+                    raise RuntimeError(f"GET {path} gave HTTP {response.status_code}")
+                if n >= WEB_WARMUP:
+                    runs.append(elapsed)
+            out[label] = {
+                "median_ms": round(statistics.median(runs), 1),
+                "p90_ms": round(_p90(runs), 1),
+                "kb": round(len(response.content) / 1024, 1),
+            }
+    return out
 
 
 def stop_service(process: subprocess.Popen[bytes]) -> float:
@@ -270,7 +328,9 @@ def first_cycle(work: Path, pages: int, figures: dict[str, object]) -> None:
     """A fresh store: the first cycle, then idle, then the idle workers released."""
     db = work / "data" / "index.sqlite"
     log = work / "service.log"
-    process = start_service(work, log)
+    add_user(work)
+    port = free_port()
+    process = start_service(work, log, port)
     sampler = _Sampler(process.pid)
     sampler.start()
     cpu = _Cpu(process.pid)
@@ -292,6 +352,7 @@ def first_cycle(work: Path, pages: int, figures: dict[str, object]) -> None:
     figures["idle_after_cycle_pss_mb"] = round(statistics.mean(s[1] for s in idle), 1)
     figures["idle_after_release_pss_mb"] = round(statistics.mean(s[1] for s in released), 1)
     figures["idle_after_release_processes"] = len(_descendants(process.pid))
+    figures["web_after_first_cycle"] = web_times(port)  # after the memory figures
     figures["stop_idle_s"] = round(stop_service(process), 2)
     sampler.stop()
 
@@ -311,7 +372,8 @@ def restarted(work: Path, pages: int, figures: dict[str, object]) -> None:
     sampler.stop()
 
     backdate(db, 1)
-    process = start_service(work, log)
+    port = free_port()
+    process = start_service(work, log, port)
     cpu = _Cpu(process.pid)
     started = time.monotonic()
     base = first_checks(db, process, log, cpu, pages + 1)
@@ -320,6 +382,7 @@ def restarted(work: Path, pages: int, figures: dict[str, object]) -> None:
     own, total = per_check(cpu, base, 2 * pages)
     figures["unchanged_cycle_service_cpu_ms_per_check"] = own
     figures["unchanged_cycle_all_cpu_ms_per_check"] = total
+    figures["web_after_unchanged_cycle"] = web_times(port)
     stop_service(process)
 
 
@@ -378,7 +441,17 @@ def describe(mem: dict[str, object]) -> str:
         f"CPU per check ({mem['unchanged_cycle_all_cpu_ms_per_check']} ms with workers); "
         f"SIGTERM half-way through a first cycle answered in {mem['stop_mid_cycle_s']} s "
         f"(exit {mem['stop_mid_cycle_exit']}, {mem['stop_mid_cycle_checks']} checks kept, "
-        f"verify: {mem['stop_mid_cycle_verify']})"
+        f"verify: {mem['stop_mid_cycle_verify']}); web UI as a signed-in analyst, "
+        f"median / p90 ms: {_web(mem, 'web_after_first_cycle')} after the first cycle, "
+        f"{_web(mem, 'web_after_unchanged_cycle')} after the unchanged cycle"
+    )
+
+
+def _web(mem: dict[str, object], key: str) -> str:
+    times = mem[key]
+    assert isinstance(times, dict)
+    return ", ".join(
+        f"{label} {t['median_ms']} / {t['p90_ms']} ({t['kb']} KB)" for label, t in times.items()
     )
 
 

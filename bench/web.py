@@ -1,6 +1,7 @@
 """Server time of watcher's web UI on a large store: 1,000 targets, 100,000 captures.
 
-Builds a store (or reuses it with ``--keep``) in ``bench/.work/web/``, then asks the
+Builds a store (or reuses it with ``--keep``) in ``bench/.work/web/`` (``web-pg/`` with
+``--store``), then asks the
 app in-process (``httpx.ASGITransport``, no sockets) for the dashboard, a target
 page, the diff of two 1 MB captures, searches, the hits page, the targets API and
 the Atom feed, and the inbox: 2 warm-ups, then ``--runs`` timed requests each, asked
@@ -818,7 +819,10 @@ def _pad(text: str, width: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global WORK
     args = parse_args(argv)
+    if args.store:  # a folder of its own: a kept SQLite store stays beside it
+        WORK = WORK.with_name("web-pg")
     manifest, reused = prepare(args)
     from inbox import USERS, AsUser, add_inbox
 

@@ -6,8 +6,10 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy
@@ -17,7 +19,7 @@ from blobhomes import BlobHome
 from pgstores import child_env
 
 from watcher.core.models import Hit, TermHits
-from watcher.store import schema, sqlite
+from watcher.store import schema, sqlite, views
 from watcher.store.blobs import sha256
 from watcher.store.index import CheckRecord, CheckRow, NewCapture, Store, StoreError
 
@@ -498,3 +500,78 @@ def test_search_finds_a_title_split_by_line_breaks_and_words_split_by_a_space(
             query = parse_query(q)
             found, _ = search(store, query, all_terms_in(query.terms))
             assert len(found) == 1, q
+
+
+def _plan(store: Store, read: Callable[[], object]) -> tuple[object, str]:
+    """What ``read`` returns, and the database's plan of the one statement it ran."""
+    statements: list[tuple[str, Any]] = []
+
+    def spy(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        statements.append((statement, parameters))
+
+    sqlalchemy.event.listen(store.engine, "before_cursor_execute", spy)
+    try:
+        answer = read()
+    finally:
+        sqlalchemy.event.remove(store.engine, "before_cursor_execute", spy)
+    ((statement, parameters),) = statements
+    with store.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":  # a few rows: a scan would win otherwise
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            explain = "EXPLAIN "
+        else:
+            explain = "EXPLAIN QUERY PLAN "
+        plan = conn.exec_driver_sql(explain + statement, parameters).all()
+    return answer, " ".join(str(row) for row in plan)
+
+
+def test_a_target_s_last_change_is_one_probe_of_the_index_of_changes(tmp_path: Path) -> None:
+    """The dashboard's "last change" per target reads ix_captures_changes (0014), which
+    holds only new and changed captures: a later unchanged capture is not a change."""
+    t0 = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
+    with Store(tmp_path) as store:
+        _capture(store, "a", b"1", "第一版", "new", t0)
+        _capture(store, "a", b"2", "第二版", "changed", t0 + timedelta(hours=1))
+        _capture(store, "a", b"3", "第二版", "unchanged", t0 + timedelta(hours=2))
+        _capture(store, "b", b"4", "另一页", "new", t0)
+        found, plan = _plan(store, lambda: views.summaries(store, counted=False))
+    assert "ix_captures_changes" in plan
+    assert {n: s.last_change_at for n, s in found.items()} == {  # type: ignore[attr-defined]
+        "a": t0 + timedelta(hours=1),
+        "b": t0,
+    }
+    assert {s.captures for s in found.values()} == {None}  # type: ignore[attr-defined]
+    assert views.summaries(store)["a"].captures == 3
+
+
+def test_a_failing_run_counts_the_errors_since_the_last_good_check(tmp_path: Path) -> None:
+    """Each failing target's run: its errors after its last good check (read from the
+    newest end of ix_checks_target_time), or all of them when none was ever good."""
+    t0 = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
+    with Store(tmp_path) as store:
+        _capture(store, "broke", b"1", "一", "new", t0)
+        broke = store.target_state("broke", "http://127.0.0.1/broke").id
+        never = store.target_state("never", "http://127.0.0.1/never").id
+        fine = store.target_state("fine", "http://127.0.0.1/fine").id
+        at = [t0 + timedelta(hours=n) for n in range(1, 7)]
+        records = sorted(  # one by one, in time: a batch writes failures first
+            [
+                CheckRecord(broke, at[0], "error", 0.1, 503, 1, "HTTP 503"),
+                CheckRecord(broke, at[1], "unchanged", 0.1, 304),
+                CheckRecord(broke, at[2], "error", 0.1, 503, 1, "HTTP 503"),
+                CheckRecord(broke, at[3], "error", 0.1, 503, 2, "HTTP 503"),
+                CheckRecord(never, at[0], "error", 0.1, None, 1, "connection refused"),
+                CheckRecord(never, at[4], "error", 0.1, None, 2, "connection refused"),
+                CheckRecord(fine, at[0], "error", 0.1, 503, 1, "HTTP 503"),
+                CheckRecord(fine, at[5], "unchanged", 0.1, 304),
+            ],
+            key=lambda r: r.checked_at,
+        )
+        for record in records:
+            store.save_checks([record])
+        runs, plan = _plan(store, lambda: views.failing_runs(store))
+    assert "ix_checks_target_time" in plan
+    assert runs == {
+        "broke": views.FailingRun(at[2], 2, True),
+        "never": views.FailingRun(at[0], 2, False),
+    }

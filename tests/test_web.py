@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from pgstores import index_engine, on_postgresql
 
 from watcher.cli.main import main
 from watcher.store.search import QueryError, index_terms, parse_query
+from watcher.web import pages
 from watcher.web.app import create_app
 
 GBK_PAGE = (
@@ -121,6 +123,59 @@ async def test_dashboard_lists_targets_with_fresh_hits_first(client) -> None:
     # it never worked: said so, not shown as a target that just broke
     assert 'class="status s-never-ok">never succeeded' in html and "HTTP 500" in html
     assert 'class="hits"' in html
+
+
+async def test_the_dashboard_shows_its_rows_a_page_at_a_time_in_the_order_asked(
+    client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A config of thousands of targets is a dashboard of pages (10,000 rows in one were
+    5 MB); the count, the sort and the filters see every target, the links keep them."""
+    monkeypatch.setattr(pages, "DASHBOARD_ROWS", 2)
+    asked = {"sort": "target", "order": "asc"}
+    first = (await client.get("/", params=asked)).text
+    second = (await client.get("/", params={**asked, "page": 2})).text
+    assert '<span class="count">3</span>' in first and '<span class="count">3</span>' in second
+    assert "Broken site" in first and "Hostile page" in first and "MIIT 通知公告" not in first
+    assert "MIIT 通知公告" in second and "Broken site" not in second
+    assert 'href="?page=2&amp;sort=target&amp;order=asc" rel="next"' in first
+    assert 'href="?page=1&amp;sort=target&amp;order=asc" rel="prev"' in second
+    assert "targets 3–3 of 3, page 2 of 2" in second
+    beyond = (await client.get("/", params={**asked, "page": 9})).text
+    assert "MIIT 通知公告" in beyond and "page 2 of 2" in beyond  # past the end: the last page
+
+
+async def test_the_dashboard_s_kept_rows_follow_every_check_and_the_config(
+    tmp_path: Path,
+) -> None:
+    """The rows are kept between requests only while the store's newest check and the
+    config are the ones they were read under: a check, or an edit of the config, shows
+    at the next request."""
+    from datetime import UTC, datetime
+
+    from watcher.store.index import CheckRecord, Store
+
+    config = tmp_path / "targets.yaml"
+    config.write_text("targets:\n  - name: a\n    url: http://127.0.0.1:9/a\n", "utf-8")
+    data = tmp_path / "snapshots"
+    with Store(data) as store:
+        target = store.target_state("a", "http://127.0.0.1:9/a").id
+    app = create_app(data, config)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+        assert "not checked" in (await c.get("/")).text
+        assert "not checked" in (await c.get("/")).text  # kept: nothing changed
+        with Store(data) as store:
+            at = datetime.now(UTC)
+            store.save_checks([CheckRecord(target, at, "error", 0.1, 503, 1, "HTTP 503")])
+        page = (await c.get("/")).text
+        assert "not checked" not in page and "HTTP 503" in page
+        config.write_text(
+            "targets:\n  - name: a\n    title: 新的标题\n    url: http://127.0.0.1:9/a\n",
+            "utf-8",
+        )
+        os.utime(config, (at.timestamp() + 5, at.timestamp() + 5))  # a new mtime, surely
+        assert "新的标题" in (await c.get("/")).text
+        assert "新的标题" in (await c.get("/api/targets")).text
 
 
 async def test_dashboard_filters_and_sorts(client) -> None:

@@ -293,9 +293,21 @@ def unread_by_target(store: Store, user: str) -> dict[str, int]:
     with store.engine.connect() as conn:
         before = _read_before(conn, user)
         newer = inbox_items.c.last_at > before
-        first = sa.select(inbox_items.c.target_id, sa.func.count()).where(newer)
-        for target_id, n in conn.execute(first.group_by(inbox_items.c.target_id)):
+        # the name each count is shown under, read with the counts: a lookup of every
+        # counted target by id afterwards cost 15 ms on PostgreSQL at 1,000 targets
+        parent = targets.alias("parent")
+        shown = sa.func.coalesce(parent.c.name, targets.c.name)
+        names: dict[int, str] = {}
+        first = (
+            sa.select(inbox_items.c.target_id, shown, sa.func.count())
+            .join(targets, targets.c.id == inbox_items.c.target_id)
+            .outerjoin(parent, parent.c.id == targets.c.parent_id)
+            .where(newer)
+            .group_by(inbox_items.c.target_id, shown)
+        )
+        for target_id, name, n in conn.execute(first):
             counts[target_id] = n
+            names[target_id] = name
         # one edit on many targets counts for each of them: few items, read by their id
         grouped = sa.select(inbox_items.c.id).where(newer, inbox_items.c.count > 1)
         grouped_ids = list(conn.execute(grouped).scalars())
@@ -331,14 +343,15 @@ def unread_by_target(store: Store, user: str) -> dict[str, int]:
             )
             for target_id in {pair for pair in conn.execute(pairs.distinct())}:
                 counts[target_id[1]] = counts.get(target_id[1], 0) + step
-        parent = targets.alias("parent")
-        names = dict(
-            conn.execute(
-                sa.select(targets.c.id, sa.func.coalesce(parent.c.name, targets.c.name))
-                .outerjoin(parent, parent.c.id == targets.c.parent_id)
-                .where(targets.c.id.in_(list(counts)))
-            ).all()
-        )
+        unnamed = [target_id for target_id in counts if target_id not in names]
+        if unnamed:  # targets only the grouped items and the user's marks counted: few
+            names.update(
+                conn.execute(
+                    sa.select(targets.c.id, shown)
+                    .outerjoin(parent, parent.c.id == targets.c.parent_id)
+                    .where(targets.c.id.in_(unnamed))
+                ).all()
+            )
     out: dict[str, int] = {}
     for target_id, n in counts.items():
         if n > 0 and target_id in names:

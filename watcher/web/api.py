@@ -66,7 +66,7 @@ def targets(request: Request) -> list[dict[str, Any]]:
             "captures": r.captures,
             "configured": r.configured,
         }
-        for r in dashboard_rows(context_of(request))
+        for r in dashboard_rows(context_of(request), counted=True)
     ]
 
 

@@ -26,6 +26,8 @@ class WebContext:
     index: str | None = None  # the team store's URL; None: index.sqlite in the data folder
     _store: Store | None = field(default=None, repr=False)
     _config: tuple[float, Config] | None = field(default=None, repr=False)
+    # the dashboard's rows, counted or not: (version, when, rows); see pages.dashboard_rows
+    rows_kept: dict[bool, tuple[Any, float, list[Any]]] = field(default_factory=dict, repr=False)
 
     @property
     def store(self) -> Store:

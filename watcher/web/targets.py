@@ -83,7 +83,7 @@ def targets_page(request: Request, done: str = "", name: str = "") -> HTMLRespon
     if config is None:
         return error_page(request, 409, "the config cannot be read, so there are no targets")
     try:
-        summaries = views.summaries(context.store)
+        summaries = views.summaries(context.store, counted=False)
     except StoreError:
         summaries = {}  # nothing checked yet
     rows = []
