@@ -22,6 +22,7 @@ _DATE = (
     r"|(?:19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}"
 )
 _D = f"(?P<d>{_DATE})"
+_ANY_DATE = re.compile(_DATE)
 _AT = r"\s*(?:\d{1,2}[:：]\d\d)?\s*"  # a time of day after the date
 _TO = "(?:至|到|—|－|-|~|～)"
 _STOPS = "。；;！!\n"  # what ends a sentence
@@ -48,7 +49,7 @@ def deadlines_in(text: str, published: str | None = None) -> Iterator[Deadline]:
     seen: set[tuple[str, str]] = set()
     for sentence in _asking(text):  # most sentences: no rule can match, so no NFKC
         line = " ".join(unicodedata.normalize("NFKC", sentence).split())
-        if len(line) < _SHORTEST:
+        if len(line) < _SHORTEST or not _ANY_DATE.search(line):  # every rule holds a date
             continue
         for kind, rule in _RULES:
             match = rule.search(line)
