@@ -36,11 +36,12 @@ CJK_SPACE = re.compile(
     f" (?:(?<=[{CJK_PUNCTUATION}] )|(?=[{CJK_PUNCTUATION}])|(?<=[{CJK}] )(?=[{CJK}]))"
 )
 # Any whitespace run, line breaks included, in the same places: what matching folds.
-# ``(?=\\s)`` first: at most characters the engine then fails on that cheap test
-# instead of trying the CJK class behind it (astral ranges, so no bitmap), which
-# cost more than the rest of keyword matching on a page with many lines.
+# Its first character comes first, and what is behind it is looked at from after it:
+# the engine then skips to whitespace quickly instead of trying the CJK class behind
+# every character (astral ranges, so no bitmap), which cost more than the rest of
+# keyword matching on a page with many lines.
 MATCH_SPACE = re.compile(
-    f"(?=\\s)(?:(?<=[{CJK}])\\s+(?=[{CJK}])|(?<=[{CJK_PUNCTUATION}])\\s+|\\s+(?=[{CJK_PUNCTUATION}]))"
+    f"\\s(?:(?<=[{CJK}]\\s)\\s*(?=[{CJK}])|(?<=[{CJK_PUNCTUATION}]\\s)\\s*|\\s*(?=[{CJK_PUNCTUATION}]))"
 )
 
 
