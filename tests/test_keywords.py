@@ -7,7 +7,7 @@ from govpages import CMSE, NOTICE, swap_paragraphs
 from hypothesis import given
 from hypothesis import strategies as st
 
-from watcher.core.text import CJK, CJK_PUNCTUATION, MATCH_SPACE
+from watcher.core.text import _DOCUMENT_NUMBER_PART, CJK, CJK_PUNCTUATION, MATCH_SPACE
 from watcher.diff.ops import diff_texts
 from watcher.keywords import KeywordMatcher, changed_ranges, find_hits, normalize, snippet
 
@@ -218,5 +218,22 @@ def test_the_whitespace_folded_for_matching_is_where_it_was_first_defined(text: 
         f"|\\s+(?=[{CJK_PUNCTUATION}]))"
     )
     assert [m.span() for m in MATCH_SPACE.finditer(text)] == [
+        m.span() for m in first.finditer(text)
+    ]
+
+
+_NUMBER_KINDS = "国发〔〕[]（）(【】2０１9 第号\u3000年12３"
+
+
+@given(st.text(alphabet=_NUMBER_KINDS, max_size=16))
+def test_document_numbers_are_found_where_the_first_pattern_found_them(text: str) -> None:
+    # one class of first characters instead of two alternatives: the same matches
+    s, d = "[ \t\u3000\xa0]*", "[0-9０-９]"
+    first = re.compile(
+        f"[〔\\[（［(【〖﹝]{s}(?:[1１][9９]|[2２][0０]){d}{{2}}{s}[〕\\]）］)】〗﹞]"
+        f"(?:{s}(?:第{s})?{d}{{1,6}}{s}号)?"
+        f"|第{s}{d}{{1,6}}{s}号"
+    )
+    assert [m.span() for m in _DOCUMENT_NUMBER_PART.finditer(text)] == [
         m.span() for m in first.finditer(text)
     ]
