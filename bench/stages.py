@@ -1,6 +1,6 @@
 """Time each stage of a first capture over the generated site, single-threaded.
 
-    .venv/bin/python bench/stages.py [--pages 1000]
+    .venv/bin/python bench/stages.py [--pages 1000] [--profile dense]
 
 Prints seconds per stage for all pages: the floor of what one core must do,
 to compare with a cycle's wall and CPU time.
@@ -18,11 +18,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import zstandard
-from govsite import generate_pages
+from govsite import DENSE_KEYWORDS, PROFILES, generate_pages
 
 from watcher.analysis.analyse import looks_removed
 from watcher.analysis.decode import decode_html
 from watcher.analysis.extract import extract_with_report
+from watcher.analysis.identity import facts_of
 from watcher.analysis.metadata import extract_metadata
 from watcher.keywords import KeywordMatcher, find_hits
 from watcher.store.blobs import ZSTD_LEVEL, sha256
@@ -34,9 +35,11 @@ GROUPS = {"shipbuilding": ["船舶", "造船"], "sastind": ["国防科工局"]}
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
     args = parser.parse_args()
-    pages = generate_pages(args.pages, 1, 20240501)
-    matcher = KeywordMatcher(GROUPS)
+    pages = generate_pages(args.pages, 1, 20240501, PROFILES[args.profile])
+    dense = args.profile == "dense"
+    matcher = KeywordMatcher({"dense": list(DENSE_KEYWORDS)} if dense else GROUPS)
     compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
     spent: dict[str, float] = defaultdict(float)
     sizes: dict[str, int] = defaultdict(int)
@@ -51,7 +54,9 @@ def main() -> None:
         timed("sha256", sha256, page.body)
         decoded = timed("decode", decode_html, page.body, page.content_type)
         doc, _ = timed("extract", extract_with_report, decoded.text, "http://127.0.0.1/")
-        timed("metadata", extract_metadata, decoded.text, doc.text)  # every HTML page's
+        meta = timed("metadata", extract_metadata, decoded.text, doc.text)  # every HTML page's
+        found = {k: str(v) for k, v in meta.to_json().items() if v and k != "sources"}
+        timed("identity", facts_of, doc.text, found, doc.title)  # sketch, citations, deadlines
         timed("keywords", find_hits, matcher, None, doc.text, None)
         timed("search terms", index_terms, doc.text)
         timed("soft 404", looks_removed, doc.title, doc.text)

@@ -113,6 +113,21 @@ def test_the_sketch_of_a_long_text_is_made_in_chunks_and_the_same() -> None:
     assert identity.sketch(long) == _whole_page_sketch(long)
 
 
+REPEATED = [
+    "加快推进船舶工业结构调整，加强与国防科工局的沟通协调，积极推广绿色智能船舶。",
+    "一、二；三，船舶。工业互联网，A，b，ΣΑΣ，ΑΣ；Σ，İstanbul，İ，ﬁ，",  # short runs, case
+    "序号 | 企业名称 | 地区\n1 | 某某船舶有限公司 | 江苏\n2 | 某某船舶有限公司 | 江苏\n",
+]
+
+
+@pytest.mark.parametrize("phrase", REPEATED)
+def test_a_text_that_repeats_its_phrases_has_the_sketch_of_the_whole_text(phrase: str) -> None:
+    # cut once per distinct run of words and the characters around each run's end
+    kepu = text_of("kepu.gov.cn/article_content_1755244.html")
+    for text in (phrase * 40, f"{phrase * 30}{kepu[:2000]}{phrase * 30}", phrase * 9000):
+        assert identity.sketch(text) == _whole_page_sketch(text)
+
+
 def test_the_stable_characters_need_no_normalising() -> None:
     # each character left as it is: NFKC keeps it, or makes punctuation the sketch drops;
     # none combines with what comes before it

@@ -1,9 +1,13 @@
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 from govpages import CMSE, NOTICE, swap_paragraphs
+from hypothesis import given
+from hypothesis import strategies as st
 
+from watcher.core.text import _DOCUMENT_NUMBER_PART, CJK, CJK_PUNCTUATION, MATCH_SPACE
 from watcher.diff.ops import diff_texts
 from watcher.keywords import KeywordMatcher, changed_ranges, find_hits, normalize, snippet
 
@@ -200,3 +204,36 @@ def test_checking_a_real_page_whose_keyword_paragraphs_swapped_raises_no_hit(
     assert added == []  # was 18 false "added" hits (17 on cmse, 船舶 on the notice)
     assert [(r["added"], r["removed"]) for r in second.values()] == [(0, 0), (0, 0)]
     assert second["cmse"]["moved"] == 731 and second["notice"]["moved"] == 64
+
+
+_SPACE_KINDS = "ab \n\u3000\t船舶，：|1\U00020001·\xa0"
+
+
+@given(st.text(alphabet=_SPACE_KINDS, max_size=16))
+def test_the_whitespace_folded_for_matching_is_where_it_was_first_defined(text: str) -> None:
+    # MATCH_SPACE looks behind from after a space's first character, so the engine can
+    # skip to whitespace: the places it folds are those of the lookbehind-first pattern
+    first = re.compile(
+        f"(?=\\s)(?:(?<=[{CJK}])\\s+(?=[{CJK}])|(?<=[{CJK_PUNCTUATION}])\\s+"
+        f"|\\s+(?=[{CJK_PUNCTUATION}]))"
+    )
+    assert [m.span() for m in MATCH_SPACE.finditer(text)] == [
+        m.span() for m in first.finditer(text)
+    ]
+
+
+_NUMBER_KINDS = "国发〔〕[]（）(【】2０１9 第号\u3000年12３"
+
+
+@given(st.text(alphabet=_NUMBER_KINDS, max_size=16))
+def test_document_numbers_are_found_where_the_first_pattern_found_them(text: str) -> None:
+    # one class of first characters instead of two alternatives: the same matches
+    s, d = "[ \t\u3000\xa0]*", "[0-9０-９]"
+    first = re.compile(
+        f"[〔\\[（［(【〖﹝]{s}(?:[1１][9９]|[2２][0０]){d}{{2}}{s}[〕\\]）］)】〗﹞]"
+        f"(?:{s}(?:第{s})?{d}{{1,6}}{s}号)?"
+        f"|第{s}{d}{{1,6}}{s}号"
+    )
+    assert [m.span() for m in _DOCUMENT_NUMBER_PART.finditer(text)] == [
+        m.span() for m in first.finditer(text)
+    ]

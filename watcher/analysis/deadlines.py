@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
+from itertools import repeat
 
 from watcher.analysis.metadata import normalize_date
 from watcher.store.works import Deadline
@@ -21,9 +22,11 @@ _DATE = (
     r"|(?:19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}"
 )
 _D = f"(?P<d>{_DATE})"
+_ANY_DATE = re.compile(_DATE)
 _AT = r"\s*(?:\d{1,2}[:：]\d\d)?\s*"  # a time of day after the date
 _TO = "(?:至|到|—|－|-|~|～)"
-_SENTENCE = re.compile(r"[^。；;！!\n]+")
+_STOPS = "。；;！!\n"  # what ends a sentence
+_SENTENCE = re.compile(f"[^{_STOPS}]+")
 # (kind, pattern with the deadline's date as group "d"); first that fits a sentence wins
 _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("comments", re.compile(f"征求意见.{{0,12}}?截止.{{0,8}}?{_D}")),
@@ -37,19 +40,16 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
 _YEAR = re.compile(r"(?:19|20)\d\d")
 # every rule above holds one of these: a sentence with none of them asks for nothing
 _TRIGGERS = ("截", "止", "前", "申报")
+_TRIGGER = re.compile("|".join(_TRIGGERS))
 _SHORTEST, _LONGEST = 6, 160  # characters of a sentence worth quoting
 
 
 def deadlines_in(text: str, published: str | None = None) -> Iterator[Deadline]:
     """Each (date, kind) once, in the order the notice asks them."""
     seen: set[tuple[str, str]] = set()
-    if not any(t in text for t in _TRIGGERS):
-        return
-    for sentence in _SENTENCE.finditer(text):
-        if not any(t in sentence[0] for t in _TRIGGERS):
-            continue  # most sentences: no rule can match, so no NFKC and no regexes
-        line = " ".join(unicodedata.normalize("NFKC", sentence[0]).split())
-        if len(line) < _SHORTEST:
+    for sentence in _asking(text):  # most sentences: no rule can match, so no NFKC
+        line = " ".join(unicodedata.normalize("NFKC", sentence).split())
+        if len(line) < _SHORTEST or not _ANY_DATE.search(line):  # every rule holds a date
             continue
         for kind, rule in _RULES:
             match = rule.search(line)
@@ -60,6 +60,21 @@ def deadlines_in(text: str, published: str | None = None) -> Iterator[Deadline]:
                 seen.add((date, kind))
                 yield Deadline(date, kind, line[:_LONGEST])
             break
+
+
+def _asking(text: str) -> Iterator[str]:
+    """The sentences that hold a trigger, in order: found from the triggers, since a
+    notice has far more sentences than triggers."""
+    end = 0
+    for trigger in _TRIGGER.finditer(text):
+        if trigger.start() < end:
+            continue  # in the sentence just given
+        start = max(map(text.rfind, _STOPS, repeat(end), repeat(trigger.start()))) + 1
+        sentence = _SENTENCE.match(text, max(start, end))
+        if sentence is None:  # not seen: a trigger is never a stop
+            continue
+        end = sentence.end()
+        yield sentence[0]
 
 
 def _date(written: str, published: str | None) -> str | None:

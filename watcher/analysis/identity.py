@@ -11,12 +11,15 @@ Python: the sketch of a 5,000-character notice takes about a millisecond, and
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import re
 import unicodedata
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
+from itertools import accumulate, repeat
+from operator import add, sub
 
 from watcher.analysis.citations import citations_in
 from watcher.analysis.deadlines import deadlines_in
@@ -30,8 +33,10 @@ SHINGLE = 5  # characters per shingle: long enough that shared phrases are rare
 MIN_TEXT = 80  # characters (normalised) under which a text is too short to sketch
 _MASK = (1 << 64) - 1
 _CHUNK = 100_000  # shingles hashed at a time: a 1 MB page's whole set would take 30 MB
+_SHORT_PIECE = 64  # characters of a run cut with the others in one set
 _MIX = 0x9E3779B97F4A7C15  # an odd constant: spreads CRC-32's values over 64 bits
 _NOT_WORD = re.compile(r"[\W_]+")
+_WORDS = re.compile(r"[^\W_]+")  # finding the words costs less than removing the rest
 # Characters NFKC leaves alone or turns into punctuation that ``normalised`` drops, none
 # of which combines with a neighbour (no combining class, never the second half of a
 # composition): ASCII, the CJK ideographs, CJK and full-width punctuation. Text is
@@ -54,7 +59,7 @@ _GENERIC_NUMBER = re.compile(r"(公告|通告)((?:19|20)\d\d)年第(\d{1,6})号"
 
 def normalised(text: str) -> str:
     """Letters, digits and Hanzi only, width- and case-folded: what two copies share."""
-    return _NOT_WORD.sub("", _nfkc(text)).lower()
+    return "".join(_WORDS.findall(_nfkc(text))).lower()
 
 
 def _nfkc(text: str) -> str:
@@ -74,17 +79,56 @@ def _nfkc(text: str) -> str:
 
 def sketch(text: str) -> tuple[int, ...]:
     """The bottom-k MinHash of ``text``'s shingles, ascending; () for a short text."""
-    flat = normalised(text)
+    runs = _WORDS.findall(_nfkc(text))  # the words between punctuation: ``normalised``
+    flat = "".join(runs).lower()
     if len(flat) < MIN_TEXT:
         return ()
     kept: set[int] = set()
-    starts = len(flat) - SHINGLE + 1
-    for chunk in range(0, starts, _CHUNK):  # the smallest of all are the smallest of each
-        shingles = {flat[i : i + SHINGLE] for i in range(chunk, min(chunk + _CHUNK, starts))}
+    for shingles in _shingle_sets(flat, runs):  # the smallest of all are the smallest of each
         crcs = map(zlib.crc32, map(str.encode, shingles))
         hashes = [(c * _MIX) & _MASK for c in crcs]
         kept = set(heapq.nsmallest(SKETCH_SIZE, kept.union(hashes) if kept else hashes))
     return tuple(sorted(kept))
+
+
+def _shingle_sets(flat: str, runs: list[str]) -> Iterator[set[str]]:
+    """Every shingle of ``flat``, in sets of at most about ``_CHUNK``.
+
+    A page that repeats its phrases (a policy on shipbuilding names 船舶 in every other
+    clause, a table repeats its cells) has most shingles many times over, and cutting
+    each is most of the sketch's time. There each distinct run of words (``runs``, the
+    text between punctuation) is cut once, and so is each distinct stretch of 8
+    characters around a run's end, which holds every shingle across it. A text that
+    repeats less is cut whole, as that costs less.
+    """
+    ends = list(accumulate(map(len, runs)))
+    if ends[-1] != len(flat) or len(set(runs)) * 2 > len(runs):  # or lower() changed lengths
+        yield from _cut(flat)
+        return
+    edge = SHINGLE - 1
+    inner = set(map(flat.__getitem__, map(slice, [0, *ends[:-1]], ends)))
+    first = bisect.bisect_left(ends, edge)  # the runs ending before a shingle's length
+    around = {flat[: end + edge] for end in ends[:first]}
+    lefts, rights = map(sub, ends[first:], repeat(edge)), map(add, ends[first:], repeat(edge))
+    around.update(map(flat.__getitem__, map(slice, lefts, rights)))
+    pieces = [p for p in (*inner, *around) if len(p) > edge]
+    short = [p for p in pieces if len(p) <= _SHORT_PIECE]
+    for batch in range(0, len(short), _CHUNK // _SHORT_PIECE):
+        yield {
+            p[i : i + SHINGLE]
+            for p in short[batch : batch + _CHUNK // _SHORT_PIECE]
+            for i in range(len(p) - edge)
+        }
+    for piece in pieces:
+        if len(piece) > _SHORT_PIECE:
+            yield from _cut(piece)
+
+
+def _cut(flat: str) -> Iterator[set[str]]:
+    """The shingles of one string, ``_CHUNK`` starts at a time."""
+    starts = len(flat) - SHINGLE + 1
+    for chunk in range(0, starts, _CHUNK):
+        yield {flat[i : i + SHINGLE] for i in range(chunk, min(chunk + _CHUNK, starts))}
 
 
 def similarity(a: Iterable[int], b: Iterable[int]) -> float:

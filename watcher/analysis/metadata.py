@@ -728,11 +728,18 @@ def _from_labelled_elements(found: _Found, roots: list[etree._Element]) -> list[
     budget = _MAX_LABEL_ELEMENTS
     dates: list[etree._Element] = []
     for element in _elements(roots):
-        if not isinstance(element.tag, str) or element.tag in _CONTAINER_TAGS:
+        tag = element.tag
+        if not isinstance(tag, str) or tag in _CONTAINER_TAGS:
             continue
-        first = _first_text(element)
+        # most elements start with their own text: _first_text without a call
+        first = (element.text or "").lstrip() or _first_text(element)
         if not first or first[0] not in _LABEL_FIRST_CHARS:  # rules out nearly every element
-            if _starts_with_date(first) and len(dates) < _MAX_LABEL_ELEMENTS:
+            if (
+                first
+                and first[0] in _DATE_FIRST_CHARS
+                and _starts_with_date(first)
+                and len(dates) < _MAX_LABEL_ELEMENTS
+            ):
                 dates.append(element)
             continue
         budget -= 1
@@ -922,11 +929,18 @@ def _organs(line: str) -> list[str] | None:
 
 def _signature(found: _Found, text: str) -> None:
     """Issuer lines followed by a date line: ``国务院`` / ``2018年12月21日``."""
-    lines: list[str] = []
+    lines: list[str] = []  # the non-empty lines, each cleaned where it is looked at
     for piece in text[:_SIGNATURE_WINDOW].split("\n"):
-        line = _clean(piece) if len(piece) < 200 else "…"  # prose: neither organ nor date
-        if not line:
+        if len(piece) >= 200:
+            line = "…"  # prose: neither organ nor date
+        elif not piece or piece.isspace():
             continue
+        elif "年" in piece or _INVISIBLE.search(piece):
+            line = _clean(piece)
+            if not line:
+                continue
+        else:
+            line = piece  # no date: cleaned only if it may be an organ's line
         lines.append(line)
         i = len(lines) - 1
         if len(line) > _DATE_LINE_MAX or "年" not in line or i == 0:
@@ -937,7 +951,7 @@ def _signature(found: _Found, text: str) -> None:
         organs: list[str] = []
         j = i - 1
         while j >= 0 and i - j <= 4:
-            names = _organs(lines[j])
+            names = _organs(_clean(lines[j]))
             if names is None:
                 break
             organs[:0] = names

@@ -36,11 +36,12 @@ CJK_SPACE = re.compile(
     f" (?:(?<=[{CJK_PUNCTUATION}] )|(?=[{CJK_PUNCTUATION}])|(?<=[{CJK}] )(?=[{CJK}]))"
 )
 # Any whitespace run, line breaks included, in the same places: what matching folds.
-# ``(?=\\s)`` first: at most characters the engine then fails on that cheap test
-# instead of trying the CJK class behind it (astral ranges, so no bitmap), which
-# cost more than the rest of keyword matching on a page with many lines.
+# Its first character comes first, and what is behind it is looked at from after it:
+# the engine then skips to whitespace quickly instead of trying the CJK class behind
+# every character (astral ranges, so no bitmap), which cost more than the rest of
+# keyword matching on a page with many lines.
 MATCH_SPACE = re.compile(
-    f"(?=\\s)(?:(?<=[{CJK}])\\s+(?=[{CJK}])|(?<=[{CJK_PUNCTUATION}])\\s+|\\s+(?=[{CJK_PUNCTUATION}]))"
+    f"\\s(?:(?<=[{CJK}]\\s)\\s*(?=[{CJK}])|(?<=[{CJK_PUNCTUATION}]\\s)\\s*|\\s*(?=[{CJK_PUNCTUATION}]))"
 )
 
 
@@ -72,11 +73,13 @@ _L_BRACKETS = "〔\\[（［(【〖﹝"
 _R_BRACKETS = "〕\\]）］)】〗﹞"
 _S = f"[{_SPACE_CHARS}]*"
 _DIGIT = "[0-9０-９]"
-# a bracketed year, and the number and 号 after it; or 第N号 (令第61号, 公告2022年第8号)
+# a bracketed year, and the number and 号 after it; or 第N号 (令第61号, 公告2022年第8号).
+# One class of first characters, so the engine skips to them (two alternatives, one a
+# class, made it try every character of a page).
 _DOCUMENT_NUMBER_PART = re.compile(
-    f"[{_L_BRACKETS}]{_S}(?:[1１][9９]|[2２][0０]){_DIGIT}{{2}}{_S}[{_R_BRACKETS}]"
-    f"(?:{_S}(?:第{_S})?{_DIGIT}{{1,6}}{_S}号)?"
-    f"|第{_S}{_DIGIT}{{1,6}}{_S}号"
+    f"[{_L_BRACKETS}第](?:(?<=[{_L_BRACKETS}]){_S}(?:[1１][9９]|[2２][0０]){_DIGIT}{{2}}{_S}"
+    f"[{_R_BRACKETS}](?:{_S}(?:第{_S})?{_DIGIT}{{1,6}}{_S}号)?"
+    f"|(?<=第){_S}{_DIGIT}{{1,6}}{_S}号)"
 )
 _DOCUMENT_NUMBER_FOLD = {
     **{ord(c): "〔" for c in "〔[（［(【〖﹝"},
