@@ -20,7 +20,7 @@ same monotonic clock as watcher's (CLOCK_MONOTONIC is one for every process). Th
 tolerance is the site's own lateness in stamping: its 20 servers share this process
 and its interpreter lock, and a head that came on a new connection is stamped after
 the accept and a new thread, one on a kept connection at once; on a loaded machine
-that moves a stamp by up to about 20 ms. watcher's own spacing needs none: a single
+that moves a stamp by up to about 30 ms. watcher's own spacing needs none: a single
 process counts ``host_delay`` from when a request's head was written, not from when
 its turn came (a new connection's handshake can take longer than ``host_delay``); the
 workers count it from the turn taken in the database.
