@@ -141,20 +141,16 @@ class LocalPoliteness:
 class HostSlots(Protocol):
     """Per-host slots and spacing kept outside this process (``watcher.store.hosts``)."""
 
-    def slot(self, host: str) -> AbstractAsyncContextManager[None]: ...
-
-
-def _already() -> None:
-    """The shared turn was taken in the store when it came; nothing to pass on."""
+    def slot(self, host: str) -> AbstractAsyncContextManager[Started]:
+        """One of the host's slots and its turn, held until ``started()`` is called."""
+        ...
 
 
 class SharedPoliteness:
     """``per_host`` and ``host_delay`` across every worker (``hosts``), the global
     ``concurrency`` in this process. A request waits for its host first, as in
-    :class:`LocalPoliteness`, so a slow host never holds global slots while waiting.
-
-    The store counts a host's spacing from when a turn was given, not from when its
-    request went out (``started`` does nothing here)."""
+    :class:`LocalPoliteness`, so a slow host never holds global slots while waiting;
+    the host's spacing counts from its ``started()``, as there."""
 
     def __init__(self, hosts: HostSlots, concurrency: int = 16) -> None:
         if concurrency < 1:
@@ -164,5 +160,5 @@ class SharedPoliteness:
 
     @asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[Started]:
-        async with self._hosts.slot(host), self._global:
-            yield _already
+        async with self._hosts.slot(host) as started, self._global:
+            yield started
