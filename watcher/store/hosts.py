@@ -63,6 +63,7 @@ _PASS = """
 UPDATE watcher_host_turns
 SET next_start = extract(epoch FROM clock_timestamp())::float8 + %(delay)s::float8
 WHERE host = %(host)s AND next_start = %(held)s::float8
+RETURNING next_start - %(delay)s::float8
 """
 
 # how long until the host's next turn
@@ -175,20 +176,23 @@ class _Turn:
         """The request's head went out: the next turn ``host_delay`` from now (the
         database's now, a moment later: never sooner)."""
         if self._passing is None:
-            self._passing = asyncio.ensure_future(self._pass())
+            self._passing = asyncio.ensure_future(self._pass("went out"))
 
     async def passed(self) -> None:
         """At the slot's end: passed on, from now if the request never went out."""
-        self.started()
-        assert self._passing is not None
+        if self._passing is None:
+            self._passing = asyncio.ensure_future(self._pass("passed on, nothing sent"))
         await asyncio.shield(self._passing)
 
-    async def _pass(self) -> None:
+    async def _pass(self, what: str) -> None:
+        host = self._params["host"]
         try:
-            await self._conn.execute(_PASS, self._params)
+            at = await _one(self._conn, _PASS, self._params)
         except psycopg.Error:  # the connection broke: the hold runs out by itself
-            host = self._params["host"]
             log.warning("politeness: %s's turn is left held until its hold runs out", host)
+            return
+        if at is not None:  # the database's time of it, the one all workers count on
+            log.debug("politeness: %s's request %s at %.3f", host, what, at, extra={"out": at})
 
 
 def _key(host: str) -> int:
