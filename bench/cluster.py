@@ -21,9 +21,9 @@ tolerance is the site's own lateness in stamping: its 20 servers share this proc
 and its interpreter lock, and a head that came on a new connection is stamped after
 the accept and a new thread, one on a kept connection at once; on a loaded machine
 that moves a stamp by up to about 30 ms. watcher's own spacing needs none: a single
-process counts ``host_delay`` from when a request's head was written, not from when
-its turn came (a new connection's handshake can take longer than ``host_delay``); the
-workers count it from the turn taken in the database.
+process and the workers alike count ``host_delay`` from when a request's head was
+written, not from when its turn came (a new connection's handshake can take longer
+than ``host_delay``); the workers hold the turn in the database until then.
 
     .venv/bin/python bench/cluster.py --pages 400
     .venv/bin/python bench/cluster.py --pages 400 --workers 1,2 --json
