@@ -128,3 +128,20 @@ async def test_workers_starting_at_once_make_the_turns_table_once(pg_url: str) -
     finally:
         await asyncio.gather(*(g.close() for g in gates))
     assert results == [None] * 4
+
+
+async def test_a_turn_held_by_a_worker_that_went_quiet_ends_with_its_hold(pg_url: str) -> None:
+    """A worker that took its turn and then never sent nor ended (it died, or hangs)
+    keeps its host waiting for ``hold``, not for ever."""
+    clock, hold = FakeClock(), 1.0
+    gates = [HostGate(pg_url, 2, DELAY, connections=2, hold=hold, clock=clock) for _ in "ab"]
+    async with clock.autojump(), AsyncExitStack() as stack:
+        for gate in gates:
+            await gate.open()
+            stack.push_async_callback(gate.close)
+        await stack.enter_async_context(gates[0].slot("site.example"))  # its turn, kept
+        taken = time.monotonic()
+        async with asyncio.timeout(PATIENCE), gates[1].slot("site.example") as started:
+            waited = time.monotonic() - taken
+            started()
+    assert hold * 0.9 <= waited < PATIENCE
