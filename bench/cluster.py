@@ -12,10 +12,18 @@ Prints pages per minute (from the first request to the last check), CPU seconds 
 page (every watcher process and its analysis workers; PostgreSQL's own CPU not
 counted), politeness violations seen by the site (more than ``per_host`` requests
 open at once on a host, or two starts to one host closer than ``host_delay`` less
-``--tolerance``, 50 ms by default: what a loaded machine's scheduling may add between
-a host's turn and the request's bytes reaching the site, in one process as in
-several), and duplicate checks (requests beyond one per page). The closest two starts
-are printed too, so the tolerance is in view.
+``--tolerance``, 50 ms by default), and duplicate checks (requests beyond one per
+page). The closest two starts are printed too, so the tolerance is in view.
+
+A start is stamped when the site's handler thread has read the request's head, on the
+same monotonic clock as watcher's (CLOCK_MONOTONIC is one for every process). The
+tolerance is the site's own lateness in stamping: its 20 servers share this process
+and its interpreter lock, and a head that came on a new connection is stamped after
+the accept and a new thread, one on a kept connection at once; on a loaded machine
+that moves a stamp by up to about 30 ms. watcher's own spacing needs none: a single
+process and the workers alike count ``host_delay`` from when a request's head was
+written, not from when its turn came (a new connection's handshake can take longer
+than ``host_delay``); the workers hold the turn in the database until then.
 
     .venv/bin/python bench/cluster.py --pages 400
     .venv/bin/python bench/cluster.py --pages 400 --workers 1,2 --json

@@ -17,12 +17,17 @@ server on a random free port, running in a background thread::
     server.hits("/page"); server.requests("/page")[0].headers["if-none-match"]
     server.stats("/slow").max_in_flight; server.max_in_flight      # overlap: one path, all
     server.closed(port)                                     # the server hung up on that client
+    server.accepting.clear(); ...; server.accepting.set()   # new connections wait meanwhile
 
 A 200 answer carrying an ``ETag`` (or ``Last-Modified``) becomes ``304 Not Modified`` when
 the request's ``If-None-Match`` (or ``If-Modified-Since``) matches, as a real server does.
 Unknown paths answer 404 and are recorded too. The server also works as a plain HTTP
 proxy: a request in absolute form (``GET http://x.invalid/p``) is routed by its path and
 ``Request.target`` keeps the full URL.
+
+While ``accepting`` is clear, new connections wait in the listen queue unaccepted. Over
+TLS (``tls=``) the handshake is done on accepting, so meanwhile the client waits in its
+handshake with nothing sent, as it may for a far or busy site.
 """
 
 from __future__ import annotations
@@ -146,6 +151,8 @@ class HTTPServer:
         self.max_in_flight = 0  # most requests open at once, over all paths
         self._closed_ports: set[int] = set()
         self.stopping = threading.Event()
+        self.accepting = threading.Event()  # clear: new connections are left waiting
+        self.accepting.set()
         self._httpd = _ThreadingServer((host, 0), _RequestHandler)
         self._httpd.app = self
         self.scheme = "https" if tls else "http"
@@ -275,6 +282,14 @@ class _ThreadingServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
     app: HTTPServer
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        """Accept (and, over TLS, shake hands) only while the test lets connections in."""
+        app = self.app
+        while not app.accepting.wait(0.01):
+            if app.stopping.is_set():
+                raise OSError("the server is stopping")  # serve_forever drops the attempt
+        return super().get_request()
 
     def shutdown_request(self, request: socket.socket) -> None:
         """Close the connection, then note it: a test may wait for the hang-up."""

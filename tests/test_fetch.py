@@ -43,7 +43,7 @@ from watcher.fetch.client import (
     backoff_delay,
     parse_retry_after,
 )
-from watcher.fetch.politeness import LocalPoliteness
+from watcher.fetch.politeness import LocalPoliteness, Started
 
 FAST = FetchOptions(backoff_base=0.01, backoff_max=0.05)
 GBK_PAGE = (
@@ -72,10 +72,10 @@ class StartTimes(LocalPoliteness):
         self._started_by = clock
 
     @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[None]:
-        async with super().slot(host):
+    async def slot(self, host: str) -> AsyncIterator[Started]:
+        async with super().slot(host) as started:
             self.starts.append(self._started_by.monotonic())
-            yield
+            yield started
 
 
 def answered_in_groups(server: HTTPServer, path: str, size: int, total: int) -> RouteStats:
@@ -553,6 +553,58 @@ async def test_host_delay_spaces_request_starts(http_server: HTTPServer):
             await clock.advance(0.15)
         await asyncio.wait_for(fetches, PATIENCE)
     assert stats.hits == 4 and round(clock.monotonic() - start, 9) == 0.45
+
+
+async def test_host_delay_counts_from_when_the_request_went_out(tmp_path, monkeypatch) -> None:
+    """A new connection's handshake may outlast ``host_delay``. The next request to the
+    host, on a connection kept alive, must still reach the site ``host_delay`` after the
+    first one did, not with it: the site's view, timed by the fetcher's clock."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    clock = FakeClock()
+    start = clock.monotonic()
+    seen: dict[str, float] = {}  # path: when the site had the request's head, by the clock
+    x_may_answer = threading.Event()
+
+    def noting(**answer: object) -> Callable[[Request], Response]:
+        def handler(request: Request) -> Response:
+            seen[request.path] = round(clock.monotonic() - start, 9)
+            return Response(200, b"ok", **answer)  # type: ignore[arg-type]
+
+        return handler
+
+    with HTTPServer(tls=server_ctx) as site:
+        site.route("/x", handler=noting(hold=x_may_answer.is_set, delay=30))
+        site.route("/a", handler=noting())
+        site.route("/b", handler=noting())
+        async with Fetcher(FetchSettings(per_host=2, host_delay=0.1), clock=clock) as fetcher:
+            x = asyncio.create_task(fetcher.fetch(site.url("/x"), FAST))
+            await eventually(lambda: "/x" in seen, "the first request")
+            site.accepting.clear()  # a new connection now waits in its TLS handshake
+            a = asyncio.create_task(fetcher.fetch(site.url("/a"), FAST))
+            await clock.sleeping()
+            await clock.advance(0.1)  # a's turn: a new connection, as x holds the other
+            x_may_answer.set()
+            await asyncio.wait_for(x, PATIENCE)  # x's connection is free, kept alive
+            b = asyncio.create_task(fetcher.fetch(site.url("/b"), FAST))
+            await clock.advance(0.1)  # host_delay after a's turn, a still shaking hands
+            site.accepting.set()
+            await eventually(
+                lambda: "/a" in seen and ("/b" in seen or bool(clock.waits())), "a, then b"
+            )
+            if "/b" not in seen:
+                assert clock.waits() == [pytest.approx(0.1)]  # host_delay after a went out
+                await clock.advance(0.1)
+            await asyncio.wait_for(asyncio.gather(a, b), PATIENCE)
+    assert seen == {"/x": 0.0, "/a": 0.2, "/b": 0.3}
 
 
 async def test_global_concurrency_limit(http_server: HTTPServer):

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -317,3 +318,33 @@ def test_watcher_store_wins_over_the_config_and_a_bad_one_is_named(
     done = runner.invoke(main, args)
     assert done.exit_code == 2
     assert "WATCHER_STORE must be a postgresql:// URL" in done.output
+
+
+def test_workers_starting_at_once_on_an_empty_database_make_its_schema_once(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Four workers' stores opened together on a new team store: each would create the
+    tables, and PostgreSQL's catalog would refuse all but the first; under the schema
+    lock one makes them and the others find them made."""
+    opened: list[Store] = []
+    errors: list[BaseException] = []
+    ready = threading.Barrier(4)
+
+    def open_store(n: int) -> None:
+        ready.wait()
+        try:
+            opened.append(Store(tmp_path / f"worker{n}", index=pg_url, shared=True))
+        except BaseException as exc:  # said below, with the others
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in opened:
+        store.close()
+    assert errors == [] and len(opened) == 4
+    reader = Store(tmp_path / "reader", index=pg_url, readonly=True)
+    with reader, reader.engine.connect() as conn:
+        assert Store.schema_version(conn) == schema.SCHEMA_HEAD

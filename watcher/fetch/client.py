@@ -18,15 +18,15 @@ import logging
 import random
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import brotli
@@ -36,7 +36,7 @@ from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.core.models import FetchResult
 from watcher.fetch.addresses import Reach
 from watcher.fetch.challenges import classify
-from watcher.fetch.politeness import LocalPoliteness, Politeness
+from watcher.fetch.politeness import LocalPoliteness, Politeness, Started
 from watcher.fetch.transport import (
     LanedTransport,
     Trust,
@@ -512,10 +512,14 @@ class Fetcher:
         """Close the shared client and its connections."""
         await self._client.aclose()
 
-    def slot(self, url: str) -> AbstractAsyncContextManager[None]:
+    @asynccontextmanager
+    async def slot(self, url: str) -> AsyncIterator[None]:
         """The politeness slot for ``url``'s host, for requests made elsewhere (a
-        browser visit): the same global and per-host limits and the same spacing."""
-        return self._politeness.slot(urlsplit(url).hostname or "")
+        browser visit): the same global and per-host limits and the same spacing,
+        counted from when the slot is given (the visit starts at once)."""
+        async with self._politeness.slot(urlsplit(url).hostname or "") as started:
+            started()
+            yield
 
     async def fetch(self, url: str, options: FetchOptions) -> FetchResult:
         """GET ``url`` (following redirects, retrying transient failures); raises FetchError."""
@@ -588,12 +592,14 @@ class Fetcher:
         refused = reach.refusal_of_host(url)  # also through a proxy, which resolves names
         if refused is not None:
             raise _Failure("private", refused)
-        async with self._politeness.slot(request.url.host), budget.running():
+        async with self._politeness.slot(request.url.host) as started, budget.running():
+            request.extensions["trace"] = _when_sent(started)
             try:
                 with reaching(reach, url):
                     response = await self._client.send(request, stream=True)
             except httpx.HTTPError as exc:
                 raise _transport_failure(exc, options) from exc
+            started()  # surely gone out by now, whatever the transport told
             try:
                 arrived = self._clock.now()
                 if "set-cookie" in response.headers:  # parsing costs ~0.2 ms even when empty
@@ -631,6 +637,22 @@ class Fetcher:
             return self._client.build_request("GET", target, headers=headers, timeout=timeout)
         except (UnicodeError, ValueError, httpx.HTTPError) as exc:
             raise _Failure("invalid", f"invalid request headers: {_one_line(str(exc))}") from None
+
+
+def _when_sent(started: Started) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    """httpcore's ``trace`` extension, calling ``started`` when the request's head has
+    been written: the moment the host's spacing counts from. A proxy tunnel's
+    ``CONNECT`` goes to the proxy, so the head written after it is the one."""
+    to_host = False
+
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        nonlocal to_host
+        if event == "http11.send_request_headers.started":
+            to_host = getattr(info.get("request"), "method", b"GET") != b"CONNECT"
+        elif event == "http11.send_request_headers.complete" and to_host:
+            started()
+
+    return trace
 
 
 @functools.lru_cache(maxsize=4096)  # a target's URL is parsed once, not every check

@@ -1,29 +1,38 @@
 """Per-host politeness behind one small interface.
 
-The fetcher only ever calls ``async with politeness.slot(host): ...`` around one
-request. Today :class:`LocalPoliteness` keeps the limits in this process; a
-multi-worker deployment can swap in an implementation backed by a shared store
-(PostgreSQL advisory locks, Redis, ...) without touching the fetcher.
+The fetcher only ever calls ``async with politeness.slot(host) as started: ...`` around
+one request, and ``started()`` once the request's head is on its way to the host.
+:class:`LocalPoliteness` keeps the limits in this process; :class:`SharedPoliteness`
+keeps the per-host part in a store shared by several workers.
+
+Spacing counts from when the request went out, not from when its turn came: between
+the two lie a new connection's TCP and TLS handshakes (a second or more to a far
+site) and whatever else the event loop had to do. Counted from the turn, the next
+request to the host, sent on a connection kept alive, could reach the site together
+with the first.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["HostSlots", "LocalPoliteness", "Politeness", "SharedPoliteness"]
+__all__ = ["HostSlots", "LocalPoliteness", "Politeness", "SharedPoliteness", "Started"]
+
+Started = Callable[[], None]  # "the request's head is on its way"; later calls do nothing
 
 
 class Politeness(Protocol):
     """Decides when a request to ``host`` may start, and how many may run at once."""
 
-    def slot(self, host: str) -> AbstractAsyncContextManager[None]:
-        """Wait for permission to send one request to ``host``; hold it while the request runs."""
+    def slot(self, host: str) -> AbstractAsyncContextManager[Started]:
+        """Wait for permission to send one request to ``host``; hold it while the request
+        runs, and call what it gives once the request has gone out."""
         ...
 
 
@@ -35,6 +44,21 @@ class _Host:
     users: int = 0
 
 
+class _Turn:
+    """A host's turn, held from when it came until its request went out."""
+
+    def __init__(self, state: _Host, clock: Clock) -> None:
+        self._state = state
+        self._clock = clock
+        self._held = True
+
+    def started(self) -> None:
+        if self._held:
+            self._held = False
+            self._state.last_start = self._clock.monotonic()
+            self._state.turn.release()
+
+
 class LocalPoliteness:
     """In-process limits: global concurrency, concurrency per host, spacing per host.
 
@@ -43,7 +67,10 @@ class LocalPoliteness:
     ``host_delay``), and only then takes one of the global slots. So a host can
     occupy at most ``per_host`` global slots, and never while merely waiting.
 
-    Spacing is measured and waited for on ``clock`` (its monotonic time and its sleep).
+    A host's turn passes on when its request has gone out (``started()``), or when
+    the slot ends without that (a connection that failed counts from its failure), and
+    the next request waits ``host_delay`` from then. Spacing is measured and waited
+    for on ``clock`` (its monotonic time and its sleep).
     """
 
     def __init__(
@@ -64,31 +91,37 @@ class LocalPoliteness:
         self._clock = clock
 
     @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[None]:
+    async def slot(self, host: str) -> AsyncIterator[Started]:
         """Hold one global and one per-host slot; starts to one host are ``host_delay`` apart."""
         state = self._enter(host.lower())
         try:
             async with state.semaphore:
-                await self._take_turn(state)
+                turn = await self._take_turn(state)
                 try:
-                    yield
+                    yield turn.started
                 finally:
+                    turn.started()  # it never went out: the turn passes on from now
                     self._global.release()
         finally:
             self._leave(host.lower(), state)
 
-    async def _take_turn(self, state: _Host) -> None:
-        """Wait until ``host_delay`` after the previous start, then take a global slot.
+    async def _take_turn(self, state: _Host) -> _Turn:
+        """Take the host's turn, wait until ``host_delay`` after the previous start, then
+        take a global slot; the turn stays held until this request starts.
 
-        The host's turn lock is held while waiting for the global slot: the next
-        request to the same host must start after this one anyway.
+        Waiting for the global slot within the turn costs nothing: the next request to
+        the same host must start after this one anyway.
         """
-        async with state.turn:
+        await state.turn.acquire()
+        try:
             wait = state.last_start + self.host_delay - self._clock.monotonic()
             if wait > 0:
                 await self._clock.sleep(wait)
             await self._global.acquire()
-            state.last_start = self._clock.monotonic()
+        except BaseException:
+            state.turn.release()
+            raise
+        return _Turn(state, self._clock)
 
     def _enter(self, host: str) -> _Host:
         state = self._hosts.get(host)
@@ -108,13 +141,16 @@ class LocalPoliteness:
 class HostSlots(Protocol):
     """Per-host slots and spacing kept outside this process (``watcher.store.hosts``)."""
 
-    def slot(self, host: str) -> AbstractAsyncContextManager[None]: ...
+    def slot(self, host: str) -> AbstractAsyncContextManager[Started]:
+        """One of the host's slots and its turn, held until ``started()`` is called."""
+        ...
 
 
 class SharedPoliteness:
     """``per_host`` and ``host_delay`` across every worker (``hosts``), the global
     ``concurrency`` in this process. A request waits for its host first, as in
-    :class:`LocalPoliteness`, so a slow host never holds global slots while waiting."""
+    :class:`LocalPoliteness`, so a slow host never holds global slots while waiting;
+    the host's spacing counts from its ``started()``, as there."""
 
     def __init__(self, hosts: HostSlots, concurrency: int = 16) -> None:
         if concurrency < 1:
@@ -123,6 +159,6 @@ class SharedPoliteness:
         self._global = asyncio.Semaphore(concurrency)
 
     @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[None]:
-        async with self._hosts.slot(host), self._global:
-            yield
+    async def slot(self, host: str) -> AsyncIterator[Started]:
+        async with self._hosts.slot(host) as started, self._global:
+            yield started

@@ -72,7 +72,11 @@ class Worker:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.queue = JobQueue(queue_url)
         self.hosts = HostGate(
-            queue_url, settings.per_host, settings.host_delay, connections=self.concurrency + 2
+            queue_url,
+            settings.per_host,
+            settings.host_delay,
+            connections=self.concurrency + 2,
+            clock=clock,
         )
         self.lease = SenderLease(queue_url)
         self.store = Store(data, shared=True, blobs=blobs, index=index)  # one of several writers

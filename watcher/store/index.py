@@ -305,7 +305,7 @@ class Store:
     # -- schema ---------------------------------------------------------------------------
 
     def _prepare(self) -> None:
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, self.dialect.schema_lock(conn):
             self.dialect.use_wal(conn)
             version = self.schema_version(conn)
             if version is None and self.dialect.is_empty(conn):

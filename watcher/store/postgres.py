@@ -26,8 +26,11 @@ log = logging.getLogger(__name__)
 
 IN_BATCH = 5000  # values in one ``IN (…)``; PostgreSQL takes 65,535 parameters
 # "widx": the writer's advisory lock, one per database; a key of its own, since the job
-# queue (its schema lock is "watc") may share the database, and one process holds both
+# queue (its schema lock is "queu") may share the database, and one process holds both
 LOCK_KEY = 0x77696478
+# "wsch": held while the index's schema is made or migrated; not the writer's lock, which
+# a worker (``shared``) may go on without while another worker holds it
+SCHEMA_KEY = 0x77736368
 APPLICATION = "watcher pid "  # the lock holder's name in pg_stat_activity
 # a lexeme may have 2,047 bytes and a tsvector 1 MB; what does not fit is not indexed
 _LEXEME_BYTES = 2046
@@ -127,6 +130,24 @@ def is_empty(conn: sa.Connection) -> bool:
     """No table of watcher's: a new index. Other tables of the same database (a job
     queue's) are not watcher's to judge."""
     return conn.exec_driver_sql("SELECT to_regclass('targets') IS NULL").scalar() is True
+
+
+@contextmanager
+def schema_lock(conn: sa.Connection) -> Iterator[None]:
+    """Schema changes one process at a time, the version read under the lock: workers
+    started together on a new database would each create the tables, and PostgreSQL's
+    catalog refuses all but the first ("duplicate key … pg_type_typname_nsp_index").
+    A session lock: it holds across the transactions and goes with the connection."""
+    conn.exec_driver_sql(f"SELECT pg_advisory_lock({SCHEMA_KEY})")
+    try:
+        yield
+    finally:
+        try:
+            conn.rollback()  # a failed statement would refuse the unlock
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({SCHEMA_KEY})")
+            conn.commit()
+        except sa.exc.DBAPIError:  # the connection broke: the lock went with it
+            log.debug("schema lock: went with its connection")
 
 
 def drop_leftover_copies(conn: sa.Connection) -> None:

@@ -22,13 +22,14 @@ import procrastinate
 import psycopg
 from procrastinate import exceptions
 
-__all__ = ["CheckJob", "JobQueue", "QueueError", "SenderLease"]
+__all__ = ["SCHEMA_LOCK", "CheckJob", "JobQueue", "QueueError", "SenderLease"]
 
 log = logging.getLogger(__name__)
 
 CHECKS = "checks"  # the queue's name and the task's
-_SCHEMA_LOCK = 0x71756575  # advisory lock key while the schema is made ("queu"; not
-# the team store's writer lock, "watc": the queue may live in the same database)
+# advisory lock key while the queue's tables are made ("queu"; procrastinate's and the
+# hosts' turns; not the team store's "widx" or "wsch": the queue may share its database)
+SCHEMA_LOCK = 0x71756575
 _SENDER_LOCK = 0x73656E64  # advisory lock key of the one outbox sender ("send")
 
 Handler = Callable[["CheckJob"], Awaitable[None]]
@@ -84,7 +85,7 @@ class JobQueue:
         try:
             await self.app.open_async()
             async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-                await conn.execute("SELECT pg_advisory_lock(%s::int8)", (_SCHEMA_LOCK,))
+                await conn.execute("SELECT pg_advisory_lock(%s::int8)", (SCHEMA_LOCK,))
                 if await _one(conn, "SELECT to_regclass('procrastinate_jobs')") is None:
                     await self.app.schema_manager.apply_schema_async()
                     log.info("queue: procrastinate's tables made in %s", _safe(self.url))

@@ -134,6 +134,13 @@ def drop_leftover_copies(conn: sa.Connection) -> None:
 
 
 @contextmanager
+def schema_lock(conn: sa.Connection) -> Iterator[None]:
+    """Nothing taken: a data folder's index is on one machine, made by the first
+    process to open it; PostgreSQL's team store is the one workers start on at once."""
+    yield
+
+
+@contextmanager
 def one_transaction(conn: sa.Connection) -> Iterator[None]:
     """Schema changes as one SQLite transaction, with foreign keys off meanwhile.
 
