@@ -325,3 +325,48 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
     except (FileNotFoundError, IndexError):
         return True
+
+
+KILLED_SCRIPT = """
+import asyncio, os, sys, time
+from pathlib import Path
+from watcher.analysis.workers import ProcessAnalyzer
+
+async def main():
+    analyzer = ProcessAnalyzer({"k": ["船舶"]}, Path(sys.argv[1]), 2)
+    analyzer.warm_up()
+    while len(analyzer._pool._processes) < 2:
+        await asyncio.sleep(0.05)
+    print(*analyzer._pool._processes, flush=True)
+    await asyncio.sleep(3600)  # killed here
+
+if __name__ == "__main__":  # the spawned workers import this file too
+    asyncio.run(main())
+"""
+
+
+def test_workers_end_when_their_process_is_killed(tmp_path: Path) -> None:
+    """SIGKILL leaves a process no chance to stop its workers (`watcher check` killed by
+    the OOM killer, a `docker kill`): they notice its end and leave, not wait for ever."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_SCRIPT, "utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "blobs")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        workers = [int(pid) for pid in proc.stdout.readline().split()]
+        assert len(workers) == 2
+        assert not any(reaped(pid) or _zombie(pid) for pid in workers)  # alive
+        proc.kill()
+        proc.wait(timeout=30)
+        for pid in workers:
+            eventually_sync(lambda pid=pid: reaped(pid) or _zombie(pid), f"worker {pid} to end")
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -13,7 +13,9 @@ import collections
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -176,7 +178,7 @@ class ProcessAnalyzer:
         pool = ProcessPoolExecutor(
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=analyse.init,
+            initializer=_init_worker,
             initargs=self._args,
         )
         self._pool = pool
@@ -275,6 +277,25 @@ class ProcessAnalyzer:
         if abandon:
             _terminate_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _init_worker(
+    keywords: Mapping[str, Sequence[str]], blobs: Path | BlobLocation, fsync: bool
+) -> None:
+    """A pool worker ends itself when the process that started it dies: a parent killed
+    with SIGKILL cannot stop its workers, and each holds the job queue's write end, so
+    it would never read end-of-file and would wait for work for ever."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(
+            target=_exit_with, args=(parent.sentinel,), name="parent-watch", daemon=True
+        ).start()
+    analyse.init(keywords, blobs, fsync)
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
 
 
 def _terminate_workers(pool: ProcessPoolExecutor) -> None:
