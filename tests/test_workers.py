@@ -370,3 +370,44 @@ def test_workers_end_when_their_process_is_killed(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+LOADED_SCRIPT = """
+import asyncio, json, sys
+from pathlib import Path
+from watcher.analysis.workers import ProcessAnalyzer
+from watcher.analysis.analyse import Page
+
+def loaded():
+    return sorted(m for m in ("sqlalchemy", "pydantic", "yaml", "httpx") if m in sys.modules)
+
+async def main():
+    analyzer = ProcessAnalyzer({"k": ["船舶", "issuer:工业和信息化部"]}, Path(sys.argv[1]), 1)
+    page = Page(body=("<p>船舶</p>" * 2000).encode(), content_type="text/html",
+                final_url="http://127.0.0.1/")
+    analysis = await analyzer.analyse(page)  # a page read: the worker has its parsers
+    print(json.dumps([analysis.raw_sha256 is not None, analyzer._pool.submit(loaded).result()]))
+    analyzer.close()
+
+if __name__ == "__main__":  # the spawned worker imports this file too
+    asyncio.run(main())
+"""
+
+
+def test_a_worker_loads_neither_the_store_the_config_models_nor_http(tmp_path: Path) -> None:
+    """Each worker is a whole interpreter: SQLAlchemy, pydantic, PyYAML and httpx would
+    be about 30 MB in every one of them, for nothing a page's analysis does."""
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "loaded.py"
+    script.write_text(LOADED_SCRIPT, "utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "blobs")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == [True, []]

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import regex
 
-from watcher.config.model import field_of
 from watcher.core.budget import DEFAULT_REGEX_TIMEOUT, compile_user_pattern, timed_out
 from watcher.core.models import SNIPPETS_PER_TERM, TermHits, Where
+from watcher.core.terms import field_of
 from watcher.core.text import MATCH_SPACE, fold_document_numbers, snippet, t2s
 from watcher.diff.ops import TextDiff
 

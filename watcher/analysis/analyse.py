@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from watcher.diff.excerpt import Excerpt
     from watcher.diff.ops import Op, TextDiff
     from watcher.keywords import KeywordMatcher
-    from watcher.store.works import NoticeFacts
+    from watcher.store.facts import NoticeFacts
 
 log = logging.getLogger(__name__)
 

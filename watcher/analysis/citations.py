@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 
 from watcher.analysis.metadata import document_numbers_in
-from watcher.store.works import Citation
+from watcher.store.facts import Citation
 
 __all__ = ["citations_in"]
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from itertools import repeat
 
 from watcher.analysis.metadata import normalize_date
-from watcher.store.works import Deadline
+from watcher.store.facts import Deadline
 
 __all__ = ["deadlines_in"]
 

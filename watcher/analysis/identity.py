@@ -24,7 +24,7 @@ from operator import add, sub
 from watcher.analysis.citations import citations_in
 from watcher.analysis.deadlines import deadlines_in
 from watcher.analysis.metadata import normalize_document_number
-from watcher.store.works import SKETCH, NoticeFacts, jaccard
+from watcher.store.facts import SKETCH, NoticeFacts, jaccard
 
 __all__ = ["SKETCH_SIZE", "document_key", "facts_of", "similarity", "sketch", "title_key"]
 

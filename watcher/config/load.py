@@ -39,9 +39,9 @@ from watcher.config.model import (
     Target,
     TargetSpec,
     compile_regex,
-    field_of,
     number_as_text,
 )
+from watcher.core.terms import field_of
 
 __all__ = ["MAX_CONFIG_BYTES", "load_config", "parse_config_text"]
 

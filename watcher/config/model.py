@@ -514,18 +514,6 @@ class Target(_Model):
         return data
 
 
-# terms on a notice's metadata, not its text: the issuer contains, the 文号 starts with
-FIELD_PREFIXES = {"issuer:": "issuer", "docno:": "document_number"}
-
-
-def field_of(term: str) -> tuple[str, str] | None:
-    """(metadata key, value) of an ``issuer:`` / ``docno:`` term; None for a text term."""
-    for prefix, key in FIELD_PREFIXES.items():
-        if term.startswith(prefix):
-            return key, term[len(prefix) :].strip()
-    return None
-
-
 class Config(_Model):
     """The whole validated config."""
 

@@ -10,14 +10,15 @@ title. ``watcher.store.index`` calls ``record``; the web UI reads the rest.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from watcher.store import inboxlog, outbox
+from watcher.store.facts import SKETCH, Citation, Deadline, NoticeFacts, jaccard
 from watcher.store.schema import (
     captures,
     targets,
@@ -32,48 +33,12 @@ from watcher.store.schema import (
 
 TEXT_MATCH = 0.5  # estimated Jaccard similarity that makes two texts one document
 TITLE_MATCH = 0.2  # the same, for two texts with the same title
-SKETCH = 64  # hashes in a full sketch (watcher.analysis.identity makes them)
 # sketch hashes shared (of a full sketch) below which the estimate cannot reach TITLE_MATCH
 CANDIDATE_SHARED = 12
 CANDIDATES = 8  # the documents sharing the most hashes that are compared
 COMMON = 50  # a hash in more documents' sketches than this is boilerplate: not a lead
 BEIJING = timedelta(hours=8)  # a deadline is a Beijing date
 _SIGNED = 1 << 63  # SQLite integers are signed 64-bit: sketches are stored shifted
-
-
-@dataclass(frozen=True, slots=True)
-class Citation:
-    """A document a notice cites, by 文号, by 《title》, or both."""
-
-    number: str | None
-    title: str | None
-    snippet: str
-    title_key: str | None = None  # the title as a document's title_key is written
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """A date a notice asks something by (``kind``: submit, comments, apply, deadline)."""
-
-    date: str  # YYYY-MM-DD
-    kind: str
-    sentence: str
-
-
-@dataclass(frozen=True, slots=True)
-class NoticeFacts:
-    """What ties a capture to its document; built in the analysis worker."""
-
-    key: str | None  # the 文号 (with the issuer where the 文号 does not name it)
-    document_number: str | None
-    issuer: str | None
-    title: str | None
-    title_key: str | None
-    sketch: tuple[int, ...]
-    citations: tuple[Citation, ...] = ()
-    deadlines: tuple[Deadline, ...] = ()
-    notify: tuple[str, ...] = field(default=(), compare=False)  # the target's alert tags
-    base_url: str | None = field(default=None, compare=False)  # for links in alerts
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,15 +219,6 @@ def _near_duplicate(conn: sa.Connection, facts: NoticeFacts) -> tuple[int, str, 
             if best is None or score > best[2]:
                 best = (row.id, how, round(score, 3))
     return best
-
-
-def jaccard(a: Iterable[int], b: Iterable[int], size: int = SKETCH) -> float:
-    """Estimated Jaccard similarity of two bottom-k sketches."""
-    first, second = set(a), set(b)
-    union = sorted(first | second)[:size]
-    if not union:
-        return 0.0
-    return sum(1 for h in union if h in first and h in second) / len(union)
 
 
 def _add_citations(

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from watcher.config.model import field_of
 from watcher.core.budget import OverBudget
 from watcher.core.clock import Clock
+from watcher.core.terms import field_of
 from watcher.core.text import snippet
 from watcher.keywords import KeywordMatcher
 from watcher.store import views

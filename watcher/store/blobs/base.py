@@ -12,8 +12,6 @@ from typing import Protocol
 
 import zstandard
 
-from watcher.config.storage import parse_blobs_url
-
 ZSTD_LEVEL = 3  # zstd default: 4x faster than 9 for 10% more bytes (bench/stages.py)
 READ_CHUNK = 1 << 20  # bytes read at a time when a blob is checked or streamed
 
@@ -152,8 +150,12 @@ class BlobLocation:
 
     @property
     def bucket(self) -> str:
+        from watcher.config.storage import parse_blobs_url  # not in analysis workers: pydantic
+
         return parse_blobs_url(self.url or "")[0]
 
     @property
     def prefix(self) -> str:
+        from watcher.config.storage import parse_blobs_url
+
         return parse_blobs_url(self.url or "")[1]
