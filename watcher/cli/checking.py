@@ -71,11 +71,11 @@ def check(ctx: Context, names: tuple[str, ...], as_json: bool, no_notify: bool) 
     # the config as the last check validated it, if the file is unchanged: an unchanged
     # page is then checked without pydantic (watcher.config.snapshot)
     quick = ctx.quick_config()
-    config = None if quick is not None else ctx.config(keep_snapshot=True)
+    config = None
     if quick is None:
         from watcher.config.snapshot import quick_config
 
-        assert config is not None
+        config = ctx.config(keep_snapshot=True)
         quick = quick_config(config)
     chosen = select(ctx, quick, names)
     if not names:  # a paused target is checked only when named
