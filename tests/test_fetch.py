@@ -555,20 +555,11 @@ async def test_host_delay_spaces_request_starts(http_server: HTTPServer):
     assert stats.hits == 4 and round(clock.monotonic() - start, 9) == 0.45
 
 
-async def test_host_delay_counts_from_when_the_request_went_out(tmp_path, monkeypatch) -> None:
+async def test_host_delay_counts_from_when_the_request_went_out(tls_site) -> None:
     """A new connection's handshake may outlast ``host_delay``. The next request to the
     host, on a connection kept alive, must still reach the site ``host_delay`` after the
     first one did, not with it: the site's view, timed by the fetcher's clock."""
-    import ssl
-
-    import trustme
-
-    ca = trustme.CA()
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    server_ctx = tls_site
     clock = FakeClock()
     start = clock.monotonic()
     seen: dict[str, float] = {}  # path: when the site had the request's head, by the clock

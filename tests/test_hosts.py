@@ -14,10 +14,8 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 
 import pytest
-import trustme
 from clock import PATIENCE, FakeClock, eventually
 from httpserver import HTTPServer, Request, Response, free_port
 
@@ -27,18 +25,6 @@ from watcher.store.hosts import HOLD, HostGate
 
 DELAY = 0.2  # host_delay, in the database's (real) seconds
 ONCE = FetchOptions(retries=0)
-
-
-@pytest.fixture
-def tls_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
-    """A server context for 127.0.0.1 whose CA the fetchers trust."""
-    ca = trustme.CA()
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-    return server_ctx
 
 
 @asynccontextmanager
