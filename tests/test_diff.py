@@ -58,6 +58,44 @@ def test_time_budget_is_recorded_and_result_still_correct() -> None:
     assert (d.old_text(), d.new_text()) == (old, new)
 
 
+def _scattered(lines: int, seed: int) -> tuple[str, str]:
+    """A page of ``lines`` short lines and a copy with one character in 3% of them
+    replaced: nearly every stretch between unchanged lines changed."""
+    rng = random.Random(seed)
+    alphabet = "的一是在不了有和人这中大为上个国我以要他时来用们生到"
+    rows = [f"第{i}条" + "".join(rng.choice(alphabet) for _ in range(30)) for i in range(lines)]
+    edited = list(rows)
+    for i in rng.sample(range(lines), lines * 3 // 100):
+        k = rng.randrange(3, len(rows[i]))
+        edited[i] = rows[i][:k] + ("船" if rows[i][k] != "船" else "舶") + rows[i][k + 1 :]
+    return "\n".join(rows), "\n".join(edited)
+
+
+def test_a_long_page_is_diffed_between_its_unique_lines_as_exactly(monkeypatch) -> None:
+    from watcher.diff import ops
+
+    old, new = _scattered(5000, 11)
+    chains = []
+    anchors = ops._anchors
+    monkeypatch.setattr(ops, "_anchors", lambda a, b: chains.append(anchors(a, b)) or chains[-1])
+    anchored = diff_texts(old, new, timeout=0)
+    assert len(chains) == 1 and len(chains[0]) == 5000 - 150  # every unchanged line
+    monkeypatch.setattr(ops, "ANCHORED_LINES", 10**9)  # the engine's one diff of all lines
+    plain = diff_texts(old, new, timeout=0)
+    assert (anchored.old_text(), anchored.new_text()) == (old, new)
+    assert (anchored.added, anchored.removed) == (plain.added, plain.removed) == (150, 150)
+    assert not anchored.timed_out and not anchored.moves
+
+
+def test_anchors_are_the_longest_chain_of_lines_unique_on_both_sides() -> None:
+    from watcher.diff.ops import _anchors
+
+    # x repeats on the old side, y on the new one: neither anchors; b crosses c, d, e
+    assert _anchors("abxcxde", "aycdyeb") == [(0, 0), (3, 2), (5, 3), (6, 5)]
+    assert _anchors("", "abc") == []
+    assert _anchors("abc", "cba") in ([(0, 2)], [(1, 1)], [(2, 0)])
+
+
 def test_split_lines_keeps_text() -> None:
     for text in ["", "a", "a\n", "a\nb", "\n\n"]:
         assert "".join(split_lines(text)) == text
@@ -264,3 +302,14 @@ def test_the_move_search_stops_at_its_budget() -> None:
     assert not full.exhausted and full.matches
     cut = find_moves(old_lines, new_lines, regions, deadline=time.perf_counter() - 1)
     assert cut.exhausted and cut.comparisons <= 256
+
+
+def test_a_long_unchanged_stretch_carries_its_first_lines_and_says_how_many_more() -> None:
+    old = "\n".join(f"第{i}行" for i in range(render.FOLD_SHOWN + 500)) + "\n结尾"
+    new = old.replace("结尾", "结束")
+    fold = next(r for r in render.rows(diff_texts(old, new)) if r.kind == "fold")
+    assert fold.folded == render.FOLD_SHOWN + 500 - 3 and len(fold.hidden) == render.FOLD_SHOWN
+    html = render.to_html_inline(diff_texts(old, new))
+    assert "… 497 more unchanged lines: the capture has them" in html
+    assert f">第{render.FOLD_SHOWN - 1}行<" in html and f">第{render.FOLD_SHOWN}行<" not in html
+    assert render.small_edits(diff_texts(old, new)) == ([render.Edit("尾", "束", 2501)], 1)

@@ -460,13 +460,13 @@ def _overlaps(spans: list[tuple[int, int]], starts: list[int], start: int, end: 
 
 
 def _hits_in(
-    matcher: KeywordMatcher, text: str, spans: list[tuple[int, int]] | None, where: Where
+    found_in: list[Occurrence], text: str, spans: list[tuple[int, int]] | None, where: Where
 ) -> list[TermHits]:
-    """Per term, every occurrence in ``spans`` (None: anywhere), the first few cut
-    in context: one object per term, whatever the count."""
+    """Per term, every occurrence of ``found_in`` (the text's) in ``spans`` (None:
+    anywhere), the first few cut in context: one object per term, whatever the count."""
     starts = [s for s, _ in spans] if spans is not None else []
     found: dict[tuple[str, str], list[int]] = {}
-    for occ in matcher.occurrences(text):
+    for occ in found_in:
         if spans is None or _overlaps(spans, starts, occ.start, occ.end):
             found.setdefault((occ.group, occ.term), []).extend((occ.start, occ.end - occ.start))
     return [
@@ -490,14 +490,18 @@ def find_hits(
     With no previous text (a first capture) every occurrence is an added hit.
     """
     if old_text is None or diff is None:
-        return _in_order(_hits_in(matcher, new_text, None, "added"))
+        return _in_order(_hits_in(matcher.occurrences(new_text), new_text, None, "added"))
     if not diff.changed:
         return []
     inserted, deleted = changed_ranges(diff)
-    added = _hits_in(matcher, new_text, inserted, "added") if inserted else []
-    removed = _hits_in(matcher, old_text, deleted, "removed") if deleted else []
+    # each text matched once: the removed hits' check below counts the same occurrences
+    in_new = matcher.occurrences(new_text) if inserted else None
+    added = _hits_in(in_new, new_text, inserted, "added") if in_new is not None else []
+    in_old = matcher.occurrences(old_text) if deleted else []
+    removed = _hits_in(in_old, old_text, deleted, "removed") if deleted else []
     if removed:
-        removed = _disappeared(matcher, removed, old_text, new_text)
+        in_new = matcher.occurrences(new_text) if in_new is None else in_new
+        removed = _disappeared(removed, in_old, in_new)
     return _in_order(added + removed)
 
 
@@ -506,12 +510,12 @@ def _in_order(hits: list[TermHits]) -> list[TermHits]:
 
 
 def _disappeared(
-    matcher: KeywordMatcher, removed: list[TermHits], old: str, new: str
+    removed: list[TermHits], in_old: list[Occurrence], in_new: list[Occurrence]
 ) -> list[TermHits]:
     """Keep removed hits only for terms the new text has fewer of: an edit that
     rewrites 国防科工局 as 國防科工局 did not make the term go away."""
-    before = Counter(o.term for o in matcher.occurrences(old))
-    after = Counter(o.term for o in matcher.occurrences(new))
+    before = Counter(o.term for o in in_old)
+    after = Counter(o.term for o in in_new)
     return [h for h in removed if after[h.term] < before[h.term]]
 
 

@@ -31,7 +31,7 @@ class Row:
     move: int | None = None  # for "move" rows: the move's number, from 1
     other: tuple[int, int] | None = None  # ... the lines (1-based, inclusive) on the other side
     first: bool = False  # ... the first row of the moved block on this side
-    hidden: tuple[Row, ...] = ()  # for "fold" rows: the folded lines, for expanding
+    hidden: tuple[Row, ...] = ()  # for "fold" rows: the folded lines to expand, FOLD_SHOWN at most
 
 
 def side_lines(ops: tuple[Op, ...], side: str) -> list[tuple[Segment, ...]]:
@@ -79,9 +79,9 @@ def _equal_rows(
         keep += [(k, True) for k in range(n - tail, n)]
     for k, shown in keep:
         if not shown:
-            hidden = tuple(
+            hidden = tuple(  # those a page carries to expand, not all of a long stretch
                 Row("equal", block.old_start + j + 1, block.new_start + j + 1, lines[j], lines[j])
-                for j in range(head, n - tail)
+                for j in range(head, min(n - tail, head + FOLD_SHOWN))
             )
             yield Row("fold", None, None, None, None, folded=n - head - tail, hidden=hidden)
             continue
@@ -288,7 +288,10 @@ def small_edits(diff: TextDiff, limit: int = 10) -> tuple[list[Edit], int]:
     in a long paragraph is easy to miss), and how many there are."""
     found: list[Edit] = []
     total = 0
-    for row in rows(diff, 0):
+    changed = (
+        row for block in diff.blocks if block.kind == "change" for row in _change_rows(block)
+    )
+    for row in changed:  # only a changed region's rows can hold an edit
         for old, new in line_edits(row):
             total += 1
             if len(found) < limit and row.new_no is not None:
@@ -439,7 +442,7 @@ FOLD_SHOWN = 2000  # folded lines a page carries to expand; the capture page has
 
 def _more_folded(row: Row, template: str) -> str:
     """Past ``FOLD_SHOWN`` lines a fold says how many more it leaves out."""
-    more = len(row.hidden) - FOLD_SHOWN
+    more = row.folded - FOLD_SHOWN
     return (
         template.format(f"… {more} more unchanged lines: the capture has them") if more > 0 else ""
     )
