@@ -178,6 +178,83 @@ async def test_the_dashboard_s_kept_rows_follow_every_check_and_the_config(
         assert "新的标题" in (await c.get("/api/targets")).text
 
 
+async def test_the_dashboard_reads_again_only_the_targets_touched_since(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10,000 rows cost 400 ms to read: between two requests only the targets checked
+    (or registered) since are read again, and each minute the 7 days of hits are
+    counted again, so a hit 7 days old leaves the row without any check."""
+    import time
+    from datetime import UTC, datetime
+
+    from watcher.store import dialects, postgres, sqlite, views
+    from watcher.store.index import CheckRecord, Store
+
+    for dialect in (sqlite, postgres):  # the mechanism, not PostgreSQL's margin
+        monkeypatch.setattr(dialect, "LATE_COMMITS", 0)
+    clock = [time.time()]  # the wall clock; the rows' age is not what this is about
+    monkeypatch.setattr(
+        pages,
+        "time",
+        type("Clock", (), {"time": lambda: clock[0], "monotonic": time.monotonic}),
+    )
+    read: list[set[int] | None] = []
+    summaries = views.summaries
+    monkeypatch.setattr(
+        views, "summaries", lambda *a, **k: read.append(k.get("ids")) or summaries(*a, **k)
+    )
+    with HTTPServer() as server:
+        server.route(
+            "/a", body="<p>船舶工业通知</p>".encode(), headers={"Content-Type": "text/html"}
+        )
+        config = tmp_path / "targets.yaml"
+        config.write_text(
+            f"keywords:\n  ships: [船舶]\ntargets:\n  - name: a\n    url: {server.url('/a')}\n"
+            "  - name: b\n    url: http://127.0.0.1:9/b\n",
+            "utf-8",
+        )
+        data = tmp_path / "snapshots"
+        with Store(data) as store:
+            b = store.target_state("b", "http://127.0.0.1:9/b").id
+        await asyncio.to_thread(check, config, data)  # a: captured with its hit; b: refused
+    app = create_app(data, config)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+        first = (await c.get("/")).text
+        assert 'class="hits">1</a>' in first and read == [None]  # every row read once
+        assert 'class="hits">1</a>' in (await c.get("/")).text and read == [None]
+        with Store(data) as store:
+            at = datetime.now(UTC)
+            store.save_checks([CheckRecord(b, at, "error", 0.1, 503, 1, "HTTP 503")])
+        page = (await c.get("/")).text
+        assert "HTTP 503" in page and 'class="hits">1</a>' in page
+        assert read == [None, {b}]  # b alone read again
+        clock[0] += 8 * 86400  # the hit is 8 days old: counted again, no row read
+        page = (await c.get("/")).text
+        assert 'class="hits"' not in page and "HTTP 503" in page and read == [None, {b}]
+        assert dialects.of(app.state.context.store.engine).LATE_COMMITS == 0
+
+
+def test_rows_touched_since_include_late_commits_below_the_newest_id(tmp_path: Path) -> None:
+    """On PostgreSQL a check may commit after one with a higher id: the ids just below
+    the newest seen are read again, LATE_COMMITS of them."""
+    from datetime import UTC, datetime
+
+    from watcher.store import dialects, views
+    from watcher.store.index import CheckRecord, Store
+
+    with Store(tmp_path / "data") as store:
+        a, b, c = (store.target_state(n, f"http://127.0.0.1:9/{n}").id for n in "abc")
+        at = datetime.now(UTC)
+        store.save_checks([CheckRecord(t, at, "ok", 0.1, 200) for t in (a, b, c)])
+        seen = views.rows_version(store)
+        margin = dialects.of(store.engine).LATE_COMMITS
+        assert views.touched(store, seen) == ({a, b, c} if margin >= 3 else set())
+        store.save_checks([CheckRecord(b, at, "ok", 0.1, 200)])
+        assert b in views.touched(store, seen)
+        assert views.touched(store, views.RowsVersion(None, None, None)) == {a, b, c}
+
+
 async def test_dashboard_filters_and_sorts(client) -> None:
     only = (await client.get("/", params={"tag": "ministry"})).text
     assert "MIIT 通知公告" in only and "Hostile page" not in only

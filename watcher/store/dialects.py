@@ -26,6 +26,7 @@ class Dialect(Protocol):
     """What differs between the two databases; both modules have these names."""
 
     IN_BATCH: int
+    LATE_COMMITS: int  # how far below the newest id a row may still commit
 
     def use_wal(self, conn: sa.Connection) -> None: ...
     def checkpoint(self, engine: sa.Engine) -> None: ...

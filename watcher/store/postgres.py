@@ -25,6 +25,9 @@ from watcher.store.schema import search_texts
 log = logging.getLogger(__name__)
 
 IN_BATCH = 5000  # values in one ``IN (…)``; PostgreSQL takes 65,535 parameters
+# ids are taken when a row is inserted and seen when it commits: a row may commit after
+# one with a higher id, while other writers' transactions are open
+LATE_COMMITS = 1000
 # "widx": the writer's advisory lock, one per database; a key of its own, since the job
 # queue (its schema lock is "queu") may share the database, and one process holds both
 LOCK_KEY = 0x77696478

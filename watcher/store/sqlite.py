@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from watcher.store.schema import search_texts
 
 IN_BATCH = 500  # values in one ``IN (…)``: SQLite caps the bound parameters of a statement
+LATE_COMMITS = 0  # one writer at a time: rows commit in the order of their ids
 
 
 # -- connecting -----------------------------------------------------------------------

@@ -8,7 +8,7 @@ the index newest first, in pages, so its cost follows the page asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,11 +50,15 @@ class TargetSummary:
 
 
 def summaries(
-    store: Store, now: datetime | None = None, *, counted: bool = True
+    store: Store,
+    now: datetime | None = None,
+    *,
+    counted: bool = True,
+    ids: Collection[int] | None = None,
 ) -> dict[str, TargetSummary]:
-    """Every target in the store with its state, last change and recent hits, and
-    with ``counted`` its captures: a read of the whole (target, time) index, the
-    dashboard's largest cost on PostgreSQL, for pages that do not show it."""
+    """Every target in the store (or those of ``ids``) with its state, last change and
+    recent hits, and with ``counted`` its captures: a read of the whole (target, time)
+    index, the dashboard's largest cost on PostgreSQL, for pages that do not show it."""
     since = (now or datetime.now(UTC)) - timedelta(days=7)
     last_change_at = (
         sa.select(captures.c.fetched_at)
@@ -68,17 +72,7 @@ def summaries(
         .group_by(captures.c.target_id)
         .subquery()
     )
-    recent = (
-        sa.select(
-            captures.c.target_id,
-            sa.func.sum(hits.c.count).label("n"),
-            dialects.of(store.engine).joined_distinct(hits.c.group_name).label("groups"),
-        )
-        .join(hits, hits.c.capture_id == captures.c.id)
-        .where(captures.c.fetched_at >= since, hits.c.where == "added")
-        .group_by(captures.c.target_id)
-        .subquery()
-    )
+    recent = _recent_hits(store, since).subquery()
     query = (
         sa.select(
             targets.c.name,  # what a summary holds, no more: 10,000 rows are read at once
@@ -98,6 +92,8 @@ def summaries(
     )
     if counted:
         query = query.outerjoin(counts, counts.c.target_id == targets.c.id)
+    if ids is not None:
+        query = query.where(targets.c.id.in_(sa.bindparam("ids", list(ids), expanding=True)))
     out = {}
     with store.engine.connect() as conn:
         for r in conn.execute(query):
@@ -120,7 +116,66 @@ def summaries(
     return out
 
 
-def rows_version(store: Store) -> tuple[int | None, ...]:
+def _recent_hits(store: Store, since: datetime) -> sa.Select[Any]:
+    """Per target, its added hits since ``since`` and their groups (comma-joined)."""
+    return (
+        sa.select(
+            captures.c.target_id,
+            sa.func.sum(hits.c.count).label("n"),
+            dialects.of(store.engine).joined_distinct(hits.c.group_name).label("groups"),
+        )
+        .join(hits, hits.c.capture_id == captures.c.id)
+        .where(captures.c.fetched_at >= since, hits.c.where == "added")
+        .group_by(captures.c.target_id)
+    )
+
+
+def recent_hits(
+    store: Store, now: datetime | None = None
+) -> dict[str, tuple[int, tuple[str, ...]]]:
+    """Per target with any, its hits of the last 7 days and their groups: what a
+    summary's ``hits_7d`` and ``groups_7d`` become as the days pass."""
+    since = (now or datetime.now(UTC)) - timedelta(days=7)
+    recent = _recent_hits(store, since).subquery()
+    query = sa.select(targets.c.name, recent.c.n, recent.c.groups).join(
+        recent, recent.c.target_id == targets.c.id
+    )
+    with store.engine.connect() as conn:
+        return {
+            name: (int(n or 0), tuple(sorted(groups.split(","))) if groups else ())
+            for name, n, groups in conn.execute(query)
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RowsVersion:
+    """The newest check, document event and target (each its index's last entry)."""
+
+    check: int | None
+    event: int | None
+    target: int | None
+
+
+def touched(store: Store, since: RowsVersion) -> set[int] | None:
+    """Targets whose summary, fate or failing run may differ from what was read at
+    ``since``: those checked since, those registered since, and the listings whose
+    documents' states moved; None when there are more than one read should name (read
+    them all). Three reads from the ends of primary keys, from LATE_COMMITS below the
+    ids seen (rows that committed after one with a higher id)."""
+    dialect = dialects.of(store.engine)
+    queries = []
+    for table, column, newest in (
+        (checks, checks.c.target_id, since.check),
+        (targets, targets.c.id, since.target),
+        (document_events, document_events.c.listing_id, since.event),
+    ):
+        queries.append(sa.select(column).where(table.c.id > (newest or 0) - dialect.LATE_COMMITS))
+    with store.engine.connect() as conn:
+        ids = {row[0] for row in conn.execute(sa.union(*queries))}
+    return ids if len(ids) <= dialect.IN_BATCH else None
+
+
+def rows_version(store: Store) -> RowsVersion:
     """What every target's summary, fate and failing run follows: the newest check,
     document event and target (each its index's last entry). Rows read under the same
     version are the same rows, so the web UI may keep them between requests."""
@@ -128,7 +183,7 @@ def rows_version(store: Store) -> tuple[int | None, ...]:
         sa.select(sa.func.max(t.c.id)).scalar_subquery() for t in (checks, document_events, targets)
     ]
     with store.engine.connect() as conn:
-        return tuple(conn.execute(sa.select(*newest)).one())
+        return RowsVersion(*conn.execute(sa.select(*newest)).one())
 
 
 def timeline(store: Store, name: str, page: int, per_page: int) -> tuple[list[CaptureRow], int]:
@@ -576,9 +631,10 @@ class FailingRun:
     ever_succeeded: bool
 
 
-def failing_runs(store: Store) -> dict[str, FailingRun]:
-    """Per target that fails now: since when, how many checks, and whether any check
-    ever succeeded (a target that never worked is not one that just broke)."""
+def failing_runs(store: Store, ids: Collection[int] | None = None) -> dict[str, FailingRun]:
+    """Per target that fails now (of ``ids``, or all): since when, how many checks, and
+    whether any check ever succeeded (a target that never worked is not one that just
+    broke)."""
     # Only the failing targets' checks, through ix_checks_target_time: their last good
     # check is one probe from the newest end, and the run is the range after it. A scan
     # of every check (300,000 in a year of 1,000 targets) cost the dashboard 370 ms on
@@ -590,11 +646,12 @@ def failing_runs(store: Store) -> dict[str, FailingRun]:
         .limit(1)
         .scalar_subquery()
     )
-    failing = (
-        sa.select(targets.c.id, targets.c.name, last_ok.label("ok_at"))
-        .where(targets.c.consecutive_errors > 0)
-        .subquery()
+    failing = sa.select(targets.c.id, targets.c.name, last_ok.label("ok_at")).where(
+        targets.c.consecutive_errors > 0
     )
+    if ids is not None:
+        failing = failing.where(targets.c.id.in_(sa.bindparam("ids", list(ids), expanding=True)))
+    failing = failing.subquery()
     # '' sorts before every stored time: a target never good has all its checks in the run
     after = sa.func.coalesce(failing.c.ok_at, sa.literal("", sa.String()))
     query = (
@@ -656,13 +713,16 @@ def fetch_learned(store: Store, name: str) -> str | None:
         ).scalar()
 
 
-def last_fates(store: Store) -> dict[str, str]:
-    """Per listing, what its last check did to its documents: "2 new, 1 removed"."""
-    latest = (
-        sa.select(document_events.c.listing_id, sa.func.max(document_events.c.at).label("at"))
-        .group_by(document_events.c.listing_id)
-        .subquery()
-    )
+def last_fates(store: Store, ids: Collection[int] | None = None) -> dict[str, str]:
+    """Per listing (of ``ids``, or all), what its last check did to its documents:
+    "2 new, 1 removed"."""
+    latest = sa.select(
+        document_events.c.listing_id, sa.func.max(document_events.c.at).label("at")
+    ).group_by(document_events.c.listing_id)
+    if ids is not None:
+        listed = sa.bindparam("ids", list(ids), expanding=True)
+        latest = latest.where(document_events.c.listing_id.in_(listed))
+    latest = latest.subquery()
     query = (
         sa.select(targets.c.name, document_events.c.state, document_events.c.reason)
         .join(latest, latest.c.listing_id == document_events.c.listing_id)

@@ -3,6 +3,7 @@ service's hooks. The app builds it; the routers only read it (no import of the a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +27,9 @@ class WebContext:
     index: str | None = None  # the team store's URL; None: index.sqlite in the data folder
     _store: Store | None = field(default=None, repr=False)
     _config: tuple[float, Config] | None = field(default=None, repr=False)
-    # the dashboard's rows, counted or not: (version, when, rows); see pages.dashboard_rows
-    rows_kept: dict[bool, tuple[Any, float, list[Any]]] = field(default_factory=dict, repr=False)
+    # the dashboard's rows, counted or not (pages.KeptRows), and who may bring them up to date
+    rows_kept: dict[bool, Any] = field(default_factory=dict, repr=False)
+    rows_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def store(self) -> Store:

@@ -43,7 +43,9 @@ PER_PAGE = 50
 # the dashboard's rows a page: all 10,000 targets of a large config in one page were
 # 5 MB of HTML and seconds to build (bench/service.py); sorting and filters see them all
 DASHBOARD_ROWS = 200
-ROWS_KEPT = 60.0  # seconds the dashboard's rows are kept at most (see dashboard_rows)
+# seconds between two reads of every dashboard row; in between, only the targets touched
+# since are read again (see dashboard_rows)
+ROWS_KEPT = 600.0
 PICKER_CAPTURES = 200  # the newest captures the diff page's from / to pickers offer
 SMALL_EDITS = 10  # small edits listed at the top of a diff
 DIFF_BUDGET = 5.0  # seconds for a diff shown in the UI
@@ -224,33 +226,75 @@ class DashboardRow:
         return self.last_change_at.timestamp() if self.last_change_at else 0.0
 
 
+@dataclass
+class KeptRows:
+    """The dashboard's rows as last read, and what they were read at."""
+
+    version: views.RowsVersion
+    config: int  # id() of the config they were built with
+    minute: int  # the minute their 7 days of hits were counted in
+    built: float  # monotonic time of the last read of every row
+    rows: dict[str, DashboardRow]
+
+
 def dashboard_rows(context: WebContext, *, counted: bool = False) -> list[DashboardRow]:
     """Targets of the config, plus any the store knows that the config no longer has;
     with ``counted``, their captures (the API's field; the page does not show it).
 
-    Kept between requests while nothing they follow changed: the store's newest check,
-    document event and target, the config, the minute (the 7 days of hits move with it),
-    and ROWS_KEPT seconds at most (on PostgreSQL a check may commit under a lower id than
-    one already seen). 10,000 rows took 310 ms of CPU to build; the version is one query.
+    Kept between requests, and brought up to date by reading again only the targets
+    touched since (checked, registered, or a listing whose documents moved: see
+    ``views.touched``); the 7 days of hits are counted again each minute. 10,000 rows
+    took 400 ms of CPU to build, so a dashboard asked while a cycle writes checks
+    built them anew on every request. Everything is read again when the config
+    changes, and every ROWS_KEPT seconds.
     """
-    now = time.monotonic()
-    version = (views.rows_version(context.store), id(context.config()), int(time.time() // 60))
-    kept = context.rows_kept.get(counted)
-    if kept is not None and kept[0] == version and now - kept[1] < ROWS_KEPT:
-        return list(kept[2])
-    rows = _dashboard_rows(context, counted)
-    context.rows_kept[counted] = (version, now, rows)
-    return list(rows)
-
-
-def _dashboard_rows(context: WebContext, counted: bool) -> list[DashboardRow]:
-    summaries = views.summaries(context.store, counted=counted)
-    fates = views.last_fates(context.store)
-    runs = views.failing_runs(context.store)
     config = context.config()
+    with context.rows_lock:
+        version = views.rows_version(context.store)
+        now, minute = time.monotonic(), int(time.time() // 60)
+        kept = context.rows_kept.get(counted)
+        ids = None
+        fresh = kept is not None and kept.config == id(config) and now - kept.built < ROWS_KEPT
+        if fresh and kept.version != version:
+            ids = views.touched(context.store, kept.version)  # None: too many, read all
+            fresh = ids is not None
+        if not fresh:
+            rows = _dashboard_rows(context, config, counted)
+            kept = KeptRows(version, id(config), minute, now, {r.name: r for r in rows})
+            context.rows_kept[counted] = kept
+            return rows
+        if ids is not None:
+            for row in _dashboard_rows(context, config, counted, ids):
+                kept.rows[row.name] = row
+            kept.version = version
+        if kept.minute != minute:
+            _recount_hits(context, kept)
+            kept.minute = minute
+        return list(kept.rows.values())
+
+
+def _recount_hits(context: WebContext, kept: KeptRows) -> None:
+    """Hits of the last 7 days as they are this minute (older ones drop out)."""
+    recent = views.recent_hits(context.store, datetime.fromtimestamp(time.time(), UTC))
+    for name, row in kept.rows.items():
+        n, groups = recent.get(name, (0, ()))
+        if (row.hits_7d, row.groups_7d) != (n, groups):
+            kept.rows[name] = replace(row, hits_7d=n, groups_7d=groups)
+
+
+def _dashboard_rows(
+    context: WebContext, config: Config | None, counted: bool, ids: set[int] | None = None
+) -> list[DashboardRow]:
+    """Every target's row, or (``ids``) those of the store's targets with these ids."""
+    if ids is not None and not ids:
+        return []
+    now = datetime.fromtimestamp(time.time(), UTC)
+    summaries = views.summaries(context.store, now, counted=counted, ids=ids)
+    fates = views.last_fates(context.store, ids)
+    runs = views.failing_runs(context.store, ids)
     rows = []
     configured = {t.name: t for t in config.targets} if config else {}
-    names = list(dict.fromkeys([*configured, *summaries]))
+    names = list(dict.fromkeys([*configured, *summaries])) if ids is None else list(summaries)
     titles = _titles(context, names)
     zone = zone_of(_settings(config))
     for name in names:
