@@ -35,7 +35,7 @@ from httpserver import HTTPServer, free_port
 from watcher.alerts.compose import Composer
 from watcher.alerts.send import Sender, load_channels
 from watcher.cli.main import main
-from watcher.config import Target
+from watcher.config import Target, file_stamp
 from watcher.service.daemon import Service, ServiceTimings
 from watcher.service.scheduler import CATCH_UP_WINDOW, first_run
 from watcher.service.webserver import ListenError
@@ -304,10 +304,13 @@ async def test_config_changes_are_applied_and_a_bad_one_is_refused(
         await eventually(lambda: http_server.hits("/a") >= seen + 2, "the old config to run")
         assert http_server.hits("/c") == 0
         assert [t.name for t in service.config.targets] == ["a", "b"]
+        # the web UI shares the service's config only while the file is as it was read
+        assert service.shared_config()[0] not in (None, file_stamp(config))
 
         write_config(config, [a, b, c])
         await eventually(lambda: http_server.hits("/c") >= 1, "the fixed config's target")
         assert [t.name for t in service.config.targets] == ["a", "b", "c"]
+        assert service.shared_config() == (file_stamp(config), service.config)
     assert hook.hits == 1  # one alert for one refused config, not one per look at the file
     with Store(data, readonly=True) as store:
         messages = Outbox(store.engine).messages()

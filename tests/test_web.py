@@ -255,6 +255,27 @@ def test_rows_touched_since_include_late_commits_below_the_newest_id(tmp_path: P
         assert views.touched(store, views.RowsVersion(None, None, None)) == {a, b, c}
 
 
+def test_the_web_ui_uses_the_service_s_config_while_the_file_is_as_the_service_read_it(
+    tmp_path: Path,
+) -> None:
+    """`watcher run` parsed the config already: the web UI takes that one (10,000
+    targets are 22 MB and 2.5 s to parse again) until the file changes."""
+    from watcher.config import file_stamp, load_config
+    from watcher.web.context import WebContext
+
+    path = tmp_path / "targets.yaml"
+    path.write_text("targets:\n  - name: a\n    url: http://127.0.0.1:9/a\n", "utf-8")
+    stamp, running = file_stamp(path), load_config(path)
+    context = WebContext(tmp_path, path, shared_config=lambda: (stamp, running))
+    assert context.config() is running and context.config() is running
+    path.write_text("targets:\n  - name: b\n    url: http://127.0.0.1:9/b\n", "utf-8")
+    os.utime(path, ns=(stamp[0] + 10**9, stamp[0] + 10**9))
+    mine = context.config()
+    assert mine is not running and [t.name for t in mine.targets] == ["b"]
+    path.write_text("targets: [", "utf-8")  # broken: the last good one stays
+    assert context.config() is mine
+
+
 async def test_dashboard_filters_and_sorts(client) -> None:
     only = (await client.get("/", params={"tag": "ministry"})).text
     assert "MIIT 通知公告" in only and "Hostile page" not in only

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from watcher.config.errors import ConfigError, ConfigIssue, format_issues
-    from watcher.config.load import load_config, parse_config_text
+    from watcher.config.load import file_stamp, load_config, parse_config_text
     from watcher.config.model import (
         DEFAULT_TIMEZONE,
         DEFAULT_USER_AGENT,
@@ -32,6 +32,7 @@ _WHERE = {
     "ConfigError": "errors",
     "ConfigIssue": "errors",
     "format_issues": "errors",
+    "file_stamp": "load",
     "load_config": "load",
     "parse_config_text": "load",
     "DEFAULT_TIMEZONE": "model",
@@ -59,6 +60,7 @@ __all__ = [
     "Follow",
     "Settings",
     "Target",
+    "file_stamp",
     "format_issues",
     "load_config",
     "parse_config_text",

@@ -694,6 +694,16 @@ def load_config(path: Path) -> Config:
     return parse_config_text(_decode(data, filename), filename)
 
 
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """What tells one state of a file from another without reading it: its
+    modification time (ns) and size; None when it cannot be read."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
 def _size_of(file: Any) -> int:
     try:
         return os.fstat(file.fileno()).st_size

@@ -27,7 +27,7 @@ from watcher.alerts.events import Event
 from watcher.alerts.plan import plan
 from watcher.alerts.send import CONFIG_NAMES, Channels, ChannelsError, Sender, load_channels
 from watcher.analysis.workers import Analyzer
-from watcher.config import Config, ConfigError, Target, load_config
+from watcher.config import Config, ConfigError, Target, file_stamp, load_config
 from watcher.core import heap
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.service.health import Progress
@@ -71,11 +71,7 @@ class _Watched:
     stamp: tuple[int, int] | None = None
 
     def changed(self) -> bool:
-        try:
-            st = self.path.stat()
-            stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
-        except OSError:
-            stamp = None
+        stamp = file_stamp(self.path)
         if stamp == self.stamp:
             return False
         self.stamp = stamp
@@ -102,6 +98,8 @@ class Service:
         self.notifiers = notifiers
         self.timings = timings
         self.clock = clock
+        # the file's state before it was read: the web UI shares a config read from it
+        self.config_stamp = file_stamp(config_path)
         config = load_config(config_path)
         channels = load_channels(notifiers)
         self.store = Store(data, blobs=blobs, index=index)
@@ -138,6 +136,12 @@ class Service:
     @property
     def config(self) -> Config:
         return self.runtime.config
+
+    def shared_config(self) -> tuple[tuple[int, int] | None, Config]:
+        """The config the service runs, and the state of its file when it was read: the
+        web UI uses it while the file is in that state instead of parsing it again (a
+        config of 10,000 targets is 22 MB and 2.5 s of CPU to parse)."""
+        return self.config_stamp, self.config
 
     @property
     def channels(self) -> Channels:
@@ -281,6 +285,7 @@ class Service:
             password=password,
             check_now=self.check_now,
             health=self.health,
+            shared_config=self.shared_config,
             own_signals=False,
         )
         self._web_task = asyncio.create_task(server.serve(sockets), name="web")
@@ -434,6 +439,7 @@ class Service:
     def reload(self, why: str = "") -> bool:
         """Read the config and channels again; keep the old ones if either is invalid."""
         try:
+            stamp = file_stamp(self.config_path)
             config = load_config(self.config_path)
             channels = load_channels(self.notifiers)
         except (ConfigError, ChannelsError) as exc:
@@ -447,6 +453,7 @@ class Service:
         removed = sorted(before.keys() - after.keys())
         changed = sorted(n for n in after.keys() & before.keys() if after[n] != before[n])
         retired = self.runtime.reconfigure(config, channels)
+        self.config_stamp = stamp
         if retired is not None:
             self._retired.append(retired)
         try:

@@ -14,7 +14,7 @@ import signal
 from datetime import datetime
 from pathlib import Path
 
-from watcher.config import Config, ConfigError, load_config
+from watcher.config import Config, ConfigError, file_stamp, load_config
 from watcher.core.clock import SYSTEM_CLOCK, Clock
 from watcher.service.scheduler import due_after
 from watcher.store.blobs import BlobLocation
@@ -55,7 +55,7 @@ class Dispatcher:
         self.clock = clock
         self.store = Store(data, shared=True, blobs=blobs, index=index)
         self.queue = JobQueue(queue_url)
-        self._stamp = self._file_stamp()
+        self._stamp = file_stamp(self.config_path)
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -91,16 +91,9 @@ class Dispatcher:
                 loop.remove_signal_handler(sig)
         return queued
 
-    def _file_stamp(self) -> tuple[int, int] | None:
-        try:
-            st = self.config_path.stat()
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size)
-
     def _reload(self) -> None:
         """The config again when its file changed; an invalid one keeps the old."""
-        stamp = self._file_stamp()
+        stamp = file_stamp(self.config_path)
         if stamp == self._stamp:
             return
         self._stamp = stamp

@@ -16,6 +16,7 @@ import uvicorn
 
 if TYPE_CHECKING:
     from watcher.service.runtime import Paths
+    from watcher.web.context import SharedConfig
 
 
 class ListenError(OSError):
@@ -59,11 +60,13 @@ def web_server(
     password: str | None,
     check_now: Callable[[str], Awaitable[bool]] | None = None,
     health: Callable[[], list[str]] | None = None,
+    shared_config: SharedConfig | None = None,
     own_signals: bool = True,
 ) -> uvicorn.Server:
     """The web UI over the store at ``paths.data``. ``check_now``: the service's "check
-    now" (``serve`` has none). ``health``: the service's own problems
-    for ``/healthz`` (``serve`` has none). ``own_signals`` False: the caller handles SIGTERM/SIGINT
+    now" (``serve`` has none). ``health``: the service's own problems for ``/healthz``
+    (``serve`` has none). ``shared_config``: the service's config and its file's state
+    (see ``WebContext.config``). ``own_signals`` False: the caller handles SIGTERM/SIGINT
     and stops the server itself (the service does, to stop its checks first)."""
     from watcher.web.app import create_app
 
@@ -74,6 +77,7 @@ def web_server(
         password=password,
         check_now=check_now,
         health=health,
+        shared_config=shared_config,
         blobs=paths.blobs,
         index=paths.index,
     )

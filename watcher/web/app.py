@@ -42,7 +42,7 @@ from watcher.web import (
     targets,
     targets_import,
 )
-from watcher.web.context import WebContext
+from watcher.web.context import SharedConfig, WebContext
 from watcher.web.drafts import Drafts
 from watcher.web.security import Guard
 
@@ -56,6 +56,7 @@ def create_app(
     password: str | None = None,
     check_now: Callable[[str], Awaitable[bool]] | None = None,
     health: Callable[[], list[str]] | None = None,
+    shared_config: SharedConfig | None = None,
     clock: Clock = SYSTEM_CLOCK,
     password_hasher: PasswordHasher | None = None,
     blobs: BlobLocation | None = None,
@@ -65,7 +66,8 @@ def create_app(
     hashed here (argon2, ``password_hasher``'s parameters) and not kept. ``clock``
     times sessions and the login rate limit. ``blobs``: where the store's blobs are
     (default: ``blobs/`` in ``data``); ``index``: the team store's URL (default:
-    ``index.sqlite`` in ``data``)."""
+    ``index.sqlite`` in ``data``); ``shared_config``: the service's config, used while the
+    file is as it was read (``WebContext.config``)."""
     app = FastAPI(
         title="watcher",
         summary="Captures, diffs and keyword hits of watched government pages",
@@ -73,7 +75,15 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    context = WebContext(data, config_path, check_now, health=health, blobs=blobs, index=index)
+    context = WebContext(
+        data,
+        config_path,
+        check_now,
+        health=health,
+        blobs=blobs,
+        index=index,
+        shared_config=shared_config,
+    )
     guard = Guard(
         WebAuthStore(data, index),
         password,

@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from watcher.config import Config, ConfigError, load_config
+from watcher.config import Config, ConfigError, file_stamp, load_config
 from watcher.store.blobs import BlobLocation
 from watcher.store.index import Store
+
+# the service's config and the state of its file when it was read
+SharedConfig = Callable[[], tuple[tuple[int, int] | None, Config]]
 
 
 @dataclass
@@ -26,7 +29,9 @@ class WebContext:
     blobs: BlobLocation | None = None  # None: blobs/ in the data folder
     index: str | None = None  # the team store's URL; None: index.sqlite in the data folder
     _store: Store | None = field(default=None, repr=False)
-    _config: tuple[float, Config] | None = field(default=None, repr=False)
+    # the service's config and its file's state when read (``Service.shared_config``)
+    shared_config: SharedConfig | None = None
+    _config: tuple[tuple[int, int] | None, Config] | None = field(default=None, repr=False)
     # the dashboard's rows, counted or not (pages.KeptRows), and who may bring them up to date
     rows_kept: dict[bool, Any] = field(default_factory=dict, repr=False)
     rows_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -39,14 +44,21 @@ class WebContext:
         return self._store
 
     def config(self) -> Config | None:
-        """The current config (re-read when the file changes); None if unreadable."""
+        """The current config (read again when the file changes: the service's own
+        while the file is as the service read it); the last good one if the file is
+        not valid now, and None if there never was one."""
         if self.config_path is None:
             return None
+        stamp = file_stamp(self.config_path)
+        if self._config is not None and stamp is not None and self._config[0] == stamp:
+            return self._config[1]
+        shared = self.shared_config() if self.shared_config else None
+        if shared is not None and stamp is not None and shared[0] == stamp:
+            self._config = shared
+            return shared[1]
         try:
-            mtime = self.config_path.stat().st_mtime
-            if self._config is None or self._config[0] != mtime:
-                self._config = (mtime, load_config(self.config_path))
-        except (OSError, ConfigError):
+            self._config = (stamp, load_config(self.config_path))
+        except ConfigError:
             return self._config[1] if self._config else None
         return self._config[1]
 
