@@ -385,6 +385,18 @@ def test_the_dashboard_shows_unread_counts_and_links_into_the_inbox(app, site) -
     assert '<a href="/inbox?target=page-a" class="unread">2</a>' in html
 
 
+def test_unread_counts_of_the_shown_rows_alone_are_the_same_counts(app, site) -> None:
+    """The dashboard asks for its page's 200 rows, not for every target of the config:
+    the same counts, the footer item (one edit on three pages) on each of them."""
+    client_as(app, "alice").get("/")  # a visit: alice's reading starts
+    with Store(site[1], readonly=True) as store:
+        every = inbox.unread_by_target(store, "alice")
+        some = inbox.unread_by_target(store, "alice", ["page-a", "page-c", "nowhere"])
+        assert inbox.unread_by_target(store, "alice", []) == {}
+    assert every["page-a"] == 2 and len(every) > 2
+    assert some == {n: every[n] for n in ("page-a", "page-c") if n in every} and "page-c" in some
+
+
 # ------------------------------------------------------------------------------ alerts
 
 

@@ -439,6 +439,13 @@ async def test_json_api(client) -> None:
     targets = (await client.get("/api/targets")).json()
     by_name = {t["name"]: t for t in targets}
     assert by_name["miit"]["captures"] == 2 and by_name["broken"]["status"] == "error"
+    # paged: the same targets in the same order, the next page linked, the total said
+    first = await client.get("/api/targets", params={"page": 1, "per_page": 2})
+    assert first.json() == targets[:2] and first.headers["x-total-count"] == "3"
+    assert first.headers["link"] == '<http://127.0.0.1/api/targets?page=2&per_page=2>; rel="next"'
+    last = await client.get("/api/targets", params={"page": 2, "per_page": 2})
+    assert last.json() == targets[2:] and "link" not in last.headers
+    assert (await client.get("/api/targets", params={"page": 0})).status_code == 422
     captures = (await client.get("/api/targets/miit/captures")).json()
     newest = captures["captures"][0]
     assert captures["total"] == 2 and newest["kind"] == "changed"

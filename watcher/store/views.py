@@ -67,12 +67,15 @@ def summaries(
         .limit(1)
         .scalar_subquery()
     )
-    counts = (
-        sa.select(captures.c.target_id, sa.func.count().label("n"))
-        .group_by(captures.c.target_id)
-        .subquery()
+    counts = sa.select(captures.c.target_id, sa.func.count().label("n")).group_by(
+        captures.c.target_id
     )
-    recent = _recent_hits(store, since).subquery()
+    if ids is not None:  # else every capture is counted for a few rows
+        counts = counts.where(
+            captures.c.target_id.in_(sa.bindparam("counted", list(ids), expanding=True))
+        )
+    counts = counts.subquery()
+    recent = _recent_hits(store, since, ids).subquery()
     query = (
         sa.select(
             targets.c.name,  # what a summary holds, no more: 10,000 rows are read at once
@@ -116,9 +119,12 @@ def summaries(
     return out
 
 
-def _recent_hits(store: Store, since: datetime) -> sa.Select[Any]:
-    """Per target, its added hits since ``since`` and their groups (comma-joined)."""
-    return (
+def _recent_hits(
+    store: Store, since: datetime, ids: Collection[int] | None = None
+) -> sa.Select[Any]:
+    """Per target (of ``ids``, or all), its added hits since ``since`` and their groups
+    (comma-joined)."""
+    query = (
         sa.select(
             captures.c.target_id,
             sa.func.sum(hits.c.count).label("n"),
@@ -128,6 +134,11 @@ def _recent_hits(store: Store, since: datetime) -> sa.Select[Any]:
         .where(captures.c.fetched_at >= since, hits.c.where == "added")
         .group_by(captures.c.target_id)
     )
+    if ids is not None:  # else every hit of the week is summed for a few rows
+        query = query.where(
+            captures.c.target_id.in_(sa.bindparam("recent", list(ids), expanding=True))
+        )
+    return query
 
 
 def recent_hits(

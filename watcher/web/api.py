@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
 
 from watcher.diff.ops import diff_texts
 from watcher.diff.render import to_json
@@ -49,9 +50,19 @@ def capture_json(c: CaptureRow) -> dict[str, Any]:
     }
 
 
-@router.get("/targets", summary="Every target with its state")
-def targets(request: Request) -> list[dict[str, Any]]:
-    return [
+@router.get("/targets", summary="Every target with its state", response_model=list[dict[str, Any]])
+def targets(
+    request: Request,
+    page: int | None = Query(None, ge=1, description="a page of ``per_page`` targets"),
+    per_page: int = Query(1000, ge=1, le=10000),
+) -> Response:
+    """In the config's order; without ``page`` all of them. Written as JSON directly: the
+    encoder's walk over 10,000 targets' dictionaries cost more than reading them."""
+    rows = dashboard_rows(context_of(request), counted=True)
+    total = len(rows)
+    if page is not None:
+        rows = rows[(page - 1) * per_page : page * per_page]
+    body = [
         {
             "name": r.name,
             "title": r.title,
@@ -66,8 +77,13 @@ def targets(request: Request) -> list[dict[str, Any]]:
             "captures": r.captures,
             "configured": r.configured,
         }
-        for r in dashboard_rows(context_of(request), counted=True)
+        for r in rows
     ]
+    response = JSONResponse(body, headers={"X-Total-Count": str(total)})
+    if page is not None and page * per_page < total:
+        following = request.url.include_query_params(page=page + 1, per_page=per_page)
+        response.headers["Link"] = f'<{following}>; rel="next"'
+    return response
 
 
 @router.get("/targets/{name}/captures", summary="A target's captures, newest first")
