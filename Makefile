@@ -27,14 +27,18 @@ PG_TESTS := tests/test_store.py tests/test_pgstore.py tests/test_web.py tests/te
 	tests/test_ui_lists.py tests/test_search_numbers.py tests/test_hits.py \
 	tests/test_web_security.py tests/test_identity.py tests/test_evidence.py tests/test_warc.py
 
+# The suite in PARALLEL processes (pytest-xdist): most of its time is spent waiting on the
+# servers, browsers and subprocesses it starts, so 3 of them keep 2 cores busy
+PARALLEL ?= 3
+
 test: $(BIN)/watcher axe
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
-	$(BIN)/pytest --store=postgresql $(PG_TESTS)
+	$(BIN)/pytest -n $(PARALLEL)
+	$(BIN)/pytest -n $(PARALLEL) --store=postgresql $(PG_TESTS)
 
 test-postgresql: $(BIN)/watcher
-	$(BIN)/pytest --store=postgresql $(PG_TESTS)
+	$(BIN)/pytest -n $(PARALLEL) --store=postgresql $(PG_TESTS)
 
 # axe-core for tests/test_a11y.py, at the version tests/a11y/package.json pins; without npm
 # that test is skipped, saying so (.ci/run installs npm)
@@ -50,7 +54,7 @@ $(AXE): tests/a11y/package.json
 # The suite against the lowest versions pyproject.toml allows (uv's lowest-direct), so that
 # its lower bounds stay true; built afresh, since uv keeps what an old venv already has.
 test-lowest: $(LOWEST)/bin/watcher axe
-	$(LOWEST)/bin/pytest
+	$(LOWEST)/bin/pytest -n $(PARALLEL)
 
 $(LOWEST)/bin/watcher: pyproject.toml | $(BIN)/watcher
 	$(BIN)/pip install --quiet uv

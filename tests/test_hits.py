@@ -202,6 +202,9 @@ def test_the_screen_misses_nothing_the_normalised_match_finds() -> None:
             dict.fromkeys(w[: rng.randint(2, 5)] for w in rng.sample(words, min(40, len(words))))
         )
         matcher = KeywordMatcher({f"g{i}": [t] for i, t in enumerate(terms)})
+        # as a check does: every term's spellings learned at once (one term at a time,
+        # three OpenCC converters were built for each: 70 s of this test)
+        assert matcher.occurrences(text)  # the terms came from the page
         for variant in (text, t2s_inverse(text), text.translate(wide)):
             folded = _fold_spaces(normalize(variant)[0])[0]
             for term in matcher.terms:
