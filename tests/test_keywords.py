@@ -237,3 +237,29 @@ def test_document_numbers_are_found_where_the_first_pattern_found_them(text: str
     assert [m.span() for m in _DOCUMENT_NUMBER_PART.finditer(text)] == [
         m.span() for m in first.finditer(text)
     ]
+
+
+def test_spellings_learned_in_one_process_spare_another_opencc(monkeypatch) -> None:
+    """An analysis worker is taught its terms' traditional spellings by the process
+    that starts it: it matches the same without building OpenCC's simplified →
+    traditional converters (about 40 MB in every worker at its first page)."""
+    import opencc
+
+    from watcher import keywords
+
+    groups = {"g": ["国防科工局", "船舶"]}
+    spellings = KeywordMatcher(groups).spellings()
+    assert "國防科工局" in spellings["国防科工局"] and set(spellings) == {"国防科工局", "船舶"}
+    text = "國防科工局發布船舶工業通知"
+    expected = KeywordMatcher(groups).occurrences(text)
+    assert len(expected) == 2
+    built: list[str] = []
+    real = opencc.OpenCC
+    monkeypatch.setattr(opencc, "OpenCC", lambda config: built.append(config) or real(config))
+    monkeypatch.setattr(keywords, "_SPELLINGS", {})  # a fresh worker
+    keywords.teach_spellings(spellings)
+    assert KeywordMatcher(groups).occurrences(text) == expected
+    assert not {"s2t", "s2tw", "s2hk"} & set(built)
+    monkeypatch.setattr(keywords, "_SPELLINGS", {})  # untaught, it learns them itself
+    assert KeywordMatcher(groups).occurrences(text) == expected
+    assert {"s2t", "s2tw", "s2hk"} <= set(built)

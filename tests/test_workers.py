@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import multiprocessing.resource_tracker
 import os
 import signal
 from pathlib import Path
@@ -178,6 +180,9 @@ def test_release_stops_idle_workers_and_the_next_page_starts_them_again(tmp_path
         return {int(p) for p in path.read_text().split()}
 
     async def run():
+        # multiprocessing's resource tracker, started by the first spawn of this process
+        # and kept, is not a worker (the test failed when it ran before any other spawn)
+        multiprocessing.resource_tracker.ensure_running()
         before = children()
         analyzer = ProcessAnalyzer(KEYWORDS, tmp_path, workers=1)
         try:

@@ -229,6 +229,14 @@ class KeywordMatcher:
         clone._literals = self._literals
         return clone
 
+    def spellings(self) -> dict[str, frozenset[str]]:
+        """Its literal terms' traditional spellings, learned in this process if need be:
+        what ``teach_spellings`` gives a worker so that it never loads OpenCC's
+        simplified → traditional dictionaries (about 40 MB each time) for them."""
+        if not _SPELLINGS.keys() >= self._literals:
+            _learn_spellings(self._literals)
+        return {term: _SPELLINGS[term] for term in self._literals}
+
     def occurrences(self, text: str) -> list[Occurrence]:
         """Every match in ``text``; overlapping aliases of one group count once (the longest)."""
         # the terms' own forms first: a page that cannot hold any costs no normalising
@@ -345,6 +353,11 @@ def _spellings(term: str) -> frozenset[str]:
     if term not in _SPELLINGS:
         _learn_spellings([term])
     return _SPELLINGS[term]
+
+
+def teach_spellings(spellings: Mapping[str, frozenset[str]]) -> None:
+    """Terms' spellings as another process learned them (``KeywordMatcher.spellings``)."""
+    _SPELLINGS.update(spellings)
 
 
 def _learn_spellings(terms: Iterable[str]) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from watcher.analysis import analyse
 from watcher.core import heap
@@ -40,6 +40,14 @@ class Analyzer(Protocol):
     capacity: int  # pages it can usefully hold at once; more only wait in memory
 
     async def analyse(self, page: analyse.Page) -> analyse.Analysis: ...
+    def _spellings(self) -> dict[str, frozenset[str]]:
+        """The terms' traditional spellings, learned once here for every worker (each
+        worker learning them held OpenCC's dictionaries, about 40 MB, at its first page,
+        all workers at once)."""
+        from watcher.keywords import KeywordMatcher
+
+        return KeywordMatcher(self._keywords).spellings()
+
     def warm_up(self) -> None: ...
     def release(self) -> None: ...
     def close(self, *, abandon: bool = False) -> None: ...
@@ -79,6 +87,14 @@ class ThreadAnalyzer:
             raise
         running.add_done_callback(lambda _: _call_soon(loop, self._admission.leave, size))
         return await asyncio.wrap_future(running)
+
+    def _spellings(self) -> dict[str, frozenset[str]]:
+        """The terms' traditional spellings, learned once here for every worker (each
+        worker learning them held OpenCC's dictionaries, about 40 MB, at its first page,
+        all workers at once)."""
+        from watcher.keywords import KeywordMatcher
+
+        return KeywordMatcher(self._keywords).spellings()
 
     def warm_up(self) -> None:
         pass
@@ -164,7 +180,8 @@ class ProcessAnalyzer:
         workers: int,
         fsync: bool = True,
     ) -> None:
-        self._args = (dict(keywords), blob_root, fsync)
+        self._keywords = dict(keywords)
+        self._args: tuple[Any, ...] = (self._keywords, blob_root, fsync)
         self._workers = workers
         self.capacity = 2 * workers * MAX_BATCH  # what _dispatch keeps out at most
         self._pool: ProcessPoolExecutor | None = None  # started by the first changed page
@@ -179,10 +196,18 @@ class ProcessAnalyzer:
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=self._args,
+            initargs=(*self._args, self._spellings()),
         )
         self._pool = pool
         return pool
+
+    def _spellings(self) -> dict[str, frozenset[str]]:
+        """The terms' traditional spellings, learned once here for every worker (each
+        worker learning them held OpenCC's dictionaries, about 40 MB, at its first page,
+        all workers at once)."""
+        from watcher.keywords import KeywordMatcher
+
+        return KeywordMatcher(self._keywords).spellings()
 
     def warm_up(self) -> None:
         """Start the workers now, so their imports overlap the first downloads."""
@@ -280,7 +305,10 @@ class ProcessAnalyzer:
 
 
 def _init_worker(
-    keywords: Mapping[str, Sequence[str]], blobs: Path | BlobLocation, fsync: bool
+    keywords: Mapping[str, Sequence[str]],
+    blobs: Path | BlobLocation,
+    fsync: bool,
+    spellings: Mapping[str, frozenset[str]],
 ) -> None:
     """A pool worker ends itself when the process that started it dies: a parent killed
     with SIGKILL cannot stop its workers, and each holds the job queue's write end, so
@@ -290,6 +318,9 @@ def _init_worker(
         threading.Thread(
             target=_exit_with, args=(parent.sentinel,), name="parent-watch", daemon=True
         ).start()
+    from watcher.keywords import teach_spellings
+
+    teach_spellings(spellings)
     analyse.init(keywords, blobs, fsync)
 
 
