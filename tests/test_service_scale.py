@@ -152,11 +152,13 @@ async def test_sigterm_in_a_big_first_cycle_waits_only_for_the_checks_under_way(
     line = service.line
     assert service.workers == 4  # two downloads plus what two analysis threads take
     async with running(service) as task:
+        # the server counts a request once it arrives: a check under way may still be
+        # connecting when the line is already full (seen with the suite in 3 processes)
         await eventually(
-            lambda: line.busy == 4 and len(line) == 12,
-            "every target due: four checks under way, twelve in line",
+            lambda: line.busy == 4 and len(line) == 12 and sum(s.in_flight for s in stats) >= 2,
+            "every target due: four checks under way, twelve in line, two pages asked",
         )
-        assert sum(s.in_flight for s in stats) == 2
+        assert sum(s.in_flight for s in stats) == 2  # concurrency: 2, whatever the line holds
         os.kill(os.getpid(), signal.SIGTERM)
         await eventually(lambda: line.closed, "the stop to begin")
         assert len(line) == 0  # the line was dropped at once
