@@ -54,7 +54,7 @@ $(AXE): tests/a11y/package.json
 # The suite against the lowest versions pyproject.toml allows (uv's lowest-direct), so that
 # its lower bounds stay true; built afresh, since uv keeps what an old venv already has.
 test-lowest: $(LOWEST)/bin/watcher axe
-	$(LOWEST)/bin/pytest -n $(PARALLEL)
+	$(LOWEST)/bin/pytest
 
 $(LOWEST)/bin/watcher: pyproject.toml | $(BIN)/watcher
 	$(BIN)/pip install --quiet uv
