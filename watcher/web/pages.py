@@ -310,9 +310,9 @@ def _dashboard_rows(
     fates = views.last_fates(context.store, ids)
     runs = views.failing_runs(context.store, ids)
     rows = []
-    configured = _by_name(config)[0]
+    configured, configured_titles = _by_name(config)  # the config read once, by the caller
     names = list(dict.fromkeys([*configured, *summaries])) if ids is None else list(summaries)
-    titles = _titles(context, names)
+    titles = views.display_titles(context.store, names, configured_titles)
     zone = zone_of(_settings(config))
     for name in names:
         s = summaries.get(name)
