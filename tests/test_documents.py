@@ -469,3 +469,44 @@ def test_link_documents_links_a_store_made_before_documents_were_linked(tmp_path
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0 and "every stored notice is linked" in again.output
     scenario_run.close()
+
+
+def test_an_edited_copy_stays_on_its_document_and_is_not_sketched_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check hands the analysis the document the target's notice belongs to; an
+    edit that keeps its 文号 (or has none) keeps the copy there, so no sketch is made,
+    and the copy's last capture is the edited one."""
+    import asyncio
+
+    from watcher.analysis import identity
+
+    sketched: list[int] = []
+    real = identity._sketch
+    monkeypatch.setattr(identity, "_sketch", lambda *a: sketched.append(1) or real(*a))
+    states = []
+
+    async def edited_once(made: Sites, url: str) -> None:
+        page = notice(TITLE, "工信部装〔2025〕3号", "工业和信息化部", BODY, "工业和信息化部")
+        made.publish("/miit/n1.html", page)
+        await made.check(timedelta(minutes=1))
+        with Store(made.data) as store:
+            states.append(store.target_states([("miit", url), ("gov-cn", url + "x")]))
+        edited = [EDITED if p.startswith("三、") else p for p in BODY]
+        page = notice(TITLE, "工信部装〔2025〕3号", "工业和信息化部", edited, "工业和信息化部")
+        made.publish("/miit/n1.html", page)
+        await made.check(timedelta(hours=1))
+
+    with HTTPServer() as server:
+        made = Sites(server, tmp_path)
+        asyncio.run(edited_once(made, server.url("/miit/n1.html")))
+    assert sketched == [1]  # the first capture's, to find its document
+    assert states[0]["miit"].document == ("工信部装〔2025〕3号",)
+    assert states[0]["gov-cn"].document is None  # never captured
+    ((copy_last, target_last, captures),) = made.rows(
+        "SELECT work_copies.last_capture_id, targets.last_capture_id,"
+        " (SELECT COUNT(*) FROM captures WHERE target_id = targets.id)"
+        " FROM work_copies JOIN targets ON targets.id = work_copies.target_id"
+        " WHERE targets.name = 'miit'"
+    )
+    assert captures == 2 and copy_last == target_last

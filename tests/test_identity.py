@@ -146,6 +146,37 @@ def test_short_pages_and_pages_without_numbers_or_text_get_no_identity() -> None
     assert numbered is not None and numbered.key == "国发〔2018〕43号" and numbered.sketch == ()
 
 
+_EDITED = "根据《船舶工业行动计划》（工信部联规〔2018〕5号），请于2024年3月1日前报送。" * 4
+
+
+@pytest.mark.parametrize(
+    ("metadata", "linked_to", "sketched"),
+    [
+        (None, None, True),  # no document yet: the sketch finds one
+        (None, (None,), False),  # an unnumbered copy stays where it is
+        (None, ("国发〔2018〕43号",), False),  # the page lost its 文号: still that copy
+        ({"document_number": "国发〔2018〕43号"}, ("国发〔2018〕43号",), False),
+        ({"document_number": "国发〔2018〕43号"}, (None,), False),  # names its document
+        ({"document_number": "国发〔2019〕7号"}, ("国发〔2018〕43号",), True),  # another one
+    ],
+)
+def test_a_linked_notice_is_sketched_only_when_it_may_belong_elsewhere(
+    metadata: dict[str, str] | None, linked_to: tuple[str | None] | None, sketched: bool
+) -> None:
+    facts = identity.facts_of(_EDITED, metadata, "通知", linked_to)
+    assert facts is not None
+    assert bool(facts.sketch) is sketched
+    if sketched:
+        assert facts.sketch == identity.sketch(_EDITED)
+    # what the store records of an edited copy does not depend on the sketch
+    assert [c.number for c in facts.citations] == ["工信部联规〔2018〕5号"]
+    assert facts.deadlines
+
+
+def test_a_linked_notice_too_short_to_sketch_is_no_notice_either() -> None:
+    assert identity.facts_of("首页 通知公告", None, "通知", (None,)) is None
+
+
 def test_titles_fold_the_site_suffix_and_a_reposts_zhuanfa() -> None:
     key = identity.title_key("关于印发《船舶工业行动计划》的通知")
     assert identity.title_key("关于印发《船舶工业行动计划》的通知_工业和信息化部") == key

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 from govpages import CMSE, NOTICE, swap_paragraphs
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from watcher.core.text import _DOCUMENT_NUMBER_PART, CJK, CJK_PUNCTUATION, MATCH_SPACE
@@ -263,3 +263,115 @@ def test_spellings_learned_in_one_process_spare_another_opencc(monkeypatch) -> N
     monkeypatch.setattr(keywords, "_SPELLINGS", {})  # untaught, it learns them itself
     assert KeywordMatcher(groups).occurrences(text) == expected
     assert learned == [["国防科工局", "船舶"]]
+
+
+# --- an edit on a long page: only the windows around it are matched --------------------
+
+_PHRASES = (
+    "各有关单位",
+    "船舶工业",
+    "國防科工局",
+    "国防科工局",
+    "工业互联网平台",
+    "建设",
+    "造船",
+    "船 舶",
+    "互联网",
+    "科工局",
+    "推进",
+    "的通知",
+    "（一）",
+    "2024年",
+    "ABC",
+    "工业",
+)
+_EDIT_PIECES = (
+    "船舶",
+    "船",
+    "舶",
+    "國防",
+    "国防科工局",
+    "工业互联网",
+    "互联",
+    " ",
+    "\n",
+    "。",
+    "修订",
+)
+WINDOWED = {"ship": ["船舶", "国防科工局"], "net": ["工业互联网", "互联网平台"]}
+
+
+def _long_text(seed: int) -> str:
+    import random
+
+    rng = random.Random(seed)
+    lines = ["".join(rng.choice(_PHRASES) for _ in range(rng.randint(3, 30))) for _ in range(900)]
+    return "\n".join(lines)
+
+
+def _whole_text_hits(old: str, new: str) -> list:
+    import watcher.keywords as keywords
+
+    windowed_from = keywords.WINDOWED_FROM
+    keywords.WINDOWED_FROM = 10**12
+    try:
+        return find_hits(KeywordMatcher(WINDOWED), old, new, diff_texts(old, new))
+    finally:
+        keywords.WINDOWED_FROM = windowed_from
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 5),
+    edits=st.lists(
+        st.tuples(
+            st.integers(0, 10**6), st.integers(0, 30), st.lists(st.sampled_from(_EDIT_PIECES))
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    move=st.booleans(),
+)
+def test_an_edits_windows_give_the_hits_the_whole_texts_give(seed, edits, move) -> None:
+    """Hits added, hits removed (only for terms the new text has fewer of) and their
+    snippets, windowed on a long page as matched over both whole texts; moves included."""
+    from watcher.keywords import WINDOWED_FROM
+
+    old = _long_text(seed)
+    assert len(old) > WINDOWED_FROM
+    new = old
+    for at, cut, pieces in edits:
+        at %= len(new)
+        new = new[:at] + "".join(pieces) + new[at + cut :]
+    if move:
+        lines = new.split("\n")
+        lines.insert(len(lines) // 3, lines.pop(2 * len(lines) // 3))
+        new = "\n".join(lines)
+    windowed = find_hits(KeywordMatcher(WINDOWED), old, new, diff_texts(old, new))
+    assert windowed == _whole_text_hits(old, new)
+
+
+def test_a_long_pages_edit_is_matched_in_its_windows_only(monkeypatch) -> None:
+    old = _long_text(1)
+    new = old[:5000] + "船舶" + old[5000:]
+    seen: list[int] = []
+    real = KeywordMatcher.occurrences
+    monkeypatch.setattr(
+        KeywordMatcher, "occurrences", lambda self, text: seen.append(len(text)) or real(self, text)
+    )
+    hits = find_hits(KeywordMatcher(WINDOWED), old, new, diff_texts(old, new))
+    assert ("船舶", "added") in [(h.term, h.where) for h in hits]
+    assert seen and max(seen) < 1000  # a window, not the page's 20,000+ characters
+
+
+def test_a_users_pattern_is_matched_over_the_whole_long_page(monkeypatch) -> None:
+    old = _long_text(2)
+    new = old[:5000] + "军民融合" + old[5000:]
+    seen: list[int] = []
+    real = KeywordMatcher.occurrences
+    monkeypatch.setattr(
+        KeywordMatcher, "occurrences", lambda self, text: seen.append(len(text)) or real(self, text)
+    )
+    hits = find_hits(KeywordMatcher({"g": ["re:军民.{0,9}融合"]}), old, new, diff_texts(old, new))
+    assert [(h.term, h.where) for h in hits] == [("re:军民.{0,9}融合", "added")]
+    assert seen == [len(new)]

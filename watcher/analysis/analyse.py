@@ -90,6 +90,8 @@ class Page:
     previous_source_sha256: str | None = None  # the bytes that text came from (raw or DOM)
     previous_content_type: str | None = None
     content_disposition: str | None = None  # a download's header, naming its file
+    # the document the notice is already a copy of: (its key, None without a 文号)
+    linked_to: tuple[str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,7 +363,7 @@ def analyse(
         warnings=reading.warnings,
         moved=moved,
         change_key=key,
-        facts=_facts(text, metadata, document.title) if changed else None,
+        facts=_facts(text, metadata, document.title, page.linked_to) if changed else None,
     )
     return analysis, compressed
 
@@ -474,11 +476,13 @@ def _metadata(html: str | None, text: str) -> dict[str, str] | None:
     return {k: str(v) for k, v in found.items() if v} or None
 
 
-def _facts(text: str, metadata: dict[str, str] | None, title: str) -> NoticeFacts | None:
+def _facts(
+    text: str, metadata: dict[str, str] | None, title: str, linked_to: tuple[str | None] | None
+) -> NoticeFacts | None:
     """What links this notice to its copies on other sites (watcher.analysis.identity)."""
     from watcher.analysis.identity import facts_of
 
-    return facts_of(text, metadata, title)
+    return facts_of(text, metadata, title, linked_to)
 
 
 def _attachment_links(document: Document) -> tuple[tuple[str, str], ...]:

@@ -79,10 +79,17 @@ def _nfkc(text: str) -> str:
 
 def sketch(text: str) -> tuple[int, ...]:
     """The bottom-k MinHash of ``text``'s shingles, ascending; () for a short text."""
-    runs = _WORDS.findall(_nfkc(text))  # the words between punctuation: ``normalised``
-    flat = "".join(runs).lower()
-    if len(flat) < MIN_TEXT:
-        return ()
+    flat, runs = _flattened(text)
+    return _sketch(flat, runs) if len(flat) >= MIN_TEXT else ()
+
+
+def _flattened(text: str) -> tuple[str, list[str]]:
+    """``normalised(text)``, and the runs of words it is made of."""
+    runs = _WORDS.findall(_nfkc(text))  # the words between punctuation
+    return "".join(runs).lower(), runs
+
+
+def _sketch(flat: str, runs: list[str]) -> tuple[int, ...]:
     kept: set[int] = set()
     for shingles in _shingle_sets(flat, runs):  # the smallest of all are the smallest of each
         crcs = map(zlib.crc32, map(str.encode, shingles))
@@ -161,22 +168,45 @@ def document_key(number: str | None, issuer: str | None) -> str | None:
     return folded
 
 
+def _stays_linked(key: str | None, linked_to: tuple[str | None] | None) -> bool:
+    """Whether the store keeps the copy on its document without looking for one
+    (``works._link``): it does unless both the page and the document have a 文号, and
+    they differ."""
+    if linked_to is None:
+        return False
+    (linked_key,) = linked_to
+    return key is None or linked_key is None or key == linked_key
+
+
 def _generic_number(number: str) -> str | None:
     match = _GENERIC_NUMBER.fullmatch("".join(unicodedata.normalize("NFKC", number).split()))
     return f"{match[1]}{match[2]}年第{int(match[3])}号" if match else None
 
 
-def facts_of(text: str, metadata: Mapping[str, str] | None, title: str) -> NoticeFacts | None:
+def facts_of(
+    text: str,
+    metadata: Mapping[str, str] | None,
+    title: str,
+    linked_to: tuple[str | None] | None = None,
+) -> NoticeFacts | None:
     """What ties a captured notice to its copies, the documents it cites and the
-    dates it asks for; None for a page that is neither numbered nor long enough."""
+    dates it asks for; None for a page that is neither numbered nor long enough.
+
+    ``linked_to``: the key of the document this target's notice already is a copy of
+    (None for one without a 文号). The copy stays linked unless the page now names
+    another 文号 than that document's, so only then is the sketch made, which serves
+    to find a document (it was a sixth of a changed page's CPU).
+    """
     meta = metadata or {}
     number = meta.get("document_number") or meta.get("listing_document_number")
     issuer = meta.get("issuer") or meta.get("listing_issuer")
     shown_title = meta.get("title") or title
     key = document_key(number, issuer)
     number = normalize_document_number(number) if number else None
-    marks = sketch(text)
-    if key is None and not marks:
+    flat, runs = _flattened(text)
+    long_enough = len(flat) >= MIN_TEXT
+    marks = _sketch(flat, runs) if long_enough and not _stays_linked(key, linked_to) else ()
+    if key is None and not long_enough:
         return None
     return NoticeFacts(
         key=key,

@@ -245,7 +245,7 @@ class Checker:
         page = page_of(
             target, fetched, None, settings.diff_timeout, settings.excerpt, settings.regex_timeout
         )
-        page = compared_with(page, state.last)
+        page = compared_with(page, state)
         if role is not None:
             last = state.last.metadata if state.last and state.last.metadata else {}
             page = replace(page, document=True, previous_last_modified=last.get("last_modified"))
@@ -282,7 +282,7 @@ class Checker:
         page = page_of(
             target, fetched, None, settings.diff_timeout, settings.excerpt, settings.regex_timeout
         )
-        page = compared_with(page, state.last)
+        page = compared_with(page, state)
         page = replace(page, content_type="text/html; charset=utf-8", document=role is not None)
         try:
             analysis = await self.analyzer.analyse(page)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from watcher.config import Target
     from watcher.config.snapshot import QuickTarget
     from watcher.fetch.visits import BrowserOptions, BrowserSettings
-    from watcher.store.index import CaptureRow
+    from watcher.store.index import TargetState
 
 
 def reach_of(target: Target | QuickTarget, allow_private: bool | tuple[str, ...] = False) -> Reach:
@@ -107,16 +107,18 @@ def page_of(
     )
 
 
-def compared_with(page: Page, last: CaptureRow | None) -> Page:
+def compared_with(page: Page, state: TargetState) -> Page:
     """The page with what the analysis needs of the previous capture: its text, and
     the bytes that text came from (the rendered DOM, else the raw answer), so a text
     made by an older extraction can be read again. Rows from before versions were
-    recorded are version 1."""
+    recorded are version 1. And the document the notice is a copy of, if known."""
+    last = state.last
     if last is None:
         return page
     rendered = last.dom_sha256 is not None
     return replace(
         page,
+        linked_to=state.document,
         previous_text_sha256=last.text_sha256,
         previous_extraction=last.extraction_version or 1,
         previous_rules_sha256=last.rules_sha256,

@@ -125,6 +125,8 @@ class TargetState:
     consecutive_errors: int
     last: CaptureRow | None
     fetch_learned: str | None = None
+    # the document this target's notice is a copy of, if any: (its key or None,)
+    document: tuple[str | None] | None = None
 
 
 @dataclass(slots=True)
@@ -796,8 +798,17 @@ _LAST = captures.alias("last")
 # targets' rows and their last captures, by name (the unique index), in one query;
 # built once: a statement made per call costs more to key for the cache than to run
 _STATE_QUERY = (
-    sa.select(targets, *(c.label(f"last_{c.name}") for c in _LAST.c))
-    .select_from(targets.outerjoin(_LAST, _LAST.c.id == targets.c.last_capture_id))
+    sa.select(
+        targets,
+        *(c.label(f"last_{c.name}") for c in _LAST.c),
+        work_copies.c.work_id.label("document_id"),
+        schema.works.c.key.label("document_key"),
+    )
+    .select_from(
+        targets.outerjoin(_LAST, _LAST.c.id == targets.c.last_capture_id)
+        .outerjoin(work_copies, work_copies.c.target_id == targets.c.id)
+        .outerjoin(schema.works, schema.works.c.id == work_copies.c.work_id)
+    )
     .where(targets.c.name.in_(sa.bindparam("names", expanding=True)))
 )
 _INSERT_CAPTURE = captures.insert()
@@ -888,6 +899,7 @@ def _state(row: sa.Row[Any], last: CaptureRow | None) -> TargetState:
         row.consecutive_errors,
         last,
         row.fetch_learned,
+        (row.document_key,) if row.document_id is not None else None,
     )
 
 
