@@ -72,10 +72,12 @@ def test_the_same_text_on_another_template_is_near_identical_and_others_are_not(
 
 
 def _whole_page_sketch(text: str) -> tuple[int, ...]:
-    """The sketch as first defined: NFKC of the whole text, one set of all shingles."""
+    """The sketch as first defined: NFKC of the whole (sketched) text, one set of all
+    shingles."""
     import heapq
     import zlib
 
+    text = text[: identity.SKETCHED]
     flat = identity._NOT_WORD.sub("", unicodedata.normalize("NFKC", text)).lower()
     if len(flat) < identity.MIN_TEXT:
         return ()
@@ -105,12 +107,22 @@ def test_the_sketch_is_what_normalising_the_whole_text_gives(extra: str) -> None
     assert identity.sketch(text) == _whole_page_sketch(text)
 
 
-def test_the_sketch_of_a_long_text_is_made_in_chunks_and_the_same() -> None:
+def test_the_sketch_of_a_long_text_is_made_in_chunks_and_the_same(monkeypatch) -> None:
     # past _CHUNK shingles the set is made a part at a time; the smallest hashes stay
+    monkeypatch.setattr(identity, "SKETCHED", 10**9)
     pages = ("kepu.gov.cn/article_content_1755244.html", "cmse.gov.cn/article_t20210106_47506.html")
     long = "\n".join(text_of(p) for p in pages) * 50
     assert len(identity.normalised(long)) > 2 * identity._CHUNK
     assert identity.sketch(long) == _whole_page_sketch(long)
+
+
+def test_only_a_texts_opening_is_sketched() -> None:
+    opening = "\n".join(text_of("kepu.gov.cn/article_content_1755244.html") for _ in range(40))
+    opening = opening[: identity.SKETCHED]
+    assert len(opening) == identity.SKETCHED
+    tail = "\n".join(text_of("cmse.gov.cn/article_t20210106_47506.html") for _ in range(10))
+    assert identity.sketch(opening + tail) == identity.sketch(opening)
+    assert identity.sketch(tail + opening) != identity.sketch(opening)
 
 
 REPEATED = [

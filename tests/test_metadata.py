@@ -675,3 +675,27 @@ def test_a_page_without_metadata_says_so_with_an_empty_object(
     assert line["metadata"] == {}
     (history,) = run_cli(config, "history", "p", "--json")
     assert history["metadata"] == {}
+
+
+def _long_page(head: str, middle: str, tail: str, rows: int = 6_000) -> str:
+    cells = "".join(f"<tr><td>{i}</td><td>某某船舶有限公司</td></tr>" for i in range(rows))
+    half = rows // 2
+    body = cells[: len(cells) * half // rows]
+    return (
+        f"<html><body><h1>关于示例工作的通知</h1>{head}<table>{body}</table>{middle}"
+        f"<table>{cells[len(body) :]}</table>{tail}</body></html>"
+    )
+
+
+def test_a_long_pages_labels_are_read_at_its_start_and_end_only() -> None:
+    """A label before the body or after it is found however long the page; one among
+    the middle of 18,000 table elements is not (the walk reads 4,000 and 1,000)."""
+    label = "<p>发文字号：工信部规〔2024〕3号</p>"
+    date = "<p>发布时间：2024-05-06</p>"
+    at_start = extract_metadata(_long_page(label, "", ""), "正文")
+    assert at_start.document_number == "工信部规〔2024〕3号"
+    at_end = extract_metadata(_long_page("", "", date), "正文")
+    assert at_end.published_date == "2024-05-06"
+    in_middle = extract_metadata(_long_page("", label, ""), "正文")
+    assert in_middle.document_number is None
+    assert extract_metadata(_long_page("", label, "", rows=300), "正文").document_number

@@ -31,6 +31,10 @@ __all__ = ["SKETCH_SIZE", "document_key", "facts_of", "similarity", "sketch", "t
 SKETCH_SIZE = SKETCH  # hashes kept per text
 SHINGLE = 5  # characters per shingle: long enough that shared phrases are rare
 MIN_TEXT = 80  # characters (normalised) under which a text is too short to sketch
+# characters of a text sketched, from its start: a notice runs to a few thousand, a long
+# one to tens of thousands, and its opening identifies it; past this a page is a report
+# or a table, whose sketch would cost 100 ms a megabyte and say no more
+SKETCHED = 100_000
 _MASK = (1 << 64) - 1
 _CHUNK = 100_000  # shingles hashed at a time: a 1 MB page's whole set would take 30 MB
 _SHORT_PIECE = 64  # characters of a run cut with the others in one set
@@ -84,8 +88,9 @@ def sketch(text: str) -> tuple[int, ...]:
 
 
 def _flattened(text: str) -> tuple[str, list[str]]:
-    """``normalised(text)``, and the runs of words it is made of."""
-    runs = _WORDS.findall(_nfkc(text))  # the words between punctuation
+    """``normalised(text)`` of the text's first ``SKETCHED`` characters, and the runs of
+    words it is made of."""
+    runs = _WORDS.findall(_nfkc(text[:SKETCHED]))  # the words between punctuation
     return "".join(runs).lower(), runs
 
 
