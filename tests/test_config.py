@@ -795,7 +795,7 @@ def _never_a_traceback(text: str) -> None:
         assert err.issues and all(issue.line >= 1 for issue in err.issues), str(err)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.dictionaries(st.sampled_from(_KEYS[:4]), _TREES, max_size=4))
 def test_random_structures_give_issues_not_tracebacks(data: dict[str, object]) -> None:
     _never_a_traceback(yaml.safe_dump(data, allow_unicode=True))

@@ -305,7 +305,7 @@ def _long_text(seed: int) -> str:
     import random
 
     rng = random.Random(seed)
-    lines = ["".join(rng.choice(_PHRASES) for _ in range(rng.randint(3, 30))) for _ in range(900)]
+    lines = ["".join(rng.choice(_PHRASES) for _ in range(rng.randint(3, 30))) for _ in range(400)]
     return "\n".join(lines)
 
 
@@ -320,7 +320,7 @@ def _whole_text_hits(old: str, new: str) -> list:
         keywords.WINDOWED_FROM = windowed_from
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(
     seed=st.integers(0, 5),
     edits=st.lists(
