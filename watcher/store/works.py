@@ -34,7 +34,7 @@ from watcher.store.schema import (
 TEXT_MATCH = 0.5  # estimated Jaccard similarity that makes two texts one document
 TITLE_MATCH = 0.2  # the same, for two texts with the same title
 # sketch hashes shared (of a full sketch) below which the estimate cannot reach TITLE_MATCH
-CANDIDATE_SHARED = 12
+CANDIDATE_shared = 12
 CANDIDATES = 8  # the documents sharing the most hashes that are compared
 COMMON = 50  # a hash in more documents' sketches than this is boilerplate: not a lead
 BEIJING = timedelta(hours=8)  # a deadline is a Beijing date
@@ -64,31 +64,23 @@ def record(
 ) -> Linked:
     """Link the capture to its document (made if new), with its citations and
     deadlines; a new notice citing a followed document is an inbox event and an alert."""
-    linked = _link(conn, target_id, at, facts)
-    copy = conn.execute(
-        sa.select(work_copies.c.id).where(
-            work_copies.c.work_id == linked.work_id, work_copies.c.target_id == target_id
-        )
-    ).scalar()
+    linked, copy = _link(conn, target_id, at, facts)
     if copy is None:
         conn.execute(
-            sa.insert(work_copies).values(
-                work_id=linked.work_id,
-                target_id=target_id,
-                first_seen_at=at,
-                first_capture_id=capture_id,
-                last_capture_id=capture_id,
-                last_seen_at=at,
-                linked_by=linked.how,
-                similarity=linked.similarity,
-            )
+            _INSERT_COPY,
+            {
+                "work_id": linked.work_id,
+                "target_id": target_id,
+                "first_seen_at": at,
+                "first_capture_id": capture_id,
+                "last_capture_id": capture_id,
+                "last_seen_at": at,
+                "linked_by": linked.how,
+                "similarity": linked.similarity,
+            },
         )
     else:
-        conn.execute(
-            sa.update(work_copies)
-            .where(work_copies.c.id == copy)
-            .values(last_capture_id=capture_id, last_seen_at=at)
-        )
+        conn.execute(_UPDATE_COPY, {"copy": copy, "capture": capture_id, "at": at})
     if linked.created:
         _resolve_pending(conn, linked.work_id, facts)
     fresh = _add_citations(conn, linked.work_id, at, facts.citations)
@@ -98,50 +90,67 @@ def record(
     return linked
 
 
-def _link(conn: sa.Connection, target_id: int, at: datetime, facts: NoticeFacts) -> Linked:
-    own = conn.execute(
-        sa.select(works.c.id, works.c.key)
-        .select_from(work_copies.join(works, works.c.id == work_copies.c.work_id))
-        .where(work_copies.c.target_id == target_id)
-    ).first()
+def _link(
+    conn: sa.Connection, target_id: int, at: datetime, facts: NoticeFacts
+) -> tuple[Linked, int | None]:
+    """The capture's document, and the target's copy row if it is on it already."""
+    own = conn.execute(_OWN_COPY, {"target": target_id}).first()
     numbered = None
     if facts.key is not None:
-        numbered = conn.execute(sa.select(works.c.id).where(works.c.key == facts.key)).scalar()
+        numbered = conn.execute(_NUMBERED, {"key": facts.key}).scalar()
     if own is not None:
         if facts.key is None or own.key == facts.key:
-            return Linked(own.id, False, "same target", None)
+            return Linked(own.id, False, "same target", None), own.copy
         if own.key is None and numbered is None:  # the page now shows its 文号
             _name(conn, own.id, facts)
-            return Linked(own.id, False, "same target", None)
+            return Linked(own.id, False, "same target", None), own.copy
         # the page now names another document: it is a copy of that one
-        conn.execute(sa.delete(work_copies).where(work_copies.c.target_id == target_id))
+        conn.execute(_DELETE_COPY, {"target": target_id})
     if numbered is not None:
-        return Linked(numbered, False, "number", None)
+        return Linked(numbered, False, "number", None), None
     match = _near_duplicate(conn, facts)
     if match is not None:
         work_id, how, score = match
         if facts.key is not None:
             _name(conn, work_id, facts)
-        return Linked(work_id, False, how, score)
+        return Linked(work_id, False, how, score), None
     work_id = conn.execute(
-        sa.insert(works).values(
-            key=facts.key,
-            document_number=facts.document_number,
-            issuer=facts.issuer,
-            title=facts.title or "",
-            title_key=facts.title_key,
-            first_seen_at=at,
-            first_target_id=target_id,
-        )
+        _INSERT_WORK,
+        {
+            "key": facts.key,
+            "document_number": facts.document_number,
+            "issuer": facts.issuer,
+            "title": facts.title or "",
+            "title_key": facts.title_key,
+            "first_seen_at": at,
+            "first_target_id": target_id,
+        },
     ).inserted_primary_key[0]
     if facts.sketch:
         stored = [h - _SIGNED for h in facts.sketch]
-        conn.execute(sa.insert(work_sketches), [{"work_id": work_id, "hash": h} for h in stored])
+        conn.execute(_INSERT_SKETCH, [{"work_id": work_id, "hash": h} for h in stored])
         _count_hashes(conn, stored)
-    return Linked(int(work_id), True, "first", None)
+    return Linked(int(work_id), True, "first", None), None
 
 
-# statements compiled once: an IN list of 64 literals costs more to build than to run
+# statements built once: building one (and keying it for the compiled cache) cost more
+# than running it, and a first cycle links every new notice (an IN list of 64 literals
+# most of all)
+_OWN_COPY = (
+    sa.select(works.c.id, works.c.key, work_copies.c.id.label("copy"))
+    .select_from(work_copies.join(works, works.c.id == work_copies.c.work_id))
+    .where(work_copies.c.target_id == sa.bindparam("target"))
+)
+_NUMBERED = sa.select(works.c.id).where(works.c.key == sa.bindparam("key"))
+_DELETE_COPY = sa.delete(work_copies).where(work_copies.c.target_id == sa.bindparam("target"))
+_INSERT_WORK = sa.insert(works)
+_INSERT_SKETCH = sa.insert(work_sketches)
+_INSERT_COPY = sa.insert(work_copies)
+_UPDATE_COPY = (
+    sa.update(work_copies)
+    .where(work_copies.c.id == sa.bindparam("copy"))
+    .values(last_capture_id=sa.bindparam("capture"), last_seen_at=sa.bindparam("at"))
+)
 _HASHES = sa.bindparam("hashes", expanding=True)
 _KNOWN_HASHES = sa.select(work_hash_counts.c.hash).where(work_hash_counts.c.hash.in_(_HASHES))
 _COUNT_HASHES = (
@@ -151,6 +160,21 @@ _COUNT_HASHES = (
 )
 _COMMON_HASHES = sa.select(work_hash_counts.c.hash).where(
     work_hash_counts.c.hash.in_(_HASHES), work_hash_counts.c.works > COMMON
+)
+
+
+_shared = sa.func.count().label("shared")
+_CANDIDATES = (
+    sa.select(works.c.id, works.c.key, works.c.title_key, _shared)
+    .select_from(work_sketches.join(works, works.c.id == work_sketches.c.work_id))
+    .where(work_sketches.c.hash.in_(_HASHES))
+    .group_by(works.c.id)
+    .having(_shared >= sa.bindparam("needed"))
+    .order_by(_shared.desc())
+    .limit(CANDIDATES)
+)
+_SKETCHES = sa.select(work_sketches.c.work_id, work_sketches.c.hash).where(
+    work_sketches.c.work_id.in_(sa.bindparam("works", expanding=True))
 )
 
 
@@ -186,30 +210,16 @@ def _near_duplicate(conn: sa.Connection, facts: NoticeFacts) -> tuple[int, str, 
     stored = [h - _SIGNED for h in facts.sketch]
     common = set(conn.execute(_COMMON_HASHES, {"hashes": stored}).scalars())
     rare = [h for h in stored if h not in common]
-    needed = max(2, -(-CANDIDATE_SHARED * len(rare) // SKETCH))  # of the rare ones
+    needed = max(2, -(-CANDIDATE_shared * len(rare) // SKETCH))  # of the rare ones
     if len(rare) < needed:
         return None  # boilerplate only
-    shared = sa.func.count().label("shared")
-    rows = conn.execute(
-        sa.select(works.c.id, works.c.key, works.c.title_key, shared)
-        .select_from(work_sketches.join(works, works.c.id == work_sketches.c.work_id))
-        .where(work_sketches.c.hash.in_(sa.bindparam("hashes", expanding=True)))
-        .group_by(works.c.id)
-        .having(shared >= needed)
-        .order_by(shared.desc())
-        .limit(CANDIDATES),
-        {"hashes": rare},
-    ).all()
+    rows = conn.execute(_CANDIDATES, {"hashes": rare, "needed": needed}).all()
     rows = [r for r in rows if facts.key is None or r.key in (None, facts.key)]
     if not rows:  # another 文号 is another document, however alike
         return None
     sketches: dict[int, set[int]] = {}
-    for row in conn.execute(
-        sa.select(work_sketches.c.work_id, work_sketches.c.hash).where(
-            work_sketches.c.work_id.in_([r.id for r in rows])
-        )
-    ):
-        sketches.setdefault(row.work_id, set()).add(row.hash + _SIGNED)
+    for work_id, stored in conn.execute(_SKETCHES, {"works": [r.id for r in rows]}).tuples():
+        sketches.setdefault(work_id, set()).add(stored + _SIGNED)
     best: tuple[int, str, float] | None = None
     for row in rows:
         score = jaccard(facts.sketch, sketches.get(row.id, ()))
