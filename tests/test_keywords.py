@@ -351,14 +351,20 @@ def test_an_edits_windows_give_the_hits_the_whole_texts_give(seed, edits, move) 
     assert windowed == _whole_text_hits(old, new)
 
 
-def test_a_long_pages_edit_is_matched_in_its_windows_only(monkeypatch) -> None:
-    old = _long_text(1)
-    new = old[:5000] + "船舶" + old[5000:]
+def _lengths_matched(monkeypatch) -> list[int]:
+    """The lengths of the texts ``KeywordMatcher.occurrences`` is given, as it is given them."""
     seen: list[int] = []
     real = KeywordMatcher.occurrences
     monkeypatch.setattr(
         KeywordMatcher, "occurrences", lambda self, text: seen.append(len(text)) or real(self, text)
     )
+    return seen
+
+
+def test_a_long_pages_edit_is_matched_in_its_windows_only(monkeypatch) -> None:
+    old = _long_text(1)
+    new = old[:5000] + "船舶" + old[5000:]
+    seen = _lengths_matched(monkeypatch)
     hits = find_hits(KeywordMatcher(WINDOWED), old, new, diff_texts(old, new))
     assert ("船舶", "added") in [(h.term, h.where) for h in hits]
     assert seen and max(seen) < 1000  # a window, not the page's 20,000+ characters
@@ -367,11 +373,7 @@ def test_a_long_pages_edit_is_matched_in_its_windows_only(monkeypatch) -> None:
 def test_a_users_pattern_is_matched_over_the_whole_long_page(monkeypatch) -> None:
     old = _long_text(2)
     new = old[:5000] + "军民融合" + old[5000:]
-    seen: list[int] = []
-    real = KeywordMatcher.occurrences
-    monkeypatch.setattr(
-        KeywordMatcher, "occurrences", lambda self, text: seen.append(len(text)) or real(self, text)
-    )
+    seen = _lengths_matched(monkeypatch)
     hits = find_hits(KeywordMatcher({"g": ["re:军民.{0,9}融合"]}), old, new, diff_texts(old, new))
     assert [(h.term, h.where) for h in hits] == [("re:军民.{0,9}融合", "added")]
     assert seen == [len(new)]

@@ -288,6 +288,9 @@ class ProcessAnalyzer:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+WORKER_NICENESS = 10  # added to the parent's: the event loop comes first
+
+
 def _init_worker(
     keywords: Mapping[str, Sequence[str]],
     blobs: Path | BlobLocation,
@@ -332,7 +335,6 @@ def _terminate_workers(pool: ProcessPoolExecutor) -> None:
 
 
 MAX_BATCH = 16
-WORKER_NICENESS = 10  # added to the parent's: the event loop comes first
 MAX_BATCH_BYTES = 2_000_000  # a 1 MB page is big for a notice; a batch holds a few
 
 

@@ -34,7 +34,7 @@ from watcher.store.schema import (
 TEXT_MATCH = 0.5  # estimated Jaccard similarity that makes two texts one document
 TITLE_MATCH = 0.2  # the same, for two texts with the same title
 # sketch hashes shared (of a full sketch) below which the estimate cannot reach TITLE_MATCH
-CANDIDATE_shared = 12
+CANDIDATE_SHARED = 12
 CANDIDATES = 8  # the documents sharing the most hashes that are compared
 COMMON = 50  # a hash in more documents' sketches than this is boilerplate: not a lead
 BEIJING = timedelta(hours=8)  # a deadline is a Beijing date
@@ -210,7 +210,7 @@ def _near_duplicate(conn: sa.Connection, facts: NoticeFacts) -> tuple[int, str, 
     stored = [h - _SIGNED for h in facts.sketch]
     common = set(conn.execute(_COMMON_HASHES, {"hashes": stored}).scalars())
     rare = [h for h in stored if h not in common]
-    needed = max(2, -(-CANDIDATE_shared * len(rare) // SKETCH))  # of the rare ones
+    needed = max(2, -(-CANDIDATE_SHARED * len(rare) // SKETCH))  # of the rare ones
     if len(rare) < needed:
         return None  # boilerplate only
     rows = conn.execute(_CANDIDATES, {"hashes": rare, "needed": needed}).all()
@@ -218,8 +218,8 @@ def _near_duplicate(conn: sa.Connection, facts: NoticeFacts) -> tuple[int, str, 
     if not rows:  # another 文号 is another document, however alike
         return None
     sketches: dict[int, set[int]] = {}
-    for work_id, stored in conn.execute(_SKETCHES, {"works": [r.id for r in rows]}).tuples():
-        sketches.setdefault(work_id, set()).add(stored + _SIGNED)
+    for work_id, value in conn.execute(_SKETCHES, {"works": [r.id for r in rows]}).tuples():
+        sketches.setdefault(work_id, set()).add(value + _SIGNED)
     best: tuple[int, str, float] | None = None
     for row in rows:
         score = jaccard(facts.sketch, sketches.get(row.id, ()))
