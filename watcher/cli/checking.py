@@ -86,7 +86,8 @@ def check(ctx: Context, names: tuple[str, ...], as_json: bool, no_notify: bool) 
     channels = None if no_notify else ctx.channels()
     results, fetched = _check_quickly(ctx, quick, chosen, as_json, bool(channels))
     if results is None:
-        config = config or ctx.config(keep_snapshot=True)
+        # without a config here the snapshot was read, and the file has not changed since
+        config = config or ctx.config()
         by_name = {t.name: t for t in config.targets}
         targets = [by_name[t.name] for t in chosen]
         with ctx.store() as store:

@@ -49,6 +49,9 @@ class Context:
         self.verbose = 0
         self.log_format = "text"
         self._blob_location: tuple[BlobLocation | None] | None = None
+        # the config as validated once for this command: the store's and the blobs'
+        # settings are read from it instead of parsing 10,000 targets again
+        self._loaded: Config | None = None
 
     def channels(self) -> Any:
         from watcher.alerts.send import ChannelsError, load_channels
@@ -90,6 +93,8 @@ class Context:
         it is also kept in the data folder (``watcher.config.snapshot``) for the next."""
         from watcher.config import ConfigError, load_config
 
+        if self._loaded is not None and not keep_snapshot:
+            return self._loaded
         raw = _read(self.config_path) if keep_snapshot and self.data.is_dir() else None
         try:
             config = load_config(self.config_path)
@@ -100,6 +105,7 @@ class Context:
             from watcher.config.snapshot import save
 
             save(self.data, self.config_path, raw, config)
+        self._loaded = config
         return config
 
     def quick_config(self) -> QuickConfig | None:
@@ -166,10 +172,14 @@ class Context:
         written, and a command that checks loads the config itself and refuses it."""
         from watcher.config import ConfigError, load_config
 
+        if self._loaded is not None:
+            settings = self._loaded.settings
+            return settings.blobs, settings.blobs_endpoint, settings.store
         if not self.config_path.is_file():
             return None, None, None
         try:
-            settings = load_config(self.config_path).settings
+            self._loaded = load_config(self.config_path)
+            settings = self._loaded.settings
         except ConfigError:
             written = self.config_path
             return (*_blob_settings_as_written(written), _store_as_written(written))

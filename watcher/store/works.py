@@ -218,7 +218,7 @@ def _near_duplicate(conn: sa.Connection, facts: NoticeFacts) -> tuple[int, str, 
     if not rows:  # another 文号 is another document, however alike
         return None
     sketches: dict[int, set[int]] = {}
-    for work_id, value in conn.execute(_SKETCHES, {"works": [r.id for r in rows]}).tuples():
+    for work_id, value in conn.execute(_SKETCHES, {"works": [r.id for r in rows]}):
         sketches.setdefault(work_id, set()).add(value + _SIGNED)
     best: tuple[int, str, float] | None = None
     for row in rows:
