@@ -168,3 +168,45 @@ def test_the_quick_way_stays_out_when_it_cannot_do_what_the_usual_way_does(
     assert sqlite_store(loaded)
     monkeypatch.setenv("WATCHER_STORE", "postgresql://127.0.0.1/watcher")
     assert not sqlite_store(loaded)
+
+
+def test_unchanged_pages_are_recorded_quickly_and_the_rest_go_the_usual_way(
+    config: Path, tmp_path: Path, http_server: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One check of many targets: those unchanged are done here, a changed page and a
+    target the index does not know yet the usual way, each page fetched once."""
+    data = tmp_path / "data"
+    check(config, data)
+    http_server.route("/fresh.html", PAGE.encode(), headers=HTML)
+    with config.open("a", encoding="utf-8") as fh:
+        fh.write(f"  - name: fresh\n    url: {http_server.url('/fresh.html')}\n")
+    http_server.route("/plain.html", PAGE.replace("通知", "通告").encode(), headers=HTML)
+    paths = ("/plain.html", "/tagged.html", "/fresh.html")
+    before = {p: http_server.hits(p) for p in paths}
+    found = check(config, data)
+    # the unchanged page is reported first, once the quick way has recorded it; the
+    # usual way's results stream as they are done
+    assert (found[0]["target"], found[0]["status"]) == ("tagged", "unchanged")
+    assert {r["target"]: r["status"] for r in found[1:]} == {"plain": "changed", "fresh": "new"}
+    assert {p: http_server.hits(p) - before[p] for p in paths} == dict.fromkeys(paths, 1)
+    db = sqlite3.connect(data / "index.sqlite")
+    statuses = db.execute(
+        "SELECT t.name, c.status FROM checks c JOIN targets t ON t.id = c.target_id"
+        " ORDER BY c.id DESC LIMIT 3"
+    ).fetchall()
+    assert sorted(statuses) == [("fresh", "new"), ("plain", "changed"), ("tagged", "unchanged")]
+    # past the budget for held answers, a changed page is asked for again, not held
+    monkeypatch.setattr("watcher.check.quick.HELD_BYTES", 0)
+    http_server.route("/plain.html", PAGE.replace("通知", "公告").encode(), headers=HTML)
+    before = {p: http_server.hits(p) for p in paths}
+    found = check(config, data)
+    assert {r["target"]: r["status"] for r in found} == {
+        "plain": "changed",
+        "tagged": "unchanged",
+        "fresh": "unchanged",
+    }
+    assert {p: http_server.hits(p) - before[p] for p in paths} == {
+        "/plain.html": 2,
+        "/tagged.html": 1,
+        "/fresh.html": 1,
+    }

@@ -1,12 +1,13 @@
 """``watcher check`` of pages that have not changed, without loading the store's
 SQLAlchemy: the index is read and written with ``sqlite3`` (``watcher.store.quick``).
 
-Taken only where the usual check would do nothing else: a SQLite store, no alerts
-to make or send, no deadline reminders, and a few targets (``MAX_TARGETS``), each a
-plain HTTP page already captured, not failing, at the URL the index knows. When any
-page turns out new, changed or failed, nothing is recorded here: the usual check
-runs, on the answers already fetched (``Quick.fetched``), so no page is asked for
-twice.
+Taken where the usual check would do nothing else: a SQLite store, no alerts to send,
+no deadline reminders. Of the targets, those that are plain HTTP pages already
+captured, not failing, at the URL the index knows are fetched here; those found
+unchanged are recorded here. Every other target (new, changed, failed, or not plain)
+is left to the usual check, with the answers fetched here (``Quick.fetched``), so no
+page is asked for twice, up to ``HELD_BYTES`` of held answers: past that, a page
+that changed is asked for again by the usual check, and memory stays bounded.
 """
 
 from __future__ import annotations
@@ -28,16 +29,19 @@ from watcher.store.quick import QuickCheck, QuickIndex, QuickState
 
 log = logging.getLogger("watcher.check.run")  # as the usual check logs its results
 
-# a few pages: their answers are held until all are in (the usual check lets each go)
-MAX_TARGETS = 50
+# answers held for the usual check; a site that changed every page at once must not
+# hold all of them in memory until the last is in
+HELD_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
 class Quick:
-    """``results``: the checks, all unchanged and recorded; None: the usual check is
-    needed, and ``fetched`` holds the answers (or failures) it should use."""
+    """``results``: the unchanged checks, recorded. ``rest``: the names of the
+    targets the usual check must do, in the order given; ``fetched`` holds the
+    answers (or failures) it should use for those fetched here."""
 
-    results: list[CheckResult] | None
+    results: list[CheckResult]
+    rest: list[str] = field(default_factory=list)
     fetched: dict[str, FetchResult | FetchError] = field(default_factory=dict)
 
 
@@ -59,50 +63,78 @@ async def check_unchanged(
     on_result: Callable[[CheckResult], None] | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Quick | None:
-    """Check ``targets``; None: not a case for this module (nothing was fetched)."""
+    """Check ``targets``; None: none is a case for this module (nothing was fetched)."""
     index = QuickIndex.open(data)
     if index is None:
         return None
     try:
         states = index.states([t.name for t in targets])
-        if not 0 < len(targets) <= MAX_TARGETS or not all(
-            _plain(t, states.get(t.name)) for t in targets
-        ):
+        plain = [t for t in targets if _plain(t, states.get(t.name))]
+        if not plain:
             return None
+        found = _Found()
         s = config.settings
-        settings = FetchSettings(
-            concurrency=s.concurrency, per_host=s.per_host, host_delay=s.host_delay
+        fetcher = Fetcher(
+            FetchSettings(concurrency=s.concurrency, per_host=s.per_host, host_delay=s.host_delay),
+            clock=clock,
         )
-        fetcher = Fetcher(settings, clock=clock)
         try:
-            answers = await asyncio.gather(
-                *(_fetch(fetcher, config, t, states[t.name], clock) for t in targets)
+            await asyncio.gather(
+                *(found.one(fetcher, config, t, states[t.name], clock) for t in plain)
             )
         finally:
             await fetcher.aclose()
-        fetched = {t.name: a for t, (a, _) in zip(targets, answers, strict=True)}
-        if not all(
-            isinstance(a, FetchResult) and _unchanged(a, states[name])
-            for name, a in fetched.items()
-        ):
-            return Quick(None, fetched)
-        checks, results = [], []
-        for target, (fetched, duration) in zip(targets, answers, strict=True):
-            assert isinstance(fetched, FetchResult)
-            state = states[target.name]
-            checks.append(_check_of(state, fetched, duration))
-            results.append(_result(target, state, fetched, duration))
-        if not index.record_unchanged(checks):  # the usual way tries, and says why not
-            return Quick(None, fetched)
+        found.in_order({t.name: i for i, t in enumerate(targets)})
+        if found.checks and not index.record_unchanged(found.checks):
+            return Quick([], [t.name for t in targets], found.fetched)  # the usual way says why
     finally:
         index.close()
-    for result in results:
+    for result in found.results:
         log.info(
             "%s unchanged in %.2fs, %d bytes, 0 hits", result.target, result.duration, result.size
         )
         if on_result is not None:
             on_result(result)
-    return Quick(results)
+    done = {r.target for r in found.results}
+    return Quick(found.results, [t.name for t in targets if t.name not in done], found.fetched)
+
+
+class _Found:
+    """The answers as they come in: an unchanged page is kept as its check and result
+    (its body let go at once), any other answer for the usual check while
+    ``HELD_BYTES`` allow."""
+
+    def __init__(self) -> None:
+        self.checks: list[QuickCheck] = []
+        self.results: list[CheckResult] = []
+        self.fetched: dict[str, FetchResult | FetchError] = {}
+        self.held = 0
+
+    def in_order(self, order: dict[str, int]) -> None:
+        """Checks and results in the order the targets were given, not as answered."""
+        places = {
+            c.target_id: order[r.target] for c, r in zip(self.checks, self.results, strict=True)
+        }
+        self.results.sort(key=lambda r: order[r.target])
+        self.checks.sort(key=lambda c: places[c.target_id])
+
+    async def one(
+        self,
+        fetcher: Fetcher,
+        config: QuickConfig,
+        target: QuickTarget,
+        state: QuickState,
+        clock: Clock,
+    ) -> None:
+        answer, duration = await _fetch(fetcher, config, target, state, clock)
+        if isinstance(answer, FetchResult) and _unchanged(answer, state):
+            self.checks.append(_check_of(state, answer, duration))
+            self.results.append(_result(target, state, answer, duration))
+            return
+        size = len(answer.body) if isinstance(answer, FetchResult) else 0
+        if self.held + size <= HELD_BYTES:
+            self.fetched[target.name] = answer
+            self.held += size
 
 
 def _plain(target: QuickTarget, state: QuickState | None) -> bool:

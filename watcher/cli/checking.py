@@ -26,6 +26,7 @@ from watcher.cli.output import STATUS_STYLE, check_progress, human_size
 from watcher.cli.startup import settle
 
 if TYPE_CHECKING:
+    from watcher.check.quick import Quick
     from watcher.config import Config, Target
     from watcher.config.snapshot import QuickConfig, QuickTarget
     from watcher.core.models import CheckResult
@@ -70,50 +71,57 @@ def check(ctx: Context, names: tuple[str, ...], as_json: bool, no_notify: bool) 
     """
     # the config as the last check validated it, if the file is unchanged: an unchanged
     # page is then checked without pydantic (watcher.config.snapshot)
-    quick = ctx.quick_config()
+    validated = ctx.quick_config()
     config = None
-    if quick is None:
+    if validated is None:
         from watcher.config.snapshot import quick_config
 
         config = ctx.config(keep_snapshot=True)
-        quick = quick_config(config)
-    chosen = select(ctx, quick, names)
+        validated = quick_config(config)
+    chosen = select(ctx, validated, names)
     if not names:  # a paused target is checked only when named
         paused = [t.name for t in chosen if t.paused]
         chosen = [t for t in chosen if not t.paused]
         if paused:
             ctx.err.print(f"paused, not checked: {', '.join(paused)}", highlight=False)
     channels = None if no_notify else ctx.channels()
-    results, fetched = _check_quickly(ctx, quick, chosen, as_json, bool(channels))
-    if results is None:
-        # without a config here the snapshot was read, and the file has not changed since
-        config = config or ctx.config()
-        by_name = {t.name: t for t in config.targets}
-        targets = [by_name[t.name] for t in chosen]
-        with ctx.store() as store:
-            results = asyncio.run(_check(ctx, config, store, targets, as_json, channels, fetched))
+    progress, on_result = _reporter(ctx, as_json, len(chosen))
+    with progress if progress is not None else contextlib.nullcontext():
+        quick = _check_quickly(ctx, validated, chosen, bool(channels), on_result)
+        results = quick.results if quick is not None else []
+        rest = quick.rest if quick is not None else [t.name for t in chosen]
+        # the usual check also sends what the outbox holds, with no target to check
+        if rest or quick is None:
+            config = config or ctx.config()  # none here: the snapshot was read, file unchanged
+            by_name = {t.name: t for t in config.targets}
+            targets = [by_name[name] for name in rest]
+            fetched = quick.fetched if quick is not None else {}
+            with ctx.store() as store:
+                results += asyncio.run(
+                    _check(ctx, config, store, targets, on_result, channels, fetched)
+                )
+            order = {t.name: i for i, t in enumerate(chosen)}
+            results.sort(key=lambda r: order[r.target])
     if not as_json:
         _print_results(ctx, results)
     sys.exit(EXIT_FAILED if any(r.status == "error" for r in results) else EXIT_OK)
 
 
 def _check_quickly(
-    ctx: Context, config: QuickConfig, targets: list[QuickTarget], as_json: bool, alerts: bool
-) -> tuple[list[CheckResult] | None, dict[str, Any]]:
+    ctx: Context,
+    config: QuickConfig,
+    targets: list[QuickTarget],
+    alerts: bool,
+    on_result: Callable[[CheckResult], None],
+) -> Quick | None:
     """Pages that did not change, checked without the store's SQLAlchemy
-    (``watcher.check.quick``); (None, the answers fetched) when the usual check is
-    needed."""
+    (``watcher.check.quick``); None: every target goes the usual way."""
     from watcher.check.quick import check_unchanged, may_try
 
     if not may_try(config, alerts):
-        return None, {}
+        return None
     settle()
-    progress, on_result = _reporter(ctx, as_json, len(targets))
-    with progress if progress is not None else contextlib.nullcontext():
-        quick = asyncio.run(check_unchanged(config, targets, ctx.data, on_result))
-    if quick is None:
-        return None, {}
-    return quick.results, quick.fetched
+    return asyncio.run(check_unchanged(config, targets, ctx.data, on_result))
 
 
 def _reporter(ctx: Context, as_json: bool, count: int) -> tuple[Any, Callable[[CheckResult], None]]:
@@ -135,15 +143,13 @@ async def _check(
     config: Config,
     store: Any,
     targets: list[Target],
-    as_json: bool,
+    on_result: Callable[[CheckResult], None],
     channels: Any,
     fetched: dict[str, Any] | None = None,
 ) -> list[CheckResult]:
-    progress, on_result = _reporter(ctx, as_json, len(targets))
     async with ctx.runtime(config, store, channels) as runtime:
         runtime.pages.prefetched.update(fetched or {})
-        with progress if progress is not None else contextlib.nullcontext():
-            results = await runtime.check(targets, on_result)
+        results = await runtime.check(targets, on_result)
         await runtime.deliver(CHECK_SEND_BUDGET)
     return results
 

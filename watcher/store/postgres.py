@@ -10,6 +10,7 @@ PostgreSQL's splits or folds them again), under a GIN index.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -18,9 +19,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
-from watcher.store.schema import search_texts
+from watcher.store.schema import search_texts, with_postgresql_options
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ def engine(url: str, *, readonly: bool) -> sa.Engine:
     """An engine on the database at ``url`` through psycopg 3; a read-only engine's
     transactions cannot write even by mistake."""
     options = "-c default_transaction_read_only=on" if readonly else ""
+    with_postgresql_options()
     return sa.create_engine(
         driver_url(url),
         pool_pre_ping=True,  # a restarted server is met with a new connection, not an error
@@ -185,12 +186,21 @@ SEARCH_DDL = (
     "terms TSVECTOR NOT NULL)",
     "CREATE INDEX ix_search_terms ON search USING gin (terms)",
 )
-_INSERT_TEXT = (
-    postgresql.insert(search_texts)
-    .values(text_sha256=sa.bindparam("digest"))
-    .on_conflict_do_nothing()
-    .returning(search_texts.c.id)
-)
+
+
+@functools.cache
+def _insert_text() -> Any:
+    # built on first use: an embedded store never imports the PostgreSQL dialect
+    from sqlalchemy.dialects import postgresql
+
+    return (
+        postgresql.insert(search_texts)
+        .values(text_sha256=sa.bindparam("digest"))
+        .on_conflict_do_nothing()
+        .returning(search_texts.c.id)
+    )
+
+
 SEARCH_INSERT = sa.text(
     "INSERT INTO search (id, terms) VALUES (:id, array_to_tsvector(CAST(:terms AS text[])))"
 )
@@ -207,7 +217,7 @@ def create_search(conn: sa.Connection) -> None:
 
 def index_text(conn: sa.Connection, digest: str, terms: str) -> None:
     """Add a text's terms to the search index, once per distinct text."""
-    added = conn.execute(_INSERT_TEXT, {"digest": digest}).scalar()
+    added = conn.execute(_insert_text(), {"digest": digest}).scalar()
     if added is not None:
         conn.execute(SEARCH_INSERT, {"id": added, "terms": _lexemes(digest, terms)})
 
@@ -251,6 +261,8 @@ def texts_matching(
 
 def insert_or_ignore(table: sa.Table) -> Any:
     """An insert that skips rows whose key is already there."""
+    from sqlalchemy.dialects import postgresql
+
     return postgresql.insert(table).on_conflict_do_nothing()
 
 
