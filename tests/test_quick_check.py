@@ -210,3 +210,37 @@ def test_unchanged_pages_are_recorded_quickly_and_the_rest_go_the_usual_way(
         "/tagged.html": 1,
         "/fresh.html": 1,
     }
+
+
+def test_workers_started_while_the_quick_way_fetches_are_the_usual_way_s(
+    http_server: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once enough pages turn out changed for the usual way to want worker processes,
+    they are started before the quick way is done, and the usual way analyses the
+    changed pages in them."""
+    from watcher.analysis.workers import MIN_PAGES_FOR_PROCESSES, ProcessAnalyzer
+    from watcher.cli import checking
+
+    count = MIN_PAGES_FOR_PROCESSES + 1
+    lines = ["settings:\n  host_delay: 0", "targets:"]  # one host, 21 pages: no spacing
+    for i in range(count):
+        http_server.route(f"/n{i}.html", PAGE.replace("通知", f"通知{i}").encode(), headers=HTML)
+        lines.append(f"  - name: n{i}\n    url: {http_server.url(f'/n{i}.html')}")
+    config = tmp_path / "targets.yaml"
+    config.write_text("\n".join(lines) + "\n", "utf-8")
+    data = tmp_path / "data"
+    assert {r["status"] for r in check(config, data)} == {"new"}
+    for i in range(count):
+        http_server.route(f"/n{i}.html", PAGE.replace("通知", f"通告{i}").encode(), headers=HTML)
+    handed: list[object] = []
+    workers = checking._Usual.workers
+
+    def spy(self: checking._Usual, location: object) -> object:
+        handed.append(workers(self, location))  # type: ignore[arg-type]
+        return handed[-1]
+
+    monkeypatch.setattr(checking._Usual, "workers", spy)
+    found = check(config, data)
+    assert [r["status"] for r in found] == ["changed"] * count
+    assert len(handed) == 1 and isinstance(handed[0], ProcessAnalyzer)
+    assert all(r["added"] for r in found)  # analysed: the new text was diffed

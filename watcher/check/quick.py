@@ -62,8 +62,13 @@ async def check_unchanged(
     data: Path,
     on_result: Callable[[CheckResult], None] | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    on_rest: Callable[[int], None] | None = None,
 ) -> Quick | None:
-    """Check ``targets``; None: none is a case for this module (nothing was fetched)."""
+    """Check ``targets``; None: none is a case for this module (nothing was fetched).
+
+    ``on_rest(n)``: n targets are now known to need the usual check (called as that
+    count grows), so that the caller can get it ready while pages are still fetched.
+    """
     index = QuickIndex.open(data)
     if index is None:
         return None
@@ -72,7 +77,7 @@ async def check_unchanged(
         plain = [t for t in targets if _plain(t, states.get(t.name))]
         if not plain:
             return None
-        found = _Found()
+        found = _Found(len(targets) - len(plain), on_rest)
         s = config.settings
         fetcher = Fetcher(
             FetchSettings(concurrency=s.concurrency, per_host=s.per_host, host_delay=s.host_delay),
@@ -104,7 +109,11 @@ class _Found:
     (its body let go at once), any other answer for the usual check while
     ``HELD_BYTES`` allow."""
 
-    def __init__(self) -> None:
+    def __init__(self, rest: int, on_rest: Callable[[int], None] | None) -> None:
+        self.rest = rest  # targets for the usual check: the ones not plain, then others
+        self._on_rest = on_rest
+        if rest and on_rest is not None:
+            on_rest(rest)
         self.checks: list[QuickCheck] = []
         self.results: list[CheckResult] = []
         self.fetched: dict[str, FetchResult | FetchError] = {}
@@ -131,6 +140,9 @@ class _Found:
             self.checks.append(_check_of(state, answer, duration))
             self.results.append(_result(target, state, answer, duration))
             return
+        self.rest += 1
+        if self._on_rest is not None:
+            self._on_rest(self.rest)
         size = len(answer.body) if isinstance(answer, FetchResult) else 0
         if self.held + size <= HELD_BYTES:
             self.fetched[target.name] = answer

@@ -8,6 +8,7 @@ import contextlib
 import json
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,10 +27,12 @@ from watcher.cli.output import STATUS_STYLE, check_progress, human_size
 from watcher.cli.startup import settle
 
 if TYPE_CHECKING:
+    from watcher.analysis.workers import Analyzer
     from watcher.check.quick import Quick
     from watcher.config import Config, Target
     from watcher.config.snapshot import QuickConfig, QuickTarget
     from watcher.core.models import CheckResult
+    from watcher.store.blobs import BlobLocation
 
 
 @click.command()
@@ -87,18 +90,21 @@ def check(ctx: Context, names: tuple[str, ...], as_json: bool, no_notify: bool) 
     channels = None if no_notify else ctx.channels()
     progress, on_result = _reporter(ctx, as_json, len(chosen))
     with progress if progress is not None else contextlib.nullcontext():
-        quick = _check_quickly(ctx, validated, chosen, bool(channels), on_result)
+        usual = _Usual(ctx)
+        quick = _check_quickly(ctx, validated, chosen, bool(channels), on_result, usual.needed)
         results = quick.results if quick is not None else []
         rest = quick.rest if quick is not None else [t.name for t in chosen]
         # the usual check also sends what the outbox holds, with no target to check
         if rest or quick is None:
-            config = config or ctx.config()  # none here: the snapshot was read, file unchanged
+            # none here: the snapshot was read, and the file is as it was
+            config = config or usual.take() or ctx.config()
             by_name = {t.name: t for t in config.targets}
             targets = [by_name[name] for name in rest]
             fetched = quick.fetched if quick is not None else {}
             with ctx.store() as store:
+                workers = usual.workers(store.blobs.location)
                 results += asyncio.run(
-                    _check(ctx, config, store, targets, on_result, channels, fetched)
+                    _check(ctx, config, store, targets, on_result, channels, fetched, workers)
                 )
             order = {t.name: i for i, t in enumerate(chosen)}
             results.sort(key=lambda r: order[r.target])
@@ -113,6 +119,7 @@ def _check_quickly(
     targets: list[QuickTarget],
     alerts: bool,
     on_result: Callable[[CheckResult], None],
+    on_rest: Callable[[int], None],
 ) -> Quick | None:
     """Pages that did not change, checked without the store's SQLAlchemy
     (``watcher.check.quick``); None: every target goes the usual way."""
@@ -121,7 +128,82 @@ def _check_quickly(
     if not may_try(config, alerts):
         return None
     settle()
-    return asyncio.run(check_unchanged(config, targets, ctx.data, on_result))
+    return asyncio.run(check_unchanged(config, targets, ctx.data, on_result, on_rest=on_rest))
+
+
+class _Usual:
+    """The usual check's parts, made while the quick way still fetches pages: its
+    modules and the validated config (in a thread) once one target needs it, and
+    analysis workers, started and warming up, once enough do that it would start
+    them. The first changed page then waits for neither. What fails here is done
+    again, and reported, by the usual way."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._workers_wanted = False
+        self._config: Config | None = None
+        self._analyzer: tuple[BlobLocation, Analyzer] | None = None
+
+    def needed(self, targets: int) -> None:
+        """``targets`` need the usual check so far."""
+        from watcher.analysis.workers import MIN_PAGES_FOR_PROCESSES
+
+        with self._lock:
+            self._workers_wanted |= targets >= MIN_PAGES_FOR_PROCESSES
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._prepare, name="prepare", daemon=True)
+                self._thread.start()
+            elif self._config is not None and self._workers_wanted:
+                self._start_workers(self._config)
+
+    def _prepare(self) -> None:
+        try:
+            import watcher.service.runtime
+            import watcher.store.index  # noqa: F401
+            from watcher.config import load_config
+
+            config = load_config(self._ctx.config_path)
+        except Exception:  # the usual way loads it again and says why
+            return
+        with self._lock:
+            self._config = config
+            if self._workers_wanted:
+                self._start_workers(config)
+
+    def _start_workers(self, config: Config) -> None:
+        if self._analyzer is not None:
+            return
+        from watcher.analysis.workers import make_analyzer
+        from watcher.store.blobs import local_location
+
+        self._ctx.use_config(config)
+        try:
+            location = self._ctx.blob_location() or local_location(self._ctx.data / "blobs")
+        except SystemExit:  # a bad WATCHER_BLOBS: the usual way says so
+            return
+        analyzer = make_analyzer(config.keywords, location, pages=len(config.targets))
+        analyzer.warm_up()
+        self._analyzer = (location, analyzer)
+
+    def take(self) -> Config | None:
+        """The validated config, if it was loaded; nothing is started after this."""
+        if self._thread is not None:
+            self._thread.join()
+        with self._lock:
+            self._workers_wanted = False
+            return self._config
+
+    def workers(self, location: BlobLocation) -> Analyzer | None:
+        """The workers started, if they were, for the blobs at ``location``."""
+        if self._analyzer is None:
+            return None
+        made_for, analyzer = self._analyzer
+        if made_for != location:  # other blobs than the store's: not to be used
+            analyzer.close()
+            return None
+        return analyzer
 
 
 def _reporter(ctx: Context, as_json: bool, count: int) -> tuple[Any, Callable[[CheckResult], None]]:
@@ -146,9 +228,11 @@ async def _check(
     on_result: Callable[[CheckResult], None],
     channels: Any,
     fetched: dict[str, Any] | None = None,
+    analyzer: Analyzer | None = None,
 ) -> list[CheckResult]:
     async with ctx.runtime(config, store, channels) as runtime:
         runtime.pages.prefetched.update(fetched or {})
+        runtime.analyzer = analyzer  # workers already started, else the check makes them
         results = await runtime.check(targets, on_result)
         await runtime.deliver(CHECK_SEND_BUDGET)
     return results

@@ -108,6 +108,11 @@ class Context:
         self._loaded = config
         return config
 
+    def use_config(self, config: Config) -> None:
+        """A config validated from this command's file elsewhere (``check``'s thread
+        that readies the usual check), for the store's and blobs' settings."""
+        self._loaded = config
+
     def quick_config(self) -> QuickConfig | None:
         """The config as the last check validated it, when the file has not changed
         since: no pydantic, no YAML. None: validate it (``config``)."""
