@@ -28,8 +28,8 @@ PG_TESTS := tests/test_store.py tests/test_pgstore.py tests/test_web.py tests/te
 	tests/test_web_security.py tests/test_identity.py tests/test_evidence.py tests/test_warc.py
 
 # The suite in PARALLEL processes (pytest-xdist): most of its time is spent waiting on the
-# servers, browsers and subprocesses it starts, so 3 of them keep 2 cores busy
-PARALLEL ?= 3
+# servers, browsers and subprocesses it starts, so 4 of them keep 2 cores busy
+PARALLEL ?= 4
 
 test: $(BIN)/watcher axe
 	$(BIN)/ruff check .

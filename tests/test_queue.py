@@ -266,15 +266,15 @@ def test_a_killed_workers_check_is_done_again_by_another(pg_url: str, tmp_path: 
         eventually_sync(lambda: stats.hits >= 1, "the first worker's request")
         first.kill()
         first.wait(timeout=10)
-        killed = time.monotonic()
         workers.start(2)
-        eventually_sync(lambda: checks_of(data, ["n"]).get("n") == 1, "the check done again")
-        took = time.monotonic() - killed
+        # the dead worker's heartbeat is overdue after STALLED_AFTER and a sweep puts its
+        # job back; the two new workers' start-up comes first (17.8 s once at the lowest
+        # versions under load, more with the suite in 4 processes). A job not put back
+        # stays claimed by the dead worker and is never done again: no second request
+        eventually_sync(
+            lambda: checks_of(data, ["n"]).get("n") == 1, "the check done again", timeout=90
+        )
         assert stats.hits == 2
-        # the dead worker's heartbeat is overdue after STALLED_AFTER; a sweep follows. The
-        # two new workers' start-up is in it too (17.8 s once at the lowest versions under
-        # load), and the held page's 60 s are not: a check not put back would wait for them
-        assert took < STALLED_AFTER + 30, took
         eventually_sync(lambda: job_counts(pg_url) == {}, "no job left claimed or queued")
         assert workers.stop()[1:] == [0, 0]
     assert read(data, lambda s: len(s.history("n"))) == 1
