@@ -174,41 +174,46 @@ def test_unchanged_pages_are_recorded_quickly_and_the_rest_go_the_usual_way(
     config: Path, tmp_path: Path, http_server: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One check of many targets: those unchanged are done here, a changed page and a
-    target the index does not know yet the usual way, each page fetched once."""
+    failing one the usual way, each page fetched once."""
+    http_server.route("/third.html", PAGE.replace("通知", "公告").encode(), headers=HTML)
+    with config.open("a", encoding="utf-8") as fh:
+        fh.write(f"  - name: third\n    url: {http_server.url('/third.html')}\n")
     data = tmp_path / "data"
     check(config, data)
-    http_server.route("/fresh.html", PAGE.encode(), headers=HTML)
-    with config.open("a", encoding="utf-8") as fh:
-        fh.write(f"  - name: fresh\n    url: {http_server.url('/fresh.html')}\n")
     http_server.route("/plain.html", PAGE.replace("通知", "通告").encode(), headers=HTML)
-    paths = ("/plain.html", "/tagged.html", "/fresh.html")
+    http_server.route("/third.html", b"gone", status=404)
+    paths = ("/plain.html", "/tagged.html", "/third.html")
     before = {p: http_server.hits(p) for p in paths}
     found = check(config, data)
     # the unchanged page is reported first, once the quick way has recorded it; the
     # usual way's results stream as they are done
     assert (found[0]["target"], found[0]["status"]) == ("tagged", "unchanged")
-    assert {r["target"]: r["status"] for r in found[1:]} == {"plain": "changed", "fresh": "new"}
+    assert {r["target"]: r["status"] for r in found[1:]} == {"plain": "changed", "third": "error"}
     assert {p: http_server.hits(p) - before[p] for p in paths} == dict.fromkeys(paths, 1)
     db = sqlite3.connect(data / "index.sqlite")
     statuses = db.execute(
         "SELECT t.name, c.status FROM checks c JOIN targets t ON t.id = c.target_id"
         " ORDER BY c.id DESC LIMIT 3"
     ).fetchall()
-    assert sorted(statuses) == [("fresh", "new"), ("plain", "changed"), ("tagged", "unchanged")]
+    assert sorted(statuses) == [("plain", "changed"), ("tagged", "unchanged"), ("third", "error")]
+    # a target that failed last time is not for the quick way (its success is a
+    # recovery): the whole check goes the usual way
+    http_server.route("/third.html", PAGE.replace("通知", "公告").encode(), headers=HTML)
+    assert {r["status"] for r in check(config, data)} == {"unchanged"}
     # past the budget for held answers, a changed page is asked for again, not held
     monkeypatch.setattr("watcher.check.quick.HELD_BYTES", 0)
-    http_server.route("/plain.html", PAGE.replace("通知", "公告").encode(), headers=HTML)
+    http_server.route("/plain.html", PAGE.replace("通知", "通报").encode(), headers=HTML)
     before = {p: http_server.hits(p) for p in paths}
     found = check(config, data)
     assert {r["target"]: r["status"] for r in found} == {
         "plain": "changed",
         "tagged": "unchanged",
-        "fresh": "unchanged",
+        "third": "unchanged",
     }
     assert {p: http_server.hits(p) - before[p] for p in paths} == {
         "/plain.html": 2,
         "/tagged.html": 1,
-        "/fresh.html": 1,
+        "/third.html": 1,
     }
 
 

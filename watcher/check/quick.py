@@ -2,12 +2,14 @@
 SQLAlchemy: the index is read and written with ``sqlite3`` (``watcher.store.quick``).
 
 Taken where the usual check would do nothing else: a SQLite store, no alerts to send,
-no deadline reminders. Of the targets, those that are plain HTTP pages already
-captured, not failing, at the URL the index knows are fetched here; those found
-unchanged are recorded here. Every other target (new, changed, failed, or not plain)
-is left to the usual check, with the answers fetched here (``Quick.fetched``), so no
-page is asked for twice, up to ``HELD_BYTES`` of held answers: past that, a page
-that changed is asked for again by the usual check, and memory stays bounded.
+no deadline reminders, and every target a plain HTTP page already captured, not
+failing, at the URL the index knows. (With a listing, a new page or a browser page
+among them, the whole check goes the usual way, at once: that target would otherwise
+wait for every plain page to be fetched, behind slow hosts' spacing.) Those found
+unchanged are recorded here; those that changed or failed are left to the usual
+check, with the answers fetched here (``Quick.fetched``), so no page is asked for
+twice, up to ``HELD_BYTES`` of held answers: past that, a page that changed is asked
+for again by the usual check, and memory stays bounded.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ async def check_unchanged(
     clock: Clock = SYSTEM_CLOCK,
     on_rest: Callable[[int], None] | None = None,
 ) -> Quick | None:
-    """Check ``targets``; None: none is a case for this module (nothing was fetched).
+    """Check ``targets``; None: not a case for this module (nothing was fetched).
 
     ``on_rest(n)``: n targets are now known to need the usual check (called as that
     count grows), so that the caller can get it ready while pages are still fetched.
@@ -74,10 +76,9 @@ async def check_unchanged(
         return None
     try:
         states = index.states([t.name for t in targets])
-        plain = [t for t in targets if _plain(t, states.get(t.name))]
-        if not plain:
+        if not targets or not all(_plain(t, states.get(t.name)) for t in targets):
             return None
-        found = _Found(len(targets) - len(plain), on_rest)
+        found = _Found(on_rest)
         s = config.settings
         fetcher = Fetcher(
             FetchSettings(concurrency=s.concurrency, per_host=s.per_host, host_delay=s.host_delay),
@@ -85,7 +86,7 @@ async def check_unchanged(
         )
         try:
             await asyncio.gather(
-                *(found.one(fetcher, config, t, states[t.name], clock) for t in plain)
+                *(found.one(fetcher, config, t, states[t.name], clock) for t in targets)
             )
         finally:
             await fetcher.aclose()
@@ -109,11 +110,9 @@ class _Found:
     (its body let go at once), any other answer for the usual check while
     ``HELD_BYTES`` allow."""
 
-    def __init__(self, rest: int, on_rest: Callable[[int], None] | None) -> None:
-        self.rest = rest  # targets for the usual check: the ones not plain, then others
+    def __init__(self, on_rest: Callable[[int], None] | None) -> None:
+        self.rest = 0  # targets found to need the usual check
         self._on_rest = on_rest
-        if rest and on_rest is not None:
-            on_rest(rest)
         self.checks: list[QuickCheck] = []
         self.results: list[CheckResult] = []
         self.fetched: dict[str, FetchResult | FetchError] = {}
