@@ -221,9 +221,9 @@ def test_workers_started_while_the_quick_way_fetches_are_the_usual_way_s(
     http_server: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Once enough pages turn out changed for the usual way to want worker processes,
-    they are started before the quick way is done, and the usual way analyses the
-    changed pages in them."""
-    from watcher.analysis.workers import MIN_PAGES_FOR_PROCESSES, ProcessAnalyzer
+    they are started before the quick way is done, the changed pages' analyses are
+    begun in them as their answers come, and the usual way takes those analyses."""
+    from watcher.analysis.workers import MIN_PAGES_FOR_PROCESSES, Ahead, ProcessAnalyzer
     from watcher.cli import checking
 
     count = MIN_PAGES_FOR_PROCESSES + 1
@@ -247,5 +247,8 @@ def test_workers_started_while_the_quick_way_fetches_are_the_usual_way_s(
     monkeypatch.setattr(checking._Usual, "workers", spy)
     found = check(config, data)
     assert [r["status"] for r in found] == ["changed"] * count
-    assert len(handed) == 1 and isinstance(handed[0], ProcessAnalyzer)
+    assert len(handed) == 1 and isinstance(handed[0], Ahead)
+    assert isinstance(handed[0].inner, ProcessAnalyzer)
+    # every changed page's analysis was begun while the quick way fetched, and taken
+    assert handed[0].taken == count and handed[0].begun == 0
     assert all(r["added"] for r in found)  # analysed: the new text was diffed

@@ -13,7 +13,7 @@ import pytest
 from clock import eventually, eventually_sync
 
 from watcher.analysis.analyse import ExtractionProblem, Page
-from watcher.analysis.workers import ProcessAnalyzer, ThreadAnalyzer, make_analyzer
+from watcher.analysis.workers import Ahead, ProcessAnalyzer, ThreadAnalyzer, make_analyzer
 from watcher.store.blobs import LocalBlobStore
 
 
@@ -416,3 +416,34 @@ def test_a_worker_loads_neither_the_store_the_config_models_nor_http(tmp_path: P
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == [True, []]
+
+
+async def test_an_analysis_begun_early_is_taken_only_for_an_equal_page(tmp_path: Path) -> None:
+    """``Ahead``: a page begun before the check asks is taken for that same page; a
+    page that differs in anything, if only its keyword groups, is analysed anew, and an
+    early page's own failure is its outcome."""
+    from dataclasses import replace
+
+    ahead = Ahead(ProcessAnalyzer(KEYWORDS, tmp_path, workers=1))
+    edited = Page(
+        body=PAGE.body.replace("船舶".encode("gbk"), "造船".encode("gbk")),
+        content_type=PAGE.content_type,
+        final_url=PAGE.final_url,
+        groups=PAGE.groups,
+    )
+    bad = Page(
+        body=b"<p>x</p>", content_type="text/html", final_url="http://127.0.0.1/", select=("#no",)
+    )
+    try:
+        ahead.begin([PAGE, edited, bad])
+        assert ahead.begun == 3
+        same = await ahead.analyse(PAGE)
+        # the same answer, but another page than the one begun (another keyword group)
+        other = await ahead.analyse(replace(edited, groups=("shipbuilding",)))
+        with pytest.raises(ExtractionProblem, match="#no"):
+            await ahead.analyse(bad)
+    finally:
+        ahead.close()
+    assert ahead.taken == 2 and ahead.begun == 0  # PAGE's and bad's; edited's was let go
+    assert same.title == "通知" and [h.term for h in same.hits] == ["国防科工局", "船舶"]
+    assert other.title == "通知" and other.hits == ()  # not edited's early ["国防科工局"]

@@ -17,7 +17,7 @@ import multiprocessing.connection
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Protocol
@@ -223,6 +223,13 @@ class ProcessAnalyzer:
             self._batches_out += 1
             sent.add_done_callback(lambda done, b=batch, p=pool: self._settle(b, done, p))
 
+    def submit(self, pages: Sequence[analyse.Page]) -> Future[list[analyse.Analysis | Exception]]:
+        """Send ``pages`` to the workers now, from any thread, outside the batching of
+        ``analyse`` (``Ahead``: pages begun before a check asks for them)."""
+        if self._closed:
+            raise RuntimeError("the analysis workers are stopped")
+        return (self._pool or self._start()).submit(analyse.run_many, list(pages))
+
     def _next_batch_size(self) -> int:
         """Up to MAX_BATCH pages and MAX_BATCH_BYTES, but a page on its second try
         goes alone: if it is what kills workers, it must not take other pages down
@@ -286,6 +293,64 @@ class ProcessAnalyzer:
         if abandon:
             _terminate_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Ahead:
+    """Workers given some pages before the check asks for them: ``watcher check``
+    begins the analysis of the pages the quick way found changed while it still
+    fetches the others (``watcher.cli.checking``).
+
+    A page's analysis depends on nothing but the page, so the check takes the one
+    begun for an equal page (the same answer, compared with the same capture) and
+    asks again for any other; one that failed to run is asked for again too.
+    """
+
+    def __init__(self, inner: ProcessAnalyzer) -> None:
+        self.inner = inner
+        self.capacity = inner.capacity
+        self.taken = 0  # analyses begun early that a check took
+        self._lock = threading.Lock()
+        # by the answer's body, which the check hands on as it was fetched
+        self._begun: dict[int, tuple[analyse.Page, Future[list[Any]], int]] = {}
+
+    def begin(self, pages: Sequence[analyse.Page]) -> None:
+        """Send ``pages`` to the workers (any thread)."""
+        running = self.inner.submit(pages)
+        with self._lock:
+            for i, page in enumerate(pages):
+                self._begun[id(page.body)] = (page, running, i)
+
+    @property
+    def begun(self) -> int:
+        """Pages begun and not yet taken."""
+        return len(self._begun)
+
+    async def analyse(self, page: analyse.Page) -> analyse.Analysis:
+        with self._lock:
+            found = self._begun.pop(id(page.body), None)
+        if found is not None and found[0] == page:
+            _, running, place = found
+            try:
+                outcome = (await asyncio.wrap_future(running))[place]
+            except Exception:  # a worker died, the pool was stopped: asked for again
+                log.debug("a page begun early was not analysed; analysing it again")
+            else:
+                self.taken += 1
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                return outcome
+        return await self.inner.analyse(page)
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+    def release(self) -> None:
+        self.inner.release()
+
+    def close(self, *, abandon: bool = False) -> None:
+        with self._lock:
+            self._begun.clear()
+        self.inner.close(abandon=abandon)
 
 
 WORKER_NICENESS = 10  # added to the parent's: the event loop comes first

@@ -35,8 +35,11 @@ log = logging.getLogger("watcher.check.run")  # as the usual check logs its resu
 # hold all of them in memory until the last is in
 HELD_BYTES = 64 * 1024 * 1024
 
+# a target that needs the usual check, and the answer it will use (None: asked again)
+OnRest = Callable[[str, "FetchResult | FetchError | None"], None]
 
-@dataclass
+
+@dataclass(repr=False)
 class Quick:
     """``results``: the unchanged checks, recorded. ``rest``: the names of the
     targets the usual check must do, in the order given; ``fetched`` holds the
@@ -45,6 +48,11 @@ class Quick:
     results: list[CheckResult]
     rest: list[str] = field(default_factory=list)
     fetched: dict[str, FetchResult | FetchError] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # short: ``asyncio.run`` formats its finished task, result and all, when it
+        # restores the SIGINT handler (Python 3.11), and these hold whole pages
+        return f"Quick({len(self.results)} unchanged, {len(self.rest)} for the usual way)"
 
 
 def sqlite_store(config: QuickConfig) -> bool:
@@ -64,12 +72,13 @@ async def check_unchanged(
     data: Path,
     on_result: Callable[[CheckResult], None] | None = None,
     clock: Clock = SYSTEM_CLOCK,
-    on_rest: Callable[[int], None] | None = None,
+    on_rest: OnRest | None = None,
 ) -> Quick | None:
     """Check ``targets``; None: not a case for this module (nothing was fetched).
 
-    ``on_rest(n)``: n targets are now known to need the usual check (called as that
-    count grows), so that the caller can get it ready while pages are still fetched.
+    ``on_rest(name, answer)``: the target ``name`` needs the usual check, which will
+    use ``answer`` (None: it asks again), so that the caller can get it ready, and
+    begin the page's analysis, while other pages are still fetched.
     """
     index = QuickIndex.open(data)
     if index is None:
@@ -110,8 +119,7 @@ class _Found:
     (its body let go at once), any other answer for the usual check while
     ``HELD_BYTES`` allow."""
 
-    def __init__(self, on_rest: Callable[[int], None] | None) -> None:
-        self.rest = 0  # targets found to need the usual check
+    def __init__(self, on_rest: OnRest | None) -> None:
         self._on_rest = on_rest
         self.checks: list[QuickCheck] = []
         self.results: list[CheckResult] = []
@@ -139,13 +147,13 @@ class _Found:
             self.checks.append(_check_of(state, answer, duration))
             self.results.append(_result(target, state, answer, duration))
             return
-        self.rest += 1
-        if self._on_rest is not None:
-            self._on_rest(self.rest)
         size = len(answer.body) if isinstance(answer, FetchResult) else 0
-        if self.held + size <= HELD_BYTES:
+        held = self.held + size <= HELD_BYTES
+        if held:
             self.fetched[target.name] = answer
             self.held += size
+        if self._on_rest is not None:
+            self._on_rest(target.name, answer if held else None)
 
 
 def _plain(target: QuickTarget, state: QuickState | None) -> bool:

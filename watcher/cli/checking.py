@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import queue
 import sys
 import tempfile
 import threading
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
     from watcher.check.quick import Quick
     from watcher.config import Config, Target
     from watcher.config.snapshot import QuickConfig, QuickTarget
-    from watcher.core.models import CheckResult
+    from watcher.core.models import CheckResult, FetchResult
+    from watcher.fetch.client import FetchError
     from watcher.store.blobs import BlobLocation
 
 
@@ -119,7 +121,7 @@ def _check_quickly(
     targets: list[QuickTarget],
     alerts: bool,
     on_result: Callable[[CheckResult], None],
-    on_rest: Callable[[int], None],
+    on_rest: Callable[[str, FetchResult | FetchError | None], None],
 ) -> Quick | None:
     """Pages that did not change, checked without the store's SQLAlchemy
     (``watcher.check.quick``); None: every target goes the usual way."""
@@ -135,28 +137,34 @@ class _Usual:
     """The usual check's parts, made while the quick way still fetches pages: its
     modules and the validated config (in a thread) once one target needs it, and
     analysis workers, started and warming up, once enough do that it would start
-    them. The first changed page then waits for neither. What fails here is done
-    again, and reported, by the usual way."""
+    them. With the workers started, each changed page whose answer the quick way
+    holds is compared with its last capture (the index read, not written: the quick
+    way is its writer) and its analysis begun (``Ahead``), so the usual way finds
+    most of its pages analysed. What fails here is done again, and reported, by the
+    usual way."""
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._needed = 0
         self._workers_wanted = False
         self._config: Config | None = None
         self._analyzer: tuple[BlobLocation, Analyzer] | None = None
+        # the answers of changed pages, for the thread; None: the quick way is done
+        self._answers: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
 
-    def needed(self, targets: int) -> None:
-        """``targets`` need the usual check so far."""
+    def needed(self, name: str, answer: FetchResult | FetchError | None) -> None:
+        """``name`` needs the usual check, which will use ``answer`` (None: asks again)."""
         from watcher.analysis.workers import MIN_PAGES_FOR_PROCESSES
 
         with self._lock:
-            self._workers_wanted |= targets >= MIN_PAGES_FOR_PROCESSES
+            self._needed += 1
+            self._workers_wanted |= self._needed >= MIN_PAGES_FOR_PROCESSES
+            self._answers.put((name, answer))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._prepare, name="prepare", daemon=True)
                 self._thread.start()
-            elif self._config is not None and self._workers_wanted:
-                self._start_workers(self._config)
 
     def _prepare(self) -> None:
         try:
@@ -169,26 +177,53 @@ class _Usual:
             return
         with self._lock:
             self._config = config
-            if self._workers_wanted:
-                self._start_workers(config)
+        ahead = _Begun(self._ctx, config)
+        try:
+            done, pending = False, []
+            while not done:
+                batch, done = self._batch()
+                pending += batch
+                with self._lock:
+                    wanted = self._workers_wanted
+                if wanted and self._start_workers(config):
+                    assert self._analyzer is not None
+                    with contextlib.suppress(Exception):  # the usual way analyses them
+                        ahead.begin(self._analyzer[1], pending)
+                    pending = []
+        finally:
+            ahead.close()
 
-    def _start_workers(self, config: Config) -> None:
+    def _batch(self) -> tuple[list[tuple[str, Any]], bool]:
+        """The answers come so far (waiting for one), and whether the quick way is done."""
+        batch = []
+        while (item := self._answers.get()) is not None:
+            batch.append(item)
+            if self._answers.empty():
+                return batch, False
+        return batch, True
+
+    def _start_workers(self, config: Config) -> bool:
         if self._analyzer is not None:
-            return
-        from watcher.analysis.workers import make_analyzer
+            return True
+        from watcher.analysis.workers import Ahead, ProcessAnalyzer, make_analyzer
         from watcher.store.blobs import local_location
 
         self._ctx.use_config(config)
         try:
             location = self._ctx.blob_location() or local_location(self._ctx.data / "blobs")
         except SystemExit:  # a bad WATCHER_BLOBS: the usual way says so
-            return
+            return False
         analyzer = make_analyzer(config.keywords, location, pages=len(config.targets))
         analyzer.warm_up()
-        self._analyzer = (location, analyzer)
+        if isinstance(analyzer, ProcessAnalyzer):
+            analyzer = Ahead(analyzer)
+        with self._lock:
+            self._analyzer = (location, analyzer)
+        return True
 
     def take(self) -> Config | None:
         """The validated config, if it was loaded; nothing is started after this."""
+        self._answers.put(None)
         if self._thread is not None:
             self._thread.join()
         with self._lock:
@@ -204,6 +239,66 @@ class _Usual:
             analyzer.close()
             return None
         return analyzer
+
+
+class _Begun:
+    """Changed pages' analyses begun while the quick way fetches: each page made as
+    ``Checker`` makes it, from the answer and the target's last capture."""
+
+    def __init__(self, ctx: Context, config: Config) -> None:
+        self._ctx = ctx
+        self._targets = {t.name: t for t in config.targets}
+        self._settings = config.settings
+        self._store: Any = None
+        self._failed = False
+
+    def begin(self, analyzer: Analyzer, answers: list[tuple[str, Any]]) -> None:
+        from watcher.analysis.workers import MAX_BATCH_BYTES, Ahead
+        from watcher.check.options import compared_with, page_of
+        from watcher.core.models import FetchResult
+
+        held = [
+            (self._targets[name], answer)
+            for name, answer in answers
+            if name in self._targets and isinstance(answer, FetchResult)
+        ]
+        if not isinstance(analyzer, Ahead) or not held or self._failed:
+            return
+        try:
+            states = self._states([(t.name, t.url) for t, _ in held])
+        except Exception:  # the usual way reads them again, and says what failed
+            self._failed = True
+            return
+        s = self._settings
+        pages = []
+        for target, answer in held:
+            state = states.get(target.name)
+            if state is None or state.last is None or answer.not_modified:
+                continue
+            page = page_of(target, answer, None, s.diff_timeout, s.excerpt, s.regex_timeout)
+            pages.append(compared_with(page, state))
+        batch: list[Any] = []
+        for page in pages:  # a few pages a hand-over, so that every worker gets some
+            if batch and (len(batch) == 4 or sum(len(p.body) for p in batch) > MAX_BATCH_BYTES):
+                analyzer.begin(batch)
+                batch = []
+            batch.append(page)
+        if batch:
+            analyzer.begin(batch)
+
+    def _states(self, wanted: list[tuple[str, str]]) -> dict[str, Any]:
+        if self._store is None:
+            from watcher.store.index import Store
+
+            ctx = self._ctx
+            self._store = Store(
+                ctx.data, readonly=True, blobs=ctx.blob_location(), index=ctx.index_url()
+            )
+        return self._store.target_states(wanted)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
 
 
 def _reporter(ctx: Context, as_json: bool, count: int) -> tuple[Any, Callable[[CheckResult], None]]:
