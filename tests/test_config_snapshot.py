@@ -128,3 +128,18 @@ def test_a_snapshot_holds_what_the_validator_resolved_and_only_for_its_file(
     assert load(data, other)[1] is None
     config.write_text(config.read_text("utf-8") + "# a comment\n", "utf-8")
     assert load(data, config)[1] is None
+
+
+def test_a_snapshot_keeps_the_terms_traditional_spellings(site) -> None:
+    """The check that writes the snapshot learns its terms' traditional spellings
+    once; the next checks teach them to their workers from the snapshot."""
+    _, config, data = site
+    config.write_text(
+        "keywords:\n  ships: [船舶, 国防科工局]\n" + config.read_text("utf-8"), "utf-8"
+    )
+    assert [r["status"] for r in check(config, data)[1]] == ["new"]  # no data folder yet
+    code, results, validated, _ = check(config, data)  # validated, and the snapshot kept
+    assert code == 0 and validated and [r["status"] for r in results] == ["unchanged"]
+    _, kept = load(data, config)
+    assert kept is not None
+    assert kept.spellings == {"船舶": frozenset({"船舶"}), "国防科工局": frozenset({"國防科工局"})}

@@ -10,7 +10,7 @@ import queue
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +92,7 @@ def check(ctx: Context, names: tuple[str, ...], as_json: bool, no_notify: bool) 
     channels = None if no_notify else ctx.channels()
     progress, on_result = _reporter(ctx, as_json, len(chosen))
     with progress if progress is not None else contextlib.nullcontext():
-        usual = _Usual(ctx)
+        usual = _Usual(ctx, validated.spellings)
         quick = _check_quickly(ctx, validated, chosen, bool(channels), on_result, usual.needed)
         results = quick.results if quick is not None else []
         rest = quick.rest if quick is not None else [t.name for t in chosen]
@@ -143,8 +143,9 @@ class _Usual:
     most of its pages analysed. What fails here is done again, and reported, by the
     usual way."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, spellings: Mapping[str, frozenset[str]]) -> None:
         self._ctx = ctx
+        self._spellings = spellings  # the terms' as the snapshot kept them
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._needed = 0
@@ -206,8 +207,10 @@ class _Usual:
         if self._analyzer is not None:
             return True
         from watcher.analysis.workers import Ahead, ProcessAnalyzer, make_analyzer
+        from watcher.keywords import teach_spellings
         from watcher.store.blobs import local_location
 
+        teach_spellings(self._spellings)  # OpenCC is not loaded for the workers' terms
         self._ctx.use_config(config)
         try:
             location = self._ctx.blob_location() or local_location(self._ctx.data / "blobs")

@@ -103,8 +103,10 @@ class Context:
             sys.exit(EXIT_USAGE)
         if raw is not None and raw == _read(self.config_path):  # not edited meanwhile
             from watcher.config.snapshot import save
+            from watcher.keywords import KeywordMatcher
 
-            save(self.data, self.config_path, raw, config)
+            spellings = KeywordMatcher(config.keywords).spellings()  # learned once, kept
+            save(self.data, self.config_path, raw, config, spellings)
         self._loaded = config
         return config
 

@@ -15,7 +15,8 @@ import contextlib
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from watcher.config.model import Config, Target
 
 SNAPSHOT_NAME = "config-snapshot.json"  # in the data folder, beside the index
-FORMAT = 1  # bumped when the fields below change
+FORMAT = 2  # bumped when the fields below change
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,10 @@ class QuickSettings:
 class QuickConfig:
     settings: QuickSettings
     targets: tuple[QuickTarget, ...]
+    # the keyword terms' traditional spellings (``KeywordMatcher.spellings``): learning
+    # them loads OpenCC's dictionaries, about 0.2 s and 40 MB, for each check with pages
+    # to analyse in workers
+    spellings: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 def quick_target(target: Target) -> QuickTarget:
@@ -109,14 +114,22 @@ def _key(config_path: Path, raw: bytes) -> str:
     return digest.hexdigest()
 
 
-def save(data: Path, config_path: Path, raw: bytes, config: Config) -> None:
-    """Keep ``config`` (validated from ``raw``, the bytes of ``config_path``) for the
-    next check; a folder that cannot be written only costs that check the speed-up."""
+def save(
+    data: Path,
+    config_path: Path,
+    raw: bytes,
+    config: Config,
+    spellings: Mapping[str, frozenset[str]] | None = None,
+) -> None:
+    """Keep ``config`` (validated from ``raw``, the bytes of ``config_path``), and its
+    terms' ``spellings``, for the next check; a folder that cannot be written only
+    costs that check the speed-up."""
     quick = quick_config(config)
     body = {
         "key": _key(config_path, raw),
         "settings": asdict(quick.settings),
         "targets": [asdict(t) for t in quick.targets],
+        "spellings": {term: sorted(forms) for term, forms in (spellings or {}).items()},
     }
     path = data / SNAPSHOT_NAME
     part = path.with_name(f".{SNAPSHOT_NAME}.{os.getpid()}")
@@ -147,4 +160,7 @@ def _parse(body: dict[str, Any]) -> QuickConfig:
     s = dict(body["settings"])
     allow = s["allow_private"]
     s["allow_private"] = allow if isinstance(allow, bool) else tuple(allow)
-    return QuickConfig(QuickSettings(**s), tuple(QuickTarget(**t) for t in body["targets"]))
+    spellings = {str(term): frozenset(map(str, forms)) for term, forms in body["spellings"].items()}
+    return QuickConfig(
+        QuickSettings(**s), tuple(QuickTarget(**t) for t in body["targets"]), spellings
+    )
