@@ -314,10 +314,23 @@ class Ahead:
         self._begun: dict[int, tuple[analyse.Page, Future[list[Any]], int]] = {}
 
     def begin(self, pages: Sequence[analyse.Page]) -> None:
-        """Send ``pages`` to the workers (any thread)."""
-        running = self.inner.submit(pages)
+        """Send ``pages`` to the workers (any thread), a few a hand-over, so that every
+        worker gets some."""
+        start = 0
+        while start < len(pages):
+            end, size = start + 1, len(pages[start].body)
+            while end < min(start + EARLY_BATCH, len(pages)):
+                size += len(pages[end].body)
+                if size > MAX_BATCH_BYTES:
+                    break
+                end += 1
+            self._begin(pages[start:end])
+            start = end
+
+    def _begin(self, batch: Sequence[analyse.Page]) -> None:
+        running = self.inner.submit(batch)
         with self._lock:
-            for i, page in enumerate(pages):
+            for i, page in enumerate(batch):
                 self._begun[id(page.body)] = (page, running, i)
 
     @property
@@ -401,6 +414,7 @@ def _terminate_workers(pool: ProcessPoolExecutor) -> None:
 
 MAX_BATCH = 16
 MAX_BATCH_BYTES = 2_000_000  # a 1 MB page is big for a notice; a batch holds a few
+EARLY_BATCH = 4  # pages begun early go out as they come, a few at a time
 
 
 def _outcomes(

@@ -253,10 +253,11 @@ class _Begun:
         self._targets = {t.name: t for t in config.targets}
         self._settings = config.settings
         self._store: Any = None
-        self._failed = False
 
     def begin(self, analyzer: Analyzer, answers: list[tuple[str, Any]]) -> None:
-        from watcher.analysis.workers import MAX_BATCH_BYTES, Ahead
+        """Raises what reading the states raises: the usual way reads them again, and
+        says what failed."""
+        from watcher.analysis.workers import Ahead
         from watcher.check.options import compared_with, page_of
         from watcher.core.models import FetchResult
 
@@ -265,29 +266,19 @@ class _Begun:
             for name, answer in answers
             if name in self._targets and isinstance(answer, FetchResult)
         ]
-        if not isinstance(analyzer, Ahead) or not held or self._failed:
+        if not isinstance(analyzer, Ahead) or not held:
             return
-        try:
-            states = self._states([(t.name, t.url) for t, _ in held])
-        except Exception:  # the usual way reads them again, and says what failed
-            self._failed = True
-            return
+        states = self._states([(t.name, t.url) for t, _ in held])
         s = self._settings
-        pages = []
-        for target, answer in held:
-            state = states.get(target.name)
-            if state is None or state.last is None or answer.not_modified:
-                continue
-            page = page_of(target, answer, None, s.diff_timeout, s.excerpt, s.regex_timeout)
-            pages.append(compared_with(page, state))
-        batch: list[Any] = []
-        for page in pages:  # a few pages a hand-over, so that every worker gets some
-            if batch and (len(batch) == 4 or sum(len(p.body) for p in batch) > MAX_BATCH_BYTES):
-                analyzer.begin(batch)
-                batch = []
-            batch.append(page)
-        if batch:
-            analyzer.begin(batch)
+        analyzer.begin(
+            [
+                compared_with(
+                    page_of(target, answer, None, s.diff_timeout, s.excerpt, s.regex_timeout),
+                    states[target.name],
+                )
+                for target, answer in held
+            ]
+        )
 
     def _states(self, wanted: list[tuple[str, str]]) -> dict[str, Any]:
         if self._store is None:
