@@ -18,7 +18,9 @@ import pytest
 from govpages import gov_policy_page
 from httpserver import HTTPServer
 
+from watcher.analysis.analyse import Page, analyse
 from watcher.analysis.metadata import NoticeMetadata, extract_metadata, normalize_document_number
+from watcher.keywords import KeywordMatcher
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"  # the extraction goldens' real pages
 FIELDS = [f.name for f in fields(NoticeMetadata) if f.name != "sources"]
@@ -99,6 +101,32 @@ def test_real_pages(name: str) -> None:
     meta = extract_metadata(page(name))
     assert set_fields(meta) == expected
     assert meta.sources == sources
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_an_analysis_reads_them_from_the_tree_its_text_comes_from(name: str) -> None:
+    """A check parses a page once for its text and metadata (``MetadataReader``) and
+    finds what reading the page on its own finds."""
+    expected, _ = GOLDEN[name]
+    body = page(name).encode()
+    analysis, _ = analyse(Page(body, "text/html; charset=utf-8", "http://127.0.0.1/"), None, NONE)
+    assert (analysis.metadata or {}) == expected
+
+
+NONE = KeywordMatcher({})
+
+
+def test_hidden_elements_say_nothing_of_the_page() -> None:
+    """Metadata is read from the page as a reader sees it: a hidden block's label
+    (a template's leftover) does not outrank the one shown."""
+    html = (
+        "<html><body><div style='display: none'>发布日期：2019-01-01</div>"
+        "<div hidden>来源：某某网</div>"
+        "<p>发布日期：2024-03-01</p><p>关于开展试点工作的通知</p></body></html>"
+    )
+    meta = extract_metadata(html)
+    assert meta.published_date == "2024-03-01"
+    assert meta.source is None
 
 
 @pytest.mark.parametrize(

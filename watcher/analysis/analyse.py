@@ -50,6 +50,7 @@ from watcher.store.blobs import (
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from watcher.analysis.metadata import MetadataReader
     from watcher.diff.excerpt import Excerpt
     from watcher.diff.ops import Op, TextDiff
     from watcher.keywords import KeywordMatcher
@@ -319,7 +320,7 @@ def analyse(
     text = document.text
     # any HTML page: plain targets cite notices too; a download's own facts (its file
     # name) come with the reading
-    metadata = {**(_metadata(reading.html, text) or {}), **(reading.metadata or {})} or None
+    metadata = {**(_metadata(reading.notice, text) or {}), **(reading.metadata or {})} or None
     # a notice re-published with a new lastmodifiedtime has changed, whatever its text
     touched = bool(
         metadata
@@ -464,14 +465,12 @@ _ATTACHMENT_EXTENSIONS = (
 )
 
 
-def _metadata(html: str | None, text: str) -> dict[str, str] | None:
-    """A notice's citable metadata, when the page shows any (HTML only: ``html`` is
+def _metadata(notice: MetadataReader | None, text: str) -> dict[str, str] | None:
+    """A notice's citable metadata, when the page shows any (HTML only: ``notice`` is
     None for files and JSON)."""
-    from watcher.analysis.metadata import extract_metadata
-
-    if html is None:
+    if notice is None:
         return None
-    found = extract_metadata(html, text).to_json()
+    found = notice.result(text).to_json()
     found.pop("sources", None)
     return {k: str(v) for k, v in found.items() if v} or None
 
@@ -505,21 +504,23 @@ class Reading:
     source: str
     warnings: tuple[dict[str, object], ...] = ()
     metadata: dict[str, str] | None = None  # a file's name from its Content-Disposition
-    html: str | None = None  # the decoded page, for its metadata (HTML pages only)
+    notice: MetadataReader | None = None  # what the page's tree says (HTML pages only)
 
 
 def document_of(page: Page, links: bool = False) -> tuple[Document, str, str]:
     """Bytes → text Document, with the encoding used and how it was chosen."""
-    reading = read_page(page, links)
+    reading = read_page(page, links, notice=False)
     return reading.document, reading.encoding, reading.source
 
 
-def read_page(page: Page, links: bool = False) -> Reading:
+def read_page(page: Page, links: bool = False, notice: bool = True) -> Reading:
     """Bytes → text Document, by content type (HTML by default; JSON pretty-printed;
     files as their text where it can be read), with the warnings to keep on the
-    capture (undecodable bytes, a file read in part or not at all)."""
+    capture (undecodable bytes, a file read in part or not at all); and with
+    ``notice``, an HTML page's metadata as read from the tree of its text."""
     from watcher.analysis.decode import decode_html, warnings_of
     from watcher.analysis.extract import extract_with_report
+    from watcher.analysis.metadata import MetadataReader
 
     mime = (page.content_type or "").split(";")[0].strip().lower()
     if _is_binary(mime, page.body):
@@ -532,6 +533,7 @@ def read_page(page: Page, links: bool = False) -> Reading:
     if mime.endswith("json"):
         return Reading(_json_document(decoded.text), decoded.encoding, decoded.source, warned)
     _within_element_budget(decoded.text, page)
+    reader = MetadataReader() if notice else None
     document, warnings = extract_with_report(
         decoded.text,
         page.final_url,
@@ -540,15 +542,16 @@ def read_page(page: Page, links: bool = False) -> Reading:
         ignore=page.ignore,
         links=links,
         regex_timeout=page.regex_timeout,
+        reader=reader,  # the whole page's tree: before select
     )
     if page.select and not document.text:
         whole, _ = extract_with_report(
             decoded.text, page.final_url, ignore=page.ignore, regex_timeout=page.regex_timeout
         )
         if looks_removed(whole.title, whole.text):  # "页面不存在": the page says so
-            return Reading(whole, decoded.encoding, decoded.source, warned, html=decoded.text)
+            return Reading(whole, decoded.encoding, decoded.source, warned, notice=reader)
         raise ExtractionProblem("; ".join(warnings) or "select matched no text")
-    return Reading(document, decoded.encoding, decoded.source, warned, html=decoded.text)
+    return Reading(document, decoded.encoding, decoded.source, warned, notice=reader)
 
 
 def _within_element_budget(html: str, page: Page) -> None:

@@ -39,6 +39,7 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 import regex
@@ -52,6 +53,7 @@ from watcher.core.models import Document, Link
 
 __all__ = [
     "EXTRACTION_VERSION",
+    "TreeReader",
     "check_pattern",
     "check_selector",
     "extract",
@@ -160,6 +162,19 @@ _local = threading.local()
 # --- public API -----------------------------------------------------------------------
 
 
+class TreeReader(Protocol):
+    """Reads what it wants of a page from the tree extraction parsed: a page is parsed
+    once (a second parse was a tenth of a first capture's analysis). Must not raise or
+    change the tree."""
+
+    def whole(self, root: etree._Element) -> None:
+        """The page as parsed, its ``<head>`` included."""
+
+    def shown(self, root: etree._Element) -> None:
+        """The page as a reader sees it: no head, scripts or hidden elements; before
+        ``select`` and ``exclude``."""
+
+
 def extract(
     html: str,
     base_url: str,
@@ -181,11 +196,12 @@ def extract_with_report(
     ignore: Sequence[str | re.Pattern[str]] = (),
     links: bool = True,
     regex_timeout: float = DEFAULT_REGEX_TIMEOUT,
+    reader: TreeReader | None = None,
 ) -> tuple[Document, list[str]]:
     """Like ``extract``, plus warnings the caller should show the user.
 
     ``links=False`` skips collecting links (a tenth of the time) when the caller
-    only compares text.
+    only compares text. ``reader`` is handed the parsed tree on the way.
 
     Warnings name selectors that matched nothing and pages too deeply nested to
     parse with their structure. Invalid selectors or patterns raise ValueError
@@ -207,9 +223,7 @@ def extract_with_report(
 
     title = _title(root)
     base = _base_url(root, base_url)
-    etree.strip_elements(root, *_DROP_TAGS, with_tail=False)
-    for element in _HIDDEN(root):
-        _drop(element)
+    _to_shown(root, reader)
     # the title is read as part of the page, unless the user chose a region
     head = [title] if title and not select else []
     title = title or _first_heading(root)
@@ -241,17 +255,28 @@ def extract_with_report(
     return Document(title=title, text=text, links=tuple(found)), warnings
 
 
-def page_tree(html: str) -> tuple[etree._Element | None, str]:
+def page_tree(html: str, reader: TreeReader | None = None) -> tuple[etree._Element | None, str]:
     """The page as ``select`` sees it (no scripts, no hidden text) and its title: for
-    proposing selectors that ``extract`` will match the same way."""
+    proposing selectors that ``extract`` will match the same way, and for a
+    ``reader`` of a page that is not extracted."""
     root, _ = _parse(html)
     if root is None:
         return None, ""
     title = _title(root)
+    _to_shown(root, reader)
+    return root, title or _first_heading(root)
+
+
+def _to_shown(root: etree._Element, reader: TreeReader | None) -> None:
+    """Remove what a reader of the page never sees, showing the tree to ``reader``
+    before and after."""
+    if reader is not None:
+        reader.whole(root)
     etree.strip_elements(root, *_DROP_TAGS, with_tail=False)
     for element in _HIDDEN(root):
         _drop(element)
-    return root, title or _first_heading(root)
+    if reader is not None:
+        reader.shown(root)
 
 
 def title_of(html: str) -> str:

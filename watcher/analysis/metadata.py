@@ -27,9 +27,10 @@ no zone). ``MakeTime``/``Maketime`` and gov.cn's ``页面生成时间`` are page
 regeneration times, not publication or revision times, and are not used.
 
 ``extract_metadata`` never raises: broken or hostile input gives empty (or
-partial) metadata. It parses with lxml (again without inline tags only when a
-page nests past libxml2's depth limit), walks the tree without Python
-recursion, and uses only regexes that cannot backtrack catastrophically.
+partial) metadata. It reads the tree that extraction parses (``MetadataReader``:
+once with its ``<head>``, then as a reader sees it, without scripts or hidden
+elements), walks it without Python recursion, and uses only regexes that cannot
+backtrack catastrophically.
 """
 
 from __future__ import annotations
@@ -39,13 +40,15 @@ import contextlib
 import datetime as dt
 import itertools
 import re
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 
 from lxml import etree
 
+from watcher.analysis.extract import page_tree
+
 __all__ = [
+    "MetadataReader",
     "NoticeMetadata",
     "document_numbers_in",
     "extract_metadata",
@@ -90,33 +93,58 @@ def extract_metadata(html: str, text: str | None = None) -> NoticeMetadata:
     """Metadata of a notice page; ``text`` (its extracted body text) replaces our own.
 
     ``html`` is already decoded. Never raises: unusable input gives empty metadata.
+    A page that is being extracted is better read by a ``MetadataReader`` handed to
+    the extraction, which parses it once for both.
     """
-    # Each step is guarded on its own, so one failing keeps what the others found:
-    # metadata is a bonus and must never fail a check.
-    found = _Found()
-    roots: list[etree._Element] = []
+    reader = MetadataReader()
+    root = None
     try:
         html = html if isinstance(html, str) else _as_str(html)
-        roots = _parse(html) if html else []
-        _from_meta(found, roots)
-        _strip_dead(roots)  # changes the tree: after meta, before everything else
+        root = page_tree(html, reader)[0] if html else None
     except Exception:
-        roots = []
-    dates: list[etree._Element] = []
-    with contextlib.suppress(Exception):
-        dates = _from_labelled_elements(found, roots)
-    with contextlib.suppress(Exception):
-        _info_line_dates(found, dates)
+        root = None
     try:
         if not isinstance(text, str):
-            text = _as_str(text) if text is not None else _body_text(roots)
-        _from_text(found, text)
+            text = _as_str(text) if text is not None else _body_text(_roots(root))
     except Exception:
-        pass
-    try:
-        return found.result()
-    except Exception:
-        return NoticeMetadata()
+        text = ""
+    return reader.result(text)
+
+
+class MetadataReader:
+    """Reads a notice's metadata from the tree its text is extracted from
+    (``extract.TreeReader``), then from that text (``result``).
+
+    Each step is guarded on its own, so one failing keeps what the others found:
+    metadata is a bonus and must never fail a check.
+    """
+
+    def __init__(self) -> None:
+        self._found = _Found()
+
+    def whole(self, root: etree._Element) -> None:
+        with contextlib.suppress(Exception):
+            _from_meta(self._found, _roots(root))
+
+    def shown(self, root: etree._Element) -> None:
+        dates: list[etree._Element] = []
+        with contextlib.suppress(Exception):
+            dates = _from_labelled_elements(self._found, _roots(root))
+        with contextlib.suppress(Exception):
+            _info_line_dates(self._found, dates)
+
+    def result(self, text: str) -> NoticeMetadata:
+        """The metadata, with what the page's body ``text`` says."""
+        with contextlib.suppress(Exception):
+            _from_text(self._found, text)
+        try:
+            return self._found.result()
+        except Exception:
+            return NoticeMetadata()
+
+
+def _roots(root: etree._Element | None) -> list[etree._Element]:
+    return [root] if root is not None else []
 
 
 def normalize_document_number(raw: str) -> str | None:
@@ -538,58 +566,6 @@ def _trust(source: str) -> int:
 
 # --- HTML -----------------------------------------------------------------------------
 
-_local = threading.local()
-_UNSAFE_FOR_LXML = re.compile("[\ud800-\udfff\ufffe\uffff]")
-_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
-_CONTROL_TO_SPACE = bytes.maketrans(_CONTROL_BYTES, b" " * len(_CONTROL_BYTES))
-# Unclosed <font>/<span> runs (Word exports) can nest past libxml2's depth limit,
-# where parsing silently stops; the page is then read again without them.
-_INLINE_TAG = re.compile(
-    r"</?(?:font|span|b|i|u|s|em|strong|small|big|sub|sup|strike|o:p)\b[^>]*>", re.IGNORECASE
-)
-
-
-def _parser() -> etree.HTMLParser:
-    """One parser per thread: lxml parsers must not be shared between threads."""
-    parser = getattr(_local, "parser", None)
-    if parser is None:
-        parser = _local.parser = etree.HTMLParser(
-            encoding="utf-8",
-            remove_comments=True,
-            remove_pis=True,
-            no_network=True,
-            huge_tree=True,
-        )
-    return parser
-
-
-def _parse(html: str) -> list[etree._Element]:
-    """The document's top-level elements.
-
-    gov.cn's included header closes ``</html>`` early, so libxml2 puts the
-    article in a second top-level element: every one of them is read.
-    """
-    roots, too_deep = _parse_once(html)
-    if too_deep:
-        roots, _ = _parse_once(_INLINE_TAG.sub("", html))
-    return roots
-
-
-def _parse_once(html: str) -> tuple[list[etree._Element], bool]:
-    data = _UNSAFE_FOR_LXML.sub(" ", html).encode("utf-8").translate(_CONTROL_TO_SPACE)
-    if not data.strip():
-        return [], False
-    parser = _parser()
-    try:
-        root = etree.fromstring(data, parser)
-    except (etree.XMLSyntaxError, ValueError):
-        return [], False
-    error = parser.error_log.last_error
-    too_deep = error is not None and "depth" in (error.message or "").lower()
-    if root is None:
-        return [], too_deep
-    return [root, *(s for s in root.itersiblings() if isinstance(s.tag, str))], too_deep
-
 
 def _elements(roots: Iterable[etree._Element], *tags: str) -> Iterator[etree._Element]:
     for root in roots:
@@ -636,17 +612,6 @@ def _from_meta(found: _Found, roots: list[etree._Element]) -> None:
     # meta comes after the page's own label tables: remembered now, applied later
     for target, (_, value, key) in best.items():
         found.offer(target, value, None, f"meta:{key}")
-
-
-_DEAD_TAGS = (
-    *("head", "title", "script", "style", "noscript", "template", "iframe", "svg", "math"),
-    *("select", "option", "textarea", "button", "object", "canvas"),
-)
-
-
-def _strip_dead(roots: list[etree._Element]) -> None:
-    for root in roots:
-        etree.strip_elements(root, *_DEAD_TAGS, with_tail=False)
 
 
 _TABLE_TAGS = frozenset({"td", "th", "dt", "dd", "tr", "table", "dl", "tbody"})
